@@ -1,0 +1,1 @@
+COMMON_SRCS += common/log.c common/util.c common/spawn.c common/yaml_schema.c

@@ -1,0 +1,52 @@
+/* Small helpers for strings, files and paths that every program needs.
+ * All return 0 or a negative errno and never log: the caller knows what the
+ * failure means. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/macro.h"
+
+/* asprintf that returns NULL on failure instead of an undefined pointer. */
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+
+/* String vectors (NULL-terminated, heap-owned). */
+size_t strv_length(char *const *l);
+int strv_push(char ***l, char *value);         /* takes ownership of value */
+int strv_extend(char ***l, const char *value); /* copies value */
+char **strv_copy(char *const *l);
+bool strv_contains(char *const *l, const char *s);
+char *strv_join(char *const *l, const char *sep);
+
+/* Quote one argument for a POSIX shell: 'it'"'"'s'. Used for commands run
+ * on nodes over ssh, where the remote side always goes through a shell. */
+char *shell_quote(const char *arg);
+/* Quote and join argv into one shell command line. */
+char *shell_join(char *const *argv);
+
+int read_full_file(const char *path, char **ret, size_t *ret_size);
+/* Write via a temporary file and rename, so readers never see half a file. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+int mkdir_p(const char *path, mode_t mode);
+/* rm -rf, refusing "/" and empty paths. */
+int rm_rf(const char *path);
+bool file_exists(const char *path);
+int copy_file(const char *from, const char *to, mode_t mode);
+
+/* Lower-case hex SHA-256 of a buffer or a whole file (65 bytes with NUL). */
+int sha256_hex(const void *data, size_t size, char out[65]);
+int sha256_file_hex(const char *path, char out[65]);
+
+/* Parse a non-negative integer with range check. */
+int parse_uint64(const char *s, unsigned long long min, unsigned long long max,
+                 unsigned long long *ret);
+
+/* Directory for caches and state, honouring VGPUENV_CACHE_DIR and
+ * VGPUENV_STATE_DIR (used by tests to isolate runs). */
+char *vgpuenv_cache_dir(void);
+char *vgpuenv_state_dir(void);
+
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);

@@ -1,0 +1,1 @@
+# e2e: sources and tests (see the top-level Makefile for the lists)

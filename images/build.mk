@@ -1,0 +1,1 @@
+# images: sources and tests (see the top-level Makefile for the lists)

@@ -1,0 +1,1 @@
+# provision: sources and tests (see the top-level Makefile for the lists)

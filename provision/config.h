@@ -1,0 +1,129 @@
+/* The vgpuenv cluster configuration: one YAML schema for every provider.
+ *
+ * config_load() applies defaults, parses the file through the schema table
+ * (common/yaml_schema.h) and validates cross-field rules; a bad file gives
+ * "file:line:column: message" and the commands exit 2 without creating
+ * anything. docs/configuration.md is generated from the same table. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/yaml_schema.h"
+
+enum provider_kind { PROVIDER_LOCAL, PROVIDER_KCLI, PROVIDER_KUBEVIRTCI, PROVIDER_KIND };
+enum gpu_kind { GPU_VIRTIO, GPU_VIRTIO_3D, GPU_NONE };
+enum distro_family { FAMILY_AUTO, FAMILY_DEBIAN, FAMILY_RHEL };
+enum image_profile { PROFILE_NODE, PROFILE_DISPLAY };
+enum accel_kind { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+enum network_mode { NETWORK_NAT, NETWORK_ISOLATED };
+enum webhook_mode { WEBHOOK_HOSTPATH, WEBHOOK_CDI };
+enum webhook_deploy { DEPLOY_NONE, DEPLOY_CLUSTER, DEPLOY_URL };
+
+struct config_nodes {
+        unsigned count;     /* 1..16 */
+        unsigned cpus;      /* 1..64 */
+        unsigned memory;    /* MiB, 256..262144 */
+        unsigned disk;      /* GiB, 2..2048 */
+        unsigned ctlplanes; /* kcli: how many of count are control planes */
+};
+
+struct config_image {
+        char *base;          /* "debian-bookworm" (built locally) or path to qcow2 */
+        int family;          /* enum distro_family */
+        int profile;         /* enum image_profile */
+        char *mirror;        /* Debian mirror for the built base image */
+        char **extra_packages;
+};
+
+struct config_mesa {
+        char **packages;     /* NULL: the family's default set */
+        char *local_dir;     /* directory of .deb/.rpm files to install instead */
+};
+
+struct config_network {
+        int mode;            /* enum network_mode */
+        char *subnet;        /* IPv4 CIDR /24 e.g. 192.168.200.0/24 */
+};
+
+struct config_ssh {
+        char *user;          /* default root */
+        char *key;           /* private key path; NULL: generated in state dir */
+        unsigned timeout;    /* seconds to wait for sshd after boot */
+};
+
+struct config_local {
+        char *uri;           /* libvirt URI, default qemu:///system */
+        int accel;           /* enum accel_kind */
+};
+
+struct config_kcli {
+        char *binary;        /* default "kcli" */
+        char *image;         /* kcli image name, e.g. centos9stream */
+        char *version;       /* kubernetes version, optional */
+        char *client;        /* kcli client/libvirt URI, optional */
+        char *uri;           /* libvirt URI of kcli's host, default qemu:///system */
+};
+
+struct config_kubevirtci {
+        char *dir;           /* kubevirt or kubevirtci checkout */
+        char *provider;      /* e.g. k8s-1.30 */
+        char *extra_args;    /* appended to KUBEVIRT_PROVIDER_EXTRA_ARGS */
+};
+
+struct config_kind {
+        char *dir;           /* kubevirtci checkout */
+        char *provider;      /* e.g. kind-1.30-vgpu */
+};
+
+struct config_webhook {
+        int deploy;          /* enum webhook_deploy */
+        int mode;            /* enum webhook_mode */
+        char *url;           /* url deploy: https://HOST:PORT */
+        char *config;        /* mesa-injector config file, optional */
+};
+
+struct config_kubevirt {
+        bool configure;      /* patch the KubeVirt CR for the fake vGPU */
+        char *namespace;     /* default kubevirt */
+        char *kubectl;       /* default "kubectl" */
+};
+
+struct config {
+        char *path;          /* file it was loaded from */
+        char *name;          /* cluster name: [a-z0-9-]{1,32} */
+        int provider;        /* enum provider_kind */
+        int gpu;             /* enum gpu_kind */
+        struct config_nodes nodes;
+        struct config_image image;
+        struct config_mesa mesa;
+        struct config_network network;
+        struct config_ssh ssh;
+        struct config_local local;
+        struct config_kcli kcli;
+        struct config_kubevirtci kubevirtci;
+        struct config_kind kind;
+        struct config_webhook webhook;
+        struct config_kubevirt kubevirt;
+};
+
+extern const struct schema_field config_schema[];
+extern const char *const provider_names[];
+extern const char *const gpu_names[];
+extern const char *const family_names[];
+
+void config_init_defaults(struct config *c);
+/* Load and validate; on a bad document logs "file:line:column: message" and
+ * returns -EINVAL (callers exit 2). */
+int config_load(struct config *c, const char *path);
+void config_done(struct config *c);
+
+/* The mesa packages for a family (config override or defaults). */
+char **config_mesa_packages(const struct config *c, enum distro_family family);
+
+/* IPv4 address of node i (0-based) and of the host on the cluster network,
+ * from network.subnet: .1 is the host, nodes from .10. */
+char *config_node_ip(const struct config *c, unsigned i);
+char *config_host_ip(const struct config *c);
+/* "NAME-node1", ... */
+char *config_node_name(const struct config *c, unsigned i);

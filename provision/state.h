@@ -1,0 +1,39 @@
+/* The state file of a cluster: what `up` created, with its ownership mark,
+ * and how to reach the nodes.
+ *
+ * It is a JSON document (cJSON) written atomically after every change, so a
+ * crash or kill -9 never loses track of an object: the next `up` resumes from
+ * it and `down` removes exactly what it lists. Layout:
+ *   { "cluster": NAME, "provider": "local", "run": RUN-ID,
+ *     "resources": [ { "kind": "domain", "name": ..., "run": RUN-ID } ],
+ *     "nodes": [ { "name", "address", "port", "user", "identity",
+ *                  "host_key", "family" } ],
+ *     "provider_data": { ... } } */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+struct state {
+        char *path;
+        cJSON *root;
+        char *run_id; /* this process's run, to roll back only what it made */
+};
+
+/* Load <dir>/state.json, or start an empty one. Creates dir. */
+int state_open(struct state *s, const char *dir, const char *cluster, const char *provider);
+int state_save(struct state *s);
+void state_done(struct state *s);
+/* Delete the file (after `down` removed everything). */
+int state_remove(struct state *s);
+
+int state_add_resource(struct state *s, const char *kind, const char *name);
+int state_drop_resource(struct state *s, const char *kind, const char *name);
+bool state_has_resource(const struct state *s, const char *kind, const char *name);
+/* Was the resource created by this process's run? */
+bool state_resource_is_ours_this_run(const struct state *s, const char *kind, const char *name);
+
+struct node_target;
+int state_set_node(struct state *s, const struct node_target *t);
+/* Fill targets from the state; strings stay owned by the state. */
+int state_get_nodes(const struct state *s, struct node_target **ret, size_t *ret_n);

@@ -1,0 +1,1 @@
+# webhook: sources and tests (see the top-level Makefile for the lists)
