@@ -36,6 +36,9 @@ struct schema_field {
         size_t count_offset;                     /* LIST */
         const char *doc;                         /* one line for the reference */
         bool required;
+        /* LIST: sets the defaults of a freshly zeroed element before its
+         * mapping is parsed; NULL leaves it zeroed. */
+        void (*elem_init)(void *elem);
 };
 
 /* Where a value came from, for messages raised after parsing (e.g. "nodes.count
@@ -68,7 +71,13 @@ int schema_load_with_marks(const struct schema_field *fields, void *object, cons
                            const char *text, struct schema_error *err,
                            struct schema_marks **ret_marks);
 struct schema_mark schema_marks_find(const struct schema_marks *m, const char *dotted_key);
+/* Position of the value of a dotted key (a list element is "list[0]"). */
+struct schema_mark schema_marks_find_value(const struct schema_marks *m, const char *dotted_key);
 void schema_marks_free(struct schema_marks *m);
+/* Fill *err from a mark found above, for validation after parsing; returns
+ * -EINVAL (or -ENOMEM). */
+int schema_error_at(struct schema_error *err, const char *file, struct schema_mark mark,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Free every heap member the table describes (strings, vectors, lists). */
 void schema_free(const struct schema_field *fields, void *object);
@@ -76,3 +85,6 @@ void schema_free(const struct schema_field *fields, void *object);
 /* Write a Markdown reference table of the fields, dotted keys, with type,
  * range/enum and doc. */
 void schema_print_reference(const struct schema_field *fields, FILE *out);
+/* The same with a Default column read from an object holding the defaults. */
+void schema_print_reference_defaults(const struct schema_field *fields, const void *defaults,
+                                     FILE *out);
