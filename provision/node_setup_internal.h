@@ -1,0 +1,58 @@
+/* The pieces of node setup that unit tests drive without a real node.
+ *
+ * node_setup.c talks to a node only through struct node_io, so the same
+ * per-node logic runs over libssh in production and against a recording
+ * fake in tests/unit/test_node_setup.c (command generation, idempotency:
+ * a second run on an unchanged node issues no write). */
+#pragma once
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/spawn.h"
+#include "provision/config.h"
+#include "provision/context.h"
+
+struct node_io {
+        void *userdata;
+        int (*run)(void *u, char *const *argv, struct spawn_result *ret);
+        int (*run_script)(void *u, const char *script, struct spawn_result *ret);
+        int (*upload_data)(void *u, const void *data, size_t size, const char *remote, mode_t mode);
+        int (*upload)(void *u, const char *local, const char *remote, mode_t mode);
+};
+
+/* Remote paths node setup owns. */
+#define NODE_MODULES_LOAD_PATH "/etc/modules-load.d/vgpuenv.conf"
+#define NODE_UDEV_RULE_PATH "/etc/udev/rules.d/70-vgpuenv-render.rules"
+#define NODE_PROBE_PATH "/usr/local/bin/vgpuenv-probe"
+
+extern const char node_modules_load_text[];
+extern const char node_udev_rule_text[];
+/* Fixed script listing the mesa files present on the node, one per line. */
+extern const char node_mesa_paths_script[];
+
+/* FAMILY_DEBIAN / FAMILY_RHEL from /etc/os-release text, FAMILY_AUTO when
+ * neither ID nor ID_LIKE names a family we know. */
+enum distro_family node_family_from_os_release(const char *text);
+
+/* The CDI spec for the render node, with one read-only mount per path. */
+char *node_cdi_spec(char *const *mount_paths);
+
+/* Argv that lists which of pkgs are installed, and the parser for its
+ * output: *ret_missing gets the packages not installed. */
+char **node_pkg_query_argv(enum distro_family family, char *const *pkgs);
+int node_pkg_parse_missing(enum distro_family family, char *const *pkgs, const char *out,
+                           char ***ret_missing);
+char **node_pkg_install_argv(enum distro_family family, char *const *pkgs);
+
+/* Turn `vgpuenv-probe --json` output into verdict fields ("ok", "checks"). */
+int node_probe_parse(const char *json_text, int exit_code, cJSON *verdict);
+
+/* Setup (when setup is true) and probe of one node. family: the family
+ * recorded for the node or FAMILY_AUTO to detect it. Fills verdict
+ * ("node", "family", "changed", "checks", "ok", "error"). Returns 0 when the
+ * probe passed, -EIO when it failed, other -errno when setup failed. */
+int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *name,
+                   enum distro_family family, bool setup, cJSON *verdict);
