@@ -1,3 +1,4 @@
 # provision: sources and tests (see the top-level Makefile for the lists)
 VGPUENV_SRCS += provision/accel.c
 VGPUENV_SRCS += provision/node_setup.c
+VGPUENV_SRCS += provision/config.c

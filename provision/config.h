@@ -114,12 +114,24 @@ extern const char *const family_names[];
 
 void config_init_defaults(struct config *c);
 /* Load and validate; on a bad document logs "file:line:column: message" and
- * returns -EINVAL (callers exit 2). */
+ * returns -EINVAL (callers exit 2). Sets the defaults itself (c need not be
+ * initialized); call config_done() afterwards whatever the result.
+ * KUBEVIRT_NUM_NODES and KUBEVIRT_PROVIDER override the file. Relative paths
+ * in the file are made absolute against the file's directory. */
 int config_load(struct config *c, const char *path);
+/* The same without logging: *ret_error gets the message (caller frees). */
+int config_load_quiet(struct config *c, const char *path, char **ret_error);
 void config_done(struct config *c);
 
-/* The mesa packages for a family (config override or defaults). */
+/* The mesa packages for a family (config override or defaults). Borrowed:
+ * the config's own list or a static one; never free or modify it. */
 char **config_mesa_packages(const struct config *c, enum distro_family family);
+/* image.family, or a guess from image.base when it is auto (debian-bookworm
+ * is Debian; CentOS/Fedora/RHEL/Rocky/Alma names are RHEL); FAMILY_AUTO when
+ * only the image itself can tell. */
+enum distro_family config_image_family(const struct config *c);
+/* docs/configuration.md's reference table, with defaults. */
+int config_print_reference(FILE *out);
 
 /* IPv4 address of node i (0-based) and of the host on the cluster network,
  * from network.subnet: .1 is the host, nodes from .10. */
