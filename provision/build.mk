@@ -2,3 +2,4 @@
 VGPUENV_SRCS += provision/accel.c
 VGPUENV_SRCS += provision/node_setup.c
 VGPUENV_SRCS += provision/config.c
+VGPUENV_SRCS += provision/state.c

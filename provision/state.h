@@ -12,15 +12,25 @@
 #pragma once
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
+/* The state_* calls below are safe to use from parallel node threads: they
+ * serialize on lock (a zero-initialized struct state has a usable lock).
+ * Code that edits root directly must do so from one thread. */
 struct state {
         char *path;
         cJSON *root;
         char *run_id; /* this process's run, to roll back only what it made */
+        pthread_mutex_t lock;
 };
 
-/* Load <dir>/state.json, or start an empty one. Creates dir. */
+/* Load <dir>/state.json, or start an empty one (written at the first change).
+ * Creates dir (0700). A state written for another cluster or provider is
+ * refused (-EINVAL), an unreadable or corrupt file too (-EBADMSG), both
+ * logged with the file's name. A resource added again keeps the run that
+ * first recorded it, so a rollback never removes what an earlier run made. */
 int state_open(struct state *s, const char *dir, const char *cluster, const char *provider);
 int state_save(struct state *s);
 void state_done(struct state *s);
@@ -37,3 +47,6 @@ struct node_target;
 int state_set_node(struct state *s, const struct node_target *t);
 /* Fill targets from the state; strings stay owned by the state. */
 int state_get_nodes(const struct state *s, struct node_target **ret, size_t *ret_n);
+/* The "provider_data" object (created when missing); edit it, then
+ * state_save(). */
+cJSON *state_provider_data(struct state *s);
