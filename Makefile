@@ -15,7 +15,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 SAN_FLAGS ?=
 WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
-override CFLAGS += -std=gnu11 $(WARN) -I. -pthread -MMD -MP $(SAN_FLAGS)
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -I. -pthread -MMD -MP $(SAN_FLAGS)
 override LDFLAGS += -pthread $(SAN_FLAGS)
 
 PKGS := libvirt libguestfs libssh yaml-0.1 libcjson libxml-2.0 gnutls
@@ -34,6 +34,7 @@ all: vgpuenv-all
 
 include common/build.mk
 include provision/build.mk
+include provision/probe/build.mk
 include images/build.mk
 include providers/build.mk
 include cli/build.mk

@@ -6,6 +6,8 @@
  * one is refused with both fingerprints in the message. */
 #pragma once
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,6 +20,9 @@ struct node_target {
         const char *user;
         const char *identity;  /* private key file */
         const char *host_key;  /* pinned public key: "ssh-ed25519 AAAA..." */
+        /* Optional: when it becomes true, ssh_node_connect stops waiting and
+         * returns -ECANCELED (Ctrl-C during `up`). */
+        const atomic_bool *cancelled;
 };
 
 struct ssh_node;

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# provision/ssh.c against a real OpenSSH sshd on 127.0.0.1, through the
+# build/tests/ssh-tool driver: keys made by our ssh_keygen (checked against
+# ssh-keygen), byte-exact quoting of tricky argv, exit codes and signals,
+# SFTP upload/download with modes, parallel connections, a PTY shell, waiting
+# for a late sshd, the deadline, a changed host key and a wrong user key.
+#
+# SSH_TOOL_WRAP="valgrind -q --leak-check=full --error-exitcode=42" runs every
+# client under valgrind.
+set -u
+cd "$(dirname "$0")/../.."
+
+SSHD=/usr/sbin/sshd
+if [ ! -x "$SSHD" ]; then
+	echo "SKIP: $SSHD not installed (package openssh-server, see make deps)"
+	exit 77
+fi
+TOOL=build/tests/ssh-tool
+if [ ! -x "$TOOL" ]; then
+	make -s "$TOOL" >/dev/null || { echo "FAIL: cannot build $TOOL"; exit 1; }
+fi
+WRAP=${SSH_TOOL_WRAP:-}
+
+T=$(mktemp -d /tmp/vgpuenv-ssh-test.XXXXXX)
+SSHD_PID=
+stop_sshd() {
+	if [ -n "$SSHD_PID" ]; then
+		kill "$SSHD_PID" 2>/dev/null
+		wait "$SSHD_PID" 2>/dev/null
+		SSHD_PID=
+	fi
+}
+cleanup() {
+	stop_sshd
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+failures=0
+ok() { echo "ok   $*"; }
+bad() {
+	echo "FAIL $*"
+	failures=$((failures + 1))
+}
+check() { # check DESCRIPTION EXPECTED ACTUAL
+	if [ "$2" == "$3" ]; then ok "$1"; else
+		bad "$1"
+		printf '     expected: %q\n     actual:   %q\n' "$2" "$3"
+	fi
+}
+contains() { # contains DESCRIPTION NEEDLE FILE
+	if grep -qF -- "$2" "$3"; then ok "$1"; else
+		bad "$1: no '$2' in:"
+		sed 's/^/     | /' "$3"
+	fi
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_sshd() { # start_sshd HOSTKEY PORT
+	cat >"$T/sshd_config" <<EOF
+Port $2
+ListenAddress 127.0.0.1
+HostKey $1
+AuthorizedKeysFile $T/user.pub
+PidFile $T/sshd.pid
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+	mkdir -p /run/sshd
+	"$SSHD" -D -e -f "$T/sshd_config" >>"$T/sshd.log" 2>&1 &
+	SSHD_PID=$!
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "FAIL: sshd did not start on port $2:"
+	cat "$T/sshd.log"
+	exit 1
+}
+
+# ---- keys: ours must be what OpenSSH reads and prints -------------------------
+$TOOL keygen "$T/host" "vgpuenv host key" >"$T/host.line" || { echo "FAIL: keygen"; exit 1; }
+$TOOL keygen "$T/host2" >/dev/null || exit 1
+$TOOL keygen "$T/user" "vgpuenv@test" >/dev/null || exit 1
+$TOOL keygen "$T/stranger" >/dev/null || exit 1
+check "private key mode is 0600" "600" "$(stat -c %a "$T/host")"
+check "keygen prints the .pub line" "$(cat "$T/host.pub")" "$(cat "$T/host.line")"
+check "ssh-keygen -y derives our public key from our private key" \
+	"$(cut -d' ' -f1,2 "$T/host.pub")" "$(ssh-keygen -y -f "$T/host" | cut -d' ' -f1,2)"
+for k in host host2 user; do
+	check "fingerprint of $k equals ssh-keygen -lf" \
+		"$(ssh-keygen -lf "$T/$k.pub" | cut -d' ' -f2)" "$($TOOL fingerprint "$T/$k.pub")"
+done
+FP1=$($TOOL fingerprint "$T/host.pub")
+FP2=$($TOOL fingerprint "$T/host2.pub")
+
+PORT=$(free_port)
+start_sshd "$T/host" "$PORT"
+C="$WRAP $TOOL -p $PORT -i $T/user -k $T/host.pub -t 10"
+
+# ---- quoting: every byte of every argument survives the remote shell ---------
+args=('a b' "it's" '"dq"' '$HOME' '`id`' '$(echo injected)' $'line1\nline2' '' '*' ';' '|' '\' $'tab\there' '  lead' 'trail  ' '#')
+expected=$(printf '[%s]' "${args[@]}")
+actual=$($C run printf '[%s]' "${args[@]}")
+check "tricky argv comes back byte-exact" "$expected" "$actual"
+
+# ---- exit codes, signals, stderr ---------------------------------------------
+$C run sh -c 'exit 7'
+check "remote exit 7 -> 7" 7 $?
+$C run sh -c 'kill -TERM $$'
+check "remote SIGTERM -> 128+15" 143 $?
+$C script 'echo to-out; echo to-err >&2; exit 3' >"$T/out" 2>"$T/err"
+rc=$?
+check "script exit code" 3 $rc
+check "script stdout captured" "to-out" "$(cat "$T/out")"
+check "script stderr captured separately" "to-err" "$(cat "$T/err")"
+check "remote stdin is at EOF for run" "" "$(echo should-not-arrive | $C run cat)"
+out=$(echo fed | $C stream sh -c 'cat; echo streamed; exit 4')
+rc=$?
+check "streaming exit code" 4 $rc
+check "streaming output (no stdin forwarded)" "streamed" "$out"
+
+# ---- SFTP: atomic upload with mode, replace, download with mode ----------------
+head -c 300000 /dev/urandom >"$T/blob"
+$C upload "$T/blob" "$T/remote.bin" 0750
+check "upload exit" 0 $?
+check "uploaded file mode" 750 "$(stat -c %a "$T/remote.bin")"
+cmp -s "$T/blob" "$T/remote.bin" && ok "uploaded bytes identical" || bad "uploaded bytes differ"
+head -c 70000 /dev/urandom >"$T/blob2"
+$C upload "$T/blob2" "$T/remote.bin" 0640
+check "upload replacing an existing file" 0 $?
+check "replaced file mode" 640 "$(stat -c %a "$T/remote.bin")"
+check "no temporary file left behind" "" "$(ls "$T" | grep -F tmp)"
+$C download "$T/remote.bin" "$T/back.bin"
+check "download exit" 0 $?
+cmp -s "$T/blob2" "$T/back.bin" && ok "downloaded bytes identical" || bad "downloaded bytes differ"
+check "downloaded file keeps the remote mode" 640 "$(stat -c %a "$T/back.bin")"
+printf 'small\0data\n' | $C upload-data "$T/data.bin" 0600
+check "upload_data mode" 600 "$(stat -c %a "$T/data.bin")"
+check "upload_data bytes" "$(printf 'small\0data\n' | od -c)" "$(od -c <"$T/data.bin")"
+$C download "$T/does-not-exist" "$T/x" 2>"$T/err"
+check "download of a missing file fails" 99 $?
+contains "missing remote file named" "cannot open $T/does-not-exist on node: no such file" "$T/err"
+
+# ---- several nodes from several threads --------------------------------------
+$C parallel 4 sh -c 'echo thread-ok' >"$T/par"
+check "4 parallel connections from 4 threads" 0 $?
+check "each thread got its own output" 4 "$(grep -c ' 0 thread-ok$' "$T/par")"
+
+# ---- interactive: PTY, raw stdin forwarded, exit code --------------------------
+if command -v script >/dev/null; then
+	(sleep 1; printf 'tty; echo pty-$((6*7))\n'; sleep 1; printf 'exit 5\n') |
+		timeout 30 script -qec "$C shell" /dev/null >"$T/pty" 2>&1
+	rc=$?
+	check "interactive shell exit code" 5 $rc
+	contains "remote side has a PTY" "/dev/pts/" "$T/pty"
+	contains "keystrokes reach the remote shell" "pty-42" "$T/pty"
+else
+	bad "script(1) missing: cannot test the PTY path"
+fi
+
+# ---- a key the node does not authorize --------------------------------------
+$WRAP $TOOL -p "$PORT" -i "$T/stranger" -k "$T/host.pub" -t 10 connect 2>"$T/err"
+check "wrong user key exit" 99 $?
+contains "auth failure message" "ssh authentication as $(id -un) on node (127.0.0.1:$PORT) failed: the server refused key $T/stranger" "$T/err"
+
+# ---- the deadline, when nothing listens ---------------------------------------
+PORT2=$(free_port)
+start=$(date +%s.%N)
+$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 2 connect 2>"$T/err"
+rc=$?
+dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+check "nothing listening -> failure" 99 $rc
+contains "timeout message" "ssh on node (127.0.0.1:$PORT2) did not come up within 2s (last error: Connection refused)" "$T/err"
+contains "-ETIMEDOUT" "failed: Connection timed out" "$T/err"
+awk -v d="$dt" 'BEGIN{exit !(d >= 1.9 && d < 4)}' && ok "gave up at the deadline (${dt}s)" || bad "gave up after ${dt}s, deadline 2s"
+
+# ---- Ctrl-C while waiting: the cancel flag stops the wait promptly -------------
+start=$(date +%s.%N)
+$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 30 -C 1 connect 2>"$T/err"
+rc=$?
+dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+check "cancelled wait fails" 99 $rc
+contains "-ECANCELED" "failed: Operation canceled" "$T/err"
+awk -v d="$dt" 'BEGIN{exit !(d < 3)}' && ok "cancel honoured in ${dt}s (deadline 30s)" || bad "cancel took ${dt}s"
+
+# ---- waiting for an sshd that starts late -------------------------------------
+stop_sshd
+$C run echo late-sshd-ok >"$T/late" 2>"$T/late.err" &
+client=$!
+sleep 2
+start_sshd "$T/host" "$PORT"
+wait $client
+check "client started 2s before sshd connects" 0 $?
+check "and runs its command" "late-sshd-ok" "$(cat "$T/late")"
+
+# ---- a changed host key is refused at once, naming both keys ---------------------
+stop_sshd
+start_sshd "$T/host2" "$PORT"
+start=$(date +%s.%N)
+$WRAP $TOOL -p "$PORT" -i "$T/user" -k "$T/host.pub" -t 20 run echo must-not-run >"$T/out" 2>"$T/err"
+rc=$?
+dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+check "changed host key exit" 99 $rc
+contains "changed host key message" "host key of node (127.0.0.1:$PORT) changed: expected $FP1, got $FP2 — refusing to connect" "$T/err"
+check "nothing ran" "" "$(cat "$T/out")"
+awk -v d="$dt" 'BEGIN{exit !(d < 5)}' && ok "mismatch not retried (${dt}s of a 20s deadline)" || bad "mismatch took ${dt}s"
+
+stop_sshd
+echo
+if [ $failures -gt 0 ]; then
+	echo "$failures check(s) failed; sshd log:"
+	sed 's/^/  | /' "$T/sshd.log"
+	exit 1
+fi
+echo "all ssh checks passed"
