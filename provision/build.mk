@@ -3,3 +3,4 @@ VGPUENV_SRCS += provision/accel.c
 VGPUENV_SRCS += provision/node_setup.c
 VGPUENV_SRCS += provision/config.c
 VGPUENV_SRCS += provision/state.c
+VGPUENV_SRCS += provision/context.c
