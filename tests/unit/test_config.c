@@ -408,6 +408,39 @@ static void test_reference(void **state)
         free(buf);
 }
 
+/* docs/configuration.md embeds the generated table between markers; it must
+ * match the schema, or be rewritten with VGPUENV_UPDATE_DOCS=1. */
+static void test_docs_in_sync(void **state)
+{
+        (void)state;
+        static const char doc_path[] = "docs/configuration.md";
+        static const char begin[] = "<!-- BEGIN REFERENCE", end[] = "<!-- END REFERENCE -->";
+        _cleanup_free_ char *doc = NULL, *table = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&table, &size);
+
+        assert_non_null(f);
+        assert_int_equal(config_print_reference(f), 0);
+        fclose(f);
+        assert_int_equal(read_full_file(doc_path, &doc, NULL), 0);
+        char *b = strstr(doc, begin), *e = strstr(doc, end);
+        assert_non_null(b);
+        assert_non_null(e);
+        b = strchr(b, '\n');
+        assert_non_null(b);
+        b++;
+        assert_true(b <= e);
+        if (getenv("VGPUENV_UPDATE_DOCS")) {
+                _cleanup_free_ char *out =
+                        strdup_printf("%.*s%s%s", (int)(b - doc), doc, table, e);
+                assert_int_equal(write_file_atomic(doc_path, out, strlen(out), 0644), 0);
+                return;
+        }
+        if ((size_t)(e - b) != size || memcmp(b, table, size) != 0)
+                fail_msg("%s is out of date: run VGPUENV_UPDATE_DOCS=1 build/tests/test_config",
+                         doc_path);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -421,6 +454,7 @@ int main(void)
                 cmocka_unit_test_setup(test_env_overrides, reset_env),
                 cmocka_unit_test_setup(test_load_logs_and_einval, reset_env),
                 cmocka_unit_test_setup(test_reference, reset_env),
+                cmocka_unit_test_setup(test_docs_in_sync, reset_env),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
