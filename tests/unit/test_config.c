@@ -2,6 +2,7 @@
  * bad-config class (file:line:column and -EINVAL), cross-field rules,
  * environment overrides and the derived node names and addresses. */
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -408,6 +409,43 @@ static void test_reference(void **state)
         free(buf);
 }
 
+/* configs/test-bad-*.yaml carry their expected error on the first line
+ * ("# expect: LINE:COL: message", @CONFIGDIR@ for the configs directory);
+ * the integration test feeds the same files to the CLI. */
+static void test_shipped_bad_configs(void **state)
+{
+        (void)state;
+        glob_t g;
+        char cwd[PATH_MAX];
+
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        assert_int_equal(glob("configs/test-bad-*.yaml", 0, NULL, &g), 0);
+        assert_true(g.gl_pathc >= 10);
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+                _cleanup_free_ char *text = NULL, *msg = NULL, *want = NULL, *exp = NULL;
+                struct config c;
+                char *nl, *at;
+
+                assert_int_equal(read_full_file(g.gl_pathv[i], &text, NULL), 0);
+                assert_true(startswith(text, "# expect: "));
+                nl = strchr(text, '\n');
+                assert_non_null(nl);
+                *nl = 0;
+                exp = strdup(text + strlen("# expect: "));
+                at = strstr(exp, "@CONFIGDIR@");
+                if (at) {
+                        *at = 0;
+                        want = strdup_printf("%s:%s%s/configs%s", g.gl_pathv[i], exp, cwd,
+                                             at + strlen("@CONFIGDIR@"));
+                } else
+                        want = strdup_printf("%s:%s", g.gl_pathv[i], exp);
+                assert_int_equal(config_load_quiet(&c, g.gl_pathv[i], &msg), -EINVAL);
+                assert_string_equal(msg, want);
+                config_done(&c);
+        }
+        globfree(&g);
+}
+
 /* docs/configuration.md embeds the generated table between markers; it must
  * match the schema, or be rewritten with VGPUENV_UPDATE_DOCS=1. */
 static void test_docs_in_sync(void **state)
@@ -455,6 +493,7 @@ int main(void)
                 cmocka_unit_test_setup(test_load_logs_and_einval, reset_env),
                 cmocka_unit_test_setup(test_reference, reset_env),
                 cmocka_unit_test_setup(test_docs_in_sync, reset_env),
+                cmocka_unit_test_setup(test_shipped_bad_configs, reset_env),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
