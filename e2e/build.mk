@@ -1,1 +1,48 @@
-# e2e: sources and tests (see the top-level Makefile for the lists)
+# e2e: KubeVirt functional tests with the vGPU display, the Kind-vs-VM matrix
+# and its reports (see docs/e2e.md).
+E2E_SRCS := e2e/junit.c e2e/progress.c e2e/functest.c e2e/collect.c e2e/run.c e2e/report.c \
+	e2e/report_html.c e2e/matrix.c
+VGPUENV_SRCS += $(E2E_SRCS)
+# cli/cmd_e2e.c belongs to e2e; add it unless cli/build.mk already did.
+VGPUENV_SRCS += $(filter-out $(VGPUENV_SRCS),cli/cmd_e2e.c)
+
+# make e2e CONFIG=configs/kcli.yaml KUBEVIRT_DIR=../kubevirt [FOCUS=...] [SKIP=...]
+#   runs the MediatedDevices focus against the cluster of CONFIG, writes
+#   report.md/report.html into the run directory and, under GitHub Actions,
+#   appends the Markdown to $GITHUB_STEP_SUMMARY. Exit status is the tests'.
+# make functest ...: the same run, but the focus and skip come from
+#   KUBEVIRT_E2E_FOCUS / KUBEVIRT_E2E_SKIP like KubeVirt's own `make functest`.
+# make e2e-matrix MATRIX=configs/matrix.yaml [KUBEVIRT_DIR=...] [E2E_UP=1]
+KUBEVIRT_DIR ?=
+FOCUS ?=
+SKIP ?=
+E2E_RUN_DIR ?= _e2e/$(basename $(notdir $(CONFIG)))
+MATRIX ?= configs/matrix.yaml
+E2E_UP ?=
+
+define e2e_report_and_exit
+	$(BUILD)/vgpuenv e2e report --format markdown --out $(E2E_RUN_DIR)/report.md $(E2E_RUN_DIR); \
+	$(BUILD)/vgpuenv e2e report --format html --out $(E2E_RUN_DIR)/report.html $(E2E_RUN_DIR); \
+	if [ -n "$$GITHUB_STEP_SUMMARY" ] && [ -f $(E2E_RUN_DIR)/report.md ]; then \
+		cat $(E2E_RUN_DIR)/report.md >> "$$GITHUB_STEP_SUMMARY"; fi; \
+	exit $$rc
+endef
+
+.PHONY: e2e functest e2e-matrix
+e2e: vgpuenv-all
+	@test -n "$(KUBEVIRT_DIR)" || { echo "make e2e: set KUBEVIRT_DIR=/path/to/kubevirt" >&2; exit 2; }
+	@rc=0; $(BUILD)/vgpuenv e2e run -c $(CONFIG) --kubevirt $(KUBEVIRT_DIR) \
+		--run-dir $(E2E_RUN_DIR) $(if $(FOCUS),--focus '$(FOCUS)') \
+		$(if $(SKIP),--skip '$(SKIP)') || rc=$$?; \
+	$(e2e_report_and_exit)
+
+functest: vgpuenv-all
+	@test -n "$(KUBEVIRT_DIR)" || { echo "make functest: set KUBEVIRT_DIR=/path/to/kubevirt" >&2; exit 2; }
+	@rc=0; $(BUILD)/vgpuenv e2e run -c $(CONFIG) --kubevirt $(KUBEVIRT_DIR) \
+		--run-dir $(E2E_RUN_DIR) $${KUBEVIRT_E2E_FOCUS:+--focus "$$KUBEVIRT_E2E_FOCUS"} \
+		$${KUBEVIRT_E2E_SKIP:+--skip "$$KUBEVIRT_E2E_SKIP"} || rc=$$?; \
+	$(e2e_report_and_exit)
+
+e2e-matrix: vgpuenv-all
+	$(BUILD)/vgpuenv e2e matrix -c $(MATRIX) $(if $(KUBEVIRT_DIR),--kubevirt $(KUBEVIRT_DIR)) \
+		$(if $(E2E_UP),--up)

@@ -1,0 +1,60 @@
+/* `vgpuenv e2e matrix -c MATRIX.yaml`: several (provider, display) cells,
+ * each an `e2e run` in its own run directory under the matrix directory,
+ * then the reports of all of them (report.md, report.html, report.json,
+ * junit.xml) in the matrix directory.
+ *
+ * Cells run in sequence, or all at once when the file says `parallel: true`
+ * (the host must hold every cluster at the same time). By default the matrix
+ * expects every cell's cluster to be up already; with --up it runs
+ * `vgpuenv up` before and `vgpuenv down` after each cell (down always, also
+ * after a failure or Ctrl-C). Every step is this same binary
+ * (/proc/self/exe) in its own process group, so Ctrl-C is forwarded once
+ * and each run still writes its partial results. See configs/matrix.yaml. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/yaml_schema.h"
+
+struct matrix_cell {
+        char *name;     /* [a-z0-9._-], the run directory's name */
+        char *config;   /* cluster config (relative to the matrix file) */
+        bool display;
+        char *kubevirt; /* overrides the top-level kubevirt */
+        char *focus;
+        char *skip;
+        const char *provider; /* from the cell's config, set by matrix_load */
+};
+
+struct matrix {
+        char *path;
+        bool parallel;
+        char *kubevirt; /* KubeVirt checkout for every cell */
+        char *focus;    /* default MediatedDevices */
+        char *skip;
+        char *out;      /* matrix directory (relative to the current directory) */
+        struct matrix_cell *cells;
+        size_t n_cells;
+};
+
+extern const struct schema_field matrix_schema[];
+
+/* Load and validate (names unique and usable as directory names, a KubeVirt
+ * checkout for every cell, display off for Kind). Errors are logged as
+ * file:line:column; returns -EINVAL for a bad file. kubevirt_override
+ * (--kubevirt) replaces the file's top-level value. */
+int matrix_load(struct matrix *m, const char *path, const char *kubevirt_override);
+void matrix_done(struct matrix *m);
+
+struct matrix_opts {
+        const char *path;
+        const char *kubevirt; /* --kubevirt */
+        const char *out;      /* --out, overrides the file */
+        bool up;              /* --up: vgpuenv up/down around each cell */
+        const char *self;     /* the vgpuenv binary, default /proc/self/exe */
+};
+
+/* Returns the process exit code: 0 every cell passed, 1 otherwise, 2 bad
+ * matrix file. */
+int e2e_matrix(const struct matrix_opts *o);

@@ -1,0 +1,595 @@
+/* Loading run directories and writing Markdown, JSON and merged JUnit
+ * reports (HTML lives in report_html.c). See report.h. */
+#include "e2e/report.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/util.h"
+
+static const char *const outcome_names[_E2E_OUTCOME_MAX] = {
+        [E2E_PASSED] = "passed",           [E2E_FAILED] = "failed",
+        [E2E_ERROR] = "error",             [E2E_INTERRUPTED] = "interrupted",
+        [E2E_RUNNING] = "unfinished",
+};
+
+const char *e2e_outcome_name(enum e2e_outcome o)
+{
+        return o < _E2E_OUTCOME_MAX ? outcome_names[o] : "unknown";
+}
+
+int e2e_outcome_from_name(const char *s)
+{
+        for (int i = 0; s && i < _E2E_OUTCOME_MAX; i++)
+                if (streq(s, outcome_names[i]))
+                        return i;
+        return -EINVAL;
+}
+
+enum e2e_outcome e2e_outcome_compute(int make_exit, bool interrupted, bool junit_found,
+                                     const struct junit_result *r, size_t n_errors)
+{
+        if (interrupted)
+                return E2E_INTERRUPTED;
+        if (junit_found && r->counts[JUNIT_FAILED] + r->counts[JUNIT_ERROR] > 0)
+                return E2E_FAILED;
+        if (!junit_found || n_errors > 0 || make_exit != 0)
+                return E2E_ERROR;
+        /* A focus that matched nothing is not a pass of MediatedDevices. */
+        if (r->counts[JUNIT_PASSED] == 0)
+                return E2E_ERROR;
+        return E2E_PASSED;
+}
+
+void e2e_cell_done(struct e2e_cell *c)
+{
+        free(c->dir);
+        free(c->name);
+        free(c->provider);
+        free(c->cluster);
+        free(c->focus);
+        free(c->skip);
+        free(c->started);
+        junit_result_done(&c->res);
+        strv_free(c->errors);
+        *c = (struct e2e_cell){ 0 };
+}
+
+void e2e_cells_free(struct e2e_cell *cells, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                e2e_cell_done(&cells[i]);
+        free(cells);
+}
+
+static char *json_str(cJSON *o, const char *key)
+{
+        const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+        return s ? strdup(s) : NULL;
+}
+
+int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/" RUN_INFO_FILE, dir);
+        _cleanup_free_ char *art = strdup_printf("%s/" RUN_ARTIFACTS_DIR, dir);
+        _cleanup_free_ char *text = NULL;
+        cJSON *root, *v;
+        int r;
+
+        *c = (struct e2e_cell){ 0 };
+        if (!path || !art)
+                return -ENOMEM;
+        r = read_full_file(path, &text, NULL);
+        if (r < 0) {
+                *ret_err = strdup_printf("%s: %s (not an e2e run directory?)", path, strerror(-r));
+                return r;
+        }
+        root = cJSON_Parse(text);
+        if (!root || !cJSON_IsObject(root) ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "provider"))) {
+                cJSON_Delete(root);
+                *ret_err = strdup_printf("%s: not a vgpuenv run summary (expected a JSON object "
+                                         "with \"provider\")",
+                                         path);
+                return -EINVAL;
+        }
+        c->dir = strdup(dir);
+        c->name = json_str(root, "name");
+        c->provider = json_str(root, "provider");
+        c->cluster = json_str(root, "cluster");
+        c->focus = json_str(root, "focus");
+        c->skip = json_str(root, "skip");
+        c->started = json_str(root, "started");
+        c->display = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "display"));
+        c->interrupted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "interrupted"));
+        c->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "finished"));
+        v = cJSON_GetObjectItemCaseSensitive(root, "make_exit");
+        c->make_exit = cJSON_IsNumber(v) ? v->valueint : -1;
+        v = cJSON_GetObjectItemCaseSensitive(root, "duration");
+        c->duration = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        /* Written by the matrix when a cell never got to run its tests. */
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(root, "setup_errors"))
+                if (cJSON_IsString(v))
+                        strv_extend(&c->errors, v->valuestring);
+        cJSON_Delete(root);
+        if (!c->name) {
+                const char *base = strrchr(dir, '/');
+                c->name = strdup(base && base[1] ? base + 1 : dir);
+        }
+        if (!c->dir || !c->name)
+                return -ENOMEM;
+
+        r = junit_load_dir(art, &c->res, &c->errors);
+        if (r == -ENOMEM)
+                return r;
+        c->junit_found = c->res.files != NULL;
+        if (!c->finished) {
+                /* vgpuenv itself died mid-run: say so, and still show what
+                 * the JUnit files hold. */
+                c->outcome = E2E_RUNNING;
+                strv_push(&c->errors, strdup_printf("%s: the run never finished (vgpuenv was "
+                                                    "killed?); results are partial",
+                                                    path));
+        } else
+                c->outcome = e2e_outcome_compute(c->make_exit, c->interrupted, c->junit_found,
+                                                 &c->res, strv_length(c->errors));
+        if (c->finished && c->make_exit != 0 && !c->interrupted &&
+            c->outcome != E2E_FAILED)
+                strv_push(&c->errors,
+                          strdup_printf("%s: make functest exited with status %d", c->name,
+                                        c->make_exit));
+        if (c->outcome == E2E_ERROR && c->junit_found && strv_length(c->errors) == 0 &&
+            c->res.counts[JUNIT_PASSED] == 0)
+                strv_push(&c->errors, strdup_printf("%s: no spec ran (focus \"%s\" matched "
+                                                    "nothing?)",
+                                                    c->name, c->focus ? c->focus : ""));
+        return 0;
+}
+
+static int add_cell(struct e2e_cell **cells, size_t *n, const char *dir)
+{
+        _cleanup_free_ char *err = NULL;
+        struct e2e_cell c, *l;
+        int r = e2e_cell_load(dir, &c, &err);
+
+        if (r < 0) {
+                e2e_cell_done(&c);
+                if (err)
+                        log_error("%s", err);
+                return r;
+        }
+        l = realloc(*cells, (*n + 1) * sizeof(*l));
+        if (!l) {
+                e2e_cell_done(&c);
+                return -ENOMEM;
+        }
+        l[(*n)++] = c;
+        *cells = l;
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int e2e_cells_load(char *const *dirs, struct e2e_cell **ret, size_t *ret_n)
+{
+        struct e2e_cell *cells = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        for (size_t i = 0; dirs && dirs[i] && r >= 0; i++) {
+                _cleanup_free_ char *info = strdup_printf("%s/" RUN_INFO_FILE, dirs[i]);
+                _cleanup_strv_free_ char **subs = NULL;
+                struct stat st;
+                DIR *d;
+
+                if (!info) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (stat(dirs[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        r = log_error_errno(ENOENT, "%s: no such run directory", dirs[i]);
+                        break;
+                }
+                if (file_exists(info)) {
+                        r = add_cell(&cells, &n, dirs[i]);
+                        continue;
+                }
+                /* A matrix directory: its cells, in name order. */
+                d = opendir(dirs[i]);
+                for (struct dirent *de; d && (de = readdir(d));) {
+                        _cleanup_free_ char *sub = NULL, *sub_info = NULL;
+
+                        if (de->d_name[0] == '.')
+                                continue;
+                        sub = strdup_printf("%s/%s", dirs[i], de->d_name);
+                        sub_info = strdup_printf("%s/%s/" RUN_INFO_FILE, dirs[i], de->d_name);
+                        if (sub && sub_info && file_exists(sub_info))
+                                strv_push(&subs, TAKE_PTR(sub));
+                }
+                if (d)
+                        closedir(d);
+                if (!subs) {
+                        r = log_error_errno(EINVAL,
+                                            "%s: neither an e2e run directory (no %s) nor a "
+                                            "matrix directory holding run directories",
+                                            dirs[i], RUN_INFO_FILE);
+                        break;
+                }
+                qsort(subs, strv_length(subs), sizeof(char *), cmp_str);
+                for (size_t k = 0; subs[k] && r >= 0; k++)
+                        r = add_cell(&cells, &n, subs[k]);
+        }
+        if (r < 0) {
+                e2e_cells_free(cells, n);
+                return r;
+        }
+        *ret = cells;
+        *ret_n = n;
+        return 0;
+}
+
+int report_format_from_name(const char *s)
+{
+        static const char *const names[] = {
+                [REPORT_MARKDOWN] = "markdown",
+                [REPORT_JSON] = "json",
+                [REPORT_JUNIT] = "junit",
+                [REPORT_HTML] = "html",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (streq(s, names[i]))
+                        return (int)i;
+        if (streq(s, "md"))
+                return REPORT_MARKDOWN;
+        return -EINVAL;
+}
+
+/* Path of target relative to from_dir, both resolved; NULL when target does
+ * not exist (no dead links in reports). */
+char *report_relpath(const char *target, const char *from_dir)
+{
+        char t[PATH_MAX], f[PATH_MAX];
+        const char *pt, *pf;
+        size_t common = 0;
+        _cleanup_free_ char *ups = NULL;
+
+        if (!realpath(target, t) || !realpath(from_dir, f))
+                return NULL;
+        /* Longest common prefix that ends at a component boundary. */
+        for (size_t i = 0;; i++) {
+                bool tend = t[i] == 0 || t[i] == '/', fend = f[i] == 0 || f[i] == '/';
+                if (tend && fend)
+                        common = i;
+                if (t[i] != f[i] || t[i] == 0)
+                        break;
+        }
+        pt = t + common;
+        pf = f + common;
+        if (*pt == '/')
+                pt++;
+        ups = strdup("");
+        for (const char *p = pf; ups && *p; p++)
+                if (*p == '/') {
+                        char *n = strdup_printf("%s../", ups);
+                        free(ups);
+                        ups = n;
+                }
+        if (!ups)
+                return NULL;
+        if (!*pt && !*ups)
+                return strdup(".");
+        return strdup_printf("%s%s", ups, pt);
+}
+
+static char *rel_in_cell(const struct e2e_cell *c, const char *what, const char *base)
+{
+        _cleanup_free_ char *p = strdup_printf("%s/%s", c->dir, what);
+        return p ? report_relpath(p, base) : NULL;
+}
+
+/* ---- Markdown --------------------------------------------------------------- */
+
+static const char *outcome_badge(enum e2e_outcome o)
+{
+        switch (o) {
+        case E2E_PASSED:
+                return "\xe2\x9c\x85 passed"; /* check mark */
+        case E2E_FAILED:
+                return "\xe2\x9d\x8c failed"; /* cross mark */
+        case E2E_INTERRUPTED:
+                return "\xe2\x8f\xb9\xef\xb8\x8f interrupted"; /* stop button */
+        default:
+                return o == E2E_RUNNING ? "\xe2\x9a\xa0\xef\xb8\x8f unfinished"
+                                        : "\xe2\x9a\xa0\xef\xb8\x8f error"; /* warning sign */
+        }
+}
+
+/* Table cells must not break the row: escape pipes, flatten newlines. */
+static void md_cell(FILE *f, const char *s)
+{
+        for (; s && *s; s++) {
+                if (*s == '|')
+                        fputs("\\|", f);
+                else if (*s == '\n' || *s == '\r')
+                        fputc(' ', f);
+                else
+                        fputc(*s, f);
+        }
+}
+
+static void md_code(FILE *f, const char *s)
+{
+        fputc('`', f);
+        for (; s && *s; s++)
+                fputc(*s == '`' ? '\'' : (*s == '\n' ? ' ' : *s), f);
+        fputc('`', f);
+}
+
+static void write_markdown(FILE *f, const struct e2e_cell *cells, size_t n, const char *base)
+{
+        unsigned by_outcome[_E2E_OUTCOME_MAX] = { 0 };
+        bool any_fail = false, any_err = false;
+
+        for (size_t i = 0; i < n; i++)
+                by_outcome[cells[i].outcome]++;
+        fprintf(f, "## vgpuenv e2e: MediatedDevices\n\n");
+        fprintf(f, "%zu cell%s:", n, n == 1 ? "" : "s");
+        for (int o = 0, first = 1; o < _E2E_OUTCOME_MAX; o++)
+                if (by_outcome[o]) {
+                        fprintf(f, "%s %u %s", first ? "" : ",", by_outcome[o],
+                                e2e_outcome_name(o));
+                        first = 0;
+                }
+        fprintf(f, "\n\n");
+        fprintf(f, "| Cell | Provider | Display | Result | Passed | Failed | Skipped | Errors | "
+                   "Duration | Artifacts |\n");
+        fprintf(f, "|---|---|---|---|---:|---:|---:|---:|---:|---|\n");
+        for (size_t i = 0; i < n; i++) {
+                const struct e2e_cell *c = &cells[i];
+                _cleanup_free_ char *rel = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
+
+                fputs("| ", f);
+                md_cell(f, c->name);
+                fputs(" | ", f);
+                md_cell(f, c->provider);
+                fprintf(f, " | %s | %s | %u | %u | %u | %u | %.0fs | ", c->display ? "on" : "off",
+                        outcome_badge(c->outcome), c->res.counts[JUNIT_PASSED],
+                        c->res.counts[JUNIT_FAILED], c->res.counts[JUNIT_SKIPPED],
+                        c->res.counts[JUNIT_ERROR], c->duration);
+                if (rel) {
+                        fputc('`', f);
+                        md_cell(f, rel);
+                        fputc('`', f);
+                }
+                fputs(" |\n", f);
+                for (size_t k = 0; k < c->res.n_cases; k++)
+                        if (c->res.cases[k].outcome == JUNIT_FAILED ||
+                            c->res.cases[k].outcome == JUNIT_ERROR)
+                                any_fail = true;
+                if (c->errors)
+                        any_err = true;
+        }
+        if (any_fail) {
+                fprintf(f, "\n### Failures\n\n");
+                for (size_t i = 0; i < n; i++)
+                        for (size_t k = 0; k < cells[i].res.n_cases; k++) {
+                                const struct junit_case *tc = &cells[i].res.cases[k];
+                                if (tc->outcome != JUNIT_FAILED && tc->outcome != JUNIT_ERROR)
+                                        continue;
+                                fprintf(f, "- **");
+                                md_cell(f, cells[i].name);
+                                fprintf(f, "** (%s) ", tc->status);
+                                md_code(f, tc->name);
+                                if (tc->location) {
+                                        fputs(" at ", f);
+                                        md_code(f, tc->location);
+                                }
+                                if (!isempty(tc->message)) {
+                                        fputs("\n  > ", f);
+                                        md_cell(f, tc->message);
+                                }
+                                fputc('\n', f);
+                        }
+        }
+        if (any_err) {
+                fprintf(f, "\n### Problems\n\n");
+                for (size_t i = 0; i < n; i++)
+                        for (size_t k = 0; cells[i].errors && cells[i].errors[k]; k++) {
+                                fputs("- ", f);
+                                md_code(f, cells[i].errors[k]);
+                                fputc('\n', f);
+                        }
+        }
+}
+
+/* ---- JSON -------------------------------------------------------------------- */
+
+static cJSON *counts_json(const unsigned *counts)
+{
+        cJSON *o = cJSON_CreateObject();
+
+        for (int s = 0; o && s < _JUNIT_STATUS_MAX; s++)
+                cJSON_AddNumberToObject(o, junit_status_name(s), counts[s]);
+        return o;
+}
+
+static char *write_json(const struct e2e_cell *cells, size_t n, const char *base)
+{
+        cJSON *root = cJSON_CreateObject(), *arr, *tot;
+        unsigned totals[_JUNIT_STATUS_MAX] = { 0 };
+        bool ok = true;
+        char *s;
+
+        if (!root)
+                return NULL;
+        arr = cJSON_AddArrayToObject(root, "cells");
+        for (size_t i = 0; arr && i < n; i++) {
+                const struct e2e_cell *c = &cells[i];
+                _cleanup_free_ char *art = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
+                _cleanup_free_ char *col = rel_in_cell(c, RUN_COLLECTED_DIR, base);
+                _cleanup_free_ char *logf = rel_in_cell(c, RUN_LOG_FILE, base);
+                cJSON *o = cJSON_CreateObject(), *tests, *errs, *files;
+
+                if (!o)
+                        break;
+                cJSON_AddItemToArray(arr, o);
+                cJSON_AddStringToObject(o, "name", c->name);
+                cJSON_AddStringToObject(o, "provider", c->provider);
+                cJSON_AddBoolToObject(o, "display", c->display);
+                cJSON_AddStringToObject(o, "outcome", e2e_outcome_name(c->outcome));
+                cJSON_AddBoolToObject(o, "interrupted", c->interrupted);
+                cJSON_AddNumberToObject(o, "make_exit", c->make_exit);
+                cJSON_AddNumberToObject(o, "duration", c->duration);
+                if (c->focus)
+                        cJSON_AddStringToObject(o, "focus", c->focus);
+                if (c->started)
+                        cJSON_AddStringToObject(o, "started", c->started);
+                cJSON_AddItemToObject(o, "counts", counts_json(c->res.counts));
+                cJSON_AddNumberToObject(o, "time", c->res.time);
+                if (art)
+                        cJSON_AddStringToObject(o, "artifacts", art);
+                if (col)
+                        cJSON_AddStringToObject(o, "collected", col);
+                if (logf)
+                        cJSON_AddStringToObject(o, "log", logf);
+                files = cJSON_AddArrayToObject(o, "junit_files");
+                for (size_t k = 0; c->res.files && c->res.files[k]; k++) {
+                        _cleanup_free_ char *rel = report_relpath(c->res.files[k], base);
+                        cJSON_AddItemToArray(files,
+                                             cJSON_CreateString(rel ? rel : c->res.files[k]));
+                }
+                errs = cJSON_AddArrayToObject(o, "errors");
+                for (size_t k = 0; c->errors && c->errors[k]; k++)
+                        cJSON_AddItemToArray(errs, cJSON_CreateString(c->errors[k]));
+                tests = cJSON_AddArrayToObject(o, "tests");
+                for (size_t k = 0; k < c->res.n_cases; k++) {
+                        const struct junit_case *tc = &c->res.cases[k];
+                        cJSON *t = cJSON_CreateObject();
+
+                        if (!t)
+                                break;
+                        cJSON_AddItemToArray(tests, t);
+                        cJSON_AddStringToObject(t, "name", tc->name);
+                        cJSON_AddStringToObject(t, "outcome", junit_status_name(tc->outcome));
+                        cJSON_AddStringToObject(t, "status", tc->status);
+                        cJSON_AddNumberToObject(t, "time", tc->time);
+                        if (tc->message)
+                                cJSON_AddStringToObject(t, "message", tc->message);
+                        if (tc->location)
+                                cJSON_AddStringToObject(t, "location", tc->location);
+                }
+                for (int s = 0; s < _JUNIT_STATUS_MAX; s++)
+                        totals[s] += c->res.counts[s];
+                if (c->outcome != E2E_PASSED)
+                        ok = false;
+        }
+        tot = counts_json(totals);
+        cJSON_AddItemToObject(root, "totals", tot);
+        cJSON_AddBoolToObject(root, "ok", ok && n > 0);
+        s = cJSON_Print(root);
+        cJSON_Delete(root);
+        return s;
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+static int write_out(const char *out_path, const char *data, size_t size)
+{
+        int r;
+
+        if (!out_path) {
+                if (fwrite(data, 1, size, stdout) != size || fflush(stdout) != 0)
+                        return log_error_errno(EIO, "Cannot write the report to stdout");
+                return 0;
+        }
+        r = write_file_atomic(out_path, data, size, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Cannot write %s: %s", out_path, strerror(-r));
+        return 0;
+}
+
+static int write_junit_report(const struct e2e_cell *cells, size_t n, const char *out_path)
+{
+        _cleanup_free_ struct junit_suite_ref *refs = calloc(n ? n : 1, sizeof(*refs));
+        _cleanup_free_ char *tmp = NULL, *data = NULL;
+        const char *path = out_path;
+        size_t size = 0;
+        int r, fd;
+
+        if (!refs)
+                return log_error_errno(ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n; i++)
+                refs[i] = (struct junit_suite_ref){ .name = cells[i].name, .res = &cells[i].res };
+        if (!out_path) {
+                /* The writer wants a file; go through a temporary one. */
+                tmp = strdup("/tmp/vgpuenv-junit-XXXXXX");
+                if (!tmp || (fd = mkstemp(tmp)) < 0)
+                        return log_error_errno(errno ? errno : ENOMEM, "mkstemp: %m");
+                close(fd);
+                path = tmp;
+        }
+        r = junit_write(path, refs, n);
+        if (r < 0) {
+                if (tmp)
+                        unlink(tmp);
+                return log_error_errno(r, "Cannot write %s: %s", path, strerror(-r));
+        }
+        if (!tmp)
+                return 0;
+        r = read_full_file(tmp, &data, &size);
+        unlink(tmp);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read back %s", tmp);
+        return write_out(NULL, data, size);
+}
+
+int report_write(enum report_format fmt, const struct e2e_cell *cells, size_t n,
+                 const char *out_path)
+{
+        _cleanup_free_ char *base = NULL, *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r = 0;
+
+        if (fmt == REPORT_JUNIT)
+                return write_junit_report(cells, n, out_path);
+        if (out_path) {
+                const char *slash = strrchr(out_path, '/');
+                base = slash ? strndup(out_path, (size_t)(slash - out_path) + (slash == out_path))
+                             : strdup(".");
+        } else
+                base = strdup(".");
+        if (!base)
+                return log_error_errno(ENOMEM, "Out of memory");
+        if (fmt == REPORT_JSON) {
+                _cleanup_free_ char *s = write_json(cells, n, base);
+                if (!s)
+                        return log_error_errno(ENOMEM, "Out of memory");
+                buf = strdup_printf("%s\n", s);
+                if (!buf)
+                        return log_error_errno(ENOMEM, "Out of memory");
+                return write_out(out_path, buf, strlen(buf));
+        }
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return log_error_errno(errno, "open_memstream: %m");
+        if (fmt == REPORT_MARKDOWN)
+                write_markdown(f, cells, n, base);
+        else
+                r = report_html(f, cells, n, base);
+        if (fclose(f) != 0 || r < 0)
+                return log_error_errno(r < 0 ? r : ENOMEM, "Cannot build the report");
+        return write_out(out_path, buf, size);
+}
