@@ -1,0 +1,31 @@
+/* Shared by the kubevirtci and kind providers, which both drive a kubevirt
+ * or kubevirtci checkout through `make cluster-up` / `make cluster-down`
+ * (kubevirtci's cluster-up/ scripts, the conventions users already know). */
+#pragma once
+
+#include "provision/context.h"
+#include "provision/state.h"
+
+/* The QEMU device every kubevirtci node VM needs for a render node. */
+#define KUBEVIRTCI_GPU_DEVICE "-device virtio-gpu-pci"
+
+/* KUBEVIRT_PROVIDER_EXTRA_ARGS for gocli: the user's value (user_value,
+ * then cfg_extra) plus --qemu-args '-device virtio-gpu-pci'. kubevirtci's
+ * scripts pass the value through `echo $params` and `eval`, so words keep
+ * their quotes until eval: the added argument is shell-quoted, and an
+ * existing --qemu-args (gocli keeps only the last) gets the device appended
+ * to its value instead of a second flag. -EINVAL on an unterminated quote. */
+int kubevirtci_extra_args(const char *user_value, const char *cfg_extra, char **ret);
+
+/* <checkout>/cluster-up, or <checkout>/kubevirtci/cluster-up in a kubevirt
+ * checkout. */
+char *kubevirtci_cluster_up_dir(const char *checkout);
+
+/* KUBEVIRTCI_CONFIG_PATH (or <cluster-up>/../_ci-configs)/<provider>/.kubeconfig,
+ * where kubevirtci's up() writes it. */
+char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider);
+
+/* Run `make <target>` in checkout with env (KEY=VALUE entries); argv_prefix
+ * (e.g. env -u VGPU_DISPLAY) is put before make when given. */
+int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target,
+                    char *const *env, char *const *argv_prefix);

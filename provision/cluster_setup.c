@@ -1,0 +1,275 @@
+/* Cluster wiring after the nodes are up (see provision/cluster_setup.h).
+ *
+ * Every step is a kubectl command through ctx_run, so `up --dry-run` lists
+ * them; manifests are written to the state directory first and applied
+ * from there (`kubectl apply -f FILE`), which also leaves a record of what
+ * was applied. The KubeVirt CR gets a JSON merge patch built from its
+ * current content: merge patches replace arrays, so the feature gates and
+ * mediated devices already there are read first and kept. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "provision/cdi_contract.h"
+#include "provision/cluster_setup.h"
+#include "provision/cluster_setup_internal.h"
+
+#define KUBEVIRT_CR "kubevirt"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
+
+static char **kubectl_argv(struct run_ctx *ctx, const char *kubeconfig, const char *const *args)
+{
+        _cleanup_strv_free_ char **argv = NULL;
+        if (strv_extend(&argv, ctx->cfg->kubevirt.kubectl) < 0 ||
+            strv_extend(&argv, "--kubeconfig") < 0 || strv_extend(&argv, kubeconfig) < 0)
+                return NULL;
+        for (size_t i = 0; args[i]; i++)
+                if (strv_extend(&argv, args[i]) < 0)
+                        return NULL;
+        return TAKE_PTR(argv);
+}
+
+static int kubectl(struct run_ctx *ctx, const char *kubeconfig, const char *what,
+                   const char *const *args, struct spawn_result *res)
+{
+        _cleanup_strv_free_ char **argv = kubectl_argv(ctx, kubeconfig, args);
+        if (!argv)
+                return log_error_errno(ENOMEM, "out of memory");
+        return ctx_run(ctx, what, argv, NULL, NULL, res);
+}
+
+/* Add s to a JSON string array unless present. */
+static void add_unique_string(cJSON *arr, const char *s)
+{
+        const cJSON *e;
+        cJSON_ArrayForEach(e, arr) if (cJSON_IsString(e) && streq(e->valuestring, s)) return;
+        cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+}
+
+static cJSON *get_path(const cJSON *o, const char *const *path)
+{
+        for (size_t i = 0; o && path[i]; i++)
+                o = cJSON_GetObjectItemCaseSensitive(o, path[i]);
+        return (cJSON *)o;
+}
+
+static const struct {
+        const char *selector, *resource;
+} fake_vgpu_devices[] = {
+        { "GRID T4-1B", "nvidia.com/GRID_T4-1B" },
+        { "GRID T4-2B", "nvidia.com/GRID_T4-2B" },
+};
+
+char *cluster_kubevirt_patch(const char *current_json)
+{
+        _cleanup_(cJSON_Deletep) cJSON *cur = current_json ? cJSON_Parse(current_json) : NULL;
+        const cJSON *conf = get_path(cur, (const char *const[]){ "spec", "configuration", NULL });
+
+        _cleanup_(cJSON_Deletep) cJSON *patch = cJSON_CreateObject();
+        cJSON *c = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "spec"), "configuration");
+
+        /* Types: keep the ones configured, add nvidia-222 (GRID T4-1B). */
+        cJSON *types = cJSON_Duplicate(
+                get_path(conf, (const char *const[]){ "mediatedDevicesConfiguration",
+                                                      "mediatedDeviceTypes", NULL }),
+                true);
+        if (!cJSON_IsArray(types)) {
+                cJSON_Delete(types);
+                types = cJSON_CreateArray();
+        }
+        add_unique_string(types, "nvidia-222");
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(c, "mediatedDevicesConfiguration"),
+                              "mediatedDeviceTypes", types);
+
+        /* Permitted mediated devices: keep others, add the two fake-vGPU ones. */
+        cJSON *mdevs = cJSON_Duplicate(
+                get_path(conf, (const char *const[]){ "permittedHostDevices", "mediatedDevices",
+                                                      NULL }),
+                true);
+        if (!cJSON_IsArray(mdevs)) {
+                cJSON_Delete(mdevs);
+                mdevs = cJSON_CreateArray();
+        }
+        for (size_t i = 0; i < ELEMENTSOF(fake_vgpu_devices); i++) {
+                bool have = false;
+                const cJSON *e;
+                cJSON_ArrayForEach(e, mdevs)
+                {
+                        const cJSON *sel = cJSON_GetObjectItemCaseSensitive(e, "mdevNameSelector");
+                        if (cJSON_IsString(sel) && streq(sel->valuestring, fake_vgpu_devices[i].selector))
+                                have = true;
+                }
+                if (have)
+                        continue;
+                cJSON *d = cJSON_CreateObject();
+                cJSON_AddStringToObject(d, "mdevNameSelector", fake_vgpu_devices[i].selector);
+                cJSON_AddStringToObject(d, "resourceName", fake_vgpu_devices[i].resource);
+                cJSON_AddItemToArray(mdevs, d);
+        }
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(c, "permittedHostDevices"), "mediatedDevices",
+                              mdevs);
+
+        /* Feature gates: keep them all, add Sidecar (the display hook). */
+        cJSON *gates = cJSON_Duplicate(
+                get_path(conf, (const char *const[]){ "developerConfiguration", "featureGates", NULL }),
+                true);
+        if (!cJSON_IsArray(gates)) {
+                cJSON_Delete(gates);
+                gates = cJSON_CreateArray();
+        }
+        add_unique_string(gates, "Sidecar");
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(c, "developerConfiguration"), "featureGates",
+                              gates);
+        return cJSON_PrintUnformatted(patch);
+}
+
+static int deploy_webhook(struct run_ctx *ctx, const char *kubeconfig)
+{
+        const struct config *c = ctx->cfg;
+        if (c->provider == PROVIDER_KIND) {
+                ctx_plan(ctx, "webhook: not deployed on kind (display-off baseline)");
+                log_info("kind is the display-off baseline: mesa-injector is not deployed");
+                return 0;
+        }
+        if (c->webhook.deploy == DEPLOY_NONE) {
+                log_info("webhook.deploy is none: mesa-injector is not deployed");
+                return 0;
+        }
+        if (c->webhook.deploy == DEPLOY_URL && isempty(c->webhook.url))
+                return log_error_errno(EINVAL, "webhook.deploy is url but webhook.url is not set "
+                                               "(https://HOST:PORT where the cluster reaches "
+                                               "`mesa-injector serve` on this host)");
+
+        _cleanup_free_ char *bin = strdup_printf("%s/mesa-injector", ctx->build_dir);
+        _cleanup_free_ char *out = strdup_printf("%s/mesa-injector.yaml", ctx->state_dir);
+        _cleanup_strv_free_ char **argv = NULL;
+        if (!bin || !out || strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
+            (c->webhook.deploy == DEPLOY_URL &&
+             (strv_extend(&argv, "--url") < 0 || strv_extend(&argv, c->webhook.url) < 0)) ||
+            (c->webhook.config &&
+             (strv_extend(&argv, "--config") < 0 || strv_extend(&argv, c->webhook.config) < 0)))
+                return log_error_errno(ENOMEM, "out of memory");
+
+        struct spawn_result res = {};
+        int r = ctx_run(ctx, "mesa-injector manifests", argv, NULL, NULL, &res);
+        if (r >= 0 && !ctx->dry_run) {
+                if (res.exit_code != 0 || isempty(res.out))
+                        r = log_error_errno(EIO, "mesa-injector manifests failed (exit %d): %s",
+                                            res.exit_code, res.err ? res.err : "");
+                else if ((r = write_file_atomic(out, res.out, strlen(res.out), 0600)) < 0)
+                        log_error_errno(r, "cannot write %s", out);
+        }
+        spawn_result_done(&res);
+        if (r < 0)
+                return r;
+        if (ctx->dry_run)
+                ctx_plan(ctx, "write the output of mesa-injector manifests to %s", out);
+
+        const char *apply[] = { "apply", "-f", out, NULL };
+        r = kubectl(ctx, kubeconfig, "kubectl apply (mesa-injector)", apply, NULL);
+        if (r < 0)
+                return r;
+        if (!ctx->dry_run)
+                log_info("applied mesa-injector manifests (%s mode%s%s), kept in %s",
+                         c->webhook.deploy == DEPLOY_URL ? "url" : "in-cluster",
+                         c->webhook.deploy == DEPLOY_URL ? ", webhook at " : "",
+                         c->webhook.deploy == DEPLOY_URL ? c->webhook.url : "", out);
+        if (c->webhook.deploy == DEPLOY_URL)
+                log_notice("url mode: run `%s serve` on this host so %s answers", bin,
+                           c->webhook.url);
+        return 0;
+}
+
+static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
+{
+        const struct config *c = ctx->cfg;
+        if (!c->kubevirt.configure)
+                return 0;
+        const char *ns = c->kubevirt.namespace;
+
+        const char *get[] = { "get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL };
+        struct spawn_result res = {};
+        int r = kubectl(ctx, kubeconfig, "kubectl get kubevirt", get, &res);
+        if (r < 0) {
+                spawn_result_done(&res);
+                return r;
+        }
+        if (!ctx->dry_run && res.exit_code != 0) {
+                bool missing = res.err && (strstr(res.err, "NotFound") || strstr(res.err, "not found") ||
+                                           strstr(res.err, "the server doesn't have a resource type"));
+                if (missing) {
+                        log_notice("KubeVirt is not deployed in namespace %s yet: the fake-vGPU "
+                                   "configuration is applied by running `vgpuenv up` again after "
+                                   "KubeVirt is installed (e.g. make cluster-sync)",
+                                   ns);
+                        spawn_result_done(&res);
+                        return 0;
+                }
+                r = log_error_errno(EIO, "kubectl get kubevirt %s -n %s failed (exit %d): %s",
+                                    KUBEVIRT_CR, ns, res.exit_code, res.err ? res.err : "");
+                spawn_result_done(&res);
+                return r;
+        }
+        _cleanup_free_ char *patch = cluster_kubevirt_patch(ctx->dry_run ? NULL : res.out);
+        spawn_result_done(&res);
+        if (!patch)
+                return log_error_errno(ENOMEM, "out of memory");
+
+        const char *p[] = { "patch", "kubevirt", KUBEVIRT_CR, "-n", ns, "--type", "merge", "-p",
+                            patch, NULL };
+        r = kubectl(ctx, kubeconfig, "kubectl patch kubevirt", p, NULL);
+        if (r < 0)
+                return r;
+        if (!ctx->dry_run)
+                log_info("patched KubeVirt CR %s/%s: %s", ns, KUBEVIRT_CR, patch);
+        else
+                ctx_plan(ctx, "(the patch keeps the feature gates and mediated devices already "
+                              "in the CR; shown here for a CR without any)");
+
+        const char *w[] = { "wait", "kubevirt/" KUBEVIRT_CR, "-n", ns, "--for", "condition=Available",
+                            "--timeout", "600s", NULL };
+        struct step s = step_begin("KubeVirt settling (condition Available)");
+        r = kubectl(ctx, kubeconfig, "kubectl wait kubevirt Available", w, NULL);
+        step_end(&s, r);
+        return r;
+}
+
+static int label_nodes(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
+{
+        if (ctx->dry_run)
+                ctx_plan(ctx, "label every node whose render-node probe passed: kubectl label node "
+                              "NODE %s --overwrite",
+                         VGPUENV_NODE_LABEL);
+        const cJSON *n;
+        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(st->root, "nodes"))
+        {
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(n, "name");
+                if (!cJSON_IsString(name) ||
+                    !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "probe_ok")))
+                        continue;
+                const char *a[] = { "label", "node", name->valuestring, VGPUENV_NODE_LABEL,
+                                    "--overwrite", NULL };
+                int r = kubectl(ctx, kubeconfig, "kubectl label node", a, NULL);
+                if (r < 0)
+                        return r;
+                if (!ctx->dry_run)
+                        log_info("labelled node %s %s", name->valuestring, VGPUENV_NODE_LABEL);
+        }
+        return 0;
+}
+
+int cluster_setup(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
+{
+        struct step s = step_begin("cluster setup");
+        /* Kind nodes are containers: no probe ran, nothing to label. */
+        int r = ctx->cfg->provider == PROVIDER_KIND ? 0 : label_nodes(ctx, st, kubeconfig);
+        if (r >= 0)
+                r = deploy_webhook(ctx, kubeconfig);
+        if (r >= 0)
+                r = configure_kubevirt(ctx, kubeconfig);
+        step_end(&s, r);
+        return r;
+}
