@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 #include "common/macro.h"
@@ -782,6 +783,12 @@ int schema_load_with_marks(const struct schema_field *fields, void *object, cons
         if (text)
                 size = strlen(text);
         else {
+                struct stat st;
+                /* fopen() succeeds on a directory and reading it fails with a
+                 * bare EIO; say what is actually wrong. */
+                if (stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+                        return error_code(err, file, 0, 0, -EISDIR,
+                                          "is a directory, not a YAML file");
                 r = read_full_file(file, &buf, &size);
                 if (r < 0)
                         return error_code(err, file, 0, 0, r, "cannot read: %s", strerror(-r));

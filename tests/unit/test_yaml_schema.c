@@ -268,6 +268,12 @@ static void test_missing_file(void **state)
         msg = schema_error_format(&err);
         assert_string_equal(msg, "/nonexistent/x.yaml: cannot read: No such file or directory");
         schema_error_done(&err);
+        free(msg);
+
+        assert_int_equal(schema_load(fields, &o, "/tmp", NULL, &err), -EISDIR);
+        msg = schema_error_format(&err);
+        assert_string_equal(msg, "/tmp: is a directory, not a YAML file");
+        schema_error_done(&err);
         schema_free(fields, &o);
 }
 
