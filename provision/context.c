@@ -82,7 +82,8 @@ static void *cancel_thread(void *arg)
                         log_error("interrupted again: exiting without rolling back");
                         _exit(130);
                 }
-                log_warning("interrupted (%s): rolling back", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                log_warning("interrupted: rolling back (%s again exits at once)",
+                            sig == SIGINT ? "Ctrl-C" : "SIGTERM");
         }
         return NULL;
 }

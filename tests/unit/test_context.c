@@ -166,12 +166,17 @@ static void test_real_run(void **state)
 static void test_cancel_watch(void **state)
 {
         struct fixture *fx = *state;
-        int status;
-        pid_t pid = fork();
+        int status, p[2];
+        char log[4096];
+        ssize_t n;
 
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 struct timespec ts = { 0, 10 * 1000 * 1000 };
+                close(p[0]);
+                dup2(p[1], STDERR_FILENO);
                 if (cancel_watch_start(&fx->ctx) < 0)
                         _exit(10);
                 if (ctx_cancelled(&fx->ctx))
@@ -186,9 +191,19 @@ static void test_cancel_watch(void **state)
                         nanosleep(&ts, NULL);
                 _exit(13); /* the second signal should have ended us */
         }
+        close(p[1]);
+        /* Read to EOF: closing early would SIGPIPE the child's second line. */
+        n = 0;
+        for (ssize_t k; (k = read(p[0], log + n, sizeof(log) - 1 - (size_t)n)) > 0;)
+                n += k;
+        close(p[0]);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 130);
+        assert_true(n > 0);
+        log[n] = 0;
+        assert_non_null(strstr(log, "interrupted: rolling back (SIGTERM again exits at once)\n"));
+        assert_non_null(strstr(log, "interrupted again: exiting without rolling back\n"));
 }
 
 int main(void)
