@@ -8,6 +8,11 @@
 # provision/build.mk lists it too).
 VGPUENV_SRCS += $(filter-out $(VGPUENV_SRCS),provision/ssh.c)
 
+PROGRAMS += $(BUILD)/vgpuenv-probe
+
+$(BUILD)/vgpuenv-probe: $(BUILD)/obj/provision/probe/probe.o
+	$(CC) $(LDFLAGS) -o $@ $^ -ldl
+
 # Test driver for tests/integration/ssh_*.sh; not installed.
 SSH_TOOL := $(BUILD)/tests/ssh-tool
 SSH_TOOL_OBJS := $(BUILD)/obj/tests/tools/ssh-tool.o $(BUILD)/obj/provision/ssh.o \
