@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# mesa-injector over real HTTPS on loopback: curl and a Go crypto/tls client
+# (verifying like the API server), every patch applied with python3-jsonpatch
+# to realistic virt-launcher pod and VMI JSON, re-application yields no
+# patch, and the patch-shape rules (whole arrays, ~1 escaping, clashes).
+source "$(dirname "$0")/../../webhook/tests/lib.sh"
+
+start_server
+
+# ---- probes and TLS ----------------------------------------------------------
+[ "$(mcurl "https://$SNI:$PORT/healthz")" = ok ] || fail "/healthz"
+[ "$(mcurl "https://$SNI:$PORT/readyz")" = ok ] || fail "/readyz"
+ok "healthz and readyz over TLS with the CA and the service name"
+if curl -sS -o /dev/null --cacert "$WORK/certs/ca.crt" --resolve "wrong.$NS.svc:$PORT:127.0.0.1" \
+	"https://wrong.$NS.svc:$PORT/healthz" 2>/dev/null; then
+	fail "a name outside the certificate's SANs was accepted"
+fi
+ok "curl refuses a name the certificate does not carry"
+if curl -sS -o /dev/null -k --tls-max 1.1 "$URL/healthz" 2>/dev/null; then
+	fail "TLS 1.1 was accepted"
+fi
+ok "TLS 1.1 refused"
+v=$(mcurl -o /dev/null -w '%{ssl_verify_result}' --tlsv1.2 --tls-max 1.2 "https://$SNI:$PORT/healthz")
+[ "$v" = 0 ] || fail "TLS 1.2 handshake did not verify ($v)"
+ok "TLS 1.2 accepted"
+
+# ---- pods --------------------------------------------------------------------
+review pod "$FIX/pod-virt-launcher.json" /mutate-pods patched
+cp "$WORK/out.json" "$WORK/pod1.json"
+pyassert "$WORK/pod1.json" '
+[c for c in o["spec"]["containers"] if c["name"] == "compute"][0]["volumeMounts"][:7] ==
+  json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"]["containers"][0]["volumeMounts"]'
+pyassert "$WORK/pod1.json" '
+all(m["readOnly"] is True for m in o["spec"]["containers"][0]["volumeMounts"][7:])'
+pyassert "$WORK/pod1.json" '
+{m["mountPath"] for m in o["spec"]["containers"][0]["volumeMounts"]} >= {
+  "/usr/lib/x86_64-linux-gnu/libGL.so.1", "/usr/lib/x86_64-linux-gnu/libEGL.so.1",
+  "/usr/lib/x86_64-linux-gnu/libGLESv2.so.2", "/usr/lib/x86_64-linux-gnu/libGLX.so.0",
+  "/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0", "/usr/lib/x86_64-linux-gnu/libGLX_mesa.so.0",
+  "/usr/lib/x86_64-linux-gnu/libgbm.so.1", "/usr/lib/x86_64-linux-gnu/libglapi.so.0",
+  "/usr/lib/x86_64-linux-gnu/libdrm.so.2", "/usr/lib/x86_64-linux-gnu/dri",
+  "/usr/share/glvnd/egl_vendor.d", "/dev/dri"}'
+pyassert "$WORK/pod1.json" '
+all(v["hostPath"]["path"] == m["mountPath"] for v in o["spec"]["volumes"] if "hostPath" in v
+    for m in o["spec"]["containers"][0]["volumeMounts"] if m["name"] == v["name"])'
+pyassert "$WORK/pod1.json" '
+[v for v in o["spec"]["volumes"] if v["name"] == "mesa-dev-dri"][0]["hostPath"] == {"path": "/dev/dri", "type": "Directory"}'
+pyassert "$WORK/pod1.json" '
+o["spec"]["containers"][1:] == json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"]["containers"][1:]'
+pyassert "$WORK/pod1.json" 'o["metadata"]["annotations"]["mesa-injector.vgpuenv.io/injected"] == "hostpath"'
+pyassert "$WORK/ops.json" 'all(op["op"] == "add" for op in o)'
+pyassert "$WORK/ops.json" '"/metadata/annotations/mesa-injector.vgpuenv.io~1injected" in [op["path"] for op in o]'
+ok "virt-launcher pod: read-only hostPath mounts in compute only, other containers untouched (jsonpatch applied)"
+
+review pod "$WORK/pod1.json" /mutate-pods unchanged
+ok "re-applying the webhook to its own output yields no patch"
+
+# A pod with no volumes, no mounts and no annotations: arrays/maps added whole.
+python3 - "$FIX/pod-virt-launcher.json" >"$WORK/bare.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+del p["spec"]["volumes"]; del p["spec"]["containers"][0]["volumeMounts"]; del p["metadata"]["annotations"]
+json.dump(p, sys.stdout)
+EOF
+review pod "$WORK/bare.json" /mutate-pods patched
+pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/spec/volumes", "/spec/containers/0/volumeMounts", "/metadata/annotations"]'
+cp "$WORK/out.json" "$WORK/bare1.json"
+review pod "$WORK/bare1.json" /mutate-pods unchanged
+ok "missing volumes/volumeMounts/annotations are created whole; idempotent afterwards"
+
+# compute not first: the pointer must index the right container.
+python3 - "$FIX/pod-virt-launcher.json" >"$WORK/order.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["spec"]["containers"].reverse()
+json.dump(p, sys.stdout)
+EOF
+review pod "$WORK/order.json" /mutate-pods patched
+pyassert "$WORK/out.json" 'len(o["spec"]["containers"][2]["volumeMounts"]) > 7 and len(o["spec"]["containers"][0]["volumeMounts"]) == 1'
+ok "compute found at index 2"
+
+# A clash: our volume name bound to another source.
+python3 - "$FIX/pod-virt-launcher.json" >"$WORK/clash.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["spec"]["volumes"].append({"name": "mesa-dev-dri", "emptyDir": {}})
+json.dump(p, sys.stdout)
+EOF
+review pod "$WORK/clash.json" /mutate-pods denied
+pyassert "$WORK/out.json" 'o["code"] == 409 and "mesa-dev-dri" in o["message"]'
+ok "a volume name clash is reported (409), not overwritten"
+
+# Not selected: no label, or an excluded namespace.
+python3 - "$FIX/pod-virt-launcher.json" >"$WORK/plain.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["metadata"]["labels"] = {"app": "nginx"}
+json.dump(p, sys.stdout)
+EOF
+review pod "$WORK/plain.json" /mutate-pods unchanged
+review pod "$FIX/pod-virt-launcher.json" /mutate-pods unchanged kube-system
+ok "non-matching pods (labels, kube-system) are allowed without a patch"
+
+# ---- VMIs --------------------------------------------------------------------
+review vmi "$FIX/vmi-gpu.json" /mutate-vmis patched
+cp "$WORK/out.json" "$WORK/vmi1.json"
+pyassert "$WORK/vmi1.json" '
+json.loads(o["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"]) == [{"args": ["--version", "v1alpha2"],
+  "configMap": {"name": "mesa-injector-hook", "key": "onDefineDomain", "hookPath": "/usr/bin/onDefineDomain"}}]'
+pyassert "$WORK/vmi1.json" 'o["spec"] == json.load(open("'"$FIX"'/vmi-gpu.json"))["spec"]'
+review vmi "$WORK/vmi1.json" /mutate-vmis unchanged
+ok "VMI with a GPU gets the hook-sidecar annotation; idempotent"
+
+python3 - "$FIX/vmi-gpu.json" >"$WORK/vmi-other.json" <<'EOF'
+import json, sys
+v = json.load(open(sys.argv[1]))
+v["metadata"]["annotations"] = {"hooks.kubevirt.io/hookSidecars": '[{"args": ["--version", "v1alpha2"], "image": "registry:5000/kubevirt/example-hook-sidecar:devel"}]'}
+json.dump(v, sys.stdout)
+EOF
+review vmi "$WORK/vmi-other.json" /mutate-vmis patched
+pyassert "$WORK/ops.json" 'o[0]["op"] == "replace" and o[0]["path"] == "/metadata/annotations/hooks.kubevirt.io~1hookSidecars"'
+pyassert "$WORK/out.json" '
+[s.get("image") or s["configMap"]["name"] for s in json.loads(o["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"])]
+  == ["registry:5000/kubevirt/example-hook-sidecar:devel", "mesa-injector-hook"]'
+ok "an existing sidecar request is kept and ours appended (replace, ~1 escaped)"
+
+python3 - "$FIX/vmi-gpu.json" >"$WORK/vmi-nodisplay.json" <<'EOF'
+import json, sys
+v = json.load(open(sys.argv[1]))
+v["spec"]["domain"]["devices"]["gpus"][0]["virtualGPUOptions"] = {"display": {"enabled": False}}
+json.dump(v, sys.stdout)
+EOF
+review vmi "$WORK/vmi-nodisplay.json" /mutate-vmis unchanged
+python3 - "$FIX/vmi-gpu.json" >"$WORK/vmi-nogpu.json" <<'EOF'
+import json, sys
+v = json.load(open(sys.argv[1]))
+del v["spec"]["domain"]["devices"]["gpus"]
+json.dump(v, sys.stdout)
+EOF
+review vmi "$WORK/vmi-nogpu.json" /mutate-vmis unchanged
+review vmi "$FIX/vmi-gpu.json" /mutate-vmis unchanged some-other-namespace
+ok "VMIs without GPUs, with display disabled, or outside vmiHook.namespaces: no patch"
+
+# ---- cdi mode ------------------------------------------------------------------
+cat >"$WORK/cdi.yaml" <<'EOF'
+mode: cdi
+selector:
+  namespaces: ["kubevirt-test-*"]
+EOF
+start_server "$WORK/cdi.yaml"
+review pod "$FIX/pod-virt-launcher.json" /mutate-pods patched
+pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/metadata/annotations/cdi.k8s.io~1vgpuenv-render", "/metadata/annotations/mesa-injector.vgpuenv.io~1injected"]'
+pyassert "$WORK/out.json" 'o["metadata"]["annotations"]["cdi.k8s.io/vgpuenv-render"] == "vgpuenv.io/render=renderD128"'
+pyassert "$WORK/out.json" 'o["spec"] == json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"]'
+cp "$WORK/out.json" "$WORK/cdi1.json"
+review pod "$WORK/cdi1.json" /mutate-pods unchanged
+review pod "$FIX/pod-virt-launcher.json" /mutate-pods unchanged default
+ok "cdi mode: only the CDI annotation (~1 escaped), idempotent, namespace glob honoured"
+
+# ---- the Go client, verifying like the API server ------------------------------
+build_goclient
+$TOOL wrap pod "$FIX/pod-virt-launcher.json" --uid go-uid-1 >"$WORK/goreq.json"
+"$GOCLIENT" review -url "https://127.0.0.1:$PORT/mutate-pods" -ca "$WORK/certs/ca.crt" -servername "$SNI" \
+	-body "$WORK/goreq.json" >"$WORK/goresp.json" 2>"$WORK/go.err" || fail "Go client: $(cat "$WORK/go.err")"
+$TOOL apply "$WORK/goreq.json" "$WORK/goresp.json" --expect patched >/dev/null || fail "Go client response"
+grep -q "TLS 0x0304" "$WORK/go.err" || fail "Go client did not negotiate TLS 1.3: $(cat "$WORK/go.err")"
+ok "Go crypto/tls client: ServerName $SNI verified against ca.crt, TLS 1.3, patch applies"
+"$GOCLIENT" expect-fail -url "https://127.0.0.1:$PORT/healthz" -ca "$WORK/certs/ca.crt" \
+	-servername "other.$NS.svc" >/dev/null || fail "Go client accepted a wrong ServerName"
+"$GOCLIENT" expect-fail -url "https://127.0.0.1:$PORT/healthz" -ca "$WORK/certs/ca.crt" \
+	-servername "$SNI" -maxtls 1.1 >/dev/null || fail "Go client got a TLS 1.1 session"
+make_certs "$WORK/otherca"
+"$GOCLIENT" expect-fail -url "https://127.0.0.1:$PORT/healthz" -ca "$WORK/otherca/ca.crt" \
+	-servername "$SNI" >/dev/null || fail "Go client accepted a certificate from another CA"
+ok "Go client refuses a wrong ServerName, another CA, and TLS 1.1"
+
+# ---- metrics and the log line --------------------------------------------------
+mcurl "https://$SNI:$PORT/metrics" >"$WORK/metrics.txt"
+grep -q 'mesa_injector_requests_total{route="/mutate-pods",outcome="patched"} 2' "$WORK/metrics.txt" ||
+	fail "metrics: $(grep requests_total "$WORK/metrics.txt")"
+grep -q 'mesa_injector_requests_total{route="/mutate-pods",outcome="unchanged"} 1' "$WORK/metrics.txt" ||
+	fail "metrics unchanged count"
+grep -q 'mesa_injector_requests_total{route="/mutate-pods",outcome="skipped"} 1' "$WORK/metrics.txt" ||
+	fail "metrics skipped count"
+grep -q '^mesa_injector_patches_total 2$' "$WORK/metrics.txt" || fail "patches_total"
+grep -q 'mesa_injector_request_duration_seconds_bucket{route="/mutate-pods",le="+Inf"} 4$' "$WORK/metrics.txt" ||
+	fail "histogram"
+ok "Prometheus metrics: requests by route and outcome, patches, latency histogram"
+grep -q '"msg":"admission","route":"/mutate-pods","uid":"go-uid-1","kind":"v1/Pod","namespace":"kubevirt-test-default","name":"virt-launcher-testvmi-gpu-","decision":"patched"' "$LOG" ||
+	fail "structured log line: $(grep go-uid-1 "$LOG")"
+ok "one structured log line per admission"
+
+echo "PASS: $CHECKS checks"

@@ -1,0 +1,247 @@
+/* AdmissionReview handling for mesa-injector (see admission.h). */
+#include "webhook/admission.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "webhook/patch.h"
+
+char *base64_encode(const void *data, size_t size)
+{
+        static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const unsigned char *in = data;
+        char *out = malloc(4 * ((size + 2) / 3) + 1), *o = out;
+        if (!out)
+                return NULL;
+        size_t i = 0;
+        for (; i + 2 < size; i += 3) {
+                unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+                *o++ = tbl[v >> 18];
+                *o++ = tbl[(v >> 12) & 63];
+                *o++ = tbl[(v >> 6) & 63];
+                *o++ = tbl[v & 63];
+        }
+        if (i < size) {
+                unsigned v = (unsigned)in[i] << 16 | (i + 1 < size ? (unsigned)in[i + 1] << 8 : 0);
+                *o++ = tbl[v >> 18];
+                *o++ = tbl[(v >> 12) & 63];
+                *o++ = i + 1 < size ? tbl[(v >> 6) & 63] : '=';
+                *o++ = '=';
+        }
+        *o = '\0';
+        return out;
+}
+
+char *json_error_body(const char *msg)
+{
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+                return NULL;
+        cJSON_AddStringToObject(o, "error", msg);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        return s;
+}
+
+void admission_result_done(struct admission_result *r)
+{
+        free(r->body);
+        free(r->uid);
+        free(r->kind);
+        free(r->namespace);
+        free(r->name);
+        free(r->reason);
+        *r = (struct admission_result){};
+}
+
+static const char *str_at(const cJSON *o, const char *key)
+{
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+        return s ? strdup(s) : NULL;
+}
+
+static int bad_request(struct admission_result *out, const char *msg)
+{
+        out->http_status = 400;
+        out->outcome = OUTCOME_BAD_REQUEST;
+        free(out->reason);
+        out->reason = strdup(msg);
+        out->body = json_error_body(msg);
+        return out->body && out->reason ? 0 : -ENOMEM;
+}
+
+/* A review response. allowed=false carries status {code, message}; allowed
+ * requests that were not mutated for a reason worth knowing carry it as a
+ * warning, which kubectl and the API server's audit log show. */
+static int review_response(struct admission_result *out, const char *uid, bool allowed, unsigned code,
+                           const char *message, const char *warning, const struct patch *p)
+{
+        cJSON *root = cJSON_CreateObject();
+        if (!root)
+                return -ENOMEM;
+        cJSON_AddStringToObject(root, "apiVersion", "admission.k8s.io/v1");
+        cJSON_AddStringToObject(root, "kind", "AdmissionReview");
+        cJSON *resp = cJSON_AddObjectToObject(root, "response");
+        cJSON_AddStringToObject(resp, "uid", uid);
+        cJSON_AddBoolToObject(resp, "allowed", allowed);
+        if (!allowed) {
+                cJSON *st = cJSON_AddObjectToObject(resp, "status");
+                cJSON_AddNumberToObject(st, "code", code);
+                cJSON_AddStringToObject(st, "message", message);
+        }
+        if (warning) {
+                cJSON *w = cJSON_AddArrayToObject(resp, "warnings");
+                cJSON_AddItemToArray(w, cJSON_CreateString(warning));
+        }
+        if (p && patch_count(p) > 0) {
+                _cleanup_free_ char *json = cJSON_PrintUnformatted(p->ops);
+                _cleanup_free_ char *b64 = json ? base64_encode(json, strlen(json)) : NULL;
+                if (!b64) {
+                        cJSON_Delete(root);
+                        return -ENOMEM;
+                }
+                cJSON_AddStringToObject(resp, "patchType", "JSONPatch");
+                cJSON_AddStringToObject(resp, "patch", b64);
+        }
+        out->http_status = 200;
+        out->body = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        return out->body ? 0 : -ENOMEM;
+}
+
+int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body, size_t size,
+                     struct admission_result *out)
+{
+        *out = (struct admission_result){};
+        cJSON *root = cJSON_ParseWithLength(body, size);
+        int r;
+
+        if (!root) {
+                r = bad_request(out, "malformed JSON: the body must be an AdmissionReview object");
+                goto done;
+        }
+        if (!cJSON_IsObject(root)) {
+                r = bad_request(out, "the body must be a JSON object (AdmissionReview)");
+                goto done;
+        }
+        const char *api = str_at(root, "apiVersion"), *k = str_at(root, "kind");
+        if (!api || !streq(api, "admission.k8s.io/v1")) {
+                _cleanup_free_ char *m = strdup_printf(
+                        "unsupported apiVersion '%s': only admission.k8s.io/v1 AdmissionReview is accepted",
+                        api ? api : "(missing)");
+                r = m ? bad_request(out, m) : -ENOMEM;
+                goto done;
+        }
+        if (!k || !streq(k, "AdmissionReview")) {
+                _cleanup_free_ char *m = strdup_printf("unsupported kind '%s': expected AdmissionReview", k ? k : "(missing)");
+                r = m ? bad_request(out, m) : -ENOMEM;
+                goto done;
+        }
+        const cJSON *req = cJSON_GetObjectItemCaseSensitive(root, "request");
+        if (!cJSON_IsObject(req)) {
+                r = bad_request(out, "AdmissionReview has no request object");
+                goto done;
+        }
+        const char *uid = str_at(req, "uid");
+        if (!uid || !*uid) {
+                r = bad_request(out, "AdmissionReview request.uid is missing");
+                goto done;
+        }
+        out->uid = strdup(uid);
+        out->namespace = dup_or_null(str_at(req, "namespace"));
+        out->name = dup_or_null(str_at(req, "name"));
+        const cJSON *rk = cJSON_GetObjectItemCaseSensitive(req, "kind");
+        const char *group = str_at(rk, "group"), *version = str_at(rk, "version"), *okind = str_at(rk, "kind");
+        out->kind = strdup_printf("%s%s%s/%s", group ? group : "", group && *group ? "/" : "",
+                                  version ? version : "?", okind ? okind : "?");
+        if (!out->uid || !out->kind) {
+                r = -ENOMEM;
+                goto done;
+        }
+
+        bool kind_ok = kind == ADMIT_PODS ? (group && !*group && version && streq(version, "v1") && okind &&
+                                             streq(okind, "Pod"))
+                                          : (group && streq(group, "kubevirt.io") && version &&
+                                             streq(version, "v1") && okind && streq(okind, "VirtualMachineInstance"));
+        if (!kind_ok) {
+                /* Misrouted by a webhook configuration: allow, never block
+                 * objects we were not written for. */
+                _cleanup_free_ char *m = strdup_printf("mesa-injector: unexpected kind %s on %s; not mutated", out->kind,
+                                                       kind == ADMIT_PODS ? "/mutate-pods" : "/mutate-vmis");
+                out->outcome = OUTCOME_INVALID;
+                out->reason = m ? strdup(m) : NULL;
+                r = m ? review_response(out, uid, true, 0, NULL, m, NULL) : -ENOMEM;
+                goto done;
+        }
+        const char *op = str_at(req, "operation");
+        if (!op || !streq(op, "CREATE")) {
+                out->outcome = OUTCOME_SKIPPED;
+                out->reason = strdup_printf("operation %s is not CREATE", op ? op : "(missing)");
+                r = review_response(out, uid, true, 0, NULL, NULL, NULL);
+                goto done;
+        }
+        const cJSON *obj = cJSON_GetObjectItemCaseSensitive(req, "object");
+        if (isempty(out->name)) {
+                /* Pods on CREATE usually have only generateName. */
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+                const char *n = str_at(m, "name");
+                free(out->name);
+                out->name = dup_or_null(!isempty(n) ? n : str_at(m, "generateName"));
+        }
+
+        struct patch p = {};
+        char *reason = NULL;
+        enum mutate_decision d = kind == ADMIT_PODS ? mutate_pod(c, obj, out->namespace, &p, &reason)
+                                                    : mutate_vmi(c, obj, out->namespace, &p, &reason);
+        out->reason = reason;
+        switch (d) {
+        case DECISION_PATCHED:
+                out->outcome = OUTCOME_PATCHED;
+                out->patch_ops = (unsigned)patch_count(&p);
+                r = review_response(out, uid, true, 0, NULL, NULL, &p);
+                break;
+        case DECISION_UNCHANGED:
+                out->outcome = OUTCOME_UNCHANGED;
+                r = review_response(out, uid, true, 0, NULL, NULL, NULL);
+                break;
+        case DECISION_SKIPPED:
+                out->outcome = OUTCOME_SKIPPED;
+                r = review_response(out, uid, true, 0, NULL, NULL, NULL);
+                break;
+        case DECISION_CONFLICT: {
+                _cleanup_free_ char *m = strdup_printf("mesa-injector: %s", reason ? reason : "conflict");
+                out->outcome = OUTCOME_CONFLICT;
+                if (!m)
+                        r = -ENOMEM;
+                else if (c->on_conflict == CONFLICT_DENY)
+                        r = review_response(out, uid, false, 409, m, NULL, NULL);
+                else
+                        r = review_response(out, uid, true, 0, NULL, m, NULL);
+                break;
+        }
+        default: {
+                _cleanup_free_ char *m = strdup_printf("mesa-injector: %s; not mutated", reason ? reason : "invalid object");
+                out->outcome = OUTCOME_INVALID;
+                r = m ? review_response(out, uid, true, 0, NULL, m, NULL) : -ENOMEM;
+                break;
+        }
+        }
+        patch_done(&p);
+done:
+        cJSON_Delete(root);
+        if (r < 0) {
+                free(out->body);
+                out->body = NULL;
+                out->http_status = 500;
+                out->outcome = OUTCOME_ERROR;
+        }
+        return r;
+}

@@ -1,0 +1,104 @@
+/* mesa-injector's configuration: what to inject, into which pods, and the
+ * server limits. Described once as a common/yaml_schema.h table so parsing,
+ * file:line:column errors and the reference in docs/webhook.md share one
+ * source. Defaults give a working webhook for KubeVirt's virt-launcher pods
+ * on Debian nodes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/yaml_schema.h"
+
+enum injector_mode { MODE_HOSTPATH = 0, MODE_CDI };
+enum library_profile { PROFILE_DEBIAN = 0, PROFILE_RHEL, PROFILE_NONE };
+enum failure_policy { FAILURE_IGNORE = 0, FAILURE_FAIL };
+enum conflict_policy { CONFLICT_DENY = 0, CONFLICT_ALLOW };
+
+/* One host path made visible in the target container. */
+struct host_path {
+        char *path;           /* on the node */
+        char *container_path; /* NULL: same as path */
+        char *type;           /* hostPath type: File, Directory, ... (NULL: none) */
+};
+
+struct injector_selector {
+        char **labels;             /* "key=value", all must match */
+        char **namespaces;         /* empty: any namespace */
+        char **exclude_namespaces; /* never touched, also used for namespaceSelector */
+};
+
+struct injector_cdi {
+        char *vendor;         /* vgpuenv.io */
+        char *class;          /* gpu */
+        char *name;           /* render */
+        char *annotation_key; /* cdi.k8s.io/<key> */
+        char *spec_path;      /* where nodes keep the spec file */
+};
+
+struct injector_vmi_hook {
+        bool enabled;
+        char *configmap; /* ConfigMap holding webhook/hook/onDefineDomain */
+        char *key;
+        char *version; /* sidecar-shim hook API version */
+        char *image;   /* NULL/empty: KubeVirt's default sidecar-shim image */
+        char **namespaces; /* VMIs are annotated only here: the ConfigMap must exist */
+};
+
+struct injector_deploy {
+        char *namespace;
+        char *service;
+        char *image;
+        unsigned port;
+        char *cert_secret;
+};
+
+struct injector_limits {
+        unsigned max_body_bytes;
+        unsigned connection_limit;
+        unsigned connection_timeout_s; /* idle time before a connection is closed */
+        unsigned request_timeout_s;    /* whole request must arrive within this */
+        unsigned threads;
+        unsigned cert_poll_ms;
+        unsigned shutdown_grace_s;
+};
+
+struct injector_config {
+        struct injector_selector selector;
+        char *target_container;
+        int mode;
+        int library_profile;
+        struct host_path *host_paths; /* explicit paths, added to the profile's */
+        size_t n_host_paths;
+        char **allowed_prefixes;
+        char *render_node;
+        struct injector_cdi cdi;
+        struct injector_vmi_hook vmi_hook;
+        int failure_policy;
+        int on_conflict;
+        struct injector_deploy deploy;
+        struct injector_limits limits;
+
+        /* Resolved after load: profile paths + explicit ones, validated. */
+        struct host_path *resolved;
+        size_t n_resolved;
+        char *source; /* file name, or NULL for built-in defaults */
+};
+
+extern const struct schema_field injector_config_schema[];
+
+/* Fill defaults; load file when non-NULL (or text, for tests); resolve the
+ * library profile and check every host path against the allowlist. On a bad
+ * document, logs "file:line:column: message" and returns -EINVAL. */
+int injector_config_load(struct injector_config *c, const char *file, const char *text);
+void injector_config_done(struct injector_config *c);
+
+/* Volume name derived from a host path: a DNS-1123 label, stable across
+ * calls so re-invocation finds its own volumes. */
+char *host_path_volume_name(const char *path);
+
+/* Whether path lies under one of the prefixes (component-wise, no "..").*/
+bool path_allowed(const char *path, char *const *prefixes);
+
+const char *failure_policy_name(int p);

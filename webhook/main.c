@@ -1,0 +1,167 @@
+/* mesa-injector: the mutating admission webhook that gives KubeVirt's
+ * virt-launcher pods the render node and Mesa libraries, and VMIs with a
+ * vGPU display the onDefineDomain hook that adds an egl-headless display.
+ * Subcommands: serve, certs, manifests, cdi-spec, hook-script, config-reference. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "webhook/certs.h"
+#include "webhook/config.h"
+#include "webhook/manifests.h"
+#include "webhook/server.h"
+
+static void usage(FILE *f)
+{
+        fputs("usage: mesa-injector serve --listen ADDR:PORT --cert FILE --key FILE [--config FILE]\n"
+              "       mesa-injector certs --service NAME --namespace NS --out DIR [--ip IP]... [--days N]\n"
+              "       mesa-injector manifests [--config FILE] [--url https://HOST:PORT] [--certs DIR]\n"
+              "       mesa-injector cdi-spec [--config FILE]\n"
+              "       mesa-injector hook-script [--config FILE]\n"
+              "       mesa-injector config-reference\n",
+              f);
+}
+
+enum { OPT_LISTEN = 1000, OPT_CERT, OPT_KEY, OPT_CONFIG, OPT_SERVICE, OPT_NAMESPACE, OPT_OUT, OPT_IP, OPT_DAYS,
+       OPT_URL, OPT_CERTS, OPT_HELP };
+
+static const struct option options[] = {
+        { "listen", required_argument, NULL, OPT_LISTEN },   { "cert", required_argument, NULL, OPT_CERT },
+        { "key", required_argument, NULL, OPT_KEY },         { "config", required_argument, NULL, OPT_CONFIG },
+        { "service", required_argument, NULL, OPT_SERVICE }, { "namespace", required_argument, NULL, OPT_NAMESPACE },
+        { "out", required_argument, NULL, OPT_OUT },         { "ip", required_argument, NULL, OPT_IP },
+        { "days", required_argument, NULL, OPT_DAYS },       { "url", required_argument, NULL, OPT_URL },
+        { "certs", required_argument, NULL, OPT_CERTS },     { "help", no_argument, NULL, OPT_HELP },
+        {}
+};
+
+struct args {
+        const char *listen, *cert, *key, *config, *service, *namespace, *out, *url, *certs;
+        char **ips;
+        unsigned days;
+};
+
+/* Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. */
+static int load_config(const char *file, struct injector_config *c)
+{
+        int r = injector_config_load(c, file, NULL);
+        return r < 0 ? 2 : 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct args a = {};
+        struct injector_config c = {};
+        int opt, r, ret = 1;
+
+        log_set_prefix("mesa-injector");
+        if (argc < 2) {
+                usage(stderr);
+                return 2;
+        }
+        const char *cmd = argv[1];
+        if (streq(cmd, "--help") || streq(cmd, "-h") || streq(cmd, "help")) {
+                usage(stdout);
+                return 0;
+        }
+        optind = 2;
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+                switch (opt) {
+                case OPT_LISTEN: a.listen = optarg; break;
+                case OPT_CERT: a.cert = optarg; break;
+                case OPT_KEY: a.key = optarg; break;
+                case OPT_CONFIG: a.config = optarg; break;
+                case OPT_SERVICE: a.service = optarg; break;
+                case OPT_NAMESPACE: a.namespace = optarg; break;
+                case OPT_OUT: a.out = optarg; break;
+                case OPT_URL: a.url = optarg; break;
+                case OPT_CERTS: a.certs = optarg; break;
+                case OPT_IP:
+                        if (strv_extend(&a.ips, optarg) < 0)
+                                return 1;
+                        break;
+                case OPT_DAYS: {
+                        unsigned long long d;
+                        if (parse_uint64(optarg, 1, 3650, &d) < 0) {
+                                log_error("--days must be 1..3650");
+                                return 2;
+                        }
+                        a.days = (unsigned)d;
+                        break;
+                }
+                case OPT_HELP: usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument '%s'", argv[optind]);
+                usage(stderr);
+                ret = 2;
+                goto out;
+        }
+
+        if (streq(cmd, "serve")) {
+                if (!a.listen || !a.cert || !a.key) {
+                        log_error("serve needs --listen, --cert and --key");
+                        ret = 2;
+                        goto out;
+                }
+                ret = load_config(a.config, &c);
+                if (ret)
+                        goto out;
+                struct server_opts so = { .listen = a.listen, .cert_file = a.cert, .key_file = a.key, .config = &c };
+                r = server_run(&so);
+                ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
+        } else if (streq(cmd, "certs")) {
+                struct certs_opts co = { .service = a.service, .namespace = a.namespace, .out_dir = a.out,
+                                         .ips = a.ips, .days = a.days };
+                if (!a.service || !a.namespace || !a.out) {
+                        log_error("certs needs --service, --namespace and --out");
+                        ret = 2;
+                        goto out;
+                }
+                r = certs_generate(&co);
+                ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
+                if (r >= 0)
+                        log_info("wrote %s/ca.crt, %s/tls.crt, %s/tls.key", a.out, a.out, a.out);
+        } else if (streq(cmd, "manifests")) {
+                _cleanup_free_ char *text = NULL;
+                ret = load_config(a.config, &c);
+                if (ret)
+                        goto out;
+                if (a.config && read_full_file(a.config, &text, NULL) < 0) {
+                        log_error("cannot read %s", a.config);
+                        ret = 2;
+                        goto out;
+                }
+                struct manifests_opts mo = { .config = &c, .config_text = text, .url = a.url, .certs_dir = a.certs };
+                r = manifests_print(&mo, stdout);
+                ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
+        } else if (streq(cmd, "cdi-spec")) {
+                ret = load_config(a.config, &c);
+                if (!ret)
+                        ret = cdi_spec_print(&c, stdout) < 0 ? 1 : 0;
+        } else if (streq(cmd, "hook-script")) {
+                ret = load_config(a.config, &c);
+                if (!ret) {
+                        _cleanup_free_ char *s = hook_script_render(&c);
+                        ret = s && fputs(s, stdout) >= 0 ? 0 : 1;
+                }
+        } else if (streq(cmd, "config-reference")) {
+                ret = load_config(NULL, &c);
+                if (!ret)
+                        schema_print_reference_defaults(injector_config_schema, &c, stdout);
+        } else {
+                log_error("unknown command '%s'", cmd);
+                usage(stderr);
+                ret = 2;
+        }
+out:
+        injector_config_done(&c);
+        strv_free(a.ips);
+        return ret;
+}

@@ -1,0 +1,22 @@
+/* `mesa-injector manifests` and `mesa-injector cdi-spec`: the Kubernetes
+ * objects that deploy the webhook (in-cluster, or pointing at a webhook on
+ * the host in URL mode) and the CDI spec file for nodes in cdi mode. */
+#pragma once
+
+#include <stdio.h>
+
+#include "webhook/config.h"
+
+struct manifests_opts {
+        const struct injector_config *config;
+        const char *config_text; /* the --config file, shipped in a ConfigMap */
+        const char *url;         /* https://HOST:PORT: URL mode */
+        const char *certs_dir;   /* ca.crt (+ tls.crt/tls.key in-cluster) */
+};
+
+int manifests_print(const struct manifests_opts *o, FILE *out);
+int cdi_spec_print(const struct injector_config *c, FILE *out);
+
+/* The hook script as shipped in the ConfigMap: webhook/hook/onDefineDomain
+ * with the configured render node. Caller frees. */
+char *hook_script_render(const struct injector_config *c);

@@ -1,0 +1,49 @@
+/* RFC 6902 JSON Patch construction for mesa-injector: the pod and VMI
+ * mutations expressed as "add"/"replace" operations, idempotent (an object
+ * that already carries our volume, mount or annotation gets no duplicate),
+ * creating missing arrays/maps whole, and reporting name clashes instead of
+ * overwriting. Pure functions over cJSON: no I/O, so unit tests and the
+ * fuzzer drive them directly. */
+#pragma once
+
+#include <cjson/cJSON.h>
+
+#include "webhook/config.h"
+
+#define INJECTED_ANNOTATION "mesa-injector.vgpuenv.io/injected"
+#define HOOK_SIDECARS_ANNOTATION "hooks.kubevirt.io/hookSidecars"
+#define HOOK_PATH "/usr/bin/onDefineDomain"
+
+/* "~" -> "~0", "/" -> "~1" (RFC 6901). */
+char *json_pointer_escape(const char *token);
+
+struct patch {
+        cJSON *ops; /* array of operations */
+};
+void patch_done(struct patch *p);
+/* Append {"op": op, "path": path, "value": value}; takes value. */
+int patch_append(struct patch *p, const char *op, const char *path, cJSON *value);
+size_t patch_count(const struct patch *p);
+
+enum mutate_decision {
+        DECISION_SKIPPED = 0, /* not selected by the configuration */
+        DECISION_UNCHANGED,   /* selected, already carries everything */
+        DECISION_PATCHED,
+        DECISION_CONFLICT, /* something of ours exists with other content */
+        DECISION_INVALID,  /* the object is not shaped as expected */
+};
+const char *mutate_decision_name(enum mutate_decision d);
+
+/* namespace: request.namespace (pods on CREATE often lack metadata.namespace).
+ * *reason gets a short human explanation for the log and status message. */
+enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod, const char *namespace,
+                                struct patch *p, char **reason);
+enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vmi, const char *namespace,
+                                struct patch *p, char **reason);
+
+/* Whether namespace passes selector.namespaces/excludeNamespaces (shell
+ * globs allowed, e.g. "kubevirt-test-*"). */
+bool namespace_selected(char *const *include, char *const *exclude, const char *ns);
+
+/* The JSON of the hook-sidecar annotation entry this configuration adds. */
+cJSON *hook_sidecar_entry(const struct injector_config *c);

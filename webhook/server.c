@@ -1,0 +1,388 @@
+/* mesa-injector's HTTPS server on libmicrohttpd (see server.h). */
+#include "webhook/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "webhook/admission.h"
+#include "webhook/metrics.h"
+#include "webhook/tls_store.h"
+
+/* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+
+struct server {
+        const struct injector_config *config;
+        struct tls_store *tls;
+        atomic_int inflight;
+        atomic_bool draining;
+};
+
+struct request {
+        enum metric_route route;
+        double start;
+        char *buf;
+        size_t len, cap;
+        bool too_large;
+        bool answered;
+};
+
+static enum metric_route route_of(const char *url)
+{
+        if (streq(url, "/mutate-pods"))
+                return ROUTE_PODS;
+        if (streq(url, "/mutate-vmis"))
+                return ROUTE_VMIS;
+        if (streq(url, "/healthz"))
+                return ROUTE_HEALTHZ;
+        if (streq(url, "/readyz"))
+                return ROUTE_READYZ;
+        if (streq(url, "/metrics"))
+                return ROUTE_METRICS;
+        return ROUTE_OTHER;
+}
+
+static void json_str(FILE *f, const char *key, const char *v)
+{
+        fprintf(f, ",\"%s\":", key);
+        if (!v) {
+                fputs("null", f);
+                return;
+        }
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(f, "\\%c", *p);
+                else if (*p < 0x20)
+                        fprintf(f, "\\u%04x", *p);
+                else
+                        fputc(*p, f);
+        }
+        fputc('"', f);
+}
+
+/* One structured line per admission, written with a single fwrite so lines
+ * from worker threads never interleave. */
+static void log_admission(const struct request *rq, const struct admission_result *res, double seconds)
+{
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        if (!f)
+                return;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fprintf(f, "{\"ts\":%lld.%03ld,\"msg\":\"admission\"", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+        json_str(f, "route", metric_route_name(rq->route));
+        json_str(f, "uid", res->uid);
+        json_str(f, "kind", res->kind);
+        json_str(f, "namespace", res->namespace);
+        json_str(f, "name", res->name);
+        json_str(f, "decision", metric_outcome_name(res->outcome));
+        fprintf(f, ",\"status\":%u,\"patchOps\":%u,\"durationMs\":%.3f", res->http_status, res->patch_ops,
+                seconds * 1e3);
+        json_str(f, "reason", res->reason);
+        fputs("}\n", f);
+        if (fclose(f) == 0)
+                fwrite(buf, 1, size, stderr);
+        free(buf);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, struct server *srv, struct request *rq,
+                               unsigned status, const char *content_type, char *body, enum metric_outcome outcome,
+                               const char *allow)
+{
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(body ? strlen(body) : 0, body, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        if (allow)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+        /* While draining, move keep-alive clients to another replica. */
+        if (atomic_load(&srv->draining))
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        enum MHD_Result r = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        rq->answered = true;
+        metrics_request(rq->route, outcome, now_seconds() - rq->start);
+        return r;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, struct server *srv, struct request *rq,
+                                     unsigned status, const char *msg, enum metric_outcome outcome, const char *allow)
+{
+        struct admission_result res = { .http_status = status, .outcome = outcome, .reason = (char *)msg };
+        if (rq->route == ROUTE_PODS || rq->route == ROUTE_VMIS)
+                log_admission(rq, &res, now_seconds() - rq->start);
+        return respond(conn, srv, rq, status, "application/json", json_error_body(msg), outcome, allow);
+}
+
+static bool json_content_type(const char *ct)
+{
+        if (!ct)
+                return false;
+        size_t n = strcspn(ct, ";");
+        while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+                n--;
+        return n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+        struct server *srv = cls;
+        const struct injector_config *c = srv->config;
+        struct request *rq = *con_cls;
+        (void)version;
+
+        if (!rq) {
+                rq = calloc(1, sizeof(*rq));
+                if (!rq)
+                        return MHD_NO;
+                rq->start = now_seconds();
+                rq->route = route_of(url);
+                *con_cls = rq;
+                atomic_fetch_add(&srv->inflight, 1);
+
+                bool is_get = streq(method, "GET") || streq(method, "HEAD");
+                switch (rq->route) {
+                case ROUTE_OTHER:
+                        return respond_error(conn, srv, rq, 404, "not found", OUTCOME_NOT_FOUND, NULL);
+                case ROUTE_HEALTHZ:
+                case ROUTE_READYZ:
+                case ROUTE_METRICS:
+                        if (!is_get)
+                                return respond_error(conn, srv, rq, 405, "method not allowed: use GET",
+                                                     OUTCOME_METHOD, "GET, HEAD");
+                        if (rq->route == ROUTE_METRICS)
+                                return respond(conn, srv, rq, 200, "text/plain; version=0.0.4", metrics_render(),
+                                               OUTCOME_OK, NULL);
+                        if (rq->route == ROUTE_READYZ && atomic_load(&srv->draining))
+                                return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"),
+                                               OUTCOME_ERROR, NULL);
+                        return respond(conn, srv, rq, 200, "text/plain", strdup("ok\n"), OUTCOME_OK, NULL);
+                default:
+                        break;
+                }
+                if (!streq(method, "POST"))
+                        return respond_error(conn, srv, rq, 405, "method not allowed: use POST", OUTCOME_METHOD,
+                                             "POST");
+                const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+                if (!json_content_type(ct))
+                        return respond_error(conn, srv, rq, 415,
+                                             "unsupported content type: AdmissionReview must be application/json",
+                                             OUTCOME_MEDIA_TYPE, NULL);
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                unsigned long long len = 0;
+                if (cl && parse_uint64(cl, 0, ~0ULL, &len) == 0 && len > c->limits.max_body_bytes)
+                        return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
+                return MHD_YES;
+        }
+        if (rq->answered)
+                return MHD_YES;
+
+        if (*upload_data_size > 0) {
+                /* Slow clients: the whole body must arrive in time, whatever
+                 * the pace of the individual chunks. */
+                if (now_seconds() - rq->start > c->limits.request_timeout_s) {
+                        log_warning("request body not received within %us; closing", c->limits.request_timeout_s);
+                        return MHD_NO;
+                }
+                size_t n = *upload_data_size;
+                *upload_data_size = 0;
+                if (rq->too_large || rq->len + n > c->limits.max_body_bytes) {
+                        /* Chunked bodies have no Content-Length: stop keeping
+                         * data and answer 413 once the client is done, or
+                         * close when it goes on far past the limit. */
+                        rq->too_large = true;
+                        rq->len += n;
+                        free(rq->buf);
+                        rq->buf = NULL;
+                        rq->cap = 0;
+                        return rq->len > 4ull * c->limits.max_body_bytes ? MHD_NO : MHD_YES;
+                }
+                if (rq->len + n > rq->cap) {
+                        size_t cap = rq->cap ? rq->cap : 16384;
+                        while (cap < rq->len + n)
+                                cap *= 2;
+                        char *b = realloc(rq->buf, cap);
+                        if (!b)
+                                return MHD_NO;
+                        rq->buf = b;
+                        rq->cap = cap;
+                }
+                memcpy(rq->buf + rq->len, upload_data, n);
+                rq->len += n;
+                return MHD_YES;
+        }
+
+        if (rq->too_large)
+                return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
+        struct admission_result res;
+        int r = admission_handle(c, rq->route == ROUTE_PODS ? ADMIT_PODS : ADMIT_VMIS, rq->buf ? rq->buf : "",
+                                 rq->len, &res);
+        double dt = now_seconds() - rq->start;
+        if (r < 0) {
+                admission_result_done(&res);
+                return respond_error(conn, srv, rq, 500, "internal error", OUTCOME_ERROR, NULL);
+        }
+        log_admission(rq, &res, dt);
+        if (res.patch_ops)
+                metrics_patch_ops(res.patch_ops);
+        char *body = TAKE_PTR(res.body);
+        enum MHD_Result ret = respond(conn, srv, rq, res.http_status, "application/json", body, res.outcome, NULL);
+        admission_result_done(&res);
+        return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+        struct server *srv = cls;
+        struct request *rq = *con_cls;
+        (void)conn;
+
+        if (!rq)
+                return;
+        if (!rq->answered)
+                metrics_request(rq->route,
+                                toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT : OUTCOME_ERROR,
+                                now_seconds() - rq->start);
+        free(rq->buf);
+        free(rq);
+        *con_cls = NULL;
+        atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        (void)cls;
+        char buf[512];
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        buf[strcspn(buf, "\n")] = '\0';
+        log_debug("microhttpd: %s", buf);
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
+{
+        _cleanup_free_ char *host = NULL;
+        const char *port;
+
+        if (listen[0] == '[') {
+                const char *end = strchr(listen, ']');
+                if (!end || end[1] != ':')
+                        return -EINVAL;
+                host = strndup(listen + 1, (size_t)(end - listen - 1));
+                port = end + 2;
+        } else {
+                const char *colon = strrchr(listen, ':');
+                if (!colon)
+                        return -EINVAL;
+                host = strndup(listen, (size_t)(colon - listen));
+                port = colon + 1;
+        }
+        if (!host)
+                return -ENOMEM;
+        unsigned long long p;
+        if (parse_uint64(port, 1, 65535, &p) < 0)
+                return -EINVAL;
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM }, *ai;
+        if (getaddrinfo(*host ? host : NULL, port, &hints, &ai) != 0)
+                return -EINVAL;
+        memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+        *len = ai->ai_addrlen;
+        freeaddrinfo(ai);
+        return 0;
+}
+
+int server_run(const struct server_opts *o)
+{
+        const struct injector_config *c = o->config;
+        struct server srv = { .config = c };
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        sigset_t mask;
+        int r;
+
+        r = parse_listen(o->listen, &ss, &sslen);
+        if (r < 0)
+                return log_error_errno(r, "--listen %s: expected ADDR:PORT with a numeric address", o->listen);
+        r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
+        if (r < 0)
+                return r;
+        tls_store_set_global(srv.tls);
+
+        /* Signals are taken by sigwait() below; worker threads inherit the
+         * blocked mask so a signal never interrupts a request. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = tls_store_start(srv.tls);
+        if (r < 0)
+                goto out;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
+                         MHD_USE_ERROR_LOG;
+        if (ss.ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+        struct MHD_OptionItem ops[] = {
+                { MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve },
+                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
+                { MHD_OPTION_SOCK_ADDR, 0, &ss },
+                { MHD_OPTION_THREAD_POOL_SIZE, c->limits.threads, NULL },
+                { MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL },
+                { MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL },
+                { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv },
+                { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
+                { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_ARRAY, ops,
+                                                MHD_OPTION_END);
+        if (!d) {
+                r = log_error_errno(-EADDRNOTAVAIL, "cannot start the HTTPS server on %s (address in use?)", o->listen);
+                goto out;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        log_info("serving HTTPS on %s (port %u), %u threads, TLS 1.2+", o->listen, info ? info->port : 0,
+                 c->limits.threads);
+
+        int sig = 0;
+        while (sigwait(&mask, &sig) != 0)
+                ;
+        log_info("received %s: no new connections, finishing in-flight requests", strsignal(sig));
+        atomic_store(&srv.draining, true);
+        MHD_socket lfd = MHD_quiesce_daemon(d);
+        if (lfd != MHD_INVALID_SOCKET)
+                close(lfd);
+        double deadline = now_seconds() + c->limits.shutdown_grace_s;
+        while (atomic_load(&srv.inflight) > 0 && now_seconds() < deadline)
+                usleep(10000);
+        int left = atomic_load(&srv.inflight);
+        MHD_stop_daemon(d);
+        if (left > 0)
+                log_warning("shutdown: %d request(s) still running after %us; stopped anyway", left,
+                            c->limits.shutdown_grace_s);
+        log_info("stopped");
+        r = 0;
+out:
+        tls_store_free(srv.tls);
+        return r;
+}

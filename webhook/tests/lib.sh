@@ -1,0 +1,116 @@
+# Shared by tests/integration/webhook_*.sh: a scratch directory, a real
+# mesa-injector on a loopback port with fresh certificates, and helpers to
+# post AdmissionReviews with curl and check answers with python3-jsonpatch.
+# Sourced, not run (it lives outside tests/integration/ for that reason).
+
+set -eu
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+BUILD=${BUILD:-build}
+MI=${MESA_INJECTOR:-$BUILD/mesa-injector}
+TOOL="python3 $ROOT/webhook/tests/admission_tool.py"
+FIX=$ROOT/webhook/tests/fixtures
+SVC=mesa-injector
+NS=mesa-injector
+SNI=$SVC.$NS.svc
+
+[ -x "$MI" ] || { echo "FAIL: $MI not built (run make)"; exit 1; }
+WORK=$(mktemp -d /tmp/webhook-test.XXXXXX)
+SERVER_PIDS=()
+cleanup() {
+	for p in "${SERVER_PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+CHECKS=0
+fail() {
+	echo "FAIL: $*"
+	for f in "$WORK"/server*.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }
+	done
+	exit 1
+}
+ok() {
+	CHECKS=$((CHECKS + 1))
+	echo "ok $CHECKS - $*"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# make_certs DIR: CA + serving pair for $SVC.$NS with 127.0.0.1 as IP SAN.
+make_certs() {
+	"$MI" certs --service "$SVC" --namespace "$NS" --out "$1" --ip 127.0.0.1 2>/dev/null ||
+		fail "mesa-injector certs failed"
+}
+
+# start_server [CONFIG]: serve on a free port; sets PORT, URL, SERVER_PID, LOG.
+start_server() {
+	[ -d "$WORK/certs" ] || make_certs "$WORK/certs"
+	PORT=$(free_port)
+	URL=https://127.0.0.1:$PORT
+	LOG=$WORK/server-$PORT.log
+	local cfg=()
+	[ $# -ge 1 ] && [ -n "$1" ] && cfg=(--config "$1")
+	"$MI" serve --listen "127.0.0.1:$PORT" --cert "$WORK/certs/tls.crt" --key "$WORK/certs/tls.key" \
+		"${cfg[@]}" 2>"$LOG" &
+	SERVER_PID=$!
+	SERVER_PIDS+=("$SERVER_PID")
+	for _ in $(seq 100); do
+		curl -sf --cacert "$WORK/certs/ca.crt" "$URL/healthz" >/dev/null 2>&1 && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited: $(cat "$LOG")"
+		sleep 0.05
+	done
+	fail "server did not answer /healthz within 5s"
+}
+
+# curl with the CA and the in-cluster name, like the API server would.
+mcurl() {
+	curl -sS --cacert "$WORK/certs/ca.crt" --resolve "$SNI:$PORT:127.0.0.1" "$@"
+}
+
+# review KIND OBJECT ROUTE EXPECT [NAMESPACE]: wrap, post with curl, check
+# and apply; the patched object lands in $WORK/out.json, the ops in
+# $WORK/ops.json.
+review() {
+	local kind=$1 obj=$2 route=$3 expect=$4 ns=${5:-}
+	local nsarg=()
+	[ -n "$ns" ] && nsarg=(--namespace "$ns")
+	$TOOL wrap "$kind" "$obj" "${nsarg[@]}" >"$WORK/req.json"
+	local code
+	code=$(mcurl -o "$WORK/resp.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary @"$WORK/req.json" "https://$SNI:$PORT$route") || fail "curl $route failed"
+	[ "$code" = 200 ] || fail "$route answered $code: $(cat "$WORK/resp.json")"
+	rm -f "$WORK/ops.json"
+	$TOOL apply "$WORK/req.json" "$WORK/resp.json" --expect "$expect" --ops-out "$WORK/ops.json" \
+		>"$WORK/out.json" || fail "response check failed for $obj on $route (expected $expect)"
+}
+
+# pyassert FILE EXPR: evaluate a Python expression with o = the JSON in FILE.
+pyassert() {
+	python3 - "$1" "$2" <<'EOF' || fail "assertion failed: $2"
+import json, sys
+o = json.load(open(sys.argv[1]))
+if not eval("(" + sys.argv[2] + "\n)"):
+    sys.exit(1)
+EOF
+}
+
+build_goclient() {
+	GOCLIENT=$BUILD/webhook-goclient
+	local go=/usr/lib/go-1.19/bin/go
+	if [ ! -x "$go" ]; then
+		go=$(command -v go || true)
+	fi
+	[ -n "$go" ] || fail "Go 1.19 is missing (make deps installs golang-1.19-go)"
+	if [ ! -x "$GOCLIENT" ] || [ webhook/tests/goclient/main.go -nt "$GOCLIENT" ]; then
+		mkdir -p "$BUILD/go"
+		GO111MODULE=off GOFLAGS= GOCACHE=$ROOT/$BUILD/go/cache GOPATH=$ROOT/$BUILD/go/path \
+			"$go" build -o "$GOCLIENT" webhook/tests/goclient/main.go || fail "go build failed"
+	fi
+}

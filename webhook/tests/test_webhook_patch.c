@@ -1,0 +1,338 @@
+/* Unit tests for mesa-injector's JSON patch builder (webhook/patch.c) and
+ * AdmissionReview handling (webhook/admission.c): JSON pointer escaping,
+ * arrays created whole, appends, idempotence, name clashes, review
+ * validation. The integration tests apply the same patches with
+ * python3-jsonpatch; here we pin the exact operations. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "webhook/admission.h"
+#include "webhook/config.h"
+#include "webhook/patch.h"
+
+static struct injector_config cfg;
+
+static int setup(void **state)
+{
+        (void)state;
+        log_set_level(LOG_WARNING);
+        return injector_config_load(&cfg, NULL, NULL);
+}
+
+static int teardown(void **state)
+{
+        (void)state;
+        injector_config_done(&cfg);
+        return 0;
+}
+
+static cJSON *pod(const char *extra_spec, bool with_labels)
+{
+        char buf[4096];
+        snprintf(buf, sizeof(buf),
+                 "{\"metadata\":{\"namespace\":\"kubevirt-test-default\"%s},"
+                 "\"spec\":{\"containers\":[{\"name\":\"guest-console-log\"},{\"name\":\"compute\"%s}]%s}}",
+                 with_labels ? ",\"labels\":{\"kubevirt.io\":\"virt-launcher\"}" : "",
+                 strstr(extra_spec, "MOUNTS") ? ",\"volumeMounts\":[{\"name\":\"private\",\"mountPath\":\"/p\"}]" : "",
+                 strstr(extra_spec, "VOLUMES") ? ",\"volumes\":[{\"name\":\"private\",\"emptyDir\":{}}]" : "");
+        cJSON *p = cJSON_Parse(buf);
+        assert_non_null(p);
+        return p;
+}
+
+static const char *op_path(const struct patch *p, int i)
+{
+        return cJSON_GetObjectItem(cJSON_GetArrayItem(p->ops, i), "path")->valuestring;
+}
+
+static const char *op_op(const struct patch *p, int i)
+{
+        return cJSON_GetObjectItem(cJSON_GetArrayItem(p->ops, i), "op")->valuestring;
+}
+
+static void test_pointer_escape(void **state)
+{
+        (void)state;
+        char *s = json_pointer_escape("hooks.kubevirt.io/hookSidecars");
+        assert_string_equal(s, "hooks.kubevirt.io~1hookSidecars");
+        free(s);
+        s = json_pointer_escape("a~b/c~/");
+        assert_string_equal(s, "a~0b~1c~0~1");
+        free(s);
+        s = json_pointer_escape("");
+        assert_string_equal(s, "");
+        free(s);
+}
+
+static void test_missing_arrays_created_whole(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = pod("", true);
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
+        assert_int_equal(patch_count(&p), 3);
+        assert_string_equal(op_path(&p, 0), "/spec/volumes");
+        assert_string_equal(op_path(&p, 1), "/spec/containers/1/volumeMounts");
+        assert_string_equal(op_path(&p, 2), "/metadata/annotations");
+        for (int i = 0; i < 3; i++)
+                assert_string_equal(op_op(&p, i), "add");
+        cJSON *vols = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 0), "value");
+        cJSON *mounts = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 1), "value");
+        assert_true(cJSON_IsArray(vols));
+        assert_int_equal(cJSON_GetArraySize(vols), (int)cfg.n_resolved);
+        assert_int_equal(cJSON_GetArraySize(mounts), (int)cfg.n_resolved);
+        cJSON *m0 = cJSON_GetArrayItem(mounts, 0);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m0, "readOnly")));
+        cJSON *ann = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 2), "value");
+        assert_string_equal(cJSON_GetObjectItem(ann, INJECTED_ANNOTATION)->valuestring, "hostpath");
+        patch_done(&p);
+        free(reason);
+        cJSON_Delete(o);
+}
+
+static void test_existing_arrays_appended(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = pod("VOLUMES MOUNTS", true);
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
+        assert_int_equal(patch_count(&p), 2 * cfg.n_resolved + 1);
+        assert_string_equal(op_path(&p, 0), "/spec/volumes/-");
+        assert_string_equal(op_path(&p, (int)cfg.n_resolved), "/spec/containers/1/volumeMounts/-");
+        assert_string_equal(op_path(&p, (int)(2 * cfg.n_resolved)), "/metadata/annotations");
+        patch_done(&p);
+        free(reason);
+        cJSON_Delete(o);
+}
+
+/* Apply our own "add" ops (only the shapes we emit) to check idempotence
+ * without an external library; the integration tests use python3-jsonpatch. */
+static void apply_simple(cJSON *doc, const struct patch *p)
+{
+        cJSON *op;
+        cJSON_ArrayForEach(op, p->ops)
+        {
+                char *path = strdup(cJSON_GetObjectItem(op, "path")->valuestring);
+                cJSON *val = cJSON_Duplicate(cJSON_GetObjectItem(op, "value"), 1);
+                cJSON *cur = doc;
+                char *save = NULL, *tok = strtok_r(path + 1, "/", &save), *next;
+                for (; (next = strtok_r(NULL, "/", &save)); tok = next) {
+                        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(tok)) : cJSON_GetObjectItem(cur, tok);
+                        assert_non_null(cur);
+                }
+                if (cJSON_IsArray(cur))
+                        cJSON_AddItemToArray(cur, val);
+                else {
+                        /* unescape ~1 and ~0 */
+                        char key[256], *k = key;
+                        for (const char *s = tok; *s; s++) {
+                                if (s[0] == '~' && s[1] == '1') {
+                                        *k++ = '/';
+                                        s++;
+                                } else if (s[0] == '~' && s[1] == '0') {
+                                        *k++ = '~';
+                                        s++;
+                                } else
+                                        *k++ = *s;
+                        }
+                        *k = '\0';
+                        cJSON_DeleteItemFromObject(cur, key);
+                        cJSON_AddItemToObject(cur, key, val);
+                }
+                free(path);
+        }
+}
+
+static void test_idempotent(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = pod("VOLUMES", true);
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
+        apply_simple(o, &p);
+        patch_done(&p);
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_UNCHANGED);
+        assert_int_equal(patch_count(&p), 0);
+        free(reason);
+        cJSON_Delete(o);
+}
+
+static void test_name_clash(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = pod("VOLUMES", true);
+        cJSON *vols = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "volumes");
+        cJSON *v = cJSON_Parse("{\"name\":\"mesa-dev-dri\",\"hostPath\":{\"path\":\"/somewhere/else\"}}");
+        cJSON_AddItemToArray(vols, v);
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
+        assert_int_equal(patch_count(&p), 0);
+        assert_non_null(strstr(reason, "mesa-dev-dri"));
+        free(reason);
+        reason = NULL;
+        cJSON_Delete(o);
+
+        /* Same mount path taken by another volume. */
+        o = pod("MOUNTS", true);
+        cJSON *mounts = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "containers"), 1), "volumeMounts");
+        cJSON_AddItemToArray(mounts, cJSON_Parse("{\"name\":\"theirs\",\"mountPath\":\"/dev/dri\"}"));
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
+        assert_non_null(strstr(reason, "/dev/dri"));
+        free(reason);
+        cJSON_Delete(o);
+}
+
+static void test_not_selected(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = pod("", false);
+        assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_SKIPPED);
+        assert_int_equal(patch_count(&p), 0);
+        free(reason);
+        reason = NULL;
+        cJSON_Delete(o);
+        o = pod("", true);
+        assert_int_equal(mutate_pod(&cfg, o, "kube-system", &p, &reason), DECISION_SKIPPED);
+        assert_int_equal(mutate_pod(&cfg, o, "mesa-injector", &p, &reason), DECISION_SKIPPED);
+        free(reason);
+        cJSON_Delete(o);
+}
+
+static void test_vmi_annotation_escaped(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = cJSON_Parse("{\"metadata\":{\"namespace\":\"default\",\"annotations\":{\"x\":\"y\"}},"
+                               "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"g\",\"deviceName\":\"d\"}]}}}}");
+        assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
+        assert_int_equal(patch_count(&p), 1);
+        assert_string_equal(op_path(&p, 0), "/metadata/annotations/hooks.kubevirt.io~1hookSidecars");
+        cJSON *val = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 0), "value");
+        cJSON *list = cJSON_Parse(val->valuestring);
+        assert_true(cJSON_IsArray(list));
+        cJSON *cm = cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "configMap");
+        assert_string_equal(cJSON_GetObjectItem(cm, "hookPath")->valuestring, "/usr/bin/onDefineDomain");
+        cJSON_Delete(list);
+        patch_done(&p);
+        /* A non-JSON annotation of that name: reported, not overwritten. */
+        cJSON *ann = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "annotations");
+        cJSON_AddStringToObject(ann, HOOK_SIDECARS_ANNOTATION, "not json");
+        assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
+        free(reason);
+        cJSON_Delete(o);
+}
+
+static void test_volume_names(void **state)
+{
+        (void)state;
+        char *n = host_path_volume_name("/usr/lib/x86_64-linux-gnu/libGL.so.1");
+        assert_string_equal(n, "mesa-usr-lib-x86-64-linux-gnu-libgl-so-1");
+        free(n);
+        n = host_path_volume_name("/usr/lib/x86_64-linux-gnu/a-very-long-library-name-that-goes-on-and-on.so.1");
+        assert_true(strlen(n) <= 63);
+        char *m = host_path_volume_name("/usr/lib/x86_64-linux-gnu/a-very-long-library-name-that-goes-on-and-on.so.2");
+        assert_string_not_equal(n, m);
+        free(n);
+        free(m);
+}
+
+static void test_path_allowed(void **state)
+{
+        (void)state;
+        char *prefixes[] = { "/usr/lib64", "/dev/dri/", NULL };
+        assert_true(path_allowed("/usr/lib64/libGL.so.1", prefixes));
+        assert_true(path_allowed("/dev/dri", prefixes));
+        assert_false(path_allowed("/usr/lib64evil/x", prefixes));
+        assert_false(path_allowed("/usr/lib64/../../etc/shadow", prefixes));
+        assert_false(path_allowed("/usr/lib64/./x", prefixes));
+        assert_false(path_allowed("usr/lib64/x", prefixes));
+        assert_false(path_allowed("/etc", prefixes));
+}
+
+static void test_base64(void **state)
+{
+        (void)state;
+        const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+        const char *out[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+        for (size_t i = 0; i < 7; i++) {
+                char *s = base64_encode(in[i], strlen(in[i]));
+                assert_string_equal(s, out[i]);
+                free(s);
+        }
+}
+
+static void expect_400(const char *body, const char *needle)
+{
+        struct admission_result r;
+        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, body, strlen(body), &r), 0);
+        assert_int_equal(r.http_status, 400);
+        assert_non_null(strstr(r.body, needle));
+        admission_result_done(&r);
+}
+
+static void test_review_validation(void **state)
+{
+        (void)state;
+        expect_400("{", "malformed JSON");
+        expect_400("[]", "JSON object");
+        expect_400("{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":\"AdmissionReview\"}", "v1beta1");
+        expect_400("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Pod\"}", "unsupported kind");
+        expect_400("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{}}",
+                   "request.uid");
+
+        const char *ok = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+                         "\"uid\":\"u-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+                         "\"namespace\":\"ns\",\"operation\":\"CREATE\",\"object\":{\"metadata\":{\"labels\":"
+                         "{\"kubevirt.io\":\"virt-launcher\"}},\"spec\":{\"containers\":[{\"name\":\"compute\"}]}}}}";
+        struct admission_result r;
+        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, ok, strlen(ok), &r), 0);
+        assert_int_equal(r.http_status, 200);
+        cJSON *resp = cJSON_Parse(r.body);
+        cJSON *rr = cJSON_GetObjectItem(resp, "response");
+        assert_string_equal(cJSON_GetObjectItem(rr, "uid")->valuestring, "u-1");
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rr, "allowed")));
+        assert_string_equal(cJSON_GetObjectItem(rr, "patchType")->valuestring, "JSONPatch");
+        cJSON_Delete(resp);
+        admission_result_done(&r);
+
+        /* The same review on the VMI route: allowed, not mutated, warned. */
+        assert_int_equal(admission_handle(&cfg, ADMIT_VMIS, ok, strlen(ok), &r), 0);
+        assert_int_equal(r.http_status, 200);
+        assert_non_null(strstr(r.body, "\"allowed\":true"));
+        assert_null(strstr(r.body, "patch"));
+        assert_non_null(strstr(r.body, "unexpected kind v1/Pod"));
+        admission_result_done(&r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_pointer_escape),
+                cmocka_unit_test(test_missing_arrays_created_whole),
+                cmocka_unit_test(test_existing_arrays_appended),
+                cmocka_unit_test(test_idempotent),
+                cmocka_unit_test(test_name_clash),
+                cmocka_unit_test(test_not_selected),
+                cmocka_unit_test(test_vmi_annotation_escaped),
+                cmocka_unit_test(test_volume_names),
+                cmocka_unit_test(test_path_allowed),
+                cmocka_unit_test(test_base64),
+                cmocka_unit_test(test_review_validation),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
