@@ -289,7 +289,8 @@ int functest_run(const struct functest_opts *o, struct functest_result *ret)
                 fputc('\n', stdout);
         s.at_line_start = true;
         clear_progress(&s);
-        draw_progress(&s, true);
+        /* The final count, unless the last line already said it. */
+        draw_progress(&s, s.tty || s.cur.done != s.last_reported);
         if (s.tty)
                 fputc('\n', stderr);
         free(s.line);

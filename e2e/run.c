@@ -246,16 +246,25 @@ int e2e_run(const struct e2e_run_opts *o)
                 kubeconfig = strdup(o->kubeconfig);
         else {
                 r = ops->kubeconfig ? ops->kubeconfig(&ctx, &st, &kubeconfig) : -ENOENT;
-                if (r == -ENOENT && getenv("KUBECONFIG")) {
-                        /* local: the cluster on our VMs is made by the user. */
+                /* local makes bare VM nodes: the Kubernetes on them is the
+                 * user's, so their KUBECONFIG is the one. Other providers
+                 * make the cluster; a missing kubeconfig means it is not up,
+                 * and falling back to KUBECONFIG could hit another cluster. */
+                if (r == -ENOENT && streq(ops->name, "local") && !isempty(getenv("KUBECONFIG"))) {
                         kubeconfig = strdup(getenv("KUBECONFIG"));
                         r = 0;
                 }
                 if (r < 0) {
-                        log_error("No kubeconfig for cluster %s (provider %s): pass --kubeconfig "
-                                  "or set KUBECONFIG.",
-                                  cfg.name, ops->name);
-                        return EXIT_USAGE;
+                        if (streq(ops->name, "local"))
+                                log_error("Provider local makes no Kubernetes cluster of its own: "
+                                          "pass --kubeconfig or set KUBECONFIG to the cluster on "
+                                          "the %s nodes.",
+                                          cfg.name);
+                        else
+                                log_error("Cluster %s (provider %s) has no kubeconfig: is it up? "
+                                          "(`vgpuenv status -c %s`), or pass --kubeconfig.",
+                                          cfg.name, ops->name, o->config);
+                        return EXIT_FAIL;
                 }
         }
         if (!kubeconfig)
