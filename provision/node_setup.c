@@ -754,6 +754,8 @@ int node_probe_all(struct run_ctx *ctx, struct state *st, cJSON **ret_verdicts)
 void node_verdicts_print(const cJSON *verdicts, FILE *out)
 {
         const cJSON *v;
+        if (cJSON_GetArraySize(verdicts) == 0)
+                return;
         fprintf(out, "%-24s %-34s %-6s %s\n", "NODE", "CHECK", "RESULT", "DETAIL");
         cJSON_ArrayForEach(v, verdicts)
         {

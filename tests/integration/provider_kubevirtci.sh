@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Provider kubevirtci end to end through `vgpuenv up/down`, against a
+# stand-in kubevirtci checkout (tests/fixtures/kubevirtci: kubevirtci's
+# `echo $params` + `eval` path kept) and stand-ins for docker/gocli and
+# kubectl. Asserts the exact make environment, that --qemu-args with
+# '-device virtio-gpu-pci' reaches gocli as one argument after the user's own
+# quoted arguments, the merge into a user's --qemu-args, the node01 key
+# exchange, the KubeVirt CR patch, and the rollback when gocli fails.
+set -u
+cd "$(dirname "$0")/../.."
+root=$PWD
+[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
+T=$(mktemp -d /tmp/vgpuenv-kvci.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
+export PATH="$root/tests/standins:$PATH"
+export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
+. tests/standins/assert.sh
+
+cat >"$T/cr.json" <<'JSON'
+{"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},
+ "spec":{"configuration":{"developerConfiguration":{"featureGates":["LiveMigration","Snapshot"]},
+ "permittedHostDevices":{"pciHostDevices":[{"pciVendorSelector":"10de:1eb8","resourceName":"nvidia.com/T4"}]}}}}
+JSON
+export KUBECTL_STANDIN_CR=$T/cr.json
+
+cat >"$T/kv.yaml" <<YAML
+name: kvci-test
+provider: kubevirtci
+nodes:
+  count: 2
+  memory: 6144
+kubevirtci:
+  dir: $T/kubevirtci
+  provider: k8s-1.30
+  extra_args: --enable-ceph
+ssh:
+  key: $T/id
+  timeout: 10
+webhook:
+  deploy: none
+YAML
+ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C test
+
+run_up() { # log-name
+	export STANDIN_LOG=$T/$1.log
+	build/vgpuenv up -c "$T/kv.yaml" >"$T/$1.out" 2>&1
+}
+kubeconfig=$T/kubevirtci/_ci-configs/k8s-1.30/.kubeconfig
+
+# --- 1: the user's value has quoted arguments with spaces --------------------
+export KUBEVIRT_PROVIDER_EXTRA_ARGS="--kernel-args='console=ttyS0 systemd.unified_cgroup_hierarchy=1' --nfs-data \"/srv/my nfs\""
+run_up up1 || { cat "$T/up1.out"; fail "vgpuenv up failed"; }
+want_extra="--kernel-args='console=ttyS0 systemd.unified_cgroup_hierarchy=1' --nfs-data \"/srv/my nfs\" --enable-ceph --qemu-args '-device virtio-gpu-pci'"
+
+# make is real; the environment it got reaches every child, so it is
+# checked on the docker (gocli) call, together with the working directory.
+run=$(gocli_call run)
+[ -n "$run" ] || fail "gocli run was not called"
+[ "$(cat "$run/cwd")" = "$T/kubevirtci" ] || fail "gocli did not run from the checkout: $(cat "$run/cwd")"
+env_has "$run" "KUBEVIRT_PROVIDER=k8s-1.30" || fail "KUBEVIRT_PROVIDER"
+env_has "$run" "KUBEVIRT_NUM_NODES=2" || fail "KUBEVIRT_NUM_NODES"
+env_has "$run" "KUBEVIRT_MEMORY_SIZE=6144M" || fail "KUBEVIRT_MEMORY_SIZE"
+env_has "$run" "KUBEVIRT_PROVIDER_EXTRA_ARGS=$want_extra" || {
+	grep -z KUBEVIRT_PROVIDER_EXTRA_ARGS "$run/env" | tr '\0' '\n' >&2
+	fail "KUBEVIRT_PROVIDER_EXTRA_ARGS is not the user's value + extra_args + --qemu-args"
+}
+argv_is "$run" docker run --privileged --net=host --rm -v /var/run/docker.sock:/var/run/docker.sock \
+	quay.io/kubevirtci/gocli:2411051315-fixture run --nodes 2 --memory 6144M --cpu 6 --secondary-nics 0 \
+	--random-ports --background --prefix k8s-1.30 --registry-volume kubevirt_registry k8s-1.30 \
+	"--kernel-args=console=ttyS0 systemd.unified_cgroup_hierarchy=1" --nfs-data "/srv/my nfs" \
+	--enable-ceph --qemu-args "-device virtio-gpu-pci" || fail "gocli run argv"
+echo "ok: --qemu-args '-device virtio-gpu-pci' reached gocli as one argument after the user's quoted ones"
+
+# node01: port from gocli ports ssh, key exchange through ssh.sh
+ports=$(gocli_call ports)
+[ -n "$ports" ] || fail "gocli ports ssh not called"
+[ "$(argv_of "$ports" | tail -n2 | tr '\n' ' ')" = "ports ssh " ] || fail "ports call: $(argv_of "$ports" | tr '\n' ' ')"
+ssh=$(gocli_call ssh)
+[ -n "$ssh" ] || fail "no key exchange through gocli ssh"
+pub=$(cat "$T/id.pub")
+[ "$(argv_of "$ssh" | tail -n4 | head -n3 | tr '\n' ' ')" = "ssh node01 -- " ] || fail "ssh.sh call: $(argv_of "$ssh" | tr '\n' ' ')"
+cmd=$(argv_of "$ssh" | tail -n1)
+case "$cmd" in "sudo sh -c "*) ;; *) fail "key exchange command: $cmd" ;; esac
+# The node's shell parses the command: parse it the same way here.
+script=$(eval "set -- $cmd"; printf '%s' "$4")
+printf '%s' "$script" | grep -qF "grep -qxF '$pub' /root/.ssh/authorized_keys" || fail "key exchange script: $script"
+echo "ok: node01 key exchange through cluster-up/ssh.sh with our public key"
+grep -q '"node01_ssh_port":[[:space:]]*32769' "$T/state/kvci-test/state.json" || fail "ssh port not recorded"
+
+# KubeVirt CR: existing gates and host devices kept, fake vGPU added
+patch="" waitc=""
+for k in $(calls kubectl); do
+	argv_of "$k" | grep -qx patch && patch=$k
+	argv_of "$k" | grep -qx wait && waitc=$k
+done
+[ -n "$patch" ] || fail "no kubectl patch"
+argv_is "$patch" kubectl --kubeconfig "$kubeconfig" patch kubevirt kubevirt -n kubevirt --type merge -p \
+	'{"spec":{"configuration":{"mediatedDevicesConfiguration":{"mediatedDeviceTypes":["nvidia-222"]},"permittedHostDevices":{"mediatedDevices":[{"mdevNameSelector":"GRID T4-1B","resourceName":"nvidia.com/GRID_T4-1B"},{"mdevNameSelector":"GRID T4-2B","resourceName":"nvidia.com/GRID_T4-2B"}]},"developerConfiguration":{"featureGates":["LiveMigration","Snapshot","Sidecar"]}}}}' ||
+	fail "kubectl patch argv"
+[ -n "$waitc" ] || fail "no kubectl wait"
+argv_is "$waitc" kubectl --kubeconfig "$kubeconfig" wait kubevirt/kubevirt -n kubevirt \
+	--for condition=Available --timeout 600s || fail "kubectl wait"
+echo "ok: KubeVirt CR patched keeping LiveMigration/Snapshot, waited for Available"
+
+# down: make cluster-down -> gocli rm, state gone
+export STANDIN_LOG=$T/down1.log
+build/vgpuenv down -c "$T/kv.yaml" >"$T/down1.out" 2>&1 || { cat "$T/down1.out"; fail "down failed"; }
+rm_call=$(gocli_call rm)
+[ -n "$rm_call" ] || fail "down did not run gocli rm"
+env_has "$rm_call" "KUBEVIRT_PROVIDER=k8s-1.30" || fail "down env"
+[ ! -e "$T/state/kvci-test" ] || fail "state left after down"
+echo "ok: down ran make cluster-down and removed the state"
+
+# --- 2: the user already passes --qemu-args: merged, not duplicated ----------
+export KUBEVIRT_PROVIDER_EXTRA_ARGS="--qemu-args '-cpu max -smp 2'"
+run_up up2 || { cat "$T/up2.out"; fail "vgpuenv up (2) failed"; }
+run=$(gocli_call run)
+n=$(argv_of "$run" | grep -cx -- --qemu-args)
+[ "$n" = 1 ] || fail "--qemu-args appears $n times"
+got=$(argv_of "$run" | grep -A1 -x -- --qemu-args | tail -n1)
+[ "$got" = "-cpu max -smp 2 -device virtio-gpu-pci" ] || fail "qemu args not merged: [$got]"
+echo "ok: a user's --qemu-args '-cpu max -smp 2' became '-cpu max -smp 2 -device virtio-gpu-pci'"
+STANDIN_LOG=$T/down2.log build/vgpuenv down -c "$T/kv.yaml" >/dev/null 2>&1 || fail "down (2)"
+
+# --- 3: gocli fails: clear error, rollback, nothing left -----------------------
+unset KUBEVIRT_PROVIDER_EXTRA_ARGS
+export STANDIN_FAIL_DOCKER=run
+if run_up up3; then fail "up succeeded although gocli run failed"; fi
+grep -q "make cluster-up" "$T/up3.out" || { cat "$T/up3.out"; fail "error does not name make cluster-up"; }
+grep -q "stand-in failure" "$T/up3.out" || fail "gocli's own error was not shown"
+[ -n "$(gocli_call rm)" ] || fail "no rollback (gocli rm) after the failure"
+if [ -f "$T/state/kvci-test/state.json" ] && grep -q kubevirtci-cluster "$T/state/kvci-test/state.json"; then
+	fail "state still lists the cluster after rollback"
+fi
+echo "ok: failing gocli -> non-zero exit, the message names make cluster-up, rolled back with make cluster-down"
+unset STANDIN_FAIL_DOCKER
+rm -rf "$T/state"
+
+# --- 4: unterminated quote in the user's value: clear error, nothing run ------
+export KUBEVIRT_PROVIDER_EXTRA_ARGS="--kernel-args='oops"
+if run_up up4; then fail "up accepted an unterminated quote"; fi
+grep -q "unterminated quote" "$T/up4.out" || { cat "$T/up4.out"; fail "no clear message"; }
+[ -z "$(calls docker)" ] || fail "something ran despite the bad value"
+echo "ok: unterminated quote refused before running anything"
+echo PASS
