@@ -212,7 +212,8 @@ int ssh_read_pubkey(const char *pub_path, char **ret_pub)
 static int tcp_connect(const char *host, unsigned port, double timeout, int *ret_fd, char *err,
                        size_t errlen)
 {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        /* No AI_ADDRCONFIG: it hides 127.0.0.1 on hosts with only loopback. */
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
         struct addrinfo *ai = NULL;
         char portstr[16];
         int r = -EHOSTUNREACH;
@@ -346,6 +347,11 @@ static int ssh_attempt(struct connect_ctx *c, double timeout, ssh_session *ret)
                 ssh_disconnect(s);
                 return -EACCES;
         }
+        /* The connect timeout may have been cut short by the deadline; later
+         * blocking calls (channel open, SFTP) get a fixed, generous one that
+         * a busy TCG node still meets. */
+        tmo = 120;
+        (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &tmo);
         *ret = TAKE_PTR(s);
         return 0;
 }
