@@ -71,13 +71,16 @@ static int mark_error(const struct matrix *m, const struct schema_marks *marks, 
 static int mark_error(const struct matrix *m, const struct schema_marks *marks, const char *key,
                       const char *fmt, ...)
 {
-        struct schema_mark mk = schema_marks_find(marks, key);
+        /* Point at the offending value (the key when there is none). */
+        struct schema_mark mk = schema_marks_find_value(marks, key);
         char buf[1024];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(buf, sizeof(buf), fmt, ap);
         va_end(ap);
+        if (mk.line == 0)
+                mk = schema_marks_find(marks, key);
         log_error("%s:%u:%u: %s", m->path, mk.line ? mk.line : 1, mk.column ? mk.column : 1, buf);
         return -EINVAL;
 }
@@ -279,7 +282,7 @@ static char **step_argv(const struct matrix_opts *o, const struct matrix *m,
 {
         const struct matrix_cell *c = cs->cell;
         _cleanup_strv_free_ char **a = NULL;
-        const char *focus = c->focus ? c->focus : m->focus;
+        const char *focus = c->focus ? c->focus : m->focus ? m->focus : E2E_DEFAULT_FOCUS;
         const char *skip = c->skip ? c->skip : m->skip;
         int r = 0;
 

@@ -167,8 +167,12 @@ static int prepare_run_dir(const char *dir)
         d = opendir(dir);
         if (!d)
                 return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open %s: %m", dir);
+        /* The matrix writes its logs of this cell (up.log, console.log,
+         * down.log) into the directory before the run starts. */
         for (struct dirent *de; (de = readdir(d));)
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") &&
+                    !streq(de->d_name, "up.log") && !streq(de->d_name, "console.log") &&
+                    !streq(de->d_name, "down.log"))
                         empty = false;
         closedir(d);
         if (empty)
