@@ -26,7 +26,8 @@ static xmlDocPtr parse_xml(const char *xml)
         /* No network, no entities: domain XML comes from libvirt, but treat
          * it as data. */
         return xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
-                             XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+                             XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+                                     XML_PARSE_NOWARNING);
 }
 
 /* Text of the first node matching expr, or NULL. */
