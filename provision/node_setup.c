@@ -240,20 +240,31 @@ int node_probe_parse(const char *json_text, int exit_code, cJSON *verdict)
                 cJSON_ReplaceItemInObject(verdict, "ok", cJSON_CreateFalse());
                 return -EIO;
         }
-        /* Either { "ok": .., "checks": [...] } or a bare array of checks. */
+        /* Either { "ok": .., "checks": [...] } (vgpuenv-probe --json) or a
+         * bare array of checks. The probe's own "ok" decides when present:
+         * a SKIP check (not applicable) does not fail a node by itself. */
         cJSON *arr = cJSON_IsArray(doc) ? doc : cJSON_GetObjectItemCaseSensitive(doc, "checks");
+        bool has_ok = !cJSON_IsArray(doc) && cJSON_GetObjectItemCaseSensitive(doc, "ok");
         bool all = exit_code == 0 && cJSON_IsArray(arr) && cJSON_GetArraySize(arr) > 0;
         cJSON *c;
         cJSON_ArrayForEach(c, arr)
         {
                 const cJSON *n = cJSON_GetObjectItemCaseSensitive(c, "name");
                 const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "detail");
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
                 bool ok = json_true(c, "ok") || json_true(c, "result") || json_true(c, "pass");
-                all = all && ok;
+                if (!has_ok)
+                        all = all && ok;
                 add_check(verdict, cJSON_IsString(n) ? n->valuestring : "?", ok,
                           cJSON_IsString(d) ? d->valuestring : "");
+                if (cJSON_IsString(st)) {
+                        cJSON *last = cJSON_GetArrayItem(
+                                cJSON_GetObjectItemCaseSensitive(verdict, "checks"),
+                                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(verdict, "checks")) - 1);
+                        cJSON_AddStringToObject(last, "status", st->valuestring);
+                }
         }
-        if (!cJSON_IsArray(doc) && cJSON_GetObjectItemCaseSensitive(doc, "ok"))
+        if (has_ok)
                 all = all && json_true(doc, "ok");
         cJSON_Delete(doc);
         cJSON_ReplaceItemInObject(verdict, "ok", cJSON_CreateBool(all));
@@ -557,6 +568,9 @@ int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *na
         const cJSON *c;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(verdict, "checks"))
         {
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+                if (cJSON_IsString(st) && streq(st->valuestring, "SKIP"))
+                        continue;
                 if (!json_true(c, "ok")) {
                         cJSON_ReplaceItemInObject(verdict, "ok", cJSON_CreateFalse());
                         return -EIO;
@@ -766,9 +780,12 @@ void node_verdicts_print(const cJSON *verdicts, FILE *out)
                 {
                         const cJSON *cn = cJSON_GetObjectItemCaseSensitive(c, "name");
                         const cJSON *cd = cJSON_GetObjectItemCaseSensitive(c, "detail");
+                        const cJSON *cs = cJSON_GetObjectItemCaseSensitive(c, "status");
                         fprintf(out, "%-24s %-34s %-6s %s\n", node,
                                 cJSON_IsString(cn) ? cn->valuestring : "?",
-                                json_true(c, "ok") ? "ok" : "FAIL",
+                                cJSON_IsString(cs) && streq(cs->valuestring, "SKIP") ? "skip"
+                                : json_true(c, "ok")                                 ? "ok"
+                                                                                     : "FAIL",
                                 cJSON_IsString(cd) ? cd->valuestring : "");
                 }
                 const cJSON *err = cJSON_GetObjectItemCaseSensitive(v, "error");

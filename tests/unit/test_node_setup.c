@@ -417,6 +417,24 @@ static void test_probe_failure(void **state)
         cJSON_Delete(arr);
         cJSON_Delete(v);
 
+        /* vgpuenv-probe --json: its own "ok" decides; a SKIP check alone
+         * does not fail the node. */
+        v = cJSON_CreateObject();
+        assert_int_equal(node_probe_parse("{\"ok\": true, \"device\": \"/dev/dri/renderD128\", \"checks\": ["
+                                          "{\"name\": \"render-node\", \"ok\": true, \"status\": \"PASS\", \"detail\": \"x\"},"
+                                          "{\"name\": \"dmabuf\", \"ok\": false, \"status\": \"SKIP\", \"detail\": \"y\"}]}",
+                                          0, v),
+                         0);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(v, "ok")));
+        cJSON_Delete(v);
+        v = cJSON_CreateObject();
+        assert_int_equal(node_probe_parse("{\"ok\": false, \"checks\": [{\"name\": \"egl\", \"ok\": false, "
+                                          "\"status\": \"FAIL\", \"detail\": \"no EGL\"}]}",
+                                          1, v),
+                         -EIO);
+        assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "ok")));
+        cJSON_Delete(v);
+
         /* Garbage output is a failed probe, not a crash. */
         v = cJSON_CreateObject();
         cJSON_AddBoolToObject(v, "ok", true);
