@@ -232,12 +232,18 @@ static void add_check(cJSON *verdict, const char *name, bool ok, const char *det
         cJSON_AddItemToArray(checks, c);
 }
 
+static void set_ok(cJSON *verdict, bool ok)
+{
+        cJSON_DeleteItemFromObjectCaseSensitive(verdict, "ok");
+        cJSON_AddBoolToObject(verdict, "ok", ok);
+}
+
 int node_probe_parse(const char *json_text, int exit_code, cJSON *verdict)
 {
         cJSON *doc = json_text ? cJSON_Parse(json_text) : NULL;
         if (!doc) {
                 add_check(verdict, "probe-output", false, "vgpuenv-probe --json printed no JSON");
-                cJSON_ReplaceItemInObject(verdict, "ok", cJSON_CreateFalse());
+                set_ok(verdict, false);
                 return -EIO;
         }
         /* Either { "ok": .., "checks": [...] } (vgpuenv-probe --json) or a
@@ -267,7 +273,7 @@ int node_probe_parse(const char *json_text, int exit_code, cJSON *verdict)
         if (has_ok)
                 all = all && json_true(doc, "ok");
         cJSON_Delete(doc);
-        cJSON_ReplaceItemInObject(verdict, "ok", cJSON_CreateBool(all));
+        set_ok(verdict, all);
         return all ? 0 : -EIO;
 }
 
@@ -572,7 +578,7 @@ int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *na
                 if (cJSON_IsString(st) && streq(st->valuestring, "SKIP"))
                         continue;
                 if (!json_true(c, "ok")) {
-                        cJSON_ReplaceItemInObject(verdict, "ok", cJSON_CreateFalse());
+                        set_ok(verdict, false);
                         return -EIO;
                 }
         }
