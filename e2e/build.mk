@@ -16,15 +16,23 @@ VGPUENV_SRCS += $(filter-out $(VGPUENV_SRCS),cli/cmd_e2e.c)
 KUBEVIRT_DIR ?=
 FOCUS ?=
 SKIP ?=
+# auto (on for VM providers, off for kind), on or off
+E2E_DISPLAY ?=
+# the run's name in reports (default: the cluster name)
+E2E_NAME ?=
 E2E_RUN_DIR ?= _e2e/$(basename $(notdir $(CONFIG)))
 MATRIX ?= configs/matrix.yaml
 E2E_UP ?=
 
+E2E_RUN_FLAGS = --run-dir $(E2E_RUN_DIR) $(if $(E2E_DISPLAY),--display $(E2E_DISPLAY)) \
+	$(if $(E2E_NAME),--name $(E2E_NAME))
+
 define e2e_report_and_exit
-	$(BUILD)/vgpuenv e2e report --format markdown --out $(E2E_RUN_DIR)/report.md $(E2E_RUN_DIR); \
-	$(BUILD)/vgpuenv e2e report --format html --out $(E2E_RUN_DIR)/report.html $(E2E_RUN_DIR); \
-	if [ -n "$$GITHUB_STEP_SUMMARY" ] && [ -f $(E2E_RUN_DIR)/report.md ]; then \
-		cat $(E2E_RUN_DIR)/report.md >> "$$GITHUB_STEP_SUMMARY"; fi; \
+	if [ -f $(E2E_RUN_DIR)/run.json ]; then \
+		$(BUILD)/vgpuenv e2e report --format markdown --out $(E2E_RUN_DIR)/report.md $(E2E_RUN_DIR); \
+		$(BUILD)/vgpuenv e2e report --format html --out $(E2E_RUN_DIR)/report.html $(E2E_RUN_DIR); \
+		if [ -n "$$GITHUB_STEP_SUMMARY" ]; then cat $(E2E_RUN_DIR)/report.md >>"$$GITHUB_STEP_SUMMARY"; fi; \
+	fi; \
 	exit $$rc
 endef
 
@@ -32,14 +40,14 @@ endef
 e2e: vgpuenv-all
 	@test -n "$(KUBEVIRT_DIR)" || { echo "make e2e: set KUBEVIRT_DIR=/path/to/kubevirt" >&2; exit 2; }
 	@rc=0; $(BUILD)/vgpuenv e2e run -c $(CONFIG) --kubevirt $(KUBEVIRT_DIR) \
-		--run-dir $(E2E_RUN_DIR) $(if $(FOCUS),--focus '$(FOCUS)') \
+		$(E2E_RUN_FLAGS) $(if $(FOCUS),--focus '$(FOCUS)') \
 		$(if $(SKIP),--skip '$(SKIP)') || rc=$$?; \
 	$(e2e_report_and_exit)
 
 functest: vgpuenv-all
 	@test -n "$(KUBEVIRT_DIR)" || { echo "make functest: set KUBEVIRT_DIR=/path/to/kubevirt" >&2; exit 2; }
 	@rc=0; $(BUILD)/vgpuenv e2e run -c $(CONFIG) --kubevirt $(KUBEVIRT_DIR) \
-		--run-dir $(E2E_RUN_DIR) $${KUBEVIRT_E2E_FOCUS:+--focus "$$KUBEVIRT_E2E_FOCUS"} \
+		$(E2E_RUN_FLAGS) $${KUBEVIRT_E2E_FOCUS:+--focus "$$KUBEVIRT_E2E_FOCUS"} \
 		$${KUBEVIRT_E2E_SKIP:+--skip "$$KUBEVIRT_E2E_SKIP"} || rc=$$?; \
 	$(e2e_report_and_exit)
 
