@@ -229,7 +229,10 @@ static void collect_nodes(struct collector *c)
                 r = ssh_node_connect(&nodes[i], 15, &sn);
                 if (r < 0) {
                         fprintf(c->index, "ssh %s: probe\n  -> cannot connect: %s\n",
-                                nodes[i].name, strerror(-r));
+                                nodes[i].name,
+                                r == -EPERM       ? "host key does not match the pinned one"
+                                : r == -ETIMEDOUT ? "sshd did not answer in time"
+                                                  : strerror(-r));
                         continue;
                 }
                 r = ssh_node_run_script(sn, node_probe_script, &res);
