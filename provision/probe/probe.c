@@ -13,7 +13,11 @@
  *   dmabuf-ext     the display offers EGL_MESA_image_dma_buf_export
  *   dmabuf-export  a surfaceless GL ES context works (QEMU needs one), and a
  *                  GL texture (else a GBM bo) becomes an EGLImage that is
- *                  exported as a dmabuf fd
+ *                  exported as a dmabuf fd. Mesa's software driver on a 2D
+ *                  virtio-gpu (kms_swrast) cannot allocate on a render node
+ *                  (DRM forbids dumb buffers there), so the probe then
+ *                  exports a GBM bo through the same device's primary node
+ *                  and says so (--render-node-only turns this off).
  *
  * Output: one "PASS name detail" / "FAIL name: reason" / "SKIP name: reason"
  * line per check, or with --json one object
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <EGL/egl.h>
@@ -72,7 +77,7 @@ static const char *const check_names[N_CHECKS] = {
 
 struct check {
         enum status status;
-        char detail[768];
+        char detail[1536];
 };
 
 typedef void *(*gl_getproc_t)(const char *);
@@ -80,6 +85,7 @@ typedef void *(*gl_getproc_t)(const char *);
 /* Everything one run of the probe holds; no global state. */
 struct probe {
         const char *device_opt;
+        bool no_primary; /* --render-node-only: no export through cardN */
         bool any_device; /* tests: accept a non-DRM file to reach later checks */
         const char *gbm_lib, *egl_lib, *gles_lib;
         char device[256];
@@ -96,6 +102,7 @@ struct probe {
         const char *(*gbm_device_get_backend_name)(struct gbm_device *);
 
         EGLDisplay dpy;
+        PFNEGLGETPLATFORMDISPLAYEXTPROC get_platform_display;
         void *(*eglGetProcAddress)(const char *);
         const char *(*eglQueryString)(EGLDisplay, EGLint);
         EGLint (*eglGetError)(void);
@@ -257,6 +264,7 @@ static void check_egl(struct probe *p)
 {
         PFNEGLGETPLATFORMDISPLAYEXTPROC get_platform_display;
         const char *client_ext, *vendor;
+
         const char *(*get_driver_name)(EGLDisplay) = NULL;
         EGLint major = 0, minor = 0;
         char err[512];
@@ -302,6 +310,7 @@ static void check_egl(struct probe *p)
                 set(p, C_EGL, ST_FAIL, "%s has no eglGetPlatformDisplayEXT", p->egl_lib);
                 return;
         }
+        p->get_platform_display = get_platform_display;
         p->dpy = get_platform_display(EGL_PLATFORM_GBM_KHR, p->gbm, NULL);
         if (p->dpy == EGL_NO_DISPLAY) {
                 set(p, C_EGL, ST_FAIL, "eglGetPlatformDisplayEXT(GBM, %s) failed: %s", p->device, egl_err(p));
@@ -339,6 +348,11 @@ static void check_ext(struct probe *p)
 
 /* ---- (e) export one dmabuf ---------------------------------------------------- */
 
+static bool streq_card(const char *a, const char *b)
+{
+        return strcmp(a, b) == 0;
+}
+
 struct export_fns {
         PFNEGLCREATEIMAGEKHRPROC create_image;
         PFNEGLDESTROYIMAGEKHRPROC destroy_image;
@@ -348,18 +362,18 @@ struct export_fns {
 
 /* Export image as dmabuf(s); true with a description in out, false with the
  * reason in out. */
-static bool export_image(struct probe *p, const struct export_fns *f, EGLImageKHR image, char *out,
-                         size_t outlen)
+static bool export_image(struct probe *p, const struct export_fns *f, EGLDisplay dpy, EGLImageKHR image,
+                         char *out, size_t outlen)
 {
         int fourcc = 0, nplanes = 0, fds[4] = { -1, -1, -1, -1 };
         EGLint strides[4] = {}, offsets[4] = {};
         EGLuint64KHR modifiers[4] = {};
-        char path[64], link[128] = "";
+        char path[64], link[128] = "", mod[40];
         struct stat st;
         bool ok = false;
         ssize_t k;
 
-        if (!f->query(p->dpy, image, &fourcc, &nplanes, modifiers)) {
+        if (!f->query(dpy, image, &fourcc, &nplanes, modifiers)) {
                 snprintf(out, outlen, "eglExportDMABUFImageQueryMESA failed: %s", egl_err(p));
                 return false;
         }
@@ -367,7 +381,7 @@ static bool export_image(struct probe *p, const struct export_fns *f, EGLImageKH
                 snprintf(out, outlen, "eglExportDMABUFImageQueryMESA reported %d planes", nplanes);
                 return false;
         }
-        if (!f->export(p->dpy, image, fds, strides, offsets)) {
+        if (!f->export(dpy, image, fds, strides, offsets)) {
                 snprintf(out, outlen, "eglExportDMABUFImageMESA failed: %s", egl_err(p));
                 goto out;
         }
@@ -378,10 +392,13 @@ static bool export_image(struct probe *p, const struct export_fns *f, EGLImageKH
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
         k = readlink(path, link, sizeof(link) - 1);
         link[k > 0 ? k : 0] = 0;
-        snprintf(out, outlen, "fourcc %c%c%c%c (0x%08x), %d plane(s), stride %d, modifier 0x%llx, fd %s",
+        if (modifiers[0] == 0x00ffffffffffffffULL) /* DRM_FORMAT_MOD_INVALID */
+                snprintf(mod, sizeof(mod), "none (implicit layout)");
+        else
+                snprintf(mod, sizeof(mod), "0x%llx", (unsigned long long)modifiers[0]);
+        snprintf(out, outlen, "fourcc %c%c%c%c (0x%08x), %d plane(s), stride %d, modifier %s, fd %s",
                  fourcc & 0xff, (fourcc >> 8) & 0xff, (fourcc >> 16) & 0xff, (fourcc >> 24) & 0xff,
-                 (unsigned)fourcc, nplanes, strides[0], (unsigned long long)modifiers[0],
-                 link[0] ? link : "valid");
+                 (unsigned)fourcc, nplanes, strides[0], mod, link[0] ? link : "valid");
         ok = true;
 out:
         for (int i = 0; i < 4; i++)
@@ -391,25 +408,26 @@ out:
 }
 
 /* A GBM buffer object wrapped as an EGLImage (EGL_NATIVE_PIXMAP_KHR). */
-static bool export_via_bo(struct probe *p, const struct export_fns *f, char *out, size_t outlen)
+static bool export_via_bo(struct probe *p, const struct export_fns *f, EGLDisplay dpy, struct gbm_device *gbm,
+                          char *out, size_t outlen)
 {
         struct gbm_bo *bo;
         EGLImageKHR image;
         bool ok;
 
-        bo = p->gbm_bo_create(p->gbm, 64, 64, GBM_FORMAT_ARGB8888, GBM_BO_USE_RENDERING);
+        bo = p->gbm_bo_create(gbm, 64, 64, GBM_FORMAT_ARGB8888, GBM_BO_USE_RENDERING);
         if (!bo) {
                 snprintf(out, outlen, "gbm_bo_create(64x64 ARGB8888) failed: %s", strerror(errno));
                 return false;
         }
-        image = f->create_image(p->dpy, EGL_NO_CONTEXT, EGL_NATIVE_PIXMAP_KHR, (EGLClientBuffer)bo, NULL);
+        image = f->create_image(dpy, EGL_NO_CONTEXT, EGL_NATIVE_PIXMAP_KHR, (EGLClientBuffer)bo, NULL);
         if (image == EGL_NO_IMAGE_KHR) {
                 snprintf(out, outlen, "eglCreateImageKHR(GBM bo) failed: %s", egl_err(p));
                 p->gbm_bo_destroy(bo);
                 return false;
         }
-        ok = export_image(p, f, image, out, outlen);
-        f->destroy_image(p->dpy, image);
+        ok = export_image(p, f, dpy, image, out, outlen);
+        f->destroy_image(dpy, image);
         p->gbm_bo_destroy(bo);
         return ok;
 }
@@ -446,9 +464,67 @@ static bool export_via_texture(struct probe *p, const struct export_fns *f, cons
                 gl->delete_textures(1, &tex);
                 return false;
         }
-        ok = export_image(p, f, image, out, outlen);
+        ok = export_image(p, f, p->dpy, image, out, outlen);
         f->destroy_image(p->dpy, image);
         gl->delete_textures(1, &tex);
+        return ok;
+}
+
+/* The primary node (/dev/dri/cardN) of the device behind our render node.
+ * Mesa's software driver (kms_swrast, used on a 2D virtio-gpu) allocates
+ * with dumb buffers, which DRM refuses on render nodes, so on such a node a
+ * dmabuf can only come from the primary node of the same device. */
+static bool export_via_primary(struct probe *p, const struct export_fns *f, char *card, size_t cardlen,
+                               char *out, size_t outlen)
+{
+        struct gbm_device *gbm = NULL;
+        EGLDisplay dpy = EGL_NO_DISPLAY;
+        char pattern[96];
+        struct stat st;
+        glob_t g = {};
+        bool ok = false;
+        int fd = -1;
+
+        if (fstat(p->fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
+                snprintf(out, outlen, "not a character device");
+                return false;
+        }
+        snprintf(pattern, sizeof(pattern), "/sys/dev/char/%u:%u/device/drm/card*", major(st.st_rdev),
+                 minor(st.st_rdev));
+        if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+                snprintf(out, outlen, "no primary node for %.200s", p->device);
+                globfree(&g);
+                return false;
+        }
+        snprintf(card, cardlen, "/dev/dri/%s", strrchr(g.gl_pathv[0], '/') + 1);
+        globfree(&g);
+        if (streq_card(card, p->device)) {
+                snprintf(out, outlen, "%s is already the primary node", card);
+                return false;
+        }
+        fd = open(card, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+                snprintf(out, outlen, "cannot open %s: %s", card, strerror(errno));
+                return false;
+        }
+        gbm = p->gbm_create_device(fd);
+        if (!gbm) {
+                snprintf(out, outlen, "gbm_create_device on %s failed", card);
+                goto out;
+        }
+        dpy = p->get_platform_display(EGL_PLATFORM_GBM_KHR, gbm, NULL);
+        if (dpy == EGL_NO_DISPLAY || !p->eglInitialize(dpy, NULL, NULL)) {
+                snprintf(out, outlen, "EGL on %s failed: %s", card, egl_err(p));
+                dpy = EGL_NO_DISPLAY;
+                goto out;
+        }
+        ok = export_via_bo(p, f, dpy, gbm, out, outlen);
+out:
+        if (dpy != EGL_NO_DISPLAY)
+                p->eglTerminate(dpy);
+        if (gbm)
+                p->gbm_device_destroy(gbm);
+        close(fd);
         return ok;
 }
 
@@ -461,7 +537,7 @@ static void check_export(struct probe *p)
         struct export_fns f = {};
         struct gl_fns gl = {};
         const unsigned char *renderer;
-        char err[512], bo_msg[384], tex_msg[384];
+        char err[512], bo_msg[320], tex_msg[320], card_msg[320], card[64] = "";
 
         f.create_image = (PFNEGLCREATEIMAGEKHRPROC)p->eglGetProcAddress("eglCreateImageKHR");
         f.destroy_image = (PFNEGLDESTROYIMAGEKHRPROC)p->eglGetProcAddress("eglDestroyImageKHR");
@@ -525,12 +601,21 @@ static void check_export(struct probe *p)
         if (export_via_texture(p, &f, &gl, ctx, tex_msg, sizeof(tex_msg)))
                 set(p, C_EXPORT, ST_PASS, "GL texture exported: %s; GL renderer %s", tex_msg,
                     renderer ? (const char *)renderer : "?");
-        else if (export_via_bo(p, &f, bo_msg, sizeof(bo_msg)))
+        else if (export_via_bo(p, &f, p->dpy, p->gbm, bo_msg, sizeof(bo_msg)))
                 set(p, C_EXPORT, ST_PASS, "GBM bo exported: %s (GL texture path failed: %s); GL renderer %s",
                     bo_msg, tex_msg, renderer ? (const char *)renderer : "?");
+        else if (!p->no_primary && export_via_primary(p, &f, card, sizeof(card), card_msg, sizeof(card_msg)))
+                set(p, C_EXPORT, ST_PASS,
+                    "GBM bo exported through the primary node %s: %s; the render node itself cannot "
+                    "allocate with GL renderer %s (GL texture: %s; GBM bo: %s)",
+                    card, card_msg, renderer ? (const char *)renderer : "?", tex_msg, bo_msg);
+        else if (p->no_primary)
+                set(p, C_EXPORT, ST_FAIL, "no dmabuf could be exported from %s: GL texture: %s; GBM bo: %s",
+                    p->device, tex_msg, bo_msg);
         else
-                set(p, C_EXPORT, ST_FAIL, "no dmabuf could be exported: GL texture: %s; GBM bo: %s", tex_msg,
-                    bo_msg);
+                set(p, C_EXPORT, ST_FAIL,
+                    "no dmabuf could be exported: GL texture: %s; GBM bo: %s; primary node: %s", tex_msg,
+                    bo_msg, card_msg);
 
         p->eglMakeCurrent(p->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
         p->eglDestroyContext(p->dpy, ctx);
@@ -610,6 +695,8 @@ static void usage(FILE *f)
               "  --device PATH  probe PATH instead of the first /dev/dri/renderD*\n"
               "  --json         print one JSON object instead of lines\n"
               "  --quiet        print only failures\n"
+              "  --render-node-only  do not fall back to the primary node (cardN) for the\n"
+              "                 dmabuf export when the render node cannot allocate\n"
               "  --help         this text\n"
               "\n"
               "Exit status: 0 all checks passed, 1 a check failed, 2 bad usage.\n",
@@ -618,7 +705,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        enum { OPT_EGL_LIB = 0x100, OPT_GBM_LIB, OPT_GLES_LIB, OPT_ANY_DEVICE };
+        enum { OPT_EGL_LIB = 0x100, OPT_GBM_LIB, OPT_GLES_LIB, OPT_ANY_DEVICE, OPT_RENDER_ONLY };
         static const struct option opts[] = {
                 { "device", required_argument, NULL, 'd' },
                 { "json", no_argument, NULL, 'j' },
@@ -629,6 +716,7 @@ int main(int argc, char **argv)
                 { "gbm-lib", required_argument, NULL, OPT_GBM_LIB },
                 { "gles-lib", required_argument, NULL, OPT_GLES_LIB },
                 { "any-device", no_argument, NULL, OPT_ANY_DEVICE },
+                { "render-node-only", no_argument, NULL, OPT_RENDER_ONLY },
                 {},
         };
         struct probe p = {
@@ -651,6 +739,7 @@ int main(int argc, char **argv)
                 case OPT_GBM_LIB: p.gbm_lib = optarg; break;
                 case OPT_GLES_LIB: p.gles_lib = optarg; break;
                 case OPT_ANY_DEVICE: p.any_device = true; break;
+                case OPT_RENDER_ONLY: p.no_primary = true; break;
                 default: usage(stderr); return 2;
                 }
         }
