@@ -324,6 +324,10 @@ int cdi_spec_print(const struct injector_config *c, FILE *f)
         fputs("    env:\n    - \"__EGL_VENDOR_LIBRARY_DIRS=/usr/share/glvnd/egl_vendor.d\"\n    mounts:\n", f);
         for (size_t i = 0; i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
+                /* Devices come from deviceNodes, which also set the cgroup
+                 * rule; a bind mount of /dev/dri would not. */
+                if (startswith(h->path, "/dev/"))
+                        continue;
                 fputs("    - hostPath: ", f);
                 q(f, h->path);
                 fputs("\n      containerPath: ", f);

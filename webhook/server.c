@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -23,11 +24,26 @@
 /* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
+/* One per connection, to bound the time a request may take to arrive:
+ * libmicrohttpd only has an idle timeout, which a client sending one byte
+ * every few seconds never trips. */
+struct conn_track {
+        MHD_socket fd;
+        double phase_start; /* connection start, or the end of the previous request */
+        bool received;      /* the current request has fully arrived */
+        bool cut;
+        struct conn_track *prev, *next;
+};
+
 struct server {
         const struct injector_config *config;
         struct tls_store *tls;
         atomic_int inflight;
         atomic_bool draining;
+        pthread_mutex_t conns_lock;
+        struct conn_track *conns;
+        pthread_t reaper;
+        atomic_bool stop_reaper;
 };
 
 struct request {
@@ -100,6 +116,17 @@ static void log_admission(const struct request *rq, const struct admission_resul
         free(buf);
 }
 
+static void mark_received(struct server *srv, struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_track *t = ci ? ci->socket_context : NULL;
+        if (!t)
+                return;
+        pthread_mutex_lock(&srv->conns_lock);
+        t->received = true;
+        pthread_mutex_unlock(&srv->conns_lock);
+}
+
 static enum MHD_Result respond(struct MHD_Connection *conn, struct server *srv, struct request *rq,
                                unsigned status, const char *content_type, char *body, enum metric_outcome outcome,
                                const char *allow)
@@ -116,6 +143,7 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct server *srv, 
         /* While draining, move keep-alive clients to another replica. */
         if (atomic_load(&srv->draining))
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        mark_received(srv, conn);
         enum MHD_Result r = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         rq->answered = true;
@@ -267,6 +295,80 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(rq);
         *con_cls = NULL;
         atomic_fetch_sub(&srv->inflight, 1);
+
+        /* The next request on this keep-alive connection starts its clock. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_track *t = ci ? ci->socket_context : NULL;
+        if (t) {
+                pthread_mutex_lock(&srv->conns_lock);
+                t->phase_start = now_seconds();
+                t->received = false;
+                pthread_mutex_unlock(&srv->conns_lock);
+        }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+        struct server *srv = cls;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                struct conn_track *t = calloc(1, sizeof(*t));
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                if (!t || !ci) {
+                        free(t);
+                        return;
+                }
+                t->fd = ci->connect_fd;
+                t->phase_start = now_seconds();
+                pthread_mutex_lock(&srv->conns_lock);
+                t->next = srv->conns;
+                if (srv->conns)
+                        srv->conns->prev = t;
+                srv->conns = t;
+                pthread_mutex_unlock(&srv->conns_lock);
+                *socket_context = t;
+                return;
+        }
+        struct conn_track *t = *socket_context;
+        if (!t)
+                return;
+        /* Called before libmicrohttpd closes the socket: once unlinked under
+         * the lock, the reaper can no longer touch a reused descriptor. */
+        pthread_mutex_lock(&srv->conns_lock);
+        if (t->prev)
+                t->prev->next = t->next;
+        else
+                srv->conns = t->next;
+        if (t->next)
+                t->next->prev = t->prev;
+        pthread_mutex_unlock(&srv->conns_lock);
+        free(t);
+        *socket_context = NULL;
+}
+
+/* Cut connections whose current request has not fully arrived within
+ * limits.requestTimeoutSeconds: shutdown() wakes libmicrohttpd's poll with
+ * EOF and it closes the connection itself. */
+static void *reaper_thread(void *arg)
+{
+        struct server *srv = arg;
+        double limit = srv->config->limits.request_timeout_s;
+
+        while (!atomic_load(&srv->stop_reaper)) {
+                usleep(200000);
+                double now = now_seconds();
+                pthread_mutex_lock(&srv->conns_lock);
+                for (struct conn_track *t = srv->conns; t; t = t->next)
+                        if (!t->received && !t->cut && now - t->phase_start > limit) {
+                                shutdown(t->fd, SHUT_RDWR);
+                                t->cut = true;
+                                metrics_request(ROUTE_OTHER, OUTCOME_TIMEOUT, now - t->phase_start);
+                                log_warning("closing a connection whose request did not arrive within %gs", limit);
+                        }
+                pthread_mutex_unlock(&srv->conns_lock);
+        }
+        return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -313,7 +415,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
-        struct server srv = { .config = c };
+        struct server srv = { .config = c, .conns_lock = PTHREAD_MUTEX_INITIALIZER };
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
@@ -350,6 +452,7 @@ int server_run(const struct server_opts *o)
                 { MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL },
                 { MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL },
                 { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv },
+                { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, &srv },
                 { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
                 { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
                 { MHD_OPTION_END, 0, NULL },
@@ -358,6 +461,12 @@ int server_run(const struct server_opts *o)
                                                 MHD_OPTION_END);
         if (!d) {
                 r = log_error_errno(-EADDRNOTAVAIL, "cannot start the HTTPS server on %s (address in use?)", o->listen);
+                goto out;
+        }
+        r = pthread_create(&srv.reaper, NULL, reaper_thread, &srv);
+        if (r != 0) {
+                MHD_stop_daemon(d);
+                r = log_error_errno(-r, "cannot start the request timeout thread");
                 goto out;
         }
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -372,14 +481,29 @@ int server_run(const struct server_opts *o)
         MHD_socket lfd = MHD_quiesce_daemon(d);
         if (lfd != MHD_INVALID_SOCKET)
                 close(lfd);
+        /* Wait for every open connection, not only requests whose headers
+         * were parsed: a client mid-way through sending counts too. Idle
+         * keep-alive connections end at the idle timeout, and responses
+         * now carry "Connection: close". */
         double deadline = now_seconds() + c->limits.shutdown_grace_s;
-        while (atomic_load(&srv.inflight) > 0 && now_seconds() < deadline)
+        unsigned open_conns;
+        for (;;) {
+                open_conns = 0;
+                pthread_mutex_lock(&srv.conns_lock);
+                for (struct conn_track *t = srv.conns; t; t = t->next)
+                        open_conns++;
+                pthread_mutex_unlock(&srv.conns_lock);
+                if (open_conns == 0 || now_seconds() >= deadline)
+                        break;
                 usleep(10000);
+        }
         int left = atomic_load(&srv.inflight);
+        atomic_store(&srv.stop_reaper, true);
+        pthread_join(srv.reaper, NULL);
         MHD_stop_daemon(d);
-        if (left > 0)
-                log_warning("shutdown: %d request(s) still running after %us; stopped anyway", left,
-                            c->limits.shutdown_grace_s);
+        if (open_conns > 0)
+                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; stopped anyway",
+                            open_conns, left, c->limits.shutdown_grace_s);
         log_info("stopped");
         r = 0;
 out:

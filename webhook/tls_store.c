@@ -170,7 +170,9 @@ int tls_store_new(const char *cert_file, const char *key_file, unsigned poll_ms,
         r = gen_load(cert_file, key_file, &s->cur, &why);
         if (r < 0) {
                 tls_store_free(s);
-                return log_error_errno(r, "TLS: %s (%s, %s)", why ? why : "cannot load", cert_file, key_file);
+                /* -EBADMSG, not -EINVAL: the caller maps -EINVAL to "bad usage". */
+                return log_error_errno(r == -EINVAL ? -EBADMSG : r, "TLS: %s (%s, %s)", why ? why : "cannot load",
+                                       cert_file, key_file);
         }
         s->generation = 1;
         *ret = s;

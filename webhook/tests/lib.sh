@@ -49,15 +49,18 @@ make_certs() {
 		fail "mesa-injector certs failed"
 }
 
-# start_server [CONFIG]: serve on a free port; sets PORT, URL, SERVER_PID, LOG.
+# start_server [CONFIG]: serve on a free port with the pair in $CERT_DIR
+# (default $WORK/certs, whose ca.crt the clients trust); sets PORT, URL,
+# SERVER_PID, LOG.
 start_server() {
 	[ -d "$WORK/certs" ] || make_certs "$WORK/certs"
+	local dir=${CERT_DIR:-$WORK/certs}
 	PORT=$(free_port)
 	URL=https://127.0.0.1:$PORT
 	LOG=$WORK/server-$PORT.log
 	local cfg=()
 	[ $# -ge 1 ] && [ -n "$1" ] && cfg=(--config "$1")
-	"$MI" serve --listen "127.0.0.1:$PORT" --cert "$WORK/certs/tls.crt" --key "$WORK/certs/tls.key" \
+	"$MI" serve --listen "127.0.0.1:$PORT" --cert "$dir/tls.crt" --key "$dir/tls.key" \
 		"${cfg[@]}" 2>"$LOG" &
 	SERVER_PID=$!
 	SERVER_PIDS+=("$SERVER_PID")
