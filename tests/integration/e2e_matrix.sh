@@ -119,6 +119,35 @@ for c in kind-display-off kcli-display-on kubevirtci-display-on; do
 done
 check "parallel: same outcomes" test "$(json "$T/p/report.json" '[c["outcome"] for c in d["cells"]]')" = "['passed', 'passed', 'failed']"
 
+# ---- Ctrl-C of a parallel matrix with --up: forwarded once to each run,
+# partial results reported, down still runs ------------------------------------
+cat >"$T/int.yaml" <<YAML
+parallel: true
+kubevirt: $FIX
+cells:
+  - name: kind-display-off
+    config: kind.yaml
+  - name: kubevirtci-display-on
+    config: kubevirtci.yaml
+    display: true
+YAML
+mkdir -p "$T/ready"
+rm -f "$T/calls.log"
+FIXTURE_SCENARIO_kind_1_30_vgpu=hang FIXTURE_SCENARIO_k8s_1_30=hang FIXTURE_READY_DIR=$T/ready \
+	VGPUENV_SELF=$T/self.sh "$VG" e2e matrix -c "$T/int.yaml" --out "$T/i" --up >"$T/out" 2>"$T/err" &
+pid=$!
+for _ in $(seq 150); do [ "$(ls "$T/ready" | wc -l)" = 2 ] && break; sleep 0.1; done
+[ "$(ls "$T/ready" | wc -l)" = 2 ] || fail "the two hanging cells never started"
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+check "interrupted matrix exits 1" test "$rc" = 1
+check "interrupted matrix said so" has "$T/err" "matrix: interrupted"
+check "both cells interrupted, partial results kept" test \
+	"$(json "$T/i/report.json" '[(c["outcome"], c["counts"]["passed"], c["counts"]["error"]) for c in d["cells"]]')" = \
+	"[('interrupted', 2, 1), ('interrupted', 2, 1)]"
+check "down ran for both cells after the interrupt" test "$(grep -c '^down -c' "$T/calls.log")" = 2
+
 # ---- matrix files that must be refused ----------------------------------------
 bad() { # name, expected message, yaml
 	printf '%s\n' "$3" >"$T/$1.yaml"
