@@ -240,11 +240,13 @@ int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluste
         int r = kcli_cluster_domains(conn, cluster, &names);
         if (r < 0)
                 return r;
-        if (!names)
+        if (!names) {
+                _cleanup_free_ char *uri = virConnectGetURI(conn);
                 return log_error_errno(ENOENT,
                                        "no libvirt domain of kcli cluster %s found on %s "
                                        "(kcli.uri must be the host kcli created the VMs on)",
-                                       cluster, virConnectGetURI(conn) ?: "?");
+                                       cluster, uri ? uri : "?");
+        }
         for (size_t i = 0; names[i]; i++) {
                 if (ctx_cancelled(ctx))
                         return -ECANCELED;
