@@ -399,8 +399,11 @@ static void record_exit(struct cell_state *cs, int status)
                             cs->phase == PH_UP ? "up" : "down", code);
 }
 
-int e2e_matrix(const struct matrix_opts *o)
+int e2e_matrix(const struct matrix_opts *o_in)
 {
+        struct matrix_opts opts = *o_in;
+        const struct matrix_opts *o = o_in;
+        _cleanup_free_ char *self = NULL;
         _cleanup_(matrix_done) struct matrix m = { 0 };
         _cleanup_free_ struct cell_state *cs = NULL;
         _cleanup_free_ char *out = NULL;
@@ -412,6 +415,17 @@ int e2e_matrix(const struct matrix_opts *o)
         r = matrix_load(&m, o->path, o->kubevirt);
         if (r < 0)
                 return EXIT_USAGE;
+        if (!o->self) {
+                /* The binary's real path, resolved once: exec'ing
+                 * /proc/self/exe itself would break under wrappers such as
+                 * valgrind, and the path reads better in logs. */
+                self = realpath("/proc/self/exe", NULL);
+                if (!self)
+                        return log_error_errno(errno, "Cannot resolve /proc/self/exe: %m"),
+                               EXIT_FAIL;
+                opts.self = self;
+        }
+        o = &opts;
         if (o->out || m.out)
                 out = strdup(o->out ? o->out : m.out);
         else {
