@@ -239,10 +239,11 @@ static int register_nodes(struct run_ctx *ctx, struct state *st, virConnectPtr c
         if (!cmd)
                 return log_error_errno(ENOMEM, "out of memory");
         double timeout = ctx->cfg->ssh.timeout ? ctx->cfg->ssh.timeout : 300;
+        /* The nodes boot in parallel: one deadline for all of them. */
+        double deadline = now_seconds() + timeout;
 
         for (size_t i = 0; names[i]; i++) {
                 struct step s = step_begin(names[i]);
-                double deadline = now_seconds() + timeout;
                 _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(conn, names[i]);
                 _cleanup_free_ char *ip = NULL, *host_key = NULL;
                 while (dom && !(ip = domain_ipv4(dom)) && now_seconds() < deadline &&

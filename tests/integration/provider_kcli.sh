@@ -147,4 +147,20 @@ if build/vgpuenv down -c "$T/a.yaml" >"$T/down2.out" 2>&1; then fail "down succe
 grep -q "left these domains of the cluster: $A-worker-0" "$T/down2.out" || { cat "$T/down2.out"; fail "leftover not named"; }
 [ -e "$T/state/$A/state.json" ] || fail "state dropped although a domain is left"
 echo "ok: a domain kcli left behind is reported by down (non-zero exit, state kept)"
+unset KCLI_STANDIN_LEAVE
+for d in $(virsh -q -c $URI list --all --name | grep -E "^$A-(ctlplane|worker)-[0-9]+$" | grep -v -x "$A-worker-9"); do
+	virsh -q -c $URI undefine "$d" >/dev/null
+done
+rm -rf "$T/state" "$HOME/.kcli/clusters/$A"
+
+# --- the ssh wait: nodes that never get an address time out, and roll back ------
+sed -i 's/^webhook:/ssh:\n  timeout: 10\nwebhook:/' "$T/a.yaml"
+export STANDIN_LOG=$T/wait.log
+unset VGPUENV_NODE_WAIT
+if build/vgpuenv up -c "$T/a.yaml" >"$T/wait.out" 2>&1; then fail "up succeeded without reachable nodes"; fi
+export VGPUENV_NODE_WAIT=0
+grep -q "no IPv4 address within 10s" "$T/wait.out" || { cat "$T/wait.out"; fail "no clear timeout message"; }
+argv_is "$(calls kcli | tail -n1)" kcli delete kube --yes "$A" || fail "no rollback after the wait timed out"
+[ -z "$(virsh -q -c $URI list --all --name | grep -x "$A-ctlplane-0")" ] || fail "rollback left $A-ctlplane-0"
+echo "ok: waiting for the nodes' ssh gives up at ssh.timeout with a clear message and rolls back"
 echo PASS
