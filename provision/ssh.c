@@ -762,12 +762,13 @@ int ssh_node_run_streaming(struct ssh_node *n, char *const *argv, int interactiv
         ssh_channel ch = NULL;
         int r;
 
+        /* No command: the login shell, fed from our stdin (a PTY only when
+         * interactive on a terminal), as "ssh host < script" would. */
         if (argv && argv[0]) {
                 cmd = shell_join(argv);
                 if (!cmd)
                         return log_error_errno(ENOMEM, "out of memory");
-        } else if (!interactive)
-                return log_error_errno(EINVAL, "no command to run on %s", n->name);
+        }
 
         r = channel_start(n, cmd, tty, &cb, &ch);
         if (r < 0)
@@ -793,7 +794,7 @@ int ssh_node_run_streaming(struct ssh_node *n, char *const *argv, int interactiv
                         ts.sigfd = signalfd(-1, &winch, SFD_CLOEXEC | SFD_NONBLOCK);
                 }
         }
-        r = channel_pump(n, ch, &io, interactive, &ts);
+        r = channel_pump(n, ch, &io, interactive || !cmd, &ts);
         term_restore(&ts);
         ssh_channel_close(ch);
         ssh_channel_free(ch);

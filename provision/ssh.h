@@ -40,7 +40,10 @@ int ssh_node_run(struct ssh_node *n, char *const *argv, struct spawn_result *ret
 /* Run a script we wrote (fixed text, no user input spliced in) with sh -c. */
 int ssh_node_run_script(struct ssh_node *n, const char *script, struct spawn_result *ret);
 /* Run argv with stdout/stderr streamed to ours and a PTY when interactive;
- * returns the remote exit code (>= 0) or negative errno. */
+ * returns the remote exit code (>= 0, 128+n for signal n) or negative errno.
+ * Our stdin is forwarded when interactive (raw mode on our terminal while it
+ * runs) or when argv is NULL/empty, which starts the login shell (like
+ * "ssh host < script"); otherwise the remote side reads EOF. */
 int ssh_node_run_streaming(struct ssh_node *n, char *const *argv, int interactive);
 
 int ssh_node_upload(struct ssh_node *n, const char *local, const char *remote, mode_t mode);

@@ -127,6 +127,11 @@ rc=$?
 check "streaming exit code" 4 $rc
 check "streaming output (no stdin forwarded)" "streamed" "$out"
 
+out=$(printf 'echo from-stdin-$((2+3))\nexit 6\n' | $C stream)
+rc=$?
+check "no command: login shell fed from stdin, exit code" 6 $rc
+check "no command: shell ran our stdin" "from-stdin-5" "$out"
+
 # ---- SFTP: atomic upload with mode, replace, download with mode ----------------
 head -c 300000 /dev/urandom >"$T/blob"
 $C upload "$T/blob" "$T/remote.bin" 0750
