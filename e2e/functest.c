@@ -57,6 +57,9 @@ struct streamer {
         FILE *log;
         bool tty;                /* progress redrawn in place on stderr */
         bool at_line_start;      /* our stdout cursor is at column 0 */
+        /* What of the progress is on the terminal: nothing, a line of its
+         * own, or a tail after a half-printed output line. */
+        enum { DRAWN_NONE, DRAWN_LINE, DRAWN_TAIL } drawn;
         char *line;              /* the current, incomplete output line */
         size_t len, cap;
         struct ginkgo_progress base; /* progress before the current line */
@@ -72,8 +75,15 @@ static void draw_progress(struct streamer *s, bool force)
 
         ginkgo_progress_format(&s->cur, now - s->started, buf, sizeof(buf));
         if (s->tty) {
-                if (s->at_line_start || s->o->quiet)
+                if (s->at_line_start || s->o->quiet) {
                         fprintf(stderr, "\r\033[K[e2e] %s", buf);
+                        s->drawn = DRAWN_LINE;
+                } else {
+                        /* Behind ginkgo's "•••" line: save the cursor, print,
+                         * restore; the next output erases it with \033[K. */
+                        fprintf(stderr, "\0337  [e2e] %s\0338", buf);
+                        s->drawn = DRAWN_TAIL;
+                }
         } else if (force || s->cur.done != s->last_reported || now - s->last_print >= 60) {
                 /* CI logs: one line per change, and a heartbeat each minute. */
                 if (!s->at_line_start && !s->o->quiet)
@@ -87,8 +97,10 @@ static void draw_progress(struct streamer *s, bool force)
 
 static void clear_progress(struct streamer *s)
 {
-        if (s->tty)
-                fputs("\r\033[K", stderr);
+        if (s->tty && s->drawn != DRAWN_NONE) {
+                fputs(s->drawn == DRAWN_LINE ? "\r\033[K" : "\033[K", stderr);
+                s->drawn = DRAWN_NONE;
+        }
 }
 
 static int line_append(struct streamer *s, const char *p, size_t n)

@@ -73,6 +73,46 @@ check "run.json counts" test "$(json "$R/run.json" 'd["counts"]["passed"]')" = 5
 check "no artifacts collected on success" test ! -e "$R/collected"
 check "kubectl not called on success" test ! -s "$KUBECTL_LOG"
 
+# ---- 1b. on a terminal: the progress is redrawn in place, also behind an open
+# "•••" line, and never erases output --------------------------------------
+if command -v script >/dev/null; then
+	FIXTURE_SPEC_DELAY=0.2 script -qec "'$VG' e2e run -c '$T/local.yaml' --kubevirt '$FIX' --run-dir '$T/r-tty'" \
+		/dev/null >"$T/tty.raw" </dev/null
+	check "tty: progress drawn behind the bullets (saved/restored cursor)" \
+		grep -qaF "$(printf '\0337  [e2e] 3/5 specs, 0 failed')" "$T/tty.raw"
+	python3 - "$T/tty.raw" <<'PY' || fail "tty: the bullets line is not intact once progress is erased"
+import sys
+# A small terminal: \r, \n, ESC[K (erase to end of line), ESC 7 / ESC 8
+# (save / restore cursor); what is left on screen is what a user sees.
+raw = open(sys.argv[1], "rb").read().decode()
+lines, line, cur, saved, i = [], [], 0, 0, 0
+while i < len(raw):
+    ch = raw[i]
+    if raw.startswith("\x1b[K", i):
+        del line[cur:]; i += 3; continue
+    if raw.startswith("\x1b7", i):
+        saved = cur; i += 2; continue
+    if raw.startswith("\x1b8", i):
+        cur = saved; i += 2; continue
+    if ch == "\r":
+        cur = 0
+    elif ch == "\n":
+        lines.append("".join(line)); line, cur = [], 0
+    else:
+        if cur < len(line):
+            line[cur] = ch
+        else:
+            line.append(ch)
+        cur += 1
+    i += 1
+assert "\u2022" * 5 in lines, [l for l in lines if "\u2022" in l or "e2e]" in l]
+assert any(l.startswith("[e2e] 5/5 specs, 0 failed") for l in lines), lines[-5:]
+PY
+	echo "ok - tty: the screen shows five bullets on one line and the final progress"
+else
+	echo "note: script(1) missing, terminal rendering not checked"
+fi
+
 # ---- 2. failures, a skip and a panic; focus and skip given -------------------
 FIXTURE_SCENARIO=fail run 1 -c "$T/local.yaml" --kubevirt "$FIX" --run-dir "$T/r-fail" \
 	--focus 'MediatedDevices|GPU' --skip 'Slow'
