@@ -188,6 +188,20 @@ check "interrupted: outcome" test "$(json "$R/run.json" 'd["outcome"]')" = inter
 check "interrupted: partial counts" test "$(json "$R/run.json" '[d["counts"]["passed"], d["counts"]["error"]]')" = "[2, 1]"
 check "interrupted: artifacts still collected" test -s "$R/collected/vmis.yaml"
 
+# ---- 5b. vgpuenv itself killed: run.json says unfinished, reports still work --
+rm -f "$T/ready"
+FIXTURE_SCENARIO=hang FIXTURE_READY_FILE=$T/ready "$VG" e2e run -c "$T/local.yaml" \
+	--kubevirt "$FIX" --run-dir "$T/r-killed" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -f "$T/ready" ] && break; sleep 0.1; done
+child=$(pgrep -P "$pid" | head -1)
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+[ -n "$child" ] && kill -KILL -- "-$child" 2>/dev/null || true
+"$VG" e2e report --format json "$T/r-killed" >"$T/killed.json"
+check "killed vgpuenv: the report says unfinished" test "$(json "$T/killed.json" 'd["cells"][0]["outcome"]')" = unfinished
+check "killed vgpuenv: and why" test "$(json "$T/killed.json" '"the run never finished" in " ".join(d["cells"][0]["errors"])')" = True
+
 # ---- 6. no JUnit, and a focus that matches nothing ---------------------------
 FIXTURE_SCENARIO=nojunit run 1 -c "$T/local.yaml" --kubevirt "$FIX" --run-dir "$T/r-nojunit" --no-collect
 check "no JUnit: named clearly" has "$T/err" "r-nojunit/artifacts: no JUnit results: neither junit.functest.xml nor partial.*.xml exists"
