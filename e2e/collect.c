@@ -56,6 +56,7 @@ struct collector {
         const struct collect_opts *o;
         FILE *index;
         unsigned files;
+        bool stopped;
 };
 
 static int save(struct collector *c, const char *rel, const char *data)
@@ -90,6 +91,12 @@ static int kubectl(struct collector *c, const char *rel, char **ret, const char 
         va_list ap;
         int r;
 
+        if (c->o->stop && *c->o->stop) {
+                if (!c->stopped)
+                        fprintf(c->index, "(interrupted: the remaining commands were skipped)\n");
+                c->stopped = true;
+                return -ECANCELED;
+        }
         if (strv_extend(&argv, c->o->kubectl ? c->o->kubectl : "kubectl") < 0)
                 return -ENOMEM;
         va_start(ap, first);
@@ -218,7 +225,7 @@ static void collect_nodes(struct collector *c)
 
         if (!c->o->state || state_get_nodes(c->o->state, &nodes, &n) < 0)
                 return;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && !(c->o->stop && *c->o->stop); i++) {
                 struct ssh_node *sn = NULL;
                 struct spawn_result res = { 0 };
                 _cleanup_free_ char *rel = strdup_printf("nodes/%s.probe.txt", nodes[i].name);

@@ -12,6 +12,7 @@
  * step still runs, because a broken cluster is exactly when this matters. */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 
 struct state;
@@ -22,6 +23,9 @@ struct collect_opts {
         const char *out_dir;    /* <run>/collected */
         struct state *state;    /* nodes to probe over ssh, or NULL */
         double timeout;         /* per command, seconds (default 120) */
+        /* Set (by a signal handler) to stop after the current command: a
+         * Ctrl-C during collection keeps what was collected so far. */
+        volatile sig_atomic_t *stop;
 };
 
 /* The label of mesa-injector's pods (webhook/deploy). */

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,13 @@
 #include "provision/context.h"
 #include "provision/state.h"
 #include "providers/provider.h"
+
+static volatile sig_atomic_t collect_stop;
+
+static void on_collect_signal(int sig)
+{
+        collect_stop = sig;
+}
 
 static char *utc_stamp(const char *fmt)
 {
@@ -376,9 +384,22 @@ int e2e_run(const struct e2e_run_opts *o)
                         .kubeconfig = kubeconfig,
                         .out_dir = collected,
                         .state = &st,
+                        .stop = &collect_stop,
                 };
-                log_info("Collecting failure artifacts into %s ...", collected);
+                struct sigaction sa = { .sa_handler = on_collect_signal }, old_int, old_term;
+
+                /* Ctrl-C now ends the collection, not vgpuenv: run.json must
+                 * still be completed. */
+                collect_stop = 0;
+                sigemptyset(&sa.sa_mask);
+                sigaction(SIGINT, &sa, &old_int);
+                sigaction(SIGTERM, &sa, &old_term);
+                log_info("Collecting failure artifacts into %s (Ctrl-C to stop) ...", collected);
                 collect_artifacts(&co, &ri.collected_files);
+                sigaction(SIGINT, &old_int, NULL);
+                sigaction(SIGTERM, &old_term, NULL);
+                if (collect_stop)
+                        log_notice("Artifact collection interrupted; kept what was collected.");
         }
 
         ri.finished = true;

@@ -188,6 +188,22 @@ check "interrupted: outcome" test "$(json "$R/run.json" 'd["outcome"]')" = inter
 check "interrupted: partial counts" test "$(json "$R/run.json" '[d["counts"]["passed"], d["counts"]["error"]]')" = "[2, 1]"
 check "interrupted: artifacts still collected" test -s "$R/collected/vmis.yaml"
 
+# ---- 5a. Ctrl-C during the collection stops it, run.json is still completed --
+: >"$KUBECTL_LOG"
+FIXTURE_SCENARIO=fail KUBECTL_SLEEP=0.4 "$VG" e2e run -c "$T/local.yaml" --kubevirt "$FIX" \
+	--run-dir "$T/r-colint" >/dev/null 2>"$T/err" &
+pid=$!
+for _ in $(seq 100); do [ -s "$KUBECTL_LOG" ] && break; sleep 0.05; done
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+check "collection interrupted: exit 1 (the tests failed)" test "$rc" = 1
+check "collection interrupted: said so" has "$T/err" "Artifact collection interrupted"
+check "collection interrupted: the rest skipped" has "$T/r-colint/collected/commands.txt" \
+	"(interrupted: the remaining commands were skipped)"
+check "collection interrupted: not every call made" test "$(wc -l <"$KUBECTL_LOG")" -lt 9
+check "collection interrupted: run.json finished" test "$(json "$T/r-colint/run.json" 'd["finished"], d["outcome"]')" = "(True, 'failed')"
+
 # ---- 5b. vgpuenv itself killed: run.json says unfinished, reports still work --
 rm -f "$T/ready"
 FIXTURE_SCENARIO=hang FIXTURE_READY_FILE=$T/ready "$VG" e2e run -c "$T/local.yaml" \
