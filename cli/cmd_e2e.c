@@ -13,75 +13,75 @@
 #include "e2e/run.h"
 
 static const char usage_main[] =
-        "Usage: vgpuenv e2e COMMAND [OPTIONS]\n"
-        "\n"
-        "KubeVirt's MediatedDevices functional tests with the vGPU display, and the\n"
-        "Kind-vs-VM matrix.\n"
-        "\n"
-        "Commands:\n"
-        "  run     run `make functest` in a KubeVirt checkout against a cluster\n"
-        "  matrix  run several (provider, display) cells and report on all of them\n"
-        "  report  write Markdown, JSON, JUnit or HTML from run directories\n"
-        "\n"
-        "`vgpuenv e2e COMMAND --help` shows a command's options. See docs/e2e.md.\n";
+    "Usage: vgpuenv e2e COMMAND [OPTIONS]\n"
+    "\n"
+    "KubeVirt's MediatedDevices functional tests with the vGPU display, and the\n"
+    "Kind-vs-VM matrix.\n"
+    "\n"
+    "Commands:\n"
+    "  run     run `make functest` in a KubeVirt checkout against a cluster\n"
+    "  matrix  run several (provider, display) cells and report on all of them\n"
+    "  report  write Markdown, JSON, JUnit or HTML from run directories\n"
+    "\n"
+    "`vgpuenv e2e COMMAND --help` shows a command's options. See docs/e2e.md.\n";
 
 static const char usage_run[] =
-        "Usage: vgpuenv e2e run -c FILE --kubevirt DIR [OPTIONS]\n"
-        "\n"
-        "Runs `make functest` in the KubeVirt checkout DIR against the cluster that\n"
-        "`vgpuenv up -c FILE` made, with KUBEVIRT_E2E_FOCUS, KUBECONFIG,\n"
-        "KUBEVIRT_PROVIDER, ARTIFACTS and (VM providers) VGPU_DISPLAY=true. On failure\n"
-        "collects launcher logs, pod specs, VMIs, domain XML, QEMU logs, node probes\n"
-        "and the webhook log into RUN-DIR/collected.\n"
-        "\n"
-        "Options:\n"
-        "  -c, --config FILE     cluster config (default: $VGPUENV_CONFIG or configs/local.yaml)\n"
-        "      --kubevirt DIR    KubeVirt checkout (required)\n"
-        "      --focus REGEX     KUBEVIRT_E2E_FOCUS (default: MediatedDevices)\n"
-        "      --skip REGEX      KUBEVIRT_E2E_SKIP\n"
-        "      --run-dir DIR     where results go (default: _e2e/CLUSTER-UTCTIME)\n"
-        "      --name NAME       name of the run in reports (default: the cluster name)\n"
-        "      --display MODE    auto (on for VM providers, off for kind), on, off\n"
-        "      --kubeconfig FILE use this kubeconfig instead of the provider's\n"
-        "      --no-collect      do not collect artifacts on failure\n"
-        "      --grace SECONDS   after Ctrl-C, wait this long before killing (default 30)\n"
-        "  -q, --quiet           show the progress line only (output still in the log)\n"
-        "  -h, --help            show this help\n"
-        "\n"
-        "Exit status: 0 all specs passed, 1 failures or no usable results, 2 bad usage\n"
-        "or config.\n";
+    "Usage: vgpuenv e2e run -c FILE --kubevirt DIR [OPTIONS]\n"
+    "\n"
+    "Runs `make functest` in the KubeVirt checkout DIR against the cluster that\n"
+    "`vgpuenv up -c FILE` made, with KUBEVIRT_E2E_FOCUS, KUBECONFIG,\n"
+    "KUBEVIRT_PROVIDER, ARTIFACTS and (VM providers) VGPU_DISPLAY=true. On failure\n"
+    "collects launcher logs, pod specs, VMIs, domain XML, QEMU logs, node probes\n"
+    "and the webhook log into RUN-DIR/collected.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE     cluster config (default: $VGPUENV_CONFIG or configs/local.yaml)\n"
+    "      --kubevirt DIR    KubeVirt checkout (required)\n"
+    "      --focus REGEX     KUBEVIRT_E2E_FOCUS (default: MediatedDevices)\n"
+    "      --skip REGEX      KUBEVIRT_E2E_SKIP\n"
+    "      --run-dir DIR     where results go (default: _e2e/CLUSTER-UTCTIME)\n"
+    "      --name NAME       name of the run in reports (default: the cluster name)\n"
+    "      --display MODE    auto (on for VM providers, off for kind), on, off\n"
+    "      --kubeconfig FILE use this kubeconfig instead of the provider's\n"
+    "      --no-collect      do not collect artifacts on failure\n"
+    "      --grace SECONDS   after Ctrl-C, wait this long before killing (default 30)\n"
+    "  -q, --quiet           show the progress line only (output still in the log)\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 all specs passed, 1 failures or no usable results, 2 bad usage\n"
+    "or config.\n";
 
 static const char usage_matrix[] =
-        "Usage: vgpuenv e2e matrix -c MATRIX.yaml [OPTIONS]\n"
-        "\n"
-        "Runs `vgpuenv e2e run` for every cell of the matrix (in sequence, or at once\n"
-        "with `parallel: true`), each in OUT/CELL, then writes OUT/report.md,\n"
-        "OUT/report.html, OUT/report.json and OUT/junit.xml.\n"
-        "\n"
-        "Options:\n"
-        "  -c, --config FILE   matrix file (see configs/matrix.yaml)\n"
-        "      --kubevirt DIR  KubeVirt checkout for every cell (overrides the file)\n"
-        "      --out DIR       matrix directory (default: the file's out, or\n"
-        "                      _e2e/matrix-UTCTIME)\n"
-        "      --up            run `vgpuenv up` before and `vgpuenv down` after each cell\n"
-        "  -h, --help          show this help\n"
-        "\n"
-        "Exit status: 0 every cell passed, 1 otherwise, 2 bad matrix file.\n";
+    "Usage: vgpuenv e2e matrix -c MATRIX.yaml [OPTIONS]\n"
+    "\n"
+    "Runs `vgpuenv e2e run` for every cell of the matrix (in sequence, or at once\n"
+    "with `parallel: true`), each in OUT/CELL, then writes OUT/report.md,\n"
+    "OUT/report.html, OUT/report.json and OUT/junit.xml.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE   matrix file (see configs/matrix.yaml)\n"
+    "      --kubevirt DIR  KubeVirt checkout for every cell (overrides the file)\n"
+    "      --out DIR       matrix directory (default: the file's out, or\n"
+    "                      _e2e/matrix-UTCTIME)\n"
+    "      --up            run `vgpuenv up` before and `vgpuenv down` after each cell\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "Exit status: 0 every cell passed, 1 otherwise, 2 bad matrix file.\n";
 
 static const char usage_report[] =
-        "Usage: vgpuenv e2e report [--format FORMAT] [--out FILE] DIR...\n"
-        "\n"
-        "Reads run directories (or matrix directories holding them) and writes one\n"
-        "report. Links to artifacts are relative to the directory of FILE.\n"
-        "\n"
-        "Options:\n"
-        "  -f, --format FORMAT  markdown (default; fits $GITHUB_STEP_SUMMARY), json,\n"
-        "                       junit (one merged file), html (self-contained page)\n"
-        "  -o, --out FILE       write to FILE instead of stdout\n"
-        "  -h, --help           show this help\n"
-        "\n"
-        "Exit status: 0 report written (whatever the runs' outcomes; the report says\n"
-        "them), 1 the report could not be written, 2 bad usage or unreadable DIR.\n";
+    "Usage: vgpuenv e2e report [--format FORMAT] [--out FILE] DIR...\n"
+    "\n"
+    "Reads run directories (or matrix directories holding them) and writes one\n"
+    "report. Links to artifacts are relative to the directory of FILE.\n"
+    "\n"
+    "Options:\n"
+    "  -f, --format FORMAT  markdown (default; fits $GITHUB_STEP_SUMMARY), json,\n"
+    "                       junit (one merged file), html (self-contained page)\n"
+    "  -o, --out FILE       write to FILE instead of stdout\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Exit status: 0 report written (whatever the runs' outcomes; the report says\n"
+    "them), 1 the report could not be written, 2 bad usage or unreadable DIR.\n";
 
 static int usage_error(const char *usage, const char *fmt, const char *arg)
 {
@@ -91,41 +91,70 @@ static int usage_error(const char *usage, const char *fmt, const char *arg)
         return EXIT_USAGE;
 }
 
-enum { OPT_KUBEVIRT = 1000, OPT_FOCUS, OPT_SKIP, OPT_RUN_DIR, OPT_NAME, OPT_DISPLAY,
-       OPT_KUBECONFIG, OPT_NO_COLLECT, OPT_GRACE, OPT_OUT, OPT_UP };
+enum {
+        OPT_KUBEVIRT = 1000,
+        OPT_FOCUS,
+        OPT_SKIP,
+        OPT_RUN_DIR,
+        OPT_NAME,
+        OPT_DISPLAY,
+        OPT_KUBECONFIG,
+        OPT_NO_COLLECT,
+        OPT_GRACE,
+        OPT_OUT,
+        OPT_UP
+};
 
 static int e2e_cmd_run(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "kubevirt", required_argument, NULL, OPT_KUBEVIRT },
-                { "focus", required_argument, NULL, OPT_FOCUS },
-                { "skip", required_argument, NULL, OPT_SKIP },
-                { "run-dir", required_argument, NULL, OPT_RUN_DIR },
-                { "name", required_argument, NULL, OPT_NAME },
-                { "display", required_argument, NULL, OPT_DISPLAY },
-                { "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
-                { "no-collect", no_argument, NULL, OPT_NO_COLLECT },
-                { "grace", required_argument, NULL, OPT_GRACE },
-                { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },
-                {},
+            {"config", required_argument, NULL, 'c'},
+            {"kubevirt", required_argument, NULL, OPT_KUBEVIRT},
+            {"focus", required_argument, NULL, OPT_FOCUS},
+            {"skip", required_argument, NULL, OPT_SKIP},
+            {"run-dir", required_argument, NULL, OPT_RUN_DIR},
+            {"name", required_argument, NULL, OPT_NAME},
+            {"display", required_argument, NULL, OPT_DISPLAY},
+            {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+            {"no-collect", no_argument, NULL, OPT_NO_COLLECT},
+            {"grace", required_argument, NULL, OPT_GRACE},
+            {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
-        struct e2e_run_opts o = { .display = E2E_DISPLAY_AUTO, .collect = true };
+        struct e2e_run_opts o = {.display = E2E_DISPLAY_AUTO, .collect = true};
         int c;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:qh", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'c': o.config = optarg; break;
-                case OPT_KUBEVIRT: o.kubevirt_dir = optarg; break;
-                case OPT_FOCUS: o.focus = optarg; break;
-                case OPT_SKIP: o.skip = optarg; break;
-                case OPT_RUN_DIR: o.run_dir = optarg; break;
-                case OPT_NAME: o.name = optarg; break;
-                case OPT_KUBECONFIG: o.kubeconfig = optarg; break;
-                case OPT_NO_COLLECT: o.collect = false; break;
-                case 'q': o.quiet = true; break;
+                case 'c':
+                        o.config = optarg;
+                        break;
+                case OPT_KUBEVIRT:
+                        o.kubevirt_dir = optarg;
+                        break;
+                case OPT_FOCUS:
+                        o.focus = optarg;
+                        break;
+                case OPT_SKIP:
+                        o.skip = optarg;
+                        break;
+                case OPT_RUN_DIR:
+                        o.run_dir = optarg;
+                        break;
+                case OPT_NAME:
+                        o.name = optarg;
+                        break;
+                case OPT_KUBECONFIG:
+                        o.kubeconfig = optarg;
+                        break;
+                case OPT_NO_COLLECT:
+                        o.collect = false;
+                        break;
+                case 'q':
+                        o.quiet = true;
+                        break;
                 case OPT_DISPLAY:
                         if (streq(optarg, "auto"))
                                 o.display = E2E_DISPLAY_AUTO;
@@ -148,8 +177,12 @@ static int e2e_cmd_run(int argc, char **argv)
                                                    optarg);
                         break;
                 }
-                case 'h': fputs(usage_run, stdout); return EXIT_OK;
-                default: fprintf(stderr, "\n%s", usage_run); return EXIT_USAGE;
+                case 'h':
+                        fputs(usage_run, stdout);
+                        return EXIT_OK;
+                default:
+                        fprintf(stderr, "\n%s", usage_run);
+                        return EXIT_USAGE;
                 }
         }
         if (optind < argc)
@@ -164,25 +197,37 @@ static int e2e_cmd_run(int argc, char **argv)
 static int e2e_cmd_matrix(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "kubevirt", required_argument, NULL, OPT_KUBEVIRT },
-                { "out", required_argument, NULL, OPT_OUT },
-                { "up", no_argument, NULL, OPT_UP },
-                { "help", no_argument, NULL, 'h' },
-                {},
+            {"config", required_argument, NULL, 'c'},
+            {"kubevirt", required_argument, NULL, OPT_KUBEVIRT},
+            {"out", required_argument, NULL, OPT_OUT},
+            {"up", no_argument, NULL, OPT_UP},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
-        struct matrix_opts o = { 0 };
+        struct matrix_opts o = {0};
         int c;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'c': o.path = optarg; break;
-                case OPT_KUBEVIRT: o.kubevirt = optarg; break;
-                case OPT_OUT: o.out = optarg; break;
-                case OPT_UP: o.up = true; break;
-                case 'h': fputs(usage_matrix, stdout); return EXIT_OK;
-                default: fprintf(stderr, "\n%s", usage_matrix); return EXIT_USAGE;
+                case 'c':
+                        o.path = optarg;
+                        break;
+                case OPT_KUBEVIRT:
+                        o.kubevirt = optarg;
+                        break;
+                case OPT_OUT:
+                        o.out = optarg;
+                        break;
+                case OPT_UP:
+                        o.up = true;
+                        break;
+                case 'h':
+                        fputs(usage_matrix, stdout);
+                        return EXIT_OK;
+                default:
+                        fprintf(stderr, "\n%s", usage_matrix);
+                        return EXIT_USAGE;
                 }
         }
         if (optind < argc)
@@ -198,10 +243,10 @@ static int e2e_cmd_matrix(int argc, char **argv)
 static int e2e_cmd_report(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "format", required_argument, NULL, 'f' },
-                { "out", required_argument, NULL, 'o' },
-                { "help", no_argument, NULL, 'h' },
-                {},
+            {"format", required_argument, NULL, 'f'},
+            {"out", required_argument, NULL, 'o'},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         const char *out = NULL;
         int fmt = REPORT_MARKDOWN, c, r;
@@ -219,14 +264,19 @@ static int e2e_cmd_report(int argc, char **argv)
                                                    "html, not \"%s\"",
                                                    optarg);
                         break;
-                case 'o': out = optarg; break;
-                case 'h': fputs(usage_report, stdout); return EXIT_OK;
-                default: fprintf(stderr, "\n%s", usage_report); return EXIT_USAGE;
+                case 'o':
+                        out = optarg;
+                        break;
+                case 'h':
+                        fputs(usage_report, stdout);
+                        return EXIT_OK;
+                default:
+                        fprintf(stderr, "\n%s", usage_report);
+                        return EXIT_USAGE;
                 }
         }
         if (optind >= argc)
-                return usage_error(usage_report, "at least one run directory is required%s",
-                                   NULL);
+                return usage_error(usage_report, "at least one run directory is required%s", NULL);
         r = e2e_cells_load(argv + optind, &cells, &n);
         if (r < 0)
                 return EXIT_USAGE;

@@ -20,37 +20,37 @@
  * virtqemud and keep QEMU logs under kubevirt-private; root launchers use the
  * system URI and /var/log/libvirt/qemu. */
 static const char dump_domain_script[] =
-        "for uri in 'qemu+unix:///session?socket=/var/run/libvirt/virtqemud-sock' "
-        "'qemu:///system'; do\n"
-        "  doms=$(virsh -c \"$uri\" list --all --name 2>/dev/null) || continue\n"
-        "  for d in $doms; do virsh -c \"$uri\" dumpxml \"$d\"; done\n"
-        "  exit 0\n"
-        "done\n"
-        "echo 'no libvirt connection inside the launcher' >&2\n"
-        "exit 1\n";
+    "for uri in 'qemu+unix:///session?socket=/var/run/libvirt/virtqemud-sock' "
+    "'qemu:///system'; do\n"
+    "  doms=$(virsh -c \"$uri\" list --all --name 2>/dev/null) || continue\n"
+    "  for d in $doms; do virsh -c \"$uri\" dumpxml \"$d\"; done\n"
+    "  exit 0\n"
+    "done\n"
+    "echo 'no libvirt connection inside the launcher' >&2\n"
+    "exit 1\n";
 
 static const char qemu_log_script[] =
-        "found=0\n"
-        "for f in /var/run/kubevirt-private/libvirt/qemu/log/*.log /var/log/libvirt/qemu/*.log; do\n"
-        "  [ -f \"$f\" ] || continue\n"
-        "  found=1; echo \"==> $f <==\"; cat \"$f\"\n"
-        "done\n"
-        "[ $found = 1 ]\n";
+    "found=0\n"
+    "for f in /var/run/kubevirt-private/libvirt/qemu/log/*.log /var/log/libvirt/qemu/*.log; do\n"
+    "  [ -f \"$f\" ] || continue\n"
+    "  found=1; echo \"==> $f <==\"; cat \"$f\"\n"
+    "done\n"
+    "[ $found = 1 ]\n";
 
 /* Links 1 and 2 of the display chain plus the mdev side, as seen on a node. */
 static const char node_probe_script[] =
-        "echo '## /dev/dri'; ls -l /dev/dri 2>&1\n"
-        "echo '## modules'; lsmod 2>/dev/null | grep -E '^(virtio_gpu|vfio|mdev|mbochs|nvidia)' "
-        "|| true\n"
-        "echo '## mdev types'\n"
-        "for t in /sys/class/mdev_bus/*/mdev_supported_types/*; do\n"
-        "  [ -d \"$t\" ] && echo \"$t name=$(cat \"$t/name\" 2>/dev/null) "
-        "available=$(cat \"$t/available_instances\" 2>/dev/null)\"\n"
-        "done\n"
-        "echo '## mdev devices'; ls /sys/bus/mdev/devices 2>&1\n"
-        "echo '## vgpuenv-probe'\n"
-        "if command -v vgpuenv-probe >/dev/null; then vgpuenv-probe; else echo 'not installed'; "
-        "fi\n";
+    "echo '## /dev/dri'; ls -l /dev/dri 2>&1\n"
+    "echo '## modules'; lsmod 2>/dev/null | grep -E '^(virtio_gpu|vfio|mdev|mbochs|nvidia)' "
+    "|| true\n"
+    "echo '## mdev types'\n"
+    "for t in /sys/class/mdev_bus/*/mdev_supported_types/*; do\n"
+    "  [ -d \"$t\" ] && echo \"$t name=$(cat \"$t/name\" 2>/dev/null) "
+    "available=$(cat \"$t/available_instances\" 2>/dev/null)\"\n"
+    "done\n"
+    "echo '## mdev devices'; ls /sys/bus/mdev/devices 2>&1\n"
+    "echo '## vgpuenv-probe'\n"
+    "if command -v vgpuenv-probe >/dev/null; then vgpuenv-probe; else echo 'not installed'; "
+    "fi\n";
 
 struct collector {
         const struct collect_opts *o;
@@ -86,8 +86,8 @@ static int kubectl(struct collector *c, const char *rel, char **ret, const char 
 {
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *kc_env = NULL, *line = NULL;
-        struct spawn_result res = { 0 };
-        char *env_set[2] = { NULL, NULL };
+        struct spawn_result res = {0};
+        char *env_set[2] = {NULL, NULL};
         va_list ap;
         int r;
 
@@ -113,10 +113,10 @@ static int kubectl(struct collector *c, const char *rel, char **ret, const char 
                 env_set[0] = kc_env;
         }
         struct spawn_opts so = {
-                .env_set = env_set,
-                .timeout = c->o->timeout > 0 ? c->o->timeout : 120,
-                .capture_stdout = true,
-                .capture_stderr = true,
+            .env_set = env_set,
+            .timeout = c->o->timeout > 0 ? c->o->timeout : 120,
+            .capture_stdout = true,
+            .capture_stderr = true,
         };
         line = shell_join(argv);
         r = spawn_run(argv, &so, &res);
@@ -153,8 +153,10 @@ static char **list_pods(const char *json)
         cJSON_ArrayForEach(it, items)
         {
                 cJSON *md = cJSON_GetObjectItemCaseSensitive(it, "metadata");
-                const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
-                const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
+                const char *ns =
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+                const char *name =
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
 
                 if (!ns || !name || strv_push(&l, strdup_printf("%s/%s", ns, name)) < 0)
                         continue;
@@ -192,8 +194,8 @@ static void collect_launchers(struct collector *c)
                 kubectl(c, f_yaml, NULL, "get", "pod", "-n", ns, name, "-o", "yaml", NULL);
                 kubectl(c, f_xml, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh", "-c",
                         dump_domain_script, NULL);
-                kubectl(c, f_qemu, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh",
-                        "-c", qemu_log_script, NULL);
+                kubectl(c, f_qemu, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh", "-c",
+                        qemu_log_script, NULL);
         }
 }
 
@@ -227,7 +229,7 @@ static void collect_nodes(struct collector *c)
                 return;
         for (size_t i = 0; i < n && !(c->o->stop && *c->o->stop); i++) {
                 struct ssh_node *sn = NULL;
-                struct spawn_result res = { 0 };
+                struct spawn_result res = {0};
                 _cleanup_free_ char *rel = strdup_printf("nodes/%s.probe.txt", nodes[i].name);
                 int r;
 
@@ -235,8 +237,7 @@ static void collect_nodes(struct collector *c)
                         break;
                 r = ssh_node_connect(&nodes[i], 15, &sn);
                 if (r < 0) {
-                        fprintf(c->index, "ssh %s: probe\n  -> cannot connect: %s\n",
-                                nodes[i].name,
+                        fprintf(c->index, "ssh %s: probe\n  -> cannot connect: %s\n", nodes[i].name,
                                 r == -EPERM       ? "host key does not match the pinned one"
                                 : r == -ETIMEDOUT ? "sshd did not answer in time"
                                                   : strerror(-r));
@@ -256,7 +257,7 @@ static void collect_nodes(struct collector *c)
 int collect_artifacts(const struct collect_opts *o, unsigned *ret_files)
 {
         _cleanup_free_ char *index_path = strdup_printf("%s/commands.txt", o->out_dir);
-        struct collector c = { .o = o };
+        struct collector c = {.o = o};
         int r;
 
         if (!index_path)

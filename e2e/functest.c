@@ -55,12 +55,12 @@ char **functest_build_env(char *const *env_set, char *const *env_unset)
 struct streamer {
         const struct functest_opts *o;
         FILE *log;
-        bool tty;                /* progress redrawn in place on stderr */
-        bool at_line_start;      /* our stdout cursor is at column 0 */
+        bool tty;           /* progress redrawn in place on stderr */
+        bool at_line_start; /* our stdout cursor is at column 0 */
         /* What of the progress is on the terminal: nothing, a line of its
          * own, or a tail after a half-printed output line. */
         enum { DRAWN_NONE, DRAWN_LINE, DRAWN_TAIL } drawn;
-        char *line;              /* the current, incomplete output line */
+        char *line; /* the current, incomplete output line */
         size_t len, cap;
         struct ginkgo_progress base; /* progress before the current line */
         struct ginkgo_progress cur;
@@ -161,7 +161,7 @@ static void emit(struct streamer *s, const char *data, size_t n)
 
 static void child_exec(const struct functest_opts *o, int out_fd, char **env)
 {
-        static char *const default_argv[] = { "make", "functest", NULL };
+        static char *const default_argv[] = {"make", "functest", NULL};
         char *const *argv = o->argv ? o->argv : default_argv;
         _cleanup_free_ char *exe = NULL;
         int devnull = open("/dev/null", O_RDONLY);
@@ -196,14 +196,14 @@ int functest_run(const struct functest_opts *o, struct functest_result *ret)
 {
         _cleanup_strv_free_ char **env = functest_build_env(o->env_set, o->env_unset);
         _cleanup_fclose_ FILE *log = NULL;
-        struct streamer s = { .o = o, .at_line_start = true };
-        struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+        struct streamer s = {.o = o, .at_line_start = true};
+        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
         double grace = o->grace > 0 ? o->grace : 30, kill_at = 0;
         int pipefd[2], status = 0, r = 0;
         bool sent_int = false, eof = false;
         pid_t pid;
 
-        *ret = (struct functest_result){ 0 };
+        *ret = (struct functest_result){0};
         if (!env)
                 return log_error_errno(ENOMEM, "Out of memory");
         if (o->log_path) {
@@ -238,7 +238,7 @@ int functest_run(const struct functest_opts *o, struct functest_result *ret)
         draw_progress(&s, true);
 
         while (!eof) {
-                struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+                struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
                 char buf[16384];
                 int k;
 

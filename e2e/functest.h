@@ -9,18 +9,18 @@
 #include "e2e/progress.h"
 
 struct functest_opts {
-        const char *dir;            /* the kubevirt checkout */
-        char *const *argv;          /* default: make functest */
-        char *const *env_set;       /* "KEY=VALUE" added or replaced */
-        char *const *env_unset;     /* removed from the environment */
-        const char *log_path;       /* full console output */
-        bool quiet;                 /* do not echo the output, progress only */
-        double grace;               /* seconds between SIGINT and SIGKILL */
+        const char *dir;        /* the kubevirt checkout */
+        char *const *argv;      /* default: make functest */
+        char *const *env_set;   /* "KEY=VALUE" added or replaced */
+        char *const *env_unset; /* removed from the environment */
+        const char *log_path;   /* full console output */
+        bool quiet;             /* do not echo the output, progress only */
+        double grace;           /* seconds between SIGINT and SIGKILL */
 };
 
 struct functest_result {
-        int exit_code;       /* exit status, or 128+signal */
-        bool interrupted;    /* we got SIGINT/SIGTERM and stopped the run */
+        int exit_code;    /* exit status, or 128+signal */
+        bool interrupted; /* we got SIGINT/SIGTERM and stopped the run */
         double elapsed;
         struct ginkgo_progress progress;
 };

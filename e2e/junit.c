@@ -19,10 +19,10 @@
 #include "common/util.h"
 
 static const char *const status_names[_JUNIT_STATUS_MAX] = {
-        [JUNIT_PASSED] = "passed",
-        [JUNIT_FAILED] = "failed",
-        [JUNIT_SKIPPED] = "skipped",
-        [JUNIT_ERROR] = "error",
+    [JUNIT_PASSED] = "passed",
+    [JUNIT_FAILED] = "failed",
+    [JUNIT_SKIPPED] = "skipped",
+    [JUNIT_ERROR] = "error",
 };
 
 const char *junit_status_name(enum junit_status s)
@@ -47,7 +47,7 @@ void junit_result_done(struct junit_result *res)
                 junit_case_done(&res->cases[i]);
         free(res->cases);
         strv_free(res->files);
-        *res = (struct junit_result){ 0 };
+        *res = (struct junit_result){0};
 }
 
 /* xmlGetProp returns libxml-allocated memory; copy into malloc'ed memory so
@@ -122,10 +122,9 @@ static int map_status(const char *status, enum junit_status *ret)
                 const char *name;
                 enum junit_status outcome;
         } table[] = {
-                { "passed", JUNIT_PASSED },       { "failed", JUNIT_FAILED },
-                { "timedout", JUNIT_FAILED },     { "skipped", JUNIT_SKIPPED },
-                { "pending", JUNIT_SKIPPED },     { "panicked", JUNIT_ERROR },
-                { "interrupted", JUNIT_ERROR },   { "aborted", JUNIT_ERROR },
+            {"passed", JUNIT_PASSED},     {"failed", JUNIT_FAILED},   {"timedout", JUNIT_FAILED},
+            {"skipped", JUNIT_SKIPPED},   {"pending", JUNIT_SKIPPED}, {"panicked", JUNIT_ERROR},
+            {"interrupted", JUNIT_ERROR}, {"aborted", JUNIT_ERROR},
         };
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
                 if (streq(status, table[i].name)) {
@@ -167,8 +166,8 @@ static int parse_case(const char *path, xmlNode *tc, struct junit_case *c, char 
         if (!c->file)
                 return -ENOMEM;
         if (isempty(c->name))
-                return set_err(ret_err, -EINVAL, "%s:%u: <testcase> without a name attribute",
-                               path, line);
+                return set_err(ret_err, -EINVAL, "%s:%u: <testcase> without a name attribute", path,
+                               line);
         time_s = prop(tc, "time");
         if (time_s && parse_seconds(time_s, &c->time) < 0)
                 return set_err(ret_err, -EINVAL,
@@ -225,8 +224,9 @@ static int check_count(const char *path, xmlNode *suite, const char *attr, unsig
         if (!v)
                 return 0;
         if (parse_uint64(v, 0, 10000000, &n) < 0)
-                return set_err(ret_err, -EINVAL, "%s:%ld: <testsuite> has a bad %s attribute \"%s\"",
-                               path, xmlGetLineNo(suite), attr, v);
+                return set_err(ret_err, -EINVAL,
+                               "%s:%ld: <testsuite> has a bad %s attribute \"%s\"", path,
+                               xmlGetLineNo(suite), attr, v);
         if (n != have)
                 return set_err(ret_err, -EINVAL,
                                "%s:%ld: <testsuite> declares %s=%llu but contains %u <testcase> "
@@ -256,7 +256,7 @@ static int parse_suite(const char *path, xmlNode *suite, struct junit_result *tm
                 if (!cases)
                         return -ENOMEM;
                 tmp->cases = cases;
-                cases[tmp->n_cases] = (struct junit_case){ 0 };
+                cases[tmp->n_cases] = (struct junit_case){0};
                 r = parse_case(path, k, &cases[tmp->n_cases], ret_err);
                 tmp->n_cases++; /* so junit_result_done frees a half-filled case */
                 if (r < 0)
@@ -293,7 +293,7 @@ static int append_result(struct junit_result *dst, struct junit_result *src)
 
 int junit_parse_file(const char *path, struct junit_result *res, char **ret_err)
 {
-        _cleanup_(junit_result_done) struct junit_result tmp = { 0 };
+        _cleanup_(junit_result_done) struct junit_result tmp = {0};
         xmlParserCtxtPtr ctxt = NULL;
         xmlDocPtr doc = NULL;
         xmlNode *root;
@@ -315,8 +315,9 @@ int junit_parse_file(const char *path, struct junit_result *res, char **ret_err)
                 return -ENOMEM;
         /* NONET: a report never makes us fetch a DTD or entity. NOERROR and
          * NOWARNING: libxml2 must not print on its own; we report once. */
-        doc = xmlCtxtReadFile(ctxt, path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                                        XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+        doc = xmlCtxtReadFile(ctxt, path, NULL,
+                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
+                                  XML_PARSE_NOCDATA);
         if (!doc) {
                 const xmlError *e = xmlCtxtGetLastError(ctxt);
                 _cleanup_free_ char *msg = strdup(e && e->message ? e->message : "parse error");
@@ -360,7 +361,7 @@ int junit_load_dir(const char *dir, struct junit_result *res, char ***errors)
 {
         _cleanup_free_ char *main_file = strdup_printf("%s/junit.functest.xml", dir);
         _cleanup_free_ char *pattern = strdup_printf("%s/partial.*.xml", dir);
-        glob_t g = { 0 };
+        glob_t g = {0};
         bool any = false;
         int r;
 
@@ -414,8 +415,8 @@ static int w_attr(xmlTextWriterPtr w, const char *name, const char *value)
 {
         return xmlTextWriterWriteAttribute(w, (const xmlChar *)name,
                                            (const xmlChar *)(value ? value : "")) < 0
-                       ? -EIO
-                       : 0;
+                   ? -EIO
+                   : 0;
 }
 
 static int w_attrf(xmlTextWriterPtr w, const char *name, const char *fmt, ...) _printf_(3, 4);
@@ -466,7 +467,7 @@ int junit_write(const char *path, const struct junit_suite_ref *suites, size_t n
 {
         _cleanup_free_ char *tmp = strdup_printf("%s.tmp", path);
         xmlTextWriterPtr w;
-        unsigned total[_JUNIT_STATUS_MAX] = { 0 }, all = 0;
+        unsigned total[_JUNIT_STATUS_MAX] = {0}, all = 0;
         double time = 0;
         int r = 0;
 

@@ -30,20 +30,20 @@ struct junit_case {
         char *classname; /* "Tests Suite" */
         char *status;    /* raw ginkgo state, e.g. "timedout" */
         enum junit_status outcome;
-        double time;     /* seconds */
-        char *message;   /* failure/error/skipped message attribute */
-        char *detail;    /* failure/error text: location and stack */
-        char *location;  /* "file.go:123" taken from detail, or NULL */
-        char *file;      /* JUnit file it came from */
-        unsigned line;   /* line of the <testcase> element */
+        double time;    /* seconds */
+        char *message;  /* failure/error/skipped message attribute */
+        char *detail;   /* failure/error text: location and stack */
+        char *location; /* "file.go:123" taken from detail, or NULL */
+        char *file;     /* JUnit file it came from */
+        unsigned line;  /* line of the <testcase> element */
 };
 
 struct junit_result {
         struct junit_case *cases;
         size_t n_cases;
         unsigned counts[_JUNIT_STATUS_MAX];
-        double time;     /* sum of suite times */
-        char **files;    /* files merged into this result */
+        double time;  /* sum of suite times */
+        char **files; /* files merged into this result */
 };
 
 const char *junit_status_name(enum junit_status s);

@@ -24,38 +24,65 @@
 #include "provision/config.h"
 
 static const struct schema_field cell_fields[] = {
-        { .key = "name", .type = SCHEMA_STRING, .offset = offsetof(struct matrix_cell, name),
-          .required = true, .doc = "Cell name, also its run directory: [a-z0-9._-]" },
-        { .key = "config", .type = SCHEMA_STRING, .offset = offsetof(struct matrix_cell, config),
-          .required = true, .doc = "Cluster config file, relative to the matrix file" },
-        { .key = "display", .type = SCHEMA_BOOL, .offset = offsetof(struct matrix_cell, display),
-          .doc = "Run with the vGPU display on (VGPU_DISPLAY=true); must be false for kind" },
-        { .key = "kubevirt", .type = SCHEMA_STRING,
-          .offset = offsetof(struct matrix_cell, kubevirt),
-          .doc = "KubeVirt checkout for this cell (default: the top-level kubevirt)" },
-        { .key = "focus", .type = SCHEMA_STRING, .offset = offsetof(struct matrix_cell, focus),
-          .doc = "KUBEVIRT_E2E_FOCUS for this cell (default: the top-level focus)" },
-        { .key = "skip", .type = SCHEMA_STRING, .offset = offsetof(struct matrix_cell, skip),
-          .doc = "KUBEVIRT_E2E_SKIP for this cell" },
-        {},
+    {.key = "name",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix_cell, name),
+     .required = true,
+     .doc = "Cell name, also its run directory: [a-z0-9._-]"},
+    {.key = "config",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix_cell, config),
+     .required = true,
+     .doc = "Cluster config file, relative to the matrix file"},
+    {.key = "display",
+     .type = SCHEMA_BOOL,
+     .offset = offsetof(struct matrix_cell, display),
+     .doc = "Run with the vGPU display on (VGPU_DISPLAY=true); must be false for kind"},
+    {.key = "kubevirt",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix_cell, kubevirt),
+     .doc = "KubeVirt checkout for this cell (default: the top-level kubevirt)"},
+    {.key = "focus",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix_cell, focus),
+     .doc = "KUBEVIRT_E2E_FOCUS for this cell (default: the top-level focus)"},
+    {.key = "skip",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix_cell, skip),
+     .doc = "KUBEVIRT_E2E_SKIP for this cell"},
+    {},
 };
 
 const struct schema_field matrix_schema[] = {
-        { .key = "parallel", .type = SCHEMA_BOOL, .offset = offsetof(struct matrix, parallel),
-          .doc = "Run all cells at once (the host must hold every cluster)" },
-        { .key = "kubevirt", .type = SCHEMA_STRING, .offset = offsetof(struct matrix, kubevirt),
-          .doc = "KubeVirt checkout, relative to the matrix file (--kubevirt overrides)" },
-        { .key = "focus", .type = SCHEMA_STRING, .offset = offsetof(struct matrix, focus),
-          .doc = "KUBEVIRT_E2E_FOCUS, default MediatedDevices" },
-        { .key = "skip", .type = SCHEMA_STRING, .offset = offsetof(struct matrix, skip),
-          .doc = "KUBEVIRT_E2E_SKIP" },
-        { .key = "out", .type = SCHEMA_STRING, .offset = offsetof(struct matrix, out),
-          .doc = "Matrix directory (default _e2e/matrix-<UTC time>; --out overrides)" },
-        { .key = "cells", .type = SCHEMA_LIST, .offset = offsetof(struct matrix, cells),
-          .children = cell_fields, .elem_size = sizeof(struct matrix_cell),
-          .count_offset = offsetof(struct matrix, n_cells), .required = true,
-          .doc = "The cells: one e2e run each" },
-        {},
+    {.key = "parallel",
+     .type = SCHEMA_BOOL,
+     .offset = offsetof(struct matrix, parallel),
+     .doc = "Run all cells at once (the host must hold every cluster)"},
+    {.key = "kubevirt",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix, kubevirt),
+     .doc = "KubeVirt checkout, relative to the matrix file (--kubevirt overrides)"},
+    {.key = "focus",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix, focus),
+     .doc = "KUBEVIRT_E2E_FOCUS, default MediatedDevices"},
+    {.key = "skip",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix, skip),
+     .doc = "KUBEVIRT_E2E_SKIP"},
+    {.key = "out",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix, out),
+     .doc = "Matrix directory (default _e2e/matrix-<UTC time>; --out overrides)"},
+    {.key = "cells",
+     .type = SCHEMA_LIST,
+     .offset = offsetof(struct matrix, cells),
+     .children = cell_fields,
+     .elem_size = sizeof(struct matrix_cell),
+     .count_offset = offsetof(struct matrix, n_cells),
+     .required = true,
+     .doc = "The cells: one e2e run each"},
+    {},
 };
 
 void matrix_done(struct matrix *m)
@@ -63,7 +90,7 @@ void matrix_done(struct matrix *m)
         free(m->path);
         m->path = NULL;
         schema_free(matrix_schema, m);
-        *m = (struct matrix){ 0 };
+        *m = (struct matrix){0};
 }
 
 static int mark_error(const struct matrix *m, const struct schema_marks *marks, const char *key,
@@ -114,13 +141,13 @@ static bool valid_name(const char *s)
 
 int matrix_load(struct matrix *m, const char *path, const char *kubevirt_override)
 {
-        struct schema_error err = { 0 };
+        struct schema_error err = {0};
         struct schema_marks *marks = NULL;
         _cleanup_free_ char *dir = NULL;
         char *slash;
         int r;
 
-        *m = (struct matrix){ 0 };
+        *m = (struct matrix){0};
         m->path = strdup(path);
         if (!m->path)
                 return log_error_errno(ENOMEM, "Out of memory");
@@ -160,7 +187,7 @@ int matrix_load(struct matrix *m, const char *path, const char *kubevirt_overrid
         for (size_t i = 0; i < m->n_cells; i++) {
                 struct matrix_cell *c = &m->cells[i];
                 char key[64];
-                _cleanup_(config_done) struct config cfg = { 0 };
+                _cleanup_(config_done) struct config cfg = {0};
                 _cleanup_free_ char *cerr = NULL;
 
                 snprintf(key, sizeof(key), "cells[%zu].name", i);
@@ -328,13 +355,13 @@ static void write_setup_failure(const struct cell_state *cs, const char *what, i
         if (!path || (streq(what, "e2e run") && file_exists(path)))
                 return;
         /* Cell names and provider names are [a-z0-9._-]: no JSON escaping. */
-        text = strdup_printf(
-                "{\n  \"name\": \"%s\",\n  \"provider\": \"%s\",\n  \"display\": %s,\n"
-                "  \"finished\": true,\n  \"make_exit\": -1,\n  \"interrupted\": false,\n"
-                "  \"setup_errors\": [\"%s failed with status %d (see %s in the cell "
-                "directory)\"]\n}\n",
-                cs->cell->name, cs->cell->provider ? cs->cell->provider : "unknown",
-                cs->cell->display ? "true" : "false", what, code, log_name);
+        text =
+            strdup_printf("{\n  \"name\": \"%s\",\n  \"provider\": \"%s\",\n  \"display\": %s,\n"
+                          "  \"finished\": true,\n  \"make_exit\": -1,\n  \"interrupted\": false,\n"
+                          "  \"setup_errors\": [\"%s failed with status %d (see %s in the cell "
+                          "directory)\"]\n}\n",
+                          cs->cell->name, cs->cell->provider ? cs->cell->provider : "unknown",
+                          cs->cell->display ? "true" : "false", what, code, log_name);
         if (text)
                 write_file_atomic(path, text, strlen(text), 0644);
 }
@@ -342,8 +369,8 @@ static void write_setup_failure(const struct cell_state *cs, const char *what, i
 static int advance(const struct matrix_opts *o, const struct matrix *m, struct cell_state *cs,
                    bool interrupted)
 {
-        static const char *const log_names[] = { [PH_UP] = "up.log", [PH_RUN] = "console.log",
-                                                 [PH_DOWN] = "down.log" };
+        static const char *const log_names[] = {
+            [PH_UP] = "up.log", [PH_RUN] = "console.log", [PH_DOWN] = "down.log"};
         enum phase next;
 
         switch (cs->phase) {
@@ -371,7 +398,9 @@ static int advance(const struct matrix_opts *o, const struct matrix *m, struct c
         if (!argv)
                 return -ENOMEM;
         log_info("matrix: cell %s: %s", cs->cell->name,
-                 next == PH_UP ? "vgpuenv up" : next == PH_RUN ? "e2e run" : "vgpuenv down");
+                 next == PH_UP    ? "vgpuenv up"
+                 : next == PH_RUN ? "e2e run"
+                                  : "vgpuenv down");
         cs->pid = start(argv, cs->dir, log_names[next], m->parallel);
         if (cs->pid < 0) {
                 int r = (int)cs->pid;
@@ -404,10 +433,10 @@ int e2e_matrix(const struct matrix_opts *o_in)
         struct matrix_opts opts = *o_in;
         const struct matrix_opts *o = o_in;
         _cleanup_free_ char *self = NULL;
-        _cleanup_(matrix_done) struct matrix m = { 0 };
+        _cleanup_(matrix_done) struct matrix m = {0};
         _cleanup_free_ struct cell_state *cs = NULL;
         _cleanup_free_ char *out = NULL;
-        struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
         bool interrupted = false, all_passed = true;
         size_t running = 0, next = 0;
         int r;
@@ -512,16 +541,16 @@ int e2e_matrix(const struct matrix_opts *o_in)
 
         /* The reports, whatever happened. */
         {
-                char *dirs[] = { out, NULL };
+                char *dirs[] = {out, NULL};
                 struct e2e_cell *cells = NULL;
                 size_t n = 0;
                 static const struct {
                         enum report_format f;
                         const char *name;
-                } outs[] = { { REPORT_MARKDOWN, "report.md" },
-                             { REPORT_HTML, "report.html" },
-                             { REPORT_JSON, "report.json" },
-                             { REPORT_JUNIT, "junit.xml" } };
+                } outs[] = {{REPORT_MARKDOWN, "report.md"},
+                            {REPORT_HTML, "report.html"},
+                            {REPORT_JSON, "report.json"},
+                            {REPORT_JUNIT, "junit.xml"}};
 
                 if (e2e_cells_load(dirs, &cells, &n) >= 0) {
                         for (size_t i = 0; i < ELEMENTSOF(outs); i++) {

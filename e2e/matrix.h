@@ -18,8 +18,8 @@
 #include "common/yaml_schema.h"
 
 struct matrix_cell {
-        char *name;     /* [a-z0-9._-], the run directory's name */
-        char *config;   /* cluster config (relative to the matrix file) */
+        char *name;   /* [a-z0-9._-], the run directory's name */
+        char *config; /* cluster config (relative to the matrix file) */
         bool display;
         char *kubevirt; /* overrides the top-level kubevirt */
         char *focus;
@@ -33,7 +33,7 @@ struct matrix {
         char *kubevirt; /* KubeVirt checkout for every cell */
         char *focus;    /* default MediatedDevices */
         char *skip;
-        char *out;      /* matrix directory (relative to the current directory) */
+        char *out; /* matrix directory (relative to the current directory) */
         struct matrix_cell *cells;
         size_t n_cells;
 };

@@ -8,8 +8,8 @@
 
 static bool has_bad_tag(const char *line)
 {
-        static const char *const tags[] = { "[FAILED]", "[PANICKED]", "[TIMEDOUT]",
-                                            "[INTERRUPTED]", "[ABORTED]" };
+        static const char *const tags[] = {"[FAILED]", "[PANICKED]", "[TIMEDOUT]", "[INTERRUPTED]",
+                                           "[ABORTED]"};
         for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
                 if (strstr(line, tags[i]))
                         return true;
@@ -49,8 +49,7 @@ void ginkgo_progress_feed(struct ginkgo_progress *p, const char *line)
                 p->done = p->total;
 }
 
-void ginkgo_progress_format(const struct ginkgo_progress *p, double elapsed, char *buf,
-                            size_t size)
+void ginkgo_progress_format(const struct ginkgo_progress *p, double elapsed, char *buf, size_t size)
 {
         unsigned secs = elapsed > 0 ? (unsigned)elapsed : 0;
         char el[32];

@@ -11,12 +11,12 @@
 #include <stddef.h>
 
 struct ginkgo_progress {
-        unsigned total;   /* specs announced by "Will run N of M specs" */
-        unsigned done;    /* specs finished ("•" markers) */
-        unsigned failed;  /* of which failed/panicked/timed out/interrupted */
-        unsigned passes;  /* ginkgo passes seen ("Will run" lines) */
+        unsigned total;     /* specs announced by "Will run N of M specs" */
+        unsigned done;      /* specs finished ("•" markers) */
+        unsigned failed;    /* of which failed/panicked/timed out/interrupted */
+        unsigned passes;    /* ginkgo passes seen ("Will run" lines) */
         unsigned pass_base; /* done when the current pass started */
-        bool finished;    /* the last pass printed "Ran N of M Specs" */
+        bool finished;      /* the last pass printed "Ran N of M Specs" */
 };
 
 void ginkgo_progress_feed(struct ginkgo_progress *p, const char *line);

@@ -17,9 +17,8 @@
 #include "common/util.h"
 
 static const char *const outcome_names[_E2E_OUTCOME_MAX] = {
-        [E2E_PASSED] = "passed",           [E2E_FAILED] = "failed",
-        [E2E_ERROR] = "error",             [E2E_INTERRUPTED] = "interrupted",
-        [E2E_RUNNING] = "unfinished",
+    [E2E_PASSED] = "passed",           [E2E_FAILED] = "failed",      [E2E_ERROR] = "error",
+    [E2E_INTERRUPTED] = "interrupted", [E2E_RUNNING] = "unfinished",
 };
 
 const char *e2e_outcome_name(enum e2e_outcome o)
@@ -61,7 +60,7 @@ void e2e_cell_done(struct e2e_cell *c)
         free(c->started);
         junit_result_done(&c->res);
         strv_free(c->errors);
-        *c = (struct e2e_cell){ 0 };
+        *c = (struct e2e_cell){0};
 }
 
 void e2e_cells_free(struct e2e_cell *cells, size_t n)
@@ -85,7 +84,7 @@ int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
         cJSON *root, *v;
         int r;
 
-        *c = (struct e2e_cell){ 0 };
+        *c = (struct e2e_cell){0};
         if (!path || !art)
                 return -ENOMEM;
         r = read_full_file(path, &text, NULL);
@@ -117,9 +116,9 @@ int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
         v = cJSON_GetObjectItemCaseSensitive(root, "duration");
         c->duration = cJSON_IsNumber(v) ? v->valuedouble : 0;
         /* Written by the matrix when a cell never got to run its tests. */
-        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(root, "setup_errors"))
-                if (cJSON_IsString(v))
-                        strv_extend(&c->errors, v->valuestring);
+        cJSON_ArrayForEach(
+            v, cJSON_GetObjectItemCaseSensitive(root, "setup_errors")) if (cJSON_IsString(v))
+            strv_extend(&c->errors, v->valuestring);
         cJSON_Delete(root);
         if (!c->name) {
                 const char *base = strrchr(dir, '/');
@@ -142,11 +141,9 @@ int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
         } else
                 c->outcome = e2e_outcome_compute(c->make_exit, c->interrupted, c->junit_found,
                                                  &c->res, strv_length(c->errors));
-        if (c->finished && c->make_exit != 0 && !c->interrupted &&
-            c->outcome != E2E_FAILED)
-                strv_push(&c->errors,
-                          strdup_printf("%s: make functest exited with status %d", c->name,
-                                        c->make_exit));
+        if (c->finished && c->make_exit != 0 && !c->interrupted && c->outcome != E2E_FAILED)
+                strv_push(&c->errors, strdup_printf("%s: make functest exited with status %d",
+                                                    c->name, c->make_exit));
         if (c->outcome == E2E_ERROR && c->junit_found && strv_length(c->errors) == 0 &&
             c->res.counts[JUNIT_PASSED] == 0)
                 strv_push(&c->errors, strdup_printf("%s: no spec ran (focus \"%s\" matched "
@@ -243,10 +240,10 @@ int e2e_cells_load(char *const *dirs, struct e2e_cell **ret, size_t *ret_n)
 int report_format_from_name(const char *s)
 {
         static const char *const names[] = {
-                [REPORT_MARKDOWN] = "markdown",
-                [REPORT_JSON] = "json",
-                [REPORT_JUNIT] = "junit",
-                [REPORT_HTML] = "html",
+            [REPORT_MARKDOWN] = "markdown",
+            [REPORT_JSON] = "json",
+            [REPORT_JUNIT] = "junit",
+            [REPORT_HTML] = "html",
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (streq(s, names[i]))
@@ -339,7 +336,7 @@ static void md_code(FILE *f, const char *s)
 
 static void write_markdown(FILE *f, const struct e2e_cell *cells, size_t n, const char *base)
 {
-        unsigned by_outcome[_E2E_OUTCOME_MAX] = { 0 };
+        unsigned by_outcome[_E2E_OUTCOME_MAX] = {0};
         bool any_fail = false, any_err = false;
 
         for (size_t i = 0; i < n; i++)
@@ -428,7 +425,7 @@ static cJSON *counts_json(const unsigned *counts)
 static char *write_json(const struct e2e_cell *cells, size_t n, const char *base)
 {
         cJSON *root = cJSON_CreateObject(), *arr, *tot;
-        unsigned totals[_JUNIT_STATUS_MAX] = { 0 };
+        unsigned totals[_JUNIT_STATUS_MAX] = {0};
         bool ok = true;
         char *s;
 
@@ -531,7 +528,7 @@ static int write_junit_report(const struct e2e_cell *cells, size_t n, const char
         if (!refs)
                 return log_error_errno(ENOMEM, "Out of memory");
         for (size_t i = 0; i < n; i++)
-                refs[i] = (struct junit_suite_ref){ .name = cells[i].name, .res = &cells[i].res };
+                refs[i] = (struct junit_suite_ref){.name = cells[i].name, .res = &cells[i].res};
         if (!out_path) {
                 /* The writer wants a file; go through a temporary one. */
                 tmp = strdup("/tmp/vgpuenv-junit-XXXXXX");

@@ -46,16 +46,16 @@ struct e2e_cell {
         char *provider; /* local, kcli, kubevirtci, kind */
         char *cluster;
         char *focus, *skip;
-        char *started;  /* ISO 8601 UTC */
+        char *started; /* ISO 8601 UTC */
         bool display;
-        bool finished;  /* run.json was completed */
+        bool finished; /* run.json was completed */
         bool interrupted;
         int make_exit;
         double duration;
         enum e2e_outcome outcome;
         bool junit_found;
         struct junit_result res;
-        char **errors;  /* what is wrong with the results */
+        char **errors; /* what is wrong with the results */
 };
 
 void e2e_cell_done(struct e2e_cell *c);

@@ -19,12 +19,23 @@ static void esc(FILE *f, const char *s)
 {
         for (; s && *s; s++)
                 switch (*s) {
-                case '&': fputs("&amp;", f); break;
-                case '<': fputs("&lt;", f); break;
-                case '>': fputs("&gt;", f); break;
-                case '"': fputs("&quot;", f); break;
-                case '\'': fputs("&#39;", f); break;
-                default: fputc(*s, f);
+                case '&':
+                        fputs("&amp;", f);
+                        break;
+                case '<':
+                        fputs("&lt;", f);
+                        break;
+                case '>':
+                        fputs("&gt;", f);
+                        break;
+                case '"':
+                        fputs("&quot;", f);
+                        break;
+                case '\'':
+                        fputs("&#39;", f);
+                        break;
+                default:
+                        fputc(*s, f);
                 }
 }
 
@@ -44,34 +55,38 @@ static void href(FILE *f, const char *s)
 }
 
 static const char css[] =
-        "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;"
-        "color:#1f2328;background:#fff}"
-        "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}"
-        "table{border-collapse:collapse;margin:.5em 0}"
-        "th,td{border:1px solid #d0d7de;padding:.35em .6em;text-align:left;vertical-align:top}"
-        "th{background:#f6f8fa}"
-        "td.num{text-align:right}"
-        ".passed{background:#dafbe1}.failed{background:#ffd7d5}"
-        ".error{background:#fff1c2}.interrupted{background:#ddf4ff}"
-        ".unfinished{background:#fff1c2}.skipped{background:#eaeef2;color:#57606a}"
-        ".missing{background:#fff;color:#8c959f}"
-        "td.test{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;"
-        "max-width:60em}"
-        "pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.85em}"
-        ".muted{color:#57606a}";
+    "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;"
+    "color:#1f2328;background:#fff}"
+    "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}"
+    "table{border-collapse:collapse;margin:.5em 0}"
+    "th,td{border:1px solid #d0d7de;padding:.35em .6em;text-align:left;vertical-align:top}"
+    "th{background:#f6f8fa}"
+    "td.num{text-align:right}"
+    ".passed{background:#dafbe1}.failed{background:#ffd7d5}"
+    ".error{background:#fff1c2}.interrupted{background:#ddf4ff}"
+    ".unfinished{background:#fff1c2}.skipped{background:#eaeef2;color:#57606a}"
+    ".missing{background:#fff;color:#8c959f}"
+    "td.test{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;"
+    "max-width:60em}"
+    "pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.85em}"
+    ".muted{color:#57606a}";
 
 static const char *case_class(enum junit_status s)
 {
         switch (s) {
-        case JUNIT_PASSED: return "passed";
-        case JUNIT_FAILED: return "failed";
-        case JUNIT_SKIPPED: return "skipped";
-        default: return "error";
+        case JUNIT_PASSED:
+                return "passed";
+        case JUNIT_FAILED:
+                return "failed";
+        case JUNIT_SKIPPED:
+                return "skipped";
+        default:
+                return "error";
         }
 }
 
 static void artifact_link(FILE *f, const struct e2e_cell *c, const char *what, const char *label,
-                 const char *base)
+                          const char *base)
 {
         _cleanup_free_ char *p = strdup_printf("%s/%s", c->dir, what);
         _cleanup_free_ char *rel = p ? report_relpath(p, base) : NULL;
@@ -105,17 +120,17 @@ static void write_grid(FILE *f, const struct e2e_cell *cells, size_t n)
                                         continue;
                                 /* Several cells may share a slot (same provider,
                                  * other config); one <td> each keeps them apart. */
-                                fprintf(f, "<td class=\"%s\" data-cell=\"", e2e_outcome_name(c->outcome));
-                                esc(f, c->name);
-                                fprintf(f, "\" data-outcome=\"%s\"><b>%s</b> ",
-                                        e2e_outcome_name(c->outcome),
+                                fprintf(f, "<td class=\"%s\" data-cell=\"",
                                         e2e_outcome_name(c->outcome));
                                 esc(f, c->name);
-                                fprintf(f, "<br><span class=\"muted\">%u passed, %u failed, %u "
-                                           "skipped, %u errors</span></td>",
+                                fprintf(f, "\" data-outcome=\"%s\"><b>%s</b> ",
+                                        e2e_outcome_name(c->outcome), e2e_outcome_name(c->outcome));
+                                esc(f, c->name);
+                                fprintf(f,
+                                        "<br><span class=\"muted\">%u passed, %u failed, %u "
+                                        "skipped, %u errors</span></td>",
                                         c->res.counts[JUNIT_PASSED], c->res.counts[JUNIT_FAILED],
-                                        c->res.counts[JUNIT_SKIPPED],
-                                        c->res.counts[JUNIT_ERROR]);
+                                        c->res.counts[JUNIT_SKIPPED], c->res.counts[JUNIT_ERROR]);
                                 any = true;
                         }
                         if (!any)
@@ -247,11 +262,13 @@ int report_html(FILE *f, const struct e2e_cell *cells, size_t n, const char *bas
 
         for (size_t i = 0; i < n; i++)
                 passed += cells[i].outcome == E2E_PASSED;
-        fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-                   "<title>vgpuenv e2e report</title>\n<style>%s</style></head>\n<body>\n",
+        fprintf(f,
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                "<title>vgpuenv e2e report</title>\n<style>%s</style></head>\n<body>\n",
                 css);
-        fprintf(f, "<h1>MediatedDevices with the vGPU display: Kind vs VM nodes</h1>\n"
-                   "<p id=\"summary\">%zu cell%s, %u passed.</p>\n",
+        fprintf(f,
+                "<h1>MediatedDevices with the vGPU display: Kind vs VM nodes</h1>\n"
+                "<p id=\"summary\">%zu cell%s, %u passed.</p>\n",
                 n, n == 1 ? "" : "s", passed);
         write_grid(f, cells, n);
         write_cells(f, cells, n, base);

@@ -164,8 +164,8 @@ static int check_checkout(const char *dir)
  * is refused rather than emptied. */
 static int prepare_run_dir(const char *dir)
 {
-        static const char *const ours[] = { RUN_ARTIFACTS_DIR, RUN_COLLECTED_DIR, RUN_LOG_FILE,
-                                            RUN_INFO_FILE, "report.md", "report.html" };
+        static const char *const ours[] = {RUN_ARTIFACTS_DIR, RUN_COLLECTED_DIR, RUN_LOG_FILE,
+                                           RUN_INFO_FILE,     "report.md",       "report.html"};
         _cleanup_free_ char *info = strdup_printf("%s/" RUN_INFO_FILE, dir);
         DIR *d;
         bool empty = true;
@@ -202,16 +202,16 @@ static int prepare_run_dir(const char *dir)
 
 int e2e_run(const struct e2e_run_opts *o)
 {
-        _cleanup_(config_done) struct config cfg = { 0 };
-        _cleanup_(run_ctx_done) struct run_ctx ctx = { 0 };
-        _cleanup_(state_done) struct state st = { 0 };
-        _cleanup_free_ char *state_file = NULL, *kubeconfig = NULL, *run_dir = NULL,
-                            *art = NULL, *logp = NULL, *collected = NULL, *kubevirt_dir = NULL;
+        _cleanup_(config_done) struct config cfg = {0};
+        _cleanup_(run_ctx_done) struct run_ctx ctx = {0};
+        _cleanup_(state_done) struct state st = {0};
+        _cleanup_free_ char *state_file = NULL, *kubeconfig = NULL, *run_dir = NULL, *art = NULL,
+                            *logp = NULL, *collected = NULL, *kubevirt_dir = NULL;
         _cleanup_strv_free_ char **env_set = NULL, **env_unset = NULL, **errors = NULL;
-        _cleanup_(junit_result_done) struct junit_result res = { 0 };
+        _cleanup_(junit_result_done) struct junit_result res = {0};
         const struct provider_ops *ops;
-        struct functest_result fr = { 0 };
-        struct run_info ri = { .o = o };
+        struct functest_result fr = {0};
+        struct run_info ri = {.o = o};
         const char *kv_provider;
         bool display;
         int r;
@@ -347,17 +347,17 @@ int e2e_run(const struct e2e_run_opts *o)
                  kubevirt_dir ? kubevirt_dir : o->kubevirt_dir, ri.focus, kv_provider,
                  display ? "on" : "off", logp);
         struct functest_opts fo = {
-                .dir = kubevirt_dir ? kubevirt_dir : o->kubevirt_dir,
-                .env_set = env_set,
-                .env_unset = env_unset,
-                .log_path = logp,
-                .quiet = o->quiet,
-                .grace = o->grace,
+            .dir = kubevirt_dir ? kubevirt_dir : o->kubevirt_dir,
+            .env_set = env_set,
+            .env_unset = env_unset,
+            .log_path = logp,
+            .quiet = o->quiet,
+            .grace = o->grace,
         };
         r = functest_run(&fo, &fr);
         if (r < 0) {
-                strv_push(&errors, strdup_printf("make functest could not be started: %s",
-                                                 strerror(-r)));
+                strv_push(&errors,
+                          strdup_printf("make functest could not be started: %s", strerror(-r)));
                 fr.exit_code = 127;
         }
 
@@ -366,27 +366,25 @@ int e2e_run(const struct e2e_run_opts *o)
                 free(ri.started);
                 return EXIT_FAIL;
         }
-        enum e2e_outcome outcome = e2e_outcome_compute(fr.exit_code, fr.interrupted,
-                                                       res.files != NULL, &res,
-                                                       strv_length(errors));
+        enum e2e_outcome outcome = e2e_outcome_compute(
+            fr.exit_code, fr.interrupted, res.files != NULL, &res, strv_length(errors));
         if (outcome == E2E_ERROR && fr.exit_code != 0)
-                strv_push(&errors, strdup_printf("make functest exited with status %d%s",
-                                                 fr.exit_code,
-                                                 fr.exit_code > 128 ? " (killed by a signal)" : ""));
-        if (outcome == E2E_ERROR && res.files && res.counts[JUNIT_PASSED] == 0 &&
-            fr.exit_code == 0)
-                strv_push(&errors, strdup_printf("no spec ran: focus \"%s\" matched nothing?",
-                                                 ri.focus));
+                strv_push(&errors,
+                          strdup_printf("make functest exited with status %d%s", fr.exit_code,
+                                        fr.exit_code > 128 ? " (killed by a signal)" : ""));
+        if (outcome == E2E_ERROR && res.files && res.counts[JUNIT_PASSED] == 0 && fr.exit_code == 0)
+                strv_push(&errors,
+                          strdup_printf("no spec ran: focus \"%s\" matched nothing?", ri.focus));
 
         if (outcome != E2E_PASSED && o->collect) {
                 struct collect_opts co = {
-                        .kubectl = cfg.kubevirt.kubectl,
-                        .kubeconfig = kubeconfig,
-                        .out_dir = collected,
-                        .state = &st,
-                        .stop = &collect_stop,
+                    .kubectl = cfg.kubevirt.kubectl,
+                    .kubeconfig = kubeconfig,
+                    .out_dir = collected,
+                    .state = &st,
+                    .stop = &collect_stop,
                 };
-                struct sigaction sa = { .sa_handler = on_collect_signal }, old_int, old_term;
+                struct sigaction sa = {.sa_handler = on_collect_signal}, old_int, old_term;
 
                 /* Ctrl-C now ends the collection, not vgpuenv: run.json must
                  * still be completed. */

@@ -26,20 +26,20 @@ static void feed_all(struct ginkgo_progress *p, const char *const *lines)
 static void test_progress_succinct(void **state)
 {
         static const char *const lines[] = {
-                "Running Suite: Tests Suite - /go/src/kubevirt.io/kubevirt/tests",
-                "================================================================",
-                "Random Seed: 1763632931",
-                "",
-                "Will run 5 of 1612 specs",
-                "\xe2\x80\xa2\xe2\x80\xa2",
-                "------------------------------",
-                "\xe2\x80\xa2 [FAILED] [371.992 seconds]",
-                "[sig-compute]MediatedDevices with mediated devices configuration [It] Should "
-                "successfully passthrough a mediated device",
-                "  [FAILED] Timed out after 360.001s.",
-                NULL,
+            "Running Suite: Tests Suite - /go/src/kubevirt.io/kubevirt/tests",
+            "================================================================",
+            "Random Seed: 1763632931",
+            "",
+            "Will run 5 of 1612 specs",
+            "\xe2\x80\xa2\xe2\x80\xa2",
+            "------------------------------",
+            "\xe2\x80\xa2 [FAILED] [371.992 seconds]",
+            "[sig-compute]MediatedDevices with mediated devices configuration [It] Should "
+            "successfully passthrough a mediated device",
+            "  [FAILED] Timed out after 360.001s.",
+            NULL,
         };
-        struct ginkgo_progress p = { 0 };
+        struct ginkgo_progress p = {0};
         char buf[128];
         (void)state;
 
@@ -64,15 +64,15 @@ static void test_progress_succinct(void **state)
 static void test_progress_two_passes(void **state)
 {
         static const char *const lines[] = {
-                "Will run 3 of 1612 specs",
-                "Running in parallel across 3 processes",
-                "\xe2\x80\xa2",
-                "Ran 3 of 1612 Specs in 400.1 seconds",
-                "Will run 2 of 1612 specs",
-                "Ran 2 of 1612 Specs in 300.2 seconds",
-                NULL,
+            "Will run 3 of 1612 specs",
+            "Running in parallel across 3 processes",
+            "\xe2\x80\xa2",
+            "Ran 3 of 1612 Specs in 400.1 seconds",
+            "Will run 2 of 1612 specs",
+            "Ran 2 of 1612 Specs in 300.2 seconds",
+            NULL,
         };
-        struct ginkgo_progress p = { 0 };
+        struct ginkgo_progress p = {0};
         char buf[128];
         (void)state;
 
@@ -82,14 +82,14 @@ static void test_progress_two_passes(void **state)
         assert_int_equal(p.done, 5);
         ginkgo_progress_format(&p, 3725, buf, sizeof(buf));
         assert_string_equal(buf, "5/5 specs, 0 failed, 1:02:05 elapsed");
-        p = (struct ginkgo_progress){ 0 };
+        p = (struct ginkgo_progress){0};
         ginkgo_progress_format(&p, 5, buf, sizeof(buf));
         assert_string_equal(buf, "waiting for specs, 00:05 elapsed");
 }
 
 static void test_outcome(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         (void)state;
 
         r.counts[JUNIT_PASSED] = 5;
@@ -102,7 +102,7 @@ static void test_outcome(void **state)
         assert_int_equal(e2e_outcome_compute(0, false, false, &r, 1), E2E_ERROR);
         r.counts[JUNIT_FAILED] = 1;
         assert_int_equal(e2e_outcome_compute(1, false, true, &r, 0), E2E_FAILED);
-        r = (struct junit_result){ 0 };
+        r = (struct junit_result){0};
         r.counts[JUNIT_SKIPPED] = 1600;
         /* Focus matched nothing: skipped only is no pass. */
         assert_int_equal(e2e_outcome_compute(0, false, true, &r, 0), E2E_ERROR);
@@ -143,8 +143,8 @@ static void test_relpath(void **state)
 
 static void test_env(void **state)
 {
-        char *set[] = { "KUBEVIRT_E2E_FOCUS=MediatedDevices", "PATH=/x", NULL };
-        char *unset[] = { "VGPU_DISPLAY", NULL };
+        char *set[] = {"KUBEVIRT_E2E_FOCUS=MediatedDevices", "PATH=/x", NULL};
+        char *unset[] = {"VGPU_DISPLAY", NULL};
         _cleanup_strv_free_ char **env = NULL;
         bool focus = false, path = false;
         (void)state;
@@ -169,11 +169,11 @@ static void test_env(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_progress_succinct),
-                cmocka_unit_test(test_progress_two_passes),
-                cmocka_unit_test(test_outcome),
-                cmocka_unit_test(test_relpath),
-                cmocka_unit_test(test_env),
+            cmocka_unit_test(test_progress_succinct),
+            cmocka_unit_test(test_progress_two_passes),
+            cmocka_unit_test(test_outcome),
+            cmocka_unit_test(test_relpath),
+            cmocka_unit_test(test_env),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

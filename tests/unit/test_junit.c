@@ -29,7 +29,7 @@ static const struct junit_case *find(const struct junit_result *r, const char *n
 
 static void test_passed(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         char *err = NULL;
         (void)state;
 
@@ -41,7 +41,8 @@ static void test_passed(void **state)
         assert_int_equal(r.counts[JUNIT_FAILED], 0);
         assert_int_equal(r.counts[JUNIT_ERROR], 0);
         assert_true(r.time > 1042.41 && r.time < 1042.42);
-        const struct junit_case *c = find(&r, "Should successfully passthrough a mediated device [");
+        const struct junit_case *c =
+            find(&r, "Should successfully passthrough a mediated device [");
         assert_non_null(c);
         assert_string_equal(c->classname, "Tests Suite");
         assert_string_equal(c->status, "passed");
@@ -54,31 +55,34 @@ static void test_passed(void **state)
 
 static void test_failed(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         char *err = NULL;
         (void)state;
 
         assert_int_equal(junit_parse_file(FIX "ginkgo-failed.xml", &r, &err), 0);
         assert_int_equal(r.counts[JUNIT_PASSED], 3);
-        assert_int_equal(r.counts[JUNIT_FAILED], 3); /* 2 failed + 1 timedout */
-        assert_int_equal(r.counts[JUNIT_ERROR], 1);  /* panicked */
+        assert_int_equal(r.counts[JUNIT_FAILED], 3);  /* 2 failed + 1 timedout */
+        assert_int_equal(r.counts[JUNIT_ERROR], 1);   /* panicked */
         assert_int_equal(r.counts[JUNIT_SKIPPED], 2); /* skipped + pending */
         assert_int_equal(junit_total(&r), 9);
 
-        const struct junit_case *c = find(&r, "Should successfully passthrough a mediated device [");
+        const struct junit_case *c =
+            find(&r, "Should successfully passthrough a mediated device [");
         assert_non_null(c);
         assert_int_equal(c->outcome, JUNIT_FAILED);
         assert_non_null(strstr(c->message, "vfio-display-dmabuf: opengl not available"));
         assert_non_null(strstr(c->message, "Timed out after 360.001s."));
-        assert_string_equal(c->location,
-                            "/go/src/kubevirt.io/kubevirt/tests/mdev_configuration_allocation_test.go:236");
+        assert_string_equal(
+            c->location,
+            "/go/src/kubevirt.io/kubevirt/tests/mdev_configuration_allocation_test.go:236");
 
         c = find(&r, "on a specific node");
         assert_string_equal(c->status, "timedout");
         assert_int_equal(c->outcome, JUNIT_FAILED);
         assert_string_equal(c->message, "A node timeout occurred");
-        assert_string_equal(c->location,
-                            "/go/src/kubevirt.io/kubevirt/tests/mdev_configuration_allocation_test.go:261");
+        assert_string_equal(
+            c->location,
+            "/go/src/kubevirt.io/kubevirt/tests/mdev_configuration_allocation_test.go:261");
 
         c = find(&r, "non nvidia parent device [");
         assert_string_equal(c->status, "panicked");
@@ -89,8 +93,8 @@ static void test_failed(void **state)
 
         c = find(&r, "feature is gated");
         assert_int_equal(c->outcome, JUNIT_SKIPPED);
-        assert_string_equal(c->message,
-                            "skipped - Skipping test: the fake vGPU driver is not loaded on any node");
+        assert_string_equal(
+            c->message, "skipped - Skipping test: the fake vGPU driver is not loaded on any node");
         c = find(&r, "via CR");
         assert_string_equal(c->status, "pending");
         assert_int_equal(c->outcome, JUNIT_SKIPPED);
@@ -99,7 +103,7 @@ static void test_failed(void **state)
 
 static void test_interrupted(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         char *err = NULL;
         (void)state;
 
@@ -117,12 +121,12 @@ static void test_plain_junit(void **state)
 {
         _cleanup_free_ char *dir = strdup("/tmp/test-junit-XXXXXX");
         _cleanup_free_ char *path = NULL;
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         char *err = NULL;
         static const char doc[] =
-                "<testsuite name=\"x\" tests=\"3\"><testcase name=\"a\" time=\"1\"/>"
-                "<testcase name=\"b\"><failure message=\"boom\">x_test.go:12</failure></testcase>"
-                "<testcase name=\"c\"><skipped/></testcase></testsuite>";
+            "<testsuite name=\"x\" tests=\"3\"><testcase name=\"a\" time=\"1\"/>"
+            "<testcase name=\"b\"><failure message=\"boom\">x_test.go:12</failure></testcase>"
+            "<testcase name=\"c\"><skipped/></testcase></testsuite>";
         (void)state;
 
         assert_non_null(mkdtemp(dir));
@@ -147,28 +151,34 @@ struct bad_case {
 static void test_bad_inputs(void **state)
 {
         static const struct bad_case cases[] = {
-                { FIX "bad/truncated.xml", -EINVAL,
-                  { FIX "bad/truncated.xml:9: not well-formed XML", "Premature end of data" } },
-                { FIX "bad/empty.xml", -EINVAL, { FIX "bad/empty.xml: empty file" } },
-                { FIX "bad/wrong-root.xml", -EINVAL,
-                  { FIX "bad/wrong-root.xml:2: root element is <html>",
-                    "expected <testsuites> or <testsuite>" } },
-                { FIX "bad/no-name.xml", -EINVAL,
-                  { FIX "bad/no-name.xml:5: <testcase> without a name attribute" } },
-                { FIX "bad/bad-time.xml", -EINVAL,
-                  { FIX "bad/bad-time.xml:4: testcase", "bad time attribute \"4m12s\"" } },
-                { FIX "bad/bad-status.xml", -EINVAL,
-                  { FIX "bad/bad-status.xml:4:", "unknown status \"exploded\"" } },
-                { FIX "bad/count-mismatch.xml", -EINVAL,
-                  { FIX "bad/count-mismatch.xml:3:", "declares tests=5 but contains 3" } },
-                { FIX "bad/does-not-exist.xml", -ENOENT,
-                  { FIX "bad/does-not-exist.xml: cannot read JUnit file",
-                    "No such file or directory" } },
+            {FIX "bad/truncated.xml",
+             -EINVAL,
+             {FIX "bad/truncated.xml:9: not well-formed XML", "Premature end of data"}},
+            {FIX "bad/empty.xml", -EINVAL, {FIX "bad/empty.xml: empty file"}},
+            {FIX "bad/wrong-root.xml",
+             -EINVAL,
+             {FIX "bad/wrong-root.xml:2: root element is <html>",
+              "expected <testsuites> or <testsuite>"}},
+            {FIX "bad/no-name.xml",
+             -EINVAL,
+             {FIX "bad/no-name.xml:5: <testcase> without a name attribute"}},
+            {FIX "bad/bad-time.xml",
+             -EINVAL,
+             {FIX "bad/bad-time.xml:4: testcase", "bad time attribute \"4m12s\""}},
+            {FIX "bad/bad-status.xml",
+             -EINVAL,
+             {FIX "bad/bad-status.xml:4:", "unknown status \"exploded\""}},
+            {FIX "bad/count-mismatch.xml",
+             -EINVAL,
+             {FIX "bad/count-mismatch.xml:3:", "declares tests=5 but contains 3"}},
+            {FIX "bad/does-not-exist.xml",
+             -ENOENT,
+             {FIX "bad/does-not-exist.xml: cannot read JUnit file", "No such file or directory"}},
         };
         (void)state;
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                struct junit_result r = { 0 };
+                struct junit_result r = {0};
                 char *err = NULL;
                 int ret = junit_parse_file(cases[i].file, &r, &err);
 
@@ -188,7 +198,7 @@ static void test_bad_inputs(void **state)
  * document still parses, and no connection is attempted. */
 static void test_no_network(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         char *err = NULL;
         (void)state;
 
@@ -199,7 +209,7 @@ static void test_no_network(void **state)
 
 static void test_load_dir_partials(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         _cleanup_strv_free_ char **errors = NULL;
         (void)state;
 
@@ -222,7 +232,7 @@ static void test_load_dir_mixed(void **state)
 {
         _cleanup_free_ char *dir = strdup("/tmp/test-junit-XXXXXX");
         _cleanup_free_ char *a = NULL, *b = NULL;
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         _cleanup_strv_free_ char **errors = NULL;
         (void)state;
 
@@ -241,7 +251,7 @@ static void test_load_dir_mixed(void **state)
 
 static void test_load_dir_missing(void **state)
 {
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         _cleanup_strv_free_ char **errors = NULL;
         (void)state;
 
@@ -256,7 +266,7 @@ static void test_load_dir_prefers_merged(void **state)
 {
         _cleanup_free_ char *dir = strdup("/tmp/test-junit-XXXXXX");
         _cleanup_free_ char *a = NULL, *b = NULL;
-        struct junit_result r = { 0 };
+        struct junit_result r = {0};
         _cleanup_strv_free_ char **errors = NULL;
         (void)state;
 
@@ -276,7 +286,7 @@ static void test_write_roundtrip(void **state)
 {
         _cleanup_free_ char *dir = strdup("/tmp/test-junit-XXXXXX");
         _cleanup_free_ char *out = NULL;
-        struct junit_result a = { 0 }, b = { 0 }, back = { 0 };
+        struct junit_result a = {0}, b = {0}, back = {0};
         char *err = NULL;
         (void)state;
 
@@ -284,7 +294,7 @@ static void test_write_roundtrip(void **state)
         out = strdup_printf("%s/merged.xml", dir);
         assert_int_equal(junit_parse_file(FIX "ginkgo-passed.xml", &a, &err), 0);
         assert_int_equal(junit_parse_file(FIX "ginkgo-failed.xml", &b, &err), 0);
-        struct junit_suite_ref refs[] = { { "kcli-display-on", &a }, { "kind-display-on", &b } };
+        struct junit_suite_ref refs[] = {{"kcli-display-on", &a}, {"kind-display-on", &b}};
         assert_int_equal(junit_write(out, refs, 2), 0);
         assert_int_equal(junit_parse_file(out, &back, &err), 0);
         assert_int_equal(junit_total(&back), 18);
@@ -300,8 +310,9 @@ static void test_write_roundtrip(void **state)
                         c = &back.cases[i];
         assert_non_null(c);
         assert_string_equal(c->message, find(&b, "passthrough a mediated device [")->message);
-        assert_string_equal(c->location,
-                            "/go/src/kubevirt.io/kubevirt/tests/mdev_configuration_allocation_test.go:236");
+        assert_string_equal(
+            c->location,
+            "/go/src/kubevirt.io/kubevirt/tests/mdev_configuration_allocation_test.go:236");
         junit_result_done(&a);
         junit_result_done(&b);
         junit_result_done(&back);
@@ -311,17 +322,17 @@ static void test_write_roundtrip(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_passed),
-                cmocka_unit_test(test_failed),
-                cmocka_unit_test(test_interrupted),
-                cmocka_unit_test(test_plain_junit),
-                cmocka_unit_test(test_bad_inputs),
-                cmocka_unit_test(test_no_network),
-                cmocka_unit_test(test_load_dir_partials),
-                cmocka_unit_test(test_load_dir_mixed),
-                cmocka_unit_test(test_load_dir_missing),
-                cmocka_unit_test(test_load_dir_prefers_merged),
-                cmocka_unit_test(test_write_roundtrip),
+            cmocka_unit_test(test_passed),
+            cmocka_unit_test(test_failed),
+            cmocka_unit_test(test_interrupted),
+            cmocka_unit_test(test_plain_junit),
+            cmocka_unit_test(test_bad_inputs),
+            cmocka_unit_test(test_no_network),
+            cmocka_unit_test(test_load_dir_partials),
+            cmocka_unit_test(test_load_dir_mixed),
+            cmocka_unit_test(test_load_dir_missing),
+            cmocka_unit_test(test_load_dir_prefers_merged),
+            cmocka_unit_test(test_write_roundtrip),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
