@@ -3,6 +3,7 @@
  * error that points at the offending line). */
 #include "webhook/config.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,10 @@ static const char *const rhel_files[] = {
 
 static int add_resolved(struct injector_config *c, const char *path, const char *cpath, const char *type)
 {
+        /* The same mount point twice would be a duplicate mount: first wins. */
+        for (size_t i = 0; i < c->n_resolved; i++)
+                if (streq(c->resolved[i].container_path, cpath ? cpath : path))
+                        return 0;
         struct host_path *n = realloc(c->resolved, (c->n_resolved + 1) * sizeof(*n));
         if (!n)
                 return -ENOMEM;
@@ -338,6 +343,40 @@ static struct schema_mark find_list_mark(struct schema_marks *marks, size_t i, c
         return m.line ? m : schema_marks_find(marks, "hostPaths");
 }
 
+static char *json_print(cJSON *o)
+{
+        char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+        cJSON_Delete(o);
+        return s;
+}
+
+/* Volume name and the JSON of the volume and the mount, rendered once. */
+static int render_resolved(struct host_path *h)
+{
+        h->name = host_path_volume_name(h->path);
+        if (!h->name)
+                return -ENOMEM;
+        cJSON *v = cJSON_CreateObject(), *hp = NULL;
+        if (v) {
+                cJSON_AddStringToObject(v, "name", h->name);
+                hp = cJSON_AddObjectToObject(v, "hostPath");
+        }
+        if (hp) {
+                cJSON_AddStringToObject(hp, "path", h->path);
+                if (h->type && *h->type)
+                        cJSON_AddStringToObject(hp, "type", h->type);
+        }
+        h->volume_json = json_print(v);
+        cJSON *m = cJSON_CreateObject();
+        if (m) {
+                cJSON_AddStringToObject(m, "name", h->name);
+                cJSON_AddStringToObject(m, "mountPath", h->container_path);
+                cJSON_AddTrueToObject(m, "readOnly");
+        }
+        h->mount_json = json_print(m);
+        return h->volume_json && h->mount_json ? 0 : -ENOMEM;
+}
+
 int injector_config_load(struct injector_config *c, const char *file, const char *text)
 {
         struct schema_marks *marks = NULL;
@@ -415,6 +454,11 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 r = -EINVAL;
                 goto out;
         }
+        for (size_t i = 0; i < c->n_resolved; i++) {
+                r = render_resolved(&c->resolved[i]);
+                if (r < 0)
+                        goto out;
+        }
         /* The webhook must never mutate the control plane or itself. */
         if (!strv_contains(c->selector.exclude_namespaces, "kube-system"))
                 strv_extend(&c->selector.exclude_namespaces, "kube-system");
@@ -434,6 +478,9 @@ void injector_config_done(struct injector_config *c)
                 free(c->resolved[i].path);
                 free(c->resolved[i].container_path);
                 free(c->resolved[i].type);
+                free(c->resolved[i].name);
+                free(c->resolved[i].volume_json);
+                free(c->resolved[i].mount_json);
         }
         free(c->resolved);
         free(c->source);

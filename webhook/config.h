@@ -21,6 +21,11 @@ struct host_path {
         char *path;           /* on the node */
         char *container_path; /* NULL: same as path */
         char *type;           /* hostPath type: File, Directory, ... (NULL: none) */
+        /* Resolved entries only: computed once at load, because every
+         * admission needs them. */
+        char *name;        /* volume name, host_path_volume_name(path) */
+        char *volume_json; /* {"name":..,"hostPath":{..}} */
+        char *mount_json;  /* {"name":..,"mountPath":..,"readOnly":true} */
 };
 
 struct injector_selector {

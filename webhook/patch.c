@@ -32,31 +32,105 @@ char *json_pointer_escape(const char *token)
 
 void patch_done(struct patch *p)
 {
-        cJSON_Delete(p->ops);
-        p->ops = NULL;
+        free(p->buf);
+        *p = (struct patch){};
 }
 
-int patch_append(struct patch *p, const char *op, const char *path, cJSON *value)
+static int buf_add(struct patch *p, const char *s, size_t n)
 {
-        if (!p->ops && !(p->ops = cJSON_CreateArray()))
-                goto oom;
-        cJSON *o = cJSON_CreateObject();
-        if (!o)
-                goto oom;
-        cJSON_AddItemToArray(p->ops, o);
-        if (!cJSON_AddStringToObject(o, "op", op) || !cJSON_AddStringToObject(o, "path", path))
-                goto oom;
-        if (value)
-                cJSON_AddItemToObject(o, "value", value);
+        if (p->len + n + 2 > p->cap) {
+                size_t cap = p->cap ? p->cap : 32768; /* a full pod patch fits */
+                while (cap < p->len + n + 2)
+                        cap *= 2;
+                char *b = realloc(p->buf, cap);
+                if (!b)
+                        return -ENOMEM;
+                p->buf = b;
+                p->cap = cap;
+        }
+        memcpy(p->buf + p->len, s, n);
+        p->len += n;
+        p->buf[p->len] = '\0';
         return 0;
-oom:
-        cJSON_Delete(value);
-        return -ENOMEM;
+}
+
+static int buf_str(struct patch *p, const char *s)
+{
+        return buf_add(p, s, strlen(s));
+}
+
+/* A JSON string literal; paths and ops are ours, but keys inside paths come
+ * from the object (annotation keys), so escape properly. */
+static int buf_json_string(struct patch *p, const char *s)
+{
+        int r = buf_add(p, "\"", 1);
+        while (r >= 0 && *s) {
+                /* Runs without anything to escape go in one copy. */
+                size_t n = 0;
+                while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
+                        n++;
+                if (n)
+                        r = buf_add(p, s, n);
+                s += n;
+                if (r < 0 || !*s)
+                        break;
+                char esc[8];
+                if (*s == '"' || *s == '\\') {
+                        esc[0] = '\\';
+                        esc[1] = *s;
+                        r = buf_add(p, esc, 2);
+                } else {
+                        snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s);
+                        r = buf_add(p, esc, 6);
+                }
+                s++;
+        }
+        return r < 0 ? r : buf_add(p, "\"", 1);
+}
+
+int patch_append(struct patch *p, const char *op, const char *path, const char *value_json)
+{
+        int r = buf_str(p, p->count ? ",{\"op\":" : "[{\"op\":");
+        if (r >= 0)
+                r = buf_json_string(p, op);
+        if (r >= 0)
+                r = buf_str(p, ",\"path\":");
+        if (r >= 0)
+                r = buf_json_string(p, path);
+        if (r >= 0 && value_json) {
+                r = buf_str(p, ",\"value\":");
+                if (r >= 0)
+                        r = buf_str(p, value_json);
+        }
+        if (r >= 0)
+                r = buf_str(p, "}");
+        if (r < 0)
+                return r;
+        p->count++;
+        return 0;
 }
 
 size_t patch_count(const struct patch *p)
 {
-        return p->ops ? (size_t)cJSON_GetArraySize(p->ops) : 0;
+        return p->count;
+}
+
+const char *patch_json(struct patch *p)
+{
+        if (p->count == 0)
+                return "[]";
+        /* buf_add always leaves room for the closing bracket. */
+        p->buf[p->len] = ']';
+        p->buf[p->len + 1] = '\0';
+        return p->buf;
+}
+
+static char *json_string(const char *s)
+{
+        cJSON *j = cJSON_CreateString(s);
+        char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+        cJSON_Delete(j);
+        return t;
 }
 
 const char *mutate_decision_name(enum mutate_decision d)
@@ -118,78 +192,64 @@ static void set_reason(char **reason, char *msg)
 
 #define REASON(...) set_reason(reason, strdup_printf(__VA_ARGS__))
 
-/* Add one annotation, creating metadata.annotations when missing. Returns
- * 1 when an op was added, 0 when the same value is already there, -EEXIST
- * when a different value is there. */
-static int add_annotation(struct patch *p, const cJSON *obj, bool *annotations_created, const char *key,
-                          const char *value)
+/* Annotations to add, emitted together: one "add" of the whole map when the
+ * object has none, else one "add" per key. */
+struct ann_list {
+        const char *keys[4];
+        const char *values[4];
+        size_t n;
+};
+
+/* 0 when queued or already there with that value, -EEXIST when the key
+ * holds something else. */
+static int want_annotation(struct ann_list *l, const cJSON *obj, const char *key, const char *value)
+{
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+                                                            "annotations");
+        const cJSON *cur = cJSON_IsObject(ann) ? cJSON_GetObjectItemCaseSensitive(ann, key) : NULL;
+        if (cur)
+                return cJSON_IsString(cur) && streq(cur->valuestring, value) ? 0 : -EEXIST;
+        if (l->n >= ELEMENTSOF(l->keys))
+                return -ENOMEM;
+        l->keys[l->n] = key;
+        l->values[l->n++] = value;
+        return 0;
+}
+
+static int emit_annotations(struct patch *p, const cJSON *obj, const struct ann_list *l)
 {
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
         const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-        if (cJSON_IsObject(ann)) {
-                const cJSON *cur = cJSON_GetObjectItemCaseSensitive(ann, key);
-                if (cur)
-                        return cJSON_IsString(cur) && streq(cur->valuestring, value) ? 0 : -EEXIST;
-        }
-        if (!cJSON_IsObject(ann) && !*annotations_created) {
+        int r = 0;
+
+        if (l->n == 0)
+                return 0;
+        if (!cJSON_IsObject(ann)) {
                 cJSON *m = cJSON_CreateObject();
-                if (!m || !cJSON_AddStringToObject(m, key, value)) {
-                        cJSON_Delete(m);
-                        return -ENOMEM;
-                }
-                *annotations_created = true;
-                if (!cJSON_IsObject(meta)) {
-                        cJSON *md = cJSON_CreateObject();
-                        if (!md) {
+                for (size_t i = 0; m && i < l->n; i++)
+                        if (!cJSON_AddStringToObject(m, l->keys[i], l->values[i]))
+                                r = -ENOMEM;
+                cJSON *wrap = m;
+                if (m && !cJSON_IsObject(meta)) {
+                        wrap = cJSON_CreateObject();
+                        if (wrap)
+                                cJSON_AddItemToObject(wrap, "annotations", m);
+                        else
                                 cJSON_Delete(m);
-                                return -ENOMEM;
-                        }
-                        cJSON_AddItemToObject(md, "annotations", m);
-                        return patch_append(p, "add", "/metadata", md) < 0 ? -ENOMEM : 1;
                 }
-                return patch_append(p, "add", "/metadata/annotations", m) < 0 ? -ENOMEM : 1;
+                _cleanup_free_ char *json = wrap && r >= 0 ? cJSON_PrintUnformatted(wrap) : NULL;
+                cJSON_Delete(wrap);
+                if (!json)
+                        return -ENOMEM;
+                return patch_append(p, "add", cJSON_IsObject(meta) ? "/metadata/annotations" : "/metadata", json);
         }
-        if (*annotations_created) {
-                /* Our own earlier op created the map: extend its value. */
-                cJSON *last = cJSON_GetArrayItem(p->ops, cJSON_GetArraySize(p->ops) - 1);
-                cJSON *v = cJSON_GetObjectItemCaseSensitive(last, "value");
-                if (cJSON_GetObjectItemCaseSensitive(v, "annotations"))
-                        v = cJSON_GetObjectItemCaseSensitive(v, "annotations");
-                return cJSON_AddStringToObject(v, key, value) ? 1 : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < l->n; i++) {
+                _cleanup_free_ char *esc = json_pointer_escape(l->keys[i]);
+                _cleanup_free_ char *path = esc ? strdup_printf("/metadata/annotations/%s", esc) : NULL;
+                _cleanup_free_ char *val = json_string(l->values[i]);
+                r = path && val ? patch_append(p, "add", path, val) : -ENOMEM;
         }
-        _cleanup_free_ char *esc = json_pointer_escape(key);
-        _cleanup_free_ char *path = esc ? strdup_printf("/metadata/annotations/%s", esc) : NULL;
-        if (!path)
-                return -ENOMEM;
-        return patch_append(p, "add", path, cJSON_CreateString(value)) < 0 ? -ENOMEM : 1;
-}
-
-static cJSON *make_volume(const char *name, const struct host_path *h)
-{
-        cJSON *v = cJSON_CreateObject(), *hp;
-        if (!v)
-                return NULL;
-        cJSON_AddStringToObject(v, "name", name);
-        hp = cJSON_AddObjectToObject(v, "hostPath");
-        if (!hp) {
-                cJSON_Delete(v);
-                return NULL;
-        }
-        cJSON_AddStringToObject(hp, "path", h->path);
-        if (h->type && *h->type)
-                cJSON_AddStringToObject(hp, "type", h->type);
-        return v;
-}
-
-static cJSON *make_mount(const char *name, const struct host_path *h)
-{
-        cJSON *m = cJSON_CreateObject();
-        if (!m)
-                return NULL;
-        cJSON_AddStringToObject(m, "name", name);
-        cJSON_AddStringToObject(m, "mountPath", h->container_path ? h->container_path : h->path);
-        cJSON_AddTrueToObject(m, "readOnly");
-        return m;
+        return r;
 }
 
 static const cJSON *find_by(const cJSON *array, const char *key, const char *value)
@@ -204,26 +264,80 @@ static const cJSON *find_by(const cJSON *array, const char *key, const char *val
         return NULL;
 }
 
-/* Emit the new elements of one array: the whole array when it is missing,
- * else one "add .../-" per element. Takes items. */
-static int emit_array(struct patch *p, const char *path, bool exists, cJSON *items)
+/* NULL-terminated list of the string member key of each element (not
+ * copied; valid while the array lives). NULL array: empty list. */
+static const char **collect(const cJSON *array, const char *key)
 {
-        int r = 0;
-        if (cJSON_GetArraySize(items) == 0) {
-                cJSON_Delete(items);
+        const char **l = calloc((size_t)cJSON_GetArraySize(array) + 1, sizeof(char *));
+        size_t n = 0;
+        const cJSON *e;
+        if (!l)
+                return NULL;
+        cJSON_ArrayForEach(e, array)
+        {
+                const char *s = get_string(e, key);
+                if (s)
+                        l[n++] = s;
+        }
+        return l;
+}
+
+static int index_of(const char **l, const char *s)
+{
+        for (int i = 0; l && l[i]; i++)
+                if (l[i][0] == s[0] && streq(l[i], s))
+                        return i;
+        return -1;
+}
+
+/* A list of pre-rendered JSON values (see config.c): nothing is built or
+ * printed per admission. */
+struct raw_list {
+        const char **items;
+        size_t n;
+};
+
+static void raw_list_done(struct raw_list *l)
+{
+        free(l->items);
+        l->items = NULL;
+        l->n = 0;
+}
+
+/* The new elements of one array: the whole array when it is missing, else
+ * one "add .../-" per element. */
+static int emit_array(struct patch *p, const char *path, bool exists, const struct raw_list *items)
+{
+        if (items->n == 0)
                 return 0;
+        if (!exists) {
+                size_t len = 2;
+                for (size_t i = 0; i < items->n; i++)
+                        len += strlen(items->items[i]) + 1;
+                char *buf = malloc(len + 1), *o = buf;
+                if (!buf)
+                        return -ENOMEM;
+                *o++ = '[';
+                for (size_t i = 0; i < items->n; i++) {
+                        if (i)
+                                *o++ = ',';
+                        o = stpcpy(o, items->items[i]);
+                }
+                *o++ = ']';
+                *o = '\0';
+                int r = patch_append(p, "add", path, buf);
+                free(buf);
+                return r;
         }
-        if (!exists)
-                return patch_append(p, "add", path, items);
         _cleanup_free_ char *append = strdup_printf("%s/-", path);
-        if (!append) {
-                cJSON_Delete(items);
+        if (!append)
                 return -ENOMEM;
+        for (size_t i = 0; i < items->n; i++) {
+                int r = patch_append(p, "add", append, items->items[i]);
+                if (r < 0)
+                        return r;
         }
-        while (cJSON_GetArraySize(items) > 0 && r >= 0)
-                r = patch_append(p, "add", append, cJSON_DetachItemFromArray(items, 0));
-        cJSON_Delete(items);
-        return r;
+        return 0;
 }
 
 static enum mutate_decision finish(struct patch *p, int r, char **reason)
@@ -250,7 +364,6 @@ static enum mutate_decision conflict(struct patch *p, char **reason, char *msg)
 enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod, const char *namespace,
                                 struct patch *p, char **reason)
 {
-        bool ann_created = false;
         int r;
 
         if (!cJSON_IsObject(pod)) {
@@ -295,13 +408,14 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 _cleanup_free_ char *val = strdup_printf("%s/%s=%s", c->cdi.vendor, c->cdi.class, c->cdi.name);
                 if (!key || !val)
                         return finish(p, -ENOMEM, reason);
-                r = add_annotation(p, pod, &ann_created, key, val);
+                struct ann_list al = {};
+                r = want_annotation(&al, pod, key, val);
                 if (r == -EEXIST)
                         return conflict(p, reason, strdup_printf("annotation %s already set to another device", key));
+                if (r >= 0 && al.n > 0 && want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
+                        r = -ENOMEM; /* the marker is informational: a different value is fine */
                 if (r >= 0)
-                        r = add_annotation(p, pod, &ann_created, INJECTED_ANNOTATION, "cdi");
-                if (r == -EEXIST)
-                        r = 0; /* informational only */
+                        r = emit_annotations(p, pod, &al);
                 return finish(p, r, reason);
         }
 
@@ -311,66 +425,59 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 REASON("spec.volumes or volumeMounts is not an array");
                 return DECISION_INVALID;
         }
-        cJSON *new_volumes = cJSON_CreateArray(), *new_mounts = cJSON_CreateArray();
-        r = new_volumes && new_mounts ? 0 : -ENOMEM;
+        /* The pod's own names and mount points, collected once: every
+         * resolved path is looked up in them. */
+        _cleanup_free_ const char **have_names = collect(volumes, "name");
+        _cleanup_free_ const char **have_paths = collect(mounts, "mountPath");
+        struct raw_list new_volumes = { .items = calloc(c->n_resolved + 1, sizeof(char *)) };
+        struct raw_list new_mounts = { .items = calloc(c->n_resolved + 1, sizeof(char *)) };
+        r = new_volumes.items && new_mounts.items && have_names && have_paths ? 0 : -ENOMEM;
+        /* Resolved paths have unique names and mount points (config.c), so
+         * only the pod's own arrays need searching. */
         for (size_t i = 0; r >= 0 && i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
-                const char *mount_path = h->container_path ? h->container_path : h->path;
-                _cleanup_free_ char *name = host_path_volume_name(h->path);
-                if (!name) {
-                        r = -ENOMEM;
-                        break;
-                }
-                const cJSON *v = find_by(volumes, "name", name);
+                const cJSON *v = index_of(have_names, h->name) >= 0 ? find_by(volumes, "name", h->name) : NULL;
                 if (v) {
                         const char *hp = get_string(cJSON_GetObjectItemCaseSensitive(v, "hostPath"), "path");
                         if (!hp || !streq(hp, h->path)) {
-                                cJSON_Delete(new_volumes);
-                                cJSON_Delete(new_mounts);
+                                raw_list_done(&new_volumes);
+                                raw_list_done(&new_mounts);
                                 return conflict(p, reason,
-                                                strdup_printf("volume %s already exists with another source", name));
+                                                strdup_printf("volume %s already exists with another source", h->name));
                         }
-                } else if (!find_by(new_volumes, "name", name)) {
-                        cJSON *nv = make_volume(name, h);
-                        if (!nv)
-                                r = -ENOMEM;
-                        else
-                                cJSON_AddItemToArray(new_volumes, nv);
-                }
-                const cJSON *m = find_by(mounts, "mountPath", mount_path);
+                } else
+                        new_volumes.items[new_volumes.n++] = h->volume_json;
+                const cJSON *m =
+                        index_of(have_paths, h->container_path) >= 0 ? find_by(mounts, "mountPath", h->container_path) : NULL;
                 if (m) {
                         const char *mn = get_string(m, "name");
-                        if (!mn || !streq(mn, name)) {
-                                cJSON_Delete(new_volumes);
-                                cJSON_Delete(new_mounts);
+                        if (!mn || !streq(mn, h->name)) {
+                                raw_list_done(&new_volumes);
+                                raw_list_done(&new_mounts);
                                 return conflict(p, reason,
                                                 strdup_printf("container %s already mounts %s at %s",
-                                                              c->target_container, mn ? mn : "a volume", mount_path));
+                                                              c->target_container, mn ? mn : "a volume",
+                                                              h->container_path));
                         }
-                } else if (r >= 0 && !find_by(new_mounts, "mountPath", mount_path)) {
-                        cJSON *nm = make_mount(name, h);
-                        if (!nm)
-                                r = -ENOMEM;
-                        else
-                                cJSON_AddItemToArray(new_mounts, nm);
-                }
+                } else
+                        new_mounts.items[new_mounts.n++] = h->mount_json;
         }
-        if (r < 0) {
-                cJSON_Delete(new_volumes);
-                cJSON_Delete(new_mounts);
-                return finish(p, r, reason);
-        }
-        bool changes = cJSON_GetArraySize(new_volumes) > 0 || cJSON_GetArraySize(new_mounts) > 0;
-        r = emit_array(p, "/spec/volumes", volumes != NULL, new_volumes);
+        bool changes = new_volumes.n > 0 || new_mounts.n > 0;
+        if (r >= 0)
+                r = emit_array(p, "/spec/volumes", volumes != NULL, &new_volumes);
         if (r >= 0) {
-                _cleanup_free_ char *mp = strdup_printf("/spec/containers/%d/volumeMounts", ci);
-                r = mp ? emit_array(p, mp, mounts != NULL, new_mounts) : -ENOMEM;
-        } else
-                cJSON_Delete(new_mounts);
+                char mp[64];
+                snprintf(mp, sizeof(mp), "/spec/containers/%d/volumeMounts", ci);
+                r = emit_array(p, mp, mounts != NULL, &new_mounts);
+        }
+        raw_list_done(&new_volumes);
+        raw_list_done(&new_mounts);
         if (r >= 0 && changes) {
-                r = add_annotation(p, pod, &ann_created, INJECTED_ANNOTATION, "hostpath");
-                if (r == -EEXIST)
-                        r = 0;
+                struct ann_list al = {};
+                if (want_annotation(&al, pod, INJECTED_ANNOTATION, "hostpath") == -ENOMEM)
+                        r = -ENOMEM;
+                if (r >= 0)
+                        r = emit_annotations(p, pod, &al);
         }
         return finish(p, r, reason);
 }
@@ -407,7 +514,6 @@ static bool display_disabled(const cJSON *gpu)
 enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vmi, const char *namespace,
                                 struct patch *p, char **reason)
 {
-        bool ann_created = false;
         int r;
 
         if (!cJSON_IsObject(vmi)) {
@@ -457,7 +563,10 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 cJSON_Delete(list);
                 if (!s)
                         return finish(p, -ENOMEM, reason);
-                r = add_annotation(p, vmi, &ann_created, HOOK_SIDECARS_ANNOTATION, s);
+                struct ann_list al = {};
+                r = want_annotation(&al, vmi, HOOK_SIDECARS_ANNOTATION, s);
+                if (r >= 0)
+                        r = emit_annotations(p, vmi, &al);
                 return finish(p, r, reason);
         }
         /* Another sidecar is already requested: keep it and append ours,
@@ -487,6 +596,7 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
         _cleanup_free_ char *path = esc ? strdup_printf("/metadata/annotations/%s", esc) : NULL;
         if (!str || !path)
                 return finish(p, -ENOMEM, reason);
-        r = patch_append(p, "replace", path, cJSON_CreateString(str));
+        _cleanup_free_ char *val = json_string(str);
+        r = val ? patch_append(p, "replace", path, val) : -ENOMEM;
         return finish(p, r, reason);
 }

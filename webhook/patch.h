@@ -17,13 +17,21 @@
 /* "~" -> "~0", "/" -> "~1" (RFC 6901). */
 char *json_pointer_escape(const char *token);
 
+/* The operations as JSON text, built directly: an admission emits about a
+ * hundred operations and building a cJSON tree for them only to print it
+ * again doubled the handler's time. */
 struct patch {
-        cJSON *ops; /* array of operations */
+        char *buf; /* "[op,op,...": closed by patch_json() */
+        size_t len, cap;
+        size_t count;
 };
 void patch_done(struct patch *p);
-/* Append {"op": op, "path": path, "value": value}; takes value. */
-int patch_append(struct patch *p, const char *op, const char *path, cJSON *value);
+/* Append {"op": op, "path": path, "value": value_json}, where value_json is
+ * already JSON text (NULL for none). */
+int patch_append(struct patch *p, const char *op, const char *path, const char *value_json);
 size_t patch_count(const struct patch *p);
+/* The JSON array text; valid until the next append or patch_done(). */
+const char *patch_json(struct patch *p);
 
 enum mutate_decision {
         DECISION_SKIPPED = 0, /* not selected by the configuration */

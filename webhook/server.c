@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -170,6 +172,46 @@ static bool json_content_type(const char *ct)
         return n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0;
 }
 
+/* Everything decided from the request line and headers. Returns -1 to go
+ * on to the body, else the result of queueing the answer. */
+static int answer_head(struct MHD_Connection *conn, struct server *srv, struct request *rq, const char *method)
+{
+        const struct injector_config *c = srv->config;
+        bool is_get = streq(method, "GET") || streq(method, "HEAD");
+
+        switch (rq->route) {
+        case ROUTE_OTHER:
+                return respond_error(conn, srv, rq, 404, "not found", OUTCOME_NOT_FOUND, NULL);
+        case ROUTE_HEALTHZ:
+        case ROUTE_READYZ:
+        case ROUTE_METRICS:
+                if (!is_get)
+                        return respond_error(conn, srv, rq, 405, "method not allowed: use GET", OUTCOME_METHOD,
+                                             "GET, HEAD");
+                if (rq->route == ROUTE_METRICS)
+                        return respond(conn, srv, rq, 200, "text/plain; version=0.0.4", metrics_render(), OUTCOME_OK,
+                                       NULL);
+                if (rq->route == ROUTE_READYZ && atomic_load(&srv->draining))
+                        return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"), OUTCOME_ERROR,
+                                       NULL);
+                return respond(conn, srv, rq, 200, "text/plain", strdup("ok\n"), OUTCOME_OK, NULL);
+        default:
+                break;
+        }
+        if (!streq(method, "POST"))
+                return respond_error(conn, srv, rq, 405, "method not allowed: use POST", OUTCOME_METHOD, "POST");
+        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!json_content_type(ct))
+                return respond_error(conn, srv, rq, 415,
+                                     "unsupported content type: AdmissionReview must be application/json",
+                                     OUTCOME_MEDIA_TYPE, NULL);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        unsigned long long len = 0;
+        if (cl && parse_uint64(cl, 0, ~0ULL, &len) == 0 && len > c->limits.max_body_bytes)
+                return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
+        return -1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -177,6 +219,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct server *srv = cls;
         const struct injector_config *c = srv->config;
         struct request *rq = *con_cls;
+        int h;
         (void)version;
 
         if (!rq) {
@@ -188,38 +231,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = rq;
                 atomic_fetch_add(&srv->inflight, 1);
 
-                bool is_get = streq(method, "GET") || streq(method, "HEAD");
-                switch (rq->route) {
-                case ROUTE_OTHER:
-                        return respond_error(conn, srv, rq, 404, "not found", OUTCOME_NOT_FOUND, NULL);
-                case ROUTE_HEALTHZ:
-                case ROUTE_READYZ:
-                case ROUTE_METRICS:
-                        if (!is_get)
-                                return respond_error(conn, srv, rq, 405, "method not allowed: use GET",
-                                                     OUTCOME_METHOD, "GET, HEAD");
-                        if (rq->route == ROUTE_METRICS)
-                                return respond(conn, srv, rq, 200, "text/plain; version=0.0.4", metrics_render(),
-                                               OUTCOME_OK, NULL);
-                        if (rq->route == ROUTE_READYZ && atomic_load(&srv->draining))
-                                return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"),
-                                               OUTCOME_ERROR, NULL);
-                        return respond(conn, srv, rq, 200, "text/plain", strdup("ok\n"), OUTCOME_OK, NULL);
-                default:
-                        break;
-                }
-                if (!streq(method, "POST"))
-                        return respond_error(conn, srv, rq, 405, "method not allowed: use POST", OUTCOME_METHOD,
-                                             "POST");
-                const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-                if (!json_content_type(ct))
-                        return respond_error(conn, srv, rq, 415,
-                                             "unsupported content type: AdmissionReview must be application/json",
-                                             OUTCOME_MEDIA_TYPE, NULL);
+                /* A request with a body we will refuse is answered now, which
+                 * makes libmicrohttpd close the connection instead of reading
+                 * the body. Everything else is answered once the request is
+                 * complete: an answer queued earlier costs the keep-alive. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                unsigned long long len = 0;
-                if (cl && parse_uint64(cl, 0, ~0ULL, &len) == 0 && len > c->limits.max_body_bytes)
-                        return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
+                bool has_body = (cl && !streq(cl, "0")) ||
+                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+                if (has_body && (h = answer_head(conn, srv, rq, method)) >= 0)
+                        return (enum MHD_Result)h;
                 return MHD_YES;
         }
         if (rq->answered)
@@ -260,6 +280,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
 
+        if ((h = answer_head(conn, srv, rq, method)) >= 0)
+                return (enum MHD_Result)h;
         if (rq->too_large)
                 return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
         struct admission_result res;
@@ -321,6 +343,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                 }
                 t->fd = ci->connect_fd;
                 t->phase_start = now_seconds();
+                /* Responses leave in more than one TLS record; without
+                 * TCP_NODELAY, Nagle waits for the client's delayed ACK
+                 * (40 ms) between them on keep-alive connections. */
+                int one = 1;
+                (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
                 pthread_mutex_lock(&srv->conns_lock);
                 t->next = srv->conns;
                 if (srv->conns)

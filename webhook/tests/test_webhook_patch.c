@@ -19,6 +19,8 @@
 #include "webhook/patch.h"
 
 static struct injector_config cfg;
+static cJSON *parsed;
+
 
 static int setup(void **state)
 {
@@ -30,6 +32,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
+        cJSON_Delete(parsed);
         injector_config_done(&cfg);
         return 0;
 }
@@ -48,14 +51,25 @@ static cJSON *pod(const char *extra_spec, bool with_labels)
         return p;
 }
 
-static const char *op_path(const struct patch *p, int i)
+/* The patch as a cJSON array, re-parsed from the text the webhook sends;
+ * kept until the next call. */
+static cJSON *ops_of(struct patch *p)
 {
-        return cJSON_GetObjectItem(cJSON_GetArrayItem(p->ops, i), "path")->valuestring;
+        cJSON_Delete(parsed);
+        parsed = cJSON_Parse(patch_json(p));
+        assert_non_null(parsed);
+        assert_int_equal(cJSON_GetArraySize(parsed), (int)patch_count(p));
+        return parsed;
 }
 
-static const char *op_op(const struct patch *p, int i)
+static const char *op_path(struct patch *p, int i)
 {
-        return cJSON_GetObjectItem(cJSON_GetArrayItem(p->ops, i), "op")->valuestring;
+        return cJSON_GetObjectItem(cJSON_GetArrayItem(ops_of(p), i), "path")->valuestring;
+}
+
+static const char *op_op(struct patch *p, int i)
+{
+        return cJSON_GetObjectItem(cJSON_GetArrayItem(ops_of(p), i), "op")->valuestring;
 }
 
 static void test_pointer_escape(void **state)
@@ -85,15 +99,19 @@ static void test_missing_arrays_created_whole(void **state)
         assert_string_equal(op_path(&p, 2), "/metadata/annotations");
         for (int i = 0; i < 3; i++)
                 assert_string_equal(op_op(&p, i), "add");
-        cJSON *vols = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 0), "value");
-        cJSON *mounts = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 1), "value");
+        cJSON *ops = cJSON_Parse(patch_json(&p));
+        cJSON *vols = cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 0), "value");
+        cJSON *mounts = cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 1), "value");
         assert_true(cJSON_IsArray(vols));
         assert_int_equal(cJSON_GetArraySize(vols), (int)cfg.n_resolved);
         assert_int_equal(cJSON_GetArraySize(mounts), (int)cfg.n_resolved);
         cJSON *m0 = cJSON_GetArrayItem(mounts, 0);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m0, "readOnly")));
-        cJSON *ann = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 2), "value");
+        cJSON *ann = cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 2), "value");
         assert_string_equal(cJSON_GetObjectItem(ann, INJECTED_ANNOTATION)->valuestring, "hostpath");
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(vols, 0), "name")->valuestring,
+                            cfg.resolved[0].name);
+        cJSON_Delete(ops);
         patch_done(&p);
         free(reason);
         cJSON_Delete(o);
@@ -117,10 +135,10 @@ static void test_existing_arrays_appended(void **state)
 
 /* Apply our own "add" ops (only the shapes we emit) to check idempotence
  * without an external library; the integration tests use python3-jsonpatch. */
-static void apply_simple(cJSON *doc, const struct patch *p)
+static void apply_simple(cJSON *doc, struct patch *p)
 {
-        cJSON *op;
-        cJSON_ArrayForEach(op, p->ops)
+        cJSON *op, *ops = cJSON_Parse(patch_json(p));
+        cJSON_ArrayForEach(op, ops)
         {
                 char *path = strdup(cJSON_GetObjectItem(op, "path")->valuestring);
                 cJSON *val = cJSON_Duplicate(cJSON_GetObjectItem(op, "value"), 1);
@@ -151,6 +169,7 @@ static void apply_simple(cJSON *doc, const struct patch *p)
                 }
                 free(path);
         }
+        cJSON_Delete(ops);
 }
 
 static void test_idempotent(void **state)
@@ -222,7 +241,7 @@ static void test_vmi_annotation_escaped(void **state)
         assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
         assert_int_equal(patch_count(&p), 1);
         assert_string_equal(op_path(&p, 0), "/metadata/annotations/hooks.kubevirt.io~1hookSidecars");
-        cJSON *val = cJSON_GetObjectItem(cJSON_GetArrayItem(p.ops, 0), "value");
+        cJSON *val = cJSON_GetObjectItem(cJSON_GetArrayItem(ops_of(&p), 0), "value");
         cJSON *list = cJSON_Parse(val->valuestring);
         assert_true(cJSON_IsArray(list));
         cJSON *cm = cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "configMap");
