@@ -105,8 +105,9 @@ static int bad_request(struct admission_result *out, const char *msg)
  * kilobytes and cJSON would scan it twice for characters to escape. */
 static int patched_response(struct admission_result *out, const char *uid, const struct patch *p)
 {
-        static const char head[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-                                   "\"response\":{\"uid\":";
+        static const char head[] =
+            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+            "\"response\":{\"uid\":";
         static const char mid[] = ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"";
         static const char tail[] = "\"}}";
         const char *json = patch_json((struct patch *)p);
@@ -134,8 +135,9 @@ static int patched_response(struct admission_result *out, const char *uid, const
         return 0;
 }
 
-static int review_response(struct admission_result *out, const char *uid, bool allowed, unsigned code,
-                           const char *message, const char *warning, const struct patch *p)
+static int review_response(struct admission_result *out, const char *uid, bool allowed,
+                           unsigned code, const char *message, const char *warning,
+                           const struct patch *p)
 {
         if (p && patch_count(p) > 0 && allowed && !warning)
                 return patched_response(out, uid, p);
@@ -162,8 +164,8 @@ static int review_response(struct admission_result *out, const char *uid, bool a
         return out->body ? 0 : -ENOMEM;
 }
 
-int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body, size_t size,
-                     struct admission_result *out)
+int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
+                     size_t size, struct admission_result *out)
 {
         *out = (struct admission_result){};
         cJSON *root = cJSON_ParseWithLength(body, size);
@@ -179,14 +181,16 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
         }
         const char *api = str_at(root, "apiVersion"), *k = str_at(root, "kind");
         if (!api || !streq(api, "admission.k8s.io/v1")) {
-                _cleanup_free_ char *m = strdup_printf(
-                        "unsupported apiVersion '%s': only admission.k8s.io/v1 AdmissionReview is accepted",
-                        api ? api : "(missing)");
+                _cleanup_free_ char *m =
+                    strdup_printf("unsupported apiVersion '%s': only admission.k8s.io/v1 "
+                                  "AdmissionReview is accepted",
+                                  api ? api : "(missing)");
                 r = m ? bad_request(out, m) : -ENOMEM;
                 goto done;
         }
         if (!k || !streq(k, "AdmissionReview")) {
-                _cleanup_free_ char *m = strdup_printf("unsupported kind '%s': expected AdmissionReview", k ? k : "(missing)");
+                _cleanup_free_ char *m = strdup_printf(
+                    "unsupported kind '%s': expected AdmissionReview", k ? k : "(missing)");
                 r = m ? bad_request(out, m) : -ENOMEM;
                 goto done;
         }
@@ -204,7 +208,8 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
         out->namespace = dup_or_null(str_at(req, "namespace"));
         out->name = dup_or_null(str_at(req, "name"));
         const cJSON *rk = cJSON_GetObjectItemCaseSensitive(req, "kind");
-        const char *group = str_at(rk, "group"), *version = str_at(rk, "version"), *okind = str_at(rk, "kind");
+        const char *group = str_at(rk, "group"), *version = str_at(rk, "version"),
+                   *okind = str_at(rk, "kind");
         out->kind = strdup_printf("%s%s%s/%s", group ? group : "", group && *group ? "/" : "",
                                   version ? version : "?", okind ? okind : "?");
         if (!out->uid || !out->kind) {
@@ -212,15 +217,17 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                 goto done;
         }
 
-        bool kind_ok = kind == ADMIT_PODS ? (group && !*group && version && streq(version, "v1") && okind &&
-                                             streq(okind, "Pod"))
+        bool kind_ok = kind == ADMIT_PODS ? (group && !*group && version && streq(version, "v1") &&
+                                             okind && streq(okind, "Pod"))
                                           : (group && streq(group, "kubevirt.io") && version &&
-                                             streq(version, "v1") && okind && streq(okind, "VirtualMachineInstance"));
+                                             streq(version, "v1") && okind &&
+                                             streq(okind, "VirtualMachineInstance"));
         if (!kind_ok) {
                 /* Misrouted by a webhook configuration: allow, never block
                  * objects we were not written for. */
-                _cleanup_free_ char *m = strdup_printf("mesa-injector: unexpected kind %s on %s; not mutated", out->kind,
-                                                       kind == ADMIT_PODS ? "/mutate-pods" : "/mutate-vmis");
+                _cleanup_free_ char *m =
+                    strdup_printf("mesa-injector: unexpected kind %s on %s; not mutated", out->kind,
+                                  kind == ADMIT_PODS ? "/mutate-pods" : "/mutate-vmis");
                 out->outcome = OUTCOME_INVALID;
                 out->reason = m ? strdup(m) : NULL;
                 r = m ? review_response(out, uid, true, 0, NULL, m, NULL) : -ENOMEM;
@@ -244,8 +251,9 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
 
         struct patch p = {};
         char *reason = NULL;
-        enum mutate_decision d = kind == ADMIT_PODS ? mutate_pod(c, obj, out->namespace, &p, &reason)
-                                                    : mutate_vmi(c, obj, out->namespace, &p, &reason);
+        enum mutate_decision d = kind == ADMIT_PODS
+                                     ? mutate_pod(c, obj, out->namespace, &p, &reason)
+                                     : mutate_vmi(c, obj, out->namespace, &p, &reason);
         out->reason = reason;
         switch (d) {
         case DECISION_PATCHED:
@@ -262,7 +270,8 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                 r = review_response(out, uid, true, 0, NULL, NULL, NULL);
                 break;
         case DECISION_CONFLICT: {
-                _cleanup_free_ char *m = strdup_printf("mesa-injector: %s", reason ? reason : "conflict");
+                _cleanup_free_ char *m =
+                    strdup_printf("mesa-injector: %s", reason ? reason : "conflict");
                 out->outcome = OUTCOME_CONFLICT;
                 if (!m)
                         r = -ENOMEM;
@@ -273,7 +282,8 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                 break;
         }
         default: {
-                _cleanup_free_ char *m = strdup_printf("mesa-injector: %s; not mutated", reason ? reason : "invalid object");
+                _cleanup_free_ char *m = strdup_printf("mesa-injector: %s; not mutated",
+                                                       reason ? reason : "invalid object");
                 out->outcome = OUTCOME_INVALID;
                 r = m ? review_response(out, uid, true, 0, NULL, m, NULL) : -ENOMEM;
                 break;

@@ -11,9 +11,9 @@
 enum admission_kind { ADMIT_PODS, ADMIT_VMIS };
 
 struct admission_result {
-        unsigned http_status;         /* 200, or 400 for a body that is no usable review */
-        char *body;                   /* JSON: AdmissionReview, or {"error": "..."} for 4xx */
-        enum metric_outcome outcome;  /* for metrics */
+        unsigned http_status;        /* 200, or 400 for a body that is no usable review */
+        char *body;                  /* JSON: AdmissionReview, or {"error": "..."} for 4xx */
+        enum metric_outcome outcome; /* for metrics */
         unsigned patch_ops;
         /* for the log line (may be NULL) */
         char *uid, *kind, *namespace, *name, *reason;
@@ -21,8 +21,8 @@ struct admission_result {
 void admission_result_done(struct admission_result *r);
 
 /* Never fails except on out-of-memory (-ENOMEM). */
-int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body, size_t size,
-                     struct admission_result *out);
+int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
+                     size_t size, struct admission_result *out);
 
 /* Standard base64 (RFC 4648, with padding). */
 char *base64_encode(const void *data, size_t size);

@@ -16,11 +16,12 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_crt_t, gnutls_x509_crt_deinit)
 DEFINE_TRIVIAL_CLEANUP_FUNC(gnutls_x509_privkey_t, gnutls_x509_privkey_deinit)
 
-#define GT(call)                                                                                                   \
-        do {                                                                                                       \
-                int _g = (call);                                                                                   \
-                if (_g < 0)                                                                                        \
-                        return log_error_errno(-EINVAL, "certs: %s failed: %s", #call, gnutls_strerror(_g));     \
+#define GT(call)                                                                                   \
+        do {                                                                                       \
+                int _g = (call);                                                                   \
+                if (_g < 0)                                                                        \
+                        return log_error_errno(-EINVAL, "certs: %s failed: %s", #call,             \
+                                               gnutls_strerror(_g));                               \
         } while (0)
 
 static int new_key(gnutls_x509_privkey_t *k)
@@ -28,11 +29,13 @@ static int new_key(gnutls_x509_privkey_t *k)
         /* ECDSA P-256: accepted by the API server's Go TLS stack, and the
          * handshake is far cheaper than RSA's. */
         GT(gnutls_x509_privkey_init(k));
-        GT(gnutls_x509_privkey_generate(*k, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0));
+        GT(gnutls_x509_privkey_generate(*k, GNUTLS_PK_ECDSA,
+                                        GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0));
         return 0;
 }
 
-static int set_common(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const char *cn, unsigned days)
+static int set_common(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const char *cn,
+                      unsigned days)
 {
         unsigned char serial[16];
         time_t now = time(NULL);
@@ -45,7 +48,8 @@ static int set_common(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const ch
         GT(gnutls_x509_crt_set_activation_time(crt, now - 3600));
         GT(gnutls_x509_crt_set_expiration_time(crt, now + (time_t)days * 86400));
         GT(gnutls_x509_crt_set_key(crt, key));
-        GT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)));
+        GT(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+                                         (unsigned)strlen(cn)));
         unsigned char id[64];
         size_t idlen = sizeof(id);
         GT(gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA1, id, &idlen));
@@ -53,7 +57,8 @@ static int set_common(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const ch
         return 0;
 }
 
-static int export_pem(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, char **crt_pem, char **key_pem)
+static int export_pem(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, char **crt_pem,
+                      char **key_pem)
 {
         gnutls_datum_t d = {};
         if (crt_pem) {
@@ -65,7 +70,8 @@ static int export_pem(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, char **c
         }
         if (key_pem) {
                 /* PKCS#8 "PRIVATE KEY": what Go, nginx and GnuTLS all read. */
-                GT(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &d));
+                GT(gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+                                                     GNUTLS_PKCS_PLAIN, &d));
                 *key_pem = strndup((char *)d.data, d.size);
                 gnutls_free(d.data);
                 if (!*key_pem)
@@ -91,29 +97,34 @@ static int make_ca(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
 
 static int load_ca(const char *dir, gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
 {
-        _cleanup_free_ char *cp = strdup_printf("%s/ca.crt", dir), *kp = strdup_printf("%s/ca.key", dir);
+        _cleanup_free_ char *cp = strdup_printf("%s/ca.crt", dir),
+                            *kp = strdup_printf("%s/ca.key", dir);
         _cleanup_free_ char *c = NULL, *k = NULL;
         size_t cl, kl;
         if (!cp || !kp)
                 return -ENOMEM;
         if (read_full_file(cp, &c, &cl) < 0 || read_full_file(kp, &k, &kl) < 0)
                 return -ENOENT;
-        gnutls_datum_t cd = { (unsigned char *)c, (unsigned)cl }, kd = { (unsigned char *)k, (unsigned)kl };
+        gnutls_datum_t cd = {(unsigned char *)c, (unsigned)cl},
+                       kd = {(unsigned char *)k, (unsigned)kl};
         GT(gnutls_x509_crt_init(crt));
         GT(gnutls_x509_privkey_init(key));
         if (gnutls_x509_crt_import(*crt, &cd, GNUTLS_X509_FMT_PEM) < 0 ||
             gnutls_x509_privkey_import2(*key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0) < 0)
-                return log_error_errno(-EINVAL, "certs: %s/ca.crt or ca.key exists but cannot be read as PEM", dir);
+                return log_error_errno(
+                    -EINVAL, "certs: %s/ca.crt or ca.key exists but cannot be read as PEM", dir);
         return 1;
 }
 
-static int make_serving(const struct certs_opts *o, gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key,
-                        gnutls_x509_crt_t *crt, gnutls_x509_privkey_t *key)
+static int make_serving(const struct certs_opts *o, gnutls_x509_crt_t ca,
+                        gnutls_x509_privkey_t ca_key, gnutls_x509_crt_t *crt,
+                        gnutls_x509_privkey_t *key)
 {
         _cleanup_free_ char *n1 = strdup(o->service);
         _cleanup_free_ char *n2 = strdup_printf("%s.%s", o->service, o->namespace);
         _cleanup_free_ char *n3 = strdup_printf("%s.%s.svc", o->service, o->namespace);
-        _cleanup_free_ char *n4 = strdup_printf("%s.%s.svc.cluster.local", o->service, o->namespace);
+        _cleanup_free_ char *n4 =
+            strdup_printf("%s.%s.svc.cluster.local", o->service, o->namespace);
         int r;
 
         if (!n1 || !n2 || !n3 || !n4)
@@ -125,9 +136,10 @@ static int make_serving(const struct certs_opts *o, gnutls_x509_crt_t ca, gnutls
         r = set_common(*crt, *key, n3, o->days ? o->days : 365);
         if (r < 0)
                 return r;
-        const char *names[] = { n1, n2, n3, n4 };
+        const char *names[] = {n1, n2, n3, n4};
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                GT(gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_DNSNAME, names[i], (unsigned)strlen(names[i]),
+                GT(gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_DNSNAME, names[i],
+                                                        (unsigned)strlen(names[i]),
                                                         GNUTLS_FSAN_APPEND));
         for (char **ip = o->ips; ip && *ip; ip++) {
                 unsigned char a[16];
@@ -137,11 +149,14 @@ static int make_serving(const struct certs_opts *o, gnutls_x509_crt_t ca, gnutls
                 else if (inet_pton(AF_INET6, *ip, a) == 1)
                         alen = 16;
                 else
-                        return log_error_errno(-EINVAL, "certs: --ip %s is not an IPv4 or IPv6 address", *ip);
-                GT(gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, a, alen, GNUTLS_FSAN_APPEND));
+                        return log_error_errno(
+                            -EINVAL, "certs: --ip %s is not an IPv4 or IPv6 address", *ip);
+                GT(gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, a, alen,
+                                                        GNUTLS_FSAN_APPEND));
         }
         GT(gnutls_x509_crt_set_basic_constraints(*crt, 0, -1));
-        GT(gnutls_x509_crt_set_key_usage(*crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_ENCIPHERMENT));
+        GT(gnutls_x509_crt_set_key_usage(*crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
+                                                   GNUTLS_KEY_KEY_ENCIPHERMENT));
         GT(gnutls_x509_crt_set_key_purpose_oid(*crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
         unsigned char id[64];
         size_t idlen = sizeof(id);

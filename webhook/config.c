@@ -12,153 +12,331 @@
 #include "common/util.h"
 #include "provision/cdi_contract.h"
 
-static const char *const mode_values[] = { "hostpath", "cdi", NULL };
-static const char *const profile_values[] = { "debian", "rhel", "none", NULL };
-static const char *const failure_values[] = { "Ignore", "Fail", NULL };
-static const char *const conflict_values[] = { "deny", "allow", NULL };
+static const char *const mode_values[] = {"hostpath", "cdi", NULL};
+static const char *const profile_values[] = {"debian", "rhel", "none", NULL};
+static const char *const failure_values[] = {"Ignore", "Fail", NULL};
+static const char *const conflict_values[] = {"deny", "allow", NULL};
 
 #define F(s, m) offsetof(s, m)
 
 static const struct schema_field selector_fields[] = {
-        { .key = "labels", .type = SCHEMA_MAP, .offset = F(struct injector_selector, labels),
-          .doc = "pod labels that must all match (default kubevirt.io: virt-launcher)" },
-        { .key = "namespaces", .type = SCHEMA_STRV, .offset = F(struct injector_selector, namespaces),
-          .doc = "namespaces to mutate; empty means any" },
-        { .key = "excludeNamespaces", .type = SCHEMA_STRV,
-          .offset = F(struct injector_selector, exclude_namespaces),
-          .doc = "namespaces never mutated (kube-system and the webhook's own are always added)" },
-        {}
-};
+    {.key = "labels",
+     .type = SCHEMA_MAP,
+     .offset = F(struct injector_selector, labels),
+     .doc = "pod labels that must all match (default kubevirt.io: virt-launcher)"},
+    {.key = "namespaces",
+     .type = SCHEMA_STRV,
+     .offset = F(struct injector_selector, namespaces),
+     .doc = "namespaces to mutate; empty means any"},
+    {.key = "excludeNamespaces",
+     .type = SCHEMA_STRV,
+     .offset = F(struct injector_selector, exclude_namespaces),
+     .doc = "namespaces never mutated (kube-system and the webhook's own are always added)"},
+    {}};
 
 static const struct schema_field host_path_fields[] = {
-        { .key = "path", .type = SCHEMA_STRING, .offset = F(struct host_path, path), .required = true,
-          .doc = "absolute path on the node; must be under allowedHostPathPrefixes" },
-        { .key = "containerPath", .type = SCHEMA_STRING, .offset = F(struct host_path, container_path),
-          .doc = "mount point in the container (default: same as path)" },
-        { .key = "type", .type = SCHEMA_STRING, .offset = F(struct host_path, type),
-          .doc = "hostPath type: File, Directory, CharDevice... (default: none)" },
-        {}
-};
+    {.key = "path",
+     .type = SCHEMA_STRING,
+     .offset = F(struct host_path, path),
+     .required = true,
+     .doc = "absolute path on the node; must be under allowedHostPathPrefixes"},
+    {.key = "containerPath",
+     .type = SCHEMA_STRING,
+     .offset = F(struct host_path, container_path),
+     .doc = "mount point in the container (default: same as path)"},
+    {.key = "type",
+     .type = SCHEMA_STRING,
+     .offset = F(struct host_path, type),
+     .doc = "hostPath type: File, Directory, CharDevice... (default: none)"},
+    {}};
 
 static const struct schema_field cdi_fields[] = {
-        { .key = "vendor", .type = SCHEMA_STRING, .offset = F(struct injector_cdi, vendor), .doc = "CDI vendor" },
-        { .key = "class", .type = SCHEMA_STRING, .offset = F(struct injector_cdi, class), .doc = "CDI class" },
-        { .key = "name", .type = SCHEMA_STRING, .offset = F(struct injector_cdi, name), .doc = "CDI device name" },
-        { .key = "annotationKey", .type = SCHEMA_STRING, .offset = F(struct injector_cdi, annotation_key),
-          .doc = "the pod annotation is cdi.k8s.io/<annotationKey>" },
-        { .key = "specPath", .type = SCHEMA_STRING, .offset = F(struct injector_cdi, spec_path),
-          .doc = "where nodes keep the CDI spec file" },
-        {}
-};
+    {.key = "vendor",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_cdi, vendor),
+     .doc = "CDI vendor"},
+    {.key = "class",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_cdi, class),
+     .doc = "CDI class"},
+    {.key = "name",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_cdi, name),
+     .doc = "CDI device name"},
+    {.key = "annotationKey",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_cdi, annotation_key),
+     .doc = "the pod annotation is cdi.k8s.io/<annotationKey>"},
+    {.key = "specPath",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_cdi, spec_path),
+     .doc = "where nodes keep the CDI spec file"},
+    {}};
 
 static const struct schema_field hook_fields[] = {
-        { .key = "enabled", .type = SCHEMA_BOOL, .offset = F(struct injector_vmi_hook, enabled),
-          .doc = "annotate VMIs with GPUs so the onDefineDomain hook adds an egl-headless display" },
-        { .key = "configMap", .type = SCHEMA_STRING, .offset = F(struct injector_vmi_hook, configmap),
-          .doc = "ConfigMap holding the hook script (created in each VMI namespace by the deployer)" },
-        { .key = "key", .type = SCHEMA_STRING, .offset = F(struct injector_vmi_hook, key), .doc = "key of the script in the ConfigMap" },
-        { .key = "version", .type = SCHEMA_STRING, .offset = F(struct injector_vmi_hook, version),
-          .doc = "sidecar-shim hook API version (v1alpha2 or v1alpha3)" },
-        { .key = "image", .type = SCHEMA_STRING, .offset = F(struct injector_vmi_hook, image),
-          .doc = "sidecar image (default: KubeVirt's sidecar-shim)" },
-        { .key = "namespaces", .type = SCHEMA_STRV, .offset = F(struct injector_vmi_hook, namespaces),
-          .doc = "namespaces whose VMIs get the hook; `manifests` creates the ConfigMap in each" },
-        {}
-};
+    {.key = "enabled",
+     .type = SCHEMA_BOOL,
+     .offset = F(struct injector_vmi_hook, enabled),
+     .doc = "annotate VMIs with GPUs so the onDefineDomain hook adds an egl-headless display"},
+    {.key = "configMap",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_vmi_hook, configmap),
+     .doc = "ConfigMap holding the hook script (created in each VMI namespace by the deployer)"},
+    {.key = "key",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_vmi_hook, key),
+     .doc = "key of the script in the ConfigMap"},
+    {.key = "version",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_vmi_hook, version),
+     .doc = "sidecar-shim hook API version (v1alpha2 or v1alpha3)"},
+    {.key = "image",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_vmi_hook, image),
+     .doc = "sidecar image (default: KubeVirt's sidecar-shim)"},
+    {.key = "namespaces",
+     .type = SCHEMA_STRV,
+     .offset = F(struct injector_vmi_hook, namespaces),
+     .doc = "namespaces whose VMIs get the hook; `manifests` creates the ConfigMap in each"},
+    {}};
 
 static const struct schema_field deploy_fields[] = {
-        { .key = "namespace", .type = SCHEMA_STRING, .offset = F(struct injector_deploy, namespace), .doc = "webhook namespace" },
-        { .key = "service", .type = SCHEMA_STRING, .offset = F(struct injector_deploy, service), .doc = "Service name" },
-        { .key = "image", .type = SCHEMA_STRING, .offset = F(struct injector_deploy, image), .doc = "container image" },
-        { .key = "port", .type = SCHEMA_UINT, .offset = F(struct injector_deploy, port), .min = 1, .max = 65535,
-          .doc = "HTTPS port of the webhook" },
-        { .key = "certSecret", .type = SCHEMA_STRING, .offset = F(struct injector_deploy, cert_secret),
-          .doc = "Secret with tls.crt/tls.key" },
-        {}
-};
+    {.key = "namespace",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_deploy, namespace),
+     .doc = "webhook namespace"},
+    {.key = "service",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_deploy, service),
+     .doc = "Service name"},
+    {.key = "image",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_deploy, image),
+     .doc = "container image"},
+    {.key = "port",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_deploy, port),
+     .min = 1,
+     .max = 65535,
+     .doc = "HTTPS port of the webhook"},
+    {.key = "certSecret",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_deploy, cert_secret),
+     .doc = "Secret with tls.crt/tls.key"},
+    {}};
 
 static const struct schema_field limit_fields[] = {
-        { .key = "maxBodyBytes", .type = SCHEMA_UINT, .offset = F(struct injector_limits, max_body_bytes),
-          .min = 1024, .max = 64u << 20, .doc = "largest AdmissionReview accepted (default 3 MiB)" },
-        { .key = "connectionLimit", .type = SCHEMA_UINT, .offset = F(struct injector_limits, connection_limit),
-          .min = 1, .max = 65535, .doc = "concurrent connections" },
-        { .key = "connectionTimeoutSeconds", .type = SCHEMA_UINT,
-          .offset = F(struct injector_limits, connection_timeout_s), .min = 1, .max = 3600,
-          .doc = "idle time before a connection is closed" },
-        { .key = "requestTimeoutSeconds", .type = SCHEMA_UINT,
-          .offset = F(struct injector_limits, request_timeout_s), .min = 1, .max = 3600,
-          .doc = "a request body must arrive within this time" },
-        { .key = "threads", .type = SCHEMA_UINT, .offset = F(struct injector_limits, threads), .min = 1, .max = 64,
-          .doc = "worker threads" },
-        { .key = "certPollMilliseconds", .type = SCHEMA_UINT, .offset = F(struct injector_limits, cert_poll_ms),
-          .min = 50, .max = 600000, .doc = "how often cert/key files are checked for changes" },
-        { .key = "shutdownGraceSeconds", .type = SCHEMA_UINT,
-          .offset = F(struct injector_limits, shutdown_grace_s), .min = 0, .max = 600,
-          .doc = "SIGTERM: time in-flight requests get to finish" },
-        {}
-};
+    {.key = "maxBodyBytes",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, max_body_bytes),
+     .min = 1024,
+     .max = 64u << 20,
+     .doc = "largest AdmissionReview accepted (default 3 MiB)"},
+    {.key = "connectionLimit",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, connection_limit),
+     .min = 1,
+     .max = 65535,
+     .doc = "concurrent connections"},
+    {.key = "connectionTimeoutSeconds",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, connection_timeout_s),
+     .min = 1,
+     .max = 3600,
+     .doc = "idle time before a connection is closed"},
+    {.key = "requestTimeoutSeconds",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, request_timeout_s),
+     .min = 1,
+     .max = 3600,
+     .doc = "a request body must arrive within this time"},
+    {.key = "threads",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, threads),
+     .min = 1,
+     .max = 64,
+     .doc = "worker threads"},
+    {.key = "certPollMilliseconds",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, cert_poll_ms),
+     .min = 50,
+     .max = 600000,
+     .doc = "how often cert/key files are checked for changes"},
+    {.key = "shutdownGraceSeconds",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, shutdown_grace_s),
+     .min = 0,
+     .max = 600,
+     .doc = "SIGTERM: time in-flight requests get to finish"},
+    {}};
 
 const struct schema_field injector_config_schema[] = {
-        { .key = "selector", .type = SCHEMA_SECTION, .offset = F(struct injector_config, selector),
-          .children = selector_fields, .doc = "which pods are mutated" },
-        { .key = "targetContainer", .type = SCHEMA_STRING, .offset = F(struct injector_config, target_container),
-          .doc = "container that gets the mounts (default compute)" },
-        { .key = "mode", .type = SCHEMA_ENUM, .offset = F(struct injector_config, mode), .enum_values = mode_values,
-          .doc = "hostpath: read-only hostPath volumes; cdi: CDI annotation + node spec file" },
-        { .key = "libraryProfile", .type = SCHEMA_ENUM, .offset = F(struct injector_config, library_profile),
-          .enum_values = profile_values, .doc = "mesa library set of the node OS (none: only hostPaths)" },
-        { .key = "hostPaths", .type = SCHEMA_LIST, .offset = F(struct injector_config, host_paths),
-          .count_offset = F(struct injector_config, n_host_paths), .elem_size = sizeof(struct host_path),
-          .children = host_path_fields, .doc = "extra host paths to mount" },
-        { .key = "allowedHostPathPrefixes", .type = SCHEMA_STRV, .offset = F(struct injector_config, allowed_prefixes),
-          .doc = "every host path must be under one of these" },
-        { .key = "renderNode", .type = SCHEMA_STRING, .offset = F(struct injector_config, render_node),
-          .doc = "DRM render node used by QEMU's egl-headless display" },
-        { .key = "cdi", .type = SCHEMA_SECTION, .offset = F(struct injector_config, cdi), .children = cdi_fields,
-          .doc = "CDI device naming (mode cdi)" },
-        { .key = "vmiHook", .type = SCHEMA_SECTION, .offset = F(struct injector_config, vmi_hook),
-          .children = hook_fields, .doc = "onDefineDomain hook for VMIs" },
-        { .key = "failurePolicy", .type = SCHEMA_ENUM, .offset = F(struct injector_config, failure_policy),
-          .enum_values = failure_values, .doc = "MutatingWebhookConfiguration failurePolicy" },
-        { .key = "onConflict", .type = SCHEMA_ENUM, .offset = F(struct injector_config, on_conflict),
-          .enum_values = conflict_values,
-          .doc = "a pod volume/mount clashes with ours: deny the pod (default) or allow it unmodified" },
-        { .key = "deploy", .type = SCHEMA_SECTION, .offset = F(struct injector_config, deploy),
-          .children = deploy_fields, .doc = "in-cluster deployment" },
-        { .key = "limits", .type = SCHEMA_SECTION, .offset = F(struct injector_config, limits),
-          .children = limit_fields, .doc = "server limits" },
-        {}
-};
+    {.key = "selector",
+     .type = SCHEMA_SECTION,
+     .offset = F(struct injector_config, selector),
+     .children = selector_fields,
+     .doc = "which pods are mutated"},
+    {.key = "targetContainer",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_config, target_container),
+     .doc = "container that gets the mounts (default compute)"},
+    {.key = "mode",
+     .type = SCHEMA_ENUM,
+     .offset = F(struct injector_config, mode),
+     .enum_values = mode_values,
+     .doc = "hostpath: read-only hostPath volumes; cdi: CDI annotation + node spec file"},
+    {.key = "libraryProfile",
+     .type = SCHEMA_ENUM,
+     .offset = F(struct injector_config, library_profile),
+     .enum_values = profile_values,
+     .doc = "mesa library set of the node OS (none: only hostPaths)"},
+    {.key = "hostPaths",
+     .type = SCHEMA_LIST,
+     .offset = F(struct injector_config, host_paths),
+     .count_offset = F(struct injector_config, n_host_paths),
+     .elem_size = sizeof(struct host_path),
+     .children = host_path_fields,
+     .doc = "extra host paths to mount"},
+    {.key = "allowedHostPathPrefixes",
+     .type = SCHEMA_STRV,
+     .offset = F(struct injector_config, allowed_prefixes),
+     .doc = "every host path must be under one of these"},
+    {.key = "renderNode",
+     .type = SCHEMA_STRING,
+     .offset = F(struct injector_config, render_node),
+     .doc = "DRM render node used by QEMU's egl-headless display"},
+    {.key = "cdi",
+     .type = SCHEMA_SECTION,
+     .offset = F(struct injector_config, cdi),
+     .children = cdi_fields,
+     .doc = "CDI device naming (mode cdi)"},
+    {.key = "vmiHook",
+     .type = SCHEMA_SECTION,
+     .offset = F(struct injector_config, vmi_hook),
+     .children = hook_fields,
+     .doc = "onDefineDomain hook for VMIs"},
+    {.key = "failurePolicy",
+     .type = SCHEMA_ENUM,
+     .offset = F(struct injector_config, failure_policy),
+     .enum_values = failure_values,
+     .doc = "MutatingWebhookConfiguration failurePolicy"},
+    {.key = "onConflict",
+     .type = SCHEMA_ENUM,
+     .offset = F(struct injector_config, on_conflict),
+     .enum_values = conflict_values,
+     .doc = "a pod volume/mount clashes with ours: deny the pod (default) or allow it unmodified"},
+    {.key = "deploy",
+     .type = SCHEMA_SECTION,
+     .offset = F(struct injector_config, deploy),
+     .children = deploy_fields,
+     .doc = "in-cluster deployment"},
+    {.key = "limits",
+     .type = SCHEMA_SECTION,
+     .offset = F(struct injector_config, limits),
+     .children = limit_fields,
+     .doc = "server limits"},
+    {}};
 
 /* The libraries QEMU's egl-headless display pulls in (libepoxy dlopens
  * libEGL/libGL; glvnd dispatches to Mesa's vendor library, which loads the
  * DRI driver), with their non-glibc dependencies as measured with ldd on
  * Debian 12 (mesa 22.3) and CentOS Stream 9. */
-static const char *const debian_files[] = {
-        "libGL.so.1", "libEGL.so.1", "libGLESv2.so.2", "libGLX.so.0", "libOpenGL.so.0",
-        "libGLdispatch.so.0", "libEGL_mesa.so.0", "libGLX_mesa.so.0", "libgbm.so.1", "libglapi.so.0",
-        "libdrm.so.2", "libdrm_amdgpu.so.1", "libdrm_intel.so.1", "libdrm_nouveau.so.2", "libdrm_radeon.so.1",
-        "libexpat.so.1", "libwayland-client.so.0", "libwayland-server.so.0", "libffi.so.8",
-        "libX11.so.6", "libX11-xcb.so.1", "libxcb.so.1", "libxcb-dri2.so.0", "libxcb-dri3.so.0",
-        "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-shm.so.0", "libxcb-sync.so.1",
-        "libxcb-xfixes.so.0", "libXau.so.6", "libXdmcp.so.6", "libXext.so.6", "libXfixes.so.3",
-        "libXxf86vm.so.1", "libxshmfence.so.1", "libbsd.so.0", "libmd.so.0", "libLLVM-15.so.1",
-        "libsensors.so.5", "libelf.so.1", "libz3.so.4", "libedit.so.2", "libtinfo.so.6", "libxml2.so.2",
-        "libicuuc.so.72", "libicudata.so.72", "libpciaccess.so.0", "libzstd.so.1", "liblzma.so.5",
-        "libz.so.1", "libstdc++.so.6", NULL
-};
-static const char *const rhel_files[] = {
-        "libGL.so.1", "libEGL.so.1", "libGLESv2.so.2", "libGLX.so.0", "libOpenGL.so.0",
-        "libGLdispatch.so.0", "libEGL_mesa.so.0", "libGLX_mesa.so.0", "libgbm.so.1", "libglapi.so.0",
-        "libdrm.so.2", "libdrm_amdgpu.so.1", "libdrm_intel.so.1", "libdrm_nouveau.so.2", "libdrm_radeon.so.1",
-        "libexpat.so.1", "libwayland-client.so.0", "libwayland-server.so.0", "libffi.so.8",
-        "libX11.so.6", "libX11-xcb.so.1", "libxcb.so.1", "libxcb-dri2.so.0", "libxcb-dri3.so.0",
-        "libxcb-glx.so.0", "libxcb-present.so.0", "libxcb-randr.so.0", "libxcb-shm.so.0", "libxcb-sync.so.1",
-        "libxcb-xfixes.so.0", "libXau.so.6", "libXext.so.6", "libXfixes.so.3", "libXxf86vm.so.1",
-        "libxshmfence.so.1", "libelf.so.1", "libzstd.so.1", "libz.so.1", "libpciaccess.so.0", NULL
-};
+static const char *const debian_files[] = {"libGL.so.1",
+                                           "libEGL.so.1",
+                                           "libGLESv2.so.2",
+                                           "libGLX.so.0",
+                                           "libOpenGL.so.0",
+                                           "libGLdispatch.so.0",
+                                           "libEGL_mesa.so.0",
+                                           "libGLX_mesa.so.0",
+                                           "libgbm.so.1",
+                                           "libglapi.so.0",
+                                           "libdrm.so.2",
+                                           "libdrm_amdgpu.so.1",
+                                           "libdrm_intel.so.1",
+                                           "libdrm_nouveau.so.2",
+                                           "libdrm_radeon.so.1",
+                                           "libexpat.so.1",
+                                           "libwayland-client.so.0",
+                                           "libwayland-server.so.0",
+                                           "libffi.so.8",
+                                           "libX11.so.6",
+                                           "libX11-xcb.so.1",
+                                           "libxcb.so.1",
+                                           "libxcb-dri2.so.0",
+                                           "libxcb-dri3.so.0",
+                                           "libxcb-glx.so.0",
+                                           "libxcb-present.so.0",
+                                           "libxcb-randr.so.0",
+                                           "libxcb-shm.so.0",
+                                           "libxcb-sync.so.1",
+                                           "libxcb-xfixes.so.0",
+                                           "libXau.so.6",
+                                           "libXdmcp.so.6",
+                                           "libXext.so.6",
+                                           "libXfixes.so.3",
+                                           "libXxf86vm.so.1",
+                                           "libxshmfence.so.1",
+                                           "libbsd.so.0",
+                                           "libmd.so.0",
+                                           "libLLVM-15.so.1",
+                                           "libsensors.so.5",
+                                           "libelf.so.1",
+                                           "libz3.so.4",
+                                           "libedit.so.2",
+                                           "libtinfo.so.6",
+                                           "libxml2.so.2",
+                                           "libicuuc.so.72",
+                                           "libicudata.so.72",
+                                           "libpciaccess.so.0",
+                                           "libzstd.so.1",
+                                           "liblzma.so.5",
+                                           "libz.so.1",
+                                           "libstdc++.so.6",
+                                           NULL};
+static const char *const rhel_files[] = {"libGL.so.1",
+                                         "libEGL.so.1",
+                                         "libGLESv2.so.2",
+                                         "libGLX.so.0",
+                                         "libOpenGL.so.0",
+                                         "libGLdispatch.so.0",
+                                         "libEGL_mesa.so.0",
+                                         "libGLX_mesa.so.0",
+                                         "libgbm.so.1",
+                                         "libglapi.so.0",
+                                         "libdrm.so.2",
+                                         "libdrm_amdgpu.so.1",
+                                         "libdrm_intel.so.1",
+                                         "libdrm_nouveau.so.2",
+                                         "libdrm_radeon.so.1",
+                                         "libexpat.so.1",
+                                         "libwayland-client.so.0",
+                                         "libwayland-server.so.0",
+                                         "libffi.so.8",
+                                         "libX11.so.6",
+                                         "libX11-xcb.so.1",
+                                         "libxcb.so.1",
+                                         "libxcb-dri2.so.0",
+                                         "libxcb-dri3.so.0",
+                                         "libxcb-glx.so.0",
+                                         "libxcb-present.so.0",
+                                         "libxcb-randr.so.0",
+                                         "libxcb-shm.so.0",
+                                         "libxcb-sync.so.1",
+                                         "libxcb-xfixes.so.0",
+                                         "libXau.so.6",
+                                         "libXext.so.6",
+                                         "libXfixes.so.3",
+                                         "libXxf86vm.so.1",
+                                         "libxshmfence.so.1",
+                                         "libelf.so.1",
+                                         "libzstd.so.1",
+                                         "libz.so.1",
+                                         "libpciaccess.so.0",
+                                         NULL};
 
-static int add_resolved(struct injector_config *c, const char *path, const char *cpath, const char *type)
+static int add_resolved(struct injector_config *c, const char *path, const char *cpath,
+                        const char *type)
 {
         /* The same mount point twice would be a duplicate mount: first wins. */
         for (size_t i = 0; i < c->n_resolved; i++)
@@ -169,11 +347,12 @@ static int add_resolved(struct injector_config *c, const char *path, const char 
                 return -ENOMEM;
         c->resolved = n;
         n[c->n_resolved] = (struct host_path){
-                .path = strdup(path),
-                .container_path = strdup(cpath ? cpath : path),
-                .type = type ? strdup(type) : NULL,
+            .path = strdup(path),
+            .container_path = strdup(cpath ? cpath : path),
+            .type = type ? strdup(type) : NULL,
         };
-        if (!n[c->n_resolved].path || !n[c->n_resolved].container_path || (type && !n[c->n_resolved].type))
+        if (!n[c->n_resolved].path || !n[c->n_resolved].container_path ||
+            (type && !n[c->n_resolved].type))
                 return -ENOMEM;
         c->n_resolved++;
         return 0;
@@ -223,33 +402,40 @@ static int set_default_cdi(struct injector_config *c)
         c->cdi.name = strdup(VGPUENV_CDI_DEVICE);
         c->cdi.annotation_key = strdup(key);
         c->cdi.spec_path = strdup(VGPUENV_CDI_SPEC_PATH);
-        return c->cdi.vendor && c->cdi.class && c->cdi.name && c->cdi.annotation_key && c->cdi.spec_path ? 0
-                                                                                                      : -ENOMEM;
+        return c->cdi.vendor && c->cdi.class && c->cdi.name && c->cdi.annotation_key &&
+                       c->cdi.spec_path
+                   ? 0
+                   : -ENOMEM;
 }
 
 static int config_defaults(struct injector_config *c)
 {
-        static const char *const prefixes[] = { "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/share/glvnd",
-                                                "/usr/share/drirc.d", "/dev/dri", NULL };
+        static const char *const prefixes[] = {
+            "/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/share/glvnd",
+            "/usr/share/drirc.d",        "/dev/dri",   NULL};
         *c = (struct injector_config){
-                .mode = MODE_HOSTPATH,
-                .library_profile = PROFILE_DEBIAN,
-                .failure_policy = FAILURE_IGNORE,
-                .on_conflict = CONFLICT_DENY,
-                .vmi_hook.enabled = true,
-                .deploy.port = 8443,
-                .limits = { .max_body_bytes = 3u << 20, .connection_limit = 256, .connection_timeout_s = 10,
-                            .request_timeout_s = 10, .threads = 2, .cert_poll_ms = 1000, .shutdown_grace_s = 20 },
+            .mode = MODE_HOSTPATH,
+            .library_profile = PROFILE_DEBIAN,
+            .failure_policy = FAILURE_IGNORE,
+            .on_conflict = CONFLICT_DENY,
+            .vmi_hook.enabled = true,
+            .deploy.port = 8443,
+            .limits = {.max_body_bytes = 3u << 20,
+                       .connection_limit = 256,
+                       .connection_timeout_s = 10,
+                       .request_timeout_s = 10,
+                       .threads = 2,
+                       .cert_poll_ms = 1000,
+                       .shutdown_grace_s = 20},
         };
-        c->selector.labels = strv_copy((char *const[]){ "kubevirt.io=virt-launcher", NULL });
+        c->selector.labels = strv_copy((char *const[]){"kubevirt.io=virt-launcher", NULL});
         c->allowed_prefixes = strv_copy((char *const *)prefixes);
-        c->vmi_hook.namespaces =
-                strv_copy((char *const[]){ "default", "kubevirt-test-default", "kubevirt-test-alternative", NULL });
+        c->vmi_hook.namespaces = strv_copy(
+            (char *const[]){"default", "kubevirt-test-default", "kubevirt-test-alternative", NULL});
         if (!c->selector.labels || !c->allowed_prefixes || !c->vmi_hook.namespaces)
                 return -ENOMEM;
         if (set_default_str(&c->target_container, "compute") < 0 ||
-            set_default_str(&c->render_node, VGPUENV_RENDER_NODE) < 0 ||
-            set_default_cdi(c) < 0 ||
+            set_default_str(&c->render_node, VGPUENV_RENDER_NODE) < 0 || set_default_cdi(c) < 0 ||
             set_default_str(&c->vmi_hook.configmap, "mesa-injector-hook") < 0 ||
             set_default_str(&c->vmi_hook.key, "onDefineDomain") < 0 ||
             set_default_str(&c->vmi_hook.version, "v1alpha2") < 0 ||
@@ -328,11 +514,12 @@ static int check_path(const struct injector_config *c, const char *path, const c
 {
         if (path_allowed(path, c->allowed_prefixes))
                 return 0;
-        struct schema_mark m = marks && mark_key ? schema_marks_find_value(marks, mark_key) : (struct schema_mark){};
+        struct schema_mark m =
+            marks && mark_key ? schema_marks_find_value(marks, mark_key) : (struct schema_mark){};
         _cleanup_free_ char *allowed = strv_join(c->allowed_prefixes, ", ");
         log_error("%s:%u:%u: %s '%s' is not under allowedHostPathPrefixes (%s)",
-                  c->source ? c->source : "<defaults>", m.line, m.column, what, path ? path : "(null)",
-                  allowed ? allowed : "");
+                  c->source ? c->source : "<defaults>", m.line, m.column, what,
+                  path ? path : "(null)", allowed ? allowed : "");
         return -EINVAL;
 }
 
@@ -387,7 +574,8 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 return log_error_errno(r, "config: out of memory");
         if (file || text) {
                 struct schema_error err = {};
-                r = schema_load_with_marks(injector_config_schema, c, file ? file : "<text>", text, &err, &marks);
+                r = schema_load_with_marks(injector_config_schema, c, file ? file : "<text>", text,
+                                           &err, &marks);
                 if (r < 0) {
                         _cleanup_free_ char *msg = schema_error_format(&err);
                         log_error("%s", msg ? msg : "config: cannot load");
@@ -405,19 +593,24 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 goto out;
         for (size_t i = 0; i < c->n_host_paths; i++) {
                 const struct host_path *h = &c->host_paths[i];
-                if (!h->path || h->path[0] != '/' || (h->container_path && h->container_path[0] != '/')) {
-                        struct schema_mark m = marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
-                        log_error("%s:%u:%u: hostPaths[%zu]: path and containerPath must be absolute",
-                                  c->source ? c->source : "<defaults>", m.line, m.column, i);
+                if (!h->path || h->path[0] != '/' ||
+                    (h->container_path && h->container_path[0] != '/')) {
+                        struct schema_mark m =
+                            marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
+                        log_error(
+                            "%s:%u:%u: hostPaths[%zu]: path and containerPath must be absolute",
+                            c->source ? c->source : "<defaults>", m.line, m.column, i);
                         r = -EINVAL;
                         goto out;
                 }
                 if (!path_allowed(h->path, c->allowed_prefixes)) {
-                        struct schema_mark m = marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
+                        struct schema_mark m =
+                            marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
                         _cleanup_free_ char *allowed = strv_join(c->allowed_prefixes, ", ");
-                        log_error("%s:%u:%u: hostPaths[%zu].path '%s' is not under allowedHostPathPrefixes (%s)",
-                                  c->source ? c->source : "<defaults>", m.line, m.column, i, h->path,
-                                  allowed ? allowed : "");
+                        log_error("%s:%u:%u: hostPaths[%zu].path '%s' is not under "
+                                  "allowedHostPathPrefixes (%s)",
+                                  c->source ? c->source : "<defaults>", m.line, m.column, i,
+                                  h->path, allowed ? allowed : "");
                         r = -EINVAL;
                         goto out;
                 }
@@ -444,7 +637,8 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                         goto out;
         }
         for (size_t i = 0; i < c->n_resolved; i++) {
-                r = check_path(c, c->resolved[i].path, "library profile path", marks, "allowedHostPathPrefixes");
+                r = check_path(c, c->resolved[i].path, "library profile path", marks,
+                               "allowedHostPathPrefixes");
                 if (r < 0)
                         goto out;
         }

@@ -46,8 +46,8 @@ struct injector_vmi_hook {
         bool enabled;
         char *configmap; /* ConfigMap holding webhook/hook/onDefineDomain */
         char *key;
-        char *version; /* sidecar-shim hook API version */
-        char *image;   /* NULL/empty: KubeVirt's default sidecar-shim image */
+        char *version;     /* sidecar-shim hook API version */
+        char *image;       /* NULL/empty: KubeVirt's default sidecar-shim image */
         char **namespaces; /* VMIs are annotated only here: the ConfigMap must exist */
 };
 

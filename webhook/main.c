@@ -17,27 +17,46 @@
 
 static void usage(FILE *f)
 {
-        fputs("usage: mesa-injector serve --listen ADDR:PORT --cert FILE --key FILE [--config FILE]\n"
-              "       mesa-injector certs --service NAME --namespace NS --out DIR [--ip IP]... [--days N]\n"
-              "       mesa-injector manifests [--config FILE] [--url https://HOST:PORT] [--certs DIR]\n"
-              "       mesa-injector cdi-spec [--config FILE]\n"
-              "       mesa-injector hook-script [--config FILE]\n"
-              "       mesa-injector config-reference\n",
-              f);
+        fputs(
+            "usage: mesa-injector serve --listen ADDR:PORT --cert FILE --key FILE [--config FILE]\n"
+            "       mesa-injector certs --service NAME --namespace NS --out DIR [--ip IP]... "
+            "[--days N]\n"
+            "       mesa-injector manifests [--config FILE] [--url https://HOST:PORT] [--certs "
+            "DIR]\n"
+            "       mesa-injector cdi-spec [--config FILE]\n"
+            "       mesa-injector hook-script [--config FILE]\n"
+            "       mesa-injector config-reference\n",
+            f);
 }
 
-enum { OPT_LISTEN = 1000, OPT_CERT, OPT_KEY, OPT_CONFIG, OPT_SERVICE, OPT_NAMESPACE, OPT_OUT, OPT_IP, OPT_DAYS,
-       OPT_URL, OPT_CERTS, OPT_HELP };
-
-static const struct option options[] = {
-        { "listen", required_argument, NULL, OPT_LISTEN },   { "cert", required_argument, NULL, OPT_CERT },
-        { "key", required_argument, NULL, OPT_KEY },         { "config", required_argument, NULL, OPT_CONFIG },
-        { "service", required_argument, NULL, OPT_SERVICE }, { "namespace", required_argument, NULL, OPT_NAMESPACE },
-        { "out", required_argument, NULL, OPT_OUT },         { "ip", required_argument, NULL, OPT_IP },
-        { "days", required_argument, NULL, OPT_DAYS },       { "url", required_argument, NULL, OPT_URL },
-        { "certs", required_argument, NULL, OPT_CERTS },     { "help", no_argument, NULL, OPT_HELP },
-        {}
+enum {
+        OPT_LISTEN = 1000,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_CONFIG,
+        OPT_SERVICE,
+        OPT_NAMESPACE,
+        OPT_OUT,
+        OPT_IP,
+        OPT_DAYS,
+        OPT_URL,
+        OPT_CERTS,
+        OPT_HELP
 };
+
+static const struct option options[] = {{"listen", required_argument, NULL, OPT_LISTEN},
+                                        {"cert", required_argument, NULL, OPT_CERT},
+                                        {"key", required_argument, NULL, OPT_KEY},
+                                        {"config", required_argument, NULL, OPT_CONFIG},
+                                        {"service", required_argument, NULL, OPT_SERVICE},
+                                        {"namespace", required_argument, NULL, OPT_NAMESPACE},
+                                        {"out", required_argument, NULL, OPT_OUT},
+                                        {"ip", required_argument, NULL, OPT_IP},
+                                        {"days", required_argument, NULL, OPT_DAYS},
+                                        {"url", required_argument, NULL, OPT_URL},
+                                        {"certs", required_argument, NULL, OPT_CERTS},
+                                        {"help", no_argument, NULL, OPT_HELP},
+                                        {}};
 
 struct args {
         const char *listen, *cert, *key, *config, *service, *namespace, *out, *url, *certs;
@@ -71,15 +90,33 @@ int main(int argc, char **argv)
         optind = 2;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
                 switch (opt) {
-                case OPT_LISTEN: a.listen = optarg; break;
-                case OPT_CERT: a.cert = optarg; break;
-                case OPT_KEY: a.key = optarg; break;
-                case OPT_CONFIG: a.config = optarg; break;
-                case OPT_SERVICE: a.service = optarg; break;
-                case OPT_NAMESPACE: a.namespace = optarg; break;
-                case OPT_OUT: a.out = optarg; break;
-                case OPT_URL: a.url = optarg; break;
-                case OPT_CERTS: a.certs = optarg; break;
+                case OPT_LISTEN:
+                        a.listen = optarg;
+                        break;
+                case OPT_CERT:
+                        a.cert = optarg;
+                        break;
+                case OPT_KEY:
+                        a.key = optarg;
+                        break;
+                case OPT_CONFIG:
+                        a.config = optarg;
+                        break;
+                case OPT_SERVICE:
+                        a.service = optarg;
+                        break;
+                case OPT_NAMESPACE:
+                        a.namespace = optarg;
+                        break;
+                case OPT_OUT:
+                        a.out = optarg;
+                        break;
+                case OPT_URL:
+                        a.url = optarg;
+                        break;
+                case OPT_CERTS:
+                        a.certs = optarg;
+                        break;
                 case OPT_IP:
                         if (strv_extend(&a.ips, optarg) < 0)
                                 return 1;
@@ -93,8 +130,12 @@ int main(int argc, char **argv)
                         a.days = (unsigned)d;
                         break;
                 }
-                case OPT_HELP: usage(stdout); return 0;
-                default: usage(stderr); return 2;
+                case OPT_HELP:
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (optind < argc) {
@@ -113,12 +154,16 @@ int main(int argc, char **argv)
                 ret = load_config(a.config, &c);
                 if (ret)
                         goto out;
-                struct server_opts so = { .listen = a.listen, .cert_file = a.cert, .key_file = a.key, .config = &c };
+                struct server_opts so = {
+                    .listen = a.listen, .cert_file = a.cert, .key_file = a.key, .config = &c};
                 r = server_run(&so);
                 ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
         } else if (streq(cmd, "certs")) {
-                struct certs_opts co = { .service = a.service, .namespace = a.namespace, .out_dir = a.out,
-                                         .ips = a.ips, .days = a.days };
+                struct certs_opts co = {.service = a.service,
+                                        .namespace = a.namespace,
+                                        .out_dir = a.out,
+                                        .ips = a.ips,
+                                        .days = a.days};
                 if (!a.service || !a.namespace || !a.out) {
                         log_error("certs needs --service, --namespace and --out");
                         ret = 2;
@@ -138,7 +183,8 @@ int main(int argc, char **argv)
                         ret = 2;
                         goto out;
                 }
-                struct manifests_opts mo = { .config = &c, .config_text = text, .url = a.url, .certs_dir = a.certs };
+                struct manifests_opts mo = {
+                    .config = &c, .config_text = text, .url = a.url, .certs_dir = a.certs};
                 r = manifests_print(&mo, stdout);
                 ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
         } else if (streq(cmd, "cdi-spec")) {

@@ -48,19 +48,22 @@ char *hook_script_render(const struct injector_config *c)
         const char *at = strstr(hook_script, marker);
         if (!at)
                 return NULL;
-        return strdup_printf("%.*sRENDER_NODE='%s'%s", (int)(at - hook_script), hook_script, c->render_node,
-                             at + strlen(marker));
+        return strdup_printf("%.*sRENDER_NODE='%s'%s", (int)(at - hook_script), hook_script,
+                             c->render_node, at + strlen(marker));
 }
 
 static void labels(FILE *f, const char *indent)
 {
-        fprintf(f, "%slabels:\n%s  app.kubernetes.io/name: mesa-injector\n%s  app.kubernetes.io/part-of: vgpuenv\n",
+        fprintf(f,
+                "%slabels:\n%s  app.kubernetes.io/name: mesa-injector\n%s  "
+                "app.kubernetes.io/part-of: vgpuenv\n",
                 indent, indent, indent);
 }
 
 static void namespace_selector(FILE *f, const struct injector_config *c)
 {
-        fputs("    namespaceSelector:\n      matchExpressions:\n      - key: kubernetes.io/metadata.name\n"
+        fputs("    namespaceSelector:\n      matchExpressions:\n      - key: "
+              "kubernetes.io/metadata.name\n"
               "        operator: NotIn\n        values:\n",
               f);
         for (char **n = c->selector.exclude_namespaces; n && *n; n++) {
@@ -70,7 +73,8 @@ static void namespace_selector(FILE *f, const struct injector_config *c)
         }
 }
 
-static void client_config(FILE *f, const struct manifests_opts *o, const char *path, const char *ca_b64)
+static void client_config(FILE *f, const struct manifests_opts *o, const char *path,
+                          const char *ca_b64)
 {
         const struct injector_config *c = o->config;
         fputs("    clientConfig:\n", f);
@@ -114,7 +118,9 @@ static int read_certs(const struct manifests_opts *o, char **ca, char **crt, cha
                         return -ENOMEM;
                 r = read_full_file(cp, ca, NULL);
                 if (r < 0)
-                        return log_error_errno(r, "manifests: cannot read %s: %s (run `mesa-injector certs --out %s` first)",
+                        return log_error_errno(r,
+                                               "manifests: cannot read %s: %s (run `mesa-injector "
+                                               "certs --out %s` first)",
                                                cp, strerror(-r), o->certs_dir);
                 if (o->url)
                         return 0;
@@ -122,17 +128,19 @@ static int read_certs(const struct manifests_opts *o, char **ca, char **crt, cha
                 if (r >= 0)
                         r = read_full_file(kp, key, NULL);
                 if (r < 0)
-                        return log_error_errno(r, "manifests: cannot read %s/tls.crt and tls.key: %s", o->certs_dir,
-                                               strerror(-r));
+                        return log_error_errno(r,
+                                               "manifests: cannot read %s/tls.crt and tls.key: %s",
+                                               o->certs_dir, strerror(-r));
                 return 0;
         }
         if (o->url)
-                return log_error_errno(-EINVAL,
-                                       "manifests: --url needs --certs DIR: the caBundle must be the CA of the "
-                                       "certificate the webhook on the host serves");
+                return log_error_errno(
+                    -EINVAL,
+                    "manifests: --url needs --certs DIR: the caBundle must be the CA of the "
+                    "certificate the webhook on the host serves");
         /* In-cluster without --certs: a fresh CA and pair, shipped as the
          * Secret the Deployment mounts. */
-        struct certs_opts co = { .service = c->deploy.service, .namespace = c->deploy.namespace };
+        struct certs_opts co = {.service = c->deploy.service, .namespace = c->deploy.namespace};
         return certs_generate_mem(&co, ca, crt, key);
 }
 
@@ -148,7 +156,8 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
         int r;
 
         if (o->url && (!startswith(o->url, "https://") || strlen(o->url) <= strlen("https://")))
-                return log_error_errno(-EINVAL, "manifests: --url must start with https:// (got '%s')", o->url);
+                return log_error_errno(
+                    -EINVAL, "manifests: --url must start with https:// (got '%s')", o->url);
         r = read_certs(o, &ca, &crt, &key);
         if (r < 0)
                 return r;
@@ -158,14 +167,17 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                 return log_error_errno(-ENOMEM, "manifests: out of memory");
         const char *ns = c->deploy.namespace;
 
-        fprintf(f, "# mesa-injector (vgpuenv): %s mode, %s\n", c->mode == MODE_CDI ? "cdi" : "hostpath",
-                o->url ? "webhook running outside the cluster (URL mode)" : "in-cluster deployment");
+        fprintf(
+            f, "# mesa-injector (vgpuenv): %s mode, %s\n", c->mode == MODE_CDI ? "cdi" : "hostpath",
+            o->url ? "webhook running outside the cluster (URL mode)" : "in-cluster deployment");
         if (!o->url) {
                 fputs("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ", f);
                 q(f, ns);
                 fputc('\n', f);
                 labels(f, "  ");
-                fputs("---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: mesa-injector\n  namespace: ", f);
+                fputs("---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: "
+                      "mesa-injector\n  namespace: ",
+                      f);
                 q(f, ns);
                 fputc('\n', f);
                 labels(f, "  ");
@@ -174,7 +186,9 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                 _cleanup_free_ char *crt_b64 = b64(crt), *key_b64 = b64(key);
                 if (!crt_b64 || !key_b64)
                         return log_error_errno(-ENOMEM, "manifests: out of memory");
-                fputs("---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  name: ", f);
+                fputs("---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  "
+                      "name: ",
+                      f);
                 q(f, c->deploy.cert_secret);
                 fputs("\n  namespace: ", f);
                 q(f, ns);
@@ -183,40 +197,45 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                 fprintf(f, "data:\n  tls.crt: \"%s\"\n  tls.key: \"%s\"\n", crt_b64, key_b64);
 
                 if (o->config_text) {
-                        fputs("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mesa-injector-config\n  namespace: ", f);
+                        fputs("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "
+                              "mesa-injector-config\n  namespace: ",
+                              f);
                         q(f, ns);
                         fputs("\ndata:\n  config.yaml: ", f);
                         q(f, o->config_text);
                         fputc('\n', f);
                 }
 
-                fputs("---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: mesa-injector\n  namespace: ", f);
+                fputs("---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: "
+                      "mesa-injector\n  namespace: ",
+                      f);
                 q(f, ns);
                 fputc('\n', f);
                 labels(f, "  ");
-                fprintf(f,
-                        "spec:\n"
-                        "  replicas: 2\n"
-                        "  selector:\n    matchLabels:\n      app.kubernetes.io/name: mesa-injector\n"
-                        "  template:\n"
-                        "    metadata:\n");
+                fprintf(
+                    f,
+                    "spec:\n"
+                    "  replicas: 2\n"
+                    "  selector:\n    matchLabels:\n      app.kubernetes.io/name: mesa-injector\n"
+                    "  template:\n"
+                    "    metadata:\n");
                 labels(f, "      ");
-                fprintf(f,
-                        "    spec:\n"
-                        "      serviceAccountName: mesa-injector\n"
-                        "      automountServiceAccountToken: false\n"
-                        "      securityContext:\n"
-                        "        runAsNonRoot: true\n"
-                        "        runAsUser: 65532\n"
-                        "        runAsGroup: 65532\n"
-                        "        seccompProfile:\n          type: RuntimeDefault\n"
-                        "      containers:\n"
-                        "      - name: mesa-injector\n"
-                        "        image: ");
+                fprintf(f, "    spec:\n"
+                           "      serviceAccountName: mesa-injector\n"
+                           "      automountServiceAccountToken: false\n"
+                           "      securityContext:\n"
+                           "        runAsNonRoot: true\n"
+                           "        runAsUser: 65532\n"
+                           "        runAsGroup: 65532\n"
+                           "        seccompProfile:\n          type: RuntimeDefault\n"
+                           "      containers:\n"
+                           "      - name: mesa-injector\n"
+                           "        image: ");
                 q(f, c->deploy.image);
                 fprintf(f,
                         "\n        imagePullPolicy: IfNotPresent\n"
-                        "        args: [\"serve\", \"--listen\", \"0.0.0.0:%u\", \"--cert\", \"/tls/tls.crt\", "
+                        "        args: [\"serve\", \"--listen\", \"0.0.0.0:%u\", \"--cert\", "
+                        "\"/tls/tls.crt\", "
                         "\"--key\", \"/tls/tls.key\"%s]\n"
                         "        ports:\n        - name: https\n          containerPort: %u\n"
                         "        securityContext:\n"
@@ -227,21 +246,30 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                         "          requests:\n            cpu: 20m\n            memory: 16Mi\n"
                         "          limits:\n            cpu: 500m\n            memory: 64Mi\n"
                         "        livenessProbe:\n          httpGet:\n            path: /healthz\n"
-                        "            port: https\n            scheme: HTTPS\n          periodSeconds: 10\n"
+                        "            port: https\n            scheme: HTTPS\n          "
+                        "periodSeconds: 10\n"
                         "        readinessProbe:\n          httpGet:\n            path: /readyz\n"
-                        "            port: https\n            scheme: HTTPS\n          periodSeconds: 5\n"
-                        "        volumeMounts:\n        - name: tls\n          mountPath: /tls\n          readOnly: true\n",
-                        c->deploy.port, o->config_text ? ", \"--config\", \"/config/config.yaml\"" : "",
+                        "            port: https\n            scheme: HTTPS\n          "
+                        "periodSeconds: 5\n"
+                        "        volumeMounts:\n        - name: tls\n          mountPath: /tls\n   "
+                        "       readOnly: true\n",
+                        c->deploy.port,
+                        o->config_text ? ", \"--config\", \"/config/config.yaml\"" : "",
                         c->deploy.port);
                 if (o->config_text)
-                        fputs("        - name: config\n          mountPath: /config\n          readOnly: true\n", f);
-                fputs("      terminationGracePeriodSeconds: 30\n      volumes:\n      - name: tls\n        secret:\n"
+                        fputs("        - name: config\n          mountPath: /config\n          "
+                              "readOnly: true\n",
+                              f);
+                fputs("      terminationGracePeriodSeconds: 30\n      volumes:\n      - name: "
+                      "tls\n        secret:\n"
                       "          secretName: ",
                       f);
                 q(f, c->deploy.cert_secret);
                 fputc('\n', f);
                 if (o->config_text)
-                        fputs("      - name: config\n        configMap:\n          name: mesa-injector-config\n", f);
+                        fputs("      - name: config\n        configMap:\n          name: "
+                              "mesa-injector-config\n",
+                              f);
 
                 fputs("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ", f);
                 q(f, c->deploy.service);
@@ -249,9 +277,8 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                 q(f, ns);
                 fputc('\n', f);
                 labels(f, "  ");
-                fprintf(f,
-                        "spec:\n  selector:\n    app.kubernetes.io/name: mesa-injector\n"
-                        "  ports:\n  - name: https\n    port: 443\n    targetPort: https\n");
+                fprintf(f, "spec:\n  selector:\n    app.kubernetes.io/name: mesa-injector\n"
+                           "  ports:\n  - name: https\n    port: 443\n    targetPort: https\n");
         }
 
         /* The hook script, in every namespace whose VMIs get the annotation:
@@ -272,13 +299,15 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                         block(f, "    ", script);
                 }
 
-        fputs("---\napiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\nmetadata:\n"
+        fputs("---\napiVersion: admissionregistration.k8s.io/v1\nkind: "
+              "MutatingWebhookConfiguration\nmetadata:\n"
               "  name: mesa-injector\n",
               f);
         labels(f, "  ");
         fputs("webhooks:\n  - name: pods.mesa-injector.vgpuenv.io\n", f);
         client_config(f, o, "/mutate-pods", ca_b64);
-        fputs("    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: [\"\"]\n      apiVersions: [\"v1\"]\n"
+        fputs("    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: [\"\"]\n      "
+              "apiVersions: [\"v1\"]\n"
               "      resources: [\"pods\"]\n      scope: Namespaced\n",
               f);
         fputs("    objectSelector:\n      matchLabels:\n", f);
@@ -297,10 +326,12 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
         if (c->vmi_hook.enabled) {
                 fputs("  - name: vmis.mesa-injector.vgpuenv.io\n", f);
                 client_config(f, o, "/mutate-vmis", ca_b64);
-                fputs("    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: [\"kubevirt.io\"]\n"
-                      "      apiVersions: [\"v1\"]\n      resources: [\"virtualmachineinstances\"]\n"
-                      "      scope: Namespaced\n",
-                      f);
+                fputs(
+                    "    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: "
+                    "[\"kubevirt.io\"]\n"
+                    "      apiVersions: [\"v1\"]\n      resources: [\"virtualmachineinstances\"]\n"
+                    "      scope: Namespaced\n",
+                    f);
                 webhook_common(f, c);
         }
         return fflush(f) == 0 ? 0 : log_error_errno(-errno, "manifests: write failed");
@@ -311,7 +342,8 @@ int cdi_spec_print(const struct injector_config *c, FILE *f)
         /* Matches what node setup writes (provision/cdi_contract.h): the
          * render node for QEMU's uid/gid 107, the libraries bind-mounted
          * read-only at the same paths. */
-        fprintf(f, "# CDI spec for mesa-injector's cdi mode; install as %s on every node\n", c->cdi.spec_path);
+        fprintf(f, "# CDI spec for mesa-injector's cdi mode; install as %s on every node\n",
+                c->cdi.spec_path);
         fputs("cdiVersion: \"0.5.0\"\nkind: ", f);
         _cleanup_free_ char *kind = strdup_printf("%s/%s", c->cdi.vendor, c->cdi.class);
         q(f, kind);
@@ -319,9 +351,13 @@ int cdi_spec_print(const struct injector_config *c, FILE *f)
         q(f, c->cdi.name);
         fputs("\n  containerEdits:\n    deviceNodes:\n    - path: ", f);
         q(f, c->render_node);
-        fprintf(f, "\n      type: c\n      permissions: rw\n      fileMode: 438  # 0666\n      uid: %d\n      gid: %d\n",
+        fprintf(f,
+                "\n      type: c\n      permissions: rw\n      fileMode: 438  # 0666\n      uid: "
+                "%d\n      gid: %d\n",
                 VGPUENV_QEMU_UID, VGPUENV_QEMU_GID);
-        fputs("    env:\n    - \"__EGL_VENDOR_LIBRARY_DIRS=/usr/share/glvnd/egl_vendor.d\"\n    mounts:\n", f);
+        fputs("    env:\n    - \"__EGL_VENDOR_LIBRARY_DIRS=/usr/share/glvnd/egl_vendor.d\"\n    "
+              "mounts:\n",
+              f);
         for (size_t i = 0; i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
                 /* Devices come from deviceNodes, which also set the cgroup

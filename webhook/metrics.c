@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                 0.05,   0.1,   0.25,   0.5,   1,    2.5};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 /* Process-wide by nature: one registry per process, like any Prometheus
@@ -21,15 +22,26 @@ static struct {
 
 const char *metric_route_name(enum metric_route r)
 {
-        static const char *const n[] = { "/mutate-pods", "/mutate-vmis", "/healthz", "/readyz", "/metrics", "other" };
+        static const char *const n[] = {"/mutate-pods", "/mutate-vmis", "/healthz",
+                                        "/readyz",      "/metrics",     "other"};
         return r < _ROUTE_MAX ? n[r] : "other";
 }
 
 const char *metric_outcome_name(enum metric_outcome o)
 {
-        static const char *const n[] = { "patched",   "unchanged", "skipped",    "conflict", "invalid",
-                                         "bad_request", "too_large", "ok",      "not_found", "method_not_allowed",
-                                         "unsupported_media_type", "timeout", "error" };
+        static const char *const n[] = {"patched",
+                                        "unchanged",
+                                        "skipped",
+                                        "conflict",
+                                        "invalid",
+                                        "bad_request",
+                                        "too_large",
+                                        "ok",
+                                        "not_found",
+                                        "method_not_allowed",
+                                        "unsupported_media_type",
+                                        "timeout",
+                                        "error"};
         return o < _OUTCOME_MAX ? n[o] : "error";
 }
 
@@ -44,7 +56,8 @@ void metrics_request(enum metric_route r, enum metric_outcome o, double seconds)
         while (b < N_BUCKETS && seconds > buckets[b])
                 b++;
         atomic_fetch_add_explicit(&m.bucket[r][b], 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&m.sum_ns[r], (unsigned long long)(seconds * 1e9), memory_order_relaxed);
+        atomic_fetch_add_explicit(&m.sum_ns[r], (unsigned long long)(seconds * 1e9),
+                                  memory_order_relaxed);
         atomic_fetch_add_explicit(&m.count[r], 1, memory_order_relaxed);
 }
 
@@ -73,11 +86,14 @@ char *metrics_render(void)
                 for (int o = 0; o < _OUTCOME_MAX; o++) {
                         unsigned long long v = atomic_load(&m.requests[r][o]);
                         if (v)
-                                fprintf(f, "mesa_injector_requests_total{route=\"%s\",outcome=\"%s\"} %llu\n",
+                                fprintf(f,
+                                        "mesa_injector_requests_total{route=\"%s\",outcome=\"%s\"} "
+                                        "%llu\n",
                                         metric_route_name(r), metric_outcome_name(o), v);
                 }
         fprintf(f,
-                "# HELP mesa_injector_patches_total AdmissionReview responses that carried a JSON patch.\n"
+                "# HELP mesa_injector_patches_total AdmissionReview responses that carried a JSON "
+                "patch.\n"
                 "# TYPE mesa_injector_patches_total counter\n"
                 "mesa_injector_patches_total %llu\n"
                 "# HELP mesa_injector_patch_operations_total JSON patch operations emitted.\n"
@@ -98,16 +114,20 @@ char *metrics_render(void)
                 for (size_t b = 0; b <= N_BUCKETS; b++) {
                         cum += atomic_load(&m.bucket[r][b]);
                         if (b < N_BUCKETS)
-                                fprintf(f, "mesa_injector_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                                fprintf(f,
+                                        "mesa_injector_request_duration_seconds_bucket{route=\"%"
+                                        "s\",le=\"%g\"} %llu\n",
                                         metric_route_name(r), buckets[b], cum);
                         else
-                                fprintf(f, "mesa_injector_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                                fprintf(f,
+                                        "mesa_injector_request_duration_seconds_bucket{route=\"%"
+                                        "s\",le=\"+Inf\"} %llu\n",
                                         metric_route_name(r), cum);
                 }
-                fprintf(f, "mesa_injector_request_duration_seconds_sum{route=\"%s\"} %.9f\n", metric_route_name(r),
-                        (double)atomic_load(&m.sum_ns[r]) / 1e9);
-                fprintf(f, "mesa_injector_request_duration_seconds_count{route=\"%s\"} %llu\n", metric_route_name(r),
-                        count);
+                fprintf(f, "mesa_injector_request_duration_seconds_sum{route=\"%s\"} %.9f\n",
+                        metric_route_name(r), (double)atomic_load(&m.sum_ns[r]) / 1e9);
+                fprintf(f, "mesa_injector_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                        metric_route_name(r), count);
         }
         if (fclose(f) != 0) {
                 free(buf);

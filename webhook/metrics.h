@@ -5,7 +5,15 @@
 
 #include <stdio.h>
 
-enum metric_route { ROUTE_PODS = 0, ROUTE_VMIS, ROUTE_HEALTHZ, ROUTE_READYZ, ROUTE_METRICS, ROUTE_OTHER, _ROUTE_MAX };
+enum metric_route {
+        ROUTE_PODS = 0,
+        ROUTE_VMIS,
+        ROUTE_HEALTHZ,
+        ROUTE_READYZ,
+        ROUTE_METRICS,
+        ROUTE_OTHER,
+        _ROUTE_MAX
+};
 enum metric_outcome {
         OUTCOME_PATCHED = 0,
         OUTCOME_UNCHANGED,

@@ -135,7 +135,8 @@ static char *json_string(const char *s)
 
 const char *mutate_decision_name(enum mutate_decision d)
 {
-        static const char *const names[] = { "skipped", "unchanged", "patched", "conflict", "invalid" };
+        static const char *const names[] = {"skipped", "unchanged", "patched", "conflict",
+                                            "invalid"};
         return d <= DECISION_INVALID ? names[d] : "unknown";
 }
 
@@ -204,8 +205,8 @@ struct ann_list {
  * holds something else. */
 static int want_annotation(struct ann_list *l, const cJSON *obj, const char *key, const char *value)
 {
-        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
-                                                            "annotations");
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "annotations");
         const cJSON *cur = cJSON_IsObject(ann) ? cJSON_GetObjectItemCaseSensitive(ann, key) : NULL;
         if (cur)
                 return cJSON_IsString(cur) && streq(cur->valuestring, value) ? 0 : -EEXIST;
@@ -241,11 +242,13 @@ static int emit_annotations(struct patch *p, const cJSON *obj, const struct ann_
                 cJSON_Delete(wrap);
                 if (!json)
                         return -ENOMEM;
-                return patch_append(p, "add", cJSON_IsObject(meta) ? "/metadata/annotations" : "/metadata", json);
+                return patch_append(
+                    p, "add", cJSON_IsObject(meta) ? "/metadata/annotations" : "/metadata", json);
         }
         for (size_t i = 0; r >= 0 && i < l->n; i++) {
                 _cleanup_free_ char *esc = json_pointer_escape(l->keys[i]);
-                _cleanup_free_ char *path = esc ? strdup_printf("/metadata/annotations/%s", esc) : NULL;
+                _cleanup_free_ char *path =
+                    esc ? strdup_printf("/metadata/annotations/%s", esc) : NULL;
                 _cleanup_free_ char *val = json_string(l->values[i]);
                 r = path && val ? patch_append(p, "add", path, val) : -ENOMEM;
         }
@@ -361,8 +364,8 @@ static enum mutate_decision conflict(struct patch *p, char **reason, char *msg)
         return DECISION_CONFLICT;
 }
 
-enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod, const char *namespace,
-                                struct patch *p, char **reason)
+enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod,
+                                const char *namespace, struct patch *p, char **reason)
 {
         int r;
 
@@ -372,8 +375,9 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
         if (!namespace || !*namespace)
-                namespace = get_string(meta, "namespace");
-        if (!namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces, namespace)) {
+        namespace = get_string(meta, "namespace");
+        if (!namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces,
+                                namespace)) {
                 REASON("namespace %s not selected", namespace ? namespace : "(none)");
                 return DECISION_SKIPPED;
         }
@@ -405,14 +409,18 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
 
         if (c->mode == MODE_CDI) {
                 _cleanup_free_ char *key = strdup_printf("cdi.k8s.io/%s", c->cdi.annotation_key);
-                _cleanup_free_ char *val = strdup_printf("%s/%s=%s", c->cdi.vendor, c->cdi.class, c->cdi.name);
+                _cleanup_free_ char *val =
+                    strdup_printf("%s/%s=%s", c->cdi.vendor, c->cdi.class, c->cdi.name);
                 if (!key || !val)
                         return finish(p, -ENOMEM, reason);
                 struct ann_list al = {};
                 r = want_annotation(&al, pod, key, val);
                 if (r == -EEXIST)
-                        return conflict(p, reason, strdup_printf("annotation %s already set to another device", key));
-                if (r >= 0 && al.n > 0 && want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
+                        return conflict(
+                            p, reason,
+                            strdup_printf("annotation %s already set to another device", key));
+                if (r >= 0 && al.n > 0 &&
+                    want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
                         r = -ENOMEM; /* the marker is informational: a different value is fine */
                 if (r >= 0)
                         r = emit_annotations(p, pod, &al);
@@ -429,35 +437,41 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
          * resolved path is looked up in them. */
         _cleanup_free_ const char **have_names = collect(volumes, "name");
         _cleanup_free_ const char **have_paths = collect(mounts, "mountPath");
-        struct raw_list new_volumes = { .items = calloc(c->n_resolved + 1, sizeof(char *)) };
-        struct raw_list new_mounts = { .items = calloc(c->n_resolved + 1, sizeof(char *)) };
+        struct raw_list new_volumes = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
+        struct raw_list new_mounts = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
         r = new_volumes.items && new_mounts.items && have_names && have_paths ? 0 : -ENOMEM;
         /* Resolved paths have unique names and mount points (config.c), so
          * only the pod's own arrays need searching. */
         for (size_t i = 0; r >= 0 && i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
-                const cJSON *v = index_of(have_names, h->name) >= 0 ? find_by(volumes, "name", h->name) : NULL;
+                const cJSON *v =
+                    index_of(have_names, h->name) >= 0 ? find_by(volumes, "name", h->name) : NULL;
                 if (v) {
-                        const char *hp = get_string(cJSON_GetObjectItemCaseSensitive(v, "hostPath"), "path");
+                        const char *hp =
+                            get_string(cJSON_GetObjectItemCaseSensitive(v, "hostPath"), "path");
                         if (!hp || !streq(hp, h->path)) {
                                 raw_list_done(&new_volumes);
                                 raw_list_done(&new_mounts);
-                                return conflict(p, reason,
-                                                strdup_printf("volume %s already exists with another source", h->name));
+                                return conflict(
+                                    p, reason,
+                                    strdup_printf("volume %s already exists with another source",
+                                                  h->name));
                         }
                 } else
                         new_volumes.items[new_volumes.n++] = h->volume_json;
-                const cJSON *m =
-                        index_of(have_paths, h->container_path) >= 0 ? find_by(mounts, "mountPath", h->container_path) : NULL;
+                const cJSON *m = index_of(have_paths, h->container_path) >= 0
+                                     ? find_by(mounts, "mountPath", h->container_path)
+                                     : NULL;
                 if (m) {
                         const char *mn = get_string(m, "name");
                         if (!mn || !streq(mn, h->name)) {
                                 raw_list_done(&new_volumes);
                                 raw_list_done(&new_mounts);
-                                return conflict(p, reason,
-                                                strdup_printf("container %s already mounts %s at %s",
-                                                              c->target_container, mn ? mn : "a volume",
-                                                              h->container_path));
+                                return conflict(
+                                    p, reason,
+                                    strdup_printf("container %s already mounts %s at %s",
+                                                  c->target_container, mn ? mn : "a volume",
+                                                  h->container_path));
                         }
                 } else
                         new_mounts.items[new_mounts.n++] = h->mount_json;
@@ -511,8 +525,8 @@ static bool display_disabled(const cJSON *gpu)
         return cJSON_IsFalse(en);
 }
 
-enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vmi, const char *namespace,
-                                struct patch *p, char **reason)
+enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vmi,
+                                const char *namespace, struct patch *p, char **reason)
 {
         int r;
 
@@ -526,14 +540,17 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(vmi, "metadata");
         if (!namespace || !*namespace)
-                namespace = get_string(meta, "namespace");
-        if (!namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces, namespace)) {
-                REASON("namespace %s has no hook ConfigMap (vmiHook.namespaces)", namespace ? namespace : "(none)");
+        namespace = get_string(meta, "namespace");
+        if (!namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces,
+                                namespace)) {
+                REASON("namespace %s has no hook ConfigMap (vmiHook.namespaces)",
+                       namespace ? namespace : "(none)");
                 return DECISION_SKIPPED;
         }
         const cJSON *devices = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(vmi, "spec"), "domain"),
-                "devices");
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(vmi, "spec"),
+                                             "domain"),
+            "devices");
         const cJSON *gpus = cJSON_GetObjectItemCaseSensitive(devices, "gpus");
         if (gpus && !cJSON_IsArray(gpus)) {
                 REASON("spec.domain.devices.gpus is not an array");
@@ -552,9 +569,12 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 return finish(p, -ENOMEM, reason);
         const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
         const char *cur = cJSON_IsObject(ann) ? get_string(ann, HOOK_SIDECARS_ANNOTATION) : NULL;
-        if (cJSON_IsObject(ann) && cJSON_GetObjectItemCaseSensitive(ann, HOOK_SIDECARS_ANNOTATION) && !cur) {
+        if (cJSON_IsObject(ann) &&
+            cJSON_GetObjectItemCaseSensitive(ann, HOOK_SIDECARS_ANNOTATION) && !cur) {
                 cJSON_Delete(entry);
-                return conflict(p, reason, strdup_printf("annotation %s is not a string", HOOK_SIDECARS_ANNOTATION));
+                return conflict(
+                    p, reason,
+                    strdup_printf("annotation %s is not a string", HOOK_SIDECARS_ANNOTATION));
         }
         if (!cur) {
                 cJSON *list = cJSON_CreateArray();
@@ -576,7 +596,8 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 cJSON_Delete(list);
                 cJSON_Delete(entry);
                 return conflict(p, reason,
-                                strdup_printf("annotation %s is not a JSON list; not touching it", HOOK_SIDECARS_ANNOTATION));
+                                strdup_printf("annotation %s is not a JSON list; not touching it",
+                                              HOOK_SIDECARS_ANNOTATION));
         }
         const cJSON *s;
         cJSON_ArrayForEach(s, list)

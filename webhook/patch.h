@@ -44,10 +44,10 @@ const char *mutate_decision_name(enum mutate_decision d);
 
 /* namespace: request.namespace (pods on CREATE often lack metadata.namespace).
  * *reason gets a short human explanation for the log and status message. */
-enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod, const char *namespace,
-                                struct patch *p, char **reason);
-enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vmi, const char *namespace,
-                                struct patch *p, char **reason);
+enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod,
+                                const char *namespace, struct patch *p, char **reason);
+enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vmi,
+                                const char *namespace, struct patch *p, char **reason);
 
 /* Whether namespace passes selector.namespaces/excludeNamespaces (shell
  * globs allowed, e.g. "kubevirt-test-*"). */

@@ -93,7 +93,8 @@ static void json_str(FILE *f, const char *key, const char *v)
 
 /* One structured line per admission, written with a single fwrite so lines
  * from worker threads never interleave. */
-static void log_admission(const struct request *rq, const struct admission_result *res, double seconds)
+static void log_admission(const struct request *rq, const struct admission_result *res,
+                          double seconds)
 {
         char *buf = NULL;
         size_t size = 0;
@@ -102,15 +103,16 @@ static void log_admission(const struct request *rq, const struct admission_resul
                 return;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        fprintf(f, "{\"ts\":%lld.%03ld,\"msg\":\"admission\"", (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+        fprintf(f, "{\"ts\":%lld.%03ld,\"msg\":\"admission\"", (long long)ts.tv_sec,
+                ts.tv_nsec / 1000000);
         json_str(f, "route", metric_route_name(rq->route));
         json_str(f, "uid", res->uid);
         json_str(f, "kind", res->kind);
         json_str(f, "namespace", res->namespace);
         json_str(f, "name", res->name);
         json_str(f, "decision", metric_outcome_name(res->outcome));
-        fprintf(f, ",\"status\":%u,\"patchOps\":%u,\"durationMs\":%.3f", res->http_status, res->patch_ops,
-                seconds * 1e3);
+        fprintf(f, ",\"status\":%u,\"patchOps\":%u,\"durationMs\":%.3f", res->http_status,
+                res->patch_ops, seconds * 1e3);
         json_str(f, "reason", res->reason);
         fputs("}\n", f);
         if (fclose(f) == 0)
@@ -120,7 +122,8 @@ static void log_admission(const struct request *rq, const struct admission_resul
 
 static void mark_received(struct server *srv, struct MHD_Connection *conn)
 {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         struct conn_track *t = ci ? ci->socket_context : NULL;
         if (!t)
                 return;
@@ -130,11 +133,11 @@ static void mark_received(struct server *srv, struct MHD_Connection *conn)
 }
 
 static enum MHD_Result respond(struct MHD_Connection *conn, struct server *srv, struct request *rq,
-                               unsigned status, const char *content_type, char *body, enum metric_outcome outcome,
-                               const char *allow)
+                               unsigned status, const char *content_type, char *body,
+                               enum metric_outcome outcome, const char *allow)
 {
         struct MHD_Response *resp =
-                MHD_create_response_from_buffer(body ? strlen(body) : 0, body, MHD_RESPMEM_MUST_FREE);
+            MHD_create_response_from_buffer(body ? strlen(body) : 0, body, MHD_RESPMEM_MUST_FREE);
         if (!resp) {
                 free(body);
                 return MHD_NO;
@@ -153,13 +156,16 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct server *srv, 
         return r;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *conn, struct server *srv, struct request *rq,
-                                     unsigned status, const char *msg, enum metric_outcome outcome, const char *allow)
+static enum MHD_Result respond_error(struct MHD_Connection *conn, struct server *srv,
+                                     struct request *rq, unsigned status, const char *msg,
+                                     enum metric_outcome outcome, const char *allow)
 {
-        struct admission_result res = { .http_status = status, .outcome = outcome, .reason = (char *)msg };
+        struct admission_result res = {
+            .http_status = status, .outcome = outcome, .reason = (char *)msg};
         if (rq->route == ROUTE_PODS || rq->route == ROUTE_VMIS)
                 log_admission(rq, &res, now_seconds() - rq->start);
-        return respond(conn, srv, rq, status, "application/json", json_error_body(msg), outcome, allow);
+        return respond(conn, srv, rq, status, "application/json", json_error_body(msg), outcome,
+                       allow);
 }
 
 static bool json_content_type(const char *ct)
@@ -174,7 +180,8 @@ static bool json_content_type(const char *ct)
 
 /* Everything decided from the request line and headers. Returns -1 to go
  * on to the body, else the result of queueing the answer. */
-static int answer_head(struct MHD_Connection *conn, struct server *srv, struct request *rq, const char *method)
+static int answer_head(struct MHD_Connection *conn, struct server *srv, struct request *rq,
+                       const char *method)
 {
         const struct injector_config *c = srv->config;
         bool is_get = streq(method, "GET") || streq(method, "HEAD");
@@ -186,35 +193,40 @@ static int answer_head(struct MHD_Connection *conn, struct server *srv, struct r
         case ROUTE_READYZ:
         case ROUTE_METRICS:
                 if (!is_get)
-                        return respond_error(conn, srv, rq, 405, "method not allowed: use GET", OUTCOME_METHOD,
-                                             "GET, HEAD");
+                        return respond_error(conn, srv, rq, 405, "method not allowed: use GET",
+                                             OUTCOME_METHOD, "GET, HEAD");
                 if (rq->route == ROUTE_METRICS)
-                        return respond(conn, srv, rq, 200, "text/plain; version=0.0.4", metrics_render(), OUTCOME_OK,
-                                       NULL);
+                        return respond(conn, srv, rq, 200, "text/plain; version=0.0.4",
+                                       metrics_render(), OUTCOME_OK, NULL);
                 if (rq->route == ROUTE_READYZ && atomic_load(&srv->draining))
-                        return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"), OUTCOME_ERROR,
-                                       NULL);
+                        return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"),
+                                       OUTCOME_ERROR, NULL);
                 return respond(conn, srv, rq, 200, "text/plain", strdup("ok\n"), OUTCOME_OK, NULL);
         default:
                 break;
         }
         if (!streq(method, "POST"))
-                return respond_error(conn, srv, rq, 405, "method not allowed: use POST", OUTCOME_METHOD, "POST");
-        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+                return respond_error(conn, srv, rq, 405, "method not allowed: use POST",
+                                     OUTCOME_METHOD, "POST");
+        const char *ct =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (!json_content_type(ct))
-                return respond_error(conn, srv, rq, 415,
-                                     "unsupported content type: AdmissionReview must be application/json",
-                                     OUTCOME_MEDIA_TYPE, NULL);
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                return respond_error(
+                    conn, srv, rq, 415,
+                    "unsupported content type: AdmissionReview must be application/json",
+                    OUTCOME_MEDIA_TYPE, NULL);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long len = 0;
         if (cl && parse_uint64(cl, 0, ~0ULL, &len) == 0 && len > c->limits.max_body_bytes)
-                return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
+                return respond_error(conn, srv, rq, 413, "request body too large",
+                                     OUTCOME_TOO_LARGE, NULL);
         return -1;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
         struct server *srv = cls;
         const struct injector_config *c = srv->config;
@@ -235,9 +247,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  * makes libmicrohttpd close the connection instead of reading
                  * the body. Everything else is answered once the request is
                  * complete: an answer queued earlier costs the keep-alive. */
-                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
                 bool has_body = (cl && !streq(cl, "0")) ||
-                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                            MHD_HTTP_HEADER_TRANSFER_ENCODING);
                 if (has_body && (h = answer_head(conn, srv, rq, method)) >= 0)
                         return (enum MHD_Result)h;
                 return MHD_YES;
@@ -249,7 +263,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* Slow clients: the whole body must arrive in time, whatever
                  * the pace of the individual chunks. */
                 if (now_seconds() - rq->start > c->limits.request_timeout_s) {
-                        log_warning("request body not received within %us; closing", c->limits.request_timeout_s);
+                        log_warning("request body not received within %us; closing",
+                                    c->limits.request_timeout_s);
                         return MHD_NO;
                 }
                 size_t n = *upload_data_size;
@@ -283,10 +298,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if ((h = answer_head(conn, srv, rq, method)) >= 0)
                 return (enum MHD_Result)h;
         if (rq->too_large)
-                return respond_error(conn, srv, rq, 413, "request body too large", OUTCOME_TOO_LARGE, NULL);
+                return respond_error(conn, srv, rq, 413, "request body too large",
+                                     OUTCOME_TOO_LARGE, NULL);
         struct admission_result res;
-        int r = admission_handle(c, rq->route == ROUTE_PODS ? ADMIT_PODS : ADMIT_VMIS, rq->buf ? rq->buf : "",
-                                 rq->len, &res);
+        int r = admission_handle(c, rq->route == ROUTE_PODS ? ADMIT_PODS : ADMIT_VMIS,
+                                 rq->buf ? rq->buf : "", rq->len, &res);
         double dt = now_seconds() - rq->start;
         if (r < 0) {
                 admission_result_done(&res);
@@ -296,12 +312,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (res.patch_ops)
                 metrics_patch_ops(res.patch_ops);
         char *body = TAKE_PTR(res.body);
-        enum MHD_Result ret = respond(conn, srv, rq, res.http_status, "application/json", body, res.outcome, NULL);
+        enum MHD_Result ret =
+            respond(conn, srv, rq, res.http_status, "application/json", body, res.outcome, NULL);
         admission_result_done(&res);
         return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
         struct server *srv = cls;
         struct request *rq = *con_cls;
@@ -311,7 +329,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 return;
         if (!rq->answered)
                 metrics_request(rq->route,
-                                toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT : OUTCOME_ERROR,
+                                toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT
+                                                                              : OUTCOME_ERROR,
                                 now_seconds() - rq->start);
         free(rq->buf);
         free(rq);
@@ -319,7 +338,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_sub(&srv->inflight, 1);
 
         /* The next request on this keep-alive connection starts its clock. */
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         struct conn_track *t = ci ? ci->socket_context : NULL;
         if (t) {
                 pthread_mutex_lock(&srv->conns_lock);
@@ -336,7 +356,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
         if (code == MHD_CONNECTION_NOTIFY_STARTED) {
                 struct conn_track *t = calloc(1, sizeof(*t));
-                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *ci =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
                 if (!t || !ci) {
                         free(t);
                         return;
@@ -391,7 +412,9 @@ static void *reaper_thread(void *arg)
                                 shutdown(t->fd, SHUT_RDWR);
                                 t->cut = true;
                                 metrics_request(ROUTE_OTHER, OUTCOME_TIMEOUT, now - t->phase_start);
-                                log_warning("closing a connection whose request did not arrive within %gs", limit);
+                                log_warning(
+                                    "closing a connection whose request did not arrive within %gs",
+                                    limit);
                         }
                 pthread_mutex_unlock(&srv->conns_lock);
         }
@@ -430,7 +453,9 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         unsigned long long p;
         if (parse_uint64(port, 1, 65535, &p) < 0)
                 return -EINVAL;
-        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM }, *ai;
+        struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+                                 .ai_socktype = SOCK_STREAM},
+                        *ai;
         if (getaddrinfo(*host ? host : NULL, port, &hints, &ai) != 0)
                 return -EINVAL;
         memcpy(ss, ai->ai_addr, ai->ai_addrlen);
@@ -442,7 +467,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
-        struct server srv = { .config = c, .conns_lock = PTHREAD_MUTEX_INITIALIZER };
+        struct server srv = {.config = c, .conns_lock = PTHREAD_MUTEX_INITIALIZER};
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
@@ -450,7 +475,8 @@ int server_run(const struct server_opts *o)
 
         r = parse_listen(o->listen, &ss, &sslen);
         if (r < 0)
-                return log_error_errno(r, "--listen %s: expected ADDR:PORT with a numeric address", o->listen);
+                return log_error_errno(r, "--listen %s: expected ADDR:PORT with a numeric address",
+                                       o->listen);
         r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
         if (r < 0)
                 return r;
@@ -467,27 +493,29 @@ int server_run(const struct server_opts *o)
         r = tls_store_start(srv.tls);
         if (r < 0)
                 goto out;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
-                         MHD_USE_ERROR_LOG;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+                         MHD_USE_ITC | MHD_USE_ERROR_LOG;
         if (ss.ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
         struct MHD_OptionItem ops[] = {
-                { MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve },
-                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
-                { MHD_OPTION_SOCK_ADDR, 0, &ss },
-                { MHD_OPTION_THREAD_POOL_SIZE, c->limits.threads, NULL },
-                { MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL },
-                { MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL },
-                { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv },
-                { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, &srv },
-                { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
-                { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
-                { MHD_OPTION_END, 0, NULL },
+            {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+            {MHD_OPTION_SOCK_ADDR, 0, &ss},
+            {MHD_OPTION_THREAD_POOL_SIZE, c->limits.threads, NULL},
+            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL},
+            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL},
+            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv},
+            {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, &srv},
+            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+            {MHD_OPTION_END, 0, NULL},
         };
-        struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv, MHD_OPTION_ARRAY, ops,
-                                                MHD_OPTION_END);
+        struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv,
+                                                MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
         if (!d) {
-                r = log_error_errno(-EADDRNOTAVAIL, "cannot start the HTTPS server on %s (address in use?)", o->listen);
+                r = log_error_errno(-EADDRNOTAVAIL,
+                                    "cannot start the HTTPS server on %s (address in use?)",
+                                    o->listen);
                 goto out;
         }
         r = pthread_create(&srv.reaper, NULL, reaper_thread, &srv);
@@ -497,8 +525,8 @@ int server_run(const struct server_opts *o)
                 goto out;
         }
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        log_info("serving HTTPS on %s (port %u), %u threads, TLS 1.2+", o->listen, info ? info->port : 0,
-                 c->limits.threads);
+        log_info("serving HTTPS on %s (port %u), %u threads, TLS 1.2+", o->listen,
+                 info ? info->port : 0, c->limits.threads);
 
         int sig = 0;
         while (sigwait(&mask, &sig) != 0)
@@ -529,7 +557,8 @@ int server_run(const struct server_opts *o)
         pthread_join(srv.reaper, NULL);
         MHD_stop_daemon(d);
         if (open_conns > 0)
-                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; stopped anyway",
+                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
+                            "stopped anyway",
                             open_conns, left, c->limits.shutdown_grace_s);
         log_info("stopped");
         r = 0;

@@ -36,7 +36,7 @@ struct tls_store {
         struct cert_gen *retired;
         unsigned generation;
         char *cert_file, *key_file;
-        struct file_id cert_id, key_id;       /* of the installed pair */
+        struct file_id cert_id, key_id;         /* of the installed pair */
         struct file_id failed_cert, failed_key; /* last unusable state, to log once */
         unsigned poll_ms;
         pthread_t thread;
@@ -65,8 +65,12 @@ static struct file_id file_id_of(const char *path)
          * "..data" symlink, which changes the inode we see here. */
         if (stat(path, &st) < 0)
                 return (struct file_id){};
-        return (struct file_id){ .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size, .mtime = st.st_mtim,
-                                 .ctime = st.st_ctim, .valid = true };
+        return (struct file_id){.dev = st.st_dev,
+                                .ino = st.st_ino,
+                                .size = st.st_size,
+                                .mtime = st.st_mtim,
+                                .ctime = st.st_ctim,
+                                .valid = true};
 }
 
 static bool file_id_eq(const struct file_id *a, const struct file_id *b)
@@ -84,7 +88,8 @@ static int key_id(gnutls_pubkey_t pub, unsigned char out[64], size_t *len)
 
 /* Parse both files into a generation; logs nothing (the caller decides
  * whether this is fatal or a transient half-rotation). */
-static int gen_load(const char *cert_file, const char *key_file, struct cert_gen **ret, const char **why)
+static int gen_load(const char *cert_file, const char *key_file, struct cert_gen **ret,
+                    const char **why)
 {
         _cleanup_free_ char *cert_pem = NULL, *key_pem = NULL;
         size_t cert_len = 0, key_len = 0;
@@ -105,9 +110,10 @@ static int gen_load(const char *cert_file, const char *key_file, struct cert_gen
         struct cert_gen *g = calloc(1, sizeof(*g));
         if (!g)
                 return -ENOMEM;
-        gnutls_datum_t cd = { (unsigned char *)cert_pem, (unsigned)cert_len };
-        gnutls_datum_t kd = { (unsigned char *)key_pem, (unsigned)key_len };
-        if (gnutls_x509_crt_list_import2(&crts, &ncrts, &cd, GNUTLS_X509_FMT_PEM, 0) < 0 || ncrts == 0) {
+        gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)cert_len};
+        gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)key_len};
+        if (gnutls_x509_crt_list_import2(&crts, &ncrts, &cd, GNUTLS_X509_FMT_PEM, 0) < 0 ||
+            ncrts == 0) {
                 *why = "certificate file holds no PEM certificate";
                 r = -EINVAL;
                 goto fail;
@@ -130,8 +136,8 @@ static int gen_load(const char *cert_file, const char *key_file, struct cert_gen
         unsigned char a[64], b[64];
         size_t alen, blen;
         if (gnutls_pubkey_init(&kpub) < 0 || gnutls_pubkey_import_privkey(kpub, g->key, 0, 0) < 0 ||
-            key_id(kpub, a, &alen) < 0 || key_id(g->pcert[0].pubkey, b, &blen) < 0 || alen != blen ||
-            memcmp(a, b, alen) != 0) {
+            key_id(kpub, a, &alen) < 0 || key_id(g->pcert[0].pubkey, b, &blen) < 0 ||
+            alen != blen || memcmp(a, b, alen) != 0) {
                 if (kpub)
                         gnutls_pubkey_deinit(kpub);
                 *why = "key does not match the certificate";
@@ -152,7 +158,8 @@ fail:
         return r;
 }
 
-int tls_store_new(const char *cert_file, const char *key_file, unsigned poll_ms, struct tls_store **ret)
+int tls_store_new(const char *cert_file, const char *key_file, unsigned poll_ms,
+                  struct tls_store **ret)
 {
         struct tls_store *s = calloc(1, sizeof(*s));
         const char *why = NULL;
@@ -171,8 +178,8 @@ int tls_store_new(const char *cert_file, const char *key_file, unsigned poll_ms,
         if (r < 0) {
                 tls_store_free(s);
                 /* -EBADMSG, not -EINVAL: the caller maps -EINVAL to "bad usage". */
-                return log_error_errno(r == -EINVAL ? -EBADMSG : r, "TLS: %s (%s, %s)", why ? why : "cannot load",
-                                       cert_file, key_file);
+                return log_error_errno(r == -EINVAL ? -EBADMSG : r, "TLS: %s (%s, %s)",
+                                       why ? why : "cannot load", cert_file, key_file);
         }
         s->generation = 1;
         *ret = s;
@@ -193,8 +200,9 @@ int tls_store_check(struct tls_store *s)
                 /* Usually a rotation in progress: keep serving the old pair and
                  * look again next time; say so once per state. */
                 if (!file_id_eq(&c, &s->failed_cert) || !file_id_eq(&k, &s->failed_key)) {
-                        log_warning("TLS: not reloading yet: %s; still serving the previous certificate",
-                                    why ? why : "cannot load");
+                        log_warning(
+                            "TLS: not reloading yet: %s; still serving the previous certificate",
+                            why ? why : "cannot load");
                         metrics_cert_reload(0);
                         s->failed_cert = c;
                         s->failed_key = k;
@@ -304,8 +312,9 @@ void tls_store_set_global(struct tls_store *s)
 }
 
 int tls_store_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
-                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **pcert,
-                       unsigned int *pcert_length, gnutls_privkey_t *privkey)
+                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                       gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                       gnutls_privkey_t *privkey)
 {
         (void)session;
         (void)req_ca_dn;

@@ -15,7 +15,8 @@
 struct tls_store;
 
 /* Loads the pair once (failure is fatal at startup). */
-int tls_store_new(const char *cert_file, const char *key_file, unsigned poll_ms, struct tls_store **ret);
+int tls_store_new(const char *cert_file, const char *key_file, unsigned poll_ms,
+                  struct tls_store **ret);
 /* Starts the thread that polls the files. */
 int tls_store_start(struct tls_store *s);
 void tls_store_free(struct tls_store *s);
@@ -29,5 +30,6 @@ unsigned tls_store_generation(struct tls_store *s);
  * pointer, so it serves the store registered here (one per process). */
 void tls_store_set_global(struct tls_store *s);
 int tls_store_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
-                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **pcert,
-                       unsigned int *pcert_length, gnutls_privkey_t *privkey);
+                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                       gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                       gnutls_privkey_t *privkey);

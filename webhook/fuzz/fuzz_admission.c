@@ -38,7 +38,8 @@ static char *b64decode(const char *s)
                         v[k] = s[i + k] == '=' ? 0 : b64val(s[i + k]);
                 if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
                         abort();
-                unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+                unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
+                             (unsigned)v[3];
                 *o++ = (char)(x >> 16);
                 if (s[i + 2] != '=')
                         *o++ = (char)(x >> 8);

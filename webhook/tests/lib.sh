@@ -17,12 +17,27 @@ SNI=$SVC.$NS.svc
 [ -x "$MI" ] || { echo "FAIL: $MI not built (run make)"; exit 1; }
 WORK=$(mktemp -d /tmp/webhook-test.XXXXXX)
 SERVER_PIDS=()
+# Servers must exit 0 on SIGTERM: under `make test-asan` a leak or a
+# sanitizer report turns into a non-zero exit, which fails the test here.
 cleanup() {
+	local rc=$? p st bad=0
 	for p in "${SERVER_PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
+		if kill "$p" 2>/dev/null; then
+			st=0
+			wait "$p" 2>/dev/null || st=$?
+			if [ $st -ne 0 ]; then
+				echo "FAIL: mesa-injector (pid $p) exited $st after SIGTERM"
+				bad=1
+			fi
+		fi
 	done
+	if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK"/server*.log 2>/dev/null; then
+		grep -h -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK"/server*.log | head -60
+		bad=1
+	fi
 	rm -rf "$WORK"
+	[ $bad -eq 0 ] || exit 1
+	exit $rc
 }
 trap cleanup EXIT
 

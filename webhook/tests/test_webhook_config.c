@@ -100,7 +100,8 @@ static void test_path_outside_allowlist(void **state)
         free(err);
         injector_config_done(&c);
 
-        r = load_capture("allowedHostPathPrefixes: [/usr/lib64]\nlibraryProfile: rhel\nrenderNode: /dev/dri/renderD128\n",
+        r = load_capture("allowedHostPathPrefixes: [/usr/lib64]\nlibraryProfile: rhel\nrenderNode: "
+                         "/dev/dri/renderD128\n",
                          &c, &err);
         assert_int_equal(r, -EINVAL);
         assert_non_null(strstr(err, "test.yaml:3:13:"));
@@ -136,10 +137,10 @@ int main(void)
 {
         log_set_prefix("mesa-injector");
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_defaults),
-                cmocka_unit_test(test_rhel_and_extra_paths),
-                cmocka_unit_test(test_path_outside_allowlist),
-                cmocka_unit_test(test_schema_errors),
+            cmocka_unit_test(test_defaults),
+            cmocka_unit_test(test_rhel_and_extra_paths),
+            cmocka_unit_test(test_path_outside_allowlist),
+            cmocka_unit_test(test_schema_errors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,6 @@
 static struct injector_config cfg;
 static cJSON *parsed;
 
-
 static int setup(void **state)
 {
         (void)state;
@@ -42,10 +41,15 @@ static cJSON *pod(const char *extra_spec, bool with_labels)
         char buf[4096];
         snprintf(buf, sizeof(buf),
                  "{\"metadata\":{\"namespace\":\"kubevirt-test-default\"%s},"
-                 "\"spec\":{\"containers\":[{\"name\":\"guest-console-log\"},{\"name\":\"compute\"%s}]%s}}",
+                 "\"spec\":{\"containers\":[{\"name\":\"guest-console-log\"},{\"name\":\"compute\"%"
+                 "s}]%s}}",
                  with_labels ? ",\"labels\":{\"kubevirt.io\":\"virt-launcher\"}" : "",
-                 strstr(extra_spec, "MOUNTS") ? ",\"volumeMounts\":[{\"name\":\"private\",\"mountPath\":\"/p\"}]" : "",
-                 strstr(extra_spec, "VOLUMES") ? ",\"volumes\":[{\"name\":\"private\",\"emptyDir\":{}}]" : "");
+                 strstr(extra_spec, "MOUNTS")
+                     ? ",\"volumeMounts\":[{\"name\":\"private\",\"mountPath\":\"/p\"}]"
+                     : "",
+                 strstr(extra_spec, "VOLUMES")
+                     ? ",\"volumes\":[{\"name\":\"private\",\"emptyDir\":{}}]"
+                     : "");
         cJSON *p = cJSON_Parse(buf);
         assert_non_null(p);
         return p;
@@ -145,7 +149,8 @@ static void apply_simple(cJSON *doc, struct patch *p)
                 cJSON *cur = doc;
                 char *save = NULL, *tok = strtok_r(path + 1, "/", &save), *next;
                 for (; (next = strtok_r(NULL, "/", &save)); tok = next) {
-                        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(tok)) : cJSON_GetObjectItem(cur, tok);
+                        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(tok))
+                                                 : cJSON_GetObjectItem(cur, tok);
                         assert_non_null(cur);
                 }
                 if (cJSON_IsArray(cur))
@@ -194,7 +199,8 @@ static void test_name_clash(void **state)
         char *reason = NULL;
         cJSON *o = pod("VOLUMES", true);
         cJSON *vols = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "volumes");
-        cJSON *v = cJSON_Parse("{\"name\":\"mesa-dev-dri\",\"hostPath\":{\"path\":\"/somewhere/else\"}}");
+        cJSON *v =
+            cJSON_Parse("{\"name\":\"mesa-dev-dri\",\"hostPath\":{\"path\":\"/somewhere/else\"}}");
         cJSON_AddItemToArray(vols, v);
         assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
         assert_int_equal(patch_count(&p), 0);
@@ -205,8 +211,12 @@ static void test_name_clash(void **state)
 
         /* Same mount path taken by another volume. */
         o = pod("MOUNTS", true);
-        cJSON *mounts = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "containers"), 1), "volumeMounts");
-        cJSON_AddItemToArray(mounts, cJSON_Parse("{\"name\":\"theirs\",\"mountPath\":\"/dev/dri\"}"));
+        cJSON *mounts = cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "containers"),
+                               1),
+            "volumeMounts");
+        cJSON_AddItemToArray(mounts,
+                             cJSON_Parse("{\"name\":\"theirs\",\"mountPath\":\"/dev/dri\"}"));
         assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
         assert_non_null(strstr(reason, "/dev/dri"));
         free(reason);
@@ -236,16 +246,20 @@ static void test_vmi_annotation_escaped(void **state)
         (void)state;
         struct patch p = {};
         char *reason = NULL;
-        cJSON *o = cJSON_Parse("{\"metadata\":{\"namespace\":\"default\",\"annotations\":{\"x\":\"y\"}},"
-                               "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"g\",\"deviceName\":\"d\"}]}}}}");
+        cJSON *o =
+            cJSON_Parse("{\"metadata\":{\"namespace\":\"default\",\"annotations\":{\"x\":\"y\"}},"
+                        "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"g\","
+                        "\"deviceName\":\"d\"}]}}}}");
         assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
         assert_int_equal(patch_count(&p), 1);
-        assert_string_equal(op_path(&p, 0), "/metadata/annotations/hooks.kubevirt.io~1hookSidecars");
+        assert_string_equal(op_path(&p, 0),
+                            "/metadata/annotations/hooks.kubevirt.io~1hookSidecars");
         cJSON *val = cJSON_GetObjectItem(cJSON_GetArrayItem(ops_of(&p), 0), "value");
         cJSON *list = cJSON_Parse(val->valuestring);
         assert_true(cJSON_IsArray(list));
         cJSON *cm = cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "configMap");
-        assert_string_equal(cJSON_GetObjectItem(cm, "hookPath")->valuestring, "/usr/bin/onDefineDomain");
+        assert_string_equal(cJSON_GetObjectItem(cm, "hookPath")->valuestring,
+                            "/usr/bin/onDefineDomain");
         cJSON_Delete(list);
         patch_done(&p);
         /* A non-JSON annotation of that name: reported, not overwritten. */
@@ -262,9 +276,11 @@ static void test_volume_names(void **state)
         char *n = host_path_volume_name("/usr/lib/x86_64-linux-gnu/libGL.so.1");
         assert_string_equal(n, "mesa-usr-lib-x86-64-linux-gnu-libgl-so-1");
         free(n);
-        n = host_path_volume_name("/usr/lib/x86_64-linux-gnu/a-very-long-library-name-that-goes-on-and-on.so.1");
+        n = host_path_volume_name(
+            "/usr/lib/x86_64-linux-gnu/a-very-long-library-name-that-goes-on-and-on.so.1");
         assert_true(strlen(n) <= 63);
-        char *m = host_path_volume_name("/usr/lib/x86_64-linux-gnu/a-very-long-library-name-that-goes-on-and-on.so.2");
+        char *m = host_path_volume_name(
+            "/usr/lib/x86_64-linux-gnu/a-very-long-library-name-that-goes-on-and-on.so.2");
         assert_string_not_equal(n, m);
         free(n);
         free(m);
@@ -273,7 +289,7 @@ static void test_volume_names(void **state)
 static void test_path_allowed(void **state)
 {
         (void)state;
-        char *prefixes[] = { "/usr/lib64", "/dev/dri/", NULL };
+        char *prefixes[] = {"/usr/lib64", "/dev/dri/", NULL};
         assert_true(path_allowed("/usr/lib64/libGL.so.1", prefixes));
         assert_true(path_allowed("/dev/dri", prefixes));
         assert_false(path_allowed("/usr/lib64evil/x", prefixes));
@@ -286,8 +302,8 @@ static void test_path_allowed(void **state)
 static void test_base64(void **state)
 {
         (void)state;
-        const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-        const char *out[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+        const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+        const char *out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
         for (size_t i = 0; i < 7; i++) {
                 char *s = base64_encode(in[i], strlen(in[i]));
                 assert_string_equal(s, out[i]);
@@ -309,15 +325,19 @@ static void test_review_validation(void **state)
         (void)state;
         expect_400("{", "malformed JSON");
         expect_400("[]", "JSON object");
-        expect_400("{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":\"AdmissionReview\"}", "v1beta1");
+        expect_400("{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":\"AdmissionReview\"}",
+                   "v1beta1");
         expect_400("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Pod\"}", "unsupported kind");
-        expect_400("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{}}",
-                   "request.uid");
+        expect_400(
+            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{}}",
+            "request.uid");
 
-        const char *ok = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
-                         "\"uid\":\"u-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
-                         "\"namespace\":\"ns\",\"operation\":\"CREATE\",\"object\":{\"metadata\":{\"labels\":"
-                         "{\"kubevirt.io\":\"virt-launcher\"}},\"spec\":{\"containers\":[{\"name\":\"compute\"}]}}}}";
+        const char *ok =
+            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{"
+            "\"uid\":\"u-1\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+            "\"namespace\":\"ns\",\"operation\":\"CREATE\",\"object\":{\"metadata\":{\"labels\":"
+            "{\"kubevirt.io\":\"virt-launcher\"}},\"spec\":{\"containers\":[{\"name\":\"compute\"}]"
+            "}}}}";
         struct admission_result r;
         assert_int_equal(admission_handle(&cfg, ADMIT_PODS, ok, strlen(ok), &r), 0);
         assert_int_equal(r.http_status, 200);
@@ -341,17 +361,17 @@ static void test_review_validation(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_pointer_escape),
-                cmocka_unit_test(test_missing_arrays_created_whole),
-                cmocka_unit_test(test_existing_arrays_appended),
-                cmocka_unit_test(test_idempotent),
-                cmocka_unit_test(test_name_clash),
-                cmocka_unit_test(test_not_selected),
-                cmocka_unit_test(test_vmi_annotation_escaped),
-                cmocka_unit_test(test_volume_names),
-                cmocka_unit_test(test_path_allowed),
-                cmocka_unit_test(test_base64),
-                cmocka_unit_test(test_review_validation),
+            cmocka_unit_test(test_pointer_escape),
+            cmocka_unit_test(test_missing_arrays_created_whole),
+            cmocka_unit_test(test_existing_arrays_appended),
+            cmocka_unit_test(test_idempotent),
+            cmocka_unit_test(test_name_clash),
+            cmocka_unit_test(test_not_selected),
+            cmocka_unit_test(test_vmi_annotation_escaped),
+            cmocka_unit_test(test_volume_names),
+            cmocka_unit_test(test_path_allowed),
+            cmocka_unit_test(test_base64),
+            cmocka_unit_test(test_review_validation),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
