@@ -14,7 +14,7 @@ limits:
   connectionLimit: 6
 EOF
 start_server "$WORK/limits.yaml"
-RAW="python3 $ROOT/webhook/tests/rawclient.py"
+RAW="$PY $ROOT/webhook/tests/rawclient.py"
 
 alive() {
 	kill -0 "$SERVER_PID" 2>/dev/null || fail "server died after: $1"
@@ -56,7 +56,7 @@ code=$(post /mutate-deployments "$WORK/good.json")
 [ "$code" = 404 ] || fail "unknown route -> $code"
 ok "unknown route -> 404"
 
-python3 - "$WORK/good.json" "$WORK" <<'EOF'
+$PY - "$WORK/good.json" "$WORK" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 d = sys.argv[2]
@@ -80,7 +80,7 @@ grep -q 'request.uid' "$WORK/r" || fail "uid message"
 ok "missing or empty request.uid -> 400"
 
 [ "$(post /mutate-vmis "$WORK/good.json")" = 200 ] || fail "misrouted review"
-python3 - "$WORK/r" <<'EOF' || fail "misrouted kind answer: $(cat "$WORK/r")"
+$PY - "$WORK/r" <<'EOF' || fail "misrouted kind answer: $(cat "$WORK/r")"
 import json, sys
 r = json.load(open(sys.argv[1]))["response"]
 assert r["uid"] == "bad-1" and r["allowed"] is True and "patch" not in r

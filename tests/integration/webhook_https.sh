@@ -56,7 +56,7 @@ review pod "$WORK/pod1.json" /mutate-pods unchanged
 ok "re-applying the webhook to its own output yields no patch"
 
 # A pod with no volumes, no mounts and no annotations: arrays/maps added whole.
-python3 - "$FIX/pod-virt-launcher.json" >"$WORK/bare.json" <<'EOF'
+$PY - "$FIX/pod-virt-launcher.json" >"$WORK/bare.json" <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
 del p["spec"]["volumes"]; del p["spec"]["containers"][0]["volumeMounts"]; del p["metadata"]["annotations"]
@@ -69,7 +69,7 @@ review pod "$WORK/bare1.json" /mutate-pods unchanged
 ok "missing volumes/volumeMounts/annotations are created whole; idempotent afterwards"
 
 # compute not first: the pointer must index the right container.
-python3 - "$FIX/pod-virt-launcher.json" >"$WORK/order.json" <<'EOF'
+$PY - "$FIX/pod-virt-launcher.json" >"$WORK/order.json" <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
 p["spec"]["containers"].reverse()
@@ -80,7 +80,7 @@ pyassert "$WORK/out.json" 'len(o["spec"]["containers"][2]["volumeMounts"]) > 7 a
 ok "compute found at index 2"
 
 # A clash: our volume name bound to another source.
-python3 - "$FIX/pod-virt-launcher.json" >"$WORK/clash.json" <<'EOF'
+$PY - "$FIX/pod-virt-launcher.json" >"$WORK/clash.json" <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
 p["spec"]["volumes"].append({"name": "mesa-dev-dri", "emptyDir": {}})
@@ -91,7 +91,7 @@ pyassert "$WORK/out.json" 'o["code"] == 409 and "mesa-dev-dri" in o["message"]'
 ok "a volume name clash is reported (409), not overwritten"
 
 # Not selected: no label, or an excluded namespace.
-python3 - "$FIX/pod-virt-launcher.json" >"$WORK/plain.json" <<'EOF'
+$PY - "$FIX/pod-virt-launcher.json" >"$WORK/plain.json" <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
 p["metadata"]["labels"] = {"app": "nginx"}
@@ -111,7 +111,7 @@ pyassert "$WORK/vmi1.json" 'o["spec"] == json.load(open("'"$FIX"'/vmi-gpu.json")
 review vmi "$WORK/vmi1.json" /mutate-vmis unchanged
 ok "VMI with a GPU gets the hook-sidecar annotation; idempotent"
 
-python3 - "$FIX/vmi-gpu.json" >"$WORK/vmi-other.json" <<'EOF'
+$PY - "$FIX/vmi-gpu.json" >"$WORK/vmi-other.json" <<'EOF'
 import json, sys
 v = json.load(open(sys.argv[1]))
 v["metadata"]["annotations"] = {"hooks.kubevirt.io/hookSidecars": '[{"args": ["--version", "v1alpha2"], "image": "registry:5000/kubevirt/example-hook-sidecar:devel"}]'}
@@ -124,14 +124,14 @@ pyassert "$WORK/out.json" '
   == ["registry:5000/kubevirt/example-hook-sidecar:devel", "mesa-injector-hook"]'
 ok "an existing sidecar request is kept and ours appended (replace, ~1 escaped)"
 
-python3 - "$FIX/vmi-gpu.json" >"$WORK/vmi-nodisplay.json" <<'EOF'
+$PY - "$FIX/vmi-gpu.json" >"$WORK/vmi-nodisplay.json" <<'EOF'
 import json, sys
 v = json.load(open(sys.argv[1]))
 v["spec"]["domain"]["devices"]["gpus"][0]["virtualGPUOptions"] = {"display": {"enabled": False}}
 json.dump(v, sys.stdout)
 EOF
 review vmi "$WORK/vmi-nodisplay.json" /mutate-vmis unchanged
-python3 - "$FIX/vmi-gpu.json" >"$WORK/vmi-nogpu.json" <<'EOF'
+$PY - "$FIX/vmi-gpu.json" >"$WORK/vmi-nogpu.json" <<'EOF'
 import json, sys
 v = json.load(open(sys.argv[1]))
 del v["spec"]["domain"]["devices"]["gpus"]

@@ -4,7 +4,7 @@
 # arrives); bad configs and unusable certificates end with a clear message
 # and exit code 2/1 before anything listens.
 source "$(dirname "$0")/../../webhook/tests/lib.sh"
-RAW="python3 $ROOT/webhook/tests/rawclient.py"
+RAW="$PY $ROOT/webhook/tests/rawclient.py"
 
 start_server
 $TOOL wrap pod "$FIX/pod-virt-launcher.json" --uid term-1 >"$WORK/req.json"

@@ -38,7 +38,7 @@ ok "bad --ip and missing flags: exit 2"
 
 # ---- manifests, in-cluster defaults ---------------------------------------------------
 "$MI" manifests >"$WORK/default.yaml" 2>"$WORK/err" || fail "manifests: $(cat "$WORK/err")"
-python3 - "$WORK/default.yaml" "$WORK" <<'EOF' || fail "default manifests"
+$PY - "$WORK/default.yaml" "$WORK" <<'EOF' || fail "default manifests"
 import base64, json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = [d["kind"] for d in docs]
@@ -104,7 +104,7 @@ vmiHook:
   configMap: egl-hook
 EOF
 "$MI" manifests --config "$WORK/cfg.yaml" >"$WORK/cfg-out.yaml" 2>"$WORK/err" || fail "manifests --config: $(cat "$WORK/err")"
-python3 - "$WORK/cfg-out.yaml" "$WORK/cfg.yaml" <<'EOF' || fail "configured manifests"
+$PY - "$WORK/cfg-out.yaml" "$WORK/cfg.yaml" <<'EOF' || fail "configured manifests"
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 by = {}
@@ -127,7 +127,7 @@ ok "--config: failurePolicy Fail, own namespace, config shipped in a ConfigMap, 
 # ---- URL mode ---------------------------------------------------------------------------
 "$MI" manifests --url https://192.168.122.1:9443 --certs "$WORK/c" >"$WORK/url.yaml" 2>"$WORK/err" ||
 	fail "manifests --url: $(cat "$WORK/err")"
-python3 - "$WORK/url.yaml" "$WORK/c/ca.crt" <<'EOF' || fail "URL-mode manifests"
+$PY - "$WORK/url.yaml" "$WORK/c/ca.crt" <<'EOF' || fail "URL-mode manifests"
 import base64, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = [d["kind"] for d in docs]
@@ -156,7 +156,7 @@ ok "bad --url, --url without --certs, a hostPath outside the allowlist: exit 2, 
 
 # ---- CDI spec -----------------------------------------------------------------------------
 "$MI" cdi-spec >"$WORK/cdi.yaml" || fail "cdi-spec"
-python3 - "$WORK/cdi.yaml" <<'EOF' || fail "CDI spec"
+$PY - "$WORK/cdi.yaml" <<'EOF' || fail "CDI spec"
 import sys, yaml
 s = yaml.safe_load(open(sys.argv[1]))
 assert s["cdiVersion"] == "0.5.0" and s["kind"] == "vgpuenv.io/render"

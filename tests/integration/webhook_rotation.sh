@@ -46,7 +46,7 @@ ln -s ..v2 "$WORK/live/..data_tmp" && mv -T "$WORK/live/..data_tmp" "$WORK/live/
 
 wait "$LOAD" || fail "requests failed during rotation: $(cat "$WORK/load.json")"
 cat "$WORK/load.json"
-python3 - "$WORK/load.json" <<'PY' || fail "load result: $(cat "$WORK/load.json")"
+$PY - "$WORK/load.json" <<'PY' || fail "load result: $(cat "$WORK/load.json")"
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert r["failed"] == 0 and r["bad_status"] == 0, r

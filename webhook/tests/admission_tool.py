@@ -19,8 +19,6 @@ import json
 import sys
 import uuid
 
-import jsonpatch
-
 KINDS = {
     "pod": {"group": "", "version": "v1", "kind": "Pod"},
     "vmi": {"group": "kubevirt.io", "version": "v1", "kind": "VirtualMachineInstance"},
@@ -97,6 +95,8 @@ def apply(args):
         fail("patch is not a non-empty list: %r" % ops)
     if args.ops_out:
         json.dump(ops, open(args.ops_out, "w"), indent=1)
+    import jsonpatch  # python3-jsonpatch; only needed here
+
     # Independent RFC 6902 application; raises on a bad pointer, a missing
     # parent or an "add" to an index past the end.
     result = jsonpatch.JsonPatch(ops).apply(obj)

@@ -8,7 +8,17 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 MI=${MESA_INJECTOR:-$BUILD/mesa-injector}
-TOOL="python3 $ROOT/webhook/tests/admission_tool.py"
+# Debian's python3 with python3-jsonpatch and python3-yaml (make deps);
+# another python3 on PATH only if it has both.
+PY=
+for cand in /usr/bin/python3 python3; do
+	if "$cand" -c 'import jsonpatch, yaml' 2>/dev/null; then
+		PY=$cand
+		break
+	fi
+done
+[ -n "$PY" ] || { echo "FAIL: python3 with jsonpatch and yaml is needed (make deps: python3-jsonpatch python3-yaml)"; exit 1; }
+TOOL="$PY $ROOT/webhook/tests/admission_tool.py"
 FIX=$ROOT/webhook/tests/fixtures
 SVC=mesa-injector
 NS=mesa-injector
@@ -111,7 +121,7 @@ review() {
 
 # pyassert FILE EXPR: evaluate a Python expression with o = the JSON in FILE.
 pyassert() {
-	python3 - "$1" "$2" <<'EOF' || fail "assertion failed: $2"
+	$PY - "$1" "$2" <<'EOF' || fail "assertion failed: $2"
 import json, sys
 o = json.load(open(sys.argv[1]))
 if not eval("(" + sys.argv[2] + "\n)"):
