@@ -6,6 +6,7 @@
  * was applied. The KubeVirt CR gets a JSON merge patch built from its
  * current content: merge patches replace arrays, so the feature gates and
  * mediated devices already there are read first and kept. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,47 @@ char *cluster_kubevirt_patch(const char *current_json)
         return cJSON_PrintUnformatted(patch);
 }
 
+/* "https://HOST:PORT/..." -> HOST (without brackets) into buf. */
+static const char *url_host(const char *url, char *buf, size_t size)
+{
+        const char *h = startswith(url, "https://") ? url + strlen("https://") : url;
+        size_t n = *h == '[' ? strcspn(h + 1, "]") : strcspn(h, ":/");
+        if (*h == '[')
+                h++;
+        snprintf(buf, size, "%.*s", (int)n, h);
+        return buf;
+}
+
+static const char *url_port(const char *url)
+{
+        const char *h = startswith(url, "https://") ? url + strlen("https://") : url;
+        if (*h == '[')
+                h = strchr(h, ']') ?: h;
+        const char *colon = strchr(h, ':');
+        static __thread char port[8];
+        snprintf(port, sizeof(port), "%.*s", colon ? (int)strcspn(colon + 1, "/") : 3,
+                 colon ? colon + 1 : "443");
+        return port;
+}
+
+static int webhook_certs(struct run_ctx *ctx, const char *bin, const char *dir)
+{
+        _cleanup_free_ char *crt = strdup_printf("%s/tls.crt", dir);
+        if (!crt)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (!ctx->dry_run && file_exists(crt))
+                return 0;
+        char host[256];
+        url_host(ctx->cfg->webhook.url, host, sizeof(host));
+        struct in_addr a4;
+        struct in6_addr a6;
+        bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+        char *const argv[] = { (char *)bin, "certs", "--service", "mesa-injector", "--namespace",
+                               "mesa-injector", "--out", (char *)dir, ip ? "--ip" : NULL, host,
+                               NULL };
+        return ctx_run(ctx, "mesa-injector certs", argv, NULL, NULL, NULL);
+}
+
 static int deploy_webhook(struct run_ctx *ctx, const char *kubeconfig)
 {
         const struct config *c = ctx->cfg;
@@ -145,10 +187,23 @@ static int deploy_webhook(struct run_ctx *ctx, const char *kubeconfig)
 
         _cleanup_free_ char *bin = strdup_printf("%s/mesa-injector", ctx->build_dir);
         _cleanup_free_ char *out = strdup_printf("%s/mesa-injector.yaml", ctx->state_dir);
+        _cleanup_free_ char *certs = strdup_printf("%s/webhook-certs", ctx->state_dir);
         _cleanup_strv_free_ char **argv = NULL;
-        if (!bin || !out || strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
+        if (!bin || !out || !certs)
+                return log_error_errno(ENOMEM, "out of memory");
+
+        if (c->webhook.deploy == DEPLOY_URL) {
+                /* The caBundle must be the CA of the certificate the webhook
+                 * on this host serves: make it once, keep it across runs so
+                 * a running `mesa-injector serve` stays valid. */
+                int r = webhook_certs(ctx, bin, certs);
+                if (r < 0)
+                        return r;
+        }
+        if (strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
             (c->webhook.deploy == DEPLOY_URL &&
-             (strv_extend(&argv, "--url") < 0 || strv_extend(&argv, c->webhook.url) < 0)) ||
+             (strv_extend(&argv, "--url") < 0 || strv_extend(&argv, c->webhook.url) < 0 ||
+              strv_extend(&argv, "--certs") < 0 || strv_extend(&argv, certs) < 0)) ||
             (c->webhook.config &&
              (strv_extend(&argv, "--config") < 0 || strv_extend(&argv, c->webhook.config) < 0)))
                 return log_error_errno(ENOMEM, "out of memory");
@@ -178,8 +233,11 @@ static int deploy_webhook(struct run_ctx *ctx, const char *kubeconfig)
                          c->webhook.deploy == DEPLOY_URL ? ", webhook at " : "",
                          c->webhook.deploy == DEPLOY_URL ? c->webhook.url : "", out);
         if (c->webhook.deploy == DEPLOY_URL)
-                log_notice("url mode: run `%s serve` on this host so %s answers", bin,
-                           c->webhook.url);
+                log_notice("url mode: run `%s serve --listen 0.0.0.0:%s --cert %s/tls.crt --key "
+                           "%s/tls.key%s%s` on this host so %s answers",
+                           bin, url_port(c->webhook.url), certs, certs,
+                           c->webhook.config ? " --config " : "",
+                           c->webhook.config ? c->webhook.config : "", c->webhook.url);
         return 0;
 }
 

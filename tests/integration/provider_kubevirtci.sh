@@ -10,6 +10,7 @@ set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
 [ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
+[ -x build/mesa-injector ] || { echo "SKIP: build/mesa-injector not built (run make)"; exit 77; }
 T=$(mktemp -d /tmp/vgpuenv-kvci.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
@@ -38,7 +39,8 @@ ssh:
   key: $T/id
   timeout: 10
 webhook:
-  deploy: none
+  deploy: url
+  url: https://127.0.0.1:18443
 YAML
 ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C test
 
@@ -88,6 +90,20 @@ printf '%s' "$script" | grep -qF "grep -qxF '$pub' /root/.ssh/authorized_keys" |
 echo "ok: node01 key exchange through cluster-up/ssh.sh with our public key"
 grep -q '"node01_ssh_port":[[:space:]]*32769' "$T/state/kvci-test/state.json" || fail "ssh port not recorded"
 
+# the webhook in url mode: real mesa-injector certs + manifests, applied from a file
+apply=""
+for k in $(calls kubectl); do argv_of "$k" | grep -qx apply && apply=$k; done
+[ -n "$apply" ] || fail "no kubectl apply of the webhook"
+S=$T/state/kvci-test
+argv_is "$apply" kubectl --kubeconfig "$kubeconfig" apply -f "$S/mesa-injector.yaml" || fail "kubectl apply argv"
+grep -q "kind: MutatingWebhookConfiguration" "$apply/manifest" || fail "no MutatingWebhookConfiguration applied"
+grep -q "https://127.0.0.1:18443" "$apply/manifest" || fail "webhook URL not in the manifest"
+grep -q "caBundle: \"\?$(base64 -w0 <"$S/webhook-certs/ca.crt")" "$apply/manifest" || fail "caBundle is not the CA of the host's certificate"
+grep -q "serve --listen 0.0.0.0:18443 --cert $S/webhook-certs/tls.crt --key $S/webhook-certs/tls.key" "$T/up1.out" ||
+	fail "the serve command for the host is not printed"
+ca1=$(sha256sum <"$S/webhook-certs/ca.crt")
+echo "ok: url mode: certificates for 127.0.0.1, manifests with that caBundle applied, serve command printed"
+
 # KubeVirt CR: existing gates and host devices kept, fake vGPU added
 patch="" waitc=""
 for k in $(calls kubectl); do
@@ -102,6 +118,11 @@ argv_is "$patch" kubectl --kubeconfig "$kubeconfig" patch kubevirt kubevirt -n k
 argv_is "$waitc" kubectl --kubeconfig "$kubeconfig" wait kubevirt/kubevirt -n kubevirt \
 	--for condition=Available --timeout 600s || fail "kubectl wait"
 echo "ok: KubeVirt CR patched keeping LiveMigration/Snapshot, waited for Available"
+
+# a second up keeps the certificates (a running `serve` stays valid)
+STANDIN_LOG=$T/up1b.log build/vgpuenv up -c "$T/kv.yaml" >"$T/up1b.out" 2>&1 || { cat "$T/up1b.out"; fail "second up failed"; }
+[ "$(sha256sum <"$S/webhook-certs/ca.crt")" = "$ca1" ] || fail "second up replaced the webhook CA"
+echo "ok: second up kept the webhook certificates"
 
 # down: make cluster-down -> gocli rm, state gone
 export STANDIN_LOG=$T/down1.log
