@@ -295,26 +295,54 @@ static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
         return r;
 }
 
+/* The Kubernetes name of a node we know by its VM name: kubelet registers
+ * the hostname, which may be the FQDN (kcli sets a domain). */
+static const char *k8s_node_name(char *const *k8s_names, const char *vm)
+{
+        for (size_t i = 0; k8s_names && k8s_names[i]; i++)
+                if (streq(k8s_names[i], vm))
+                        return k8s_names[i];
+        for (size_t i = 0; k8s_names && k8s_names[i]; i++)
+                if (startswith(k8s_names[i], vm) && k8s_names[i][strlen(vm)] == '.')
+                        return k8s_names[i];
+        return vm;
+}
+
 static int label_nodes(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
 {
         if (ctx->dry_run)
                 ctx_plan(ctx, "label every node whose render-node probe passed: kubectl label node "
                               "NODE %s --overwrite",
                          VGPUENV_NODE_LABEL);
+        const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(st->root, "nodes");
+        if (cJSON_GetArraySize(nodes) == 0)
+                return 0;
+
+        const char *get[] = { "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL };
+        struct spawn_result res = {};
+        int r = kubectl(ctx, kubeconfig, "kubectl get nodes", get, &res);
+        _cleanup_strv_free_ char **k8s = NULL;
+        if (r >= 0 && res.exit_code == 0 && res.out)
+                for (char *t = strtok(res.out, " \n"); t; t = strtok(NULL, " \n"))
+                        strv_extend(&k8s, t);
+        spawn_result_done(&res);
+        if (r < 0)
+                return r;
+
         const cJSON *n;
-        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(st->root, "nodes"))
+        cJSON_ArrayForEach(n, nodes)
         {
                 const cJSON *name = cJSON_GetObjectItemCaseSensitive(n, "name");
                 if (!cJSON_IsString(name) ||
                     !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "probe_ok")))
                         continue;
-                const char *a[] = { "label", "node", name->valuestring, VGPUENV_NODE_LABEL,
-                                    "--overwrite", NULL };
-                int r = kubectl(ctx, kubeconfig, "kubectl label node", a, NULL);
+                const char *kn = k8s_node_name(k8s, name->valuestring);
+                const char *a[] = { "label", "node", kn, VGPUENV_NODE_LABEL, "--overwrite", NULL };
+                r = kubectl(ctx, kubeconfig, "kubectl label node", a, NULL);
                 if (r < 0)
                         return r;
                 if (!ctx->dry_run)
-                        log_info("labelled node %s %s", name->valuestring, VGPUENV_NODE_LABEL);
+                        log_info("labelled node %s %s", kn, VGPUENV_NODE_LABEL);
         }
         return 0;
 }
