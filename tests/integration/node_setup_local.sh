@@ -17,7 +17,7 @@ scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///sy
 T=$(mktemp -d /tmp/vgpuenv-nsl.XXXXXX)
 name=nsl$$
 cfg=$T/local.yaml
-export VGPUENV_STATE_DIR=$T/state
+# The default state directory: libvirt's qemu user must reach the disks in it.
 cleanup() {
 	build/vgpuenv down -c "$cfg" >"$T/down.out" 2>&1 || cat "$T/down.out" >&2
 	rm -rf "$T"
@@ -32,6 +32,8 @@ nodes:
   memory: 1536
 network:
   subnet: 192.168.131.0/24
+ssh:
+  timeout: 900           # TCG on a shared 2-core machine boots slowly
 YAML
 
 trap cleanup EXIT
