@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/cdi_contract.h"
+#include "webhook/patch.h"
 
 static const char *const mode_values[] = {"hostpath", "cdi", NULL};
 static const char *const profile_values[] = {"debian", "rhel", "none", NULL};
@@ -653,6 +654,11 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 if (r < 0)
                         goto out;
         }
+        c->patch_cache = patch_cache_new();
+        if (!c->patch_cache) {
+                r = -ENOMEM;
+                goto out;
+        }
         /* The webhook must never mutate the control plane or itself. */
         if (!strv_contains(c->selector.exclude_namespaces, "kube-system"))
                 strv_extend(&c->selector.exclude_namespaces, "kube-system");
@@ -678,5 +684,6 @@ void injector_config_done(struct injector_config *c)
         }
         free(c->resolved);
         free(c->source);
+        patch_cache_free(c->patch_cache);
         *c = (struct injector_config){};
 }

@@ -11,6 +11,8 @@
 
 #include "common/yaml_schema.h"
 
+struct patch_cache;
+
 enum injector_mode { MODE_HOSTPATH = 0, MODE_CDI };
 enum library_profile { PROFILE_DEBIAN = 0, PROFILE_RHEL, PROFILE_NONE };
 enum failure_policy { FAILURE_IGNORE = 0, FAILURE_FAIL };
@@ -84,6 +86,8 @@ struct injector_config {
         int on_conflict;
         struct injector_deploy deploy;
         struct injector_limits limits;
+
+        struct patch_cache *patch_cache; /* see patch.h; owned */
 
         /* Resolved after load: profile paths + explicit ones, validated. */
         struct host_path *resolved;

@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
+#include "webhook/admission.h"
 
 char *json_pointer_escape(const char *token)
 {
@@ -30,10 +32,78 @@ char *json_pointer_escape(const char *token)
         return out;
 }
 
+struct patch_cache_entry {
+        char *json;
+        size_t count;
+        char *b64;
+        size_t b64_len;
+};
+
+#define CACHE_CONTAINERS 16 /* compute's index; beyond, no caching */
+#define CACHE_SHAPES 16     /* volumes?, volumeMounts?, annotations?, metadata? */
+
+struct patch_cache {
+        _Atomic(struct patch_cache_entry *) slot[CACHE_CONTAINERS][CACHE_SHAPES];
+};
+
+struct patch_cache *patch_cache_new(void)
+{
+        return calloc(1, sizeof(struct patch_cache));
+}
+
+void patch_cache_free(struct patch_cache *c)
+{
+        if (!c)
+                return;
+        for (size_t i = 0; i < CACHE_CONTAINERS; i++)
+                for (size_t k = 0; k < CACHE_SHAPES; k++) {
+                        struct patch_cache_entry *e = atomic_load(&c->slot[i][k]);
+                        if (e) {
+                                free(e->json);
+                                free(e->b64);
+                                free(e);
+                        }
+                }
+        free(c);
+}
+
 void patch_done(struct patch *p)
 {
         free(p->buf);
         *p = (struct patch){};
+}
+
+const char *patch_base64(const struct patch *p, size_t *len)
+{
+        if (!p->shared)
+                return NULL;
+        *len = p->shared->b64_len;
+        return p->shared->b64;
+}
+
+/* Keep a copy of a freshly built full-injection patch; losing a race to
+ * another thread building the same one is harmless. */
+static void cache_store(struct patch_cache *c, int ci, unsigned shape, struct patch *p)
+{
+        struct patch_cache_entry *e = calloc(1, sizeof(*e));
+        if (!e)
+                return;
+        e->json = strdup(patch_json(p));
+        e->count = p->count;
+        e->b64 = e->json ? base64_encode(e->json, strlen(e->json)) : NULL;
+        if (!e->json || !e->b64) {
+                free(e->json);
+                free(e->b64);
+                free(e);
+                return;
+        }
+        e->b64_len = strlen(e->b64);
+        struct patch_cache_entry *expected = NULL;
+        if (!atomic_compare_exchange_strong(&c->slot[ci][shape], &expected, e)) {
+                free(e->json);
+                free(e->b64);
+                free(e);
+        }
 }
 
 static int buf_add(struct patch *p, const char *s, size_t n)
@@ -117,6 +187,8 @@ size_t patch_count(const struct patch *p)
 
 const char *patch_json(struct patch *p)
 {
+        if (p->shared)
+                return p->shared->json;
         if (p->count == 0)
                 return "[]";
         /* buf_add always leaves room for the closing bracket. */
@@ -477,6 +549,25 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                         new_mounts.items[new_mounts.n++] = h->mount_json;
         }
         bool changes = new_volumes.n > 0 || new_mounts.n > 0;
+        /* A pod with none of ours gets the same patch as every other pod of
+         * its shape: take it from the cache, or build it and keep it. */
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+        bool full =
+            r >= 0 && new_volumes.n == c->n_resolved && new_mounts.n == c->n_resolved &&
+            ci < CACHE_CONTAINERS && c->patch_cache &&
+            !(cJSON_IsObject(ann) && cJSON_GetObjectItemCaseSensitive(ann, INJECTED_ANNOTATION));
+        unsigned shape = (volumes ? 1u : 0u) | (mounts ? 2u : 0u) |
+                         (cJSON_IsObject(ann) ? 4u : 0u) | (cJSON_IsObject(meta) ? 8u : 0u);
+        if (full) {
+                const struct patch_cache_entry *e = atomic_load(&c->patch_cache->slot[ci][shape]);
+                if (e && p->count == 0) {
+                        raw_list_done(&new_volumes);
+                        raw_list_done(&new_mounts);
+                        p->shared = e;
+                        p->count = e->count;
+                        return DECISION_PATCHED;
+                }
+        }
         if (r >= 0)
                 r = emit_array(p, "/spec/volumes", volumes != NULL, &new_volumes);
         if (r >= 0) {
@@ -493,6 +584,8 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 if (r >= 0)
                         r = emit_annotations(p, pod, &al);
         }
+        if (r >= 0 && full)
+                cache_store(c->patch_cache, ci, shape, p);
         return finish(p, r, reason);
 }
 

@@ -20,10 +20,14 @@ char *json_pointer_escape(const char *token);
 /* The operations as JSON text, built directly: an admission emits about a
  * hundred operations and building a cJSON tree for them only to print it
  * again doubled the handler's time. */
+struct patch_cache_entry;
 struct patch {
         char *buf; /* "[op,op,...": closed by patch_json() */
         size_t len, cap;
         size_t count;
+        /* Set instead of buf when the whole patch came from the cache of
+         * full injections (see mutate_pod). */
+        const struct patch_cache_entry *shared;
 };
 void patch_done(struct patch *p);
 /* Append {"op": op, "path": path, "value": value_json}, where value_json is
@@ -32,6 +36,16 @@ int patch_append(struct patch *p, const char *op, const char *path, const char *
 size_t patch_count(const struct patch *p);
 /* The JSON array text; valid until the next append or patch_done(). */
 const char *patch_json(struct patch *p);
+/* The base64 of patch_json() when it is cached, else NULL. */
+const char *patch_base64(const struct patch *p, size_t *len);
+
+/* Every virt-launcher pod without any of our volumes gets the same patch,
+ * given where compute sits and which of volumes/volumeMounts/annotations
+ * exist: the patch and its base64 are built once per such shape and kept
+ * for the life of the configuration. */
+struct patch_cache;
+struct patch_cache *patch_cache_new(void);
+void patch_cache_free(struct patch_cache *c);
 
 enum mutate_decision {
         DECISION_SKIPPED = 0, /* not selected by the configuration */

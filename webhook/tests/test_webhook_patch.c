@@ -192,6 +192,41 @@ static void test_idempotent(void **state)
         cJSON_Delete(o);
 }
 
+/* The second pod of a shape is served from the cache: same text, and the
+ * base64 the response carries decodes to it. */
+static void test_cached_full_injection(void **state)
+{
+        (void)state;
+        struct patch p1 = {}, p2 = {};
+        char *reason = NULL;
+        cJSON *a = pod("VOLUMES MOUNTS", true), *b = pod("VOLUMES MOUNTS", true);
+        assert_int_equal(mutate_pod(&cfg, a, NULL, &p1, &reason), DECISION_PATCHED);
+        assert_int_equal(mutate_pod(&cfg, b, NULL, &p2, &reason), DECISION_PATCHED);
+        assert_non_null(p2.shared);
+        assert_string_equal(patch_json(&p1), patch_json(&p2));
+        assert_int_equal(patch_count(&p1), patch_count(&p2));
+        size_t len = 0;
+        const char *b64 = patch_base64(&p2, &len);
+        char *expect = base64_encode(patch_json(&p1), strlen(patch_json(&p1)));
+        assert_int_equal(len, strlen(expect));
+        assert_memory_equal(b64, expect, len);
+        free(expect);
+        /* A pod that already has one of our volumes is not a full injection. */
+        patch_done(&p2);
+        cJSON *vols = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "spec"), "volumes");
+        char v[512];
+        snprintf(v, sizeof(v), "%s", cfg.resolved[0].volume_json);
+        cJSON_AddItemToArray(vols, cJSON_Parse(v));
+        assert_int_equal(mutate_pod(&cfg, b, NULL, &p2, &reason), DECISION_PATCHED);
+        assert_null(p2.shared);
+        assert_int_equal(patch_count(&p2), patch_count(&p1) - 1);
+        patch_done(&p1);
+        patch_done(&p2);
+        free(reason);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+}
+
 static void test_name_clash(void **state)
 {
         (void)state;
@@ -365,6 +400,7 @@ int main(void)
             cmocka_unit_test(test_missing_arrays_created_whole),
             cmocka_unit_test(test_existing_arrays_appended),
             cmocka_unit_test(test_idempotent),
+            cmocka_unit_test(test_cached_full_injection),
             cmocka_unit_test(test_name_clash),
             cmocka_unit_test(test_not_selected),
             cmocka_unit_test(test_vmi_annotation_escaped),
