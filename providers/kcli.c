@@ -282,7 +282,8 @@ static int register_nodes(struct run_ctx *ctx, struct state *st, virConnectPtr c
                         .name = names[i],
                         .host = ip,
                         .port = 22,
-                        .user = ctx->cfg->ssh.user ? ctx->cfg->ssh.user : "root",
+                        /* the key exchange installed our key for root */
+                        .user = "root",
                         .identity = identity,
                         .host_key = host_key,
                         .cancelled = &ctx->cancelled,
@@ -362,9 +363,8 @@ static int kcli_up(struct run_ctx *ctx, struct state *st)
                          c->kcli.uri, c->name, c->name, c->name, c->name);
                 ctx_plan(ctx,
                          "each node: wait for its address (DHCP lease), `kcli ssh NODE` to install "
-                         "our key for %s and read the ed25519 host key, then libssh with that key "
-                         "pinned",
-                         c->ssh.user ? c->ssh.user : "root");
+                         "our key for root and read the ed25519 host key, then libssh as root with "
+                         "that key pinned");
                 return 0;
         }
 
