@@ -540,8 +540,11 @@ int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *na
         cJSON_AddArrayToObject(verdict, "checks");
 
         if (setup) {
-                if (family == FAMILY_AUTO)
-                        family = detect_family(io, name);
+                /* What the node says wins; the recorded or configured family
+                 * only covers nodes whose /etc/os-release we do not know. */
+                enum distro_family detected = detect_family(io, name);
+                if (detected != FAMILY_AUTO)
+                        family = detected;
                 if (family == FAMILY_AUTO) {
                         r = log_error_errno(EOPNOTSUPP,
                                             "%s: unknown distribution in /etc/os-release "
@@ -733,7 +736,9 @@ static int run_all(struct run_ctx *ctx, struct state *st, bool setup, cJSON **re
                 jobs[i] = (struct node_job){
                         .ctx = ctx,
                         .target = targets[i],
-                        .family = state_node_family(st, targets[i].name),
+                        .family = state_node_family(st, targets[i].name) != FAMILY_AUTO
+                                          ? state_node_family(st, targets[i].name)
+                                          : (enum distro_family)ctx->cfg->image.family,
                         .setup = setup,
                         .verdict = cJSON_CreateObject(),
                 };

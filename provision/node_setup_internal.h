@@ -51,7 +51,8 @@ char **node_pkg_install_argv(enum distro_family family, char *const *pkgs);
 int node_probe_parse(const char *json_text, int exit_code, cJSON *verdict);
 
 /* Setup (when setup is true) and probe of one node. family: the family
- * recorded for the node or FAMILY_AUTO to detect it. Fills verdict
+ * recorded or configured for the node, used when /etc/os-release names
+ * none we know (FAMILY_AUTO: then the node is refused). Fills verdict
  * ("node", "family", "changed", "checks", "ok", "error"). Returns 0 when the
  * probe passed, -EIO when it failed, other -errno when setup failed. */
 int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *name,

@@ -374,7 +374,6 @@ static void test_debian_first_and_second_run(void **state)
         assert_false(log_has_prefix(&fx->node, "env DEBIAN_FRONTEND=noninteractive apt-get"));
         assert_false(log_has_prefix(&fx->node, "modprobe"));
         assert_false(log_has_prefix(&fx->node, "SCRIPT udevadm"));
-        assert_false(log_has_prefix(&fx->node, "cat /etc/os-release"));
         cJSON_Delete(v);
 }
 
@@ -443,6 +442,23 @@ static void test_probe_failure(void **state)
         cJSON_Delete(v);
 }
 
+static void test_family_hint(void **state)
+{
+        struct fixture *fx = *state;
+        /* os-release names nothing known: the configured family is used */
+        fx->node.os_release = "ID=mystery\n";
+        cJSON *v = cJSON_CreateObject();
+        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "m1", FAMILY_RHEL, true, v), 0);
+        assert_string_equal(cJSON_GetObjectItem(v, "family")->valuestring, "rhel");
+        cJSON_Delete(v);
+        /* os-release wins over a wrong hint */
+        fx->node.os_release = "ID=debian\n";
+        v = cJSON_CreateObject();
+        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "m1", FAMILY_RHEL, true, v), 0);
+        assert_string_equal(cJSON_GetObjectItem(v, "family")->valuestring, "debian");
+        cJSON_Delete(v);
+}
+
 static void test_unknown_family(void **state)
 {
         struct fixture *fx = *state;
@@ -465,6 +481,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_debian_first_and_second_run, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rhel_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_probe_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_family_hint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_family, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
