@@ -49,10 +49,13 @@ webhook:
 YAML
 
 dump() { virsh -c $URI dumpxml --inactive "$1"; }
-video_models() { # domain [--live]
+video_models() { # domain [--live]: the video model types, sorted, space-terminated
 	local x
 	if [ "${2:-}" = --live ]; then x=$(virsh -c $URI dumpxml "$1"); else x=$(dump "$1"); fi
-	echo "$x" | xmllint --xpath '//devices/video/model/@type' - 2>/dev/null | tr ' ' '\n' | sed -n 's/type="\(.*\)"/\1/p' | sort | tr '\n' ' '
+	printf '%s' "$x" | python3 -c '
+import sys, xml.etree.ElementTree as ET
+d = ET.fromstring(sys.stdin.read())
+print("".join(t + " " for t in sorted(m.get("type") for m in d.findall("./devices/video/model"))), end="")'
 }
 
 # --- other clusters: must stay untouched ---------------------------------------
