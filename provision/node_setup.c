@@ -29,15 +29,38 @@ const char node_udev_rule_text[] =
         "# Written by vgpuenv: virt-launcher's QEMU (uid/gid 107) must open the render node.\n"
         "SUBSYSTEM==\"drm\", KERNEL==\"renderD*\", MODE=\"0666\"\n";
 
+/* The mesa files on the node and everything they load (ldd of the
+ * libraries and of the DRI megadriver), so the CDI spec mounts the same
+ * closure the webhook's hostPath profile does, for whatever distribution
+ * the node runs. glibc itself is left out: the container keeps its own.
+ * /lib paths are shown under /usr on merged-/usr systems, as the webhook
+ * names them. */
 const char node_mesa_paths_script[] =
+        "set -u\n"
+        "found=''\n"
         "for d in /usr/lib/x86_64-linux-gnu /usr/lib64; do\n"
         "  for f in libEGL.so.1 libEGL_mesa.so.0 libGL.so.1 libGLX.so.0 libGLX_mesa.so.0 \\\n"
         "           libGLdispatch.so.0 libOpenGL.so.0 libGLESv2.so.2 libgbm.so.1 libglapi.so.0; do\n"
-        "    [ -e \"$d/$f\" ] && echo \"$d/$f\"\n"
+        "    [ -e \"$d/$f\" ] && found=\"$found $d/$f\"\n"
         "  done\n"
-        "  [ -d \"$d/dri\" ] && echo \"$d/dri\"\n"
+        "  if [ -d \"$d/dri\" ]; then\n"
+        "    echo \"$d/dri\"\n"
+        "    for f in \"$d\"/dri/*_dri.so; do [ -e \"$f\" ] && found=\"$found $f\" && break; done\n"
+        "  fi\n"
         "done\n"
         "[ -d /usr/share/glvnd/egl_vendor.d ] && echo /usr/share/glvnd/egl_vendor.d\n"
+        "for f in $found; do\n"
+        "  case \"$f\" in */dri/*) ;; *) echo \"$f\" ;; esac\n"
+        "  ldd \"$f\" 2>/dev/null | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3}'\n"
+        "done | while read -r p; do\n"
+        "  case \"${p##*/}\" in\n"
+        "    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*|libresolv.so.*) continue ;;\n"
+        "  esac\n"
+        "  case \"$p\" in\n"
+        "    /lib/*|/lib64/*) [ -L /lib ] && p=\"/usr$p\" ;;\n"
+        "  esac\n"
+        "  echo \"$p\"\n"
+        "done\n"
         "true\n";
 
 static bool os_release_names(const char *text, const char *key, const char *const *names)
@@ -457,6 +480,11 @@ static int step_udev(const struct node_io *io, const char *node, cJSON *verdict)
         return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int step_cdi(const struct node_io *io, const char *node, cJSON *verdict)
 {
         struct spawn_result res = {};
@@ -465,11 +493,14 @@ static int step_cdi(const struct node_io *io, const char *node, cJSON *verdict)
                 return log_error_errno(r, "%s: could not list mesa files", node);
         _cleanup_strv_free_ char **paths = NULL;
         for (char *tok = res.out ? strtok(res.out, "\n") : NULL; tok; tok = strtok(NULL, "\n"))
-                if (*tok == '/' && strv_extend(&paths, tok) < 0) {
+                if (*tok == '/' && !strv_contains(paths, tok) && strv_extend(&paths, tok) < 0) {
                         spawn_result_done(&res);
                         return log_error_errno(ENOMEM, "out of memory");
                 }
         spawn_result_done(&res);
+        /* A stable order: the spec is compared byte for byte next time. */
+        if (paths)
+                qsort(paths, strv_length(paths), sizeof(char *), cmp_str);
         _cleanup_free_ char *spec = node_cdi_spec(paths);
         if (!spec)
                 return log_error_errno(ENOMEM, "out of memory");

@@ -324,6 +324,29 @@ static void test_cdi_spec(void **state)
         free(spec);
 }
 
+/* The mesa-file script on this (Debian) machine, which has mesa: the
+ * libraries, what they load, never glibc. */
+static void test_mesa_paths_script_here(void **state)
+{
+        (void)state;
+        /* libgbm-dev (make deps) brings libgbm1, which loads libdrm. */
+        if (!file_exists("/usr/lib/x86_64-linux-gnu/libgbm.so.1"))
+                fail_msg("libgbm1 is not installed here (make deps installs libgbm-dev)");
+        char *const argv[] = { "sh", "-c", (char *)node_mesa_paths_script, NULL };
+        struct spawn_opts o = { .capture_stdout = true, .capture_stderr = true };
+        struct spawn_result r = {};
+        assert_int_equal(spawn_run(argv, &o, &r), 0);
+        assert_int_equal(r.exit_code, 0);
+        assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/libgbm.so.1\n"));
+        if (file_exists("/usr/lib/x86_64-linux-gnu/dri"))
+                assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/dri\n"));
+        assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/libdrm.so.2\n")); /* a dependency */
+        assert_null(strstr(r.out, "libc.so.6"));
+        assert_null(strstr(r.out, "ld-linux"));
+        assert_null(strstr(r.out, "\n/lib/")); /* shown under /usr on merged /usr */
+        spawn_result_done(&r);
+}
+
 static void test_debian_first_and_second_run(void **state)
 {
         struct fixture *fx = *state;
@@ -478,6 +501,7 @@ int main(void)
                 cmocka_unit_test(test_family),
                 cmocka_unit_test(test_pkg_argv),
                 cmocka_unit_test(test_cdi_spec),
+                cmocka_unit_test(test_mesa_paths_script_here),
                 cmocka_unit_test_setup_teardown(test_debian_first_and_second_run, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rhel_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_probe_failure, setup, teardown),
