@@ -377,10 +377,9 @@ static int add_profile(struct injector_config *c, const char *libdir, const char
         r = add_resolved(c, dri, NULL, "Directory");
         if (r < 0)
                 return r;
-        r = add_resolved(c, "/usr/share/glvnd/egl_vendor.d", NULL, "Directory");
-        if (r < 0)
-                return r;
-        return add_resolved(c, "/usr/share/drirc.d", NULL, "DirectoryOrCreate");
+        /* Not /usr/share/drirc.d: Mesa runs without it, and a hostPath type
+         * that creates it would write to the node. */
+        return add_resolved(c, "/usr/share/glvnd/egl_vendor.d", NULL, "Directory");
 }
 
 static int set_default_str(char **p, const char *v)
