@@ -623,6 +623,18 @@ int injector_config_load(struct injector_config *c, const char *file, const char
         r = check_path(c, c->render_node, "renderNode", marks, "renderNode");
         if (r < 0)
                 goto out;
+        /* It is pasted into the hook script and the domain XML. */
+        if (c->render_node[strspn(
+                c->render_node,
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-")]) {
+                struct schema_mark m =
+                    marks ? schema_marks_find_value(marks, "renderNode") : (struct schema_mark){};
+                log_error("%s:%u:%u: renderNode '%s' may only contain letters, digits, '/', '_', "
+                          "'.' and '-'",
+                          c->source ? c->source : "<defaults>", m.line, m.column, c->render_node);
+                r = -EINVAL;
+                goto out;
+        }
         if (c->mode == MODE_HOSTPATH) {
                 _cleanup_free_ char *dir = strdup(c->render_node);
                 if (!dir) {

@@ -109,6 +109,13 @@ static void test_path_outside_allowlist(void **state)
         free(err);
         injector_config_done(&c);
 
+        r = load_capture("renderNode: \"/dev/dri/render'D128\"\n", &c, &err);
+        assert_int_equal(r, -EINVAL);
+        assert_non_null(strstr(err, "test.yaml:1:13:"));
+        assert_non_null(strstr(err, "may only contain"));
+        free(err);
+        injector_config_done(&c);
+
         r = load_capture("hostPaths:\n  - path: /usr/lib64/../../etc/passwd\n", &c, &err);
         assert_int_equal(r, -EINVAL);
         assert_non_null(strstr(err, "test.yaml:2:11:"));
