@@ -33,6 +33,9 @@ BENCHES :=
 all: vgpuenv-all
 
 include common/build.mk
+# Defined right after common/build.mk so every fragment can use it in rules.
+COMMON_OBJS  := $(sort $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o))
+
 include provision/build.mk
 include provision/probe/build.mk
 include images/build.mk
@@ -40,10 +43,10 @@ include providers/build.mk
 include cli/build.mk
 include webhook/build.mk
 include e2e/build.mk
-include tests/build.mk
 
-COMMON_OBJS  := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
-VGPUENV_OBJS := $(VGPUENV_SRCS:%.c=$(BUILD)/obj/%.o)
+# After every fragment has added its sources; tests/build.mk's rules need it.
+VGPUENV_OBJS := $(sort $(VGPUENV_SRCS:%.c=$(BUILD)/obj/%.o))
+include tests/build.mk
 
 .PHONY: vgpuenv-all
 vgpuenv-all: $(BUILD)/vgpuenv $(PROGRAMS)

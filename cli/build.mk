@@ -1,1 +1,3 @@
-# cli: sources and tests (see the top-level Makefile for the lists)
+# cli: the vgpuenv dispatcher and one file per subcommand.
+VGPUENV_SRCS += cli/main.c cli/cli.c cli/cmd_up.c cli/cmd_down.c cli/cmd_status.c \
+	cli/cmd_ssh.c cli/cmd_image.c cli/cmd_probe.c cli/cmd_doctor.c cli/cmd_config.c

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
 
 static enum log_level max_level = LOG_INFO;
@@ -60,6 +61,8 @@ int log_full_errno(enum log_level level, int err, const char *fmt, ...)
 {
         va_list ap;
 
+        /* So that %m in fmt names err, not whatever errno is by now. */
+        errno = err < 0 ? -err : err;
         va_start(ap, fmt);
         log_va(level, fmt, ap);
         va_end(ap);
@@ -90,4 +93,64 @@ void step_end(const struct step *s, int r)
                 log_info("<== %s: ok (%.1fs)", s->what, dt);
         else
                 log_info("<== %s: failed after %.1fs (%s)", s->what, dt, strerror(-r));
+}
+
+struct heartbeat {
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        bool stop;
+        char *what;
+        unsigned interval;
+        double started;
+};
+
+static void *heartbeat_thread(void *p)
+{
+        struct heartbeat *hb = p;
+        struct timespec ts;
+
+        pthread_mutex_lock(&hb->lock);
+        while (!hb->stop) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += hb->interval;
+                if (pthread_cond_timedwait(&hb->cond, &hb->lock, &ts) == ETIMEDOUT && !hb->stop)
+                        log_info("    ... %s (%.0fs)", hb->what, now_seconds() - hb->started);
+        }
+        pthread_mutex_unlock(&hb->lock);
+        return NULL;
+}
+
+struct heartbeat *heartbeat_start(const char *what, unsigned interval)
+{
+        struct heartbeat *hb = calloc(1, sizeof(*hb));
+
+        if (!hb)
+                return NULL;
+        hb->what = strdup(what);
+        hb->interval = interval ? interval : 15;
+        hb->started = now_seconds();
+        pthread_mutex_init(&hb->lock, NULL);
+        pthread_cond_init(&hb->cond, NULL);
+        if (!hb->what || pthread_create(&hb->thread, NULL, heartbeat_thread, hb) != 0) {
+                free(hb->what);
+                free(hb);
+                return NULL;
+        }
+        return hb;
+}
+
+void heartbeat_stop(struct heartbeat *hb)
+{
+        if (!hb)
+                return;
+        pthread_mutex_lock(&hb->lock);
+        hb->stop = true;
+        pthread_cond_signal(&hb->cond);
+        pthread_mutex_unlock(&hb->lock);
+        pthread_join(hb->thread, NULL);
+        pthread_cond_destroy(&hb->cond);
+        pthread_mutex_destroy(&hb->lock);
+        free(hb->what);
+        free(hb);
 }

@@ -41,3 +41,10 @@ struct step {
 };
 struct step step_begin(const char *what);
 void step_end(const struct step *s, int r);
+
+/* A heartbeat prints "    ... what (45s)" every interval seconds from a
+ * background thread until stopped, for steps that are silent for minutes
+ * (apt inside the appliance, a TCG boot). */
+struct heartbeat;
+struct heartbeat *heartbeat_start(const char *what, unsigned interval);
+void heartbeat_stop(struct heartbeat *hb);

@@ -1,1 +1,2 @@
-# images: sources and tests (see the top-level Makefile for the lists)
+# images: base image build and customization (libguestfs).
+VGPUENV_SRCS += images/guestfs_handle.c images/base_image.c images/customize.c images/digest.c

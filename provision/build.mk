@@ -2,6 +2,7 @@
 VGPUENV_SRCS += provision/accel.c
 VGPUENV_SRCS += provision/node_setup.c
 VGPUENV_SRCS += provision/config.c
+VGPUENV_SRCS += provision/orchestrate.c
 VGPUENV_SRCS += provision/state.c
 VGPUENV_SRCS += provision/context.c
 VGPUENV_SRCS += provision/cluster_setup.c

@@ -131,14 +131,15 @@ int state_open(struct state *s, const char *dir, const char *cluster, const char
 
         *s = (struct state){};
         pthread_mutex_init(&s->lock, NULL);
-        r = mkdir_p(dir, 0700);
+        r = mkdir_p(dir, 0711);
         if (r < 0)
                 return log_error_errno(r, "cannot create the state directory %s: %s", dir,
                                        strerror(-r));
-        /* The directory holds generated SSH keys too: keep it private even
-         * when it already existed with a looser mode. */
-        if (chmod(dir, 0700) < 0)
-                return log_error_errno(errno, "cannot restrict %s to 0700: %m", dir);
+        /* Traversable but not listable: QEMU runs as an unprivileged user and
+         * must reach the node disks and console logs below it, while the
+         * state file itself stays 0600. */
+        if (chmod(dir, 0711) < 0)
+                return log_error_errno(errno, "cannot set %s to 0711: %m", dir);
         s->path = strdup_printf("%s/%s", dir, STATE_FILE);
         if (!s->path)
                 return -ENOMEM;

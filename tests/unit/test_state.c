@@ -82,7 +82,7 @@ static void test_new_state_and_resources(void **state)
 
         assert_int_equal(state_open(&s, dir, "c1", "local"), 0);
         assert_int_equal(stat(dir, &st), 0);
-        assert_int_equal(st.st_mode & 07777, 0700);
+        assert_int_equal(st.st_mode & 07777, 0711);
         /* Nothing is written until something is recorded. */
         assert_false(file_exists(file));
         assert_int_equal(strlen(s.run_id), 32);

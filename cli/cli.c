@@ -1,0 +1,60 @@
+/* Shared plumbing for subcommands (see cli.h). */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "common/log.h"
+
+const char *cli_default_config(void)
+{
+        const char *e = getenv("VGPUENV_CONFIG");
+
+        return e && *e ? e : "configs/local.yaml";
+}
+
+int cli_session_open(struct cli_session *s, const char *config_path, bool dry_run)
+{
+        int r;
+
+        memset(s, 0, sizeof(*s));
+        r = config_load(&s->cfg, config_path ? config_path : cli_default_config());
+        if (r < 0)
+                return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
+        r = run_ctx_init(&s->ctx, &s->cfg, dry_run);
+        if (r < 0) {
+                log_error_errno(r, "setting up: %m");
+                return EXIT_FAIL;
+        }
+        s->have_ctx = true;
+        return EXIT_OK;
+}
+
+void cli_session_close(struct cli_session *s)
+{
+        if (s->have_ctx)
+                run_ctx_done(&s->ctx);
+        config_done(&s->cfg);
+}
+
+int cli_exit_code(int r)
+{
+        if (r >= 0)
+                return EXIT_OK;
+        if (r == -ECANCELED)
+                return 130;
+        return EXIT_FAIL;
+}
+
+void cli_verbosity(int delta)
+{
+        int l = (int)log_get_level() + delta;
+
+        if (l < LOG_ERR)
+                l = LOG_ERR;
+        if (l > LOG_DEBUG)
+                l = LOG_DEBUG;
+        log_set_level((enum log_level)l);
+}

@@ -1,0 +1,26 @@
+/* Helpers shared by the cmd_*.c files: loading the config into a run
+ * context with the uniform exit codes, and the common options. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "provision/config.h"
+#include "provision/context.h"
+
+struct cli_session {
+        struct config cfg;
+        struct run_ctx ctx;
+        bool have_ctx;
+};
+
+/* Load config_path (NULL: default) and set up the run context. Returns an
+ * exit code: EXIT_OK, or EXIT_USAGE for a bad config (message already
+ * printed), EXIT_FAIL otherwise. */
+int cli_session_open(struct cli_session *s, const char *config_path, bool dry_run);
+void cli_session_close(struct cli_session *s);
+
+/* Map a negative errno from an operation to an exit code. */
+int cli_exit_code(int r);
+
+/* -v/-q handling shared by every command. */
+void cli_verbosity(int delta);

@@ -1,0 +1,88 @@
+/* vgpuenv image: build the node image ahead of `up`, or list the cache. */
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "images/image.h"
+
+static void usage(FILE *out)
+{
+        fprintf(out, "usage: vgpuenv image build [-c FILE] [--dry-run]\n"
+                     "       vgpuenv image list\n\n"
+                     "build: build the base image (for image.base debian-bookworm) and customize\n"
+                     "       it with mesa, keys and boot settings in one appliance launch; cached\n"
+                     "       by content, so a second build with the same inputs launches nothing.\n"
+                     "       Prints the image path on stdout.\n"
+                     "list:  the cached base and customized images.\n");
+}
+
+static void list_dir(const char *cache, const char *sub)
+{
+        _cleanup_free_ char *d = strdup_printf("%s/%s", cache, sub);
+        struct dirent **ents = NULL;
+        int n = d ? scandir(d, &ents, NULL, alphasort) : -1;
+
+        for (int i = 0; i < n; i++) {
+                if (ents[i]->d_name[0] != '.' && !strstr(ents[i]->d_name, ".tmp-"))
+                        printf("%-7s %s/%s\n", sub, d, ents[i]->d_name);
+                free(ents[i]);
+        }
+        free(ents);
+}
+
+int cmd_image(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' }, { "dry-run", no_argument, NULL, 'n' },
+                { "help", no_argument, NULL, 'h' },         {}
+        };
+        const char *config = NULL;
+        bool dry_run = false;
+        struct cli_session s;
+        int c, r;
+
+        if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
+                usage(argc < 2 ? stderr : stdout);
+                return argc < 2 ? EXIT_USAGE : EXIT_OK;
+        }
+        if (streq(argv[1], "list")) {
+                _cleanup_free_ char *cache = vgpuenv_cache_dir();
+                list_dir(cache, "base");
+                list_dir(cache, "images");
+                return EXIT_OK;
+        }
+        if (!streq(argv[1], "build")) {
+                fprintf(stderr, "vgpuenv image: unknown action '%s'\n", argv[1]);
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        optind = 2;
+        while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) >= 0)
+                switch (c) {
+                case 'c': config = optarg; break;
+                case 'n': dry_run = true; break;
+                case 'h': usage(stdout); return EXIT_OK;
+                default: usage(stderr); return EXIT_USAGE;
+                }
+        r = cli_session_open(&s, config, dry_run);
+        if (r != EXIT_OK) {
+                cli_session_close(&s);
+                return r;
+        }
+        if (!dry_run && cancel_watch_start(&s.ctx) < 0) {
+                cli_session_close(&s);
+                return EXIT_FAIL;
+        }
+        struct node_image img = { 0 };
+        r = image_prepare(&s.ctx, &img);
+        if (r >= 0 && img.disk)
+                printf("%s\n", img.disk);
+        node_image_done(&img);
+        cli_session_close(&s);
+        return cli_exit_code(r);
+}

@@ -1,0 +1,72 @@
+/* vgpuenv probe: run the render-node probe on every node again. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "provision/node_setup.h"
+#include "provision/state.h"
+
+static void usage(FILE *out)
+{
+        fprintf(out, "usage: vgpuenv probe [-c FILE] [--json]\n\n"
+                     "Copy vgpuenv-probe to every node and run it: render node present, GBM\n"
+                     "device, EGL initialized on it, EGL_MESA_image_dma_buf_export, one dmabuf\n"
+                     "exported. Exit 0 only when every check passes on every node.\n\n"
+                     "  -c, --config FILE  cluster config (default %s)\n"
+                     "  -j, --json         verdicts as JSON on stdout\n",
+                cli_default_config());
+}
+
+int cmd_probe(int argc, char **argv)
+{
+        static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                               { "json", no_argument, NULL, 'j' },
+                                               { "help", no_argument, NULL, 'h' },
+                                               {} };
+        const char *config = NULL;
+        bool json = false;
+        struct cli_session s;
+        struct state st = { 0 };
+        cJSON *verdicts = NULL;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
+                switch (c) {
+                case 'c': config = optarg; break;
+                case 'j': json = true; break;
+                case 'h': usage(stdout); return EXIT_OK;
+                default: usage(stderr); return EXIT_USAGE;
+                }
+        r = cli_session_open(&s, config, false);
+        if (r != EXIT_OK) {
+                cli_session_close(&s);
+                return r;
+        }
+        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
+        if (!path || !file_exists(path)) {
+                log_error("cluster %s is not up: run 'vgpuenv up' first", s.cfg.name);
+                cli_session_close(&s);
+                return EXIT_FAIL;
+        }
+        r = state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]);
+        if (r >= 0)
+                r = node_probe_all(&s.ctx, &st, &verdicts);
+        if (verdicts) {
+                if (json) {
+                        char *t = cJSON_Print(verdicts);
+                        printf("%s\n", t);
+                        free(t);
+                } else
+                        node_verdicts_print(verdicts, stdout);
+        }
+        cJSON_Delete(verdicts);
+        state_done(&st);
+        cli_session_close(&s);
+        return cli_exit_code(r);
+}

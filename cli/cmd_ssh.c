@@ -1,0 +1,99 @@
+/* vgpuenv ssh: a shell or a command on a node, with the pinned host key. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "provision/ssh.h"
+#include "provision/state.h"
+
+static void usage(FILE *out)
+{
+        fprintf(out, "usage: vgpuenv ssh [-c FILE] NODE [-- COMMAND [ARG...]]\n\n"
+                     "Open a shell on NODE (e.g. node1 or vgpuenv-node1), or run COMMAND there\n"
+                     "with its arguments quoted as given; exits with the command's status.\n"
+                     "The node's host key is the one vgpuenv injected: a changed key is refused.\n\n"
+                     "  -c, --config FILE  cluster config (default %s)\n",
+                cli_default_config());
+}
+
+static const struct node_target *find_node(const struct node_target *t, size_t n, const char *want)
+{
+        for (size_t i = 0; i < n; i++) {
+                const char *name = t[i].name;
+                const char *dash = strrchr(name, '-');
+                if (streq(name, want) || (dash && streq(dash + 1, want)))
+                        return &t[i];
+        }
+        return NULL;
+}
+
+int cmd_ssh(int argc, char **argv)
+{
+        static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+                                               { "help", no_argument, NULL, 'h' },
+                                               {} };
+        const char *config = NULL;
+        struct cli_session s;
+        struct state st = { 0 };
+        _cleanup_free_ struct node_target *targets = NULL;
+        size_t n = 0;
+        struct ssh_node *node = NULL;
+        int c, r;
+
+        /* '+': stop at the first non-option so the remote command keeps its own. */
+        while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0)
+                switch (c) {
+                case 'c': config = optarg; break;
+                case 'h': usage(stdout); return EXIT_OK;
+                default: usage(stderr); return EXIT_USAGE;
+                }
+        if (optind >= argc) {
+                fprintf(stderr, "vgpuenv ssh: which node?\n");
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        const char *want = argv[optind++];
+        if (optind < argc && streq(argv[optind], "--"))
+                optind++;
+        r = cli_session_open(&s, config, false);
+        if (r != EXIT_OK) {
+                cli_session_close(&s);
+                return r;
+        }
+        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
+        if (!path || !file_exists(path)) {
+                log_error("cluster %s is not up (no %s): run 'vgpuenv up' first", s.cfg.name,
+                          path ? path : "state");
+                cli_session_close(&s);
+                return EXIT_FAIL;
+        }
+        r = state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]);
+        if (r >= 0)
+                r = state_get_nodes(&st, &targets, &n);
+        const struct node_target *t = r >= 0 ? find_node(targets, n, want) : NULL;
+        if (r >= 0 && !t) {
+                log_error("no node '%s' in cluster %s (%zu node(s))", want, s.cfg.name, n);
+                r = -ENOENT;
+        }
+        if (t)
+                r = ssh_node_connect(t, 30, &node);
+        if (r >= 0) {
+                bool interactive = optind >= argc;
+                char *shell[] = { NULL };
+                r = ssh_node_run_streaming(node, interactive ? shell : argv + optind,
+                                           interactive && isatty(0));
+        }
+        ssh_node_free(node);
+        state_done(&st);
+        cli_session_close(&s);
+        if (r < 0)
+                return EXIT_FAIL;
+        return r; /* the remote command's exit status */
+}
