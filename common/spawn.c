@@ -175,9 +175,17 @@ int spawn_run(char *const *argv, const struct spawn_opts *opts, struct spawn_res
                         }
                         timeout_ms = (int)(left * 1000) + 1;
                 }
+                if (o->cancel && !ret->cancelled) {
+                        if (atomic_load(o->cancel)) {
+                                ret->cancelled = true;
+                                kill(-pid, SIGTERM);
+                        } else if (timeout_ms < 0 || timeout_ms > 200)
+                                timeout_ms = 200;
+                }
                 if (n == 0) {
-                        /* Nothing to read: wait for the child with the deadline. */
-                        if (deadline == 0)
+                        /* Nothing to read: wait for the child, watching the
+                         * deadline and the cancel flag. */
+                        if (deadline == 0 && !o->cancel)
                                 break;
                         pid_t w = waitpid(pid, &status, WNOHANG);
                         if (w == pid)

@@ -5,6 +5,7 @@
  * with an explicit environment delta, and optionally a time limit. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -17,11 +18,15 @@ struct spawn_opts {
         bool capture_stderr;  /* else inherited */
         bool stdout_to_stderr; /* keep our stdout clean for --json */
         const char *stdin_data; /* NULL: /dev/null */
+        /* When it becomes true the child's process group gets SIGTERM (Ctrl-C
+         * reaches a long mmdebstrap, not only us). NULL: never. */
+        const atomic_bool *cancel;
 };
 
 struct spawn_result {
         int exit_code;  /* exit status, or 128+signal */
         bool timed_out;
+        bool cancelled;
         char *out;      /* captured stdout (NUL-terminated) or NULL */
         char *err;      /* captured stderr or NULL */
 };

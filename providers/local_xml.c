@@ -13,12 +13,29 @@
 
 #include "common/util.h"
 
+/* Escape for element text and single- or double-quoted attributes
+ * (libxml2's xmlEncodeSpecialChars leaves ' alone, and our attributes use '). */
 static char *esc(const char *s)
 {
-        xmlChar *e = xmlEncodeSpecialChars(NULL, (const xmlChar *)(s ? s : ""));
-        char *r = e ? strdup((const char *)e) : NULL;
+        size_t n = 1;
+        char *r, *p;
 
-        xmlFree(e);
+        s = s ? s : "";
+        for (const char *c = s; *c; c++)
+                n += strchr("&<>\"'", *c) ? 6 : 1;
+        r = p = malloc(n);
+        if (!r)
+                return NULL;
+        for (; *s; s++)
+                switch (*s) {
+                case '&': p = stpcpy(p, "&amp;"); break;
+                case '<': p = stpcpy(p, "&lt;"); break;
+                case '>': p = stpcpy(p, "&gt;"); break;
+                case '"': p = stpcpy(p, "&quot;"); break;
+                case '\'': p = stpcpy(p, "&apos;"); break;
+                default: *p++ = *s;
+                }
+        *p = 0;
         return r;
 }
 

@@ -152,6 +152,7 @@ int ctx_run(struct run_ctx *ctx, const char *what, char *const *argv, char *cons
                 .capture_stderr = ret != NULL,
                 /* Commands' chatter must not mix into --json output. */
                 .stdout_to_stderr = ret == NULL,
+                .cancel = &ctx->cancelled,
         };
         struct spawn_result res = {};
         int r;
@@ -177,6 +178,10 @@ int ctx_run(struct run_ctx *ctx, const char *what, char *const *argv, char *cons
         if (r < 0)
                 return log_error_errno(r, "%s failed: cannot run %s: %s", what, argv[0],
                                        strerror(-r));
+        if ((ret ? ret : &res)->cancelled) {
+                spawn_result_done(&res);
+                return log_error_errno(ECANCELED, "%s: stopped, interrupted", what);
+        }
         if (ret)
                 return 0;
         r = res.exit_code;

@@ -409,8 +409,8 @@ static void test_reference(void **state)
         free(buf);
 }
 
-/* configs/test-bad-*.yaml carry their expected error on the first line
- * ("# expect: LINE:COL: message", @CONFIGDIR@ for the configs directory);
+/* The files in tests/fixtures/bad-configs carry their expected error on the first line
+ * ("# expect: LINE:COL: message", @CONFIGDIR@ for their directory);
  * the integration test feeds the same files to the CLI. */
 static void test_shipped_bad_configs(void **state)
 {
@@ -419,7 +419,7 @@ static void test_shipped_bad_configs(void **state)
         char cwd[PATH_MAX];
 
         assert_non_null(getcwd(cwd, sizeof(cwd)));
-        assert_int_equal(glob("configs/test-bad-*.yaml", 0, NULL, &g), 0);
+        assert_int_equal(glob("tests/fixtures/bad-configs/*.yaml", 0, NULL, &g), 0);
         assert_true(g.gl_pathc >= 10);
         for (size_t i = 0; i < g.gl_pathc; i++) {
                 _cleanup_free_ char *text = NULL, *msg = NULL, *want = NULL, *exp = NULL;
@@ -435,7 +435,7 @@ static void test_shipped_bad_configs(void **state)
                 at = strstr(exp, "@CONFIGDIR@");
                 if (at) {
                         *at = 0;
-                        want = strdup_printf("%s:%s%s/configs%s", g.gl_pathv[i], exp, cwd,
+                        want = strdup_printf("%s:%s%s/tests/fixtures/bad-configs%s", g.gl_pathv[i], exp, cwd,
                                              at + strlen("@CONFIGDIR@"));
                 } else
                         want = strdup_printf("%s:%s", g.gl_pathv[i], exp);

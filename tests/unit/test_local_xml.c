@@ -70,7 +70,8 @@ static void test_domain_defines_in_libvirt(void **state)
         assert_non_null(conn);
         assert_non_null(xml);
         d = virDomainDefineXML(conn, xml);
-        assert_non_null(d);
+        if (!d)
+                fail_msg("libvirt refused the domain: %s\n%s", virGetLastErrorMessage(), xml);
         assert_string_equal(virDomainGetName(d), "vgpuenv-unit-node2");
         back = virDomainGetXMLDesc(d, 0);
         assert_non_null(strstr(back, "<model type='virtio'"));

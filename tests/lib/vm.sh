@@ -1,0 +1,59 @@
+# Shared helpers for integration tests that bring up real libvirt VMs with
+# build/vgpuenv. Source it; it sets ROOT, VGPUENV, a private state dir and a
+# cleanup trap that runs `vgpuenv down` for every config a test registered.
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VGPUENV=${VGPUENV:-$ROOT/build/vgpuenv}
+TMP=$(mktemp -d /tmp/vgpuenv-itest.XXXXXX)
+chmod 0711 "$TMP"
+export VGPUENV_STATE_DIR=$TMP/state
+CONFIGS_TO_DOWN=()
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+ok() { echo "ok   $*"; }
+
+cleanup_vms() {
+	local c
+	for c in "${CONFIGS_TO_DOWN[@]}"; do
+		"$VGPUENV" down -c "$c" >/dev/null 2>&1 || echo "warning: down -c $c failed" >&2
+	done
+	rm -rf "$TMP"
+}
+trap cleanup_vms EXIT
+
+need_root_and_libvirt() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "SKIP: needs root to start libvirtd and create libvirt networks"
+		exit 77
+	fi
+	"$ROOT/scripts/ensure-libvirtd.sh" || fail "libvirtd could not be started"
+}
+
+# write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]
+write_config() {
+	local name=$1 octet=$2 f=$TMP/$1.yaml
+	shift 2
+	{
+		echo "name: $name"
+		echo "nodes: {count: 1, cpus: 1, memory: 1024}"
+		echo "network: {subnet: 192.168.$octet.0/24}"
+		echo "ssh: {timeout: 240}"
+		for l in "$@"; do echo "$l"; done
+	} >"$f"
+	CONFIGS_TO_DOWN+=("$f")
+	echo "$f"
+}
+
+virsh_q() { virsh -c qemu:///system "$@"; }
+
+# Everything libvirt has whose name mentions the cluster.
+objects_of() {
+	{
+		virsh_q list --all --name
+		virsh_q net-list --all --name
+		virsh_q pool-list --all --name
+	} | grep -F -- "vgpuenv-$1" || true
+}
