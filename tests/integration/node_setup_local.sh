@@ -33,7 +33,7 @@ nodes:
 network:
   subnet: 192.168.131.0/24
 ssh:
-  timeout: 900           # TCG on a shared 2-core machine boots slowly
+  timeout: 600           # TCG on a shared 2-core machine boots slowly
 YAML
 
 trap cleanup EXIT
