@@ -6,7 +6,8 @@
 source "$(dirname "$0")/../lib/vm.sh"
 need_root_and_libvirt
 NAME=itest-fail
-cfg=$(write_config $NAME 132)
+write_config $NAME 152
+cfg=$CFG
 
 # 1. Failure injected mid-up.
 VGPUENV_TEST_FAIL_AFTER_DEFINE=1 "$VGPUENV" up -c "$cfg" >"$TMP/inject.log" 2>&1
@@ -34,7 +35,8 @@ grep -q "interrupted" "$TMP/int.log" || fail "no interrupted message"
 ok "Ctrl-C during boot: exit 130, rolled back, nothing left"
 
 # 3. gpu: none -> the probe fails and says why; the node stays for inspection.
-cfg2=$(write_config itest-nogpu 133 "gpu: none")
+write_config itest-nogpu 153 "gpu: none"
+cfg2=$CFG
 "$VGPUENV" up -c "$cfg2" >"$TMP/nogpu.log" 2>&1
 rc=$?
 [ $rc = 1 ] || { cat "$TMP/nogpu.log"; fail "gpu none: exit $rc, want 1"; }

@@ -32,7 +32,10 @@ need_root_and_libvirt() {
 	"$ROOT/scripts/ensure-libvirtd.sh" || fail "libvirtd could not be started"
 }
 
-# write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]
+# write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]: sets CFG and
+# registers it for `down` on exit (so call it directly, not in $(...)).
+# Subnets in use by tests (keep them distinct so tests can run side by side):
+# 124 display chain, 131 node setup, 151-153 local provider, 161-162 bench.
 write_config() {
 	local name=$1 octet=$2 f=$TMP/$1.yaml
 	shift 2
@@ -44,7 +47,7 @@ write_config() {
 		for l in "$@"; do echo "$l"; done
 	} >"$f"
 	CONFIGS_TO_DOWN+=("$f")
-	echo "$f"
+	CFG=$f
 }
 
 virsh_q() { virsh -c qemu:///system "$@"; }
