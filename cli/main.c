@@ -15,6 +15,7 @@ static const struct cli_command commands[] = {
         { "probe", "run the render-node probe on the nodes", cmd_probe },
         { "doctor", "check the host and the nodes", cmd_doctor },
         { "e2e", "run KubeVirt's MediatedDevices tests and report", cmd_e2e },
+        { "verify-display", "prove the vGPU display chain on a node", cmd_verify_display },
         { "config", "validate a config or print the reference", cmd_config },
 };
 

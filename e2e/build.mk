@@ -54,3 +54,4 @@ functest: vgpuenv-all
 e2e-matrix: vgpuenv-all
 	$(BUILD)/vgpuenv e2e matrix -c $(MATRIX) $(if $(KUBEVIRT_DIR),--kubevirt $(KUBEVIRT_DIR)) \
 		$(if $(E2E_UP),--up)
+include e2e/display/build.mk

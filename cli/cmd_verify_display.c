@@ -1,0 +1,142 @@
+/* vgpuenv verify-display: prove the vGPU display chain on a node of the
+ * cluster (e2e/display/ does the work; this file parses options and prints
+ * the verdict). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "e2e/display/display.h"
+#include "provision/state.h"
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "usage: vgpuenv verify-display [-c FILE] [options] [NODE]\n\n"
+                "Reproduce KubeVirt's vGPU display failure inside NODE (default: the first\n"
+                "node) and show the fix, with libvirt and QEMU run as virt-launcher runs them:\n"
+                "an mdev with a DMABUF display (the kernel's mbochs sample, built for the\n"
+                "node's kernel on this host and cached, or an existing vGPU), a KubeVirt-shaped\n"
+                "domain that must fail with 'vfio-display-dmabuf: opengl not available', the\n"
+                "same domain through the onDefineDomain hook that must start with a live\n"
+                "display, and negative controls (mesa hidden, no render node). The node needs\n"
+                "libvirt and QEMU: image.profile: display. Everything is undone afterwards.\n"
+                "Exit 0 only when every check passes.\n\n"
+                "  -c, --config FILE      cluster config (default %s)\n"
+                "      --mdev-parent NAME use this parent under /sys/class/mdev_bus instead of\n"
+                "                         building and loading mbochs\n"
+                "      --mdev-type TYPE   the parent's type (default: the first with room)\n"
+                "      --mbochs-ko FILE   a prebuilt mbochs.ko for the node's kernel\n"
+                "      --artifacts DIR    where the screendump goes (default: the state dir)\n"
+                "  -j, --json             the table as JSON on stdout\n"
+                "  -v, --verbose          show every node command's output\n",
+                cli_default_config());
+}
+
+/* Names end up in sysfs paths on the node. */
+static bool sysfs_name_ok(const char *s)
+{
+        return !isempty(s) && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..");
+}
+
+int cmd_verify_display(int argc, char **argv)
+{
+        enum { OPT_PARENT = 256, OPT_TYPE, OPT_KO, OPT_ARTIFACTS };
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "mdev-parent", required_argument, NULL, OPT_PARENT },
+                { "mdev-type", required_argument, NULL, OPT_TYPE },
+                { "mbochs-ko", required_argument, NULL, OPT_KO },
+                { "artifacts", required_argument, NULL, OPT_ARTIFACTS },
+                { "json", no_argument, NULL, 'j' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        struct display_opts o = { 0 };
+        struct display_report rep = { 0 };
+        const char *config = NULL;
+        bool json = false;
+        struct cli_session s;
+        struct state st = { 0 };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "c:jvh", opts, NULL)) >= 0)
+                switch (c) {
+                case 'c': config = optarg; break;
+                case OPT_PARENT: o.mdev_parent = optarg; break;
+                case OPT_TYPE: o.mdev_type = optarg; break;
+                case OPT_KO: o.mbochs_ko = optarg; break;
+                case OPT_ARTIFACTS: o.artifacts = optarg; break;
+                case 'j': json = true; break;
+                case 'v': cli_verbosity(+1); break;
+                case 'h': usage(stdout); return EXIT_OK;
+                default: usage(stderr); return EXIT_USAGE;
+                }
+        if (optind < argc)
+                o.node = argv[optind++];
+        if (optind < argc) {
+                fprintf(stderr, "vgpuenv verify-display: one node at a time ('%s' is extra)\n",
+                        argv[optind]);
+                return EXIT_USAGE;
+        }
+        if ((o.mdev_parent && !sysfs_name_ok(o.mdev_parent)) ||
+            (o.mdev_type && !sysfs_name_ok(o.mdev_type))) {
+                fprintf(stderr, "vgpuenv verify-display: --mdev-parent/--mdev-type take a name "
+                                "under /sys/class/mdev_bus, not a path\n");
+                return EXIT_USAGE;
+        }
+        if (o.mdev_type && !o.mdev_parent) {
+                fprintf(stderr, "vgpuenv verify-display: --mdev-type needs --mdev-parent (mbochs "
+                                "picks its own type)\n");
+                return EXIT_USAGE;
+        }
+        if (o.mbochs_ko && o.mdev_parent) {
+                fprintf(stderr, "vgpuenv verify-display: --mbochs-ko and --mdev-parent exclude "
+                                "each other\n");
+                return EXIT_USAGE;
+        }
+
+        r = cli_session_open(&s, config, false);
+        if (r != EXIT_OK) {
+                cli_session_close(&s);
+                return r;
+        }
+        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
+        if (!path || !file_exists(path)) {
+                log_error("cluster %s is not up: run 'vgpuenv up -c %s' first", s.cfg.name,
+                          config ? config : cli_default_config());
+                cli_session_close(&s);
+                return EXIT_FAIL;
+        }
+        /* Ctrl-C stops between steps and still cleans the node up. */
+        r = cancel_watch_start(&s.ctx);
+        if (r >= 0)
+                r = state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]);
+        if (r >= 0)
+                r = display_verify(&s.ctx, &st, &o, &rep);
+        if (rep.n_checks > 0) {
+                if (json) {
+                        cJSON *j = report_json(&rep);
+                        char *t = j ? cJSON_Print(j) : NULL;
+                        if (t)
+                                printf("%s\n", t);
+                        free(t);
+                        cJSON_Delete(j);
+                } else
+                        report_print_table(&rep, stdout);
+        }
+        bool ok = r >= 0 && report_ok(&rep);
+        report_done(&rep);
+        state_done(&st);
+        cli_session_close(&s);
+        if (r < 0)
+                return cli_exit_code(r);
+        return ok ? EXIT_OK : EXIT_FAIL;
+}
