@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The display-chain proof end to end, on a real node of the local provider
+# (configs/display.yaml, or $DISPLAY_CONFIG): `vgpuenv up` with the display
+# image profile, then `vgpuenv verify-display` must show, from libvirt's and
+# QEMU's own output inside the node:
+#   - KubeVirt's VNC-only domain with an mbochs vGPU (display='on' ramfb='on')
+#     failing with "vfio-display-dmabuf: opengl not available";
+#   - the same domain after webhook/hook/onDefineDomain starting with
+#     -display egl-headless,rendernode=/dev/dri/renderD128 and a vGPU console
+#     with something drawn on it;
+#   - mesa hidden -> "Couldn't open libGL.so.1"; render node gone -> libvirt
+#     names /dev/dri/renderD128 as missing.
+# A second run must reuse the cached mbochs.ko; a run stopped with Ctrl-C
+# must still leave the node clean (no mdev, no domain, no bind mount, the
+# render node back). Bad options end with exit 2. Step times are printed,
+# because `make check-display` is a CI step with a budget.
+set -u
+cd "$(dirname "$0")/../.."
+[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
+scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///system"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: python3 missing (make deps)"; exit 77; }
+
+cfg=${DISPLAY_CONFIG:-configs/display.yaml}
+T=$(mktemp -d /tmp/vgpuenv-display.XXXXXX)
+V=build/vgpuenv
+started=$(date +%s)
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+# step NAME: prints the time since the previous step.
+last=$started
+step() {
+	local now
+	now=$(date +%s)
+	printf '== step %-44s %4ss (total %ss)\n' "$1" $((now - last)) $((now - started))
+	last=$now
+}
+cleanup() {
+	$V down -c "$cfg" >"$T/down.out" 2>&1 || { echo "down failed:"; cat "$T/down.out"; }
+	step "down"
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Bad input first: nothing is created, exit 2, a clear message.
+$V verify-display -c "$cfg" --mdev-parent ../x >"$T/bad.out" 2>&1
+[ $? -eq 2 ] || fail "a path as --mdev-parent must be exit 2: $(cat "$T/bad.out")"
+grep -q "not a path" "$T/bad.out" || fail "message for --mdev-parent ../x: $(cat "$T/bad.out")"
+$V verify-display -c "$cfg" node1 node2 >"$T/bad.out" 2>&1
+[ $? -eq 2 ] || fail "two nodes must be exit 2"
+
+$V up -c "$cfg" 2>&1 | tee "$T/up.out" | grep -E '<==|is up|error' || true
+[ "${PIPESTATUS[0]}" -eq 0 ] || { tail -n 30 "$T/up.out"; fail "vgpuenv up -c $cfg failed"; }
+step "up ($cfg)"
+
+on() { $V ssh -c "$cfg" node1 -- "$@"; }
+
+# --- first run: JSON, every row asserted -----------------------------------
+$V verify-display -c "$cfg" --json --artifacts "$T/art" >"$T/v1.json" 2>"$T/v1.err"
+rc=$?
+sed 's/^/    /' "$T/v1.err" | grep -E '<==|mbochs|libvirt' || true
+step "verify-display --json (first run)"
+[ $rc -eq 0 ] || { cat "$T/v1.err" "$T/v1.json"; fail "verify-display exited $rc"; }
+python3 - "$T/v1.json" "$T/art/screendump.ppm" <<'EOF' || fail "verify-display's observations"
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = {x["id"]: x for x in r["checks"]}
+def need(cid, *subs):
+    x = c[cid]
+    assert x["result"] == "pass", f"{cid}: {x['result']}: {x['observed']}"
+    for s in subs:
+        assert s in x["observed"], f"{cid}: {s!r} not in {x['observed']!r}"
+    print(f"ok: {cid:24} {x['observed'][:110]}")
+need("render-node", "/dev/dri/renderD128")
+need("mesa-egl", "dmabuf export yes")
+need("mdev", r["mdev"]["uuid"], "of type mbochs-", "/dev/vfio/")
+need("hook-not-applied", "vfio-display-dmabuf: opengl not available", r["mdev"]["uuid"])
+need("hook", '<graphics type="egl-headless"><gl rendernode="/dev/dri/renderD128"/></graphics>')
+need("hook-applied", "started (paused)", "-display egl-headless,rendernode=/dev/dri/renderD128")
+need("display-live", "screendump 1024x768", "display egl-headless")
+need("control-no-mesa", "Couldn't open libGL.so.1")
+need("control-no-render-node", "/dev/dri/renderD128", "No such file or directory")
+assert r["ok"] is True and len(c) == 9, r
+assert r["mdev"]["parent"] == "mbochs"
+# The screendump is a real image of the vGPU console, fetched from the node.
+d = open(sys.argv[2], "rb").read()
+assert d.startswith(b"P6\n1024 768\n255\n"), d[:20]
+px = d[len(b"P6\n1024 768\n255\n"):]
+assert len(px) == 1024 * 768 * 3
+assert len(set(px[i:i + 3] for i in range(0, len(px), 3))) > 1, "blank console"
+print("ok: screendump.ppm 1024x768 with the firmware's text on the vGPU console")
+EOF
+
+# Nothing of the run is left on the node.
+check_clean() {
+	[ -z "$(on ls /sys/bus/mdev/devices)" ] || fail "$1: mdev instance left: $(on ls /sys/bus/mdev/devices)"
+	[ -z "$(on virsh -q -c qemu:///system list --all --name)" ] || fail "$1: domain left on the node"
+	on sh -c '! findmnt -rn | grep -q "libGL\|libOpenGL"' || fail "$1: a libGL bind mount is left"
+	on test -e /dev/dri/renderD128 || fail "$1: the render node did not come back"
+	[ "$(on stat -c %a /dev/dri/renderD128)" = 666 ] || fail "$1: render node mode changed"
+	on test ! -e /var/lib/vgpuenv-display || fail "$1: /var/lib/vgpuenv-display left"
+	on test ! -d /sys/module/mbochs || fail "$1: mbochs still loaded"
+	echo "ok: $1: node clean (no mdev, domain, bind mount; render node 0666; mbochs unloaded)"
+}
+check_clean "after the first run"
+
+# --- second run: the table, mbochs from the cache ---------------------------
+$V verify-display -c "$cfg" >"$T/v2.out" 2>"$T/v2.err"
+rc=$?
+step "verify-display (second run, cached mbochs)"
+[ $rc -eq 0 ] || { cat "$T/v2.err" "$T/v2.out"; fail "second run exited $rc"; }
+grep -q "mbochs: cached .*/mbochs/$(on uname -r)/mbochs.ko" "$T/v2.err" || fail "mbochs.ko was not taken from the cache: $(grep mbochs "$T/v2.err")"
+grep -q "compiling mbochs.ko" "$T/v2.err" && fail "mbochs.ko was rebuilt"
+grep -qx "verdict: PASS" "$T/v2.out" || fail "no PASS verdict: $(cat "$T/v2.out")"
+[ "$(grep -c '^PASS ' "$T/v2.out")" = 9 ] || fail "the table has not 9 PASS rows: $(cat "$T/v2.out")"
+cat "$T/v2.out"
+echo "ok: second run passes with the cached module"
+
+# --- Ctrl-C in the middle: the node is cleaned up all the same ---------------
+$V verify-display -c "$cfg" >"$T/v3.out" 2>"$T/v3.err" &
+pid=$!
+for _ in $(seq 600); do
+	grep -q "node: libvirt" "$T/v3.err" && break
+	sleep 0.1
+done
+grep -q "node: libvirt" "$T/v3.err" || { kill $pid; fail "the third run never reached libvirtd"; }
+kill -INT $pid
+wait $pid
+rc=$?
+step "verify-display interrupted"
+[ $rc -eq 130 ] || fail "Ctrl-C must end with 130, got $rc: $(tail -n 5 "$T/v3.err")"
+grep -q "node cleaned up" "$T/v3.err" || fail "no cleanup after Ctrl-C: $(tail -n 5 "$T/v3.err")"
+check_clean "after Ctrl-C"
+echo PASS
