@@ -31,7 +31,7 @@ nodes:
   count: 1
   memory: 1536
 network:
-  subnet: 192.168.131.0/24
+  subnet: 192.168.$((140 + $$ % 50)).0/24   # apart from other runs and clusters
 ssh:
   timeout: 600           # TCG on a shared 2-core machine boots slowly
 YAML
