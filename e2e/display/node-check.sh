@@ -145,7 +145,10 @@ facts)
 	echo "kernel=$kver"
 	v=$(dpkg-query -W -f '${Version}' "linux-image-$kver" 2>/dev/null) && echo "kernel-package-version=$v"
 	if [ -e /dev/dri/renderD128 ]; then
-		echo "render-node=/dev/dri/renderD128 mode=$(stat -c %a /dev/dri/renderD128) driver=$(basename "$(readlink -f /sys/class/drm/renderD128/device/driver)")"
+		drv=$(basename "$(readlink -f /sys/class/drm/renderD128/device/driver)")
+		# virtio-gpu's DRM device hangs off the PCI device (driver virtio-pci).
+		ls /sys/bus/virtio/drivers/virtio_gpu/virtio* >/dev/null 2>&1 && drv=virtio_gpu
+		echo "render-node=/dev/dri/renderD128 mode=$(stat -c %a /dev/dri/renderD128) driver=$drv"
 	else
 		echo "render-node="
 	fi

@@ -317,7 +317,8 @@ static int check_mdev(struct run *R, const struct display_opts *o)
         if (r != 0 || e) {
                 report_set_observed(R->row[ROW_MDEV], false, now_seconds() - t0, "%s",
                                     e ? e : out);
-                return -EIO;
+                return log_error_errno(-EIO, "creating the mdev instance on the node: %s",
+                                       e ? e : out);
         }
         free(R->rep->mdev_type);
         R->rep->mdev_type = TAKE_PTR(type);
