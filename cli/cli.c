@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/util.h"
+#include "provision/state.h"
 
 const char *cli_default_config(void)
 {
@@ -57,4 +59,21 @@ void cli_verbosity(int delta)
         if (l > LOG_DEBUG)
                 l = LOG_DEBUG;
         log_set_level((enum log_level)l);
+}
+
+int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/state.json", s->ctx.state_dir);
+        int r;
+
+        if (!path)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (!file_exists(path)) {
+                if (!quiet)
+                        log_error("cluster %s is not up (no %s): run 'vgpuenv up -c %s' first",
+                                  s->cfg.name, path, s->cfg.path);
+                return -ENOENT;
+        }
+        r = state_open(st, s->ctx.state_dir, s->cfg.name, provider_names[s->cfg.provider]);
+        return r < 0 ? log_error_errno(r, "opening the state of cluster %s: %m", s->cfg.name) : 0;
 }

@@ -24,3 +24,8 @@ int cli_exit_code(int r);
 
 /* -v/-q handling shared by every command. */
 void cli_verbosity(int delta);
+
+struct state;
+/* Open the state of an `up` cluster. -ENOENT (logged as "cluster X is not up:
+ * run 'vgpuenv up -c FILE' first" unless quiet) when there is none. */
+int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet);

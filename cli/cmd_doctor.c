@@ -2,6 +2,7 @@
  * Each check is a real attempt (connect to libvirtd, run guest code under
  * KVM), not a look at whether a file exists. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
@@ -121,14 +122,13 @@ int cmd_doctor(int argc, char **argv)
         }
         cJSON *checks = cJSON_AddArrayToObject(out, "host");
         host_checks(&s, checks);
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
-        if (path && file_exists(path)) {
-                struct state st = { 0 };
-                if (state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]) >= 0 &&
-                    node_probe_all(&s.ctx, &st, &verdicts) < 0)
-                        failed = true;
-                state_done(&st);
-        }
+        struct state st = { 0 };
+        r = cli_open_cluster_state(&s, &st, true);
+        if (r >= 0 && node_probe_all(&s.ctx, &st, &verdicts) < 0)
+                failed = true;
+        else if (r < 0 && r != -ENOENT)
+                failed = true;
+        state_done(&st);
         if (verdicts)
                 cJSON_AddItemToObject(out, "nodes", verdicts);
         cJSON_ArrayForEach(it, checks)

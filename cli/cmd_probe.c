@@ -48,13 +48,7 @@ int cmd_probe(int argc, char **argv)
                 cli_session_close(&s);
                 return r;
         }
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
-        if (!path || !file_exists(path)) {
-                log_error("cluster %s is not up: run 'vgpuenv up' first", s.cfg.name);
-                cli_session_close(&s);
-                return EXIT_FAIL;
-        }
-        r = state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]);
+        r = cli_open_cluster_state(&s, &st, false);
         if (r >= 0)
                 r = node_probe_all(&s.ctx, &st, &verdicts);
         if (verdicts) {

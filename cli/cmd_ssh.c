@@ -67,14 +67,7 @@ int cmd_ssh(int argc, char **argv)
                 cli_session_close(&s);
                 return r;
         }
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
-        if (!path || !file_exists(path)) {
-                log_error("cluster %s is not up (no %s): run 'vgpuenv up' first", s.cfg.name,
-                          path ? path : "state");
-                cli_session_close(&s);
-                return EXIT_FAIL;
-        }
-        r = state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]);
+        r = cli_open_cluster_state(&s, &st, false);
         if (r >= 0)
                 r = state_get_nodes(&st, &targets, &n);
         const struct node_target *t = r >= 0 ? find_node(targets, n, want) : NULL;

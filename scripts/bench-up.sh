@@ -22,7 +22,7 @@ cfg() { # name nodes octet
 	printf 'name: %s\nnodes: {count: %s, memory: 1024}\nnetwork: {subnet: 192.168.%s.0/24}\n' "$1" "$2" "$3" >"$B/$1.yaml"
 	echo "$B/$1.yaml"
 }
-secs() { local s=$(date +%s.%N); "$@" >>"$B/log" 2>&1 || { tail -30 "$B/log"; exit 1; }; awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+secs() { local s=$(date +%s.%N); "$@" >>"$B/log" 2>&1 || { tail -30 "$B/log" >&2; exit 1; }; awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 
 one=$(cfg bench-one 1 161)
 three=$(cfg bench-three 3 162)
