@@ -63,6 +63,7 @@ struct injector_deploy {
 
 struct injector_limits {
         unsigned max_body_bytes;
+        unsigned max_buffered_bytes; /* all request bodies held at once */
         unsigned connection_limit;
         unsigned connection_timeout_s; /* idle time before a connection is closed */
         unsigned request_timeout_s;    /* whole request must arrive within this */

@@ -243,8 +243,10 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                         "          allowPrivilegeEscalation: false\n"
                         "          capabilities:\n            drop: [\"ALL\"]\n"
                         "        resources:\n"
-                        "          requests:\n            cpu: 20m\n            memory: 16Mi\n"
-                        "          limits:\n            cpu: 500m\n            memory: 64Mi\n"
+                        "          requests:\n            cpu: 20m\n            memory: 32Mi\n"
+                        /* Room for limits.maxBufferedBytes of bodies
+                         * plus their parse trees. */
+                        "          limits:\n            cpu: 500m\n            memory: 256Mi\n"
                         "        livenessProbe:\n          httpGet:\n            path: /healthz\n"
                         "            port: https\n            scheme: HTTPS\n          "
                         "periodSeconds: 10\n"

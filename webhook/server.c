@@ -42,6 +42,7 @@ struct server {
         struct tls_store *tls;
         atomic_int inflight;
         atomic_bool draining;
+        atomic_size_t buffered; /* bytes held in request buffers, all connections */
         pthread_mutex_t conns_lock;
         struct conn_track *conns;
         pthread_t reaper;
@@ -276,6 +277,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         rq->too_large = true;
                         rq->len += n;
                         free(rq->buf);
+                        atomic_fetch_sub(&srv->buffered, rq->cap);
                         rq->buf = NULL;
                         rq->cap = 0;
                         return rq->len > 4ull * c->limits.max_body_bytes ? MHD_NO : MHD_YES;
@@ -284,9 +286,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         size_t cap = rq->cap ? rq->cap : 16384;
                         while (cap < rq->len + n)
                                 cap *= 2;
-                        char *b = realloc(rq->buf, cap);
-                        if (!b)
+                        /* All connections together may hold only so much:
+                         * 256 connections x 3 MiB would exceed any sane
+                         * memory limit. Over budget, the connection is
+                         * closed; the API server's failurePolicy decides. */
+                        size_t before = atomic_fetch_add(&srv->buffered, cap - rq->cap);
+                        if (before + (cap - rq->cap) > c->limits.max_buffered_bytes) {
+                                atomic_fetch_sub(&srv->buffered, cap - rq->cap);
+                                log_warning("request bodies in flight exceed "
+                                            "limits.maxBufferedBytes (%u); closing",
+                                            c->limits.max_buffered_bytes);
                                 return MHD_NO;
+                        }
+                        char *b = realloc(rq->buf, cap);
+                        if (!b) {
+                                atomic_fetch_sub(&srv->buffered, cap - rq->cap);
+                                return MHD_NO;
+                        }
                         rq->buf = b;
                         rq->cap = cap;
                 }
@@ -333,6 +349,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                                                               : OUTCOME_ERROR,
                                 now_seconds() - rq->start);
         free(rq->buf);
+        atomic_fetch_sub(&srv->buffered, rq->cap);
         free(rq);
         *con_cls = NULL;
         atomic_fetch_sub(&srv->inflight, 1);

@@ -140,4 +140,17 @@ alive "connection limit"
 res=$($RAW hold "$PORT" "$WORK/certs/ca.crt" "$SNI" 4)
 [ "$res" = served ] || fail "connection under the limit was $res"
 ok "connection limit: the 7th concurrent connection is not served, service resumes after"
+# The budget for bodies held at once: one 100 KB body exceeds a 64 KiB
+# budget and its connection is closed; small reviews still pass.
+printf 'limits:\n  maxBufferedBytes: 65536\n' >"$WORK/budget.yaml"
+start_server "$WORK/budget.yaml"
+$PY -c 'import sys; sys.stdout.write("{\"pad\":\"" + "x" * 100000 + "\"}")' >"$WORK/100k.json"
+if mcurl --max-time 10 -o /dev/null -H 'Content-Type: application/json' --data-binary @"$WORK/100k.json" \
+	"https://$SNI:$PORT/mutate-pods" 2>/dev/null; then
+	fail "a body over limits.maxBufferedBytes was answered"
+fi
+grep -q 'exceed limits.maxBufferedBytes' "$LOG" || fail "budget overrun not logged"
+[ "$(post /mutate-pods "$WORK/good.json")" = 200 ] || fail "a normal review after the overrun"
+alive "buffer budget"
+ok "limits.maxBufferedBytes: over budget the connection is closed, normal reviews keep working"
 echo "PASS: $CHECKS checks"
