@@ -55,6 +55,12 @@ ok "virt-launcher pod: read-only hostPath mounts in compute only, other containe
 review pod "$WORK/pod1.json" /mutate-pods unchanged
 ok "re-applying the webhook to its own output yields no patch"
 
+# A second pod of the same shape is answered from the patch cache: the
+# patch must apply and give the same result.
+review pod "$FIX/pod-virt-launcher.json" /mutate-pods patched
+cmp -s "$WORK/out.json" "$WORK/pod1.json" || fail "cached patch gives a different pod"
+ok "a second pod of the same shape (cached patch) ends up identical"
+
 # A pod with no volumes, no mounts and no annotations: arrays/maps added whole.
 $PY - "$FIX/pod-virt-launcher.json" >"$WORK/bare.json" <<'EOF'
 import json, sys
