@@ -301,6 +301,10 @@ static const char *const debian_files[] = {"libGL.so.1",
                                            "libz.so.1",
                                            "libstdc++.so.6",
                                            NULL};
+/* On RHEL-family nodes the virt-launcher image (CentOS Stream) has the
+ * general-purpose libraries itself (libz, libzstd, libffi, libexpat,
+ * libelf): they are left out, since a mount would replace the image's own
+ * copy with the node's. */
 static const char *const rhel_files[] = {"libGL.so.1",
                                          "libEGL.so.1",
                                          "libGLESv2.so.2",
@@ -316,10 +320,8 @@ static const char *const rhel_files[] = {"libGL.so.1",
                                          "libdrm_intel.so.1",
                                          "libdrm_nouveau.so.2",
                                          "libdrm_radeon.so.1",
-                                         "libexpat.so.1",
                                          "libwayland-client.so.0",
                                          "libwayland-server.so.0",
-                                         "libffi.so.8",
                                          "libX11.so.6",
                                          "libX11-xcb.so.1",
                                          "libxcb.so.1",
@@ -336,9 +338,6 @@ static const char *const rhel_files[] = {"libGL.so.1",
                                          "libXfixes.so.3",
                                          "libXxf86vm.so.1",
                                          "libxshmfence.so.1",
-                                         "libelf.so.1",
-                                         "libzstd.so.1",
-                                         "libz.so.1",
                                          "libpciaccess.so.0",
                                          NULL};
 
