@@ -10,8 +10,8 @@ implementation independent of ours.
         check the response against the request (uid echoed, apiVersion,
         kind, patchType), apply the patch to the request's object and print
         the result
-  mutate [OBJECT.json|-] (from a pipeline) is not needed: tests chain wrap,
-  curl and apply.
+
+Tests chain: wrap | curl POST | apply.
 """
 import argparse
 import base64
