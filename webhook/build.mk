@@ -4,7 +4,7 @@
 WEBHOOK_PKGS := libmicrohttpd gnutls libcjson yaml-0.1 libxml-2.0
 WEBHOOK_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS))
 WEBHOOK_LIB_SRCS := webhook/config.c webhook/patch.c webhook/admission.c webhook/metrics.c \
-	webhook/tls_store.c webhook/server.c webhook/certs.c webhook/manifests.c
+	webhook/tls_store.c webhook/server.c webhook/certs.c webhook/manifests.c webhook/domain_hook.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
 
@@ -29,7 +29,8 @@ $(BUILD)/mesa-injector: $(WEBHOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(WEBHOOK_LIBS)
 
 # ---- unit tests (cmocka) ----------------------------------------------------
-UNIT_TESTS += $(BUILD)/tests/test_webhook_patch $(BUILD)/tests/test_webhook_config
+UNIT_TESTS += $(BUILD)/tests/test_webhook_patch $(BUILD)/tests/test_webhook_config \
+	$(BUILD)/tests/test_webhook_domain
 $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(WEBHOOK_LIB_OBJS) $(WEBHOOK_COMMON_OBJS) $(WEBHOOK_LIBS) -lcmocka $(LDFLAGS)

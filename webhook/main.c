@@ -1,7 +1,8 @@
 /* mesa-injector: the mutating admission webhook that gives KubeVirt's
  * virt-launcher pods the render node and Mesa libraries, and VMIs with a
  * vGPU display the onDefineDomain hook that adds an egl-headless display.
- * Subcommands: serve, certs, manifests, cdi-spec, hook-script, config-reference. */
+ * Subcommands: serve, certs, manifests, cdi-spec, hook-script, hook-apply,
+ * config-reference. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "common/util.h"
 #include "webhook/certs.h"
 #include "webhook/config.h"
+#include "webhook/domain_hook.h"
 #include "webhook/manifests.h"
 #include "webhook/server.h"
 
@@ -196,6 +198,25 @@ int main(int argc, char **argv)
                 if (!ret) {
                         _cleanup_free_ char *s = hook_script_render(&c);
                         ret = s && fputs(s, stdout) >= 0 ? 0 : 1;
+                }
+        } else if (streq(cmd, "hook-apply")) {
+                /* The hook's rule through libxml2, for C callers and to
+                 * check the shell script against. */
+                ret = load_config(a.config, &c);
+                if (!ret) {
+                        _cleanup_free_ char *in = NULL, *out = NULL;
+                        size_t n = 0;
+                        r = read_full_file("/dev/stdin", &in, &n);
+                        if (r >= 0)
+                                r = domain_add_egl_headless(in, n, c.render_node, &out);
+                        if (r < 0) {
+                                log_error("hook-apply: %s",
+                                          r == -EINVAL
+                                              ? "input is not a libvirt domain XML document"
+                                              : strerror(-r));
+                                ret = 1;
+                        } else
+                                ret = fputs(out, stdout) >= 0 ? 0 : 1;
                 }
         } else if (streq(cmd, "config-reference")) {
                 ret = load_config(NULL, &c);

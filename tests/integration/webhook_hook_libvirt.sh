@@ -74,6 +74,25 @@ webhook/hook/onDefineDomain --render-node '/dev/dri/x"><evil' <"$DOM" >/dev/null
 [ $rc -eq 1 ] || fail "an XML-breaking render node was accepted"
 ok "existing egl-headless kept as is; one-line, <devices/>, no-devices shapes; bad input exits 1 with a message"
 
+# The script's text surgery equals the same rule applied with libxml2
+# (`mesa-injector hook-apply`, webhook/domain_hook.c), compared as
+# canonical XML, on every shape above.
+printf '<domain type="qemu"><name>x</name><devices/></domain>' >"$WORK/empty.xml"
+printf '<domain type="qemu"><name>x</name></domain>' >"$WORK/nodev.xml"
+for f in "$DOM" "$WORK/has.xml" "$WORK/oneline.xml" "$WORK/empty.xml" "$WORK/nodev.xml"; do
+	webhook/hook/onDefineDomain <"$f" >"$WORK/sh.xml" || fail "hook on $f"
+	"$MI" hook-apply <"$f" >"$WORK/c.xml" || fail "hook-apply on $f"
+	$PY - "$WORK/sh.xml" "$WORK/c.xml" <<'EOF' || fail "script and libxml2 disagree on $(basename "$f")"
+import sys, xml.etree.ElementTree as ET
+a, b = (ET.canonicalize(from_file=p, strip_text=True) for p in sys.argv[1:3])
+sys.exit(a != b)
+EOF
+done
+rc=0
+echo '<pool/>' | "$MI" hook-apply >/dev/null 2>"$WORK/err" || rc=$?
+[ $rc -eq 1 ] && grep -q 'not a libvirt domain' "$WORK/err" || fail "hook-apply on a non-domain: rc=$rc"
+ok "the script's output equals libxml2's (mesa-injector hook-apply) on all five shapes"
+
 # The ConfigMap carries this very file.
 "$MI" manifests --certs "$WORK/nocerts" --url https://127.0.0.1:9443 >/dev/null 2>&1 && fail "manifests without certs dir"
 make_certs "$WORK/certs"
