@@ -46,6 +46,7 @@ if [ $rc -ne 0 ] && ! grep -q "node verdicts" "$T/up1.out"; then
 fi
 [ $rc -eq 0 ] || { cat "$T/up1.out"; fail "vgpuenv up failed at node setup or probe"; }
 grep -q "verdict *PASS" "$T/up1.out" || { cat "$T/up1.out"; fail "no PASS verdict printed"; }
+sed -n '/node verdicts/,/verdict/p' "$T/up1.out"
 node=$name-node1
 on() { build/vgpuenv ssh -c "$cfg" "$node" -- "$@"; }
 
