@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "common/log.h"
+#include "common/spawn.h"
 #include "common/util.h"
 #include "providers/kcli_domains.h"
 #include "providers/kcli_internal.h"
@@ -322,6 +324,15 @@ static int kcli_up(struct run_ctx *ctx, struct state *st)
         _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
         _cleanup_strv_free_ char **existing = NULL;
         if (!ctx->dry_run) {
+                /* Before anything is recorded: nothing to roll back yet. */
+                const char *bin = c->kcli.binary ? c->kcli.binary : "kcli";
+                _cleanup_free_ char *found = strchr(bin, '/') ? (access(bin, X_OK) == 0 ? strdup(bin) : NULL)
+                                                               : find_program(bin);
+                if (!found)
+                        return log_error_errno(ENOENT,
+                                               "%s not found (kcli.binary): install kcli "
+                                               "(https://github.com/karmab/kcli) or set kcli.binary",
+                                               bin);
                 if ((r = open_libvirt(ctx, &conn)) < 0)
                         return r;
                 if ((r = kcli_cluster_domains(conn, c->name, &existing)) < 0)

@@ -166,4 +166,12 @@ grep -q "no IPv4 address within 10s" "$T/wait.out" || { cat "$T/wait.out"; fail 
 argv_is "$(calls kcli | tail -n1)" kcli delete kube --yes "$A" || fail "no rollback after the wait timed out"
 [ -z "$(virsh -q -c $URI list --all --name | grep -x "$A-ctlplane-0")" ] || fail "rollback left $A-ctlplane-0"
 echo "ok: waiting for the nodes' ssh gives up at ssh.timeout with a clear message and rolls back"
+
+# --- kcli not installed: said so, nothing recorded -------------------------------
+rm -rf "$T/state"
+sed 's/^kcli:/kcli:\n  binary: kcli-not-installed/' "$T/a.yaml" >"$T/nokcli.yaml"
+if build/vgpuenv up -c "$T/nokcli.yaml" >"$T/nokcli.out" 2>&1; then fail "up succeeded without kcli"; fi
+grep -q "kcli-not-installed not found (kcli.binary): install kcli" "$T/nokcli.out" || { cat "$T/nokcli.out"; fail "no clear message"; }
+[ ! -e "$T/state/$A/state.json" ] || fail "state recorded although nothing was created"
+echo "ok: a missing kcli is reported before anything is recorded"
 echo PASS
