@@ -251,18 +251,42 @@ start-without-render-node)
 display)
 	# The vGPU's own console, addressed by the hostdev's alias, through QMP
 	# (what `virsh screenshot` uses, but not limited to screen 0, which is
-	# KubeVirt's VGA), first paused and then running for a moment.
-	name=$1 alias=$2 file=/var/lib/libvirt/qemu/vgpuenv-display-$1.ppm
-	rm -f "$file"
+	# KubeVirt's VGA). Paused, nothing ran in the guest yet: QEMU shows its
+	# placeholder. Running, the console must follow the guest: wait until
+	# it shows the guest's output (the firmware sets up ramfb and writes to
+	# it), up to 60 s on a loaded TCG host.
+	name=$1 alias=$2 file=/var/lib/libvirt/qemu/vgpuenv-display-$1
+	rm -f "$file".*.ppm
+	dump() {
+		virsh_ qemu-monitor-command "$name" \
+			"{\"execute\":\"screendump\",\"arguments\":{\"filename\":\"$1\",\"device\":\"$alias\"}}" 2>&1
+	}
+	out=$(dump "$file.paused.ppm") || die "screendump failed: $out"
+	[ -s "$file.paused.ppm" ] || die "screendump wrote no file: $out"
+	echo "paused-size=$(head -c 20 "$file.paused.ppm" | sed -n 2p | tr ' ' 'x')"
 	virsh_ resume "$name" >/dev/null || die "virsh resume $name failed"
-	sleep 2
-	out=$(virsh_ qemu-monitor-command "$name" \
-		"{\"execute\":\"screendump\",\"arguments\":{\"filename\":\"$file\",\"device\":\"$alias\"}}" 2>&1) ||
-		die "screendump failed: $out"
+	i=0
+	changed=
+	while [ $i -lt 60 ]; do
+		sleep 1
+		i=$((i + 1))
+		out=$(dump "$file.running.ppm") || die "screendump failed: $out"
+		cmp -s "$file.paused.ppm" "$file.running.ppm" && continue
+		# The firmware sets the mode first and draws a moment later: an
+		# all-black screen of the new size does not count yet.
+		size=$(head -n 2 "$file.running.ppm" | tail -n 1)
+		{
+			head -n 3 "$file.running.ppm"
+			head -c $((${size% *} * ${size#* } * 3)) /dev/zero
+		} >"$file.black.ppm"
+		if ! cmp -s "$file.black.ppm" "$file.running.ppm"; then
+			changed=$i
+			break
+		fi
+	done
 	virsh_ suspend "$name" >/dev/null
-	[ -s "$file" ] || die "screendump wrote no file: $out"
-	echo "screendump=$file"
-	echo "bytes=$(wc -c <"$file")"
+	echo "changed-after=$changed"
+	echo "screendump=$file.running.ppm"
 	opts=$(virsh_ qemu-monitor-command "$name" '{"execute":"query-display-options"}' 2>&1)
 	echo "display-options=$opts"
 	;;

@@ -137,10 +137,11 @@ static const struct {
                                "the fix: with an egl-headless display QEMU realizes the vGPU's "
                                "DMABUF display and the domain starts" },
         [ROW_DISPLAY] = { "display-live", "vGPU display is live",
-                          "vGPU console screendump shows drawing; display egl-headless",
-                          "QEMU shows the vGPU's own console (QMP screendump by device): after a "
-                          "moment running, the guest firmware's text is on it (ramfb until a "
-                          "guest driver sets a DMABUF plane), with egl-headless as the display" },
+                          "vGPU console follows the guest; display egl-headless",
+                          "QEMU shows the vGPU's own console (QMP screendump by device): paused, "
+                          "its placeholder; running, the guest firmware's output on the vGPU's "
+                          "ramfb (until a guest driver sets a DMABUF plane), with egl-headless as "
+                          "the display" },
         [ROW_NO_MESA] = { "control-no-mesa", "control: mesa hidden from QEMU",
                           "start fails: Couldn't open libGL.so.1",
                           "control for link 2: without mesa's GL libraries (libGL.so.1, "
@@ -403,7 +404,7 @@ static int check_hooked_start(struct run *R, bool *ret_running)
 static int check_display(struct run *R)
 {
         _cleanup_free_ char *out = NULL, *file = NULL, *opts = NULL, *e = NULL, *local = NULL;
-        _cleanup_free_ char *data = NULL;
+        _cleanup_free_ char *data = NULL, *paused = NULL, *changed = NULL;
         double t0 = now_seconds();
         size_t size = 0, off;
         unsigned w = 0, h = 0;
@@ -415,6 +416,8 @@ static int check_display(struct run *R)
         file = kv_get(out, "screendump");
         opts = kv_get(out, "display-options");
         e = kv_get(out, "error");
+        paused = kv_get(out, "paused-size");
+        changed = kv_get(out, "changed-after");
         if (r != 0 || !file) {
                 report_set_observed(R->row[ROW_DISPLAY], false, now_seconds() - t0, "%s",
                                     e ? e : out);
@@ -440,15 +443,18 @@ static int check_display(struct run *R)
                                     "%s is not a complete PPM image (%zu bytes)", local, size);
                 return 0;
         }
-        /* Live means something was drawn: the firmware's text on the vGPU's
-         * ramfb, not a blank surface. */
+        /* Live means the console follows the guest: it changed from what QEMU
+         * showed while paused (its placeholder), and shows something. */
         size_t drawn = 0;
         for (size_t i = 0; i < (size_t)w * h; i++)
                 if (memcmp(data + off + i * 3, data + off, 3) != 0)
                         drawn++;
-        report_set_observed(R->row[ROW_DISPLAY], egl && drawn > 0, now_seconds() - t0,
-                            "screendump %ux%u, %zu pixels drawn (%s), display %s", w, h, drawn,
-                            local, egl ? "egl-headless" : opts ? opts : "unknown");
+        bool live = !isempty(changed) && drawn > 0;
+        report_set_observed(R->row[ROW_DISPLAY], egl && live, now_seconds() - t0,
+                            "paused %s, running %ux%u after %ss (%zu pixels drawn, %s), display %s",
+                            paused ? paused : "?", w, h,
+                            !isempty(changed) ? changed : "60+ (never changed)", drawn, local,
+                            egl ? "egl-headless" : opts ? opts : "unknown");
         return 0;
 }
 
