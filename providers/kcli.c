@@ -22,6 +22,7 @@
 #include "providers/kcli_domains.h"
 #include "providers/kcli_internal.h"
 #include "providers/provider.h"
+#include "providers/rollback.h"
 #include "provision/ssh.h"
 
 #define KCLI_RESOURCE "kcli-cluster"
@@ -411,7 +412,9 @@ static int kcli_up(struct run_ctx *ctx, struct state *st)
 rollback:
         if (!ctx->dry_run && state_resource_is_ours_this_run(st, KCLI_RESOURCE, c->name)) {
                 log_notice("rolling back: deleting kcli cluster %s made by this run", c->name);
+                bool was = rollback_begin(ctx);
                 (void)kcli_delete(ctx, st);
+                rollback_end(ctx, was);
         }
         return r;
 }

@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "providers/kubevirtci.h"
 #include "providers/provider.h"
+#include "providers/rollback.h"
 
 #define KIND_RESOURCE "kind-cluster"
 
@@ -64,7 +65,9 @@ static int kind_up(struct run_ctx *ctx, struct state *st)
         if (r < 0 && !ctx->dry_run &&
             state_resource_is_ours_this_run(st, KIND_RESOURCE, c->kind.provider)) {
                 log_notice("rolling back: make cluster-down for the Kind cluster this run started");
+                bool was = rollback_begin(ctx);
                 (void)kind_make(ctx, st, "cluster-down");
+                rollback_end(ctx, was);
         }
         return r;
 }

@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "providers/kubevirtci.h"
 #include "providers/provider.h"
+#include "providers/rollback.h"
 #include "provision/ssh.h"
 
 #define KUBEVIRTCI_RESOURCE "kubevirtci-cluster"
@@ -356,7 +357,9 @@ static int kubevirtci_up(struct run_ctx *ctx, struct state *st)
         if (r < 0 && !ctx->dry_run &&
             state_resource_is_ours_this_run(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider)) {
                 log_notice("rolling back: make cluster-down for the cluster this run started");
+                bool was = rollback_begin(ctx);
                 (void)kubevirtci_down_make(ctx, st);
+                rollback_end(ctx, was);
         }
         return r;
 }

@@ -167,6 +167,26 @@ argv_is "$(calls kcli | tail -n1)" kcli delete kube --yes "$A" || fail "no rollb
 [ -z "$(virsh -q -c $URI list --all --name | grep -x "$A-ctlplane-0")" ] || fail "rollback left $A-ctlplane-0"
 echo "ok: waiting for the nodes' ssh gives up at ssh.timeout with a clear message and rolls back"
 
+# --- Ctrl-C while kcli creates the VMs: rolled back -------------------------------
+rm -rf "$T/state"
+export STANDIN_LOG=$T/int.log KCLI_STANDIN_SLEEP=60
+build/vgpuenv up -c "$T/a.yaml" >"$T/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do virsh -q -c $URI dominfo "$A-ctlplane-0" >/dev/null 2>&1 && break; sleep 0.1; done
+virsh -q -c $URI dominfo "$A-ctlplane-0" >/dev/null 2>&1 || fail "the stand-in never defined $A-ctlplane-0"
+kill -INT $pid
+wait $pid
+rc=$?
+unset KCLI_STANDIN_SLEEP
+[ $rc -ne 0 ] || fail "interrupted up exited 0"
+grep -q "interrupted" "$T/int.out" || { cat "$T/int.out"; fail "no interruption message"; }
+argv_is "$(calls kcli | tail -n1)" kcli delete kube --yes "$A" || { cat "$T/int.out"; fail "no rollback after Ctrl-C"; }
+[ -z "$(virsh -q -c $URI list --all --name | grep -x "$A-ctlplane-0")" ] || fail "Ctrl-C rollback left $A-ctlplane-0"
+if [ -f "$T/state/$A/state.json" ] && grep -q kcli-cluster "$T/state/$A/state.json"; then
+	fail "state still lists the cluster after the Ctrl-C rollback"
+fi
+echo "ok: Ctrl-C during kcli create -> exit $rc, rolled back with kcli delete kube --yes, nothing left"
+
 # --- kcli not installed: said so, nothing recorded -------------------------------
 rm -rf "$T/state"
 sed 's/^kcli:/kcli:\n  binary: kcli-not-installed/' "$T/a.yaml" >"$T/nokcli.yaml"
