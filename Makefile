@@ -101,12 +101,14 @@ check: vgpuenv-all $(UNIT_TESTS)
 PROVIDER ?=
 CONFIG ?= $(if $(PROVIDER),configs/$(PROVIDER).yaml,configs/local.yaml)
 .PHONY: cluster-up cluster-down cluster-status
+# Only the providers that drive libvirt on this host need libvirtd.
+NEEDS_LIBVIRTD = $(filter-out kind kubevirtci,$(or $(PROVIDER),local))
 cluster-up: vgpuenv-all
-	@scripts/ensure-libvirtd.sh
+	@$(if $(NEEDS_LIBVIRTD),scripts/ensure-libvirtd.sh)
 	$(BUILD)/vgpuenv up -c $(CONFIG)
 
 cluster-down: vgpuenv-all
-	@scripts/ensure-libvirtd.sh
+	@$(if $(NEEDS_LIBVIRTD),scripts/ensure-libvirtd.sh)
 	$(BUILD)/vgpuenv down -c $(CONFIG)
 
 cluster-status: vgpuenv-all

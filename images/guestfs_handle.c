@@ -24,10 +24,14 @@ int image_guestfs_open(struct run_ctx *ctx, guestfs_h **ret)
         if (!g)
                 return log_error_errno(ENOMEM, "cannot create a libguestfs handle");
         guestfs_set_error_handler(g, NULL, NULL);
-        if (accel == ACCEL_VERDICT_TCG && isempty(getenv("LIBGUESTFS_BACKEND"))) {
+        /* The user's own LIBGUESTFS_BACKEND / _SETTINGS win; otherwise a
+         * broken KVM means the direct backend forced onto TCG. */
+        if (accel == ACCEL_VERDICT_TCG) {
                 char *settings[] = { "force_tcg", NULL };
-                guestfs_set_backend(g, "direct");
-                guestfs_set_backend_settings(g, settings);
+                if (isempty(getenv("LIBGUESTFS_BACKEND")))
+                        guestfs_set_backend(g, "direct");
+                if (isempty(getenv("LIBGUESTFS_BACKEND_SETTINGS")))
+                        guestfs_set_backend_settings(g, settings);
         }
         guestfs_set_memsize(g, 1280);
         guestfs_set_smp(g, 2);

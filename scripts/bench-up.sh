@@ -10,7 +10,6 @@ V=$ROOT/build/vgpuenv
 B=$(mktemp -d /tmp/vgpuenv-bench.XXXXXX)
 chmod 0711 "$B"
 export VGPUENV_CACHE_DIR=$B/cache VGPUENV_STATE_DIR=$B/state
-export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 cleanup() {
 	for c in "$B"/*.yaml; do [ -e "$c" ] && "$V" down -c "$c" >/dev/null 2>&1 || true; done
 	rm -rf "$B"
