@@ -61,7 +61,8 @@ static const char customize_hook[] =
         "\"$r/etc/systemd/network/80-vgpuenv.network\"; "
         "chroot \"$r\" systemctl enable systemd-networkd.service; "
         "chroot \"$r\" systemctl mask systemd-networkd-wait-online.service apt-daily.timer "
-        "apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; "
+        "apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service getty-static.service "
+        "fstrim.timer; "
         "printf '/dev/vda / ext4 defaults,x-systemd.growfs 0 1\\n' > \"$r/etc/fstab\"; "
         ": > \"$r/etc/machine-id\"; echo vgpuenv-node > \"$r/etc/hostname\"";
 
