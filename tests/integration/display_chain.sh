@@ -10,9 +10,9 @@
 #     with something drawn on it;
 #   - mesa hidden -> "Couldn't open libGL.so.1"; render node gone -> libvirt
 #     names /dev/dri/renderD128 as missing.
-# A second run must reuse the cached mbochs.ko; --mdev-parent must use an
-# existing parent and leave it loaded; a run stopped with Ctrl-C
-# must still leave the node clean (no mdev, no domain, no bind mount, the
+# --mdev-parent must use an existing parent and leave it loaded (that run
+# prints the table); a later run must reuse the cached mbochs.ko; a run
+# stopped with Ctrl-C must still leave the node clean (no mdev, no domain, no bind mount, the
 # render node back). Bad options end with exit 2. Step times are printed,
 # because `make check-display` is a CI step with a budget.
 set -u
@@ -114,18 +114,6 @@ check_clean() {
 }
 check_clean "after the first run"
 
-# --- second run: the table, mbochs from the cache ---------------------------
-$V verify-display -c "$cfg" >"$T/v2.out" 2>"$T/v2.err"
-rc=$?
-step "verify-display (second run, cached mbochs)"
-[ $rc -eq 0 ] || { cat "$T/v2.err" "$T/v2.out"; fail "second run exited $rc"; }
-grep -q "mbochs: cached .*/mbochs/$(on uname -r)/mbochs.ko" "$T/v2.err" || fail "mbochs.ko was not taken from the cache: $(grep mbochs "$T/v2.err")"
-grep -q "compiling mbochs.ko" "$T/v2.err" && fail "mbochs.ko was rebuilt"
-grep -qx "verdict: PASS" "$T/v2.out" || fail "no PASS verdict: $(cat "$T/v2.out")"
-[ "$(grep -c '^PASS ' "$T/v2.out")" = 9 ] || fail "the table has not 9 PASS rows: $(cat "$T/v2.out")"
-cat "$T/v2.out"
-echo "ok: second run passes with the cached module"
-
 # --- an existing parent (--mdev-parent): used, not unloaded ------------------
 # mbochs loaded by hand stands in for a vGPU driver the node already has.
 ko=${VGPUENV_CACHE_DIR:-/var/cache/vgpuenv}/mbochs/$(on uname -r)/mbochs.ko
@@ -152,20 +140,19 @@ assert all(c[i]["result"] == "skipped" for i in ("hook-not-applied", "hook-appli
 assert r["ok"] is False
 print("ok: unknown --mdev-type: " + c["mdev"]["observed"])
 PY
-$V verify-display -c "$cfg" --mdev-parent mbochs --mdev-type mbochs-small --json >"$T/v5.json" 2>"$T/v5.err"
+# This run prints the table (the first one printed JSON).
+$V verify-display -c "$cfg" --mdev-parent mbochs --mdev-type mbochs-small >"$T/v5.out" 2>"$T/v5.err"
 rc=$?
 step "verify-display --mdev-parent (twice)"
-[ $rc -eq 0 ] || { cat "$T/v5.err" "$T/v5.json"; fail "--mdev-parent mbochs run exited $rc"; }
+[ $rc -eq 0 ] || { cat "$T/v5.err" "$T/v5.out"; fail "--mdev-parent mbochs run exited $rc"; }
+cat "$T/v5.out"
 grep -q "mbochs: \|apt-get" "$T/v5.err" && fail "--mdev-parent must not build or load mbochs"
-python3 - "$T/v5.json" <<'PY' || fail "--mdev-parent run"
-import json, sys
-r = json.load(open(sys.argv[1]))
-assert r["ok"] is True and r["mdev"]["parent"] == "mbochs" and r["mdev"]["type"] == "mbochs-small", r["mdev"]
-c = {x["id"]: x for x in r["checks"]}
-assert "of type mbochs-small" in c["mdev"]["observed"], c["mdev"]
-assert "vfio-display-dmabuf: opengl not available" in c["hook-not-applied"]["observed"]
-print("ok: --mdev-parent mbochs --mdev-type mbochs-small: all rows pass")
-PY
+grep -q "), mdev mbochs/mbochs-small " "$T/v5.out" || fail "the table does not name mbochs/mbochs-small"
+grep -qx "verdict: PASS" "$T/v5.out" || fail "no PASS verdict"
+[ "$(grep -c '^PASS ' "$T/v5.out")" = 9 ] || fail "the table has not 9 PASS rows"
+grep -q "^    observed: qemu-system-x86_64: vfio .*: vfio-display-dmabuf: opengl not available$" "$T/v5.out" ||
+	fail "the table does not quote QEMU's error in full"
+echo "ok: --mdev-parent mbochs --mdev-type mbochs-small: table with 9 PASS rows"
 on test -d /sys/module/mbochs || fail "a parent given with --mdev-parent must stay loaded"
 [ -z "$(on ls /sys/bus/mdev/devices)" ] || fail "--mdev-parent run left its mdev instance"
 on rmmod mbochs || fail "rmmod mbochs"
@@ -174,16 +161,20 @@ echo "ok: the existing parent stays loaded, our instance is gone"
 # --- Ctrl-C in the middle: the node is cleaned up all the same ---------------
 $V verify-display -c "$cfg" >"$T/v3.out" 2>"$T/v3.err" &
 pid=$!
-for _ in $(seq 600); do
+for _ in $(seq 1200); do
 	grep -q "node: libvirt" "$T/v3.err" && break
 	sleep 0.1
 done
-grep -q "node: libvirt" "$T/v3.err" || { kill $pid; fail "the third run never reached libvirtd"; }
+grep -q "node: libvirt" "$T/v3.err" || { kill $pid; fail "the interrupted run never reached libvirtd"; }
 kill -INT $pid
 wait $pid
 rc=$?
 step "verify-display interrupted"
 [ $rc -eq 130 ] || fail "Ctrl-C must end with 130, got $rc: $(tail -n 5 "$T/v3.err")"
 grep -q "node cleaned up" "$T/v3.err" || fail "no cleanup after Ctrl-C: $(tail -n 5 "$T/v3.err")"
+# This run found the module of the first one in the cache.
+grep -q "mbochs: cached .*/mbochs/$(on uname -r)/mbochs.ko" "$T/v3.err" || fail "mbochs.ko was not taken from the cache: $(grep mbochs "$T/v3.err")"
+grep -q "compiling mbochs.ko" "$T/v3.err" && fail "mbochs.ko was rebuilt"
+echo "ok: mbochs.ko came from the cache"
 check_clean "after Ctrl-C"
 echo PASS
