@@ -22,6 +22,13 @@ scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///sy
 command -v python3 >/dev/null || { echo "SKIP: python3 missing (make deps)"; exit 77; }
 
 cfg=${DISPLAY_CONFIG:-configs/display.yaml}
+# One run at a time per machine: two runs share the cluster name, its state
+# and its subnet, and one's `down` would pull the node from under the other.
+exec 9>/tmp/vgpuenv-display-chain.lock
+if ! flock -n 9; then
+	echo "another display_chain run holds /tmp/vgpuenv-display-chain.lock: waiting for it"
+	flock 9
+fi
 T=$(mktemp -d /tmp/vgpuenv-display.XXXXXX)
 V=build/vgpuenv
 started=$(date +%s)
@@ -57,7 +64,7 @@ rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ] && ! grep -q "node verdicts" "$T/up.out"; then
 	# As in node_setup_local.sh: the local provider did not get a node up at
 	# all here (its own tests say why); the display chain cannot be tried.
-	echo "SKIP: the local provider could not bring a node up here: $(grep -m1 'error' "$T/up.out" || tail -n1 "$T/up.out")"
+	echo "SKIP: the local provider could not bring a node up here: $(grep -m1 'vgpuenv: error' "$T/up.out" || tail -n1 "$T/up.out")"
 	exit 77
 fi
 [ "$rc" -eq 0 ] || { tail -n 30 "$T/up.out"; fail "vgpuenv up -c $cfg failed at node setup or probe"; }
