@@ -10,6 +10,9 @@
 #include "provision/ssh.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -278,6 +281,21 @@ struct connect_ctx {
 
 /* One connection attempt. -EAGAIN: retry (sshd still starting, or closed the
  * connection on us); other negative errno: final, logged. */
+/* A node that vanishes mid-command (destroyed VM, dropped bridge) sends no
+ * FIN or RST: without keepalive a read of a long command's output would
+ * wait forever. Dead peers are noticed within about 40 s. */
+static void enable_keepalive(int fd)
+{
+        int on = 1, idle = 20, intvl = 5, cnt = 4;
+
+        if (fd < 0)
+                return;
+        (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 static int ssh_attempt(struct connect_ctx *c, double timeout, ssh_session *ret)
 {
         const struct node_target *t = c->t;
@@ -352,6 +370,7 @@ static int ssh_attempt(struct connect_ctx *c, double timeout, ssh_session *ret)
          * a busy TCG node still meets. */
         tmo = 120;
         (void)ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &tmo);
+        enable_keepalive(ssh_get_fd(s));
         *ret = TAKE_PTR(s);
         return 0;
 }
