@@ -38,6 +38,9 @@ trap 'rm -rf "$T"' EXIT
 R=$T/root
 mkdir -p "$R/bin" "$R/dev" "$R/proc" "$R/sys" "$R/host" "$R/mods"
 cp "$BUSYBOX" "$R/bin/busybox"
+# The probe travels in the initramfs: the checkout may live under /tmp, which
+# the guest covers with its own tmpfs.
+cp "$REPO/$PROBE" "$R/vgpuenv-probe"
 
 # Modules in dependency order, each once.
 : >"$R/mods/order"
@@ -61,15 +64,16 @@ mount -t devtmpfs dev /host/dev
 mount -o bind /proc /host/proc || echo "=== proc mount failed"
 mount -o bind /sys /host/sys || echo "=== sys mount failed"
 mount -t tmpfs tmp /host/tmp
+cp /vgpuenv-probe /host/tmp/vgpuenv-probe
 for i in \$(seq 50); do [ -e /dev/dri/renderD128 ] && break; sleep 0.1; done
 echo "=== text"
-chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp MESA_SHADER_CACHE_DISABLE=true $REPO/$PROBE 2>&1
+chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp MESA_SHADER_CACHE_DISABLE=true /tmp/vgpuenv-probe 2>&1
 echo "=== text exit \$?"
 echo "=== json"
-chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp MESA_SHADER_CACHE_DISABLE=true $REPO/$PROBE --json 2>/dev/null
+chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp MESA_SHADER_CACHE_DISABLE=true /tmp/vgpuenv-probe --json 2>/dev/null
 echo "=== json exit \$?"
 echo "=== render-node-only"
-chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp MESA_SHADER_CACHE_DISABLE=true $REPO/$PROBE --render-node-only 2>/dev/null
+chroot /host /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp MESA_SHADER_CACHE_DISABLE=true /tmp/vgpuenv-probe --render-node-only 2>/dev/null
 echo "=== render-node-only exit \$?"
 poweroff -f
 EOF
