@@ -49,7 +49,7 @@ static char **profile_packages(const struct config *c, enum distro_family family
                 return NULL;
         if (c->image.profile == PROFILE_DISPLAY) {
                 static const char *const deb[] = { "libvirt-daemon-system", "libvirt-clients",
-                                                   "qemu-system-x86", "qemu-system-gui",
+                                                   "qemu-system-x86",
                                                    "qemu-utils", "mesa-utils-bin", NULL };
                 static const char *const rpm[] = { "libvirt-daemon-kvm", "libvirt-client",
                                                    "qemu-kvm", "qemu-ui-egl-headless",
