@@ -94,15 +94,7 @@ static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)
 static int kind_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
 {
         (void)st;
-        char *p = kubevirtci_kubeconfig_path(ctx->cfg->kind.dir, ctx->cfg->kind.provider);
-        if (!p)
-                return -ENOMEM;
-        if (!ctx->dry_run && !file_exists(p)) {
-                free(p);
-                return -ENOENT;
-        }
-        *ret = p;
-        return 0;
+        return kubevirtci_find_kubeconfig(ctx, ctx->cfg->kind.dir, ctx->cfg->kind.provider, ret);
 }
 
 static const char *kind_kubevirt_provider(struct run_ctx *ctx)

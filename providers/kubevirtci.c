@@ -385,10 +385,11 @@ static int kubevirtci_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         return 0;
 }
 
-static int kubevirtci_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
+int kubevirtci_find_kubeconfig(struct run_ctx *ctx, const char *checkout, const char *provider,
+                               char **ret)
 {
-        (void)st;
-        char *p = kubevirtci_kubeconfig_path(ctx->cfg->kubevirtci.dir, ctx->cfg->kubevirtci.provider);
+        char *p = kubevirtci_kubeconfig_path(checkout, provider);
+
         if (!p)
                 return -ENOMEM;
         if (!ctx->dry_run && !file_exists(p)) {
@@ -397,6 +398,13 @@ static int kubevirtci_kubeconfig(struct run_ctx *ctx, struct state *st, char **r
         }
         *ret = p;
         return 0;
+}
+
+static int kubevirtci_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
+{
+        (void)st;
+        return kubevirtci_find_kubeconfig(ctx, ctx->cfg->kubevirtci.dir,
+                                          ctx->cfg->kubevirtci.provider, ret);
 }
 
 static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)

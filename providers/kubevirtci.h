@@ -24,6 +24,10 @@ char *kubevirtci_cluster_up_dir(const char *checkout);
 /* KUBEVIRTCI_CONFIG_PATH (or <cluster-up>/../_ci-configs)/<provider>/.kubeconfig,
  * where kubevirtci's up() writes it. */
 char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider);
+/* The kubeconfig of a cluster kubevirtci brought up (kubevirtci and kind
+ * providers): -ENOENT when it does not exist yet, except in dry-run. */
+int kubevirtci_find_kubeconfig(struct run_ctx *ctx, const char *checkout, const char *provider,
+                               char **ret);
 
 /* Run `make <target>` in checkout with env (KEY=VALUE entries); argv_prefix
  * (e.g. env -u VGPU_DISPLAY) is put before make when given. */

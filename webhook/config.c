@@ -247,99 +247,68 @@ const struct schema_field injector_config_schema[] = {
 /* The libraries QEMU's egl-headless display pulls in (libepoxy dlopens
  * libEGL/libGL; glvnd dispatches to Mesa's vendor library, which loads the
  * DRI driver), with their non-glibc dependencies as measured with ldd on
- * Debian 12 (mesa 22.3) and CentOS Stream 9. */
-static const char *const debian_files[] = {"libGL.so.1",
-                                           "libEGL.so.1",
-                                           "libGLESv2.so.2",
-                                           "libGLX.so.0",
-                                           "libOpenGL.so.0",
-                                           "libGLdispatch.so.0",
-                                           "libEGL_mesa.so.0",
-                                           "libGLX_mesa.so.0",
-                                           "libgbm.so.1",
-                                           "libglapi.so.0",
-                                           "libdrm.so.2",
-                                           "libdrm_amdgpu.so.1",
-                                           "libdrm_intel.so.1",
-                                           "libdrm_nouveau.so.2",
-                                           "libdrm_radeon.so.1",
-                                           "libexpat.so.1",
-                                           "libwayland-client.so.0",
-                                           "libwayland-server.so.0",
-                                           "libffi.so.8",
-                                           "libX11.so.6",
-                                           "libX11-xcb.so.1",
-                                           "libxcb.so.1",
-                                           "libxcb-dri2.so.0",
-                                           "libxcb-dri3.so.0",
-                                           "libxcb-glx.so.0",
-                                           "libxcb-present.so.0",
-                                           "libxcb-randr.so.0",
-                                           "libxcb-shm.so.0",
-                                           "libxcb-sync.so.1",
-                                           "libxcb-xfixes.so.0",
-                                           "libXau.so.6",
-                                           "libXdmcp.so.6",
-                                           "libXext.so.6",
-                                           "libXfixes.so.3",
-                                           "libXxf86vm.so.1",
-                                           "libxshmfence.so.1",
-                                           "libbsd.so.0",
-                                           "libmd.so.0",
-                                           "libLLVM-15.so.1",
-                                           "libsensors.so.5",
-                                           "libelf.so.1",
-                                           "libz3.so.4",
-                                           "libedit.so.2",
-                                           "libtinfo.so.6",
-                                           "libxml2.so.2",
-                                           "libicuuc.so.72",
-                                           "libicudata.so.72",
-                                           "libpciaccess.so.0",
-                                           "libzstd.so.1",
-                                           "liblzma.so.5",
-                                           "libz.so.1",
-                                           "libstdc++.so.6",
-                                           NULL};
-/* On RHEL-family nodes the virt-launcher image (CentOS Stream) has the
- * general-purpose libraries itself (libz, libzstd, libffi, libexpat,
- * libelf): they are left out, since a mount would replace the image's own
- * copy with the node's. */
-static const char *const rhel_files[] = {"libGL.so.1",
-                                         "libEGL.so.1",
-                                         "libGLESv2.so.2",
-                                         "libGLX.so.0",
-                                         "libOpenGL.so.0",
-                                         "libGLdispatch.so.0",
-                                         "libEGL_mesa.so.0",
-                                         "libGLX_mesa.so.0",
-                                         "libgbm.so.1",
-                                         "libglapi.so.0",
-                                         "libdrm.so.2",
-                                         "libdrm_amdgpu.so.1",
-                                         "libdrm_intel.so.1",
-                                         "libdrm_nouveau.so.2",
-                                         "libdrm_radeon.so.1",
-                                         "libwayland-client.so.0",
-                                         "libwayland-server.so.0",
-                                         "libX11.so.6",
-                                         "libX11-xcb.so.1",
-                                         "libxcb.so.1",
-                                         "libxcb-dri2.so.0",
-                                         "libxcb-dri3.so.0",
-                                         "libxcb-glx.so.0",
-                                         "libxcb-present.so.0",
-                                         "libxcb-randr.so.0",
-                                         "libxcb-shm.so.0",
-                                         "libxcb-sync.so.1",
-                                         "libxcb-xfixes.so.0",
-                                         "libXau.so.6",
-                                         "libXext.so.6",
-                                         "libXfixes.so.3",
-                                         "libXxf86vm.so.1",
-                                         "libxshmfence.so.1",
-                                         "libpciaccess.so.0",
-                                         NULL};
+ * Debian 12 (mesa 22.3) and CentOS Stream 9. Both families need the
+ * GL/EGL/GBM stack and its X/wayland/drm dependencies. */
+static const char *const mesa_files[] = {
+        "libGL.so.1",
+        "libEGL.so.1",
+        "libGLESv2.so.2",
+        "libGLX.so.0",
+        "libOpenGL.so.0",
+        "libGLdispatch.so.0",
+        "libEGL_mesa.so.0",
+        "libGLX_mesa.so.0",
+        "libgbm.so.1",
+        "libglapi.so.0",
+        "libdrm.so.2",
+        "libdrm_amdgpu.so.1",
+        "libdrm_intel.so.1",
+        "libdrm_nouveau.so.2",
+        "libdrm_radeon.so.1",
+        "libwayland-client.so.0",
+        "libwayland-server.so.0",
+        "libX11.so.6",
+        "libX11-xcb.so.1",
+        "libxcb.so.1",
+        "libxcb-dri2.so.0",
+        "libxcb-dri3.so.0",
+        "libxcb-glx.so.0",
+        "libxcb-present.so.0",
+        "libxcb-randr.so.0",
+        "libxcb-shm.so.0",
+        "libxcb-sync.so.1",
+        "libxcb-xfixes.so.0",
+        "libXau.so.6",
+        "libXext.so.6",
+        "libXfixes.so.3",
+        "libXxf86vm.so.1",
+        "libxshmfence.so.1",
+        "libpciaccess.so.0",
+        NULL,
+};
+/* Debian's mesa also links these (LLVM for llvmpipe, and their own
+ * dependencies); RHEL's resolve them from elsewhere or statically. */
+static const char *const debian_only_files[] = {
+        "libexpat.so.1",
+        "libffi.so.8",
+        "libXdmcp.so.6",
+        "libbsd.so.0",
+        "libmd.so.0",
+        "libLLVM-15.so.1",
+        "libsensors.so.5",
+        "libelf.so.1",
+        "libz3.so.4",
+        "libedit.so.2",
+        "libtinfo.so.6",
+        "libxml2.so.2",
+        "libicuuc.so.72",
+        "libicudata.so.72",
+        "libzstd.so.1",
+        "liblzma.so.5",
+        "libz.so.1",
+        "libstdc++.so.6",
+        NULL,
+};
 
 static int add_resolved(struct injector_config *c, const char *path, const char *cpath,
                         const char *type)
@@ -364,18 +333,28 @@ static int add_resolved(struct injector_config *c, const char *path, const char 
         return 0;
 }
 
-static int add_profile(struct injector_config *c, const char *libdir, const char *const *files)
+static int add_files(struct injector_config *c, const char *libdir, const char *const *files)
 {
-        int r;
-
-        for (const char *const *f = files; *f; f++) {
+        for (const char *const *f = files; f && *f; f++) {
                 _cleanup_free_ char *p = strdup_printf("%s/%s", libdir, *f);
+                int r;
                 if (!p)
                         return -ENOMEM;
                 r = add_resolved(c, p, NULL, "File");
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int add_profile(struct injector_config *c, const char *libdir, const char *const *extra)
+{
+        int r = add_files(c, libdir, mesa_files);
+
+        if (r >= 0)
+                r = add_files(c, libdir, extra);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *dri = strdup_printf("%s/dri", libdir);
         if (!dri)
                 return -ENOMEM;
@@ -592,9 +571,9 @@ int injector_config_load(struct injector_config *c, const char *file, const char
         }
 
         if (c->library_profile == PROFILE_DEBIAN)
-                r = add_profile(c, "/usr/lib/x86_64-linux-gnu", debian_files);
+                r = add_profile(c, "/usr/lib/x86_64-linux-gnu", debian_only_files);
         else if (c->library_profile == PROFILE_RHEL)
-                r = add_profile(c, "/usr/lib64", rhel_files);
+                r = add_profile(c, "/usr/lib64", NULL);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < c->n_host_paths; i++) {
