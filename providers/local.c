@@ -634,6 +634,18 @@ static int local_down(struct run_ctx *ctx, struct state *st)
         return 0;
 }
 
+static int local_rollback(struct run_ctx *ctx, struct state *st)
+{
+        _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
+        int r = open_conn(ctx, &conn);
+
+        if (r < 0)
+                return r;
+        r = remove_recorded(ctx, st, conn, true);
+        state_save(st);
+        return r;
+}
+
 static int local_status(struct run_ctx *ctx, struct state *st, cJSON *out)
 {
         _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
@@ -686,6 +698,7 @@ const struct provider_ops provider_local = {
         .vm_nodes = true,
         .up = local_up,
         .down = local_down,
+        .rollback = local_rollback,
         .status = local_status,
         .kubeconfig = local_kubeconfig,
         .kubevirt_provider = local_kubevirt_provider,

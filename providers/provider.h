@@ -21,6 +21,9 @@ struct provider_ops {
         /* Bring the nodes up (nodes recorded in state with their ssh target). */
         int (*up)(struct run_ctx *ctx, struct state *st);
         int (*down)(struct run_ctx *ctx, struct state *st);
+        /* Optional: remove what this run created, after up() succeeded but a
+         * later step (node setup, cluster setup, Ctrl-C) failed. */
+        int (*rollback)(struct run_ctx *ctx, struct state *st);
         /* Add provider-specific fields to a status object. */
         int (*status)(struct run_ctx *ctx, struct state *st, cJSON *out);
         /* Path of the kubeconfig for this cluster, or -ENOENT (local has none). */

@@ -2,6 +2,7 @@
 #include "provision/orchestrate.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -47,14 +48,12 @@ int provision_up(struct run_ctx *ctx)
                 return r;
 
         r = p->up(ctx, &st);
-        if (r < 0) {
-                /* A first run that rolled everything back leaves no state. */
-                const cJSON *res = cJSON_GetObjectItemCaseSensitive(st.root, "resources");
-                if (!ctx->dry_run && cJSON_GetArraySize(res) == 0) {
-                        state_remove(&st);
-                        rm_rf(ctx->state_dir);
-                }
-                goto out;
+        if (r < 0)
+                goto forget_if_empty;
+        if (!ctx->dry_run && getenv("VGPUENV_TEST_FAIL_AFTER_UP")) {
+                r = log_error_errno(EIO, "failure injected after the nodes came up "
+                                         "(VGPUENV_TEST_FAIL_AFTER_UP)");
+                goto rollback;
         }
         if (p->vm_nodes) {
                 r = node_setup_all(ctx, &st, &verdicts);
@@ -64,7 +63,7 @@ int provision_up(struct run_ctx *ctx)
                         fflush(stdout);
                 }
                 if (r < 0 && r != -EIO)
-                        goto out;
+                        goto rollback;
                 if (r == -EIO) {
                         log_error("the render-node probe failed on at least one node (see the "
                                   "table above); the nodes stay up for inspection");
@@ -74,10 +73,30 @@ int provision_up(struct run_ctx *ctx)
         if (p->kubeconfig && p->kubeconfig(ctx, &st, &kubeconfig) >= 0) {
                 r = cluster_setup(ctx, &st, kubeconfig);
                 if (r < 0)
-                        goto out;
+                        goto rollback;
         }
         if (!ctx->dry_run)
                 log_info("cluster %s is up (%.0fs)", ctx->cfg->name, now_seconds() - t0);
+        goto out;
+
+rollback:
+        /* The nodes came up but a later step failed or was interrupted: what
+         * this run made goes, as if up itself had failed. A failed probe
+         * (-EIO) does not get here: those nodes stay for inspection. */
+        if (!ctx->dry_run && p->rollback) {
+                log_notice("%s: removing what this run created",
+                           r == -ECANCELED || ctx_cancelled(ctx) ? "interrupted" : "up failed");
+                if (p->rollback(ctx, &st) < 0)
+                        log_error("rollback incomplete: run 'vgpuenv down -c %s' to finish",
+                                  ctx->cfg->path);
+        }
+forget_if_empty:
+        /* A first run that rolled everything back leaves no state. */
+        if (!ctx->dry_run &&
+            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st.root, "resources")) == 0) {
+                state_remove(&st);
+                rm_rf(ctx->state_dir);
+        }
 out:
         state_done(&st);
         return r;
