@@ -77,3 +77,11 @@ int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet)
         r = state_open(st, s->ctx.state_dir, s->cfg.name, provider_names[s->cfg.provider]);
         return r < 0 ? log_error_errno(r, "opening the state of cluster %s: %m", s->cfg.name) : 0;
 }
+
+void cli_print_json(const cJSON *j)
+{
+        _cleanup_free_ char *t = j ? cJSON_Print(j) : NULL;
+
+        if (t)
+                printf("%s\n", t);
+}

@@ -6,6 +6,7 @@
 
 #include "provision/config.h"
 #include "provision/context.h"
+#include <cjson/cJSON.h>
 
 struct cli_session {
         struct config cfg;
@@ -29,3 +30,6 @@ struct state;
 /* Open the state of an `up` cluster. -ENOENT (logged as "cluster X is not up:
  * run 'vgpuenv up -c FILE' first" unless quiet) when there is none. */
 int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet);
+
+/* Print a JSON document on stdout (the --json output of every command). */
+void cli_print_json(const cJSON *j);

@@ -134,11 +134,9 @@ int cmd_doctor(int argc, char **argv)
         cJSON_ArrayForEach(it, checks)
                 if (streq(cJSON_GetObjectItem(it, "status")->valuestring, "fail"))
                         failed = true;
-        if (json) {
-                char *t = cJSON_Print(out);
-                printf("%s\n", t);
-                free(t);
-        } else {
+        if (json)
+                cli_print_json(out);
+        else {
                 printf("%-20s %-6s %s\n", "CHECK", "STATUS", "DETAIL");
                 cJSON_ArrayForEach(it, checks)
                         printf("%-20s %-6s %s\n", cJSON_GetObjectItem(it, "check")->valuestring,

@@ -52,11 +52,9 @@ int cmd_probe(int argc, char **argv)
         if (r >= 0)
                 r = node_probe_all(&s.ctx, &st, &verdicts);
         if (verdicts) {
-                if (json) {
-                        char *t = cJSON_Print(verdicts);
-                        printf("%s\n", t);
-                        free(t);
-                } else
+                if (json)
+                        cli_print_json(verdicts);
+                else
                         node_verdicts_print(verdicts, stdout);
         }
         cJSON_Delete(verdicts);

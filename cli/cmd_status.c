@@ -69,11 +69,9 @@ int cmd_status(int argc, char **argv)
         }
         r = provision_status(&s.ctx, &o);
         if (r >= 0) {
-                if (json) {
-                        char *t = cJSON_Print(o);
-                        printf("%s\n", t);
-                        free(t);
-                } else
+                if (json)
+                        cli_print_json(o);
+                else
                         print_human(o);
         }
         cJSON_Delete(o);

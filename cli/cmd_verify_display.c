@@ -108,26 +108,19 @@ int cmd_verify_display(int argc, char **argv)
                 cli_session_close(&s);
                 return r;
         }
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", s.ctx.state_dir);
-        if (!path || !file_exists(path)) {
-                log_error("cluster %s is not up: run 'vgpuenv up -c %s' first", s.cfg.name,
-                          config ? config : cli_default_config());
+        r = cli_open_cluster_state(&s, &st, false);
+        if (r < 0) {
                 cli_session_close(&s);
                 return EXIT_FAIL;
         }
         /* Ctrl-C stops between steps and still cleans the node up. */
         r = cancel_watch_start(&s.ctx);
         if (r >= 0)
-                r = state_open(&st, s.ctx.state_dir, s.cfg.name, provider_names[s.cfg.provider]);
-        if (r >= 0)
                 r = display_verify(&s.ctx, &st, &o, &rep);
         if (rep.n_checks > 0) {
                 if (json) {
                         cJSON *j = report_json(&rep);
-                        char *t = j ? cJSON_Print(j) : NULL;
-                        if (t)
-                                printf("%s\n", t);
-                        free(t);
+                        cli_print_json(j);
                         cJSON_Delete(j);
                 } else
                         report_print_table(&rep, stdout);
