@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <zlib.h>
 
 #include "common/util.h"
 #include "webhook/patch.h"
@@ -77,6 +79,7 @@ char *base64_encode(const void *data, size_t size)
 struct arena {
         char *base;
         size_t used;
+        bool overflowed; /* some node came from malloc: the tree must be walked */
 };
 static _Thread_local struct arena *active_arena;
 static pthread_key_t arena_key;
@@ -91,6 +94,8 @@ static void *arena_malloc(size_t n)
                 a->used += need;
                 return p;
         }
+        if (a)
+                a->overflowed = true;
         return malloc(n); /* overflow: bodies up to 3 MiB still parse */
 }
 
@@ -134,6 +139,7 @@ static struct arena *arena_begin(void)
                 }
         }
         a->used = 0;
+        a->overflowed = false;
         return a;
 }
 
@@ -185,49 +191,127 @@ static int bad_request(struct admission_result *out, const char *msg)
  * warning, which kubectl and the API server's audit log show. */
 /* The patched answer, written directly: its base64 patch runs to tens of
  * kilobytes and cJSON would scan it twice for characters to escape. */
-static int patched_response(struct admission_result *out, const char *uid, const struct patch *p)
+static const char patched_head[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                                   "\"response\":{\"uid\":";
+static const char patched_mid[] = ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"";
+static const char patched_tail[] = "\"}}";
+
+static unsigned char *put_le16(unsigned char *o, unsigned v)
 {
-        static const char head[] =
-            "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-            "\"response\":{\"uid\":";
-        static const char mid[] = ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"";
-        static const char tail[] = "\"}}";
+        *o++ = v & 0xff;
+        *o++ = (v >> 8) & 0xff;
+        return o;
+}
+
+static unsigned char *put_le32(unsigned char *o, unsigned long v)
+{
+        o = put_le16(o, v & 0xffff);
+        return put_le16(o, (v >> 16) & 0xffff);
+}
+
+/* One stored deflate block (RFC 1951 3.2.4): the block header padded to a
+ * byte, LEN and its complement, the bytes. The stream is byte-aligned
+ * before it (a gzip header, or the cached stream's sync flush). */
+static unsigned char *put_stored_block(unsigned char *o, bool final, const void *data, size_t n)
+{
+        *o++ = final ? 1 : 0;
+        o = put_le16(o, (unsigned)n);
+        o = put_le16(o, (unsigned)~n & 0xffff);
+        return mempcpy(o, data, n);
+}
+
+/* The same answer as gzip (RFC 1952) without compressing anything per
+ * request: the head with this request's uid as a stored block, the cached
+ * deflate stream of the patch's base64, the tail as a final stored block;
+ * the CRC-32 is combined from the parts. The API server's Go client asks
+ * for gzip, and the answer shrinks about tenfold, which is most of what
+ * TLS and the socket spend on it. Returns 1 when the cache has no
+ * compressed form (the caller answers uncompressed). */
+static int patched_response_gzip(struct admission_result *out, const char *uid_json,
+                                 const struct patch *p)
+{
+        const struct deflated_base64 *z = patch_base64_deflated(p);
+        if (!z)
+                return 1;
+        size_t ulen = strlen(uid_json);
+        size_t head_len = sizeof(patched_head) - 1 + ulen + sizeof(patched_mid) - 1;
+        size_t tail_len = sizeof(patched_tail) - 1;
+        if (head_len > 0xffff)
+                return 1; /* an absurd uid: one stored block would not hold it */
+        _cleanup_free_ char *head = malloc(head_len);
+        if (!head)
+                return -ENOMEM;
+        char *h = mempcpy(head, patched_head, sizeof(patched_head) - 1);
+        h = mempcpy(h, uid_json, ulen);
+        memcpy(h, patched_mid, sizeof(patched_mid) - 1);
+
+        static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+        size_t total = sizeof(gzip_header) + 5 + head_len + z->len + 5 + tail_len + 8;
+        unsigned char *body = malloc(total), *o = body;
+        if (!body)
+                return -ENOMEM;
+        o = mempcpy(o, gzip_header, sizeof(gzip_header));
+        o = put_stored_block(o, false, head, head_len);
+        o = mempcpy(o, z->data, z->len);
+        o = put_stored_block(o, true, patched_tail, tail_len);
+        uLong crc = crc32(0L, (const Bytef *)head, (uInt)head_len);
+        crc = crc32_combine_op(crc, z->crc, z->crc_combine_op);
+        crc = crc32(crc, (const Bytef *)patched_tail, (uInt)tail_len);
+        o = put_le32(o, crc);
+        o = put_le32(o, (unsigned long)((head_len + z->plain_len + tail_len) & 0xffffffffu));
+        out->http_status = 200;
+        out->body = (char *)body;
+        out->body_len = (size_t)(o - body);
+        out->content_encoding = "gzip";
+        return 0;
+}
+
+static int patched_response(struct admission_result *out, const char *uid, const struct patch *p,
+                            unsigned flags)
+{
         size_t cached_len = 0;
-        const char *cached = patch_base64(p, &cached_len);
-        const char *json = cached ? NULL : patch_json((struct patch *)p);
-        size_t jlen = json ? strlen(json) : 0;
         cJSON *u = cJSON_CreateString(uid);
         _cleanup_free_ char *uid_json = u ? cJSON_PrintUnformatted(u) : NULL;
         cJSON_Delete(u);
         if (!uid_json)
                 return -ENOMEM;
+        if (flags & ADMIT_ACCEPT_GZIP) {
+                int r = patched_response_gzip(out, uid_json, p);
+                if (r <= 0)
+                        return r;
+        }
+        const char *cached = patch_base64(p, &cached_len);
+        const char *json = cached ? NULL : patch_json((struct patch *)p);
+        size_t jlen = json ? strlen(json) : 0;
         /* Base64 straight into the body: no copy of the largest part. */
         size_t ulen = strlen(uid_json), blen = cached ? cached_len : 4 * ((jlen + 2) / 3);
-        size_t total = sizeof(head) - 1 + ulen + sizeof(mid) - 1 + blen + sizeof(tail) - 1;
+        size_t total = sizeof(patched_head) - 1 + ulen + sizeof(patched_mid) - 1 + blen +
+                       sizeof(patched_tail) - 1;
         char *body = malloc(total + 1), *o = body;
         if (!body)
                 return -ENOMEM;
-        o = mempcpy(o, head, sizeof(head) - 1);
+        o = mempcpy(o, patched_head, sizeof(patched_head) - 1);
         o = mempcpy(o, uid_json, ulen);
-        o = mempcpy(o, mid, sizeof(mid) - 1);
+        o = mempcpy(o, patched_mid, sizeof(patched_mid) - 1);
         if (cached)
                 memcpy(o, cached, blen);
         else
                 base64_into(o, json, jlen);
         o += blen;
-        o = mempcpy(o, tail, sizeof(tail) - 1);
+        o = mempcpy(o, patched_tail, sizeof(patched_tail) - 1);
         *o = '\0';
         out->http_status = 200;
         out->body = body;
+        out->body_len = total;
         return 0;
 }
 
 static int review_response(struct admission_result *out, const char *uid, bool allowed,
                            unsigned code, const char *message, const char *warning,
-                           const struct patch *p)
+                           const struct patch *p, unsigned flags)
 {
         if (p && patch_count(p) > 0 && allowed && !warning)
-                return patched_response(out, uid, p);
+                return patched_response(out, uid, p, flags);
         cJSON *root = cJSON_CreateObject();
         if (!root)
                 return -ENOMEM;
@@ -252,7 +336,7 @@ static int review_response(struct admission_result *out, const char *uid, bool a
 }
 
 int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
-                     size_t size, struct admission_result *out)
+                     size_t size, unsigned flags, struct admission_result *out)
 {
         *out = (struct admission_result){};
         struct arena *arena = arena_begin();
@@ -320,14 +404,14 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                                   kind == ADMIT_PODS ? "/mutate-pods" : "/mutate-vmis");
                 out->outcome = OUTCOME_INVALID;
                 out->reason = m ? strdup(m) : NULL;
-                r = m ? review_response(out, uid, true, 0, NULL, m, NULL) : -ENOMEM;
+                r = m ? review_response(out, uid, true, 0, NULL, m, NULL, 0) : -ENOMEM;
                 goto done;
         }
         const char *op = str_at(req, "operation");
         if (!op || !streq(op, "CREATE")) {
                 out->outcome = OUTCOME_SKIPPED;
                 out->reason = strdup_printf("operation %s is not CREATE", op ? op : "(missing)");
-                r = review_response(out, uid, true, 0, NULL, NULL, NULL);
+                r = review_response(out, uid, true, 0, NULL, NULL, NULL, 0);
                 goto done;
         }
         const cJSON *obj = cJSON_GetObjectItemCaseSensitive(req, "object");
@@ -349,15 +433,15 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
         case DECISION_PATCHED:
                 out->outcome = OUTCOME_PATCHED;
                 out->patch_ops = (unsigned)patch_count(&p);
-                r = review_response(out, uid, true, 0, NULL, NULL, &p);
+                r = review_response(out, uid, true, 0, NULL, NULL, &p, flags);
                 break;
         case DECISION_UNCHANGED:
                 out->outcome = OUTCOME_UNCHANGED;
-                r = review_response(out, uid, true, 0, NULL, NULL, NULL);
+                r = review_response(out, uid, true, 0, NULL, NULL, NULL, 0);
                 break;
         case DECISION_SKIPPED:
                 out->outcome = OUTCOME_SKIPPED;
-                r = review_response(out, uid, true, 0, NULL, NULL, NULL);
+                r = review_response(out, uid, true, 0, NULL, NULL, NULL, 0);
                 break;
         case DECISION_CONFLICT: {
                 _cleanup_free_ char *m =
@@ -366,29 +450,78 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                 if (!m)
                         r = -ENOMEM;
                 else if (c->on_conflict == CONFLICT_DENY)
-                        r = review_response(out, uid, false, 409, m, NULL, NULL);
+                        r = review_response(out, uid, false, 409, m, NULL, NULL, 0);
                 else
-                        r = review_response(out, uid, true, 0, NULL, m, NULL);
+                        r = review_response(out, uid, true, 0, NULL, m, NULL, 0);
                 break;
         }
         default: {
                 _cleanup_free_ char *m = strdup_printf("mesa-injector: %s; not mutated",
                                                        reason ? reason : "invalid object");
                 out->outcome = OUTCOME_INVALID;
-                r = m ? review_response(out, uid, true, 0, NULL, m, NULL) : -ENOMEM;
+                r = m ? review_response(out, uid, true, 0, NULL, m, NULL, 0) : -ENOMEM;
                 break;
         }
         }
         patch_done(&p);
 done:
-        active_arena = arena; /* the tree's nodes: no-ops, except overflow */
-        cJSON_Delete(root);
-        active_arena = NULL;
+        /* A tree wholly inside the arena is dropped with it (the next
+         * arena_begin() reuses the space); walking it would free nothing. */
+        if (!arena || arena->overflowed) {
+                active_arena = arena;
+                cJSON_Delete(root);
+                active_arena = NULL;
+        }
         if (r < 0) {
                 free(out->body);
                 out->body = NULL;
+                out->content_encoding = NULL;
                 out->http_status = 500;
                 out->outcome = OUTCOME_ERROR;
         }
+        if (out->body && !out->content_encoding)
+                out->body_len = strlen(out->body);
         return r;
+}
+
+/* Accept-Encoding is a comma list of codings with optional ";q=" weights;
+ * "identity" and unknown codings do not matter here. An explicit gzip entry
+ * wins over "*". */
+bool accepts_gzip(const char *accept_encoding)
+{
+        int gzip = -1, star = -1; /* -1 absent, else whether q > 0 */
+        const char *s = accept_encoding;
+        while (s && *s) {
+                size_t n = strcspn(s, ",");
+                const char *end = s + n;
+                while (s < end && (*s == ' ' || *s == '\t'))
+                        s++;
+                size_t name = strcspn(s, ";, \t");
+                if (name > (size_t)(end - s))
+                        name = (size_t)(end - s);
+                bool q_positive = true;
+                const char *q = memchr(s, ';', (size_t)(end - s));
+                while (q && q < end) {
+                        q++;
+                        while (q < end && (*q == ' ' || *q == '\t'))
+                                q++;
+                        if (end - q >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
+                                /* q=0, q=0.0, q=0.000: all zero */
+                                const char *v = q + 2;
+                                bool zero = v < end && *v == '0';
+                                for (v++; zero && v < end && *v != ';' && *v != ' ' && *v != '\t';
+                                     v++)
+                                        zero = *v == '.' || *v == '0';
+                                q_positive = !zero;
+                        }
+                        q = memchr(q, ';', (size_t)(end - q));
+                }
+                if ((name == 4 && strncasecmp(s, "gzip", 4) == 0) ||
+                    (name == 6 && strncasecmp(s, "x-gzip", 6) == 0))
+                        gzip = q_positive;
+                else if (name == 1 && *s == '*')
+                        star = q_positive;
+                s = *end ? end + 1 : end;
+        }
+        return gzip >= 0 ? gzip == 1 : star == 1;
 }

@@ -3,6 +3,7 @@
  * patch. No HTTP here, so the fuzzer and unit tests call it directly. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "webhook/config.h"
@@ -10,9 +11,15 @@
 
 enum admission_kind { ADMIT_PODS, ADMIT_VMIS };
 
+/* What the client takes besides identity (from its Accept-Encoding). */
+enum admission_flags { ADMIT_ACCEPT_GZIP = 1 << 0 };
+
 struct admission_result {
-        unsigned http_status;        /* 200, or 400 for a body that is no usable review */
-        char *body;                  /* JSON: AdmissionReview, or {"error": "..."} for 4xx */
+        unsigned http_status; /* 200, or 400 for a body that is no usable review */
+        char *body;           /* JSON: AdmissionReview, or {"error": "..."} for 4xx */
+        size_t body_len;
+        /* "gzip" when body is the gzip of the JSON, else NULL. */
+        const char *content_encoding;
         enum metric_outcome outcome; /* for metrics */
         unsigned patch_ops;
         /* for the log line (may be NULL) */
@@ -22,7 +29,11 @@ void admission_result_done(struct admission_result *r);
 
 /* Never fails except on out-of-memory (-ENOMEM). */
 int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
-                     size_t size, struct admission_result *out);
+                     size_t size, unsigned flags, struct admission_result *out);
+
+/* Whether an Accept-Encoding header value admits gzip (RFC 9110 12.5.3:
+ * "gzip", "x-gzip" or "*" with a non-zero q). */
+bool accepts_gzip(const char *accept_encoding);
 
 /* Standard base64 (RFC 4648, with padding). */
 char *base64_encode(const void *data, size_t size);

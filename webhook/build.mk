@@ -1,7 +1,7 @@
 # webhook: mesa-injector (the mutating admission webhook), its unit tests,
 # libFuzzer target, benchmark and the ASan+UBSan run of the whole test suite.
 
-WEBHOOK_PKGS := libmicrohttpd gnutls libcjson yaml-0.1 libxml-2.0
+WEBHOOK_PKGS := libmicrohttpd gnutls libcjson yaml-0.1 libxml-2.0 zlib
 WEBHOOK_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS))
 WEBHOOK_LIB_SRCS := webhook/config.c webhook/patch.c webhook/admission.c webhook/metrics.c \
 	webhook/tls_store.c webhook/server.c webhook/certs.c webhook/manifests.c webhook/domain_hook.c
@@ -45,7 +45,7 @@ FUZZ_BIN := $(BUILD)/fuzz/fuzz_admission
 $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard webhook/*.h common/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ $(FUZZ_SRCS) $(shell pkg-config --cflags --libs libcjson yaml-0.1 gnutls)
+		-o $@ $(FUZZ_SRCS) $(shell pkg-config --cflags --libs libcjson yaml-0.1 gnutls zlib)
 
 .PHONY: fuzz
 fuzz: $(FUZZ_BIN)

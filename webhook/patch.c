@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "common/util.h"
 #include "webhook/admission.h"
@@ -37,6 +39,9 @@ struct patch_cache_entry {
         size_t count;
         char *b64;
         size_t b64_len;
+        /* The base64 as a raw deflate stream (RFC 1951) ending in a sync
+         * flush, so a gzip answer can embed it between blocks of its own. */
+        struct deflated_base64 deflated; /* .data NULL: not available */
 };
 
 #define CACHE_CONTAINERS 16 /* compute's index; beyond, no caching */
@@ -45,6 +50,14 @@ struct patch_cache_entry {
 struct patch_cache {
         _Atomic(struct patch_cache_entry *) slot[CACHE_CONTAINERS][CACHE_SHAPES];
 };
+
+static void cache_entry_free(struct patch_cache_entry *e)
+{
+        free(e->json);
+        free(e->b64);
+        free((void *)e->deflated.data);
+        free(e);
+}
 
 struct patch_cache *patch_cache_new(void)
 {
@@ -58,11 +71,8 @@ void patch_cache_free(struct patch_cache *c)
         for (size_t i = 0; i < CACHE_CONTAINERS; i++)
                 for (size_t k = 0; k < CACHE_SHAPES; k++) {
                         struct patch_cache_entry *e = atomic_load(&c->slot[i][k]);
-                        if (e) {
-                                free(e->json);
-                                free(e->b64);
-                                free(e);
-                        }
+                        if (e)
+                                cache_entry_free(e);
                 }
         free(c);
 }
@@ -81,6 +91,41 @@ const char *patch_base64(const struct patch *p, size_t *len)
         return p->shared->b64;
 }
 
+const struct deflated_base64 *patch_base64_deflated(const struct patch *p)
+{
+        return p->shared && p->shared->deflated.data ? &p->shared->deflated : NULL;
+}
+
+/* Compressed once per cached patch, at the best level: the cost is paid
+ * once, and every gzip answer afterwards is a tenth of the size. A failure
+ * only means answers for this shape go uncompressed. */
+static void deflate_base64(struct patch_cache_entry *e)
+{
+        z_stream zs = {};
+        if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                return;
+        uLong bound = deflateBound(&zs, (uLong)e->b64_len) + 16;
+        unsigned char *out = malloc(bound);
+        if (out) {
+                zs.next_in = (Bytef *)e->b64;
+                zs.avail_in = (uInt)e->b64_len;
+                zs.next_out = out;
+                zs.avail_out = (uInt)bound;
+                if (deflate(&zs, Z_SYNC_FLUSH) == Z_OK && zs.avail_in == 0) {
+                        e->deflated = (struct deflated_base64){
+                            .data = out,
+                            .len = bound - zs.avail_out,
+                            .crc = crc32(0L, (const Bytef *)e->b64, (uInt)e->b64_len),
+                            .crc_combine_op = crc32_combine_gen64((z_off64_t)e->b64_len),
+                            .plain_len = e->b64_len,
+                        };
+                        out = NULL;
+                }
+        }
+        free(out);
+        deflateEnd(&zs);
+}
+
 /* Keep a copy of a freshly built full-injection patch; losing a race to
  * another thread building the same one is harmless. */
 static void cache_store(struct patch_cache *c, int ci, unsigned shape, struct patch *p)
@@ -92,18 +137,15 @@ static void cache_store(struct patch_cache *c, int ci, unsigned shape, struct pa
         e->count = p->count;
         e->b64 = e->json ? base64_encode(e->json, strlen(e->json)) : NULL;
         if (!e->json || !e->b64) {
-                free(e->json);
-                free(e->b64);
-                free(e);
+                cache_entry_free(e);
                 return;
         }
         e->b64_len = strlen(e->b64);
+        if (e->b64_len < UINT32_MAX)
+                deflate_base64(e);
         struct patch_cache_entry *expected = NULL;
-        if (!atomic_compare_exchange_strong(&c->slot[ci][shape], &expected, e)) {
-                free(e->json);
-                free(e->b64);
-                free(e);
-        }
+        if (!atomic_compare_exchange_strong(&c->slot[ci][shape], &expected, e))
+                cache_entry_free(e);
 }
 
 static int buf_add(struct patch *p, const char *s, size_t n)

@@ -38,6 +38,18 @@ size_t patch_count(const struct patch *p);
 const char *patch_json(struct patch *p);
 /* The base64 of patch_json() when it is cached, else NULL. */
 const char *patch_base64(const struct patch *p, size_t *len);
+/* That base64 as raw deflate data ending in a sync flush (byte-aligned, no
+ * final block), with what a gzip trailer needs: its CRC-32 and length, and
+ * zlib's crc32_combine operator for that length. */
+struct deflated_base64 {
+        const unsigned char *data;
+        size_t len;
+        unsigned long crc;
+        unsigned long crc_combine_op;
+        size_t plain_len;
+};
+/* When cached, else NULL. */
+const struct deflated_base64 *patch_base64_deflated(const struct patch *p);
 
 /* Every virt-launcher pod without any of our volumes gets the same patch,
  * given where compute sits and which of volumes/volumeMounts/annotations

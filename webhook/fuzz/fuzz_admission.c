@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "webhook/admission.h"
 #include "webhook/config.h"
+#include "webhook/tests/gunzip.h"
 
 static struct injector_config config;
 static int ready;
@@ -61,11 +62,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size < 1)
                 return 0;
         enum admission_kind kind = data[0] & 1 ? ADMIT_VMIS : ADMIT_PODS;
+        unsigned flags = data[0] & 2 ? ADMIT_ACCEPT_GZIP : 0;
         struct admission_result r;
-        if (admission_handle(&config, kind, (const char *)data + 1, size - 1, &r) < 0)
+        if (admission_handle(&config, kind, (const char *)data + 1, size - 1, flags, &r) < 0)
                 abort(); /* only -ENOMEM may fail, and libFuzzer's malloc does not */
 
-        cJSON *body = cJSON_Parse(r.body);
+        char *text = r.body;
+        if (r.content_encoding) {
+                /* Only a patched answer for a client that asked is gzip. */
+                if (!flags || strcmp(r.content_encoding, "gzip") != 0 || r.http_status != 200 ||
+                    !(text = gunzip_member(r.body, r.body_len, NULL)))
+                        abort();
+        } else if (strlen(r.body) != r.body_len)
+                abort();
+        cJSON *body = cJSON_Parse(text);
+        if (text != r.body)
+                free(text);
         if (!body)
                 abort();
         if (r.http_status == 200) {

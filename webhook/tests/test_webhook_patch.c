@@ -17,6 +17,7 @@
 #include "webhook/admission.h"
 #include "webhook/config.h"
 #include "webhook/patch.h"
+#include "webhook/tests/gunzip.h"
 
 static struct injector_config cfg;
 static cJSON *parsed;
@@ -349,7 +350,7 @@ static void test_base64(void **state)
 static void expect_400(const char *body, const char *needle)
 {
         struct admission_result r;
-        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, body, strlen(body), &r), 0);
+        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, body, strlen(body), 0, &r), 0);
         assert_int_equal(r.http_status, 400);
         assert_non_null(strstr(r.body, needle));
         admission_result_done(&r);
@@ -374,7 +375,7 @@ static void test_review_validation(void **state)
             "{\"kubevirt.io\":\"virt-launcher\"}},\"spec\":{\"containers\":[{\"name\":\"compute\"}]"
             "}}}}";
         struct admission_result r;
-        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, ok, strlen(ok), &r), 0);
+        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, ok, strlen(ok), 0, &r), 0);
         assert_int_equal(r.http_status, 200);
         cJSON *resp = cJSON_Parse(r.body);
         cJSON *rr = cJSON_GetObjectItem(resp, "response");
@@ -385,12 +386,90 @@ static void test_review_validation(void **state)
         admission_result_done(&r);
 
         /* The same review on the VMI route: allowed, not mutated, warned. */
-        assert_int_equal(admission_handle(&cfg, ADMIT_VMIS, ok, strlen(ok), &r), 0);
+        assert_int_equal(admission_handle(&cfg, ADMIT_VMIS, ok, strlen(ok), ADMIT_ACCEPT_GZIP, &r), 0);
         assert_int_equal(r.http_status, 200);
         assert_non_null(strstr(r.body, "\"allowed\":true"));
         assert_null(strstr(r.body, "patch"));
         assert_non_null(strstr(r.body, "unexpected kind v1/Pod"));
+        assert_null(r.content_encoding); /* nothing worth compressing */
         admission_result_done(&r);
+}
+
+/* A client that takes gzip gets the same AdmissionReview, byte for byte,
+ * as a gzip member zlib decodes and checks (CRC-32 and length); uids of any
+ * length and with characters JSON escapes land in the stored block. */
+static void test_gzip_answer(void **state)
+{
+        (void)state;
+        const char *uids[] = {"u-1", "a\"quote\\and\ttab", NULL};
+        char long_uid[3000];
+        memset(long_uid, 'x', sizeof(long_uid) - 1);
+        long_uid[sizeof(long_uid) - 1] = '\0';
+        uids[2] = long_uid;
+        for (int round = 0; round < 2; round++) /* the first fills the cache */
+                for (size_t i = 0; i < 3; i++) {
+                        cJSON *review = cJSON_CreateObject();
+                        cJSON_AddStringToObject(review, "apiVersion", "admission.k8s.io/v1");
+                        cJSON_AddStringToObject(review, "kind", "AdmissionReview");
+                        cJSON *rq = cJSON_AddObjectToObject(review, "request");
+                        cJSON_AddStringToObject(rq, "uid", uids[i]);
+                        cJSON *k = cJSON_AddObjectToObject(rq, "kind");
+                        cJSON_AddStringToObject(k, "group", "");
+                        cJSON_AddStringToObject(k, "version", "v1");
+                        cJSON_AddStringToObject(k, "kind", "Pod");
+                        cJSON_AddStringToObject(rq, "namespace", "kubevirt-test-default");
+                        cJSON_AddStringToObject(rq, "operation", "CREATE");
+                        cJSON_AddItemToObject(rq, "object", pod("VOLUMES MOUNTS", true));
+                        char *body = cJSON_PrintUnformatted(review);
+                        cJSON_Delete(review);
+
+                        struct admission_result plain, gz;
+                        assert_int_equal(
+                            admission_handle(&cfg, ADMIT_PODS, body, strlen(body), 0, &plain), 0);
+                        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, body, strlen(body),
+                                                          ADMIT_ACCEPT_GZIP, &gz),
+                                         0);
+                        assert_null(plain.content_encoding);
+                        assert_int_equal(plain.body_len, strlen(plain.body));
+                        assert_non_null(strstr(plain.body, "\"patchType\":\"JSONPatch\""));
+                        assert_non_null(gz.content_encoding);
+                        assert_string_equal(gz.content_encoding, "gzip");
+                        assert_true(gz.body_len < plain.body_len / 4);
+                        size_t n = 0;
+                        char *text = gunzip_member(gz.body, gz.body_len, &n);
+                        assert_non_null(text);
+                        assert_int_equal(n, plain.body_len);
+                        assert_memory_equal(text, plain.body, n);
+                        /* A flipped byte in the trailer is caught by zlib:
+                         * the CRC is really computed, not zero. */
+                        gz.body[gz.body_len - 8] ^= 1;
+                        assert_null(gunzip_member(gz.body, gz.body_len, NULL));
+                        free(text);
+                        free(body);
+                        admission_result_done(&plain);
+                        admission_result_done(&gz);
+                }
+}
+
+static void test_accepts_gzip(void **state)
+{
+        (void)state;
+        assert_true(accepts_gzip("gzip"));
+        assert_true(accepts_gzip("GZip"));
+        assert_true(accepts_gzip("x-gzip"));
+        assert_true(accepts_gzip("deflate, gzip;q=1.0, *;q=0.5"));
+        assert_true(accepts_gzip("br ,  gzip ; q=0.3"));
+        assert_true(accepts_gzip("*"));
+        assert_true(accepts_gzip("gzip;q=0.001"));
+        assert_false(accepts_gzip(NULL));
+        assert_false(accepts_gzip(""));
+        assert_false(accepts_gzip("identity"));
+        assert_false(accepts_gzip("deflate, br"));
+        assert_false(accepts_gzip("gzip;q=0"));
+        assert_false(accepts_gzip("gzip; q=0.000"));
+        assert_false(accepts_gzip("gzip;q=0, *"));   /* explicit refusal wins */
+        assert_false(accepts_gzip("*;q=0"));
+        assert_false(accepts_gzip("gzipx, xgzip"));
 }
 
 int main(void)
@@ -408,6 +487,8 @@ int main(void)
             cmocka_unit_test(test_path_allowed),
             cmocka_unit_test(test_base64),
             cmocka_unit_test(test_review_validation),
+            cmocka_unit_test(test_gzip_answer),
+            cmocka_unit_test(test_accepts_gzip),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
