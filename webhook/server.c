@@ -47,6 +47,9 @@ struct server {
         struct conn_track *conns;
         pthread_t reaper;
         atomic_bool stop_reaper;
+        /* Connections admitted by admit_connection() and not yet closed:
+         * limits.connectionLimit holds across all listeners. */
+        atomic_uint admitted;
 };
 
 struct request {
@@ -445,6 +448,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                 *socket_context = t;
                 return;
         }
+        atomic_fetch_sub(&srv->admitted, 1);
         struct conn_track *t = *socket_context;
         if (!t)
                 return;
@@ -531,6 +535,78 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         return 0;
 }
 
+
+/* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
+ * listening socket: the kernel spreads connections over them by hash. A
+ * thread pool sharing one socket lets whichever thread wakes first accept a
+ * burst of connections, and a client that opens its connections at once
+ * (the API server, a load test) often lands on one thread entirely. */
+#define MAX_LISTENERS 64
+
+/* SO_REUSEPORT would also let a second mesa-injector of the same user join
+ * this port and take half its connections without a word; a plain bind
+ * first turns that, like any other owner, into "address in use". */
+static int address_free(const struct sockaddr_storage *ss, socklen_t len)
+{
+        int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        int r = bind(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0;
+        close(fd);
+        return r;
+}
+
+static void stop_listeners(struct MHD_Daemon **daemons, unsigned n)
+{
+        for (unsigned i = 0; i < n; i++)
+                MHD_stop_daemon(daemons[i]);
+}
+
+/* The connection limit across all listeners; each listener's own limit in
+ * libmicrohttpd is the same number, so it never refuses first. A slot is
+ * given back when the connection closes (on_connection). */
+static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+        struct server *srv = cls;
+        (void)addr;
+        (void)len;
+        if (atomic_fetch_add(&srv->admitted, 1) < srv->config->limits.connection_limit)
+                return MHD_YES;
+        atomic_fetch_sub(&srv->admitted, 1);
+        return MHD_NO;
+}
+
+/* Returns how many started (all of limits.threads, or fewer on failure). */
+static unsigned start_listeners(struct server *srv, const struct sockaddr_storage *ss,
+                                struct MHD_Daemon **daemons)
+{
+        const struct injector_config *c = srv->config;
+        unsigned n = c->limits.threads < MAX_LISTENERS ? c->limits.threads : MAX_LISTENERS;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+                         MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        if (ss->ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
+        struct MHD_OptionItem ops[] = {
+            {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
+            {MHD_OPTION_SOCK_ADDR, 0, (void *)ss},
+            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL},
+            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL},
+            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+            {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
+            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
+            {MHD_OPTION_END, 0, NULL},
+        };
+        for (unsigned i = 0; i < n; i++) {
+                daemons[i] = MHD_start_daemon(flags, 0, admit_connection, srv, on_request, srv,
+                                              MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+                if (!daemons[i])
+                        return i;
+        }
+        return n;
+}
+
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
@@ -538,6 +614,8 @@ int server_run(const struct server_opts *o)
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
+        struct MHD_Daemon *daemons[MAX_LISTENERS] = {};
+        unsigned n = 0;
         int r;
 
         r = parse_listen(o->listen, &ss, &sslen);
@@ -560,38 +638,27 @@ int server_run(const struct server_opts *o)
         r = tls_store_start(srv.tls);
         if (r < 0)
                 goto out;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-                         MHD_USE_ITC | MHD_USE_ERROR_LOG;
-        if (ss.ss_family == AF_INET6)
-                flags |= MHD_USE_IPv6;
-        struct MHD_OptionItem ops[] = {
-            {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
-            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
-            {MHD_OPTION_SOCK_ADDR, 0, &ss},
-            {MHD_OPTION_THREAD_POOL_SIZE, c->limits.threads, NULL},
-            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL},
-            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL},
-            {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &srv},
-            {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, &srv},
-            {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
-            {MHD_OPTION_END, 0, NULL},
-        };
-        struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &srv,
-                                                MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
-        if (!d) {
-                r = log_error_errno(-EADDRNOTAVAIL,
-                                    "cannot start the HTTPS server on %s (address in use?)",
+        r = address_free(&ss, sslen);
+        if (r < 0) {
+                log_error_errno(r, "cannot listen on %s: %s", o->listen,
+                                r == -EADDRINUSE ? "address in use" : strerror(-r));
+                goto out;
+        }
+        n = start_listeners(&srv, &ss, daemons);
+        if (n < c->limits.threads) {
+                stop_listeners(daemons, n);
+                r = log_error_errno(-EADDRNOTAVAIL, "cannot start the HTTPS server on %s",
                                     o->listen);
                 goto out;
         }
         r = pthread_create(&srv.reaper, NULL, reaper_thread, &srv);
         if (r != 0) {
-                MHD_stop_daemon(d);
+                stop_listeners(daemons, n);
                 r = log_error_errno(-r, "cannot start the request timeout thread");
                 goto out;
         }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(daemons[0], MHD_DAEMON_INFO_BIND_PORT);
         log_info("serving HTTPS on %s (port %u), %u threads, TLS 1.2+", o->listen,
                  info ? info->port : 0, c->limits.threads);
 
@@ -600,9 +667,11 @@ int server_run(const struct server_opts *o)
                 ;
         log_info("received %s: no new connections, finishing in-flight requests", strsignal(sig));
         atomic_store(&srv.draining, true);
-        MHD_socket lfd = MHD_quiesce_daemon(d);
-        if (lfd != MHD_INVALID_SOCKET)
-                close(lfd);
+        for (unsigned i = 0; i < n; i++) {
+                MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
+                if (lfd != MHD_INVALID_SOCKET)
+                        close(lfd);
+        }
         /* Wait for every open connection, not only requests whose headers
          * were parsed: a client mid-way through sending counts too. Idle
          * keep-alive connections end at the idle timeout, and responses
@@ -622,7 +691,7 @@ int server_run(const struct server_opts *o)
         int left = atomic_load(&srv.inflight);
         atomic_store(&srv.stop_reaper, true);
         pthread_join(srv.reaper, NULL);
-        MHD_stop_daemon(d);
+        stop_listeners(daemons, n);
         if (open_conns > 0)
                 log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
                             "stopped anyway",

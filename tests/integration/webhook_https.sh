@@ -107,6 +107,33 @@ review pod "$WORK/plain.json" /mutate-pods unchanged
 review pod "$FIX/pod-virt-launcher.json" /mutate-pods unchanged kube-system
 ok "non-matching pods (labels, kube-system) are allowed without a patch"
 
+# ---- gzip: the same AdmissionReview, a tenth of the bytes ---------------------
+$TOOL wrap pod "$FIX/pod-virt-launcher.json" --uid gz-1 >"$WORK/gzreq.json"
+for enc in identity gzip; do
+	ae=()
+	[ $enc = gzip ] && ae=(-H 'Accept-Encoding: gzip')
+	curl -s --cacert "$WORK/certs/ca.crt" --resolve "$SNI:$PORT:127.0.0.1" -H 'Content-Type: application/json' \
+		"${ae[@]}" -D "$WORK/h-$enc" -o "$WORK/b-$enc" \
+		--data-binary @"$WORK/gzreq.json" "https://$SNI:$PORT/mutate-pods" || fail "curl $enc"
+done
+grep -qi '^content-encoding: gzip' "$WORK/h-gzip" || fail "no gzip answer to Accept-Encoding: gzip: $(cat "$WORK/h-gzip")"
+grep -qi '^content-encoding' "$WORK/h-identity" && fail "gzip answer to a client that did not ask"
+grep -qi '^vary: accept-encoding' "$WORK/h-gzip" || fail "no Vary: Accept-Encoding"
+python3 - "$WORK/b-identity" "$WORK/b-gzip" <<'PY' || fail "gzip answer differs from the identity answer"
+import gzip, sys
+plain, gz = open(sys.argv[1], "rb").read(), open(sys.argv[2], "rb").read()
+assert gzip.decompress(gz) == plain, "different JSON"
+assert len(gz) * 5 < len(plain), (len(gz), len(plain))
+print("identity %d bytes, gzip %d bytes" % (len(plain), len(gz)), file=sys.stderr)
+PY
+$TOOL apply "$WORK/gzreq.json" "$WORK/b-identity" --expect patched >/dev/null || fail "identity answer"
+build_goclient
+"$GOCLIENT" review -url "https://127.0.0.1:$PORT/mutate-pods" -ca "$WORK/certs/ca.crt" -servername "$SNI" \
+	-body "$WORK/gzreq.json" >"$WORK/gzgo.json" 2>"$WORK/gzgo.err" || fail "Go client: $(cat "$WORK/gzgo.err")"
+grep -q "gzip true" "$WORK/gzgo.err" || fail "Go's net/http did not get a gzip answer: $(cat "$WORK/gzgo.err")"
+cmp -s "$WORK/gzgo.json" "$WORK/b-identity" || fail "Go client's decoded answer differs from the identity answer"
+ok "Accept-Encoding: gzip gets the same review as gzip (Python's gzip and Go's net/http decode it), others get identity"
+
 # ---- VMIs --------------------------------------------------------------------
 review vmi "$FIX/vmi-gpu.json" /mutate-vmis patched
 cp "$WORK/out.json" "$WORK/vmi1.json"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# mesa-injector's process lifecycle: SIGTERM stops accepting connections but
+# mesa-injector's process lifecycle: one instance per port; SIGTERM stops
+# accepting connections but
 # lets an in-flight request finish (the client is mid-body when the signal
 # arrives); bad configs and unusable certificates end with a clear message
 # and exit code 2/1 before anything listens.
@@ -7,6 +8,14 @@ source "$(dirname "$0")/../../webhook/tests/lib.sh"
 RAW="$PY $ROOT/webhook/tests/rawclient.py"
 
 start_server
+# Listeners use SO_REUSEPORT (one per thread); a second instance must still
+# be refused the port rather than silently share its connections.
+rc=0
+timeout 10 "$MI" serve --listen "127.0.0.1:$PORT" --cert "$WORK/certs/tls.crt" --key "$WORK/certs/tls.key" \
+	2>"$WORK/dup.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "cannot listen on 127.0.0.1:$PORT: address in use" "$WORK/dup.err" ||
+	fail "second instance on the same port: rc=$rc $(cat "$WORK/dup.err")"
+ok "a second instance on the same port is refused: address in use"
 $TOOL wrap pod "$FIX/pod-virt-launcher.json" --uid term-1 >"$WORK/req.json"
 $RAW slowpost "$PORT" "$WORK/certs/ca.crt" "$SNI" "$WORK/req.json" >"$WORK/slow.out" 2>&1 &
 SLOW=$!

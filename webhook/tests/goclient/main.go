@@ -108,8 +108,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "goclient: request failed:", err)
 			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "goclient: HTTP %d, TLS 0x%04x, peer %s\n", resp.StatusCode, resp.TLS.Version,
-			resp.TLS.PeerCertificates[0].Subject.CommonName)
+		// Uncompressed: net/http asked for gzip on its own (as it does for
+		// the API server) and decoded a gzip answer transparently.
+		fmt.Fprintf(os.Stderr, "goclient: HTTP %d, TLS 0x%04x, peer %s, gzip %v\n", resp.StatusCode, resp.TLS.Version,
+			resp.TLS.PeerCertificates[0].Subject.CommonName, resp.Uncompressed)
 		os.Stdout.Write(b)
 		if resp.StatusCode != 200 {
 			os.Exit(1)
