@@ -176,10 +176,16 @@ char *local_domain_xml(const struct config *c, const struct local_node_spec *n)
                 _cleanup_free_ char *root = esc(n->root_arg);
                 if (!k || !i || !root)
                         return NULL;
-                /* systemd.hostname: one cached image serves every node. */
+                /* systemd.hostname: one cached image serves every node.
+                 * The rest trims a TCG boot: crypto self-tests, probing of
+                 * 4 legacy UARTs, and speculation mitigations (a page-table
+                 * switch per syscall is a software TLB flush under TCG)
+                 * cost CPU that booting nodes share; these are throwaway
+                 * test VMs. */
                 os = strdup_printf("    <kernel>%s</kernel>\n    <initrd>%s</initrd>\n"
                                    "    <cmdline>%s rw console=ttyS0 systemd.hostname=%s "
-                                   "fsck.mode=skip quiet</cmdline>\n",
+                                   "fsck.mode=skip quiet cryptomgr.notests 8250.nr_uarts=1 "
+                                   "mitigations=off</cmdline>\n",
                                    k, i, root, n->name);
         } else
                 os = strdup("    <boot dev='hd'/>\n");

@@ -49,10 +49,11 @@ const char node_mesa_paths_script[] =
         "  fi\n"
         "done\n"
         "[ -d /usr/share/glvnd/egl_vendor.d ] && echo /usr/share/glvnd/egl_vendor.d\n"
-        "for f in $found; do\n"
-        "  case \"$f\" in */dri/*) ;; *) echo \"$f\" ;; esac\n"
-        "  ldd \"$f\" 2>/dev/null | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3}'\n"
-        "done | while read -r p; do\n"
+        "for f in $found; do case \"$f\" in */dri/*) ;; *) echo \"$f\" ;; esac; done\n"
+        /* One ldd and one awk for all of them: under TCG each process
+         * started in the guest costs ~0.1 s, and this was 2 s per node. */
+        "[ -n \"$found\" ] && ldd $found 2>/dev/null | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3}' |\n"
+        "while read -r p; do\n"
         "  case \"${p##*/}\" in\n"
         "    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*|libresolv.so.*) continue ;;\n"
         "  esac\n"
@@ -627,21 +628,35 @@ fail:
 
 /* ---- over libssh, one thread per node ------------------------------------ */
 
+/* Each remote operation is a round trip into a (possibly TCG) guest: -v
+ * shows what each one cost. */
 static int io_run(void *u, char *const *argv, struct spawn_result *ret)
 {
-        return ssh_node_run(u, argv, ret);
+        double t = now_seconds();
+        int r = ssh_node_run(u, argv, ret);
+        log_debug("ssh: %s ... (%.2fs)", argv[0], now_seconds() - t);
+        return r;
 }
 static int io_script(void *u, const char *script, struct spawn_result *ret)
 {
-        return ssh_node_run_script(u, script, ret);
+        double t = now_seconds();
+        int r = ssh_node_run_script(u, script, ret);
+        log_debug("ssh: script of %zu bytes (%.2fs)", strlen(script), now_seconds() - t);
+        return r;
 }
 static int io_upload_data(void *u, const void *data, size_t size, const char *remote, mode_t mode)
 {
-        return ssh_node_upload_data(u, data, size, remote, mode);
+        double t = now_seconds();
+        int r = ssh_node_upload_data(u, data, size, remote, mode);
+        log_debug("ssh: upload %s (%.2fs)", remote, now_seconds() - t);
+        return r;
 }
 static int io_upload(void *u, const char *local, const char *remote, mode_t mode)
 {
-        return ssh_node_upload(u, local, remote, mode);
+        double t = now_seconds();
+        int r = ssh_node_upload(u, local, remote, mode);
+        log_debug("ssh: upload %s (%.2fs)", remote, now_seconds() - t);
+        return r;
 }
 
 struct node_job {

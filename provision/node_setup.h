@@ -11,6 +11,14 @@
 #include "provision/context.h"
 #include "provision/state.h"
 
+/* Files node setup owns on every node. The local provider's image carries
+ * them already (images/customize.c writes the same bytes), so its nodes
+ * need no write at `up`. */
+#define NODE_MODULES_LOAD_PATH "/etc/modules-load.d/vgpuenv.conf"
+#define NODE_UDEV_RULE_PATH "/etc/udev/rules.d/70-vgpuenv-render.rules"
+extern const char node_modules_load_text[];
+extern const char node_udev_rule_text[];
+
 /* Runs setup and the probe on every node of the state in parallel.
  * *ret_verdicts: JSON array of { "node", "ok", "checks": [ {name, ok, detail} ],
  * "error" }. Returns 0 when every node was set up and every probe passed,

@@ -14,6 +14,7 @@
 #include "common/spawn.h"
 #include "provision/config.h"
 #include "provision/context.h"
+#include "provision/node_setup.h"
 
 struct node_io {
         void *userdata;
@@ -23,13 +24,7 @@ struct node_io {
         int (*upload)(void *u, const char *local, const char *remote, mode_t mode);
 };
 
-/* Remote paths node setup owns. */
-#define NODE_MODULES_LOAD_PATH "/etc/modules-load.d/vgpuenv.conf"
-#define NODE_UDEV_RULE_PATH "/etc/udev/rules.d/70-vgpuenv-render.rules"
 #define NODE_PROBE_PATH "/usr/local/bin/vgpuenv-probe"
-
-extern const char node_modules_load_text[];
-extern const char node_udev_rule_text[];
 /* Fixed script listing the mesa files present on the node, one per line. */
 extern const char node_mesa_paths_script[];
 
