@@ -19,9 +19,8 @@ static void usage(FILE *out)
 
 int cmd_config(int argc, char **argv)
 {
-        static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-                                               { "help", no_argument, NULL, 'h' },
-                                               {} };
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {}};
         const char *config = NULL;
         int c;
 
@@ -39,9 +38,15 @@ int cmd_config(int argc, char **argv)
         optind = 2;
         while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         struct config cfg;
         int r = config_load(&cfg, config ? config : cli_default_config());

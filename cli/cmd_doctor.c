@@ -59,7 +59,10 @@ static void host_checks(struct cli_session *s, cJSON *checks)
                     "scripts/ensure-libvirtd.sh)");
 
         int k = accel_probe("kvm", 3.0, &detail);
-        snprintf(buf, sizeof(buf), "%s", k == 0 ? "guest code runs under KVM" : detail ? detail : "");
+        snprintf(buf, sizeof(buf), "%s",
+                 k == 0   ? "guest code runs under KVM"
+                 : detail ? detail
+                          : "");
         add(checks, "kvm", k == 0 ? "ok" : "warn", k == 0 ? buf : NULL);
         if (k != 0) {
                 snprintf(buf, sizeof(buf), "KVM unusable (%s): nodes will run under TCG, slower",
@@ -70,11 +73,10 @@ static void host_checks(struct cli_session *s, cJSON *checks)
         free(detail);
         detail = NULL;
         k = accel_probe("tcg", 10.0, &detail);
-        add(checks, "tcg", k == 0 ? "ok" : "fail",
-            k == 0 ? "guest code runs under TCG" : detail);
+        add(checks, "tcg", k == 0 ? "ok" : "fail", k == 0 ? "guest code runs under TCG" : detail);
         free(detail);
 
-        static const char *const tools[] = { "qemu-system-x86_64", "qemu-img", "mmdebstrap", NULL };
+        static const char *const tools[] = {"qemu-system-x86_64", "qemu-img", "mmdebstrap", NULL};
         for (size_t i = 0; tools[i]; i++) {
                 _cleanup_free_ char *p = find_program(tools[i]);
                 add(checks, tools[i], p ? "ok" : "fail", p ? p : "missing: run 'make deps'");
@@ -91,16 +93,17 @@ static void host_checks(struct cli_session *s, cJSON *checks)
         }
         _cleanup_free_ char *imgs = strdup_printf("%s/images", s->ctx.cache_dir);
         snprintf(buf, sizeof(buf), "%s (%s)", s->ctx.cache_dir,
-                 imgs && file_exists(imgs) ? "has customized images" : "empty: the first up builds");
+                 imgs && file_exists(imgs) ? "has customized images"
+                                           : "empty: the first up builds");
         add(checks, "cache", "ok", buf);
 }
 
 int cmd_doctor(int argc, char **argv)
 {
-        static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-                                               { "json", no_argument, NULL, 'j' },
-                                               { "help", no_argument, NULL, 'h' },
-                                               {} };
+        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {}};
         const char *config = NULL;
         bool json = false, failed = false;
         struct cli_session s;
@@ -109,10 +112,20 @@ int cmd_doctor(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'j': json = true; break;
-                case 'h': usage(stdout); cJSON_Delete(out); return EXIT_OK;
-                default: usage(stderr); cJSON_Delete(out); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        cJSON_Delete(out);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        cJSON_Delete(out);
+                        return EXIT_USAGE;
                 }
         r = cli_session_open(&s, config, false);
         if (r != EXIT_OK) {
@@ -122,7 +135,7 @@ int cmd_doctor(int argc, char **argv)
         }
         cJSON *checks = cJSON_AddArrayToObject(out, "host");
         host_checks(&s, checks);
-        struct state st = { 0 };
+        struct state st = {0};
         r = cli_open_cluster_state(&s, &st, true);
         if (r >= 0 && node_probe_all(&s.ctx, &st, &verdicts) < 0)
                 failed = true;
@@ -131,17 +144,16 @@ int cmd_doctor(int argc, char **argv)
         state_done(&st);
         if (verdicts)
                 cJSON_AddItemToObject(out, "nodes", verdicts);
-        cJSON_ArrayForEach(it, checks)
-                if (streq(cJSON_GetObjectItem(it, "status")->valuestring, "fail"))
-                        failed = true;
+        cJSON_ArrayForEach(it, checks) if (streq(cJSON_GetObjectItem(it, "status")->valuestring,
+                                                 "fail")) failed = true;
         if (json)
                 cli_print_json(out);
         else {
                 printf("%-20s %-6s %s\n", "CHECK", "STATUS", "DETAIL");
                 cJSON_ArrayForEach(it, checks)
-                        printf("%-20s %-6s %s\n", cJSON_GetObjectItem(it, "check")->valuestring,
-                               cJSON_GetObjectItem(it, "status")->valuestring,
-                               cJSON_GetObjectItem(it, "detail")->valuestring);
+                    printf("%-20s %-6s %s\n", cJSON_GetObjectItem(it, "check")->valuestring,
+                           cJSON_GetObjectItem(it, "status")->valuestring,
+                           cJSON_GetObjectItem(it, "detail")->valuestring);
                 if (verdicts) {
                         printf("\nnodes:\n");
                         node_verdicts_print(verdicts, stdout);

@@ -8,23 +8,23 @@
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv down [-c FILE] [--dry-run] [-v] [-q]\n\n"
-                     "Remove every object the state file lists for this cluster (domains,\n"
-                     "volumes, storage pool, network) after checking each carries vgpuenv's\n"
-                     "ownership mark, then the state itself. Objects of other clusters and\n"
-                     "anything vgpuenv did not create are left alone.\n\n"
-                     "  -c, --config FILE  cluster config (default %s)\n"
-                     "  -n, --dry-run      print what would be removed\n",
+        fprintf(out,
+                "usage: vgpuenv down [-c FILE] [--dry-run] [-v] [-q]\n\n"
+                "Remove every object the state file lists for this cluster (domains,\n"
+                "volumes, storage pool, network) after checking each carries vgpuenv's\n"
+                "ownership mark, then the state itself. Objects of other clusters and\n"
+                "anything vgpuenv did not create are left alone.\n\n"
+                "  -c, --config FILE  cluster config (default %s)\n"
+                "  -n, --dry-run      print what would be removed\n",
                 cli_default_config());
 }
 
 int cmd_down(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' }, { "dry-run", no_argument, NULL, 'n' },
-                { "verbose", no_argument, NULL, 'v' },      { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },         {}
-        };
+            {"config", required_argument, NULL, 'c'}, {"dry-run", no_argument, NULL, 'n'},
+            {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},         {}};
         const char *config = NULL;
         bool dry_run = false;
         struct cli_session s;
@@ -32,12 +32,24 @@ int cmd_down(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "c:nvqh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'n': dry_run = true; break;
-                case 'v': cli_verbosity(+1); break;
-                case 'q': cli_verbosity(-1); break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'n':
+                        dry_run = true;
+                        break;
+                case 'v':
+                        cli_verbosity(+1);
+                        break;
+                case 'q':
+                        cli_verbosity(-1);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         if (optind < argc) {
                 fprintf(stderr, "vgpuenv down: unexpected argument '%s'\n", argv[optind]);

@@ -37,10 +37,10 @@ static void list_dir(const char *cache, const char *sub)
 
 int cmd_image(int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' }, { "dry-run", no_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },         {}
-        };
+        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {}};
         const char *config = NULL;
         bool dry_run = false;
         struct cli_session s;
@@ -64,10 +64,18 @@ int cmd_image(int argc, char **argv)
         optind = 2;
         while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'n': dry_run = true; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'n':
+                        dry_run = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         r = cli_session_open(&s, config, dry_run);
         if (r != EXIT_OK) {
@@ -78,7 +86,7 @@ int cmd_image(int argc, char **argv)
                 cli_session_close(&s);
                 return EXIT_FAIL;
         }
-        struct node_image img = { 0 };
+        struct node_image img = {0};
         r = image_prepare(&s.ctx, &img);
         if (r >= 0 && img.disk)
                 printf("%s\n", img.disk);

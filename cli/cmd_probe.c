@@ -14,34 +14,43 @@
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv probe [-c FILE] [--json]\n\n"
-                     "Copy vgpuenv-probe to every node and run it: render node present, GBM\n"
-                     "device, EGL initialized on it, EGL_MESA_image_dma_buf_export, one dmabuf\n"
-                     "exported. Exit 0 only when every check passes on every node.\n\n"
-                     "  -c, --config FILE  cluster config (default %s)\n"
-                     "  -j, --json         verdicts as JSON on stdout\n",
+        fprintf(out,
+                "usage: vgpuenv probe [-c FILE] [--json]\n\n"
+                "Copy vgpuenv-probe to every node and run it: render node present, GBM\n"
+                "device, EGL initialized on it, EGL_MESA_image_dma_buf_export, one dmabuf\n"
+                "exported. Exit 0 only when every check passes on every node.\n\n"
+                "  -c, --config FILE  cluster config (default %s)\n"
+                "  -j, --json         verdicts as JSON on stdout\n",
                 cli_default_config());
 }
 
 int cmd_probe(int argc, char **argv)
 {
-        static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-                                               { "json", no_argument, NULL, 'j' },
-                                               { "help", no_argument, NULL, 'h' },
-                                               {} };
+        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {}};
         const char *config = NULL;
         bool json = false;
         struct cli_session s;
-        struct state st = { 0 };
+        struct state st = {0};
         cJSON *verdicts = NULL;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'j': json = true; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         r = cli_session_open(&s, config, false);
         if (r != EXIT_OK) {

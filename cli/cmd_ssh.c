@@ -15,11 +15,12 @@
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv ssh [-c FILE] NODE [-- COMMAND [ARG...]]\n\n"
-                     "Open a shell on NODE (e.g. node1 or vgpuenv-node1), or run COMMAND there\n"
-                     "with its arguments quoted as given; exits with the command's status.\n"
-                     "The node's host key is the one vgpuenv injected: a changed key is refused.\n\n"
-                     "  -c, --config FILE  cluster config (default %s)\n",
+        fprintf(out,
+                "usage: vgpuenv ssh [-c FILE] NODE [-- COMMAND [ARG...]]\n\n"
+                "Open a shell on NODE (e.g. node1 or vgpuenv-node1), or run COMMAND there\n"
+                "with its arguments quoted as given; exits with the command's status.\n"
+                "The node's host key is the one vgpuenv injected: a changed key is refused.\n\n"
+                "  -c, --config FILE  cluster config (default %s)\n",
                 cli_default_config());
 }
 
@@ -36,12 +37,11 @@ static const struct node_target *find_node(const struct node_target *t, size_t n
 
 int cmd_ssh(int argc, char **argv)
 {
-        static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
-                                               { "help", no_argument, NULL, 'h' },
-                                               {} };
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {}};
         const char *config = NULL;
         struct cli_session s;
-        struct state st = { 0 };
+        struct state st = {0};
         _cleanup_free_ struct node_target *targets = NULL;
         size_t n = 0;
         struct ssh_node *node = NULL;
@@ -50,9 +50,15 @@ int cmd_ssh(int argc, char **argv)
         /* '+': stop at the first non-option so the remote command keeps its own. */
         while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         if (optind >= argc) {
                 fprintf(stderr, "vgpuenv ssh: which node?\n");
@@ -79,7 +85,7 @@ int cmd_ssh(int argc, char **argv)
                 r = ssh_node_connect(t, 30, &node);
         if (r >= 0) {
                 bool interactive = optind >= argc;
-                char *shell[] = { NULL };
+                char *shell[] = {NULL};
                 r = ssh_node_run_streaming(node, interactive ? shell : argv + optind,
                                            interactive && isatty(0));
         }

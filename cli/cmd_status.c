@@ -11,11 +11,12 @@
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv status [-c FILE] [--json]\n\n"
-                     "Show whether the cluster is up, its nodes (address, ssh user) and the\n"
-                     "objects vgpuenv created for it with their live state.\n\n"
-                     "  -c, --config FILE  cluster config (default %s)\n"
-                     "  -j, --json         machine-readable output on stdout\n",
+        fprintf(out,
+                "usage: vgpuenv status [-c FILE] [--json]\n\n"
+                "Show whether the cluster is up, its nodes (address, ssh user) and the\n"
+                "objects vgpuenv created for it with their live state.\n\n"
+                "  -c, --config FILE  cluster config (default %s)\n"
+                "  -j, --json         machine-readable output on stdout\n",
                 cli_default_config());
 }
 
@@ -23,32 +24,32 @@ static void print_human(const cJSON *o)
 {
         const cJSON *it;
 
-        printf("cluster %s (provider %s): %s\n",
-               cJSON_GetObjectItem(o, "cluster")->valuestring,
+        printf("cluster %s (provider %s): %s\n", cJSON_GetObjectItem(o, "cluster")->valuestring,
                cJSON_GetObjectItem(o, "provider")->valuestring,
                cJSON_IsTrue(cJSON_GetObjectItem(o, "up")) ? "up" : "not up");
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "nodes"))
         {
-                const cJSON *n = cJSON_GetObjectItem(it, "name"), *a = cJSON_GetObjectItem(it, "address");
+                const cJSON *n = cJSON_GetObjectItem(it, "name"),
+                            *a = cJSON_GetObjectItem(it, "address");
                 const cJSON *u = cJSON_GetObjectItem(it, "user");
                 printf("  node %-24s %s@%s\n", cJSON_IsString(n) ? n->valuestring : "?",
                        cJSON_IsString(u) ? u->valuestring : "?",
                        cJSON_IsString(a) ? a->valuestring : "?");
         }
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "domains"))
-                printf("  domain %-22s %s\n", cJSON_GetObjectItem(it, "name")->valuestring,
-                       cJSON_GetObjectItem(it, "state")->valuestring);
+            printf("  domain %-22s %s\n", cJSON_GetObjectItem(it, "name")->valuestring,
+                   cJSON_GetObjectItem(it, "state")->valuestring);
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "resources"))
-                printf("  %-8s %s\n", cJSON_GetObjectItem(it, "kind")->valuestring,
-                       cJSON_GetObjectItem(it, "name")->valuestring);
+            printf("  %-8s %s\n", cJSON_GetObjectItem(it, "kind")->valuestring,
+                   cJSON_GetObjectItem(it, "name")->valuestring);
 }
 
 int cmd_status(int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
-                { "help", no_argument, NULL, 'h' },         {}
-        };
+        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {}};
         const char *config = NULL;
         bool json = false;
         struct cli_session s;
@@ -57,10 +58,18 @@ int cmd_status(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'j': json = true; break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         r = cli_session_open(&s, config, false);
         if (r != EXIT_OK) {

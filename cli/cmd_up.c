@@ -9,27 +9,27 @@
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv up [-c FILE] [--dry-run] [-v] [-q]\n\n"
-                     "Build or reuse the node image, bring the nodes up with a virtio-gpu device,\n"
-                     "set them up over ssh and run the render-node probe on each. Idempotent:\n"
-                     "running it again converges; after a crash it resumes from the state file.\n"
-                     "A failure or Ctrl-C removes what this run created.\n\n"
-                     "  -c, --config FILE  cluster config (default %s)\n"
-                     "  -n, --dry-run      validate the config and print the plan: every command,\n"
-                     "                     environment variable, libvirt object and manifest;\n"
-                     "                     create nothing\n"
-                     "  -v, --verbose      more output;  -q, --quiet  less\n"
-                     "exit: 0 all probes passed, 1 failure, 2 bad usage or config, 130 interrupted\n",
+        fprintf(out,
+                "usage: vgpuenv up [-c FILE] [--dry-run] [-v] [-q]\n\n"
+                "Build or reuse the node image, bring the nodes up with a virtio-gpu device,\n"
+                "set them up over ssh and run the render-node probe on each. Idempotent:\n"
+                "running it again converges; after a crash it resumes from the state file.\n"
+                "A failure or Ctrl-C removes what this run created.\n\n"
+                "  -c, --config FILE  cluster config (default %s)\n"
+                "  -n, --dry-run      validate the config and print the plan: every command,\n"
+                "                     environment variable, libvirt object and manifest;\n"
+                "                     create nothing\n"
+                "  -v, --verbose      more output;  -q, --quiet  less\n"
+                "exit: 0 all probes passed, 1 failure, 2 bad usage or config, 130 interrupted\n",
                 cli_default_config());
 }
 
 int cmd_up(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' }, { "dry-run", no_argument, NULL, 'n' },
-                { "verbose", no_argument, NULL, 'v' },      { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },         {}
-        };
+            {"config", required_argument, NULL, 'c'}, {"dry-run", no_argument, NULL, 'n'},
+            {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},         {}};
         const char *config = NULL;
         bool dry_run = false;
         struct cli_session s;
@@ -37,12 +37,24 @@ int cmd_up(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "c:nvqh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case 'n': dry_run = true; break;
-                case 'v': cli_verbosity(+1); break;
-                case 'q': cli_verbosity(-1); break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'n':
+                        dry_run = true;
+                        break;
+                case 'v':
+                        cli_verbosity(+1);
+                        break;
+                case 'q':
+                        cli_verbosity(-1);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         if (optind < argc) {
                 fprintf(stderr, "vgpuenv up: unexpected argument '%s'\n", argv[optind]);

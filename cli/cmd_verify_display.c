@@ -48,36 +48,52 @@ static bool sysfs_name_ok(const char *s)
 int cmd_verify_display(int argc, char **argv)
 {
         enum { OPT_PARENT = 256, OPT_TYPE, OPT_KO, OPT_ARTIFACTS };
-        static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "mdev-parent", required_argument, NULL, OPT_PARENT },
-                { "mdev-type", required_argument, NULL, OPT_TYPE },
-                { "mbochs-ko", required_argument, NULL, OPT_KO },
-                { "artifacts", required_argument, NULL, OPT_ARTIFACTS },
-                { "json", no_argument, NULL, 'j' },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
-        struct display_opts o = { 0 };
-        struct display_report rep = { 0 };
+        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"mdev-parent", required_argument, NULL, OPT_PARENT},
+                                             {"mdev-type", required_argument, NULL, OPT_TYPE},
+                                             {"mbochs-ko", required_argument, NULL, OPT_KO},
+                                             {"artifacts", required_argument, NULL, OPT_ARTIFACTS},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {}};
+        struct display_opts o = {0};
+        struct display_report rep = {0};
         const char *config = NULL;
         bool json = false;
         struct cli_session s;
-        struct state st = { 0 };
+        struct state st = {0};
         int c, r;
 
         while ((c = getopt_long(argc, argv, "c:jvh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c': config = optarg; break;
-                case OPT_PARENT: o.mdev_parent = optarg; break;
-                case OPT_TYPE: o.mdev_type = optarg; break;
-                case OPT_KO: o.mbochs_ko = optarg; break;
-                case OPT_ARTIFACTS: o.artifacts = optarg; break;
-                case 'j': json = true; break;
-                case 'v': cli_verbosity(+1); break;
-                case 'h': usage(stdout); return EXIT_OK;
-                default: usage(stderr); return EXIT_USAGE;
+                case 'c':
+                        config = optarg;
+                        break;
+                case OPT_PARENT:
+                        o.mdev_parent = optarg;
+                        break;
+                case OPT_TYPE:
+                        o.mdev_type = optarg;
+                        break;
+                case OPT_KO:
+                        o.mbochs_ko = optarg;
+                        break;
+                case OPT_ARTIFACTS:
+                        o.artifacts = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'v':
+                        cli_verbosity(+1);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return EXIT_OK;
+                default:
+                        usage(stderr);
+                        return EXIT_USAGE;
                 }
         if (optind < argc)
                 o.node = argv[optind++];

@@ -7,16 +7,16 @@
 #include "common/log.h"
 
 static const struct cli_command commands[] = {
-        { "up", "bring the cluster's nodes up and prove their render node works", cmd_up },
-        { "down", "remove everything 'up' created", cmd_down },
-        { "status", "show the cluster's nodes and objects (--json)", cmd_status },
-        { "ssh", "open a shell or run a command on a node", cmd_ssh },
-        { "image", "build or inspect node images", cmd_image },
-        { "probe", "run the render-node probe on the nodes", cmd_probe },
-        { "doctor", "check the host and the nodes", cmd_doctor },
-        { "e2e", "run KubeVirt's MediatedDevices tests and report", cmd_e2e },
-        { "verify-display", "prove the vGPU display chain on a node", cmd_verify_display },
-        { "config", "validate a config or print the reference", cmd_config },
+    {"up", "bring the cluster's nodes up and prove their render node works", cmd_up},
+    {"down", "remove everything 'up' created", cmd_down},
+    {"status", "show the cluster's nodes and objects (--json)", cmd_status},
+    {"ssh", "open a shell or run a command on a node", cmd_ssh},
+    {"image", "build or inspect node images", cmd_image},
+    {"probe", "run the render-node probe on the nodes", cmd_probe},
+    {"doctor", "check the host and the nodes", cmd_doctor},
+    {"e2e", "run KubeVirt's MediatedDevices tests and report", cmd_e2e},
+    {"verify-display", "prove the vGPU display chain on a node", cmd_verify_display},
+    {"config", "validate a config or print the reference", cmd_config},
 };
 
 static void usage(FILE *out)

@@ -31,11 +31,8 @@ void log_set_prefix(const char *prefix)
 static void log_va(enum log_level level, const char *fmt, va_list ap)
 {
         static const char *const tags[] = {
-                [LOG_ERR] = "error: ",
-                [LOG_WARNING] = "warning: ",
-                [LOG_NOTICE] = "",
-                [LOG_INFO] = "",
-                [LOG_DEBUG] = "debug: ",
+            [LOG_ERR] = "error: ", [LOG_WARNING] = "warning: ", [LOG_NOTICE] = "",
+            [LOG_INFO] = "",       [LOG_DEBUG] = "debug: ",
         };
         char buf[4096];
 
@@ -82,7 +79,7 @@ double now_seconds(void)
 struct step step_begin(const char *what)
 {
         log_info("==> %s", what);
-        return (struct step){ .what = what, .started = now_seconds() };
+        return (struct step){.what = what, .started = now_seconds()};
 }
 
 void step_end(const struct step *s, int r)

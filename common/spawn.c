@@ -96,17 +96,17 @@ static int buf_read(struct buf *b, int fd)
 
 int spawn_run(char *const *argv, const struct spawn_opts *opts, struct spawn_result *ret)
 {
-        static const struct spawn_opts defaults = { 0 };
+        static const struct spawn_opts defaults = {0};
         const struct spawn_opts *o = opts ? opts : &defaults;
         _cleanup_strv_free_ char **env = build_env(o);
         _cleanup_free_ char *exe = find_program(argv[0]);
-        int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, inp[2] = { -1, -1 };
-        struct buf out = { 0 }, err = { 0 };
+        int outp[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1};
+        struct buf out = {0}, err = {0};
         int status = 0;
         pid_t pid;
         double deadline = o->timeout > 0 ? now_seconds() + o->timeout : 0;
 
-        *ret = (struct spawn_result){ 0 };
+        *ret = (struct spawn_result){0};
         if (!env)
                 return -ENOMEM;
         if (!exe)
@@ -163,9 +163,9 @@ int spawn_run(char *const *argv, const struct spawn_opts *opts, struct spawn_res
                 int n = 0, timeout_ms = -1;
 
                 if (o->capture_stdout && outp[0] >= 0)
-                        pfd[n++] = (struct pollfd){ .fd = outp[0], .events = POLLIN };
+                        pfd[n++] = (struct pollfd){.fd = outp[0], .events = POLLIN};
                 if (o->capture_stderr && errp[0] >= 0)
-                        pfd[n++] = (struct pollfd){ .fd = errp[0], .events = POLLIN };
+                        pfd[n++] = (struct pollfd){.fd = errp[0], .events = POLLIN};
                 if (deadline > 0) {
                         double left = deadline - now_seconds();
                         if (left <= 0) {

@@ -13,10 +13,10 @@ struct spawn_opts {
         const char *cwd;      /* NULL: inherit */
         char *const *env_set; /* "KEY=VALUE" entries added or replaced */
         char *const *env_unset;
-        double timeout;       /* seconds, 0 = none; the child gets SIGKILL */
-        bool capture_stdout;  /* else inherited (streams to the user) */
-        bool capture_stderr;  /* else inherited */
-        bool stdout_to_stderr; /* keep our stdout clean for --json */
+        double timeout;         /* seconds, 0 = none; the child gets SIGKILL */
+        bool capture_stdout;    /* else inherited (streams to the user) */
+        bool capture_stderr;    /* else inherited */
+        bool stdout_to_stderr;  /* keep our stdout clean for --json */
         const char *stdin_data; /* NULL: /dev/null */
         /* When it becomes true the child's process group gets SIGTERM (Ctrl-C
          * reaches a long mmdebstrap, not only us). NULL: never. */
@@ -24,11 +24,11 @@ struct spawn_opts {
 };
 
 struct spawn_result {
-        int exit_code;  /* exit status, or 128+signal */
+        int exit_code; /* exit status, or 128+signal */
         bool timed_out;
         bool cancelled;
-        char *out;      /* captured stdout (NUL-terminated) or NULL */
-        char *err;      /* captured stderr or NULL */
+        char *out; /* captured stdout (NUL-terminated) or NULL */
+        char *err; /* captured stderr or NULL */
 };
 
 void spawn_result_done(struct spawn_result *r);

@@ -79,10 +79,10 @@ static int error_va(struct schema_error *err, const char *file, unsigned line, u
         return code;
 }
 
-static int error_code(struct schema_error *err, const char *file, unsigned line,
-                      unsigned column, int code, const char *fmt, ...) _printf_(6, 7);
-static int error_code(struct schema_error *err, const char *file, unsigned line,
-                      unsigned column, int code, const char *fmt, ...)
+static int error_code(struct schema_error *err, const char *file, unsigned line, unsigned column,
+                      int code, const char *fmt, ...) _printf_(6, 7);
+static int error_code(struct schema_error *err, const char *file, unsigned line, unsigned column,
+                      int code, const char *fmt, ...)
 {
         va_list ap;
         int r;
@@ -113,15 +113,15 @@ static int ld_error(struct loader *ld, yaml_mark_t m, const char *fmt, ...)
         int r;
 
         va_start(ap, fmt);
-        r = error_va(ld->err, ld->file, (unsigned)m.line + 1, (unsigned)m.column + 1, -EINVAL,
-                     fmt, ap);
+        r = error_va(ld->err, ld->file, (unsigned)m.line + 1, (unsigned)m.column + 1, -EINVAL, fmt,
+                     ap);
         va_end(ap);
         return r;
 }
 
 static struct schema_mark to_mark(yaml_mark_t m)
 {
-        return (struct schema_mark){ .line = (unsigned)m.line + 1, .column = (unsigned)m.column + 1 };
+        return (struct schema_mark){.line = (unsigned)m.line + 1, .column = (unsigned)m.column + 1};
 }
 
 static int marks_add(struct loader *ld, const char *key, yaml_mark_t km, yaml_mark_t vm)
@@ -252,7 +252,7 @@ static int get_string(struct loader *ld, const yaml_node_t *n, const char *path,
 
 static int get_bool(struct loader *ld, const yaml_node_t *n, const char *path, bool *ret)
 {
-        static const char *const yes[] = { "true", "yes" }, *const no[] = { "false", "no" };
+        static const char *const yes[] = {"true", "yes"}, *const no[] = {"false", "no"};
 
         if (is_plain(n) && !is_null(n))
                 for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
@@ -398,9 +398,8 @@ static int check_duplicate(struct loader *ld, const yaml_node_t *map, yaml_node_
                 if (!in)
                         return -ENOMEM;
                 return ld_error(ld, key->start_mark,
-                                "duplicate key '%s'%s (first at line %zu, column %zu)",
-                                scalar(key), in, k->start_mark.line + 1,
-                                k->start_mark.column + 1);
+                                "duplicate key '%s'%s (first at line %zu, column %zu)", scalar(key),
+                                in, k->start_mark.line + 1, k->start_mark.column + 1);
         }
         return 0;
 }
@@ -470,8 +469,8 @@ static int load_map(struct loader *ld, const yaml_node_t *n, const char *path, c
         l = calloc(1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        for (yaml_node_pair_t *pair = n->data.mapping.pairs.start;
-             pair < n->data.mapping.pairs.top; pair++) {
+        for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top;
+             pair++) {
                 const yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
                 const yaml_node_t *v = yaml_document_get_node(ld->doc, pair->value);
                 _cleanup_free_ char *kp = NULL, *val = NULL;
@@ -547,7 +546,7 @@ static int load_list(struct loader *ld, const struct schema_field *f, const yaml
                 f->elem_init((char *)*array + i * f->elem_size);
         for (size_t i = 0; i < k; i++) {
                 const yaml_node_t *e =
-                        yaml_document_get_node(ld->doc, n->data.sequence.items.start[i]);
+                    yaml_document_get_node(ld->doc, n->data.sequence.items.start[i]);
                 _cleanup_free_ char *ep = strdup_printf("%s[%zu]", path, i);
                 if (!ep)
                         return -ENOMEM;
@@ -668,8 +667,8 @@ static int load_fields(struct loader *ld, const struct schema_field *fields, voi
                                 return -ENOMEM;
                         if (isempty(path))
                                 return ld_error(ld, k->start_mark,
-                                                "unknown top-level key '%s' (valid: %s)",
-                                                scalar(k), valid);
+                                                "unknown top-level key '%s' (valid: %s)", scalar(k),
+                                                valid);
                         return ld_error(ld, k->start_mark, "unknown key '%s' in %s (valid: %s)",
                                         scalar(k), path, valid);
                 }
@@ -772,7 +771,7 @@ int schema_load_with_marks(const struct schema_field *fields, void *object, cons
                            struct schema_marks **ret_marks)
 {
         _cleanup_free_ char *buf = NULL;
-        struct loader ld = { .file = file, .err = err };
+        struct loader ld = {.file = file, .err = err};
         size_t size;
         int r;
 
@@ -811,8 +810,8 @@ int schema_load_with_marks(const struct schema_field *fields, void *object, cons
         return 0;
 }
 
-int schema_load(const struct schema_field *fields, void *object, const char *file,
-                const char *text, struct schema_error *err)
+int schema_load(const struct schema_field *fields, void *object, const char *file, const char *text,
+                struct schema_error *err)
 {
         return schema_load_with_marks(fields, object, file, text, err, NULL);
 }
@@ -930,12 +929,12 @@ static void print_default(FILE *out, const struct schema_field *f, const void *p
         }
 }
 
-static void print_rows(const struct schema_field *fields, bool default_column,
-                       const void *defaults, const char *prefix, FILE *out)
+static void print_rows(const struct schema_field *fields, bool default_column, const void *defaults,
+                       const char *prefix, FILE *out)
 {
         for (const struct schema_field *f = fields; f->key; f++) {
-                _cleanup_free_ char *key = isempty(prefix) ? strdup(f->key)
-                                                           : strdup_printf("%s.%s", prefix, f->key);
+                _cleanup_free_ char *key =
+                    isempty(prefix) ? strdup(f->key) : strdup_printf("%s.%s", prefix, f->key);
                 if (!key)
                         return;
                 fprintf(out, "| `%s` | %s | ", key, type_name(f->type));

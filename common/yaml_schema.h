@@ -13,28 +13,28 @@
 #include <stdio.h>
 
 enum schema_type {
-        SCHEMA_STRING,   /* char *            */
-        SCHEMA_BOOL,     /* bool              */
-        SCHEMA_UINT,     /* unsigned          (min..max) */
-        SCHEMA_ENUM,     /* int index into enum_values */
-        SCHEMA_STRV,     /* char ** (sequence of scalars, NULL-terminated) */
-        SCHEMA_MAP,      /* char ** of "key=value" (mapping of scalars) */
-        SCHEMA_SECTION,  /* nested struct at offset, fields in children */
-        SCHEMA_LIST,     /* sequence of mappings: element array at offset
-                          * (void *), element count (size_t) at count_offset,
-                          * each element elem_size bytes described by children */
+        SCHEMA_STRING,  /* char *            */
+        SCHEMA_BOOL,    /* bool              */
+        SCHEMA_UINT,    /* unsigned          (min..max) */
+        SCHEMA_ENUM,    /* int index into enum_values */
+        SCHEMA_STRV,    /* char ** (sequence of scalars, NULL-terminated) */
+        SCHEMA_MAP,     /* char ** of "key=value" (mapping of scalars) */
+        SCHEMA_SECTION, /* nested struct at offset, fields in children */
+        SCHEMA_LIST,    /* sequence of mappings: element array at offset
+                         * (void *), element count (size_t) at count_offset,
+                         * each element elem_size bytes described by children */
 };
 
 struct schema_field {
         const char *key;
         enum schema_type type;
         size_t offset;
-        unsigned min, max;                       /* SCHEMA_UINT */
-        const char *const *enum_values;          /* SCHEMA_ENUM, NULL-terminated */
-        const struct schema_field *children;     /* SECTION / LIST, {0}-terminated */
-        size_t elem_size;                        /* LIST */
-        size_t count_offset;                     /* LIST */
-        const char *doc;                         /* one line for the reference */
+        unsigned min, max;                   /* SCHEMA_UINT */
+        const char *const *enum_values;      /* SCHEMA_ENUM, NULL-terminated */
+        const struct schema_field *children; /* SECTION / LIST, {0}-terminated */
+        size_t elem_size;                    /* LIST */
+        size_t count_offset;                 /* LIST */
+        const char *doc;                     /* one line for the reference */
         bool required;
         /* LIST: sets the defaults of a freshly zeroed element before its
          * mapping is parsed; NULL leaves it zeroed. */
@@ -61,8 +61,8 @@ char *schema_error_format(const struct schema_error *e);
  * fields must already hold the defaults. Strings and vectors already present
  * are freed when overwritten. Returns 0, or -EINVAL with *err filled for a
  * bad document, or another negative errno (-ENOENT...) with *err filled. */
-int schema_load(const struct schema_field *fields, void *object, const char *file,
-                const char *text, struct schema_error *err);
+int schema_load(const struct schema_field *fields, void *object, const char *file, const char *text,
+                struct schema_error *err);
 
 /* Look up the position of a dotted key ("nodes.count") from the last load;
  * marks are kept per object in a side table owned by the caller. */

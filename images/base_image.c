@@ -25,46 +25,46 @@ static const char base_packages[] = "systemd-sysv,udev,kmod,openssh-server,opens
 /* Files a node never needs: docs, translations, and driver trees for
  * hardware a VM does not have (they are most of the kernel's modules). */
 static const char *const path_excludes[] = {
-        "/usr/share/doc/*",
-        "/usr/share/man/*",
-        "/usr/share/locale/*",
-        "/usr/share/info/*",
-        "/usr/lib/modules/*/kernel/drivers/net/wireless/*",
-        "/usr/lib/modules/*/kernel/drivers/net/ethernet/*",
-        "/usr/lib/modules/*/kernel/drivers/media/*",
-        "/usr/lib/modules/*/kernel/drivers/infiniband/*",
-        "/usr/lib/modules/*/kernel/drivers/gpu/drm/amd/*",
-        "/usr/lib/modules/*/kernel/drivers/gpu/drm/nouveau/*",
-        "/usr/lib/modules/*/kernel/drivers/gpu/drm/i915/*",
-        "/usr/lib/modules/*/kernel/drivers/gpu/drm/radeon/*",
-        "/usr/lib/modules/*/kernel/drivers/staging/*",
-        "/usr/lib/modules/*/kernel/drivers/bluetooth/*",
-        "/usr/lib/modules/*/kernel/sound/*",
-        NULL,
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/locale/*",
+    "/usr/share/info/*",
+    "/usr/lib/modules/*/kernel/drivers/net/wireless/*",
+    "/usr/lib/modules/*/kernel/drivers/net/ethernet/*",
+    "/usr/lib/modules/*/kernel/drivers/media/*",
+    "/usr/lib/modules/*/kernel/drivers/infiniband/*",
+    "/usr/lib/modules/*/kernel/drivers/gpu/drm/amd/*",
+    "/usr/lib/modules/*/kernel/drivers/gpu/drm/nouveau/*",
+    "/usr/lib/modules/*/kernel/drivers/gpu/drm/i915/*",
+    "/usr/lib/modules/*/kernel/drivers/gpu/drm/radeon/*",
+    "/usr/lib/modules/*/kernel/drivers/staging/*",
+    "/usr/lib/modules/*/kernel/drivers/bluetooth/*",
+    "/usr/lib/modules/*/kernel/sound/*",
+    NULL,
 };
 
 /* Before the kernel is installed: a small initrd with what the VM needs to
  * mount its root. */
 static const char essential_hook[] =
-        "set -e; mkdir -p \"$1/etc/initramfs-tools/conf.d\"; "
-        "echo MODULES=list > \"$1/etc/initramfs-tools/conf.d/vgpuenv.conf\"; "
-        "printf 'virtio_pci\\nvirtio_blk\\nvirtio_net\\ncrc32c_generic\\next4\\n' >> "
-        "\"$1/etc/initramfs-tools/modules\"";
+    "set -e; mkdir -p \"$1/etc/initramfs-tools/conf.d\"; "
+    "echo MODULES=list > \"$1/etc/initramfs-tools/conf.d/vgpuenv.conf\"; "
+    "printf 'virtio_pci\\nvirtio_blk\\nvirtio_net\\ncrc32c_generic\\next4\\n' >> "
+    "\"$1/etc/initramfs-tools/modules\"";
 
 /* After everything is installed: networking by DHCP (static leases from
  * libvirt), no host keys (each customization injects its own), root on the
  * whole disk growing to the overlay size, no timers that wake apt. */
 static const char customize_hook[] =
-        "set -e; r=\"$1\"; rm -f \"$r\"/etc/ssh/ssh_host_*; "
-        "mkdir -p \"$r/etc/systemd/network\"; "
-        "printf '[Match]\\nName=en*\\n\\n[Network]\\nDHCP=ipv4\\n' > "
-        "\"$r/etc/systemd/network/80-vgpuenv.network\"; "
-        "chroot \"$r\" systemctl enable systemd-networkd.service; "
-        "chroot \"$r\" systemctl mask systemd-networkd-wait-online.service apt-daily.timer "
-        "apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service getty-static.service "
-        "fstrim.timer; "
-        "printf '/dev/vda / ext4 defaults,x-systemd.growfs 0 1\\n' > \"$r/etc/fstab\"; "
-        ": > \"$r/etc/machine-id\"; echo vgpuenv-node > \"$r/etc/hostname\"";
+    "set -e; r=\"$1\"; rm -f \"$r\"/etc/ssh/ssh_host_*; "
+    "mkdir -p \"$r/etc/systemd/network\"; "
+    "printf '[Match]\\nName=en*\\n\\n[Network]\\nDHCP=ipv4\\n' > "
+    "\"$r/etc/systemd/network/80-vgpuenv.network\"; "
+    "chroot \"$r\" systemctl enable systemd-networkd.service; "
+    "chroot \"$r\" systemctl mask systemd-networkd-wait-online.service apt-daily.timer "
+    "apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service getty-static.service "
+    "fstrim.timer; "
+    "printf '/dev/vda / ext4 defaults,x-systemd.growfs 0 1\\n' > \"$r/etc/fstab\"; "
+    ": > \"$r/etc/machine-id\"; echo vgpuenv-node > \"$r/etc/hostname\"";
 
 static int base_key(struct run_ctx *ctx, char out[65])
 {
@@ -97,8 +97,8 @@ static int run_mmdebstrap(struct run_ctx *ctx, const char *tar)
             strv_extend(&argv, ess) < 0 || strv_extend(&argv, cust) < 0)
                 return -ENOMEM;
         for (size_t i = 0; path_excludes[i]; i++)
-                if (strv_push(&argv, strdup_printf("--dpkgopt=path-exclude=%s",
-                                                   path_excludes[i])) < 0)
+                if (strv_push(&argv, strdup_printf("--dpkgopt=path-exclude=%s", path_excludes[i])) <
+                    0)
                         return -ENOMEM;
         if (strv_extend(&argv, "bookworm") < 0 || strv_extend(&argv, tar) < 0 ||
             strv_extend(&argv, ctx->cfg->image.mirror) < 0)
@@ -198,8 +198,9 @@ int image_build_base(struct run_ctx *ctx, char **ret_dir)
                 return 0;
         }
         if (ctx->dry_run) {
-                ctx_plan(ctx, "image: build base image %s (mmdebstrap bookworm from %s, then one "
-                              "appliance launch)",
+                ctx_plan(ctx,
+                         "image: build base image %s (mmdebstrap bookworm from %s, then one "
+                         "appliance launch)",
                          dir, ctx->cfg->image.mirror);
                 *ret_dir = TAKE_PTR(dir);
                 return 0;

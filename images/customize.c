@@ -37,7 +37,7 @@ void node_image_done(struct node_image *img)
         free(img->host_key_pub);
         free(img->identity);
         free(img->key);
-        *img = (struct node_image){ 0 };
+        *img = (struct node_image){0};
 }
 
 /* Packages a profile adds on top of mesa (the display profile runs libvirt
@@ -49,12 +49,12 @@ static char **profile_packages(const struct config *c, enum distro_family family
         if (!l)
                 return NULL;
         if (c->image.profile == PROFILE_DISPLAY) {
-                static const char *const deb[] = { "libvirt-daemon-system", "libvirt-clients",
-                                                   "qemu-system-x86",
-                                                   "qemu-utils", "mesa-utils-bin", NULL };
-                static const char *const rpm[] = { "libvirt-daemon-kvm", "libvirt-client",
-                                                   "qemu-kvm", "qemu-ui-egl-headless",
-                                                   "mesa-demos", NULL };
+                static const char *const deb[] = {"libvirt-daemon-system", "libvirt-clients",
+                                                  "qemu-system-x86",       "qemu-utils",
+                                                  "mesa-utils-bin",        NULL};
+                static const char *const rpm[] = {"libvirt-daemon-kvm", "libvirt-client",
+                                                  "qemu-kvm",           "qemu-ui-egl-headless",
+                                                  "mesa-demos",         NULL};
                 for (const char *const *p = family == FAMILY_RHEL ? rpm : deb; *p; p++)
                         if (strv_extend(&l, *p) < 0)
                                 return NULL;
@@ -82,8 +82,7 @@ static char *local_dir_fingerprint(const char *dir)
                 _cleanup_free_ char *p = strdup_printf("%s/%s", dir, ents[i]->d_name);
                 if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode))
                         strv_push(&l, strdup_printf("%s:%lld:%lld", ents[i]->d_name,
-                                                    (long long)st.st_size,
-                                                    (long long)st.st_mtime));
+                                                    (long long)st.st_size, (long long)st.st_mtime));
                 free(ents[i]);
         }
         free(ents);
@@ -124,8 +123,8 @@ int image_user_identity(struct run_ctx *ctx, char **ret_path, char **ret_pub)
         } else {
                 r = ssh_read_pubkey(pub_path, &pub);
                 if (r < 0)
-                        return log_error_errno(r, "ssh.key %s needs its public key at %s: %m",
-                                               path, pub_path);
+                        return log_error_errno(r, "ssh.key %s needs its public key at %s: %m", path,
+                                               pub_path);
         }
         *ret_path = TAKE_PTR(path);
         *ret_pub = TAKE_PTR(pub);
@@ -134,8 +133,8 @@ int image_user_identity(struct run_ctx *ctx, char **ret_path, char **ret_pub)
 
 static enum distro_family family_of_distro(const char *distro)
 {
-        static const char *const rhel[] = { "rhel", "centos", "fedora", "rocky", "almalinux",
-                                            "oraclelinux", "redhat-based", NULL };
+        static const char *const rhel[] = {"rhel",      "centos",      "fedora",       "rocky",
+                                           "almalinux", "oraclelinux", "redhat-based", NULL};
 
         for (size_t i = 0; rhel[i]; i++)
                 if (streq(distro, rhel[i]))
@@ -151,32 +150,31 @@ static char *install_script(const struct config *c, enum distro_family family, c
         _cleanup_free_ char *names = NULL;
 
         if (local)
-                names = strdup(family == FAMILY_RHEL ? GUEST_PKG_DIR "/*.rpm"
-                                                     : GUEST_PKG_DIR "/*.deb");
+                names =
+                    strdup(family == FAMILY_RHEL ? GUEST_PKG_DIR "/*.rpm" : GUEST_PKG_DIR "/*.deb");
         else
                 names = shell_join(pkgs);
         if (!names)
                 return NULL;
         (void)c;
         if (family == FAMILY_RHEL)
-                return strdup_printf(
-                        "set -e\n"
-                        "dnf install -y -q --setopt=install_weak_deps=False "
-                        "--setopt=tsflags=nodocs %s%s\n"
-                        "dnf clean all >/dev/null\nrm -rf " GUEST_PKG_DIR "\n",
-                        local ? "--disablerepo='*' " : "", names);
+                return strdup_printf("set -e\n"
+                                     "dnf install -y -q --setopt=install_weak_deps=False "
+                                     "--setopt=tsflags=nodocs %s%s\n"
+                                     "dnf clean all >/dev/null\nrm -rf " GUEST_PKG_DIR "\n",
+                                     local ? "--disablerepo='*' " : "", names);
         /* Lists in our base image are usually fresh enough: try without
          * 'apt-get update' first, which saves a slow index download and parse
          * under TCG. force-unsafe-io: the image is thrown away if this fails,
          * so dpkg's fsyncs buy nothing. */
         return strdup_printf(
-                "set -e\nexport DEBIAN_FRONTEND=noninteractive\n"
-                "o='-y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "
-                "-o Dpkg::Use-Pty=0'\n"
-                "if ! apt-get install $o %s; then\n"
-                "  %s\n  apt-get install $o %s\nfi\n"
-                "apt-get clean\nrm -rf " GUEST_PKG_DIR "\n",
-                names, local ? "false" : "apt-get update -q", names);
+            "set -e\nexport DEBIAN_FRONTEND=noninteractive\n"
+            "o='-y -q --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "
+            "-o Dpkg::Use-Pty=0'\n"
+            "if ! apt-get install $o %s; then\n"
+            "  %s\n  apt-get install $o %s\nfi\n"
+            "apt-get clean\nrm -rf " GUEST_PKG_DIR "\n",
+            names, local ? "false" : "apt-get update -q", names);
 }
 
 static int gfs_write(guestfs_h *g, const char *path, const char *content, int mode)
@@ -219,8 +217,7 @@ static int mount_inspected(guestfs_h *g, enum distro_family *family)
         distro = guestfs_inspect_get_distro(g, roots[0]);
         if (*family == FAMILY_AUTO)
                 *family = family_of_distro(distro ? distro : "unknown");
-        log_info("image: %s (%s family)", distro ? distro : "unknown",
-                 family_names[*family]);
+        log_info("image: %s (%s family)", distro ? distro : "unknown", family_names[*family]);
         return 0;
 }
 
@@ -234,10 +231,10 @@ static int inject_access(guestfs_h *g, const struct config *c, const char *user_
         if (!streq(user, "root")) {
                 _cleanup_free_ char *q = shell_quote(user);
                 _cleanup_free_ char *cmd = strdup_printf(
-                        "id %s >/dev/null 2>&1 || useradd -m -s /bin/sh %s; "
-                        "if [ -d /etc/sudoers.d ]; then echo %s' ALL=(ALL) NOPASSWD:ALL' > "
-                        "/etc/sudoers.d/vgpuenv; chmod 0440 /etc/sudoers.d/vgpuenv; fi",
-                        q, q, q);
+                    "id %s >/dev/null 2>&1 || useradd -m -s /bin/sh %s; "
+                    "if [ -d /etc/sudoers.d ]; then echo %s' ALL=(ALL) NOPASSWD:ALL' > "
+                    "/etc/sudoers.d/vgpuenv; chmod 0440 /etc/sudoers.d/vgpuenv; fi",
+                    q, q, q);
                 char *out = cmd ? guestfs_sh(g, cmd) : NULL;
                 if (!out)
                         return log_error_errno(EIO, "creating user %s: %s", user,
@@ -286,15 +283,23 @@ static int inject_access(guestfs_h *g, const struct config *c, const char *user_
  * (/dev/vhost-net, /dev/vfio/vfio for the display proof), random-seed,
  * udev, networkd, and everything sshd waits for. */
 static const char *const masked_units[] = {
-    "sys-kernel-debug.mount",       "sys-kernel-tracing.mount",
-    "sys-kernel-config.mount",      "sys-fs-fuse-connections.mount",
-    "modprobe@dm_mod.service",      "modprobe@efi_pstore.service",
-    "modprobe@fuse.service",        "modprobe@loop.service",
-    "modprobe@configfs.service",    "systemd-pstore.service",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount",
+    "sys-fs-fuse-connections.mount",
+    "modprobe@dm_mod.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "modprobe@configfs.service",
+    "systemd-pstore.service",
     "systemd-journal-flush.service", /* the journal stays in /run */
-    "systemd-network-generator.service", "systemd-update-utmp.service",
-    "systemd-update-utmp-runlevel.service", "getty@tty1.service", /* console is ttyS0 */
-    "dpkg-db-backup.timer",         NULL,
+    "systemd-network-generator.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+    "getty@tty1.service", /* console is ttyS0 */
+    "dpkg-db-backup.timer",
+    NULL,
 };
 
 static int trim_boot(guestfs_h *g, enum distro_family family)
@@ -541,11 +546,11 @@ static int cache_key(struct run_ctx *ctx, const char *base_digest, const char *u
 int image_prepare(struct run_ctx *ctx, struct node_image *ret)
 {
         const struct config *c = ctx->cfg;
-        struct node_image img = { .family = c->image.family };
+        struct node_image img = {.family = c->image.family};
         _cleanup_free_ char *base_dir = NULL, *base = NULL, *user_pub = NULL, *dir = NULL;
         _cleanup_free_ char *tmp = NULL, *disk = NULL;
         char digest[65], key[65];
-        struct customize_job job = { 0 };
+        struct customize_job job = {0};
         int r;
 
         r = image_user_identity(ctx, &img.identity, &user_pub);
@@ -605,8 +610,8 @@ int image_prepare(struct run_ctx *ctx, struct node_image *ret)
                 log_error_errno(r, "creating %s: %m", tmp);
                 goto fail_step;
         }
-        job = (struct customize_job){ .base = base, .tmp = tmp, .user_pub = user_pub,
-                                      .family = img.family };
+        job = (struct customize_job){
+            .base = base, .tmp = tmp, .user_pub = user_pub, .family = img.family};
         r = customize_in_appliance(ctx, &job);
         if (r >= 0)
                 r = write_meta(tmp, &job);

@@ -27,7 +27,7 @@ int image_guestfs_open(struct run_ctx *ctx, guestfs_h **ret)
         /* The user's own LIBGUESTFS_BACKEND / _SETTINGS win; otherwise a
          * broken KVM means the direct backend forced onto TCG. */
         if (accel == ACCEL_VERDICT_TCG) {
-                char *settings[] = { "force_tcg", NULL };
+                char *settings[] = {"force_tcg", NULL};
                 if (isempty(getenv("LIBGUESTFS_BACKEND")))
                         guestfs_set_backend(g, "direct");
                 if (isempty(getenv("LIBGUESTFS_BACKEND_SETTINGS")))

@@ -11,15 +11,15 @@
 #include "provision/context.h"
 
 struct node_image {
-        char *disk;          /* customized qcow2 (backed by the base) */
-        char *kernel;        /* for direct kernel boot; NULL: boot from disk */
+        char *disk;   /* customized qcow2 (backed by the base) */
+        char *kernel; /* for direct kernel boot; NULL: boot from disk */
         char *initrd;
-        char *root_arg;      /* kernel command line root=... */
-        char *host_key_pub;  /* pinned sshd host key, "ssh-ed25519 AAAA..." */
-        char *identity;      /* private key that logs in */
-        int family;          /* enum distro_family */
-        char *key;           /* cache key (hex) */
-        bool cached;         /* true when no appliance was launched */
+        char *root_arg;     /* kernel command line root=... */
+        char *host_key_pub; /* pinned sshd host key, "ssh-ed25519 AAAA..." */
+        char *identity;     /* private key that logs in */
+        int family;         /* enum distro_family */
+        char *key;          /* cache key (hex) */
+        bool cached;        /* true when no appliance was launched */
 };
 
 void node_image_done(struct node_image *img);

@@ -59,16 +59,17 @@ char *kcli_params_text(const struct config *c)
         _cleanup_free_ char *vline = version ? strdup_printf("version: %s\n", version) : NULL;
         if (!image || (c->kcli.version && !vline))
                 return NULL;
-        return strdup_printf("# Written by vgpuenv from %s: parameters of `kcli create kube generic`.\n"
-                             "ctlplanes: %u\n"
-                             "workers: %u\n"
-                             "image: %s\n"
-                             "memory: %u\n"
-                             "numcpus: %u\n"
-                             "disk_size: %u\n"
-                             "%s",
-                             c->path ? c->path : "the built-in defaults", ctl, workers, image,
-                             c->nodes.memory, c->nodes.cpus, c->nodes.disk, vline ? vline : "");
+        return strdup_printf(
+            "# Written by vgpuenv from %s: parameters of `kcli create kube generic`.\n"
+            "ctlplanes: %u\n"
+            "workers: %u\n"
+            "image: %s\n"
+            "memory: %u\n"
+            "numcpus: %u\n"
+            "disk_size: %u\n"
+            "%s",
+            c->path ? c->path : "the built-in defaults", ctl, workers, image, c->nodes.memory,
+            c->nodes.cpus, c->nodes.disk, vline ? vline : "");
 }
 
 /* kcli [-C CLIENT] args... */
@@ -119,7 +120,7 @@ static int open_libvirt(struct run_ctx *ctx, virConnectPtr *ret)
 
 static int kcli_delete(struct run_ctx *ctx, struct state *st)
 {
-        const char *args[] = { "delete", "kube", "--yes", ctx->cfg->name, NULL };
+        const char *args[] = {"delete", "kube", "--yes", ctx->cfg->name, NULL};
         _cleanup_strv_free_ char **argv = kcli_argv(ctx->cfg, args);
         if (!argv)
                 return log_error_errno(ENOMEM, "out of memory");
@@ -143,10 +144,11 @@ static int kcli_delete(struct run_ctx *ctx, struct state *st)
                 return r;
         if (left) {
                 _cleanup_free_ char *list = strv_join(left, ", ");
-                return log_error_errno(EBUSY,
-                                       "kcli delete kube %s left these domains of the cluster: %s "
-                                       "(remove them with virsh -c %s undefine --remove-all-storage)",
-                                       ctx->cfg->name, list ? list : "?", ctx->cfg->kcli.uri);
+                return log_error_errno(
+                    EBUSY,
+                    "kcli delete kube %s left these domains of the cluster: %s "
+                    "(remove them with virsh -c %s undefine --remove-all-storage)",
+                    ctx->cfg->name, list ? list : "?", ctx->cfg->kcli.uri);
         }
         state_drop_resource(st, KCLI_RESOURCE, ctx->cfg->name);
         _cleanup_free_ char *pf = params_path(ctx);
@@ -158,9 +160,9 @@ static int kcli_delete(struct run_ctx *ctx, struct state *st)
 /* Our key for root on the node and the node's host key, both through
  * `kcli ssh`: the node is reachable only through kcli's own keys until then. */
 static const char bootstrap_script_fmt[] =
-        "set -e; umask 077; mkdir -p /root/.ssh; touch /root/.ssh/authorized_keys; "
-        "grep -qxF %s /root/.ssh/authorized_keys || echo %s >> /root/.ssh/authorized_keys; "
-        "cat /etc/ssh/ssh_host_ed25519_key.pub";
+    "set -e; umask 077; mkdir -p /root/.ssh; touch /root/.ssh/authorized_keys; "
+    "grep -qxF %s /root/.ssh/authorized_keys || echo %s >> /root/.ssh/authorized_keys; "
+    "cat /etc/ssh/ssh_host_ed25519_key.pub";
 
 char *kcli_bootstrap_command(const char *pubkey)
 {
@@ -186,8 +188,8 @@ static char *last_host_key(const char *out)
 static int identity_files(struct run_ctx *ctx, char **ret_identity, char **ret_pub)
 {
         _cleanup_free_ char *identity = ctx->cfg->ssh.key
-                                                ? strdup(ctx->cfg->ssh.key)
-                                                : strdup_printf("%s/id_ed25519", ctx->state_dir);
+                                            ? strdup(ctx->cfg->ssh.key)
+                                            : strdup_printf("%s/id_ed25519", ctx->state_dir);
         if (!identity)
                 return -ENOMEM;
         _cleanup_free_ char *pubpath = strdup_printf("%s.pub", identity);
@@ -208,8 +210,8 @@ static char *domain_ipv4(virDomainPtr dom)
 {
         virDomainInterfacePtr *ifs = NULL;
         char *ip = NULL;
-        unsigned srcs[] = { VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
-                            VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP };
+        unsigned srcs[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+                           VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP};
         for (size_t s = 0; s < ELEMENTSOF(srcs) && !ip; s++) {
                 int n = virDomainInterfaceAddresses(dom, &ifs, srcs[s], 0);
                 for (int i = 0; i < n; i++) {
@@ -226,7 +228,7 @@ static char *domain_ipv4(virDomainPtr dom)
 
 static void sleep_seconds(double s)
 {
-        struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+        struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
         nanosleep(&ts, NULL);
 }
 
@@ -261,7 +263,7 @@ static int register_nodes(struct run_ctx *ctx, struct state *st, virConnectPtr c
                         step_end(&s, r);
                         return r;
                 }
-                const char *args[] = { "ssh", names[i], cmd, NULL };
+                const char *args[] = {"ssh", names[i], cmd, NULL};
                 _cleanup_strv_free_ char **argv = kcli_argv(ctx->cfg, args);
                 while (!host_key && now_seconds() < deadline && !ctx_cancelled(ctx)) {
                         struct spawn_result res = {};
@@ -273,27 +275,28 @@ static int register_nodes(struct run_ctx *ctx, struct state *st, virConnectPtr c
                                 sleep_seconds(5);
                 }
                 if (!host_key) {
-                        r = ctx_cancelled(ctx) ? -ECANCELED
-                                               : log_error_errno(ETIMEDOUT,
-                                                                 "%s: `kcli ssh` did not give the "
-                                                                 "node's ed25519 host key within %.0fs",
-                                                                 names[i], timeout);
+                        r = ctx_cancelled(ctx)
+                                ? -ECANCELED
+                                : log_error_errno(ETIMEDOUT,
+                                                  "%s: `kcli ssh` did not give the "
+                                                  "node's ed25519 host key within %.0fs",
+                                                  names[i], timeout);
                         step_end(&s, r);
                         return r;
                 }
                 struct node_target t = {
-                        .name = names[i],
-                        .host = ip,
-                        .port = 22,
-                        /* the key exchange installed our key for root */
-                        .user = "root",
-                        .identity = identity,
-                        .host_key = host_key,
-                        .cancelled = &ctx->cancelled,
+                    .name = names[i],
+                    .host = ip,
+                    .port = 22,
+                    /* the key exchange installed our key for root */
+                    .user = "root",
+                    .identity = identity,
+                    .host_key = host_key,
+                    .cancelled = &ctx->cancelled,
                 };
                 struct ssh_node *n = NULL;
-                r = ssh_node_connect(&t, deadline - now_seconds() > 10 ? deadline - now_seconds() : 10,
-                                     &n);
+                r = ssh_node_connect(
+                    &t, deadline - now_seconds() > 10 ? deadline - now_seconds() : 10, &n);
                 if (r >= 0) {
                         ssh_node_free(n);
                         r = state_set_node(st, &t);
@@ -327,13 +330,15 @@ static int kcli_up(struct run_ctx *ctx, struct state *st)
         if (!ctx->dry_run) {
                 /* Before anything is recorded: nothing to roll back yet. */
                 const char *bin = c->kcli.binary ? c->kcli.binary : "kcli";
-                _cleanup_free_ char *found = strchr(bin, '/') ? (access(bin, X_OK) == 0 ? strdup(bin) : NULL)
-                                                               : find_program(bin);
+                _cleanup_free_ char *found = strchr(bin, '/')
+                                                 ? (access(bin, X_OK) == 0 ? strdup(bin) : NULL)
+                                                 : find_program(bin);
                 if (!found)
-                        return log_error_errno(ENOENT,
-                                               "%s not found (kcli.binary): install kcli "
-                                               "(https://github.com/karmab/kcli) or set kcli.binary",
-                                               bin);
+                        return log_error_errno(
+                            ENOENT,
+                            "%s not found (kcli.binary): install kcli "
+                            "(https://github.com/karmab/kcli) or set kcli.binary",
+                            bin);
                 if ((r = open_libvirt(ctx, &conn)) < 0)
                         return r;
                 if ((r = kcli_cluster_domains(conn, c->name, &existing)) < 0)
@@ -354,8 +359,8 @@ static int kcli_up(struct run_ctx *ctx, struct state *st)
                         if ((r = state_save(st)) < 0)
                                 return r;
                 }
-                const char *args[] = { "create", "kube", "generic", "--paramfile", pf, c->name,
-                                       NULL };
+                const char *args[] = {"create", "kube",  "generic", "--paramfile",
+                                      pf,       c->name, NULL};
                 _cleanup_strv_free_ char **argv = kcli_argv(c, args);
                 if (!argv)
                         return log_error_errno(ENOMEM, "out of memory");
@@ -381,13 +386,15 @@ static int kcli_up(struct run_ctx *ctx, struct state *st)
         }
 
         struct kcli_fix_report rep = {};
-        r = kcli_fix_domains(ctx, conn, c->name, env_seconds("VGPUENV_SHUTDOWN_TIMEOUT", 120), &rep);
+        r = kcli_fix_domains(ctx, conn, c->name, env_seconds("VGPUENV_SHUTDOWN_TIMEOUT", 120),
+                             &rep);
         if (r >= 0) {
                 _cleanup_free_ char *a = rep.redefined ? strv_join(rep.redefined, " ") : NULL;
                 _cleanup_free_ char *b = rep.restarted ? strv_join(rep.restarted, " ") : NULL;
                 _cleanup_free_ char *u = rep.untouched ? strv_join(rep.untouched, " ") : NULL;
-                log_info("kcli cluster %s: virtio video set on: %s; restarted: %s; already virtio: %s",
-                         c->name, a ? a : "-", b ? b : "-", u ? u : "-");
+                log_info(
+                    "kcli cluster %s: virtio video set on: %s; restarted: %s; already virtio: %s",
+                    c->name, a ? a : "-", b ? b : "-", u ? u : "-");
         }
         kcli_fix_report_done(&rep);
         if (r < 0)
@@ -422,8 +429,7 @@ rollback:
 static int kcli_down(struct run_ctx *ctx, struct state *st)
 {
         if (!ctx->dry_run && !state_has_resource(st, KCLI_RESOURCE, ctx->cfg->name)) {
-                log_notice("the state lists no kcli cluster %s: nothing to delete",
-                           ctx->cfg->name);
+                log_notice("the state lists no kcli cluster %s: nothing to delete", ctx->cfg->name);
                 return 0;
         }
         return kcli_delete(ctx, st);
@@ -481,11 +487,11 @@ static const char *kcli_kubevirt_provider(struct run_ctx *ctx)
 }
 
 const struct provider_ops provider_kcli = {
-        .name = "kcli",
-        .vm_nodes = true,
-        .up = kcli_up,
-        .down = kcli_down,
-        .status = kcli_status,
-        .kubeconfig = kcli_kubeconfig,
-        .kubevirt_provider = kcli_kubevirt_provider,
+    .name = "kcli",
+    .vm_nodes = true,
+    .up = kcli_up,
+    .down = kcli_down,
+    .status = kcli_status,
+    .kubeconfig = kcli_kubeconfig,
+    .kubevirt_provider = kcli_kubevirt_provider,
 };

@@ -27,14 +27,14 @@ static xmlDocPtr parse_xml(const char *xml)
          * it as data. */
         return xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
                              XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
-                                     XML_PARSE_NOWARNING);
+                                 XML_PARSE_NOWARNING);
 }
 
 /* Text of the first node matching expr, or NULL. */
 static char *xpath_text(xmlXPathContextPtr xc, const char *expr)
 {
         _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr o =
-                xmlXPathEvalExpression((const xmlChar *)expr, xc);
+            xmlXPathEvalExpression((const xmlChar *)expr, xc);
         if (!o || !o->nodesetval || o->nodesetval->nodeNr == 0)
                 return NULL;
         xmlChar *t = xmlNodeGetContent(o->nodesetval->nodeTab[0]);
@@ -122,7 +122,7 @@ static int video_pass(xmlDocPtr doc, bool fix, int *ret_count)
                 xmlSetProp(model, (const xmlChar *)"type", (const xmlChar *)"virtio");
                 /* Sizes of the emulated VGA framebuffer mean nothing to
                  * virtio-gpu and libvirt rejects some of them for it. */
-                static const char *const drop[] = { "vram", "vram64", "vgamem", "ram", "heads" };
+                static const char *const drop[] = {"vram", "vram64", "vgamem", "ram", "heads"};
                 for (size_t i = 0; i < ELEMENTSOF(drop); i++)
                         xmlUnsetProp(model, (const xmlChar *)drop[i]);
         }
@@ -215,7 +215,7 @@ static int restart_domain(struct run_ctx *ctx, virDomainPtr dom, const char *nam
                 log_debug("%s: ACPI shutdown request failed: %s", name, virGetLastErrorMessage());
         double deadline = now_seconds() + shutdown_timeout;
         while (virDomainIsActive(dom) == 1 && now_seconds() < deadline && !ctx_cancelled(ctx)) {
-                struct timespec ts = { 0, 200 * 1000 * 1000 };
+                struct timespec ts = {0, 200 * 1000 * 1000};
                 nanosleep(&ts, NULL);
         }
         if (virDomainIsActive(dom) == 1) {
@@ -255,10 +255,10 @@ int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluste
                         return log_error_errno(ENOENT, "%s: domain disappeared: %s", names[i],
                                                virGetLastErrorMessage());
                 _cleanup_free_ char *xml =
-                        virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+                    virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
                 if (!xml)
-                        return log_error_errno(EIO, "%s: cannot read the domain XML: %s",
-                                               names[i], virGetLastErrorMessage());
+                        return log_error_errno(EIO, "%s: cannot read the domain XML: %s", names[i],
+                                               virGetLastErrorMessage());
                 _cleanup_free_ char *fixed = NULL;
                 r = kcli_xml_video_virtio(xml, &fixed);
                 if (r < 0)
@@ -278,8 +278,9 @@ int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluste
                 if (r > 0) {
                         _cleanup_(virDomainFreep) virDomainPtr nd = virDomainDefineXML(conn, fixed);
                         if (!nd)
-                                return log_error_errno(EIO, "%s: redefining with virtio video "
-                                                            "failed: %s",
+                                return log_error_errno(EIO,
+                                                       "%s: redefining with virtio video "
+                                                       "failed: %s",
                                                        names[i], virGetLastErrorMessage());
                         strv_extend(&report->redefined, names[i]);
                         log_info("%s: video model set to virtio", names[i]);

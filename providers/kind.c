@@ -28,7 +28,7 @@ static int kind_env(struct run_ctx *ctx, char ***ret)
 }
 
 /* Explicitly unset, whatever the user's shell exported. */
-static char *const no_display[] = { "env", "-u", "VGPU_DISPLAY", NULL };
+static char *const no_display[] = {"env", "-u", "VGPU_DISPLAY", NULL};
 
 static int kind_make(struct run_ctx *ctx, struct state *st, const char *target)
 {
@@ -51,8 +51,9 @@ static int kind_up(struct run_ctx *ctx, struct state *st)
         const struct config *c = ctx->cfg;
         int r;
         if (!startswith(c->kind.provider, "kind-"))
-                return log_error_errno(EINVAL, "kind.provider must be a kubevirtci Kind provider "
-                                               "(kind-1.xx-vgpu), not %s",
+                return log_error_errno(EINVAL,
+                                       "kind.provider must be a kubevirtci Kind provider "
+                                       "(kind-1.xx-vgpu), not %s",
                                        c->kind.provider);
         if (!ctx->dry_run && !file_exists(c->kind.dir))
                 return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
@@ -103,11 +104,11 @@ static const char *kind_kubevirt_provider(struct run_ctx *ctx)
 }
 
 const struct provider_ops provider_kind = {
-        .name = "kind",
-        .vm_nodes = false,
-        .up = kind_up,
-        .down = kind_down,
-        .status = kind_status,
-        .kubeconfig = kind_kubeconfig,
-        .kubevirt_provider = kind_kubevirt_provider,
+    .name = "kind",
+    .vm_nodes = false,
+    .up = kind_up,
+    .down = kind_down,
+    .status = kind_status,
+    .kubeconfig = kind_kubeconfig,
+    .kubevirt_provider = kind_kubevirt_provider,
 };

@@ -65,7 +65,8 @@ static int shell_words(const char *s, struct word **ret, size_t *ret_n)
                         } else if (s[i] == '"') {
                                 i++;
                                 while (i < len && s[i] != '"') {
-                                        if (s[i] == '\\' && i + 1 < len && strchr("$`\"\\\n", s[i + 1]))
+                                        if (s[i] == '\\' && i + 1 < len &&
+                                            strchr("$`\"\\\n", s[i + 1]))
                                                 i++;
                                         val[vl++] = s[i++];
                                 }
@@ -88,7 +89,7 @@ static int shell_words(const char *s, struct word **ret, size_t *ret_n)
                         goto oom;
                 }
                 w = nw;
-                w[n++] = (struct word){ start, i, val };
+                w[n++] = (struct word){start, i, val};
         }
         *ret = w;
         *ret_n = n;
@@ -104,7 +105,9 @@ int kubevirtci_extra_args(const char *user_value, const char *cfg_extra, char **
         if (!isempty(user_value) && !isempty(cfg_extra))
                 base = strdup_printf("%s %s", user_value, cfg_extra);
         else
-                base = strdup(!isempty(user_value) ? user_value : !isempty(cfg_extra) ? cfg_extra : "");
+                base = strdup(!isempty(user_value)  ? user_value
+                              : !isempty(cfg_extra) ? cfg_extra
+                                                    : "");
         if (!base)
                 return -ENOMEM;
 
@@ -134,12 +137,12 @@ int kubevirtci_extra_args(const char *user_value, const char *cfg_extra, char **
         } else {
                 const char *old = w[at].value + (inline_form ? strlen("--qemu-args=") : 0);
                 _cleanup_free_ char *merged =
-                        strstr(old, "virtio-gpu-pci")
-                                ? strdup(old)
-                                : strdup_printf("%s%s%s", old, *old ? " " : "", KUBEVIRTCI_GPU_DEVICE);
+                    strstr(old, "virtio-gpu-pci")
+                        ? strdup(old)
+                        : strdup_printf("%s%s%s", old, *old ? " " : "", KUBEVIRTCI_GPU_DEVICE);
                 _cleanup_free_ char *word = merged && inline_form
-                                                    ? strdup_printf("--qemu-args=%s", merged)
-                                                    : (merged ? strdup(merged) : NULL);
+                                                ? strdup_printf("--qemu-args=%s", merged)
+                                                : (merged ? strdup(merged) : NULL);
                 _cleanup_free_ char *q = word ? shell_quote(word) : NULL;
                 out = q ? strdup_printf("%.*s%s%s", (int)w[at].start, base, q, base + w[at].end)
                         : NULL;
@@ -175,8 +178,8 @@ char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider)
         return strdup_printf("%s/_ci-configs/%s/.kubeconfig", up, provider);
 }
 
-int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target,
-                    char *const *env, char *const *argv_prefix)
+int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target, char *const *env,
+                    char *const *argv_prefix)
 {
         _cleanup_strv_free_ char **argv = strv_copy(argv_prefix);
         if ((argv_prefix && !argv) || strv_extend(&argv, "make") < 0 ||
@@ -195,11 +198,12 @@ static int make_env(struct run_ctx *ctx, char ***ret)
 {
         const struct config *c = ctx->cfg;
         _cleanup_free_ char *extra = NULL;
-        int r = kubevirtci_extra_args(getenv("KUBEVIRT_PROVIDER_EXTRA_ARGS"), c->kubevirtci.extra_args,
-                                      &extra);
+        int r = kubevirtci_extra_args(getenv("KUBEVIRT_PROVIDER_EXTRA_ARGS"),
+                                      c->kubevirtci.extra_args, &extra);
         if (r == -EINVAL)
-                return log_error_errno(r, "KUBEVIRT_PROVIDER_EXTRA_ARGS/kubevirtci.extra_args has an "
-                                          "unterminated quote: %s %s",
+                return log_error_errno(r,
+                                       "KUBEVIRT_PROVIDER_EXTRA_ARGS/kubevirtci.extra_args has an "
+                                       "unterminated quote: %s %s",
                                        getenv("KUBEVIRT_PROVIDER_EXTRA_ARGS") ?: "",
                                        c->kubevirtci.extra_args ?: "");
         if (r < 0)
@@ -222,13 +226,13 @@ static char *bootstrap_command(const char *pubkey)
 {
         _cleanup_free_ char *q = shell_quote(pubkey);
         _cleanup_free_ char *script =
-                q ? strdup_printf("set -e; umask 077; mkdir -p /root/.ssh; "
-                                  "touch /root/.ssh/authorized_keys; "
-                                  "grep -qxF %s /root/.ssh/authorized_keys || "
-                                  "echo %s >> /root/.ssh/authorized_keys; "
-                                  "cat /etc/ssh/ssh_host_ed25519_key.pub",
-                                  q, q)
-                  : NULL;
+            q ? strdup_printf("set -e; umask 077; mkdir -p /root/.ssh; "
+                              "touch /root/.ssh/authorized_keys; "
+                              "grep -qxF %s /root/.ssh/authorized_keys || "
+                              "echo %s >> /root/.ssh/authorized_keys; "
+                              "cat /etc/ssh/ssh_host_ed25519_key.pub",
+                              q, q)
+              : NULL;
         _cleanup_free_ char *qs = script ? shell_quote(script) : NULL;
         return qs ? strdup_printf("sudo sh -c %s", qs) : NULL;
 }
@@ -239,15 +243,16 @@ static int register_node01(struct run_ctx *ctx, struct state *st, char *const *e
         _cleanup_free_ char *up = kubevirtci_cluster_up_dir(c->kubevirtci.dir);
         _cleanup_free_ char *cli = up ? strdup_printf("%s/cli.sh", up) : NULL;
         _cleanup_free_ char *ssh = up ? strdup_printf("%s/ssh.sh", up) : NULL;
-        _cleanup_free_ char *identity = c->ssh.key ? strdup(c->ssh.key)
-                                                   : strdup_printf("%s/id_ed25519", ctx->state_dir);
+        _cleanup_free_ char *identity =
+            c->ssh.key ? strdup(c->ssh.key) : strdup_printf("%s/id_ed25519", ctx->state_dir);
         if (!cli || !ssh || !identity)
                 return log_error_errno(ENOMEM, "out of memory");
 
         _cleanup_free_ char *pub = NULL;
         int r;
         if (ctx->dry_run)
-                pub = strdup("ssh-ed25519 <the key in " "the state directory>");
+                pub = strdup("ssh-ed25519 <the key in "
+                             "the state directory>");
         else if (!c->ssh.key && !file_exists(identity))
                 r = ssh_keygen(identity, "vgpuenv", &pub);
         else {
@@ -257,15 +262,16 @@ static int register_node01(struct run_ctx *ctx, struct state *st, char *const *e
         if (!pub)
                 return log_error_errno(EIO, "cannot read or create the ssh key %s", identity);
 
-        char *const ports[] = { cli, "ports", "ssh", NULL };
+        char *const ports[] = {cli, "ports", "ssh", NULL};
         struct spawn_result res = {};
         r = ctx_run(ctx, "kubevirtci: node01's ssh port", ports, env, c->kubevirtci.dir, &res);
         unsigned long long port = 0;
         if (r >= 0 && !ctx->dry_run) {
                 if (res.exit_code != 0 || !res.out ||
                     parse_uint64(strtok(res.out, " \r\n") ?: "", 1, 65535, &port) < 0)
-                        r = log_error_errno(EIO, "`cluster-up/cli.sh ports ssh` gave no port "
-                                                 "(exit %d): %s",
+                        r = log_error_errno(EIO,
+                                            "`cluster-up/cli.sh ports ssh` gave no port "
+                                            "(exit %d): %s",
                                             res.exit_code, res.out ? res.out : "");
         }
         spawn_result_done(&res);
@@ -275,14 +281,15 @@ static int register_node01(struct run_ctx *ctx, struct state *st, char *const *e
         _cleanup_free_ char *cmd = bootstrap_command(pub);
         if (!cmd)
                 return log_error_errno(ENOMEM, "out of memory");
-        char *const ex[] = { ssh, "node01", "--", cmd, NULL };
+        char *const ex[] = {ssh, "node01", "--", cmd, NULL};
         r = ctx_run(ctx, "kubevirtci: key exchange with node01", ex, env, c->kubevirtci.dir, &res);
         _cleanup_free_ char *host_key = NULL;
         if (r >= 0 && !ctx->dry_run) {
                 const char *p = res.out ? strstr(res.out, "ssh-ed25519 ") : NULL;
                 if (res.exit_code != 0 || !p)
-                        r = log_error_errno(EIO, "node01: key exchange through ssh.sh failed "
-                                                 "(exit %d): %s",
+                        r = log_error_errno(EIO,
+                                            "node01: key exchange through ssh.sh failed "
+                                            "(exit %d): %s",
                                             res.exit_code, res.err ? res.err : "");
                 else
                         host_key = strndup(p, strcspn(p, "\r\n"));
@@ -300,13 +307,13 @@ static int register_node01(struct run_ctx *ctx, struct state *st, char *const *e
                 return state_save(st);
         }
         struct node_target t = {
-                .name = "node01",
-                .host = "127.0.0.1",
-                .port = (unsigned)port,
-                .user = "root",
-                .identity = identity,
-                .host_key = host_key,
-                .cancelled = &ctx->cancelled,
+            .name = "node01",
+            .host = "127.0.0.1",
+            .port = (unsigned)port,
+            .user = "root",
+            .identity = identity,
+            .host_key = host_key,
+            .cancelled = &ctx->cancelled,
         };
         struct ssh_node *n = NULL;
         r = ssh_node_connect(&t, c->ssh.timeout ? c->ssh.timeout : 300, &n);
@@ -314,9 +321,10 @@ static int register_node01(struct run_ctx *ctx, struct state *st, char *const *e
                 return r;
         ssh_node_free(n);
         if (c->nodes.count > 1)
-                log_notice("kubevirtci publishes only node01's ssh port: node setup runs on node01; "
-                           "node02..node%02u are not set up (docs/providers.md)",
-                           c->nodes.count);
+                log_notice(
+                    "kubevirtci publishes only node01's ssh port: node setup runs on node01; "
+                    "node02..node%02u are not set up (docs/providers.md)",
+                    c->nodes.count);
         r = state_set_node(st, &t);
         return r < 0 ? r : state_save(st);
 }
@@ -342,7 +350,8 @@ static int kubevirtci_up(struct run_ctx *ctx, struct state *st)
         if (r < 0)
                 return r;
         if (!ctx->dry_run && !file_exists(c->kubevirtci.dir))
-                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist", c->kubevirtci.dir);
+                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
+                                       c->kubevirtci.dir);
 
         if (!ctx->dry_run) {
                 state_add_resource(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
@@ -366,7 +375,8 @@ static int kubevirtci_up(struct run_ctx *ctx, struct state *st)
 
 static int kubevirtci_down(struct run_ctx *ctx, struct state *st)
 {
-        if (!ctx->dry_run && !state_has_resource(st, KUBEVIRTCI_RESOURCE, ctx->cfg->kubevirtci.provider)) {
+        if (!ctx->dry_run &&
+            !state_has_resource(st, KUBEVIRTCI_RESOURCE, ctx->cfg->kubevirtci.provider)) {
                 log_notice("the state lists no kubevirtci cluster: nothing to take down");
                 return 0;
         }
@@ -378,8 +388,8 @@ static int kubevirtci_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         cJSON *o = cJSON_AddObjectToObject(out, "kubevirtci");
         cJSON_AddStringToObject(o, "dir", ctx->cfg->kubevirtci.dir ?: "");
         cJSON_AddStringToObject(o, "provider", ctx->cfg->kubevirtci.provider);
-        const cJSON *port = cJSON_GetObjectItemCaseSensitive(state_provider_data(st),
-                                                             "node01_ssh_port");
+        const cJSON *port =
+            cJSON_GetObjectItemCaseSensitive(state_provider_data(st), "node01_ssh_port");
         if (cJSON_IsNumber(port))
                 cJSON_AddNumberToObject(o, "node01_ssh_port", port->valuedouble);
         return 0;
@@ -413,11 +423,11 @@ static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)
 }
 
 const struct provider_ops provider_kubevirtci = {
-        .name = "kubevirtci",
-        .vm_nodes = true,
-        .up = kubevirtci_up,
-        .down = kubevirtci_down,
-        .status = kubevirtci_status,
-        .kubeconfig = kubevirtci_kubeconfig,
-        .kubevirt_provider = kubevirtci_kubevirt_provider,
+    .name = "kubevirtci",
+    .vm_nodes = true,
+    .up = kubevirtci_up,
+    .down = kubevirtci_down,
+    .status = kubevirtci_status,
+    .kubeconfig = kubevirtci_kubeconfig,
+    .kubevirt_provider = kubevirtci_kubevirt_provider,
 };

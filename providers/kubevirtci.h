@@ -31,5 +31,5 @@ int kubevirtci_find_kubeconfig(struct run_ctx *ctx, const char *checkout, const 
 
 /* Run `make <target>` in checkout with env (KEY=VALUE entries); argv_prefix
  * (e.g. env -u VGPU_DISPLAY) is put before make when given. */
-int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target,
-                    char *const *env, char *const *argv_prefix);
+int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target, char *const *env,
+                    char *const *argv_prefix);

@@ -107,8 +107,7 @@ static int ensure_network(struct local_up *u)
         } else {
                 net = virNetworkDefineXML(u->conn, xml);
                 if (!net)
-                        return log_error_errno(EIO, "defining network %s: %s", name,
-                                               virt_error());
+                        return log_error_errno(EIO, "defining network %s: %s", name, virt_error());
                 if ((r = record(u, RES_NETWORK, name)) < 0)
                         return r;
                 log_info("network %s: defined (%s)", name, c->network.subnet);
@@ -175,7 +174,7 @@ static unsigned long long overlay_capacity(const struct config *c)
 static int ensure_volume(struct local_up *u, const char *vol_name)
 {
         _cleanup_(virStoragePoolFreep) virStoragePoolPtr pool =
-                virStoragePoolLookupByName(u->conn, u->pool);
+            virStoragePoolLookupByName(u->conn, u->pool);
         _cleanup_(virStorageVolFreep) virStorageVolPtr vol = NULL;
         _cleanup_free_ char *xml = NULL;
 
@@ -185,8 +184,8 @@ static int ensure_volume(struct local_up *u, const char *vol_name)
         vol = virStorageVolLookupByName(pool, vol_name);
         if (vol)
                 return state_has_resource(u->st, RES_VOLUME, vol_name)
-                               ? 0
-                               : record(u, RES_VOLUME, vol_name);
+                           ? 0
+                           : record(u, RES_VOLUME, vol_name);
         unsigned long long cap = overlay_capacity(u->ctx->cfg), base = 0;
         int r = image_qcow2_virtual_size(u->img.disk, &base);
         if (r < 0)
@@ -243,11 +242,19 @@ static int ensure_domain(struct local_up *u, unsigned i, const char *vol_name)
                         return r;
         } else {
                 struct local_node_spec spec = {
-                        .name = name, .domain = dom_name, .mac = mac, .ip = ip,
-                        .volume = vol_name, .pool = u->pool, .console_log = log,
-                        .kernel = u->img.kernel, .initrd = u->img.initrd,
-                        .root_arg = u->img.root_arg, .run_id = u->st->run_id,
-                        .domain_type = u->domain_type, .render_node = render,
+                    .name = name,
+                    .domain = dom_name,
+                    .mac = mac,
+                    .ip = ip,
+                    .volume = vol_name,
+                    .pool = u->pool,
+                    .console_log = log,
+                    .kernel = u->img.kernel,
+                    .initrd = u->img.initrd,
+                    .root_arg = u->img.root_arg,
+                    .run_id = u->st->run_id,
+                    .domain_type = u->domain_type,
+                    .render_node = render,
                 };
                 xml = local_domain_xml(c, &spec);
                 if (!xml)
@@ -296,9 +303,13 @@ static int wait_for_node(struct local_up *u, unsigned i)
 
         if (!name || !ip)
                 return -ENOMEM;
-        t = (struct node_target){ .name = name, .host = ip, .port = 22, .user = c->ssh.user,
-                                  .identity = u->img.identity, .host_key = u->img.host_key_pub,
-                                  .cancelled = &u->ctx->cancelled };
+        t = (struct node_target){.name = name,
+                                 .host = ip,
+                                 .port = 22,
+                                 .user = c->ssh.user,
+                                 .identity = u->img.identity,
+                                 .host_key = u->img.host_key_pub,
+                                 .cancelled = &u->ctx->cancelled};
         pthread_mutex_lock(&u->lock);
         r = state_set_node(u->st, &t);
         pthread_mutex_unlock(&u->lock);
@@ -340,13 +351,15 @@ static int remove_resource(struct run_ctx *ctx, virConnectPtr conn, const char *
 
         if (streq(kind, RES_DOMAIN)) {
                 _cleanup_(virDomainFreep) virDomainPtr d = virDomainLookupByName(conn, name);
-                _cleanup_free_ char *xml = d ? virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE) : NULL;
+                _cleanup_free_ char *xml =
+                    d ? virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE) : NULL;
                 _cleanup_free_ char *owner = xml ? local_owner_of_domain_xml(xml) : NULL;
                 if (!d)
                         return 0;
                 if (!owner || !streq(owner, c->name))
-                        return log_error_errno(EPERM, "domain %s lacks our ownership mark for "
-                                                      "cluster %s: leaving it",
+                        return log_error_errno(EPERM,
+                                               "domain %s lacks our ownership mark for "
+                                               "cluster %s: leaving it",
                                                name, c->name);
                 if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0)
                         return log_error_errno(EIO, "stopping %s: %s", name, virt_error());
@@ -355,7 +368,7 @@ static int remove_resource(struct run_ctx *ctx, virConnectPtr conn, const char *
         } else if (streq(kind, RES_VOLUME)) {
                 _cleanup_free_ char *pname = local_pool_name(c);
                 _cleanup_(virStoragePoolFreep) virStoragePoolPtr p =
-                        pname ? virStoragePoolLookupByName(conn, pname) : NULL;
+                    pname ? virStoragePoolLookupByName(conn, pname) : NULL;
                 _cleanup_(virStorageVolFreep) virStorageVolPtr v = NULL;
                 if (!p)
                         return 0;
@@ -365,14 +378,15 @@ static int remove_resource(struct run_ctx *ctx, virConnectPtr conn, const char *
                         return log_error_errno(EIO, "deleting volume %s: %s", name, virt_error());
         } else if (streq(kind, RES_POOL)) {
                 _cleanup_(virStoragePoolFreep) virStoragePoolPtr p =
-                        virStoragePoolLookupByName(conn, name);
+                    virStoragePoolLookupByName(conn, name);
                 if (!p)
                         return 0;
                 if (virStoragePoolIsActive(p) == 1) {
                         virStoragePoolRefresh(p, 0);
                         if (virStoragePoolNumOfVolumes(p) > 0)
-                                return log_error_errno(ENOTEMPTY, "storage pool %s still has "
-                                                                  "volumes vgpuenv did not make",
+                                return log_error_errno(ENOTEMPTY,
+                                                       "storage pool %s still has "
+                                                       "volumes vgpuenv did not make",
                                                        name);
                         virStoragePoolDelete(p, 0);
                         virStoragePoolDestroy(p);
@@ -386,12 +400,12 @@ static int remove_resource(struct run_ctx *ctx, virConnectPtr conn, const char *
                 if (!n)
                         return 0;
                 if (!owner || !streq(owner, c->name))
-                        return log_error_errno(EPERM, "network %s lacks our ownership mark: "
-                                                      "leaving it",
+                        return log_error_errno(EPERM,
+                                               "network %s lacks our ownership mark: "
+                                               "leaving it",
                                                name);
                 if (virNetworkIsActive(n) == 1 && virNetworkDestroy(n) < 0)
-                        return log_error_errno(EIO, "stopping network %s: %s", name,
-                                               virt_error());
+                        return log_error_errno(EIO, "stopping network %s: %s", name, virt_error());
                 if (virNetworkIsPersistent(n) == 1 && virNetworkUndefine(n) < 0)
                         return log_error_errno(EIO, "undefining network %s: %s", name,
                                                virt_error());
@@ -400,7 +414,7 @@ static int remove_resource(struct run_ctx *ctx, virConnectPtr conn, const char *
 }
 
 /* Dependents first: domains, then volumes, pool, network. */
-static const char *const removal_order[] = { RES_DOMAIN, RES_VOLUME, RES_POOL, RES_NETWORK };
+static const char *const removal_order[] = {RES_DOMAIN, RES_VOLUME, RES_POOL, RES_NETWORK};
 
 static int remove_recorded(struct run_ctx *ctx, struct state *st, virConnectPtr conn,
                            bool only_this_run)
@@ -463,7 +477,7 @@ static void adopt_marked(struct run_ctx *ctx, struct state *st, virConnectPtr co
         }
         if (pool && !state_has_resource(st, RES_POOL, pool)) {
                 _cleanup_(virStoragePoolFreep) virStoragePoolPtr p =
-                        virStoragePoolLookupByName(conn, pool);
+                    virStoragePoolLookupByName(conn, pool);
                 _cleanup_free_ char *xml = p ? virStoragePoolGetXMLDesc(p, 0) : NULL;
                 _cleanup_free_ char *dir = strdup_printf("<path>%s/disks</path>", ctx->state_dir);
                 if (xml && dir && strstr(xml, dir)) {
@@ -471,7 +485,7 @@ static void adopt_marked(struct run_ctx *ctx, struct state *st, virConnectPtr co
                         for (unsigned i = 0; i < 64; i++) {
                                 _cleanup_free_ char *v = strdup_printf("node%u.qcow2", i + 1);
                                 _cleanup_(virStorageVolFreep) virStorageVolPtr vol =
-                                        v ? virStorageVolLookupByName(p, v) : NULL;
+                                    v ? virStorageVolLookupByName(p, v) : NULL;
                                 if (vol)
                                         state_add_resource(st, RES_VOLUME, v);
                         }
@@ -492,19 +506,28 @@ static void plan_dry_run(struct run_ctx *ctx, struct local_up *u)
                 _cleanup_free_ char *dn = local_domain_name(c, i), *name = config_node_name(c, i);
                 _cleanup_free_ char *mac = local_node_mac(c, i), *ip = config_node_ip(c, i);
                 _cleanup_free_ char *vol = strdup_printf("node%u.qcow2", i + 1);
-                _cleanup_free_ char *log = strdup_printf("%s/%s-console.log", ctx->state_dir,
-                                                         name ? name : "");
+                _cleanup_free_ char *log =
+                    strdup_printf("%s/%s-console.log", ctx->state_dir, name ? name : "");
                 struct local_node_spec spec = {
-                        .name = name, .domain = dn, .mac = mac, .ip = ip, .volume = vol,
-                        .pool = dn ? "vgpuenv-pool" : "", .console_log = log,
-                        .kernel = u->img.kernel, .initrd = u->img.initrd,
-                        .root_arg = u->img.root_arg, .run_id = "(run id)",
-                        .domain_type = u->domain_type, .render_node = "/dev/dri/renderD128",
+                    .name = name,
+                    .domain = dn,
+                    .mac = mac,
+                    .ip = ip,
+                    .volume = vol,
+                    .pool = dn ? "vgpuenv-pool" : "",
+                    .console_log = log,
+                    .kernel = u->img.kernel,
+                    .initrd = u->img.initrd,
+                    .root_arg = u->img.root_arg,
+                    .run_id = "(run id)",
+                    .domain_type = u->domain_type,
+                    .render_node = "/dev/dri/renderD128",
                 };
                 _cleanup_free_ char *pn = local_pool_name(c);
                 spec.pool = pn;
-                _cleanup_free_ char *vx = local_volume_xml(vol ? vol : "", overlay_capacity(c),
-                                                           u->img.disk ? u->img.disk : "(the customized image)");
+                _cleanup_free_ char *vx =
+                    local_volume_xml(vol ? vol : "", overlay_capacity(c),
+                                     u->img.disk ? u->img.disk : "(the customized image)");
                 _cleanup_free_ char *dx = local_domain_xml(c, &spec);
                 ctx_plan(ctx, "libvirt: create volume:\n%s", vx ? vx : "");
                 ctx_plan(ctx, "libvirt: define and start domain:\n%s", dx ? dx : "");
@@ -516,7 +539,7 @@ static void plan_dry_run(struct run_ctx *ctx, struct local_up *u)
 static int local_up(struct run_ctx *ctx, struct state *st)
 {
         const struct config *c = ctx->cfg;
-        struct local_up u = { .ctx = ctx, .st = st };
+        struct local_up u = {.ctx = ctx, .st = st};
         _cleanup_free_ struct node_job *jobs = NULL;
         _cleanup_free_ pthread_t *threads = NULL;
         enum accel_verdict accel;
@@ -526,10 +549,10 @@ static int local_up(struct run_ctx *ctx, struct state *st)
         if (c->gpu == GPU_VIRTIO_3D && !ctx->dry_run) {
                 _cleanup_free_ char *rn = host_render_node();
                 if (!rn)
-                        return log_error_errno(ENODEV,
-                                               "gpu: virtio-3d needs a render node on this host "
-                                               "(/dev/dri/renderD*) and there is none; use gpu: "
-                                               "virtio (2D), which is enough for the display chain");
+                        return log_error_errno(
+                            ENODEV, "gpu: virtio-3d needs a render node on this host "
+                                    "(/dev/dri/renderD*) and there is none; use gpu: "
+                                    "virtio (2D), which is enough for the display chain");
         }
         r = accel_choose(ctx, &accel);
         if (r < 0)
@@ -573,7 +596,7 @@ static int local_up(struct run_ctx *ctx, struct state *st)
         log_info("bringing up %u node(s) in parallel (%s)", c->nodes.count,
                  accel == ACCEL_VERDICT_KVM ? "KVM" : "TCG");
         for (unsigned i = 0; i < c->nodes.count; i++) {
-                jobs[i] = (struct node_job){ .u = &u, .index = i };
+                jobs[i] = (struct node_job){.u = &u, .index = i};
                 if (pthread_create(&threads[i], NULL, node_thread, &jobs[i]) != 0)
                         node_thread(&jobs[i]);
         }
@@ -608,8 +631,9 @@ static int local_down(struct run_ctx *ctx, struct state *st)
         int r;
 
         if (ctx->dry_run) {
-                ctx_plan(ctx, "libvirt %s: destroy and undefine every domain, volume, pool and "
-                              "network recorded in %s",
+                ctx_plan(ctx,
+                         "libvirt %s: destroy and undefine every domain, volume, pool and "
+                         "network recorded in %s",
                          ctx->cfg->local.uri, st->path);
                 return 0;
         }
@@ -626,8 +650,8 @@ static int local_down(struct run_ctx *ctx, struct state *st)
         if (disks)
                 rm_rf(disks);
         for (unsigned i = 0; i < 64; i++) {
-                _cleanup_free_ char *log = strdup_printf("%s/%s-node%u-console.log",
-                                                         ctx->state_dir, ctx->cfg->name, i + 1);
+                _cleanup_free_ char *log = strdup_printf("%s/%s-node%u-console.log", ctx->state_dir,
+                                                         ctx->cfg->name, i + 1);
                 if (log)
                         unlink(log);
         }
@@ -659,17 +683,18 @@ static int local_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         {
                 const cJSON *kd = cJSON_GetObjectItemCaseSensitive(it, "kind");
                 const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name");
-                if (!cJSON_IsString(kd) || !cJSON_IsString(nm) || !streq(kd->valuestring, RES_DOMAIN))
+                if (!cJSON_IsString(kd) || !cJSON_IsString(nm) ||
+                    !streq(kd->valuestring, RES_DOMAIN))
                         continue;
                 _cleanup_(virDomainFreep) virDomainPtr d =
-                        virDomainLookupByName(conn, nm->valuestring);
+                    virDomainLookupByName(conn, nm->valuestring);
                 int st_ = -1, reason;
                 if (d)
                         virDomainGetState(d, &st_, &reason, 0);
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddStringToObject(o, "name", nm->valuestring);
                 cJSON_AddStringToObject(o, "state",
-                                        !d ? "missing"
+                                        !d                          ? "missing"
                                         : st_ == VIR_DOMAIN_RUNNING ? "running"
                                         : st_ == VIR_DOMAIN_PAUSED  ? "paused"
                                         : st_ == VIR_DOMAIN_SHUTOFF ? "shut off"
@@ -694,12 +719,12 @@ static const char *local_kubevirt_provider(struct run_ctx *ctx)
 }
 
 const struct provider_ops provider_local = {
-        .name = "local",
-        .vm_nodes = true,
-        .up = local_up,
-        .down = local_down,
-        .rollback = local_rollback,
-        .status = local_status,
-        .kubeconfig = local_kubeconfig,
-        .kubevirt_provider = local_kubevirt_provider,
+    .name = "local",
+    .vm_nodes = true,
+    .up = local_up,
+    .down = local_down,
+    .rollback = local_rollback,
+    .status = local_status,
+    .kubeconfig = local_kubeconfig,
+    .kubevirt_provider = local_kubevirt_provider,
 };

@@ -28,12 +28,23 @@ static char *esc(const char *s)
                 return NULL;
         for (; *s; s++)
                 switch (*s) {
-                case '&': p = stpcpy(p, "&amp;"); break;
-                case '<': p = stpcpy(p, "&lt;"); break;
-                case '>': p = stpcpy(p, "&gt;"); break;
-                case '"': p = stpcpy(p, "&quot;"); break;
-                case '\'': p = stpcpy(p, "&apos;"); break;
-                default: *p++ = *s;
+                case '&':
+                        p = stpcpy(p, "&amp;");
+                        break;
+                case '<':
+                        p = stpcpy(p, "&lt;");
+                        break;
+                case '>':
+                        p = stpcpy(p, "&gt;");
+                        break;
+                case '"':
+                        p = stpcpy(p, "&quot;");
+                        break;
+                case '\'':
+                        p = stpcpy(p, "&apos;");
+                        break;
+                default:
+                        *p++ = *s;
                 }
         *p = 0;
         return r;
@@ -114,8 +125,9 @@ char *local_network_xml(const struct config *c)
                              "    </dhcp>\n"
                              "  </ip>\n"
                              "</network>\n",
-                             name, c->network.mode == NETWORK_NAT ? "  <forward mode='nat'/>\n" : "",
-                             br, c->name, host, first, last, hosts);
+                             name,
+                             c->network.mode == NETWORK_NAT ? "  <forward mode='nat'/>\n" : "", br,
+                             c->name, host, first, last, hosts);
 }
 
 char *local_pool_xml(const struct config *c, const char *dir)
@@ -137,13 +149,14 @@ char *local_volume_xml(const char *name, unsigned long long capacity, const char
 
         if (!n || !b)
                 return NULL;
-        return strdup_printf("<volume>\n  <name>%s</name>\n"
-                             "  <capacity unit='bytes'>%llu</capacity>\n"
-                             "  <target><format type='qcow2'/>"
-                             "<permissions><mode>0644</mode></permissions></target>\n"
-                             "  <backingStore><path>%s</path><format type='qcow2'/></backingStore>\n"
-                             "</volume>\n",
-                             n, capacity, b);
+        return strdup_printf(
+            "<volume>\n  <name>%s</name>\n"
+            "  <capacity unit='bytes'>%llu</capacity>\n"
+            "  <target><format type='qcow2'/>"
+            "<permissions><mode>0644</mode></permissions></target>\n"
+            "  <backingStore><path>%s</path><format type='qcow2'/></backingStore>\n"
+            "</volume>\n",
+            n, capacity, b);
 }
 
 static char *video_and_graphics(const struct config *c, const struct local_node_spec *n)
@@ -160,7 +173,8 @@ static char *video_and_graphics(const struct config *c, const struct local_node_
                                      rn ? rn : "");
         }
         default:
-                return strdup("    <video><model type='virtio' heads='1' primary='yes'/></video>\n");
+                return strdup(
+                    "    <video><model type='virtio' heads='1' primary='yes'/></video>\n");
         }
 }
 
@@ -192,43 +206,43 @@ char *local_domain_xml(const struct config *c, const struct local_node_spec *n)
         if (!os)
                 return NULL;
         return strdup_printf(
-                "<domain type='%s'>\n"
-                "  <name>%s</name>\n"
-                "  <title>vgpuenv node %s</title>\n"
-                "  <metadata>\n"
-                "    <vgpuenv:owner xmlns:vgpuenv='" VGPUENV_XMLNS "' cluster='%s' node='%s' "
-                "run='%s'/>\n"
-                "  </metadata>\n"
-                "  <memory unit='MiB'>%u</memory>\n"
-                "  <vcpu>%u</vcpu>\n"
-                "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n%s  </os>\n"
-                "  <features><acpi/><apic/></features>\n"
-                "  <clock offset='utc'/>\n"
-                "  <on_poweroff>destroy</on_poweroff>\n"
-                "  <on_reboot>restart</on_reboot>\n"
-                "  <on_crash>destroy</on_crash>\n"
-                "  <devices>\n"
-                "    <disk type='volume' device='disk'>\n"
-                "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
-                "      <source pool='%s' volume='%s'/>\n"
-                "      <target dev='vda' bus='virtio'/>\n"
-                "    </disk>\n"
-                "    <interface type='network'>\n"
-                "      <source network='vgpuenv-%s'/>\n"
-                "      <mac address='%s'/>\n"
-                "      <model type='virtio'/>\n"
-                "    </interface>\n"
-                "    <serial type='file'>\n"
-                "      <source path='%s' append='on'/>\n"
-                "      <target port='0'/>\n"
-                "    </serial>\n"
-                "%s"
-                "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
-                "    <memballoon model='none'/>\n"
-                "  </devices>\n"
-                "</domain>\n",
-                n->domain_type, n->domain, n->name, c->name, n->name, n->run_id, c->nodes.memory,
-                c->nodes.cpus, os, pool, vol, c->name, n->mac, log, video);
+            "<domain type='%s'>\n"
+            "  <name>%s</name>\n"
+            "  <title>vgpuenv node %s</title>\n"
+            "  <metadata>\n"
+            "    <vgpuenv:owner xmlns:vgpuenv='" VGPUENV_XMLNS "' cluster='%s' node='%s' "
+            "run='%s'/>\n"
+            "  </metadata>\n"
+            "  <memory unit='MiB'>%u</memory>\n"
+            "  <vcpu>%u</vcpu>\n"
+            "  <os>\n    <type arch='x86_64' machine='q35'>hvm</type>\n%s  </os>\n"
+            "  <features><acpi/><apic/></features>\n"
+            "  <clock offset='utc'/>\n"
+            "  <on_poweroff>destroy</on_poweroff>\n"
+            "  <on_reboot>restart</on_reboot>\n"
+            "  <on_crash>destroy</on_crash>\n"
+            "  <devices>\n"
+            "    <disk type='volume' device='disk'>\n"
+            "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+            "      <source pool='%s' volume='%s'/>\n"
+            "      <target dev='vda' bus='virtio'/>\n"
+            "    </disk>\n"
+            "    <interface type='network'>\n"
+            "      <source network='vgpuenv-%s'/>\n"
+            "      <mac address='%s'/>\n"
+            "      <model type='virtio'/>\n"
+            "    </interface>\n"
+            "    <serial type='file'>\n"
+            "      <source path='%s' append='on'/>\n"
+            "      <target port='0'/>\n"
+            "    </serial>\n"
+            "%s"
+            "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
+            "    <memballoon model='none'/>\n"
+            "  </devices>\n"
+            "</domain>\n",
+            n->domain_type, n->domain, n->name, c->name, n->name, n->run_id, c->nodes.memory,
+            c->nodes.cpus, os, pool, vol, c->name, n->mac, log, video);
 }
 
 static char *xpath_string(const char *xml, const char *expr, bool ns)
@@ -261,8 +275,8 @@ char *local_owner_of_domain_xml(const char *xml)
 
 char *local_owner_of_network_xml(const char *xml)
 {
-        _cleanup_free_ char *v = xpath_string(
-                xml, "string(/network/dns/txt[@name='" OWNER_TXT_NAME "']/@value)", false);
+        _cleanup_free_ char *v =
+            xpath_string(xml, "string(/network/dns/txt[@name='" OWNER_TXT_NAME "']/@value)", false);
 
         if (!v || !startswith(v, "cluster="))
                 return NULL;

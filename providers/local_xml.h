@@ -13,14 +13,14 @@
 #define OWNER_TXT_NAME "vgpuenv-owner"
 
 struct local_node_spec {
-        const char *name;      /* NAME-node1: hostname */
-        const char *domain;    /* vgpuenv-NAME-node1: libvirt name */
+        const char *name;   /* NAME-node1: hostname */
+        const char *domain; /* vgpuenv-NAME-node1: libvirt name */
         const char *mac;
         const char *ip;
-        const char *volume;    /* volume name in the pool */
+        const char *volume; /* volume name in the pool */
         const char *pool;
         const char *console_log;
-        const char *kernel;    /* NULL: boot from disk */
+        const char *kernel; /* NULL: boot from disk */
         const char *initrd;
         const char *root_arg;
         const char *run_id;

@@ -4,10 +4,10 @@
 #include "providers/provider.h"
 
 static const struct provider_ops *const providers[] = {
-        &provider_local,
-        &provider_kcli,
-        &provider_kubevirtci,
-        &provider_kind,
+    &provider_local,
+    &provider_kcli,
+    &provider_kubevirtci,
+    &provider_kind,
 };
 
 const struct provider_ops *provider_find(const char *name)

@@ -15,7 +15,7 @@
 
 /* Real-mode code at the reset vector (F000:FFF0): mov al,1; out 0xf4,al;
  * hlt; jmp $-1. isa-debug-exit turns the 1 into exit status (1<<1)|1 = 3. */
-static const unsigned char reset_vector[] = { 0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd };
+static const unsigned char reset_vector[] = {0xb0, 0x01, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd};
 
 static int write_bios(char **ret_path)
 {
@@ -39,7 +39,7 @@ static int write_bios(char **ret_path)
 int accel_probe(const char *accel, double timeout, char **detail)
 {
         _cleanup_free_ char *bios = NULL, *accel_arg = NULL;
-        struct spawn_opts o = { .timeout = timeout, .capture_stdout = true, .capture_stderr = true };
+        struct spawn_opts o = {.timeout = timeout, .capture_stdout = true, .capture_stderr = true};
         struct spawn_result res;
         int r;
 
@@ -47,16 +47,30 @@ int accel_probe(const char *accel, double timeout, char **detail)
         if (r < 0)
                 return r;
         accel_arg = strdup(accel);
-        char *argv[] = { "qemu-system-x86_64", "-accel", accel_arg, "-machine", "pc", "-cpu",
-                         streq(accel, "kvm") ? "host" : "qemu64", "-m", "16", "-display", "none",
-                         "-nodefaults", "-no-user-config", "-bios", bios, "-device",
-                         "isa-debug-exit,iobase=0xf4,iosize=0x04", NULL };
+        char *argv[] = {"qemu-system-x86_64",
+                        "-accel",
+                        accel_arg,
+                        "-machine",
+                        "pc",
+                        "-cpu",
+                        streq(accel, "kvm") ? "host" : "qemu64",
+                        "-m",
+                        "16",
+                        "-display",
+                        "none",
+                        "-nodefaults",
+                        "-no-user-config",
+                        "-bios",
+                        bios,
+                        "-device",
+                        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                        NULL};
         r = spawn_run(argv, &o, &res);
         unlink(bios);
         if (r < 0)
                 return r;
         if (detail)
-                *detail = strdup(res.timed_out ? "no progress within the time limit"
+                *detail = strdup(res.timed_out       ? "no progress within the time limit"
                                  : !isempty(res.err) ? strtok(res.err, "\n")
                                                      : "unexpected exit");
         r = res.timed_out ? -ETIMEDOUT : res.exit_code == 3 ? 0 : -ENODEV;

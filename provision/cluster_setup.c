@@ -60,23 +60,23 @@ static cJSON *get_path(const cJSON *o, const char *const *path)
 static const struct {
         const char *selector, *resource;
 } fake_vgpu_devices[] = {
-        { "GRID T4-1B", "nvidia.com/GRID_T4-1B" },
-        { "GRID T4-2B", "nvidia.com/GRID_T4-2B" },
+    {"GRID T4-1B", "nvidia.com/GRID_T4-1B"},
+    {"GRID T4-2B", "nvidia.com/GRID_T4-2B"},
 };
 
 char *cluster_kubevirt_patch(const char *current_json)
 {
         _cleanup_(cJSON_Deletep) cJSON *cur = current_json ? cJSON_Parse(current_json) : NULL;
-        const cJSON *conf = get_path(cur, (const char *const[]){ "spec", "configuration", NULL });
+        const cJSON *conf = get_path(cur, (const char *const[]){"spec", "configuration", NULL});
 
         _cleanup_(cJSON_Deletep) cJSON *patch = cJSON_CreateObject();
         cJSON *c = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "spec"), "configuration");
 
         /* Types: keep the ones configured, add nvidia-222 (GRID T4-1B). */
-        cJSON *types = cJSON_Duplicate(
-                get_path(conf, (const char *const[]){ "mediatedDevicesConfiguration",
-                                                      "mediatedDeviceTypes", NULL }),
-                true);
+        cJSON *types =
+            cJSON_Duplicate(get_path(conf, (const char *const[]){"mediatedDevicesConfiguration",
+                                                                 "mediatedDeviceTypes", NULL}),
+                            true);
         if (!cJSON_IsArray(types)) {
                 cJSON_Delete(types);
                 types = cJSON_CreateArray();
@@ -87,9 +87,8 @@ char *cluster_kubevirt_patch(const char *current_json)
 
         /* Permitted mediated devices: keep others, add the two fake-vGPU ones. */
         cJSON *mdevs = cJSON_Duplicate(
-                get_path(conf, (const char *const[]){ "permittedHostDevices", "mediatedDevices",
-                                                      NULL }),
-                true);
+            get_path(conf, (const char *const[]){"permittedHostDevices", "mediatedDevices", NULL}),
+            true);
         if (!cJSON_IsArray(mdevs)) {
                 cJSON_Delete(mdevs);
                 mdevs = cJSON_CreateArray();
@@ -100,7 +99,8 @@ char *cluster_kubevirt_patch(const char *current_json)
                 cJSON_ArrayForEach(e, mdevs)
                 {
                         const cJSON *sel = cJSON_GetObjectItemCaseSensitive(e, "mdevNameSelector");
-                        if (cJSON_IsString(sel) && streq(sel->valuestring, fake_vgpu_devices[i].selector))
+                        if (cJSON_IsString(sel) &&
+                            streq(sel->valuestring, fake_vgpu_devices[i].selector))
                                 have = true;
                 }
                 if (have)
@@ -115,8 +115,8 @@ char *cluster_kubevirt_patch(const char *current_json)
 
         /* Feature gates: keep them all, add Sidecar (the display hook). */
         cJSON *gates = cJSON_Duplicate(
-                get_path(conf, (const char *const[]){ "developerConfiguration", "featureGates", NULL }),
-                true);
+            get_path(conf, (const char *const[]){"developerConfiguration", "featureGates", NULL}),
+            true);
         if (!cJSON_IsArray(gates)) {
                 cJSON_Delete(gates);
                 gates = cJSON_CreateArray();
@@ -162,9 +162,17 @@ static int webhook_certs(struct run_ctx *ctx, const char *bin, const char *dir)
         struct in_addr a4;
         struct in6_addr a6;
         bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
-        char *const argv[] = { (char *)bin, "certs", "--service", "mesa-injector", "--namespace",
-                               "mesa-injector", "--out", (char *)dir, ip ? "--ip" : NULL, host,
-                               NULL };
+        char *const argv[] = {(char *)bin,
+                              "certs",
+                              "--service",
+                              "mesa-injector",
+                              "--namespace",
+                              "mesa-injector",
+                              "--out",
+                              (char *)dir,
+                              ip ? "--ip" : NULL,
+                              host,
+                              NULL};
         return ctx_run(ctx, "mesa-injector certs", argv, NULL, NULL, NULL);
 }
 
@@ -223,7 +231,7 @@ static int deploy_webhook(struct run_ctx *ctx, const char *kubeconfig)
         if (ctx->dry_run)
                 ctx_plan(ctx, "write the output of mesa-injector manifests to %s", out);
 
-        const char *apply[] = { "apply", "-f", out, NULL };
+        const char *apply[] = {"apply", "-f", out, NULL};
         r = kubectl(ctx, kubeconfig, "kubectl apply (mesa-injector)", apply, NULL);
         if (r < 0)
                 return r;
@@ -248,7 +256,7 @@ static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
                 return 0;
         const char *ns = c->kubevirt.namespace;
 
-        const char *get[] = { "get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL };
+        const char *get[] = {"get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL};
         struct spawn_result res = {};
         int r = kubectl(ctx, kubeconfig, "kubectl get kubevirt", get, &res);
         if (r < 0) {
@@ -256,8 +264,9 @@ static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
                 return r;
         }
         if (!ctx->dry_run && res.exit_code != 0) {
-                bool missing = res.err && (strstr(res.err, "NotFound") || strstr(res.err, "not found") ||
-                                           strstr(res.err, "the server doesn't have a resource type"));
+                bool missing =
+                    res.err && (strstr(res.err, "NotFound") || strstr(res.err, "not found") ||
+                                strstr(res.err, "the server doesn't have a resource type"));
                 if (missing) {
                         log_notice("KubeVirt is not deployed in namespace %s yet: the fake-vGPU "
                                    "configuration is applied by running `vgpuenv up` again after "
@@ -276,8 +285,8 @@ static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
         if (!patch)
                 return log_error_errno(ENOMEM, "out of memory");
 
-        const char *p[] = { "patch", "kubevirt", KUBEVIRT_CR, "-n", ns, "--type", "merge", "-p",
-                            patch, NULL };
+        const char *p[] = {"patch",  "kubevirt", KUBEVIRT_CR, "-n",  ns,
+                           "--type", "merge",    "-p",        patch, NULL};
         r = kubectl(ctx, kubeconfig, "kubectl patch kubevirt", p, NULL);
         if (r < 0)
                 return r;
@@ -287,8 +296,9 @@ static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
                 ctx_plan(ctx, "(the patch keeps the feature gates and mediated devices already "
                               "in the CR; shown here for a CR without any)");
 
-        const char *w[] = { "wait", "kubevirt/" KUBEVIRT_CR, "-n", ns, "--for", "condition=Available",
-                            "--timeout", "600s", NULL };
+        const char *w[] = {"wait",  "kubevirt/" KUBEVIRT_CR, "-n",        ns,
+                           "--for", "condition=Available",   "--timeout", "600s",
+                           NULL};
         struct step s = step_begin("KubeVirt settling (condition Available)");
         r = kubectl(ctx, kubeconfig, "kubectl wait kubevirt Available", w, NULL);
         step_end(&s, r);
@@ -311,14 +321,15 @@ static const char *k8s_node_name(char *const *k8s_names, const char *vm)
 static int label_nodes(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
 {
         if (ctx->dry_run)
-                ctx_plan(ctx, "label every node whose render-node probe passed: kubectl label node "
-                              "NODE %s --overwrite",
+                ctx_plan(ctx,
+                         "label every node whose render-node probe passed: kubectl label node "
+                         "NODE %s --overwrite",
                          VGPUENV_NODE_LABEL);
         const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(st->root, "nodes");
         if (cJSON_GetArraySize(nodes) == 0)
                 return 0;
 
-        const char *get[] = { "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL };
+        const char *get[] = {"get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL};
         struct spawn_result res = {};
         int r = kubectl(ctx, kubeconfig, "kubectl get nodes", get, &res);
         _cleanup_strv_free_ char **k8s = NULL;
@@ -337,7 +348,7 @@ static int label_nodes(struct run_ctx *ctx, struct state *st, const char *kubeco
                     !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "probe_ok")))
                         continue;
                 const char *kn = k8s_node_name(k8s, name->valuestring);
-                const char *a[] = { "label", "node", kn, VGPUENV_NODE_LABEL, "--overwrite", NULL };
+                const char *a[] = {"label", "node", kn, VGPUENV_NODE_LABEL, "--overwrite", NULL};
                 r = kubectl(ctx, kubeconfig, "kubectl label node", a, NULL);
                 if (r < 0)
                         return r;

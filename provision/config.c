@@ -22,23 +22,23 @@
 #include "common/macro.h"
 #include "common/util.h"
 
-const char *const provider_names[] = { "local", "kcli", "kubevirtci", "kind", NULL };
-const char *const gpu_names[] = { "virtio", "virtio-3d", "none", NULL };
-const char *const family_names[] = { "auto", "debian", "rhel", NULL };
-static const char *const profile_names[] = { "node", "display", NULL };
-static const char *const accel_names[] = { "auto", "kvm", "tcg", NULL };
-static const char *const network_mode_names[] = { "nat", "isolated", NULL };
-static const char *const webhook_mode_names[] = { "hostpath", "cdi", NULL };
-static const char *const deploy_names[] = { "none", "cluster", "url", NULL };
+const char *const provider_names[] = {"local", "kcli", "kubevirtci", "kind", NULL};
+const char *const gpu_names[] = {"virtio", "virtio-3d", "none", NULL};
+const char *const family_names[] = {"auto", "debian", "rhel", NULL};
+static const char *const profile_names[] = {"node", "display", NULL};
+static const char *const accel_names[] = {"auto", "kvm", "tcg", NULL};
+static const char *const network_mode_names[] = {"nat", "isolated", NULL};
+static const char *const webhook_mode_names[] = {"hostpath", "cdi", NULL};
+static const char *const deploy_names[] = {"none", "cluster", "url", NULL};
 
 /* Package names differ per distro family (../shared/ENVIRONMENT.md): these
  * are what makes EGL on a render node work with mesa's drivers. */
-static const char *const debian_mesa[] = { "libegl-mesa0", "libegl1",   "libgbm1",
-                                            "libgl1",       "libgl1-mesa-dri", "libgles2",
-                                            "libglx-mesa0", "libopengl0", NULL };
-static const char *const rhel_mesa[] = { "mesa-dri-drivers", "mesa-libEGL",  "mesa-libgbm",
-                                         "mesa-libGL",       "libglvnd-egl", "libglvnd-gles",
-                                         NULL };
+static const char *const debian_mesa[] = {"libegl-mesa0", "libegl1",         "libgbm1",
+                                          "libgl1",       "libgl1-mesa-dri", "libgles2",
+                                          "libglx-mesa0", "libopengl0",      NULL};
+static const char *const rhel_mesa[] = {
+    "mesa-dri-drivers", "mesa-libEGL",   "mesa-libgbm", "mesa-libGL",
+    "libglvnd-egl",     "libglvnd-gles", NULL};
 
 #define DEBIAN_BASE "debian-bookworm"
 #define MAX_NODES 16
@@ -49,178 +49,175 @@ static const char *const rhel_mesa[] = { "mesa-dri-drivers", "mesa-libEGL",  "me
 #define F(s, m) offsetof(struct s, m)
 
 static const struct schema_field nodes_fields[] = {
-        { "count", SCHEMA_UINT, F(config_nodes, count), .min = 1, .max = MAX_NODES,
-          .doc = "Number of VM nodes (KUBEVIRT_NUM_NODES overrides it)." },
-        { "cpus", SCHEMA_UINT, F(config_nodes, cpus), .min = 1, .max = 64,
-          .doc = "vCPUs per node." },
-        { "memory", SCHEMA_UINT, F(config_nodes, memory), .min = 256, .max = 262144,
-          .doc = "Memory per node in MiB." },
-        { "disk", SCHEMA_UINT, F(config_nodes, disk), .min = 2, .max = 2048,
-          .doc = "Disk size per node in GiB (the overlay grows up to this)." },
-        { "ctlplanes", SCHEMA_UINT, F(config_nodes, ctlplanes), .min = 1, .max = MAX_NODES,
-          .doc = "kcli: how many of the nodes are control planes; at most nodes.count." },
-        {},
+    {"count", SCHEMA_UINT, F(config_nodes, count), .min = 1, .max = MAX_NODES,
+     .doc = "Number of VM nodes (KUBEVIRT_NUM_NODES overrides it)."},
+    {"cpus", SCHEMA_UINT, F(config_nodes, cpus), .min = 1, .max = 64, .doc = "vCPUs per node."},
+    {"memory", SCHEMA_UINT, F(config_nodes, memory), .min = 256, .max = 262144,
+     .doc = "Memory per node in MiB."},
+    {"disk", SCHEMA_UINT, F(config_nodes, disk), .min = 2, .max = 2048,
+     .doc = "Disk size per node in GiB (the overlay grows up to this)."},
+    {"ctlplanes", SCHEMA_UINT, F(config_nodes, ctlplanes), .min = 1, .max = MAX_NODES,
+     .doc = "kcli: how many of the nodes are control planes; at most nodes.count."},
+    {},
 };
 
 static const struct schema_field image_fields[] = {
-        { "base", SCHEMA_STRING, F(config_image, base),
-          .doc = "`debian-bookworm` (built locally with mmdebstrap) or a path to a qcow2 cloud "
-                 "image; a relative path is relative to the config file." },
-        { "family", SCHEMA_ENUM, F(config_image, family), .enum_values = family_names,
-          .doc = "Distro family of the base image, for package names and the package "
-                 "manager; `auto` detects it." },
-        { "profile", SCHEMA_ENUM, F(config_image, profile), .enum_values = profile_names,
-          .doc = "`node`: Kubernetes node packages; `display`: a minimal image for the "
-                 "display-chain proof." },
-        { "mirror", SCHEMA_STRING, F(config_image, mirror),
-          .doc = "Debian mirror used to build the `debian-bookworm` base image." },
-        { "extra_packages", SCHEMA_STRV, F(config_image, extra_packages),
-          .doc = "More packages installed into the image in the same appliance launch." },
-        {},
+    {"base", SCHEMA_STRING, F(config_image, base),
+     .doc = "`debian-bookworm` (built locally with mmdebstrap) or a path to a qcow2 cloud "
+            "image; a relative path is relative to the config file."},
+    {"family", SCHEMA_ENUM, F(config_image, family), .enum_values = family_names,
+     .doc = "Distro family of the base image, for package names and the package "
+            "manager; `auto` detects it."},
+    {"profile", SCHEMA_ENUM, F(config_image, profile), .enum_values = profile_names,
+     .doc = "`node`: Kubernetes node packages; `display`: a minimal image for the "
+            "display-chain proof."},
+    {"mirror", SCHEMA_STRING, F(config_image, mirror),
+     .doc = "Debian mirror used to build the `debian-bookworm` base image."},
+    {"extra_packages", SCHEMA_STRV, F(config_image, extra_packages),
+     .doc = "More packages installed into the image in the same appliance launch."},
+    {},
 };
 
 static const struct schema_field mesa_fields[] = {
-        { "packages", SCHEMA_STRV, F(config_mesa, packages),
-          .doc = "Mesa packages to install; unset: the family's default set (see below)." },
-        { "local_dir", SCHEMA_STRING, F(config_mesa, local_dir),
-          .doc = "Directory of .deb/.rpm files installed instead of using the mirror; must "
-                 "exist; relative to the config file." },
-        {},
+    {"packages", SCHEMA_STRV, F(config_mesa, packages),
+     .doc = "Mesa packages to install; unset: the family's default set (see below)."},
+    {"local_dir", SCHEMA_STRING, F(config_mesa, local_dir),
+     .doc = "Directory of .deb/.rpm files installed instead of using the mirror; must "
+            "exist; relative to the config file."},
+    {},
 };
 
 static const struct schema_field network_fields[] = {
-        { "mode", SCHEMA_ENUM, F(config_network, mode), .enum_values = network_mode_names,
-          .doc = "`nat`: nodes reach the outside through the host; `isolated`: host only." },
-        { "subnet", SCHEMA_STRING, F(config_network, subnet),
-          .doc = "IPv4 /24 in CIDR notation: the host is .1, nodes start at .10." },
-        {},
+    {"mode", SCHEMA_ENUM, F(config_network, mode), .enum_values = network_mode_names,
+     .doc = "`nat`: nodes reach the outside through the host; `isolated`: host only."},
+    {"subnet", SCHEMA_STRING, F(config_network, subnet),
+     .doc = "IPv4 /24 in CIDR notation: the host is .1, nodes start at .10."},
+    {},
 };
 
 static const struct schema_field ssh_fields[] = {
-        { "user", SCHEMA_STRING, F(config_ssh, user), .doc = "User vgpuenv logs in as." },
-        { "key", SCHEMA_STRING, F(config_ssh, key),
-          .doc = "Private key file; unset: a key pair is generated in the state directory." },
-        { "timeout", SCHEMA_UINT, F(config_ssh, timeout), .min = 10, .max = 7200,
-          .doc = "Seconds to wait for sshd after a node boots (TCG boots are slow)." },
-        {},
+    {"user", SCHEMA_STRING, F(config_ssh, user), .doc = "User vgpuenv logs in as."},
+    {"key", SCHEMA_STRING, F(config_ssh, key),
+     .doc = "Private key file; unset: a key pair is generated in the state directory."},
+    {"timeout", SCHEMA_UINT, F(config_ssh, timeout), .min = 10, .max = 7200,
+     .doc = "Seconds to wait for sshd after a node boots (TCG boots are slow)."},
+    {},
 };
 
 static const struct schema_field local_fields[] = {
-        { "uri", SCHEMA_STRING, F(config_local, uri), .doc = "libvirt connection URI." },
-        { "accel", SCHEMA_ENUM, F(config_local, accel), .enum_values = accel_names,
-          .doc = "`auto` uses KVM only when a short probe shows it works, else TCG." },
-        {},
+    {"uri", SCHEMA_STRING, F(config_local, uri), .doc = "libvirt connection URI."},
+    {"accel", SCHEMA_ENUM, F(config_local, accel), .enum_values = accel_names,
+     .doc = "`auto` uses KVM only when a short probe shows it works, else TCG."},
+    {},
 };
 
 static const struct schema_field kcli_fields[] = {
-        { "binary", SCHEMA_STRING, F(config_kcli, binary), .doc = "kcli program to run." },
-        { "image", SCHEMA_STRING, F(config_kcli, image), .doc = "kcli image name." },
-        { "version", SCHEMA_STRING, F(config_kcli, version),
-          .doc = "Kubernetes version passed to kcli; unset: kcli's default." },
-        { "client", SCHEMA_STRING, F(config_kcli, client),
-          .doc = "kcli client name (-C); unset: kcli's default." },
-        { "uri", SCHEMA_STRING, F(config_kcli, uri),
-          .doc = "libvirt URI of the host kcli creates the VMs on." },
-        {},
+    {"binary", SCHEMA_STRING, F(config_kcli, binary), .doc = "kcli program to run."},
+    {"image", SCHEMA_STRING, F(config_kcli, image), .doc = "kcli image name."},
+    {"version", SCHEMA_STRING, F(config_kcli, version),
+     .doc = "Kubernetes version passed to kcli; unset: kcli's default."},
+    {"client", SCHEMA_STRING, F(config_kcli, client),
+     .doc = "kcli client name (-C); unset: kcli's default."},
+    {"uri", SCHEMA_STRING, F(config_kcli, uri),
+     .doc = "libvirt URI of the host kcli creates the VMs on."},
+    {},
 };
 
 static const struct schema_field kubevirtci_fields[] = {
-        { "dir", SCHEMA_STRING, F(config_kubevirtci, dir),
-          .doc = "kubevirt or kubevirtci checkout; required with provider kubevirtci." },
-        { "provider", SCHEMA_STRING, F(config_kubevirtci, provider),
-          .doc = "KUBEVIRT_PROVIDER value (the environment variable overrides it)." },
-        { "extra_args", SCHEMA_STRING, F(config_kubevirtci, extra_args),
-          .doc = "Appended to KUBEVIRT_PROVIDER_EXTRA_ARGS." },
-        {},
+    {"dir", SCHEMA_STRING, F(config_kubevirtci, dir),
+     .doc = "kubevirt or kubevirtci checkout; required with provider kubevirtci."},
+    {"provider", SCHEMA_STRING, F(config_kubevirtci, provider),
+     .doc = "KUBEVIRT_PROVIDER value (the environment variable overrides it)."},
+    {"extra_args", SCHEMA_STRING, F(config_kubevirtci, extra_args),
+     .doc = "Appended to KUBEVIRT_PROVIDER_EXTRA_ARGS."},
+    {},
 };
 
 static const struct schema_field kind_fields[] = {
-        { "dir", SCHEMA_STRING, F(config_kind, dir),
-          .doc = "kubevirtci checkout; required with provider kind." },
-        { "provider", SCHEMA_STRING, F(config_kind, provider),
-          .doc = "KUBEVIRT_PROVIDER value (the environment variable overrides it)." },
-        {},
+    {"dir", SCHEMA_STRING, F(config_kind, dir),
+     .doc = "kubevirtci checkout; required with provider kind."},
+    {"provider", SCHEMA_STRING, F(config_kind, provider),
+     .doc = "KUBEVIRT_PROVIDER value (the environment variable overrides it)."},
+    {},
 };
 
 static const struct schema_field webhook_fields[] = {
-        { "deploy", SCHEMA_ENUM, F(config_webhook, deploy), .enum_values = deploy_names,
-          .doc = "`cluster`: run mesa-injector in the cluster; `url`: use one running at "
-                 "webhook.url; `none`: no webhook." },
-        { "mode", SCHEMA_ENUM, F(config_webhook, mode), .enum_values = webhook_mode_names,
-          .doc = "How mesa reaches virt-launcher: hostPath mounts or CDI devices." },
-        { "url", SCHEMA_STRING, F(config_webhook, url),
-          .doc = "With deploy url: https://HOST:PORT of the webhook (https only)." },
-        { "config", SCHEMA_STRING, F(config_webhook, config),
-          .doc = "mesa-injector config file; relative to this file." },
-        {},
+    {"deploy", SCHEMA_ENUM, F(config_webhook, deploy), .enum_values = deploy_names,
+     .doc = "`cluster`: run mesa-injector in the cluster; `url`: use one running at "
+            "webhook.url; `none`: no webhook."},
+    {"mode", SCHEMA_ENUM, F(config_webhook, mode), .enum_values = webhook_mode_names,
+     .doc = "How mesa reaches virt-launcher: hostPath mounts or CDI devices."},
+    {"url", SCHEMA_STRING, F(config_webhook, url),
+     .doc = "With deploy url: https://HOST:PORT of the webhook (https only)."},
+    {"config", SCHEMA_STRING, F(config_webhook, config),
+     .doc = "mesa-injector config file; relative to this file."},
+    {},
 };
 
 static const struct schema_field kubevirt_fields[] = {
-        { "configure", SCHEMA_BOOL, F(config_kubevirt, configure),
-          .doc = "Patch the KubeVirt CR for the mediated devices of the tests." },
-        { "namespace", SCHEMA_STRING, F(config_kubevirt, namespace),
-          .doc = "Namespace of the KubeVirt CR." },
-        { "kubectl", SCHEMA_STRING, F(config_kubevirt, kubectl), .doc = "kubectl program." },
-        {},
+    {"configure", SCHEMA_BOOL, F(config_kubevirt, configure),
+     .doc = "Patch the KubeVirt CR for the mediated devices of the tests."},
+    {"namespace", SCHEMA_STRING, F(config_kubevirt, namespace),
+     .doc = "Namespace of the KubeVirt CR."},
+    {"kubectl", SCHEMA_STRING, F(config_kubevirt, kubectl), .doc = "kubectl program."},
+    {},
 };
 
 const struct schema_field config_schema[] = {
-        { "name", SCHEMA_STRING, F(config, name),
-          .doc = "Cluster name: 1-32 of a-z 0-9 '-', not starting or ending with '-'; "
-                 "prefixes every object vgpuenv creates." },
-        { "provider", SCHEMA_ENUM, F(config, provider), .enum_values = provider_names,
-          .doc = "Which backend brings up the nodes." },
-        { "gpu", SCHEMA_ENUM, F(config, gpu), .enum_values = gpu_names,
-          .doc = "`virtio`: 2D virtio-gpu; `virtio-3d`: accel3d + egl-headless, only when the "
-                 "host has a render node; `none`: no GPU device." },
-        { "nodes", SCHEMA_SECTION, F(config, nodes), .children = nodes_fields,
-          .doc = "Size of the nodes." },
-        { "image", SCHEMA_SECTION, F(config, image), .children = image_fields,
-          .doc = "Node disk image." },
-        { "mesa", SCHEMA_SECTION, F(config, mesa), .children = mesa_fields,
-          .doc = "Mesa packages installed into the image." },
-        { "network", SCHEMA_SECTION, F(config, network), .children = network_fields,
-          .doc = "The cluster network vgpuenv creates (provider local)." },
-        { "ssh", SCHEMA_SECTION, F(config, ssh), .children = ssh_fields,
-          .doc = "Node access." },
-        { "local", SCHEMA_SECTION, F(config, local), .children = local_fields,
-          .doc = "Provider local: libvirt." },
-        { "kcli", SCHEMA_SECTION, F(config, kcli), .children = kcli_fields,
-          .doc = "Provider kcli." },
-        { "kubevirtci", SCHEMA_SECTION, F(config, kubevirtci), .children = kubevirtci_fields,
-          .doc = "Provider kubevirtci (gocli)." },
-        { "kind", SCHEMA_SECTION, F(config, kind), .children = kind_fields,
-          .doc = "Provider kind: the display-off baseline." },
-        { "webhook", SCHEMA_SECTION, F(config, webhook), .children = webhook_fields,
-          .doc = "mesa-injector admission webhook." },
-        { "kubevirt", SCHEMA_SECTION, F(config, kubevirt), .children = kubevirt_fields,
-          .doc = "KubeVirt configuration for the tests." },
-        {},
+    {"name", SCHEMA_STRING, F(config, name),
+     .doc = "Cluster name: 1-32 of a-z 0-9 '-', not starting or ending with '-'; "
+            "prefixes every object vgpuenv creates."},
+    {"provider", SCHEMA_ENUM, F(config, provider), .enum_values = provider_names,
+     .doc = "Which backend brings up the nodes."},
+    {"gpu", SCHEMA_ENUM, F(config, gpu), .enum_values = gpu_names,
+     .doc = "`virtio`: 2D virtio-gpu; `virtio-3d`: accel3d + egl-headless, only when the "
+            "host has a render node; `none`: no GPU device."},
+    {"nodes", SCHEMA_SECTION, F(config, nodes), .children = nodes_fields,
+     .doc = "Size of the nodes."},
+    {"image", SCHEMA_SECTION, F(config, image), .children = image_fields,
+     .doc = "Node disk image."},
+    {"mesa", SCHEMA_SECTION, F(config, mesa), .children = mesa_fields,
+     .doc = "Mesa packages installed into the image."},
+    {"network", SCHEMA_SECTION, F(config, network), .children = network_fields,
+     .doc = "The cluster network vgpuenv creates (provider local)."},
+    {"ssh", SCHEMA_SECTION, F(config, ssh), .children = ssh_fields, .doc = "Node access."},
+    {"local", SCHEMA_SECTION, F(config, local), .children = local_fields,
+     .doc = "Provider local: libvirt."},
+    {"kcli", SCHEMA_SECTION, F(config, kcli), .children = kcli_fields, .doc = "Provider kcli."},
+    {"kubevirtci", SCHEMA_SECTION, F(config, kubevirtci), .children = kubevirtci_fields,
+     .doc = "Provider kubevirtci (gocli)."},
+    {"kind", SCHEMA_SECTION, F(config, kind), .children = kind_fields,
+     .doc = "Provider kind: the display-off baseline."},
+    {"webhook", SCHEMA_SECTION, F(config, webhook), .children = webhook_fields,
+     .doc = "mesa-injector admission webhook."},
+    {"kubevirt", SCHEMA_SECTION, F(config, kubevirt), .children = kubevirt_fields,
+     .doc = "KubeVirt configuration for the tests."},
+    {},
 };
 
 void config_init_defaults(struct config *c)
 {
         *c = (struct config){
-                .name = strdup("vgpuenv"),
-                .provider = PROVIDER_LOCAL,
-                .gpu = GPU_VIRTIO,
-                .nodes = { .count = 1, .cpus = 1, .memory = 1024, .disk = 6, .ctlplanes = 1 },
-                .image = { .base = strdup(DEBIAN_BASE),
-                           .family = FAMILY_AUTO,
-                           .profile = PROFILE_NODE,
-                           .mirror = strdup("http://deb.debian.org/debian") },
-                .network = { .mode = NETWORK_NAT, .subnet = strdup("192.168.123.0/24") },
-                .ssh = { .user = strdup("root"), .timeout = 300 },
-                .local = { .uri = strdup("qemu:///system"), .accel = ACCEL_AUTO },
-                .kcli = { .binary = strdup("kcli"),
-                          .image = strdup("centos9stream"),
-                          .uri = strdup("qemu:///system") },
-                .kubevirtci = { .provider = strdup("k8s-1.30") },
-                .kind = { .provider = strdup("kind-1.30-vgpu") },
-                .webhook = { .deploy = DEPLOY_URL, .mode = WEBHOOK_HOSTPATH },
-                .kubevirt = { .configure = true,
-                              .namespace = strdup("kubevirt"),
-                              .kubectl = strdup("kubectl") },
+            .name = strdup("vgpuenv"),
+            .provider = PROVIDER_LOCAL,
+            .gpu = GPU_VIRTIO,
+            .nodes = {.count = 1, .cpus = 1, .memory = 1024, .disk = 6, .ctlplanes = 1},
+            .image = {.base = strdup(DEBIAN_BASE),
+                      .family = FAMILY_AUTO,
+                      .profile = PROFILE_NODE,
+                      .mirror = strdup("http://deb.debian.org/debian")},
+            .network = {.mode = NETWORK_NAT, .subnet = strdup("192.168.123.0/24")},
+            .ssh = {.user = strdup("root"), .timeout = 300},
+            .local = {.uri = strdup("qemu:///system"), .accel = ACCEL_AUTO},
+            .kcli = {.binary = strdup("kcli"),
+                     .image = strdup("centos9stream"),
+                     .uri = strdup("qemu:///system")},
+            .kubevirtci = {.provider = strdup("k8s-1.30")},
+            .kind = {.provider = strdup("kind-1.30-vgpu")},
+            .webhook = {.deploy = DEPLOY_URL, .mode = WEBHOOK_HOSTPATH},
+            .kubevirt = {.configure = true,
+                         .namespace = strdup("kubevirt"),
+                         .kubectl = strdup("kubectl")},
         };
 }
 
@@ -319,8 +316,8 @@ static int check_path(struct validator *v, const char *key, char **path, bool wa
         if (r < 0)
                 return r;
         if (stat(*path, &st) < 0)
-                return bad(v, key, "%s: %s '%s': %s%s", key, want_dir ? "directory" : "file",
-                           *path, strerror(errno), hint);
+                return bad(v, key, "%s: %s '%s': %s%s", key, want_dir ? "directory" : "file", *path,
+                           strerror(errno), hint);
         if (want_dir && !S_ISDIR(st.st_mode))
                 return bad(v, key, "%s: '%s' is not a directory", key, *path);
         if (!want_dir && !S_ISREG(st.st_mode))
@@ -352,11 +349,13 @@ static int validate(struct validator *v)
         /* Defensive: count is capped well below this today, but the address
          * plan must never wrap into the broadcast address. */
         if (FIRST_NODE_OCTET + c->nodes.count > 255)
-                return bad(v, "nodes.count", "nodes.count %u does not fit in %s (nodes start at .%d)",
-                           c->nodes.count, c->network.subnet, FIRST_NODE_OCTET);
+                return bad(v, "nodes.count",
+                           "nodes.count %u does not fit in %s (nodes start at .%d)", c->nodes.count,
+                           c->network.subnet, FIRST_NODE_OCTET);
         if (c->nodes.ctlplanes > c->nodes.count)
-                return bad(v, schema_marks_find(v->marks, "nodes.ctlplanes").line ? "nodes.ctlplanes"
-                                                                                   : "nodes.count",
+                return bad(v,
+                           schema_marks_find(v->marks, "nodes.ctlplanes").line ? "nodes.ctlplanes"
+                                                                               : "nodes.count",
                            "nodes.ctlplanes (%u) must not exceed nodes.count (%u%s)",
                            c->nodes.ctlplanes, c->nodes.count,
                            v->count_from_env ? ", from KUBEVIRT_NUM_NODES" : "");
@@ -381,7 +380,7 @@ static int validate(struct validator *v)
                            "webhook.url must start with https:// (the API server calls webhooks "
                            "over TLS only), got '%s'",
                            c->webhook.url);
-        char **paths[] = { &c->ssh.key, &c->kubevirtci.dir, &c->kind.dir, &c->webhook.config };
+        char **paths[] = {&c->ssh.key, &c->kubevirtci.dir, &c->kind.dir, &c->webhook.config};
         for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
                 r = absolutize(v, paths[i]);
                 if (r < 0)
@@ -408,8 +407,8 @@ static int apply_env(struct validator *v)
         }
         e = getenv("KUBEVIRT_PROVIDER");
         if (!isempty(e) && (c->provider == PROVIDER_KUBEVIRTCI || c->provider == PROVIDER_KIND)) {
-                char **p = c->provider == PROVIDER_KIND ? &c->kind.provider
-                                                        : &c->kubevirtci.provider;
+                char **p =
+                    c->provider == PROVIDER_KIND ? &c->kind.provider : &c->kubevirtci.provider;
                 char *s = strdup(e);
                 if (!s)
                         return -ENOMEM;
@@ -445,7 +444,7 @@ int config_load_quiet(struct config *c, const char *path, char **ret_error)
                         r = negative_errno();
         }
         if (r >= 0) {
-                struct validator v = { .c = c, .marks = marks, .err = &err, .dir = dirname(abs) };
+                struct validator v = {.c = c, .marks = marks, .err = &err, .dir = dirname(abs)};
                 r = apply_env(&v);
                 if (r >= 0)
                         r = validate(&v);
@@ -480,8 +479,8 @@ char **config_mesa_packages(const struct config *c, enum distro_family family)
 
 enum distro_family config_image_family(const struct config *c)
 {
-        static const char *const rhel_like[] = { "centos", "fedora", "rhel", "rocky", "alma",
-                                                 "stream" };
+        static const char *const rhel_like[] = {"centos", "fedora", "rhel",
+                                                "rocky",  "alma",   "stream"};
         const char *base;
 
         if (c->image.family != FAMILY_AUTO)

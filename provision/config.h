@@ -29,71 +29,71 @@ struct config_nodes {
 };
 
 struct config_image {
-        char *base;          /* "debian-bookworm" (built locally) or path to qcow2 */
-        int family;          /* enum distro_family */
-        int profile;         /* enum image_profile */
-        char *mirror;        /* Debian mirror for the built base image */
+        char *base;   /* "debian-bookworm" (built locally) or path to qcow2 */
+        int family;   /* enum distro_family */
+        int profile;  /* enum image_profile */
+        char *mirror; /* Debian mirror for the built base image */
         char **extra_packages;
 };
 
 struct config_mesa {
-        char **packages;     /* NULL: the family's default set */
-        char *local_dir;     /* directory of .deb/.rpm files to install instead */
+        char **packages; /* NULL: the family's default set */
+        char *local_dir; /* directory of .deb/.rpm files to install instead */
 };
 
 struct config_network {
-        int mode;            /* enum network_mode */
-        char *subnet;        /* IPv4 CIDR /24 e.g. 192.168.200.0/24 */
+        int mode;     /* enum network_mode */
+        char *subnet; /* IPv4 CIDR /24 e.g. 192.168.200.0/24 */
 };
 
 struct config_ssh {
-        char *user;          /* default root */
-        char *key;           /* private key path; NULL: generated in state dir */
-        unsigned timeout;    /* seconds to wait for sshd after boot */
+        char *user;       /* default root */
+        char *key;        /* private key path; NULL: generated in state dir */
+        unsigned timeout; /* seconds to wait for sshd after boot */
 };
 
 struct config_local {
-        char *uri;           /* libvirt URI, default qemu:///system */
-        int accel;           /* enum accel_kind */
+        char *uri; /* libvirt URI, default qemu:///system */
+        int accel; /* enum accel_kind */
 };
 
 struct config_kcli {
-        char *binary;        /* default "kcli" */
-        char *image;         /* kcli image name, e.g. centos9stream */
-        char *version;       /* kubernetes version, optional */
-        char *client;        /* kcli client/libvirt URI, optional */
-        char *uri;           /* libvirt URI of kcli's host, default qemu:///system */
+        char *binary;  /* default "kcli" */
+        char *image;   /* kcli image name, e.g. centos9stream */
+        char *version; /* kubernetes version, optional */
+        char *client;  /* kcli client/libvirt URI, optional */
+        char *uri;     /* libvirt URI of kcli's host, default qemu:///system */
 };
 
 struct config_kubevirtci {
-        char *dir;           /* kubevirt or kubevirtci checkout */
-        char *provider;      /* e.g. k8s-1.30 */
-        char *extra_args;    /* appended to KUBEVIRT_PROVIDER_EXTRA_ARGS */
+        char *dir;        /* kubevirt or kubevirtci checkout */
+        char *provider;   /* e.g. k8s-1.30 */
+        char *extra_args; /* appended to KUBEVIRT_PROVIDER_EXTRA_ARGS */
 };
 
 struct config_kind {
-        char *dir;           /* kubevirtci checkout */
-        char *provider;      /* e.g. kind-1.30-vgpu */
+        char *dir;      /* kubevirtci checkout */
+        char *provider; /* e.g. kind-1.30-vgpu */
 };
 
 struct config_webhook {
-        int deploy;          /* enum webhook_deploy */
-        int mode;            /* enum webhook_mode */
-        char *url;           /* url deploy: https://HOST:PORT */
-        char *config;        /* mesa-injector config file, optional */
+        int deploy;   /* enum webhook_deploy */
+        int mode;     /* enum webhook_mode */
+        char *url;    /* url deploy: https://HOST:PORT */
+        char *config; /* mesa-injector config file, optional */
 };
 
 struct config_kubevirt {
-        bool configure;      /* patch the KubeVirt CR for the fake vGPU */
-        char *namespace;     /* default kubevirt */
-        char *kubectl;       /* default "kubectl" */
+        bool configure;  /* patch the KubeVirt CR for the fake vGPU */
+        char *namespace; /* default kubevirt */
+        char *kubectl;   /* default "kubectl" */
 };
 
 struct config {
-        char *path;          /* file it was loaded from */
-        char *name;          /* cluster name: [a-z0-9-]{1,32} */
-        int provider;        /* enum provider_kind */
-        int gpu;             /* enum gpu_kind */
+        char *path;   /* file it was loaded from */
+        char *name;   /* cluster name: [a-z0-9-]{1,32} */
+        int provider; /* enum provider_kind */
+        int gpu;      /* enum gpu_kind */
         struct config_nodes nodes;
         struct config_image image;
         struct config_mesa mesa;

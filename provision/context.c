@@ -40,7 +40,7 @@ int run_ctx_init(struct run_ctx *ctx, struct config *cfg, bool dry_run)
 {
         _cleanup_free_ char *state = vgpuenv_state_dir();
 
-        *ctx = (struct run_ctx){ .cfg = cfg, .dry_run = dry_run, .plan = stdout };
+        *ctx = (struct run_ctx){.cfg = cfg, .dry_run = dry_run, .plan = stdout};
         atomic_init(&ctx->cancelled, false);
         if (!state)
                 return log_error_errno(ENOMEM, "out of memory");
@@ -146,13 +146,13 @@ int ctx_run(struct run_ctx *ctx, const char *what, char *const *argv, char *cons
             const char *cwd, struct spawn_result *ret)
 {
         struct spawn_opts o = {
-                .cwd = cwd,
-                .env_set = env_set,
-                .capture_stdout = ret != NULL,
-                .capture_stderr = ret != NULL,
-                /* Commands' chatter must not mix into --json output. */
-                .stdout_to_stderr = ret == NULL,
-                .cancel = &ctx->cancelled,
+            .cwd = cwd,
+            .env_set = env_set,
+            .capture_stdout = ret != NULL,
+            .capture_stderr = ret != NULL,
+            /* Commands' chatter must not mix into --json output. */
+            .stdout_to_stderr = ret == NULL,
+            .cancel = &ctx->cancelled,
         };
         struct spawn_result res = {};
         int r;
@@ -161,7 +161,7 @@ int ctx_run(struct run_ctx *ctx, const char *what, char *const *argv, char *cons
                 return log_error_errno(EINVAL, "%s: no command given", what);
         if (ctx->dry_run) {
                 if (ret) {
-                        *ret = (struct spawn_result){ .out = strdup(""), .err = strdup("") };
+                        *ret = (struct spawn_result){.out = strdup(""), .err = strdup("")};
                         if (!ret->out || !ret->err) {
                                 spawn_result_done(ret);
                                 return log_error_errno(ENOMEM, "out of memory");

@@ -18,12 +18,12 @@
 struct run_ctx {
         struct config *cfg;
         bool dry_run;
-        bool json;            /* machine output on stdout */
+        bool json;             /* machine output on stdout */
         atomic_bool cancelled; /* set by the signal thread on SIGINT/SIGTERM */
-        char *state_dir;      /* <state>/<cluster name> */
-        char *cache_dir;      /* shared content cache */
-        char *build_dir;      /* where vgpuenv-probe and friends live */
-        FILE *plan;           /* dry-run output, stdout */
+        char *state_dir;       /* <state>/<cluster name> */
+        char *cache_dir;       /* shared content cache */
+        char *build_dir;       /* where vgpuenv-probe and friends live */
+        FILE *plan;            /* dry-run output, stdout */
 };
 
 int run_ctx_init(struct run_ctx *ctx, struct config *cfg, bool dry_run);

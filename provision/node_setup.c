@@ -20,14 +20,14 @@
 #include "provision/ssh.h"
 
 const char node_modules_load_text[] =
-        "# Written by vgpuenv: the render node the vGPU display needs comes from virtio-gpu.\n"
-        "virtio-gpu\n";
+    "# Written by vgpuenv: the render node the vGPU display needs comes from virtio-gpu.\n"
+    "virtio-gpu\n";
 
 /* MODE 0666 rather than a GROUP: gid 107 has no name on most nodes, and
  * QEMU in virt-launcher runs as uid/gid 107 with no supplementary groups. */
 const char node_udev_rule_text[] =
-        "# Written by vgpuenv: virt-launcher's QEMU (uid/gid 107) must open the render node.\n"
-        "SUBSYSTEM==\"drm\", KERNEL==\"renderD*\", MODE=\"0666\"\n";
+    "# Written by vgpuenv: virt-launcher's QEMU (uid/gid 107) must open the render node.\n"
+    "SUBSYSTEM==\"drm\", KERNEL==\"renderD*\", MODE=\"0666\"\n";
 
 /* The mesa files on the node and everything they load (ldd of the
  * libraries and of the DRI megadriver), so the CDI spec mounts the same
@@ -36,33 +36,34 @@ const char node_udev_rule_text[] =
  * /lib paths are shown under /usr on merged-/usr systems, as the webhook
  * names them. */
 const char node_mesa_paths_script[] =
-        "set -u\n"
-        "found=''\n"
-        "for d in /usr/lib/x86_64-linux-gnu /usr/lib64; do\n"
-        "  for f in libEGL.so.1 libEGL_mesa.so.0 libGL.so.1 libGLX.so.0 libGLX_mesa.so.0 \\\n"
-        "           libGLdispatch.so.0 libOpenGL.so.0 libGLESv2.so.2 libgbm.so.1 libglapi.so.0; do\n"
-        "    [ -e \"$d/$f\" ] && found=\"$found $d/$f\"\n"
-        "  done\n"
-        "  if [ -d \"$d/dri\" ]; then\n"
-        "    echo \"$d/dri\"\n"
-        "    for f in \"$d\"/dri/*_dri.so; do [ -e \"$f\" ] && found=\"$found $f\" && break; done\n"
-        "  fi\n"
-        "done\n"
-        "[ -d /usr/share/glvnd/egl_vendor.d ] && echo /usr/share/glvnd/egl_vendor.d\n"
-        "for f in $found; do case \"$f\" in */dri/*) ;; *) echo \"$f\" ;; esac; done\n"
-        /* One ldd and one awk for all of them: under TCG each process
-         * started in the guest costs ~0.1 s, and this was 2 s per node. */
-        "[ -n \"$found\" ] && ldd $found 2>/dev/null | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3}' |\n"
-        "while read -r p; do\n"
-        "  case \"${p##*/}\" in\n"
-        "    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*|libresolv.so.*) continue ;;\n"
-        "  esac\n"
-        "  case \"$p\" in\n"
-        "    /lib/*|/lib64/*) [ -L /lib ] && p=\"/usr$p\" ;;\n"
-        "  esac\n"
-        "  echo \"$p\"\n"
-        "done\n"
-        "true\n";
+    "set -u\n"
+    "found=''\n"
+    "for d in /usr/lib/x86_64-linux-gnu /usr/lib64; do\n"
+    "  for f in libEGL.so.1 libEGL_mesa.so.0 libGL.so.1 libGLX.so.0 libGLX_mesa.so.0 \\\n"
+    "           libGLdispatch.so.0 libOpenGL.so.0 libGLESv2.so.2 libgbm.so.1 libglapi.so.0; do\n"
+    "    [ -e \"$d/$f\" ] && found=\"$found $d/$f\"\n"
+    "  done\n"
+    "  if [ -d \"$d/dri\" ]; then\n"
+    "    echo \"$d/dri\"\n"
+    "    for f in \"$d\"/dri/*_dri.so; do [ -e \"$f\" ] && found=\"$found $f\" && break; done\n"
+    "  fi\n"
+    "done\n"
+    "[ -d /usr/share/glvnd/egl_vendor.d ] && echo /usr/share/glvnd/egl_vendor.d\n"
+    "for f in $found; do case \"$f\" in */dri/*) ;; *) echo \"$f\" ;; esac; done\n"
+    /* One ldd and one awk for all of them: under TCG each process
+     * started in the guest costs ~0.1 s, and this was 2 s per node. */
+    "[ -n \"$found\" ] && ldd $found 2>/dev/null | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3}' |\n"
+    "while read -r p; do\n"
+    "  case \"${p##*/}\" in\n"
+    "    libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*|libresolv.so.*) "
+    "continue ;;\n"
+    "  esac\n"
+    "  case \"$p\" in\n"
+    "    /lib/*|/lib64/*) [ -L /lib ] && p=\"/usr$p\" ;;\n"
+    "  esac\n"
+    "  echo \"$p\"\n"
+    "done\n"
+    "true\n";
 
 static bool os_release_names(const char *text, const char *key, const char *const *names)
 {
@@ -87,8 +88,8 @@ static bool os_release_names(const char *text, const char *key, const char *cons
 
 enum distro_family node_family_from_os_release(const char *text)
 {
-        static const char *const debian[] = { "debian", "ubuntu", NULL };
-        static const char *const rhel[] = { "rhel", "fedora", "centos", "rocky", "almalinux", NULL };
+        static const char *const debian[] = {"debian", "ubuntu", NULL};
+        static const char *const rhel[] = {"rhel", "fedora", "centos", "rocky", "almalinux", NULL};
 
         if (!text)
                 return FAMILY_AUTO;
@@ -125,34 +126,34 @@ char *node_cdi_spec(char *const *mount_paths)
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 0;
         _cleanup_free_ char *dev = strdup_printf(
-                "# Written by vgpuenv: the render node for virt-launcher pods annotated\n"
-                "# %s: %s (webhook cdi mode).\n"
-                "cdiVersion: \"0.5.0\"\n"
-                "kind: %s\n"
-                "devices:\n"
-                "  - name: %s\n"
-                "    containerEdits:\n"
-                "      deviceNodes:\n"
-                "        - path: %s\n"
-                "          type: c\n"
-                "          fileMode: 438 # 0666\n"
-                "          uid: %d\n"
-                "          gid: %d\n"
-                "containerEdits:\n"
-                "  env:\n"
-                "    - __EGL_VENDOR_LIBRARY_DIRS=/usr/share/glvnd/egl_vendor.d\n",
-                VGPUENV_CDI_ANNOTATION, VGPUENV_CDI_QUALIFIED, VGPUENV_CDI_KIND,
-                VGPUENV_CDI_DEVICE, VGPUENV_RENDER_NODE, VGPUENV_QEMU_UID, VGPUENV_QEMU_GID);
+            "# Written by vgpuenv: the render node for virt-launcher pods annotated\n"
+            "# %s: %s (webhook cdi mode).\n"
+            "cdiVersion: \"0.5.0\"\n"
+            "kind: %s\n"
+            "devices:\n"
+            "  - name: %s\n"
+            "    containerEdits:\n"
+            "      deviceNodes:\n"
+            "        - path: %s\n"
+            "          type: c\n"
+            "          fileMode: 438 # 0666\n"
+            "          uid: %d\n"
+            "          gid: %d\n"
+            "containerEdits:\n"
+            "  env:\n"
+            "    - __EGL_VENDOR_LIBRARY_DIRS=/usr/share/glvnd/egl_vendor.d\n",
+            VGPUENV_CDI_ANNOTATION, VGPUENV_CDI_QUALIFIED, VGPUENV_CDI_KIND, VGPUENV_CDI_DEVICE,
+            VGPUENV_RENDER_NODE, VGPUENV_QEMU_UID, VGPUENV_QEMU_GID);
         if (!dev || append(&buf, &len, &cap, dev) < 0)
                 return NULL;
         if (mount_paths && mount_paths[0] && append(&buf, &len, &cap, "  mounts:\n") < 0)
                 return NULL;
         for (size_t i = 0; mount_paths && mount_paths[i]; i++) {
-                _cleanup_free_ char *m = strdup_printf(
-                        "    - hostPath: %s\n"
-                        "      containerPath: %s\n"
-                        "      options: [ro, nosuid, nodev, rbind]\n",
-                        mount_paths[i], mount_paths[i]);
+                _cleanup_free_ char *m =
+                    strdup_printf("    - hostPath: %s\n"
+                                  "      containerPath: %s\n"
+                                  "      options: [ro, nosuid, nodev, rbind]\n",
+                                  mount_paths[i], mount_paths[i]);
                 if (!m || append(&buf, &len, &cap, m) < 0)
                         return NULL;
         }
@@ -220,9 +221,10 @@ int node_pkg_parse_missing(enum distro_family family, char *const *pkgs, const c
 char **node_pkg_install_argv(enum distro_family family, char *const *pkgs)
 {
         _cleanup_strv_free_ char **argv = NULL;
-        static const char *const apt[] = { "env", "DEBIAN_FRONTEND=noninteractive", "apt-get",
-                                           "install", "-y", "--no-install-recommends", NULL };
-        static const char *const dnf[] = { "dnf", "install", "-y", NULL };
+        static const char *const apt[] = {
+            "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
+            "-y",  "--no-install-recommends",        NULL};
+        static const char *const dnf[] = {"dnf", "install", "-y", NULL};
         const char *const *head = family == FAMILY_RHEL ? dnf : apt;
         for (size_t i = 0; head[i]; i++)
                 if (strv_extend(&argv, head[i]) < 0)
@@ -288,9 +290,11 @@ int node_probe_parse(const char *json_text, int exit_code, cJSON *verdict)
                 add_check(verdict, cJSON_IsString(n) ? n->valuestring : "?", ok,
                           cJSON_IsString(d) ? d->valuestring : "");
                 if (cJSON_IsString(st)) {
-                        cJSON *last = cJSON_GetArrayItem(
-                                cJSON_GetObjectItemCaseSensitive(verdict, "checks"),
-                                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(verdict, "checks")) - 1);
+                        cJSON *last =
+                            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(verdict, "checks"),
+                                               cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                                                   verdict, "checks")) -
+                                                   1);
                         cJSON_AddStringToObject(last, "status", st->valuestring);
                 }
         }
@@ -326,7 +330,7 @@ static int run_argv(const struct node_io *io, const char *node, char *const *arg
 /* Read a remote file; *ret is NULL when it does not exist. */
 static int read_remote(const struct node_io *io, const char *node, const char *path, char **ret)
 {
-        char *const argv[] = { "cat", (char *)path, NULL };
+        char *const argv[] = {"cat", (char *)path, NULL};
         struct spawn_result res = {};
         int r = run_argv(io, node, argv, &res, false);
         if (r < 0)
@@ -351,7 +355,7 @@ static int ensure_file(const struct node_io *io, const char *node, const char *p
         if (!dir)
                 return -ENOMEM;
         *strrchr(dir, '/') = 0;
-        char *const mk[] = { "mkdir", "-p", dir, NULL };
+        char *const mk[] = {"mkdir", "-p", dir, NULL};
         struct spawn_result res = {};
         r = run_argv(io, node, mk, &res, true);
         spawn_result_done(&res);
@@ -392,8 +396,8 @@ static int step_mesa(struct run_ctx *ctx, const struct node_io *io, const char *
         if (r >= 0 && res.exit_code != 0 && family != FAMILY_RHEL) {
                 /* A fresh cloud image often has no package lists yet. */
                 spawn_result_done(&res);
-                char *const upd[] = { "env", "DEBIAN_FRONTEND=noninteractive", "apt-get",
-                                      "update", NULL };
+                char *const upd[] = {"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update",
+                                     NULL};
                 r = run_argv(io, node, upd, &res, true);
                 spawn_result_done(&res);
                 if (r >= 0)
@@ -422,13 +426,13 @@ static int step_module(const struct node_io *io, const char *node, cJSON *verdic
                 changed(verdict, "wrote " NODE_MODULES_LOAD_PATH);
 
         struct spawn_result res = {};
-        char *const test[] = { "test", "-d", "/sys/module/virtio_gpu", NULL };
+        char *const test[] = {"test", "-d", "/sys/module/virtio_gpu", NULL};
         r = run_argv(io, node, test, &res, false);
         int loaded = r >= 0 && res.exit_code == 0;
         spawn_result_done(&res);
         if (r < 0 || loaded)
                 return r;
-        char *const mp[] = { "modprobe", "virtio-gpu", NULL };
+        char *const mp[] = {"modprobe", "virtio-gpu", NULL};
         r = run_argv(io, node, mp, &res, true);
         spawn_result_done(&res);
         if (r < 0)
@@ -447,7 +451,7 @@ static int step_udev(const struct node_io *io, const char *node, cJSON *verdict)
                 changed(verdict, "wrote " NODE_UDEV_RULE_PATH);
 
         struct spawn_result res = {};
-        char *const st[] = { "stat", "-c", "%a", VGPUENV_RENDER_NODE, NULL };
+        char *const st[] = {"stat", "-c", "%a", VGPUENV_RENDER_NODE, NULL};
         r = run_argv(io, node, st, &res, false);
         if (r < 0)
                 return r;
@@ -457,9 +461,9 @@ static int step_udev(const struct node_io *io, const char *node, cJSON *verdict)
 
         if (wrote || (present && !mode_ok)) {
                 static const char script[] =
-                        "udevadm control --reload-rules && "
-                        "udevadm trigger --subsystem-match=drm --action=change && "
-                        "udevadm settle --timeout=10";
+                    "udevadm control --reload-rules && "
+                    "udevadm trigger --subsystem-match=drm --action=change && "
+                    "udevadm settle --timeout=10";
                 r = io->run_script(io->userdata, script, &res);
                 if (r >= 0 && res.exit_code != 0)
                         r = log_error_errno(EIO, "%s: udevadm failed (exit %d): %s", node,
@@ -476,8 +480,9 @@ static int step_udev(const struct node_io *io, const char *node, cJSON *verdict)
                 spawn_result_done(&res);
         }
         add_check(verdict, "render node usable by uid 107", mode_ok,
-                  !present ? VGPUENV_RENDER_NODE " missing"
-                           : mode_ok ? "mode 0666" : "mode is not 0666 after udev trigger");
+                  !present  ? VGPUENV_RENDER_NODE " missing"
+                  : mode_ok ? "mode 0666"
+                            : "mode is not 0666 after udev trigger");
         return 0;
 }
 
@@ -523,14 +528,14 @@ static int step_probe(struct run_ctx *ctx, const struct node_io *io, const char 
                 return log_error_errno(r, "%s: cannot read %s (run make first)", node, local);
 
         struct spawn_result res = {};
-        char *const sum[] = { "sha256sum", NODE_PROBE_PATH, NULL };
+        char *const sum[] = {"sha256sum", NODE_PROBE_PATH, NULL};
         r = run_argv(io, node, sum, &res, false);
         if (r < 0)
                 return r;
         bool same = res.exit_code == 0 && res.out && strncmp(res.out, want, 64) == 0;
         spawn_result_done(&res);
         if (!same) {
-                char *const mk[] = { "mkdir", "-p", "/usr/local/bin", NULL };
+                char *const mk[] = {"mkdir", "-p", "/usr/local/bin", NULL};
                 r = run_argv(io, node, mk, &res, true);
                 spawn_result_done(&res);
                 if (r < 0)
@@ -541,7 +546,7 @@ static int step_probe(struct run_ctx *ctx, const struct node_io *io, const char 
                 changed(verdict, "uploaded " NODE_PROBE_PATH);
         }
 
-        char *const probe[] = { NODE_PROBE_PATH, "--json", NULL };
+        char *const probe[] = {NODE_PROBE_PATH, "--json", NULL};
         r = run_argv(io, node, probe, &res, false);
         if (r < 0)
                 return r;
@@ -683,11 +688,11 @@ static void *node_job_run(void *p)
                 return NULL;
         }
         struct node_io io = {
-                .userdata = n,
-                .run = io_run,
-                .run_script = io_script,
-                .upload_data = io_upload_data,
-                .upload = io_upload,
+            .userdata = n,
+            .run = io_run,
+            .run_script = io_script,
+            .upload_data = io_upload_data,
+            .upload = io_upload,
         };
         j->r = node_setup_one(j->ctx, &io, j->target.name, j->family, j->setup, j->verdict);
         ssh_node_free(n);
@@ -728,8 +733,9 @@ static void state_mark_probe(struct state *st, const char *name, bool ok)
 static void plan_node(struct run_ctx *ctx, const char *node, bool setup)
 {
         if (setup) {
-                ctx_plan(ctx, "node %s: detect family from /etc/os-release; install the mesa "
-                              "packages that are missing (dpkg-query/apt-get or rpm/dnf)",
+                ctx_plan(ctx,
+                         "node %s: detect family from /etc/os-release; install the mesa "
+                         "packages that are missing (dpkg-query/apt-get or rpm/dnf)",
                          node);
                 ctx_plan(ctx, "node %s: write %s (virtio-gpu), modprobe virtio-gpu if not loaded",
                          node, NODE_MODULES_LOAD_PATH);
@@ -776,17 +782,17 @@ static int run_all(struct run_ctx *ctx, struct state *st, bool setup, cJSON **re
         if (!jobs || !th || !started)
                 return log_error_errno(ENOMEM, "out of memory");
         cJSON *verdicts = cJSON_CreateArray();
-        struct step s = step_begin(setup ? "node setup and render-node probe"
-                                         : "render-node probe");
+        struct step s =
+            step_begin(setup ? "node setup and render-node probe" : "render-node probe");
         for (size_t i = 0; i < n; i++) {
                 jobs[i] = (struct node_job){
-                        .ctx = ctx,
-                        .target = targets[i],
-                        .family = state_node_family(st, targets[i].name) != FAMILY_AUTO
-                                          ? state_node_family(st, targets[i].name)
-                                          : (enum distro_family)ctx->cfg->image.family,
-                        .setup = setup,
-                        .verdict = cJSON_CreateObject(),
+                    .ctx = ctx,
+                    .target = targets[i],
+                    .family = state_node_family(st, targets[i].name) != FAMILY_AUTO
+                                  ? state_node_family(st, targets[i].name)
+                                  : (enum distro_family)ctx->cfg->image.family,
+                    .setup = setup,
+                    .verdict = cJSON_CreateObject(),
                 };
                 jobs[i].target.cancelled = &ctx->cancelled;
                 cJSON_AddItemToArray(verdicts, jobs[i].verdict);

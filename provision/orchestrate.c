@@ -28,7 +28,7 @@ int provision_up(struct run_ctx *ctx)
         const struct provider_ops *p = provider_for_config(ctx->cfg);
         _cleanup_(cJSON_Deletep) cJSON *verdicts = NULL;
         _cleanup_free_ char *kubeconfig = NULL;
-        struct state st = { 0 };
+        struct state st = {0};
         double t0 = now_seconds();
         int r;
 
@@ -37,8 +37,8 @@ int provision_up(struct run_ctx *ctx)
                                        provider_names[ctx->cfg->provider]);
         if (ctx->dry_run)
                 ctx_plan(ctx, "plan for cluster '%s' (provider %s, %u node(s), gpu %s), from %s",
-                         ctx->cfg->name, p->name, ctx->cfg->nodes.count,
-                         gpu_names[ctx->cfg->gpu], ctx->cfg->path);
+                         ctx->cfg->name, p->name, ctx->cfg->nodes.count, gpu_names[ctx->cfg->gpu],
+                         ctx->cfg->path);
         if (ctx->dry_run) {
                 /* A dry run must not create the state dir either. */
                 st.root = cJSON_CreateObject();
@@ -105,7 +105,7 @@ out:
 int provision_down(struct run_ctx *ctx)
 {
         const struct provider_ops *p = provider_for_config(ctx->cfg);
-        struct state st = { 0 };
+        struct state st = {0};
         int r;
 
         if (!p)
@@ -135,7 +135,7 @@ int provision_status(struct run_ctx *ctx, cJSON **ret)
 {
         const struct provider_ops *p = provider_for_config(ctx->cfg);
         _cleanup_(cJSON_Deletep) cJSON *out = cJSON_CreateObject();
-        struct state st = { 0 };
+        struct state st = {0};
         int r;
 
         if (!p || !out)
@@ -155,7 +155,8 @@ int provision_status(struct run_ctx *ctx, cJSON **ret)
         cJSON_AddBoolToObject(out, "up", true);
         const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(st.root, "nodes");
         const cJSON *res = cJSON_GetObjectItemCaseSensitive(st.root, "resources");
-        cJSON_AddItemToObject(out, "nodes", nodes ? cJSON_Duplicate(nodes, true) : cJSON_CreateArray());
+        cJSON_AddItemToObject(out, "nodes",
+                              nodes ? cJSON_Duplicate(nodes, true) : cJSON_CreateArray());
         cJSON_AddItemToObject(out, "resources",
                               res ? cJSON_Duplicate(res, true) : cJSON_CreateArray());
         if (p->status)

@@ -200,8 +200,9 @@ int ssh_read_pubkey(const char *pub_path, char **ret_pub)
                 *ret_pub = strdup(line);
                 return *ret_pub ? 0 : log_error_errno(ENOMEM, "out of memory");
         }
-        return log_error_errno(EINVAL, "%s does not hold an OpenSSH public key line (\"ssh-ed25519 AAAA...\")",
-                               pub_path);
+        return log_error_errno(
+            EINVAL, "%s does not hold an OpenSSH public key line (\"ssh-ed25519 AAAA...\")",
+            pub_path);
 }
 
 /* ---- connecting ------------------------------------------------------------ */
@@ -216,7 +217,7 @@ static int tcp_connect(const char *host, unsigned port, double timeout, int *ret
                        size_t errlen)
 {
         /* No AI_ADDRCONFIG: it hides 127.0.0.1 on hosts with only loopback. */
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
         struct addrinfo *ai = NULL;
         char portstr[16];
         int r = -EHOSTUNREACH;
@@ -233,7 +234,8 @@ static int tcp_connect(const char *host, unsigned port, double timeout, int *ret
                 int fd, soerr = 0, flags;
                 socklen_t sl = sizeof(soerr);
 
-                fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+                fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            a->ai_protocol);
                 if (fd < 0) {
                         r = -errno;
                         continue;
@@ -243,7 +245,7 @@ static int tcp_connect(const char *host, unsigned port, double timeout, int *ret
                         close(fd);
                         continue;
                 }
-                p = (struct pollfd){ .fd = fd, .events = POLLOUT };
+                p = (struct pollfd){.fd = fd, .events = POLLOUT};
                 do
                         r = poll(&p, 1, (int)(timeout * 1000) + 1);
                 while (r < 0 && errno == EINTR);
@@ -323,9 +325,9 @@ static int ssh_attempt(struct connect_ctx *c, double timeout, ssh_session *ret)
                 msg = ssh_get_error(s);
                 /* A server that cannot do ed25519 will never be able to. */
                 if (strstr(msg, "no match for method")) {
-                        return log_error_errno(EPROTO,
-                                               "ssh on %s (%s:%u) offers no ssh-ed25519 host key: %s",
-                                               t->name, t->host, c->port, msg);
+                        return log_error_errno(
+                            EPROTO, "ssh on %s (%s:%u) offers no ssh-ed25519 host key: %s", t->name,
+                            t->host, c->port, msg);
                 }
                 snprintf(c->last_error, sizeof(c->last_error), "%s", msg);
                 return -EAGAIN;
@@ -338,8 +340,9 @@ static int ssh_attempt(struct connect_ctx *c, double timeout, ssh_session *ret)
                 _cleanup_free_ char *want = key_fingerprint(c->pinned);
                 _cleanup_free_ char *got = key_fingerprint(server_key);
 
-                log_error("host key of %s (%s:%u) changed: expected %s, got %s — refusing to connect",
-                          t->name, t->host, c->port, want ?: "?", got ?: "?");
+                log_error(
+                    "host key of %s (%s:%u) changed: expected %s, got %s — refusing to connect",
+                    t->name, t->host, c->port, want ?: "?", got ?: "?");
                 ssh_disconnect(s);
                 return -EPERM;
         }
@@ -350,16 +353,16 @@ static int ssh_attempt(struct connect_ctx *c, double timeout, ssh_session *ret)
                 _cleanup_free_ char *fp = NULL;
 
                 if (ssh_pki_export_pubkey_base64(c->identity, &b64) == SSH_OK) {
-                        _cleanup_free_ char *line = strdup_printf("%s %s",
-                                                                  ssh_key_type_to_char(ssh_key_type(c->identity)),
-                                                                  b64);
+                        _cleanup_free_ char *line = strdup_printf(
+                            "%s %s", ssh_key_type_to_char(ssh_key_type(c->identity)), b64);
                         fp = line ? ssh_fingerprint(line) : NULL;
                 }
                 if (r == SSH_AUTH_ERROR)
-                        log_error("ssh authentication as %s on %s (%s:%u) failed: %s", t->user, t->name,
-                                  t->host, c->port, ssh_get_error(s));
+                        log_error("ssh authentication as %s on %s (%s:%u) failed: %s", t->user,
+                                  t->name, t->host, c->port, ssh_get_error(s));
                 else
-                        log_error("ssh authentication as %s on %s (%s:%u) failed: the server refused key %s (%s); "
+                        log_error("ssh authentication as %s on %s (%s:%u) failed: the server "
+                                  "refused key %s (%s); "
                                   "is its public key in the node's authorized_keys?",
                                   t->user, t->name, t->host, c->port, t->identity, fp ?: "?");
                 ssh_disconnect(s);
@@ -389,7 +392,7 @@ static void sleep_seconds(double s)
 
 int ssh_node_connect(const struct node_target *t, double timeout_seconds, struct ssh_node **ret)
 {
-        struct connect_ctx c = { .t = t };
+        struct connect_ctx c = {.t = t};
         _cleanup_(ssh_key_freep) ssh_key pinned = NULL, identity = NULL;
         _cleanup_free_ char *type = NULL, *b64 = NULL;
         ssh_session session = NULL;
@@ -398,23 +401,25 @@ int ssh_node_connect(const struct node_target *t, double timeout_seconds, struct
         int r;
 
         if (!t || isempty(t->name) || isempty(t->host) || isempty(t->user) || isempty(t->identity))
-                return log_error_errno(EINVAL, "ssh target is missing its name, host, user or identity");
+                return log_error_errno(EINVAL,
+                                       "ssh target is missing its name, host, user or identity");
         c.port = t->port ? t->port : 22;
 
         /* The pinned key is mandatory: there is no trust on first use. */
         if (isempty(t->host_key) || split_pub_line(t->host_key, &type, &b64) < 0 ||
             !streq(type, "ssh-ed25519") ||
             ssh_pki_import_pubkey_base64(b64, SSH_KEYTYPE_ED25519, &pinned) != SSH_OK)
-                return log_error_errno(EINVAL,
-                                       "pinned host key of %s is not an \"ssh-ed25519 AAAA...\" public key: %s",
-                                       t->name, isempty(t->host_key) ? "(none)" : t->host_key);
+                return log_error_errno(
+                    EINVAL,
+                    "pinned host key of %s is not an \"ssh-ed25519 AAAA...\" public key: %s",
+                    t->name, isempty(t->host_key) ? "(none)" : t->host_key);
         if (access(t->identity, R_OK) < 0)
                 return log_error_errno(errno, "cannot read ssh identity %s for %s: %m", t->identity,
                                        t->name);
         if (ssh_pki_import_privkey_file(t->identity, NULL, NULL, NULL, &identity) != SSH_OK)
-                return log_error_errno(EINVAL,
-                                       "ssh identity %s is not an unencrypted private key libssh can read",
-                                       t->identity);
+                return log_error_errno(
+                    EINVAL, "ssh identity %s is not an unencrypted private key libssh can read",
+                    t->identity);
         c.pinned = pinned;
         c.identity = identity;
 
@@ -439,9 +444,10 @@ int ssh_node_connect(const struct node_target *t, double timeout_seconds, struct
 
                 now = now_seconds();
                 if (now >= deadline)
-                        return log_error_errno(ETIMEDOUT,
-                                               "ssh on %s (%s:%u) did not come up within %.0fs (last error: %s)",
-                                               t->name, t->host, c.port, timeout_seconds, c.last_error);
+                        return log_error_errno(
+                            ETIMEDOUT,
+                            "ssh on %s (%s:%u) did not come up within %.0fs (last error: %s)",
+                            t->name, t->host, c.port, timeout_seconds, c.last_error);
                 if (now >= next_log) {
                         log_info("waiting for ssh on %s (%s:%u) %.0fs", t->name, t->host, c.port,
                                  now - start);
@@ -463,7 +469,8 @@ int ssh_node_connect(const struct node_target *t, double timeout_seconds, struct
         }
         n->session = session;
         n->port = c.port;
-        log_debug("connected to %s (%s:%u) after %.1fs", t->name, t->host, c.port, now_seconds() - start);
+        log_debug("connected to %s (%s:%u) after %.1fs", t->name, t->host, c.port,
+                  now_seconds() - start);
         *ret = n;
         return 0;
 }
@@ -509,22 +516,22 @@ static int buf_append(struct buf *b, const void *p, size_t n)
 }
 
 struct channel_io {
-        bool stream;     /* write to our fds 1/2 instead of capturing */
+        bool stream; /* write to our fds 1/2 instead of capturing */
         struct buf out, err;
         int exit_signal; /* signal number, 0 none */
         bool got_signal;
         bool closed;
-        int error;       /* -ENOMEM while capturing */
+        int error; /* -ENOMEM while capturing */
 };
 
 static const struct {
         const char *name;
         int sig;
 } signal_names[] = {
-        { "ABRT", SIGABRT }, { "ALRM", SIGALRM }, { "BUS", SIGBUS },   { "FPE", SIGFPE },
-        { "HUP", SIGHUP },   { "ILL", SIGILL },   { "INT", SIGINT },   { "KILL", SIGKILL },
-        { "PIPE", SIGPIPE }, { "QUIT", SIGQUIT }, { "SEGV", SIGSEGV }, { "TERM", SIGTERM },
-        { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "SYS", SIGSYS },   { "TRAP", SIGTRAP },
+    {"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
+    {"HUP", SIGHUP},   {"ILL", SIGILL},   {"INT", SIGINT},   {"KILL", SIGKILL},
+    {"PIPE", SIGPIPE}, {"QUIT", SIGQUIT}, {"SEGV", SIGSEGV}, {"TERM", SIGTERM},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"SYS", SIGSYS},   {"TRAP", SIGTRAP},
 };
 
 static int write_all(int fd, const char *p, size_t n)
@@ -613,13 +620,14 @@ static int channel_start(struct ssh_node *n, const char *cmd, bool pty,
                 return log_error_errno(EIO, "cannot set ssh channel callbacks");
         }
         if (pty) {
-                struct winsize ws = { .ws_col = 80, .ws_row = 24 };
+                struct winsize ws = {.ws_col = 80, .ws_row = 24};
                 const char *term = getenv("TERM");
 
                 (void)ioctl(STDIN_FILENO, TIOCGWINSZ, &ws);
-                if (ssh_channel_request_pty_size(ch, isempty(term) ? "xterm" : term, ws.ws_col ?: 80,
-                                                 ws.ws_row ?: 24) != SSH_OK) {
-                        log_error("cannot get a terminal on %s: %s", n->name, ssh_get_error(n->session));
+                if (ssh_channel_request_pty_size(ch, isempty(term) ? "xterm" : term,
+                                                 ws.ws_col ?: 80, ws.ws_row ?: 24) != SSH_OK) {
+                        log_error("cannot get a terminal on %s: %s", n->name,
+                                  ssh_get_error(n->session));
                         ssh_channel_free(ch);
                         return -EIO;
                 }
@@ -636,8 +644,8 @@ static int channel_start(struct ssh_node *n, const char *cmd, bool pty,
 
 /* Drive the channel until the server closes it; with forward_stdin, copy our
  * stdin to it and follow our window size. Returns the exit code. */
-static int channel_pump(struct ssh_node *n, ssh_channel ch, struct channel_io *io, bool forward_stdin,
-                        struct term_state *ts)
+static int channel_pump(struct ssh_node *n, ssh_channel ch, struct channel_io *io,
+                        bool forward_stdin, struct term_state *ts)
 {
         _cleanup_(ssh_event_freep) ssh_event ev = ssh_event_new();
         bool stdin_open = forward_stdin;
@@ -660,11 +668,11 @@ static int channel_pump(struct ssh_node *n, ssh_channel ch, struct channel_io *i
                 }
                 if (io->closed || ssh_channel_is_closed(ch))
                         break;
-                p[np++] = (struct pollfd){ .fd = ssh_get_fd(n->session), .events = POLLIN };
+                p[np++] = (struct pollfd){.fd = ssh_get_fd(n->session), .events = POLLIN};
                 if (stdin_open)
-                        p[np++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+                        p[np++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
                 if (ts && ts->sigfd >= 0)
-                        p[np++] = (struct pollfd){ .fd = ts->sigfd, .events = POLLIN };
+                        p[np++] = (struct pollfd){.fd = ts->sigfd, .events = POLLIN};
                 r = poll(p, np, 1000);
                 if (r < 0 && errno != EINTR) {
                         r = -errno;
@@ -699,13 +707,14 @@ static int channel_pump(struct ssh_node *n, ssh_channel ch, struct channel_io *i
         ssh_event_remove_session(ev, n->session);
 
         if (io->error < 0)
-                return log_error_errno(io->error, "out of memory capturing output from %s", n->name);
+                return log_error_errno(io->error, "out of memory capturing output from %s",
+                                       n->name);
         if (io->got_signal)
                 return io->exit_signal > 0 ? 128 + io->exit_signal : 255;
         status = ssh_channel_get_exit_status(ch);
         if (status < 0) {
-                log_warning("%s (%s:%u) closed the channel without an exit status", n->name, n->host,
-                            n->port);
+                log_warning("%s (%s:%u) closed the channel without an exit status", n->name,
+                            n->host, n->port);
                 return 255;
         }
         return status;
@@ -715,10 +724,10 @@ static int run_command(struct ssh_node *n, const char *cmd, struct spawn_result 
 {
         struct channel_io io = {};
         struct ssh_channel_callbacks_struct cb = {
-                .userdata = &io,
-                .channel_data_function = on_data,
-                .channel_close_function = on_close,
-                .channel_exit_signal_function = on_exit_signal,
+            .userdata = &io,
+            .channel_data_function = on_data,
+            .channel_close_function = on_close,
+            .channel_exit_signal_function = on_exit_signal,
         };
         ssh_channel ch = NULL;
         int r;
@@ -735,9 +744,9 @@ static int run_command(struct ssh_node *n, const char *cmd, struct spawn_result 
                 return r;
         }
         *ret = (struct spawn_result){
-                .exit_code = r,
-                .out = io.out.data ?: strdup(""),
-                .err = io.err.data ?: strdup(""),
+            .exit_code = r,
+            .out = io.out.data ?: strdup(""),
+            .err = io.err.data ?: strdup(""),
         };
         if (!ret->out || !ret->err) {
                 spawn_result_done(ret);
@@ -761,21 +770,21 @@ int ssh_node_run(struct ssh_node *n, char *const *argv, struct spawn_result *ret
 
 int ssh_node_run_script(struct ssh_node *n, const char *script, struct spawn_result *ret)
 {
-        char *const argv[] = { (char *)"sh", (char *)"-c", (char *)script, NULL };
+        char *const argv[] = {(char *)"sh", (char *)"-c", (char *)script, NULL};
 
         return ssh_node_run(n, argv, ret);
 }
 
 int ssh_node_run_streaming(struct ssh_node *n, char *const *argv, int interactive)
 {
-        struct channel_io io = { .stream = true };
+        struct channel_io io = {.stream = true};
         struct ssh_channel_callbacks_struct cb = {
-                .userdata = &io,
-                .channel_data_function = on_data,
-                .channel_close_function = on_close,
-                .channel_exit_signal_function = on_exit_signal,
+            .userdata = &io,
+            .channel_data_function = on_data,
+            .channel_close_function = on_close,
+            .channel_exit_signal_function = on_exit_signal,
         };
-        struct term_state ts = { .sigfd = -1 };
+        struct term_state ts = {.sigfd = -1};
         _cleanup_free_ char *cmd = NULL;
         bool tty = interactive && isatty(STDIN_FILENO);
         ssh_channel ch = NULL;
@@ -924,7 +933,8 @@ static int upload(struct ssh_node *n, struct source *src, const char *label, con
                                     sftp_strerror(sftp));
         /* The server's umask may have trimmed the mode given to open(). */
         if (r >= 0 && sftp_chmod(sftp, tmp, mode & 07777) < 0)
-                r = log_error_errno(EIO, "cannot chmod %s on %s: %s", tmp, n->name, sftp_strerror(sftp));
+                r = log_error_errno(EIO, "cannot chmod %s on %s: %s", tmp, n->name,
+                                    sftp_strerror(sftp));
         if (r < 0) {
                 (void)sftp_unlink(sftp, tmp);
                 return r;
@@ -932,7 +942,8 @@ static int upload(struct ssh_node *n, struct source *src, const char *label, con
         /* SFTP v3 rename refuses to replace an existing file and libssh 0.10
          * has no posix-rename; mv -f is rename(2), atomic on one file system. */
         {
-                char *const mv[] = { (char *)"mv", (char *)"-f", (char *)"--", tmp, (char *)remote, NULL };
+                char *const mv[] = {(char *)"mv", (char *)"-f",   (char *)"--",
+                                    tmp,          (char *)remote, NULL};
 
                 r = ssh_node_run(n, mv, &res);
                 if (r >= 0 && res.exit_code != 0) {
@@ -950,10 +961,11 @@ static int upload(struct ssh_node *n, struct source *src, const char *label, con
 int ssh_node_upload(struct ssh_node *n, const char *local, const char *remote, mode_t mode)
 {
         _cleanup_close_ int fd = open(local, O_RDONLY | O_CLOEXEC);
-        struct source src = { .fd = -1 };
+        struct source src = {.fd = -1};
 
         if (fd < 0)
-                return log_error_errno(errno, "cannot open %s for upload to %s: %m", local, n->name);
+                return log_error_errno(errno, "cannot open %s for upload to %s: %m", local,
+                                       n->name);
         src.fd = fd;
         return upload(n, &src, local, remote, mode);
 }
@@ -961,7 +973,7 @@ int ssh_node_upload(struct ssh_node *n, const char *local, const char *remote, m
 int ssh_node_upload_data(struct ssh_node *n, const void *data, size_t size, const char *remote,
                          mode_t mode)
 {
-        struct source src = { .data = data, .size = size, .fd = -1 };
+        struct source src = {.data = data, .size = size, .fd = -1};
 
         return upload(n, &src, remote, remote, mode);
 }
@@ -982,7 +994,8 @@ int ssh_node_download(struct ssh_node *n, const char *remote, const char *local)
         f = sftp_open(sftp, remote, O_RDONLY, 0);
         if (!f)
                 return log_error_errno(sftp_get_error(sftp) == SSH_FX_NO_SUCH_FILE ? ENOENT : EIO,
-                                       "cannot open %s on %s: %s", remote, n->name, sftp_strerror(sftp));
+                                       "cannot open %s on %s: %s", remote, n->name,
+                                       sftp_strerror(sftp));
         attr = sftp_fstat(f);
         if (attr && (attr->flags & SSH_FILEXFER_ATTR_PERMISSIONS))
                 mode = attr->permissions & 07777;

@@ -14,12 +14,12 @@
 #include "common/spawn.h"
 
 struct node_target {
-        const char *name;      /* for messages */
+        const char *name; /* for messages */
         const char *host;
-        unsigned port;         /* 22 */
+        unsigned port; /* 22 */
         const char *user;
-        const char *identity;  /* private key file */
-        const char *host_key;  /* pinned public key: "ssh-ed25519 AAAA..." */
+        const char *identity; /* private key file */
+        const char *host_key; /* pinned public key: "ssh-ed25519 AAAA..." */
         /* Optional: when it becomes true, ssh_node_connect stops waiting and
          * returns -ECANCELED (Ctrl-C during `up`). */
         const atomic_bool *cancelled;

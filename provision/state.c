@@ -88,7 +88,8 @@ static int load(struct state *s, const char *cluster, const char *provider)
                 s->root = cJSON_CreateObject();
                 if (!s->root || set_str(s->root, "cluster", cluster) < 0 ||
                     set_str(s->root, "provider", provider) < 0 || !array_of(s->root, "resources") ||
-                    !array_of(s->root, "nodes") || !cJSON_AddObjectToObject(s->root, "provider_data"))
+                    !array_of(s->root, "nodes") ||
+                    !cJSON_AddObjectToObject(s->root, "provider_data"))
                         return -ENOMEM;
                 return 0;
         }
@@ -109,7 +110,8 @@ static int load(struct state *s, const char *cluster, const char *provider)
         c = get_str(s->root, "cluster");
         p = get_str(s->root, "provider");
         if (c && !streq(c, cluster))
-                return log_error_errno(EINVAL, "the state file %s belongs to cluster '%s', not '%s'",
+                return log_error_errno(EINVAL,
+                                       "the state file %s belongs to cluster '%s', not '%s'",
                                        s->path, c, cluster);
         if (p && !streq(p, provider))
                 return log_error_errno(EINVAL,
@@ -330,10 +332,10 @@ int state_set_node(struct state *s, const struct node_target *t)
         }
         const struct {
                 const char *key, *value;
-        } strs[] = { { "address", t->host },
-                     { "user", t->user },
-                     { "identity", t->identity },
-                     { "host_key", t->host_key } };
+        } strs[] = {{"address", t->host},
+                    {"user", t->user},
+                    {"identity", t->identity},
+                    {"host_key", t->host_key}};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
                 if (!strs[i].value) {
                         cJSON_DeleteItemFromObjectCaseSensitive(o, strs[i].key);
@@ -375,15 +377,15 @@ int state_get_nodes(const struct state *s, struct node_target **ret, size_t *ret
                 if (!get_str(it, "name"))
                         continue; /* not ours to guess at */
                 v[n++] = (struct node_target){
-                        .name = get_str(it, "name"),
-                        .host = get_str(it, "address"),
-                        .port = cJSON_IsNumber(port) && port->valuedouble > 0 &&
-                                                port->valuedouble < 65536
-                                        ? (unsigned)port->valuedouble
-                                        : 22,
-                        .user = get_str(it, "user"),
-                        .identity = get_str(it, "identity"),
-                        .host_key = get_str(it, "host_key"),
+                    .name = get_str(it, "name"),
+                    .host = get_str(it, "address"),
+                    .port =
+                        cJSON_IsNumber(port) && port->valuedouble > 0 && port->valuedouble < 65536
+                            ? (unsigned)port->valuedouble
+                            : 22,
+                    .user = get_str(it, "user"),
+                    .identity = get_str(it, "identity"),
+                    .host_key = get_str(it, "host_key"),
                 };
         }
 out:

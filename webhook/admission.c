@@ -191,8 +191,9 @@ static int bad_request(struct admission_result *out, const char *msg)
  * warning, which kubectl and the API server's audit log show. */
 /* The patched answer, written directly: its base64 patch runs to tens of
  * kilobytes and cJSON would scan it twice for characters to escape. */
-static const char patched_head[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
-                                   "\"response\":{\"uid\":";
+static const char patched_head[] =
+    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+    "\"response\":{\"uid\":";
 static const char patched_mid[] = ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"";
 static const char patched_tail[] = "\"}}";
 

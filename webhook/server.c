@@ -181,7 +181,8 @@ static enum MHD_Result respond_bytes(struct MHD_Connection *conn, struct server 
         if (encoding)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, encoding);
         if (rq->route == ROUTE_PODS || rq->route == ROUTE_VMIS)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                                        MHD_HTTP_HEADER_ACCEPT_ENCODING);
         if (allow)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
         /* While draining, move keep-alive clients to another replica. */
@@ -379,8 +380,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (res.patch_ops)
                 metrics_patch_ops(res.patch_ops);
         char *body = TAKE_PTR(res.body);
-        enum MHD_Result ret = respond_bytes(conn, srv, rq, res.http_status, "application/json", body,
-                                            res.body_len, res.content_encoding, res.outcome, NULL);
+        enum MHD_Result ret =
+            respond_bytes(conn, srv, rq, res.http_status, "application/json", body, res.body_len,
+                          res.content_encoding, res.outcome, NULL);
         admission_result_done(&res);
         return ret;
 }
@@ -534,7 +536,6 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         freeaddrinfo(ai);
         return 0;
 }
-
 
 /* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
  * listening socket: the kernel spreads connections over them by hash. A

@@ -88,7 +88,7 @@ struct display_report {
 struct display_check *report_add(struct display_report *r, const char *id, const char *check,
                                  const char *expected, const char *meaning);
 void report_set_observed(struct display_check *c, bool ok, double seconds, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void report_step(struct display_report *r, const char *step, double seconds);
 bool report_ok(const struct display_report *r);
 void report_print_table(const struct display_report *r, FILE *out);

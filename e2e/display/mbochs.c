@@ -51,9 +51,9 @@ int mbochs_debian_packages(const char *kver, char ***ret)
 /* Run argv, logging its stderr (the interesting part) when it fails. */
 static int run_logged(char *const *argv, const char *cwd, const char *what)
 {
-        struct spawn_opts o = { .cwd = cwd, .capture_stdout = true, .capture_stderr = true,
-                                .timeout = 900 };
-        struct spawn_result res = { 0 };
+        struct spawn_opts o = {
+            .cwd = cwd, .capture_stdout = true, .capture_stderr = true, .timeout = 900};
+        struct spawn_result res = {0};
         int r;
 
         r = spawn_run(argv, &o, &res);
@@ -122,8 +122,9 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 return log_error_errno(-ENOMEM, "out of memory");
         r = mbochs_debian_packages(kver, &pkgs);
         if (r < 0)
-                return log_error_errno(r, "kernel release '%s' is not a Debian kernel release: "
-                                          "build mbochs.ko yourself and pass --mbochs-ko FILE",
+                return log_error_errno(r,
+                                       "kernel release '%s' is not a Debian kernel release: "
+                                       "build mbochs.ko yourself and pass --mbochs-ko FILE",
                                        kver);
         if (!plain_token(pkgver))
                 return log_error_errno(-EINVAL, "kernel package version '%s' is not plain", pkgver);
@@ -169,9 +170,9 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
         {
                 _cleanup_strv_free_ char **argv = NULL;
                 r = strv_extend(&argv, "apt-get") < 0 || strv_extend(&argv, "download") < 0 ||
-                                    strv_extend(&argv, "-q") < 0
-                            ? -ENOMEM
-                            : 0;
+                            strv_extend(&argv, "-q") < 0
+                        ? -ENOMEM
+                        : 0;
                 for (size_t i = 0; r >= 0 && pkgs[i]; i++)
                         r = strv_push(&argv, strdup_printf("%s=%s", pkgs[i], pkgver));
                 if (r >= 0)
@@ -192,7 +193,7 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 _cleanup_free_ char *deb = NULL;
                 r = find_deb(debs, pkgs[i], pkgver, &deb);
                 if (r >= 0) {
-                        char *argv[] = { "dpkg-deb", "-x", deb, root, NULL };
+                        char *argv[] = {"dpkg-deb", "-x", deb, root, NULL};
                         r = run_logged(argv, NULL, "unpacking the kernel headers");
                 }
         }
@@ -201,8 +202,8 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 r = -ENOMEM;
         if (r >= 0) {
                 _cleanup_free_ char *mk = strdup_printf("%s/Makefile", kdir);
-                _cleanup_free_ char *text = strdup_printf("include %s/usr/src/%s/Makefile\n",
-                                                          root, pkgs[1]);
+                _cleanup_free_ char *text =
+                    strdup_printf("include %s/usr/src/%s/Makefile\n", root, pkgs[1]);
                 r = !mk || !text ? -ENOMEM : write_file_atomic(mk, text, strlen(text), 0644);
                 if (r < 0)
                         log_error_errno(r, "cannot rewrite %s/Makefile: %m", kdir);
@@ -218,19 +219,26 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 unsigned a, b;
                 r = find_deb(debs, pkgs[3], pkgver, &deb);
                 if (r >= 0) {
-                        char *argv[] = { "dpkg-deb", "-x", deb, src, NULL };
+                        char *argv[] = {"dpkg-deb", "-x", deb, src, NULL};
                         r = run_logged(argv, NULL, "unpacking linux-source");
                 }
                 if (r >= 0 && sscanf(kver, "%u.%u", &a, &b) == 2) {
                         tarball = strdup_printf("%s/usr/src/linux-source-%u.%u.tar.xz", src, a, b);
-                        member = strdup_printf("linux-source-%u.%u/samples/vfio-mdev/mbochs.c",
-                                               a, b);
+                        member =
+                            strdup_printf("linux-source-%u.%u/samples/vfio-mdev/mbochs.c", a, b);
                         if (!tarball || !member)
                                 r = -ENOMEM;
                 }
                 if (r >= 0) {
-                        char *argv[] = { "tar", "-xJf", tarball, "--occurrence=1", "-C", src,
-                                         "--strip-components=3", member, NULL };
+                        char *argv[] = {"tar",
+                                        "-xJf",
+                                        tarball,
+                                        "--occurrence=1",
+                                        "-C",
+                                        src,
+                                        "--strip-components=3",
+                                        member,
+                                        NULL};
                         r = run_logged(argv, NULL, "extracting mbochs.c");
                 }
                 if (r >= 0) {
@@ -251,15 +259,15 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
         s = step_begin("mbochs: compiling mbochs.ko");
         {
                 _cleanup_free_ char *m = strdup_printf("M=%s", mod);
-                char *argv[] = { "make", "-C", kdir, m, "modules", NULL };
+                char *argv[] = {"make", "-C", kdir, m, "modules", NULL};
                 r = m ? run_logged(argv, NULL, "compiling mbochs.ko") : -ENOMEM;
         }
         if (r >= 0) {
                 /* The module loads only when its vermagic names this kernel. */
                 _cleanup_free_ char *built = strdup_printf("%s/mbochs.ko", mod);
-                char *argv[] = { "modinfo", "-F", "vermagic", built, NULL };
-                struct spawn_opts o = { .capture_stdout = true, .capture_stderr = true };
-                struct spawn_result res = { 0 };
+                char *argv[] = {"modinfo", "-F", "vermagic", built, NULL};
+                struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true};
+                struct spawn_result res = {0};
                 r = spawn_run(argv, &o, &res);
                 if (r >= 0 && (res.exit_code != 0 || !res.out || !startswith(res.out, kver) ||
                                res.out[strlen(kver)] != ' '))

@@ -20,8 +20,10 @@ struct display_check *report_add(struct display_report *r, const char *id, const
                 return NULL;
         r->checks = n;
         c = &n[r->n_checks];
-        *c = (struct display_check){ .id = strdup(id), .check = strdup(check),
-                                     .expected = strdup(expected), .meaning = strdup(meaning) };
+        *c = (struct display_check){.id = strdup(id),
+                                    .check = strdup(check),
+                                    .expected = strdup(expected),
+                                    .meaning = strdup(meaning)};
         if (!c->id || !c->check || !c->expected || !c->meaning) {
                 free(c->id);
                 free(c->check);
@@ -164,5 +166,5 @@ void report_done(struct display_report *r)
         free(r->mdev_type);
         free(r->mdev_uuid);
         cJSON_Delete(r->steps);
-        *r = (struct display_report){ 0 };
+        *r = (struct display_report){0};
 }

@@ -31,17 +31,17 @@
 /* What KubeVirt's sidecar-shim passes as --vmi: the hook ignores it, but it
  * is called the same way. */
 static const char vmi_json[] =
-        "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
-        "\"metadata\":{\"name\":\"vgpuenv-verify-display\",\"namespace\":\"default\"},"
-        "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"gpu1\","
-        "\"deviceName\":\"vgpuenv/mbochs\"}]}}}}";
+    "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\","
+    "\"metadata\":{\"name\":\"vgpuenv-verify-display\",\"namespace\":\"default\"},"
+    "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"gpu1\","
+    "\"deviceName\":\"vgpuenv/mbochs\"}]}}}}";
 
 /* Run one verb of the node script; *ret_out gets stdout followed by stderr.
  * Returns the script's exit code or negative errno when ssh failed. */
 static int node_verb(struct ssh_node *n, char **ret_out, const char *verb, ...)
 {
         _cleanup_strv_free_ char **argv = NULL;
-        struct spawn_result res = { 0 };
+        struct spawn_result res = {0};
         va_list ap;
         int r;
 
@@ -110,48 +110,47 @@ enum {
 static const struct {
         const char *id, *check, *expected, *meaning;
 } rows[ROW_N] = {
-        [ROW_RENDER] = { "render-node", "link 1: render node on the node",
-                         RENDER_NODE " exists (virtio-gpu)",
-                         "link 1: the node is a VM with a virtio-gpu device, whose driver creates "
-                         "a render node even without virgl" },
-        [ROW_EGL] = { "mesa-egl", "link 2: mesa EGL on the render node",
-                      "EGL on GBM initializes, dmabuf export offered",
-                      "link 2: mesa initializes EGL on that render node and can export dmabufs "
-                      "(EGL_MESA_image_dma_buf_export), with no host GPU" },
-        [ROW_MDEV] = { "mdev", "vGPU (mdev) with a DMABUF display",
-                       "an mdev instance and its /dev/vfio group",
-                       "an emulated vGPU whose display offers DMABUF, like KubeVirt's fake vGPU: "
-                       "the device that makes QEMU demand a GL display" },
-        [ROW_NO_HOOK] = { "hook-not-applied", "KubeVirt's domain, hook not applied",
-                          "start fails: " OPENGL_ERROR,
-                          "the reported bug, reproduced: QEMU finds a DMABUF display on the vGPU "
-                          "(display='on') and no GL display to show it, because KubeVirt "
-                          "configures VNC only; mesa and the render node are present and do not "
-                          "help by themselves" },
-        [ROW_HOOK] = { "hook", "link 4: onDefineDomain hook",
-                       "adds egl-headless on " RENDER_NODE,
-                       "the webhook's hook script, run as KubeVirt's sidecar-shim runs it "
-                       "(--vmi JSON --domain XML), adds a GL display to the domain" },
-        [ROW_HOOKED_START] = { "hook-applied", "same domain after the hook",
-                               "starts; QEMU gets -display egl-headless,rendernode=" RENDER_NODE,
-                               "the fix: with an egl-headless display QEMU realizes the vGPU's "
-                               "DMABUF display and the domain starts" },
-        [ROW_DISPLAY] = { "display-live", "vGPU display is live",
-                          "vGPU console follows the guest; display egl-headless",
-                          "QEMU shows the vGPU's own console (QMP screendump by device): paused, "
-                          "its placeholder; running, the guest firmware's output on the vGPU's "
-                          "ramfb (until a guest driver sets a DMABUF plane), with egl-headless as "
-                          "the display" },
-        [ROW_NO_MESA] = { "control-no-mesa", "control: mesa hidden from QEMU",
-                          "start fails: Couldn't open libGL.so.1",
-                          "control for link 2: without mesa's GL libraries (libGL.so.1, "
-                          "libOpenGL.so.0 made unloadable) egl-headless cannot start; the message "
-                          "names the missing library" },
-        [ROW_NO_RENDER] = { "control-no-render-node", "control: node without render node",
-                            "start fails: render node " RENDER_NODE " missing",
-                            "control for link 1: with the virtio-gpu unbound the node has no "
-                            "render node, as with gpu: none (and as in a Kind container), and the "
-                            "GL display has nothing to render on" },
+    [ROW_RENDER] = {"render-node", "link 1: render node on the node",
+                    RENDER_NODE " exists (virtio-gpu)",
+                    "link 1: the node is a VM with a virtio-gpu device, whose driver creates "
+                    "a render node even without virgl"},
+    [ROW_EGL] = {"mesa-egl", "link 2: mesa EGL on the render node",
+                 "EGL on GBM initializes, dmabuf export offered",
+                 "link 2: mesa initializes EGL on that render node and can export dmabufs "
+                 "(EGL_MESA_image_dma_buf_export), with no host GPU"},
+    [ROW_MDEV] = {"mdev", "vGPU (mdev) with a DMABUF display",
+                  "an mdev instance and its /dev/vfio group",
+                  "an emulated vGPU whose display offers DMABUF, like KubeVirt's fake vGPU: "
+                  "the device that makes QEMU demand a GL display"},
+    [ROW_NO_HOOK] = {"hook-not-applied", "KubeVirt's domain, hook not applied",
+                     "start fails: " OPENGL_ERROR,
+                     "the reported bug, reproduced: QEMU finds a DMABUF display on the vGPU "
+                     "(display='on') and no GL display to show it, because KubeVirt "
+                     "configures VNC only; mesa and the render node are present and do not "
+                     "help by themselves"},
+    [ROW_HOOK] = {"hook", "link 4: onDefineDomain hook", "adds egl-headless on " RENDER_NODE,
+                  "the webhook's hook script, run as KubeVirt's sidecar-shim runs it "
+                  "(--vmi JSON --domain XML), adds a GL display to the domain"},
+    [ROW_HOOKED_START] = {"hook-applied", "same domain after the hook",
+                          "starts; QEMU gets -display egl-headless,rendernode=" RENDER_NODE,
+                          "the fix: with an egl-headless display QEMU realizes the vGPU's "
+                          "DMABUF display and the domain starts"},
+    [ROW_DISPLAY] = {"display-live", "vGPU display is live",
+                     "vGPU console follows the guest; display egl-headless",
+                     "QEMU shows the vGPU's own console (QMP screendump by device): paused, "
+                     "its placeholder; running, the guest firmware's output on the vGPU's "
+                     "ramfb (until a guest driver sets a DMABUF plane), with egl-headless as "
+                     "the display"},
+    [ROW_NO_MESA] = {"control-no-mesa", "control: mesa hidden from QEMU",
+                     "start fails: Couldn't open libGL.so.1",
+                     "control for link 2: without mesa's GL libraries (libGL.so.1, "
+                     "libOpenGL.so.0 made unloadable) egl-headless cannot start; the message "
+                     "names the missing library"},
+    [ROW_NO_RENDER] = {"control-no-render-node", "control: node without render node",
+                       "start fails: render node " RENDER_NODE " missing",
+                       "control for link 1: with the virtio-gpu unbound the node has no "
+                       "render node, as with gpu: none (and as in a Kind container), and the "
+                       "GL display has nothing to render on"},
 };
 
 struct run {
@@ -188,17 +187,15 @@ static int expect_start_failure(struct run *R, struct display_check *c, const ch
         err = start_error_line(out);
         if (r != 0 || !result) {
                 _cleanup_free_ char *e = kv_get(out, "error");
-                report_set_observed(c, false, now_seconds() - t0, "could not run: %s",
-                                    e ? e : out);
+                report_set_observed(c, false, now_seconds() - t0, "could not run: %s", e ? e : out);
         } else if (streq(result, "started"))
-                report_set_observed(c, false, now_seconds() - t0,
-                                    "the domain started (%s): %s", why_missing,
-                                    "the control did not take away what it should");
+                report_set_observed(c, false, now_seconds() - t0, "the domain started (%s): %s",
+                                    why_missing, "the control did not take away what it should");
         else if (hit)
                 report_set_observed(c, true, now_seconds() - t0, "%s", hit);
         else
-                report_set_observed(c, false, now_seconds() - t0,
-                                    "failed for another reason: %s", err ? err : out);
+                report_set_observed(c, false, now_seconds() - t0, "failed for another reason: %s",
+                                    err ? err : out);
         _cleanup_free_ char *stop_out = NULL;
         (void)node_verb(R->n, &stop_out, "stop", DOMAIN_NAME, NULL);
         return 0;
@@ -315,8 +312,7 @@ static int check_mdev(struct run *R, const struct display_opts *o)
         group = kv_get(out, "vfio-group");
         e = kv_get(out, "error");
         if (r != 0 || e) {
-                report_set_observed(R->row[ROW_MDEV], false, now_seconds() - t0, "%s",
-                                    e ? e : out);
+                report_set_observed(R->row[ROW_MDEV], false, now_seconds() - t0, "%s", e ? e : out);
                 return log_error_errno(-EIO, "creating the mdev instance on the node: %s",
                                        e ? e : out);
         }
@@ -367,7 +363,9 @@ static int check_hook(struct run *R)
         bool ok = r == 0 && added && strstr(added, "type=\"egl-headless\"") &&
                   strstr(added, "rendernode=\"" RENDER_NODE "\"");
         report_set_observed(R->row[ROW_HOOK], ok, now_seconds() - t0, "%s",
-                            added ? added : e ? e : out);
+                            added ? added
+                            : e   ? e
+                                  : out);
         if (r == 0)
                 R->hooked_xml = strdup(NODE_DIR "/hooked.xml");
         return 0;
@@ -453,15 +451,17 @@ static int check_display(struct run *R)
                             "paused %s, running %ux%u after %ss (%zu pixels drawn, %s), display %s",
                             paused ? paused : "?", w, h,
                             !isempty(changed) ? changed : "60+ (never changed)", drawn, local,
-                            egl ? "egl-headless" : opts ? opts : "unknown");
+                            egl    ? "egl-headless"
+                            : opts ? opts
+                                   : "unknown");
         return 0;
 }
 
 static void cleanup_node(struct run *R)
 {
         _cleanup_free_ char *out = NULL;
-        char *argv[] = { "rm", "-rf", NODE_DIR, NULL };
-        struct spawn_result res = { 0 };
+        char *argv[] = {"rm", "-rf", NODE_DIR, NULL};
+        struct spawn_result res = {0};
         int r;
 
         r = node_verb(R->n, &out, "cleanup", DOMAIN_NAME, "--mdev",
@@ -483,15 +483,14 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
         _cleanup_free_ char *kernel = NULL, *pkgver = NULL, *xml = NULL, *out = NULL;
         _cleanup_free_ char *artifacts = NULL;
         const struct node_target *t;
-        struct run R = { .ctx = ctx, .rep = rep };
+        struct run R = {.ctx = ctx, .rep = rep};
         bool prepared = false, running = false;
         size_t n = 0;
         double t0;
         int r;
 
         for (size_t i = 0; i < ROW_N; i++)
-                if (!report_add(rep, rows[i].id, rows[i].check, rows[i].expected,
-                                rows[i].meaning))
+                if (!report_add(rep, rows[i].id, rows[i].check, rows[i].expected, rows[i].meaning))
                         return -ENOMEM;
         /* Only now: report_add reallocates the array. */
         for (size_t i = 0; i < ROW_N; i++)
@@ -516,8 +515,8 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
         if (r < 0)
                 return r;
         {
-                char *argv[] = { "mkdir", "-p", "-m", "0700", NODE_DIR, NULL };
-                struct spawn_result res = { 0 };
+                char *argv[] = {"mkdir", "-p", "-m", "0700", NODE_DIR, NULL};
+                struct spawn_result res = {0};
                 r = ssh_node_run(R.n, argv, &res);
                 if (r >= 0 && res.exit_code != 0)
                         r = log_error_errno(-EIO, "mkdir %s on the node: %s", NODE_DIR,
@@ -575,7 +574,7 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
                 goto done;
 
         /* 1. KubeVirt's domain as it is: the bug. */
-        static const char *const opengl[] = { OPENGL_ERROR, NULL };
+        static const char *const opengl[] = {OPENGL_ERROR, NULL};
         r = expect_start_failure(&R, R.row[ROW_NO_HOOK], "start", NODE_DIR "/domain.xml", opengl,
                                  "no error although only VNC is configured");
         if (r < 0 || ctx_cancelled(ctx))
@@ -599,7 +598,7 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
                 goto done;
 
         /* 3. Controls: the hooked domain with one link taken away each. */
-        static const char *const libgl[] = { "Couldn't open libGL.so.1", NULL };
+        static const char *const libgl[] = {"Couldn't open libGL.so.1", NULL};
         r = expect_start_failure(&R, R.row[ROW_NO_MESA], "start-without-mesa", R.hooked_xml, libgl,
                                  "libGL.so.1 still loadable");
         if (r < 0 || ctx_cancelled(ctx))
@@ -608,9 +607,9 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
          * runs (9.0's words first); QEMU's own are for a GL display without a
          * rendernode attribute. Not just any line naming the render node: a
          * permission or labelling error would be another failure. */
-        static const char *const no_render[] = { "'" RENDER_NODE "' is not accessible",
-                                                 RENDER_NODE ": No such file or directory",
-                                                 "no drm render node", NULL };
+        static const char *const no_render[] = {"'" RENDER_NODE "' is not accessible",
+                                                RENDER_NODE ": No such file or directory",
+                                                "no drm render node", NULL};
         r = expect_start_failure(&R, R.row[ROW_NO_RENDER], "start-without-render-node",
                                  R.hooked_xml, no_render, RENDER_NODE " still present");
 

@@ -71,8 +71,8 @@ enum check_id { C_RENDER, C_GBM, C_EGL, C_EXT, C_EXPORT, N_CHECKS };
 enum status { ST_NOT_RUN, ST_PASS, ST_FAIL, ST_SKIP };
 
 static const char *const check_names[N_CHECKS] = {
-        [C_RENDER] = "render-node", [C_GBM] = "gbm",           [C_EGL] = "egl-init",
-        [C_EXT] = "dmabuf-ext",     [C_EXPORT] = "dmabuf-export",
+    [C_RENDER] = "render-node",   [C_GBM] = "gbm", [C_EGL] = "egl-init", [C_EXT] = "dmabuf-ext",
+    [C_EXPORT] = "dmabuf-export",
 };
 
 struct check {
@@ -96,7 +96,8 @@ struct probe {
         void *gbm_handle, *egl_handle, *gles_handle;
         struct gbm_device *gbm;
         struct gbm_device *(*gbm_create_device)(int);
-        struct gbm_bo *(*gbm_bo_create)(struct gbm_device *, uint32_t, uint32_t, uint32_t, uint32_t);
+        struct gbm_bo *(*gbm_bo_create)(struct gbm_device *, uint32_t, uint32_t, uint32_t,
+                                        uint32_t);
         void (*gbm_bo_destroy)(struct gbm_bo *);
         void (*gbm_device_destroy)(struct gbm_device *);
         const char *(*gbm_device_get_backend_name)(struct gbm_device *);
@@ -118,7 +119,7 @@ struct probe {
 };
 
 static void set(struct probe *p, enum check_id id, enum status st, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void set(struct probe *p, enum check_id id, enum status st, const char *fmt, ...)
 {
         va_list ap;
@@ -132,11 +133,11 @@ static void set(struct probe *p, enum check_id id, enum status st, const char *f
 static const char *egl_error_name(EGLint e)
 {
         static const char *const names[] = {
-                "EGL_SUCCESS",         "EGL_NOT_INITIALIZED", "EGL_BAD_ACCESS",
-                "EGL_BAD_ALLOC",       "EGL_BAD_ATTRIBUTE",   "EGL_BAD_CONFIG",
-                "EGL_BAD_CONTEXT",     "EGL_BAD_CURRENT_SURFACE", "EGL_BAD_DISPLAY",
-                "EGL_BAD_MATCH",       "EGL_BAD_NATIVE_PIXMAP", "EGL_BAD_NATIVE_WINDOW",
-                "EGL_BAD_PARAMETER",   "EGL_BAD_SURFACE",     "EGL_CONTEXT_LOST",
+            "EGL_SUCCESS",       "EGL_NOT_INITIALIZED",     "EGL_BAD_ACCESS",
+            "EGL_BAD_ALLOC",     "EGL_BAD_ATTRIBUTE",       "EGL_BAD_CONFIG",
+            "EGL_BAD_CONTEXT",   "EGL_BAD_CURRENT_SURFACE", "EGL_BAD_DISPLAY",
+            "EGL_BAD_MATCH",     "EGL_BAD_NATIVE_PIXMAP",   "EGL_BAD_NATIVE_WINDOW",
+            "EGL_BAD_PARAMETER", "EGL_BAD_SURFACE",         "EGL_CONTEXT_LOST",
         };
 
         if (e >= EGL_SUCCESS && e <= EGL_CONTEXT_LOST)
@@ -161,7 +162,8 @@ static bool has_ext(const char *list, const char *ext)
 }
 
 /* dlsym that names the missing symbol. */
-static bool sym(void *handle, const char *lib, const char *name, void *ret, char *err, size_t errlen)
+static bool sym(void *handle, const char *lib, const char *name, void *ret, char *err,
+                size_t errlen)
 {
         void *f = dlsym(handle, name);
 
@@ -188,7 +190,8 @@ static void check_render_node(struct probe *p)
                 if (glob("/dev/dri/renderD*", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
                         globfree(&g);
                         set(p, C_RENDER, ST_FAIL,
-                            "no DRM render node under /dev/dri: the node has no GPU device (gpu: none?) or "
+                            "no DRM render node under /dev/dri: the node has no GPU device (gpu: "
+                            "none?) or "
                             "the virtio_gpu module is not loaded");
                         return;
                 }
@@ -200,7 +203,8 @@ static void check_render_node(struct probe *p)
         if (p->fd < 0) {
                 int e = errno;
                 set(p, C_RENDER, ST_FAIL, "cannot open %s: %s%s", p->device, strerror(e),
-                    e == EACCES || e == EPERM ? " (run as root or as a member of the render group)" : "");
+                    e == EACCES || e == EPERM ? " (run as root or as a member of the render group)"
+                                              : "");
                 return;
         }
         /* The driver name tells 2D virtio-gpu from virgl, and a non-DRM file
@@ -212,12 +216,13 @@ static void check_render_node(struct probe *p)
                 snprintf(p->drm_driver, sizeof(p->drm_driver), "%.*s", (int)v.name_len, name);
                 set(p, C_RENDER, ST_PASS, "%s (kernel driver %s)", p->device, p->drm_driver);
         } else if (p->any_device) {
-                set(p, C_RENDER, ST_PASS, "%s (not a DRM device; accepted by --any-device)", p->device);
+                set(p, C_RENDER, ST_PASS, "%s (not a DRM device; accepted by --any-device)",
+                    p->device);
         } else {
                 /* Mesa would fall back to software on any file descriptor and
                  * report a working EGL that QEMU could not use. */
-                set(p, C_RENDER, ST_FAIL, "%s is not a DRM device (DRM_IOCTL_VERSION: %s)", p->device,
-                    strerror(errno));
+                set(p, C_RENDER, ST_FAIL, "%s is not a DRM device (DRM_IOCTL_VERSION: %s)",
+                    p->device, strerror(errno));
         }
 }
 
@@ -230,28 +235,35 @@ static void check_gbm(struct probe *p)
         p->gbm_handle = dlopen(p->gbm_lib, RTLD_NOW | RTLD_LOCAL);
         if (!p->gbm_handle) {
                 set(p, C_GBM, ST_FAIL,
-                    "cannot load %s (%s): mesa's GBM library is missing (Debian: libgbm1, RHEL: mesa-libgbm)",
+                    "cannot load %s (%s): mesa's GBM library is missing (Debian: libgbm1, RHEL: "
+                    "mesa-libgbm)",
                     p->gbm_lib, dlerror());
                 return;
         }
-        if (!sym(p->gbm_handle, p->gbm_lib, "gbm_create_device", &p->gbm_create_device, err, sizeof(err)) ||
-            !sym(p->gbm_handle, p->gbm_lib, "gbm_device_destroy", &p->gbm_device_destroy, err, sizeof(err)) ||
-            !sym(p->gbm_handle, p->gbm_lib, "gbm_device_get_backend_name", &p->gbm_device_get_backend_name,
-                 err, sizeof(err)) ||
+        if (!sym(p->gbm_handle, p->gbm_lib, "gbm_create_device", &p->gbm_create_device, err,
+                 sizeof(err)) ||
+            !sym(p->gbm_handle, p->gbm_lib, "gbm_device_destroy", &p->gbm_device_destroy, err,
+                 sizeof(err)) ||
+            !sym(p->gbm_handle, p->gbm_lib, "gbm_device_get_backend_name",
+                 &p->gbm_device_get_backend_name, err, sizeof(err)) ||
             !sym(p->gbm_handle, p->gbm_lib, "gbm_bo_create", &p->gbm_bo_create, err, sizeof(err)) ||
-            !sym(p->gbm_handle, p->gbm_lib, "gbm_bo_destroy", &p->gbm_bo_destroy, err, sizeof(err))) {
+            !sym(p->gbm_handle, p->gbm_lib, "gbm_bo_destroy", &p->gbm_bo_destroy, err,
+                 sizeof(err))) {
                 set(p, C_GBM, ST_FAIL, "%s", err);
                 return;
         }
         p->gbm = p->gbm_create_device(p->fd);
         if (!p->gbm) {
                 if (!p->is_drm)
-                        set(p, C_GBM, ST_FAIL, "gbm_create_device on %s failed: %s is not a DRM device",
-                            p->device, p->device);
+                        set(p, C_GBM, ST_FAIL,
+                            "gbm_create_device on %s failed: %s is not a DRM device", p->device,
+                            p->device);
                 else
                         set(p, C_GBM, ST_FAIL,
-                            "gbm_create_device on %s failed: no GBM backend for kernel driver %s (is mesa's "
-                            "DRI driver package installed? Debian: libgl1-mesa-dri, RHEL: mesa-dri-drivers)",
+                            "gbm_create_device on %s failed: no GBM backend for kernel driver %s "
+                            "(is mesa's "
+                            "DRI driver package installed? Debian: libgl1-mesa-dri, RHEL: "
+                            "mesa-dri-drivers)",
                             p->device, p->drm_driver);
                 return;
         }
@@ -272,7 +284,8 @@ static void check_egl(struct probe *p)
         p->egl_handle = dlopen(p->egl_lib, RTLD_NOW | RTLD_LOCAL);
         if (!p->egl_handle) {
                 set(p, C_EGL, ST_FAIL,
-                    "cannot load %s (%s): the EGL library is missing (Debian: libegl1 and libegl-mesa0, "
+                    "cannot load %s (%s): the EGL library is missing (Debian: libegl1 and "
+                    "libegl-mesa0, "
                     "RHEL: libglvnd-egl and mesa-libEGL)",
                     p->egl_lib, dlerror());
                 return;
@@ -297,15 +310,17 @@ static void check_egl(struct probe *p)
         /* With glvnd, the GBM platform exists only if a vendor library
          * (mesa's libEGL_mesa.so.0) was found. */
         client_ext = p->eglQueryString(EGL_NO_DISPLAY, EGL_EXTENSIONS);
-        if (!has_ext(client_ext, "EGL_KHR_platform_gbm") && !has_ext(client_ext, "EGL_MESA_platform_gbm")) {
+        if (!has_ext(client_ext, "EGL_KHR_platform_gbm") &&
+            !has_ext(client_ext, "EGL_MESA_platform_gbm")) {
                 set(p, C_EGL, ST_FAIL,
-                    "EGL offers no GBM platform (client extensions: %s): is mesa's EGL vendor library "
+                    "EGL offers no GBM platform (client extensions: %s): is mesa's EGL vendor "
+                    "library "
                     "installed? (Debian: libegl-mesa0, RHEL: mesa-libEGL)",
                     client_ext ? client_ext : "none");
                 return;
         }
         get_platform_display =
-                (PFNEGLGETPLATFORMDISPLAYEXTPROC)p->eglGetProcAddress("eglGetPlatformDisplayEXT");
+            (PFNEGLGETPLATFORMDISPLAYEXTPROC)p->eglGetProcAddress("eglGetPlatformDisplayEXT");
         if (!get_platform_display) {
                 set(p, C_EGL, ST_FAIL, "%s has no eglGetPlatformDisplayEXT", p->egl_lib);
                 return;
@@ -313,19 +328,22 @@ static void check_egl(struct probe *p)
         p->get_platform_display = get_platform_display;
         p->dpy = get_platform_display(EGL_PLATFORM_GBM_KHR, p->gbm, NULL);
         if (p->dpy == EGL_NO_DISPLAY) {
-                set(p, C_EGL, ST_FAIL, "eglGetPlatformDisplayEXT(GBM, %s) failed: %s", p->device, egl_err(p));
+                set(p, C_EGL, ST_FAIL, "eglGetPlatformDisplayEXT(GBM, %s) failed: %s", p->device,
+                    egl_err(p));
                 return;
         }
         if (!p->eglInitialize(p->dpy, &major, &minor)) {
                 set(p, C_EGL, ST_FAIL,
-                    "eglInitialize on %s failed: %s (mesa found no driver that works with kernel driver %s)",
+                    "eglInitialize on %s failed: %s (mesa found no driver that works with kernel "
+                    "driver %s)",
                     p->device, egl_err(p), p->drm_driver[0] ? p->drm_driver : "?");
                 p->dpy = EGL_NO_DISPLAY;
                 return;
         }
         vendor = p->eglQueryString(p->dpy, EGL_VENDOR);
         if (has_ext(p->eglQueryString(p->dpy, EGL_EXTENSIONS), "EGL_MESA_query_driver"))
-                get_driver_name = (const char *(*)(EGLDisplay))p->eglGetProcAddress("eglGetDisplayDriverName");
+                get_driver_name =
+                    (const char *(*)(EGLDisplay))p->eglGetProcAddress("eglGetDisplayDriverName");
         set(p, C_EGL, ST_PASS, "EGL %d.%d (vendor %s), driver %s", major, minor, vendor ?: "?",
             get_driver_name ? (get_driver_name(p->dpy) ?: "?") : "unknown");
 }
@@ -338,7 +356,8 @@ static void check_ext(struct probe *p)
 
         if (!has_ext(ext, "EGL_MESA_image_dma_buf_export")) {
                 set(p, C_EXT, ST_FAIL,
-                    "EGL_MESA_image_dma_buf_export is not offered on %s: QEMU could not export the display "
+                    "EGL_MESA_image_dma_buf_export is not offered on %s: QEMU could not export the "
+                    "display "
                     "as a dmabuf",
                     p->device);
                 return;
@@ -362,10 +381,10 @@ struct export_fns {
 
 /* Export image as dmabuf(s); true with a description in out, false with the
  * reason in out. */
-static bool export_image(struct probe *p, const struct export_fns *f, EGLDisplay dpy, EGLImageKHR image,
-                         char *out, size_t outlen)
+static bool export_image(struct probe *p, const struct export_fns *f, EGLDisplay dpy,
+                         EGLImageKHR image, char *out, size_t outlen)
 {
-        int fourcc = 0, nplanes = 0, fds[4] = { -1, -1, -1, -1 };
+        int fourcc = 0, nplanes = 0, fds[4] = {-1, -1, -1, -1};
         EGLint strides[4] = {}, offsets[4] = {};
         EGLuint64KHR modifiers[4] = {};
         char path[64], link[128] = "", mod[40];
@@ -396,7 +415,8 @@ static bool export_image(struct probe *p, const struct export_fns *f, EGLDisplay
                 snprintf(mod, sizeof(mod), "none (implicit layout)");
         else
                 snprintf(mod, sizeof(mod), "0x%llx", (unsigned long long)modifiers[0]);
-        snprintf(out, outlen, "fourcc %c%c%c%c (0x%08x), %d plane(s), stride %d, modifier %s, fd %s",
+        snprintf(out, outlen,
+                 "fourcc %c%c%c%c (0x%08x), %d plane(s), stride %d, modifier %s, fd %s",
                  fourcc & 0xff, (fourcc >> 8) & 0xff, (fourcc >> 16) & 0xff, (fourcc >> 24) & 0xff,
                  (unsigned)fourcc, nplanes, strides[0], mod, link[0] ? link : "valid");
         ok = true;
@@ -408,8 +428,8 @@ out:
 }
 
 /* A GBM buffer object wrapped as an EGLImage (EGL_NATIVE_PIXMAP_KHR). */
-static bool export_via_bo(struct probe *p, const struct export_fns *f, EGLDisplay dpy, struct gbm_device *gbm,
-                          char *out, size_t outlen)
+static bool export_via_bo(struct probe *p, const struct export_fns *f, EGLDisplay dpy,
+                          struct gbm_device *gbm, char *out, size_t outlen)
 {
         struct gbm_bo *bo;
         EGLImageKHR image;
@@ -420,7 +440,8 @@ static bool export_via_bo(struct probe *p, const struct export_fns *f, EGLDispla
                 snprintf(out, outlen, "gbm_bo_create(64x64 ARGB8888) failed: %s", strerror(errno));
                 return false;
         }
-        image = f->create_image(dpy, EGL_NO_CONTEXT, EGL_NATIVE_PIXMAP_KHR, (EGLClientBuffer)bo, NULL);
+        image =
+            f->create_image(dpy, EGL_NO_CONTEXT, EGL_NATIVE_PIXMAP_KHR, (EGLClientBuffer)bo, NULL);
         if (image == EGL_NO_IMAGE_KHR) {
                 snprintf(out, outlen, "eglCreateImageKHR(GBM bo) failed: %s", egl_err(p));
                 p->gbm_bo_destroy(bo);
@@ -458,7 +479,8 @@ static bool export_via_texture(struct probe *p, const struct export_fns *f, cons
                 gl->delete_textures(1, &tex);
                 return false;
         }
-        image = f->create_image(p->dpy, ctx, EGL_GL_TEXTURE_2D_KHR, (EGLClientBuffer)(uintptr_t)tex, NULL);
+        image = f->create_image(p->dpy, ctx, EGL_GL_TEXTURE_2D_KHR, (EGLClientBuffer)(uintptr_t)tex,
+                                NULL);
         if (image == EGL_NO_IMAGE_KHR) {
                 snprintf(out, outlen, "eglCreateImageKHR(GL texture) failed: %s", egl_err(p));
                 gl->delete_textures(1, &tex);
@@ -474,8 +496,8 @@ static bool export_via_texture(struct probe *p, const struct export_fns *f, cons
  * Mesa's software driver (kms_swrast, used on a 2D virtio-gpu) allocates
  * with dumb buffers, which DRM refuses on render nodes, so on such a node a
  * dmabuf can only come from the primary node of the same device. */
-static bool export_via_primary(struct probe *p, const struct export_fns *f, char *card, size_t cardlen,
-                               char *out, size_t outlen)
+static bool export_via_primary(struct probe *p, const struct export_fns *f, char *card,
+                               size_t cardlen, char *out, size_t outlen)
 {
         struct gbm_device *gbm = NULL;
         EGLDisplay dpy = EGL_NO_DISPLAY;
@@ -489,8 +511,8 @@ static bool export_via_primary(struct probe *p, const struct export_fns *f, char
                 snprintf(out, outlen, "not a character device");
                 return false;
         }
-        snprintf(pattern, sizeof(pattern), "/sys/dev/char/%u:%u/device/drm/card*", major(st.st_rdev),
-                 minor(st.st_rdev));
+        snprintf(pattern, sizeof(pattern), "/sys/dev/char/%u:%u/device/drm/card*",
+                 major(st.st_rdev), minor(st.st_rdev));
         if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
                 snprintf(out, outlen, "no primary node for %.200s", p->device);
                 globfree(&g);
@@ -530,7 +552,7 @@ out:
 
 static void check_export(struct probe *p)
 {
-        static const EGLint ctx_attr[] = { EGL_CONTEXT_CLIENT_VERSION, 2, EGL_NONE };
+        static const EGLint ctx_attr[] = {EGL_CONTEXT_CLIENT_VERSION, 2, EGL_NONE};
         const char *ext = p->eglQueryString(p->dpy, EGL_EXTENSIONS);
         EGLConfig config = EGL_NO_CONFIG_KHR;
         EGLContext ctx = EGL_NO_CONTEXT;
@@ -541,11 +563,13 @@ static void check_export(struct probe *p)
 
         f.create_image = (PFNEGLCREATEIMAGEKHRPROC)p->eglGetProcAddress("eglCreateImageKHR");
         f.destroy_image = (PFNEGLDESTROYIMAGEKHRPROC)p->eglGetProcAddress("eglDestroyImageKHR");
-        f.query = (PFNEGLEXPORTDMABUFIMAGEQUERYMESAPROC)p->eglGetProcAddress("eglExportDMABUFImageQueryMESA");
-        f.export = (PFNEGLEXPORTDMABUFIMAGEMESAPROC)p->eglGetProcAddress("eglExportDMABUFImageMESA");
+        f.query = (PFNEGLEXPORTDMABUFIMAGEQUERYMESAPROC)p->eglGetProcAddress(
+            "eglExportDMABUFImageQueryMESA");
+        f.export =
+            (PFNEGLEXPORTDMABUFIMAGEMESAPROC)p->eglGetProcAddress("eglExportDMABUFImageMESA");
         if (!f.create_image || !f.destroy_image || !f.query || !f.export) {
-                set(p, C_EXPORT, ST_FAIL, "%s lacks eglCreateImageKHR or the dmabuf export functions",
-                    p->egl_lib);
+                set(p, C_EXPORT, ST_FAIL,
+                    "%s lacks eglCreateImageKHR or the dmabuf export functions", p->egl_lib);
                 return;
         }
 
@@ -554,29 +578,35 @@ static void check_export(struct probe *p)
         p->gles_handle = dlopen(p->gles_lib, RTLD_NOW | RTLD_LOCAL);
         if (!p->gles_handle) {
                 set(p, C_EXPORT, ST_FAIL,
-                    "cannot load %s (%s): the GL ES library is missing (Debian: libgles2, RHEL: libglvnd-gles)",
+                    "cannot load %s (%s): the GL ES library is missing (Debian: libgles2, RHEL: "
+                    "libglvnd-gles)",
                     p->gles_lib, dlerror());
                 return;
         }
-        if (!sym(p->gles_handle, p->gles_lib, "glGenTextures", &gl.gen_textures, err, sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glBindTexture", &gl.bind_texture, err, sizeof(err)) ||
+        if (!sym(p->gles_handle, p->gles_lib, "glGenTextures", &gl.gen_textures, err,
+                 sizeof(err)) ||
+            !sym(p->gles_handle, p->gles_lib, "glBindTexture", &gl.bind_texture, err,
+                 sizeof(err)) ||
             !sym(p->gles_handle, p->gles_lib, "glTexImage2D", &gl.tex_image_2d, err, sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glDeleteTextures", &gl.delete_textures, err, sizeof(err)) ||
+            !sym(p->gles_handle, p->gles_lib, "glDeleteTextures", &gl.delete_textures, err,
+                 sizeof(err)) ||
             !sym(p->gles_handle, p->gles_lib, "glGetString", &gl.get_string, err, sizeof(err)) ||
             !sym(p->gles_handle, p->gles_lib, "glGetError", &gl.get_error, err, sizeof(err))) {
                 set(p, C_EXPORT, ST_FAIL, "%s", err);
                 return;
         }
         if (!has_ext(ext, "EGL_KHR_surfaceless_context")) {
-                set(p, C_EXPORT, ST_FAIL, "EGL_KHR_surfaceless_context is not offered: QEMU's egl-headless needs it");
+                set(p, C_EXPORT, ST_FAIL,
+                    "EGL_KHR_surfaceless_context is not offered: QEMU's egl-headless needs it");
                 return;
         }
         if (!p->eglBindAPI(EGL_OPENGL_ES_API)) {
                 set(p, C_EXPORT, ST_FAIL, "eglBindAPI(GL ES) failed: %s", egl_err(p));
                 return;
         }
-        if (!has_ext(ext, "EGL_KHR_no_config_context") && !has_ext(ext, "EGL_MESA_configless_context")) {
-                static const EGLint want[] = { EGL_RENDERABLE_TYPE, EGL_OPENGL_ES2_BIT, EGL_NONE };
+        if (!has_ext(ext, "EGL_KHR_no_config_context") &&
+            !has_ext(ext, "EGL_MESA_configless_context")) {
+                static const EGLint want[] = {EGL_RENDERABLE_TYPE, EGL_OPENGL_ES2_BIT, EGL_NONE};
                 EGLint n = 0;
 
                 if (!p->eglChooseConfig(p->dpy, want, &config, 1, &n) || n < 1) {
@@ -590,7 +620,8 @@ static void check_export(struct probe *p)
                 return;
         }
         if (!p->eglMakeCurrent(p->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, ctx)) {
-                set(p, C_EXPORT, ST_FAIL, "eglMakeCurrent without a surface failed: %s", egl_err(p));
+                set(p, C_EXPORT, ST_FAIL, "eglMakeCurrent without a surface failed: %s",
+                    egl_err(p));
                 p->eglDestroyContext(p->dpy, ctx);
                 return;
         }
@@ -602,20 +633,24 @@ static void check_export(struct probe *p)
                 set(p, C_EXPORT, ST_PASS, "GL texture exported: %s; GL renderer %s", tex_msg,
                     renderer ? (const char *)renderer : "?");
         else if (export_via_bo(p, &f, p->dpy, p->gbm, bo_msg, sizeof(bo_msg)))
-                set(p, C_EXPORT, ST_PASS, "GBM bo exported: %s (GL texture path failed: %s); GL renderer %s",
-                    bo_msg, tex_msg, renderer ? (const char *)renderer : "?");
-        else if (!p->no_primary && export_via_primary(p, &f, card, sizeof(card), card_msg, sizeof(card_msg)))
                 set(p, C_EXPORT, ST_PASS,
-                    "GBM bo exported through the primary node %s: %s; the render node itself cannot "
+                    "GBM bo exported: %s (GL texture path failed: %s); GL renderer %s", bo_msg,
+                    tex_msg, renderer ? (const char *)renderer : "?");
+        else if (!p->no_primary &&
+                 export_via_primary(p, &f, card, sizeof(card), card_msg, sizeof(card_msg)))
+                set(p, C_EXPORT, ST_PASS,
+                    "GBM bo exported through the primary node %s: %s; the render node itself "
+                    "cannot "
                     "allocate with GL renderer %s (GL texture: %s; GBM bo: %s)",
                     card, card_msg, renderer ? (const char *)renderer : "?", tex_msg, bo_msg);
         else if (p->no_primary)
-                set(p, C_EXPORT, ST_FAIL, "no dmabuf could be exported from %s: GL texture: %s; GBM bo: %s",
-                    p->device, tex_msg, bo_msg);
+                set(p, C_EXPORT, ST_FAIL,
+                    "no dmabuf could be exported from %s: GL texture: %s; GBM bo: %s", p->device,
+                    tex_msg, bo_msg);
         else
                 set(p, C_EXPORT, ST_FAIL,
-                    "no dmabuf could be exported: GL texture: %s; GBM bo: %s; primary node: %s", tex_msg,
-                    bo_msg, card_msg);
+                    "no dmabuf could be exported: GL texture: %s; GBM bo: %s; primary node: %s",
+                    tex_msg, bo_msg, card_msg);
 
         p->eglMakeCurrent(p->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
         p->eglDestroyContext(p->dpy, ctx);
@@ -628,11 +663,21 @@ static void json_string(FILE *f, const char *s)
         fputc('"', f);
         for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
                 switch (*c) {
-                case '"': fputs("\\\"", f); break;
-                case '\\': fputs("\\\\", f); break;
-                case '\n': fputs("\\n", f); break;
-                case '\r': fputs("\\r", f); break;
-                case '\t': fputs("\\t", f); break;
+                case '"':
+                        fputs("\\\"", f);
+                        break;
+                case '\\':
+                        fputs("\\\\", f);
+                        break;
+                case '\n':
+                        fputs("\\n", f);
+                        break;
+                case '\r':
+                        fputs("\\r", f);
+                        break;
+                case '\t':
+                        fputs("\\t", f);
+                        break;
                 default:
                         if (*c < 0x20 || *c == 0x7f)
                                 fprintf(f, "\\u%04x", *c);
@@ -660,7 +705,8 @@ static void print_json(const struct probe *p, bool ok)
                 printf("%s\n  {\"name\": ", i ? "," : "");
                 json_string(stdout, check_names[i]);
                 printf(", \"ok\": %s, \"status\": \"%s\", \"detail\": ",
-                       p->checks[i].status == ST_PASS ? "true" : "false", status_word(p->checks[i].status));
+                       p->checks[i].status == ST_PASS ? "true" : "false",
+                       status_word(p->checks[i].status));
                 json_string(stdout, p->checks[i].detail);
                 fputc('}', stdout);
         }
@@ -707,40 +753,60 @@ int main(int argc, char **argv)
 {
         enum { OPT_EGL_LIB = 0x100, OPT_GBM_LIB, OPT_GLES_LIB, OPT_ANY_DEVICE, OPT_RENDER_ONLY };
         static const struct option opts[] = {
-                { "device", required_argument, NULL, 'd' },
-                { "json", no_argument, NULL, 'j' },
-                { "quiet", no_argument, NULL, 'q' },
-                { "help", no_argument, NULL, 'h' },
-                /* Hidden, for tests: load another library name. */
-                { "egl-lib", required_argument, NULL, OPT_EGL_LIB },
-                { "gbm-lib", required_argument, NULL, OPT_GBM_LIB },
-                { "gles-lib", required_argument, NULL, OPT_GLES_LIB },
-                { "any-device", no_argument, NULL, OPT_ANY_DEVICE },
-                { "render-node-only", no_argument, NULL, OPT_RENDER_ONLY },
-                {},
+            {"device", required_argument, NULL, 'd'},
+            {"json", no_argument, NULL, 'j'},
+            {"quiet", no_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            /* Hidden, for tests: load another library name. */
+            {"egl-lib", required_argument, NULL, OPT_EGL_LIB},
+            {"gbm-lib", required_argument, NULL, OPT_GBM_LIB},
+            {"gles-lib", required_argument, NULL, OPT_GLES_LIB},
+            {"any-device", no_argument, NULL, OPT_ANY_DEVICE},
+            {"render-node-only", no_argument, NULL, OPT_RENDER_ONLY},
+            {},
         };
         struct probe p = {
-                .gbm_lib = "libgbm.so.1",
-                .egl_lib = "libEGL.so.1",
-                .gles_lib = "libGLESv2.so.2",
-                .fd = -1,
-                .dpy = EGL_NO_DISPLAY,
+            .gbm_lib = "libgbm.so.1",
+            .egl_lib = "libEGL.so.1",
+            .gles_lib = "libGLESv2.so.2",
+            .fd = -1,
+            .dpy = EGL_NO_DISPLAY,
         };
         bool json = false, quiet = false, ok = true;
         int c;
 
         while ((c = getopt_long(argc, argv, "d:jqh", opts, NULL)) >= 0) {
                 switch (c) {
-                case 'd': p.device_opt = optarg; break;
-                case 'j': json = true; break;
-                case 'q': quiet = true; break;
-                case 'h': usage(stdout); return 0;
-                case OPT_EGL_LIB: p.egl_lib = optarg; break;
-                case OPT_GBM_LIB: p.gbm_lib = optarg; break;
-                case OPT_GLES_LIB: p.gles_lib = optarg; break;
-                case OPT_ANY_DEVICE: p.any_device = true; break;
-                case OPT_RENDER_ONLY: p.no_primary = true; break;
-                default: usage(stderr); return 2;
+                case 'd':
+                        p.device_opt = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case OPT_EGL_LIB:
+                        p.egl_lib = optarg;
+                        break;
+                case OPT_GBM_LIB:
+                        p.gbm_lib = optarg;
+                        break;
+                case OPT_GLES_LIB:
+                        p.gles_lib = optarg;
+                        break;
+                case OPT_ANY_DEVICE:
+                        p.any_device = true;
+                        break;
+                case OPT_RENDER_ONLY:
+                        p.no_primary = true;
+                        break;
+                default:
+                        usage(stderr);
+                        return 2;
                 }
         }
         if (optind < argc) {

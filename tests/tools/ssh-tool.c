@@ -73,10 +73,10 @@ static void *par_main(void *p)
 
 int main(int argc, char **argv)
 {
-        struct node_target t = { .name = "node", .host = "127.0.0.1", .port = 22, .user = "root" };
+        struct node_target t = {.name = "node", .host = "127.0.0.1", .port = 22, .user = "root"};
         _cleanup_free_ char *host_key = NULL;
         struct ssh_node *n = NULL;
-        struct canceller canceller = { .after = -1 };
+        struct canceller canceller = {.after = -1};
         pthread_t cancel_thread;
         double timeout = 10;
         const char *cmd;
@@ -87,23 +87,39 @@ int main(int argc, char **argv)
                 log_set_level(LOG_DEBUG);
         while ((c = getopt(argc, argv, "+H:p:u:i:k:t:n:C:")) >= 0) {
                 switch (c) {
-                case 'H': t.host = optarg; break;
-                case 'p': t.port = (unsigned)atoi(optarg); break;
-                case 'u': t.user = optarg; break;
-                case 'i': t.identity = optarg; break;
+                case 'H':
+                        t.host = optarg;
+                        break;
+                case 'p':
+                        t.port = (unsigned)atoi(optarg);
+                        break;
+                case 'u':
+                        t.user = optarg;
+                        break;
+                case 'i':
+                        t.identity = optarg;
+                        break;
                 case 'k':
                         if (ssh_read_pubkey(optarg, &host_key) < 0)
                                 return 99;
                         t.host_key = host_key;
                         break;
-                case 't': timeout = atof(optarg); break;
-                case 'n': t.name = optarg; break;
-                case 'C': canceller.after = atof(optarg); break;
-                default: return 2;
+                case 't':
+                        timeout = atof(optarg);
+                        break;
+                case 'n':
+                        t.name = optarg;
+                        break;
+                case 'C':
+                        canceller.after = atof(optarg);
+                        break;
+                default:
+                        return 2;
                 }
         }
         if (optind >= argc) {
-                fprintf(stderr, "usage: ssh-tool [-H host -p port -u user -i key -k hostkey.pub -t secs] CMD ...\n");
+                fprintf(stderr, "usage: ssh-tool [-H host -p port -u user -i key -k hostkey.pub -t "
+                                "secs] CMD ...\n");
                 return 2;
         }
         if (canceller.after >= 0) {
@@ -148,7 +164,7 @@ int main(int argc, char **argv)
                 w = calloc(k, sizeof(*w));
                 th = calloc(k, sizeof(*th));
                 for (int i = 0; i < k; i++) {
-                        w[i] = (struct par){ .t = &t, .timeout = timeout, .argv = argv + 1 };
+                        w[i] = (struct par){.t = &t, .timeout = timeout, .argv = argv + 1};
                         pthread_create(&th[i], NULL, par_main, &w[i]);
                 }
                 for (int i = 0; i < k; i++) {
@@ -176,7 +192,8 @@ int main(int argc, char **argv)
                         ssh_node_free(n);
                         return 2;
                 }
-                r = streq(cmd, "run") ? ssh_node_run(n, argv, &res) : ssh_node_run_script(n, argv[0], &res);
+                r = streq(cmd, "run") ? ssh_node_run(n, argv, &res)
+                                      : ssh_node_run_script(n, argv[0], &res);
                 if (r >= 0) {
                         fwrite(res.out, 1, strlen(res.out), stdout);
                         fwrite(res.err, 1, strlen(res.err), stderr);
@@ -192,7 +209,8 @@ int main(int argc, char **argv)
                 size_t size = 0;
                 r = read_full_file("/dev/stdin", &data, &size);
                 if (r >= 0)
-                        r = ssh_node_upload_data(n, data, size, argv[0], (mode_t)strtoul(argv[1], NULL, 8));
+                        r = ssh_node_upload_data(n, data, size, argv[0],
+                                                 (mode_t)strtoul(argv[1], NULL, 8));
         } else if (streq(cmd, "download") && argc == 2) {
                 r = ssh_node_download(n, argv[0], argv[1]);
         } else {

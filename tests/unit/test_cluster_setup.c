@@ -24,11 +24,14 @@ static void check(const char *cr, const char *want)
         free(p);
 }
 
-#define TYPES(x) "{\"spec\":{\"configuration\":{\"mediatedDevicesConfiguration\":{\"mediatedDeviceTypes\":" x "},"
+#define TYPES(x)                                                                                   \
+        "{\"spec\":{\"configuration\":{\"mediatedDevicesConfiguration\":{"                         \
+        "\"mediatedDeviceTypes\":" x "},"
 #define MDEVS(x) "\"permittedHostDevices\":{\"mediatedDevices\":" x "},"
 #define GATES(x) "\"developerConfiguration\":{\"featureGates\":" x "}}}}"
-#define T4 "{\"mdevNameSelector\":\"GRID T4-1B\",\"resourceName\":\"nvidia.com/GRID_T4-1B\"}," \
-           "{\"mdevNameSelector\":\"GRID T4-2B\",\"resourceName\":\"nvidia.com/GRID_T4-2B\"}"
+#define T4                                                                                         \
+        "{\"mdevNameSelector\":\"GRID T4-1B\",\"resourceName\":\"nvidia.com/GRID_T4-1B\"},"        \
+        "{\"mdevNameSelector\":\"GRID T4-2B\",\"resourceName\":\"nvidia.com/GRID_T4-2B\"}"
 
 static void test_no_cr(void **state)
 {
@@ -45,9 +48,9 @@ static void test_keeps_existing(void **state)
               "\"mediatedDevicesConfiguration\":{\"mediatedDeviceTypes\":[\"nvidia-105\"]},"
               "\"permittedHostDevices\":{\"mediatedDevices\":[{\"mdevNameSelector\":\"GRID P4-1Q\","
               "\"resourceName\":\"nvidia.com/P4\"}]}}}}",
-              TYPES("[\"nvidia-105\",\"nvidia-222\"]")
-                      MDEVS("[{\"mdevNameSelector\":\"GRID P4-1Q\",\"resourceName\":\"nvidia.com/P4\"}," T4 "]")
-                              GATES("[\"LiveMigration\",\"Snapshot\",\"Sidecar\"]"));
+              TYPES("[\"nvidia-105\",\"nvidia-222\"]") MDEVS(
+                  "[{\"mdevNameSelector\":\"GRID P4-1Q\",\"resourceName\":\"nvidia.com/P4\"}," T4
+                  "]") GATES("[\"LiveMigration\",\"Snapshot\",\"Sidecar\"]"));
 }
 
 static void test_idempotent(void **state)
@@ -78,11 +81,11 @@ static void test_labels(void **state)
         cfg.provider = PROVIDER_KCLI;
         cfg.webhook.deploy = DEPLOY_NONE;
         cfg.kubevirt.configure = false;
-        struct run_ctx ctx = { .cfg = &cfg, .plan = stdout, .state_dir = dir, .build_dir = dir };
-        struct state st = { .root = cJSON_Parse(
-                                    "{\"nodes\":[{\"name\":\"c-ctlplane-0\",\"probe_ok\":true},"
-                                    "{\"name\":\"c-worker-0\",\"probe_ok\":false},"
-                                    "{\"name\":\"c-worker-1\",\"probe_ok\":true}]}") };
+        struct run_ctx ctx = {.cfg = &cfg, .plan = stdout, .state_dir = dir, .build_dir = dir};
+        struct state st = {
+            .root = cJSON_Parse("{\"nodes\":[{\"name\":\"c-ctlplane-0\",\"probe_ok\":true},"
+                                "{\"name\":\"c-worker-0\",\"probe_ok\":false},"
+                                "{\"name\":\"c-worker-1\",\"probe_ok\":true}]}")};
         assert_int_equal(cluster_setup(&ctx, &st, "/kc"), 0);
 
         char *text = NULL;
@@ -109,10 +112,10 @@ static void test_labels(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_no_cr),
-                cmocka_unit_test(test_keeps_existing),
-                cmocka_unit_test(test_idempotent),
-                cmocka_unit_test(test_labels),
+            cmocka_unit_test(test_no_cr),
+            cmocka_unit_test(test_keeps_existing),
+            cmocka_unit_test(test_idempotent),
+            cmocka_unit_test(test_labels),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

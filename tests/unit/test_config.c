@@ -284,16 +284,17 @@ static void test_cross_field_errors(void **state)
                    "TLS only), got 'http://127.0.0.1:8443'");
 
         _cleanup_free_ char *img = strdup_printf(
-                "2:3: image.base: file '%s/missing.qcow2': No such file or directory (use "
-                "debian-bookworm or the path of a qcow2 image)",
-                tmpdir);
+            "2:3: image.base: file '%s/missing.qcow2': No such file or directory (use "
+            "debian-bookworm or the path of a qcow2 image)",
+            tmpdir);
         expect_bad("image:\n  base: missing.qcow2\n", img);
-        _cleanup_free_ char *dir = strdup_printf("2:3: image.base: '%s/.' is not a regular file (use "
-                                                 "debian-bookworm or the path of a qcow2 image)",
-                                                 tmpdir);
+        _cleanup_free_ char *dir =
+            strdup_printf("2:3: image.base: '%s/.' is not a regular file (use "
+                          "debian-bookworm or the path of a qcow2 image)",
+                          tmpdir);
         expect_bad("image:\n  base: .\n", dir);
         _cleanup_free_ char *mesa = strdup_printf(
-                "2:3: mesa.local_dir: directory '%s/debs': No such file or directory", tmpdir);
+            "2:3: mesa.local_dir: directory '%s/debs': No such file or directory", tmpdir);
         expect_bad("mesa:\n  local_dir: debs\n", mesa);
 }
 
@@ -402,8 +403,9 @@ static void test_reference(void **state)
         assert_int_equal(config_print_reference(f), 0);
         fclose(f);
         assert_non_null(strstr(buf, "| `nodes.count` | integer | `1` | 1..16 |"));
-        assert_non_null(strstr(buf, "| `provider` | enum | `local` | `local`, `kcli`, `kubevirtci`, "
-                                    "`kind` |"));
+        assert_non_null(strstr(buf,
+                               "| `provider` | enum | `local` | `local`, `kcli`, `kubevirtci`, "
+                               "`kind` |"));
         assert_non_null(strstr(buf, "| `network.subnet` | string | `192.168.123.0/24` |"));
         assert_non_null(strstr(buf, "| `ssh.key` | string | (unset) |"));
         free(buf);
@@ -435,8 +437,8 @@ static void test_shipped_bad_configs(void **state)
                 at = strstr(exp, "@CONFIGDIR@");
                 if (at) {
                         *at = 0;
-                        want = strdup_printf("%s:%s%s/tests/fixtures/bad-configs%s", g.gl_pathv[i], exp, cwd,
-                                             at + strlen("@CONFIGDIR@"));
+                        want = strdup_printf("%s:%s%s/tests/fixtures/bad-configs%s", g.gl_pathv[i],
+                                             exp, cwd, at + strlen("@CONFIGDIR@"));
                 } else
                         want = strdup_printf("%s:%s", g.gl_pathv[i], exp);
                 assert_int_equal(config_load_quiet(&c, g.gl_pathv[i], &msg), -EINVAL);
@@ -469,8 +471,7 @@ static void test_docs_in_sync(void **state)
         b++;
         assert_true(b <= e);
         if (getenv("VGPUENV_UPDATE_DOCS")) {
-                _cleanup_free_ char *out =
-                        strdup_printf("%.*s%s%s", (int)(b - doc), doc, table, e);
+                _cleanup_free_ char *out = strdup_printf("%.*s%s%s", (int)(b - doc), doc, table, e);
                 assert_int_equal(write_file_atomic(doc_path, out, strlen(out), 0644), 0);
                 return;
         }
@@ -482,18 +483,18 @@ static void test_docs_in_sync(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup(test_defaults, reset_env),
-                cmocka_unit_test_setup(test_mesa_packages, reset_env),
-                cmocka_unit_test_setup(test_shipped_local_yaml, reset_env),
-                cmocka_unit_test_setup(test_full_config, reset_env),
-                cmocka_unit_test_setup(test_schema_errors, reset_env),
-                cmocka_unit_test_setup(test_cross_field_errors, reset_env),
-                cmocka_unit_test_setup(test_cross_field_good, reset_env),
-                cmocka_unit_test_setup(test_env_overrides, reset_env),
-                cmocka_unit_test_setup(test_load_logs_and_einval, reset_env),
-                cmocka_unit_test_setup(test_reference, reset_env),
-                cmocka_unit_test_setup(test_docs_in_sync, reset_env),
-                cmocka_unit_test_setup(test_shipped_bad_configs, reset_env),
+            cmocka_unit_test_setup(test_defaults, reset_env),
+            cmocka_unit_test_setup(test_mesa_packages, reset_env),
+            cmocka_unit_test_setup(test_shipped_local_yaml, reset_env),
+            cmocka_unit_test_setup(test_full_config, reset_env),
+            cmocka_unit_test_setup(test_schema_errors, reset_env),
+            cmocka_unit_test_setup(test_cross_field_errors, reset_env),
+            cmocka_unit_test_setup(test_cross_field_good, reset_env),
+            cmocka_unit_test_setup(test_env_overrides, reset_env),
+            cmocka_unit_test_setup(test_load_logs_and_einval, reset_env),
+            cmocka_unit_test_setup(test_reference, reset_env),
+            cmocka_unit_test_setup(test_docs_in_sync, reset_env),
+            cmocka_unit_test_setup(test_shipped_bad_configs, reset_env),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

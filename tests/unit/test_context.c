@@ -82,15 +82,14 @@ static void test_init_dirs(void **state)
 static void test_dry_run_prints(void **state)
 {
         struct fixture *fx = *state;
-        char *const argv[] = { "kcli", "create", "kube", "generic", "-P", "ctlplanes=1",
-                               "it's here", "$HOME", NULL };
-        char *const env[] = { "KUBEVIRT_PROVIDER=k8s-1.30", "EXTRA=a b", NULL };
-        struct spawn_result res = { .exit_code = 99 };
+        char *const argv[] = {"kcli",        "create",    "kube",  "generic", "-P",
+                              "ctlplanes=1", "it's here", "$HOME", NULL};
+        char *const env[] = {"KUBEVIRT_PROVIDER=k8s-1.30", "EXTRA=a b", NULL};
+        struct spawn_result res = {.exit_code = 99};
 
-        assert_int_equal(ctx_run(&fx->ctx, "creating the cluster", argv, env, "/src/kube virt",
-                                 NULL),
-                         0);
-        assert_int_equal(ctx_run(&fx->ctx, "listing", (char *const[]){ "kcli", "list", "vm", NULL },
+        assert_int_equal(
+            ctx_run(&fx->ctx, "creating the cluster", argv, env, "/src/kube virt", NULL), 0);
+        assert_int_equal(ctx_run(&fx->ctx, "listing", (char *const[]){"kcli", "list", "vm", NULL},
                                  NULL, NULL, &res),
                          0);
         /* "returns 0 with an empty result" */
@@ -115,9 +114,9 @@ static void test_dry_run_never_runs(void **state)
         assert_true(fd >= 0);
         close(fd);
         unlink(marker);
-        assert_int_equal(ctx_run(&fx->ctx, "touching", (char *const[]){ "touch", marker, NULL },
-                                 NULL, NULL, NULL),
-                         0);
+        assert_int_equal(
+            ctx_run(&fx->ctx, "touching", (char *const[]){"touch", marker, NULL}, NULL, NULL, NULL),
+            0);
         assert_false(file_exists(marker));
 }
 
@@ -125,7 +124,7 @@ static void test_real_run(void **state)
 {
         struct fixture *fx = *state;
         struct spawn_result res = {};
-        char *const fail3[] = { "/bin/sh", "-c", "exit 3", NULL };
+        char *const fail3[] = {"/bin/sh", "-c", "exit 3", NULL};
 
         fx->ctx.dry_run = false;
         /* Without ret, a non-zero exit is the step's failure. */
@@ -135,19 +134,19 @@ static void test_real_run(void **state)
         assert_int_equal(res.exit_code, 3);
         spawn_result_done(&res);
 
-        char *const echo[] = { "/bin/sh", "-c", "printf '%s|%s' \"$FOO\" \"$(pwd)\"; echo oops >&2",
-                               NULL };
-        char *const env[] = { "FOO=bar baz", NULL };
+        char *const echo[] = {"/bin/sh", "-c", "printf '%s|%s' \"$FOO\" \"$(pwd)\"; echo oops >&2",
+                              NULL};
+        char *const env[] = {"FOO=bar baz", NULL};
         assert_int_equal(ctx_run(&fx->ctx, "echo", echo, env, "/tmp", &res), 0);
         assert_int_equal(res.exit_code, 0);
         assert_string_equal(res.out, "bar baz|/tmp");
         assert_string_equal(res.err, "oops\n");
         spawn_result_done(&res);
 
-        assert_int_equal(ctx_run(&fx->ctx, "ok", (char *const[]){ "true", NULL }, NULL, NULL, NULL),
+        assert_int_equal(ctx_run(&fx->ctx, "ok", (char *const[]){"true", NULL}, NULL, NULL, NULL),
                          0);
         assert_int_equal(ctx_run(&fx->ctx, "missing",
-                                 (char *const[]){ "vgpuenv-no-such-program", NULL }, NULL, NULL,
+                                 (char *const[]){"vgpuenv-no-such-program", NULL}, NULL, NULL,
                                  NULL),
                          -ENOENT);
         /* Nothing is printed to the plan outside dry runs. */
@@ -156,8 +155,7 @@ static void test_real_run(void **state)
 
         /* Once cancelled, no new command starts. */
         atomic_store(&fx->ctx.cancelled, true);
-        assert_int_equal(ctx_run(&fx->ctx, "late", (char *const[]){ "true", NULL }, NULL, NULL,
-                                 NULL),
+        assert_int_equal(ctx_run(&fx->ctx, "late", (char *const[]){"true", NULL}, NULL, NULL, NULL),
                          -ECANCELED);
 }
 
@@ -174,7 +172,7 @@ static void test_cancel_watch(void **state)
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-                struct timespec ts = { 0, 10 * 1000 * 1000 };
+                struct timespec ts = {0, 10 * 1000 * 1000};
                 close(p[0]);
                 dup2(p[1], STDERR_FILENO);
                 if (cancel_watch_start(&fx->ctx) < 0)
@@ -209,11 +207,11 @@ static void test_cancel_watch(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_init_dirs, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_dry_run_prints, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_dry_run_never_runs, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_real_run, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_cancel_watch, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_init_dirs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_dry_run_prints, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_dry_run_never_runs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_real_run, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_cancel_watch, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,23 +73,23 @@ static void test_domain_xml_refuses_odd_input(void **state)
 /* What node-check.sh printed for KubeVirt's domain on a node (libvirt 9.0,
  * QEMU 7.2), shortened only in the -device JSON. */
 static const char start_output[] =
-        "result=failed\n"
-        "virsh: error: Failed to start domain 'vgpuenv-verify-display'\n"
-        "virsh: error: internal error: process exited while connecting to monitor: "
-        "2026-11-21T13:06:10.295565Z qemu-system-x86_64: -device "
-        "{\"driver\":\"vfio-pci-nohotplug\",\"id\":\"ua-gpu-gpu1\",\"display\":\"on\"}: warning: "
-        "vfio " UUID ": Could not enable error recovery for the device\n"
-        "virsh: 2026-11-21T13:06:10.306227Z qemu-system-x86_64: -device "
-        "{\"driver\":\"vfio-pci-nohotplug\",\"id\":\"ua-gpu-gpu1\",\"display\":\"on\"}: vfio " UUID
-        ": vfio-display-dmabuf: opengl not available\n"
-        "qemu-log: 2026-11-21 13:06:09.608+0000: starting up libvirt version: 9.0.0\n"
-        "qemu-log: 2026-11-21T13:06:10.295565Z qemu-system-x86_64: -device "
-        "{\"driver\":\"vfio-pci-nohotplug\"}: warning: vfio " UUID
-        ": Could not enable error recovery for the device\n"
-        "qemu-log: 2026-11-21T13:06:10.306227Z qemu-system-x86_64: -device "
-        "{\"driver\":\"vfio-pci-nohotplug\"}: vfio " UUID
-        ": vfio-display-dmabuf: opengl not available\n"
-        "qemu-log: 2026-11-21 13:06:10.372+0000: shutting down, reason=failed\n";
+    "result=failed\n"
+    "virsh: error: Failed to start domain 'vgpuenv-verify-display'\n"
+    "virsh: error: internal error: process exited while connecting to monitor: "
+    "2026-11-21T13:06:10.295565Z qemu-system-x86_64: -device "
+    "{\"driver\":\"vfio-pci-nohotplug\",\"id\":\"ua-gpu-gpu1\",\"display\":\"on\"}: warning: "
+    "vfio " UUID ": Could not enable error recovery for the device\n"
+    "virsh: 2026-11-21T13:06:10.306227Z qemu-system-x86_64: -device "
+    "{\"driver\":\"vfio-pci-nohotplug\",\"id\":\"ua-gpu-gpu1\",\"display\":\"on\"}: vfio " UUID
+    ": vfio-display-dmabuf: opengl not available\n"
+    "qemu-log: 2026-11-21 13:06:09.608+0000: starting up libvirt version: 9.0.0\n"
+    "qemu-log: 2026-11-21T13:06:10.295565Z qemu-system-x86_64: -device "
+    "{\"driver\":\"vfio-pci-nohotplug\"}: warning: vfio " UUID
+    ": Could not enable error recovery for the device\n"
+    "qemu-log: 2026-11-21T13:06:10.306227Z qemu-system-x86_64: -device "
+    "{\"driver\":\"vfio-pci-nohotplug\"}: vfio " UUID
+    ": vfio-display-dmabuf: opengl not available\n"
+    "qemu-log: 2026-11-21 13:06:10.372+0000: shutting down, reason=failed\n";
 
 static void test_observations(void **state)
 {
@@ -183,7 +183,7 @@ static void test_debian_packages(void **state)
 
 static void test_report(void **state)
 {
-        struct display_report r = { 0 };
+        struct display_report r = {0};
         struct display_check *a, *b;
         cJSON *j;
 
@@ -216,12 +216,12 @@ static void test_report(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_domain_xml_is_accepted_by_libvirt),
-                cmocka_unit_test(test_domain_xml_refuses_odd_input),
-                cmocka_unit_test(test_observations),
-                cmocka_unit_test(test_ppm_header),
-                cmocka_unit_test(test_debian_packages),
-                cmocka_unit_test(test_report),
+            cmocka_unit_test(test_domain_xml_is_accepted_by_libvirt),
+            cmocka_unit_test(test_domain_xml_refuses_odd_input),
+            cmocka_unit_test(test_observations),
+            cmocka_unit_test(test_ppm_header),
+            cmocka_unit_test(test_debian_packages),
+            cmocka_unit_test(test_report),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

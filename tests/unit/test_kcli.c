@@ -30,9 +30,10 @@ static void test_params(void **state)
         c.nodes.disk = 20;
         c.path = strdup("/x/kcli.yaml");
         char *t = kcli_params_text(&c);
-        assert_string_equal(t, "# Written by vgpuenv from /x/kcli.yaml: parameters of `kcli create kube "
-                               "generic`.\nctlplanes: 1\nworkers: 2\nimage: \"centos9stream\"\n"
-                               "memory: 4096\nnumcpus: 2\ndisk_size: 20\n");
+        assert_string_equal(
+            t, "# Written by vgpuenv from /x/kcli.yaml: parameters of `kcli create kube "
+               "generic`.\nctlplanes: 1\nworkers: 2\nimage: \"centos9stream\"\n"
+               "memory: 4096\nnumcpus: 2\ndisk_size: 20\n");
         free(t);
         /* a version is a string for kcli: 1.30 must not become 1.3 */
         c.kcli.version = strdup("1.30");
@@ -43,7 +44,7 @@ static void test_params(void **state)
         assert_non_null(strstr(t, "image: \"ubuntu\\\"2204\"\n"));
         free(t);
 
-        const char *args[] = { "delete", "kube", "--yes", "c1", NULL };
+        const char *args[] = {"delete", "kube", "--yes", "c1", NULL};
         char **argv = kcli_argv(&c, args);
         char *s = strv_join(argv, " ");
         assert_string_equal(s, "kcli delete kube --yes c1");
@@ -68,8 +69,8 @@ static void test_bootstrap_command(void **state)
         /* The node's shell parses cmd; `sudo sh -c SCRIPT` then runs SCRIPT.
          * Emulate: parse with a real shell and print the script argument. */
         char *script = strdup_printf("set -- %s; printf '%%s' \"$4\"", cmd);
-        char *const argv[] = { "sh", "-c", script, NULL };
-        struct spawn_opts o = { .capture_stdout = true, .capture_stderr = true };
+        char *const argv[] = {"sh", "-c", script, NULL};
+        struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true};
         struct spawn_result r = {};
         assert_int_equal(spawn_run(argv, &o, &r), 0);
         assert_int_equal(r.exit_code, 0);
@@ -80,7 +81,7 @@ static void test_bootstrap_command(void **state)
         const char *k0 = strstr(r.out, "grep -qxF ") + strlen("grep -qxF ");
         const char *k1 = strstr(k0, " /root/.ssh/authorized_keys");
         char *inner = strdup_printf("set -- %.*s; printf '%%s' \"$1\"", (int)(k1 - k0), k0);
-        char *const argv2[] = { "sh", "-c", inner, NULL };
+        char *const argv2[] = {"sh", "-c", inner, NULL};
         struct spawn_result r2 = {};
         assert_int_equal(spawn_run(argv2, &o, &r2), 0);
         assert_string_equal(r2.out, "ssh-ed25519 AAAAC3Nza it's $(x) `y`");
@@ -93,9 +94,11 @@ static void test_bootstrap_command(void **state)
 }
 
 #define DOM(name, meta, video)                                                                     \
-        "<domain type='test'><name>" name "</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>" meta \
+        "<domain type='test'><name>" name                                                          \
+        "</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>" meta                                 \
         "<os><type arch='x86_64'>hvm</type></os><devices>" video "</devices></domain>"
-#define META(kube) "<metadata><kvirt:info xmlns:kvirt=\"kvirt\"><kvirt:plan>" kube \
+#define META(kube)                                                                                 \
+        "<metadata><kvirt:info xmlns:kvirt=\"kvirt\"><kvirt:plan>" kube                            \
         "</kvirt:plan><kvirt:kube>" kube "</kvirt:kube></kvirt:info></metadata>"
 #define CIRRUS "<video><model type='cirrus' vram='16384' heads='1'/></video>"
 #define VGA "<video><model type='vga' vram='16384' heads='1' primary='yes'/></video>"
@@ -146,9 +149,11 @@ static void test_membership(void **state)
         (void)state;
         /* metadata decides */
         assert_true(kcli_domain_is_of_cluster(DOM("x", META("c1"), ""), "whatever", "c1"));
-        assert_false(kcli_domain_is_of_cluster(DOM("c1-worker-0", META("c2"), ""), "c1-worker-0", "c1"));
+        assert_false(
+            kcli_domain_is_of_cluster(DOM("c1-worker-0", META("c2"), ""), "c1-worker-0", "c1"));
         /* c1 must not claim c1b's nodes */
-        assert_false(kcli_domain_is_of_cluster(DOM("c1b-worker-0", META("c1b"), ""), "c1b-worker-0", "c1"));
+        assert_false(
+            kcli_domain_is_of_cluster(DOM("c1b-worker-0", META("c1b"), ""), "c1b-worker-0", "c1"));
         /* without metadata: kcli's names only */
         assert_true(kcli_domain_is_of_cluster(DOM("c1-ctlplane-0", "", ""), "c1-ctlplane-0", "c1"));
         assert_true(kcli_domain_is_of_cluster(DOM("c1-worker-12", "", ""), "c1-worker-12", "c1"));
@@ -164,11 +169,9 @@ static void test_fix_on_test_driver(void **state)
         virConnectPtr conn = virConnectOpen("test:///default");
         assert_non_null(conn);
         const char *defs[] = {
-                DOM("k1-ctlplane-0", META("k1"), ""),
-                DOM("k1-worker-0", META("k1"), CIRRUS),
-                DOM("k1-worker-1", META("k1"), VGA),
-                DOM("k2-ctlplane-0", META("k2"), CIRRUS),
-                DOM("k1-worker-9", META("k2"), VGA), /* k2's despite the name */
+            DOM("k1-ctlplane-0", META("k1"), ""), DOM("k1-worker-0", META("k1"), CIRRUS),
+            DOM("k1-worker-1", META("k1"), VGA),  DOM("k2-ctlplane-0", META("k2"), CIRRUS),
+            DOM("k1-worker-9", META("k2"), VGA), /* k2's despite the name */
         };
         for (size_t i = 0; i < ELEMENTSOF(defs); i++) {
                 virDomainPtr d = virDomainDefineXML(conn, defs[i]);
@@ -194,7 +197,7 @@ static void test_fix_on_test_driver(void **state)
 
         struct config cfg;
         config_init_defaults(&cfg);
-        struct run_ctx ctx = { .cfg = &cfg };
+        struct run_ctx ctx = {.cfg = &cfg};
         struct kcli_fix_report rep = {};
         assert_int_equal(kcli_fix_domains(&ctx, conn, "k1", 1, &rep), 0);
         joined = strv_join(rep.redefined, " ");
@@ -206,7 +209,7 @@ static void test_fix_on_test_driver(void **state)
         assert_null(rep.untouched);
         kcli_fix_report_done(&rep);
 
-        const char *k1[] = { "k1-ctlplane-0", "k1-worker-0", "k1-worker-1" };
+        const char *k1[] = {"k1-ctlplane-0", "k1-worker-0", "k1-worker-1"};
         for (size_t i = 0; i < ELEMENTSOF(k1); i++) {
                 d = virDomainLookupByName(conn, k1[i]);
                 char *x = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE);
@@ -256,11 +259,11 @@ static void test_fix_on_test_driver(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_params),
-                cmocka_unit_test(test_bootstrap_command),
-                cmocka_unit_test(test_xml_edit),
-                cmocka_unit_test(test_membership),
-                cmocka_unit_test(test_fix_on_test_driver),
+            cmocka_unit_test(test_params),
+            cmocka_unit_test(test_bootstrap_command),
+            cmocka_unit_test(test_xml_edit),
+            cmocka_unit_test(test_membership),
+            cmocka_unit_test(test_fix_on_test_driver),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,13 +19,13 @@
 static char *through_kubevirtci(const char *extra)
 {
         static const char script[] =
-                "add() { local params=\"--nodes 1 k8s-1.30 ${EXTRA}\"; echo $params; }\n"
-                "params=$(add)\n"
-                "eval printf \"'[%s]\\n'\" $params\n";
+            "add() { local params=\"--nodes 1 k8s-1.30 ${EXTRA}\"; echo $params; }\n"
+            "params=$(add)\n"
+            "eval printf \"'[%s]\\n'\" $params\n";
         char *env_extra = strdup_printf("EXTRA=%s", extra);
-        char *const argv[] = { "bash", "-c", (char *)script, NULL };
-        char *const env[] = { env_extra, NULL };
-        struct spawn_opts o = { .env_set = env, .capture_stdout = true, .capture_stderr = true };
+        char *const argv[] = {"bash", "-c", (char *)script, NULL};
+        char *const env[] = {env_extra, NULL};
+        struct spawn_opts o = {.env_set = env, .capture_stdout = true, .capture_stderr = true};
         struct spawn_result r = {};
         assert_int_equal(spawn_run(argv, &o, &r), 0);
         assert_int_equal(r.exit_code, 0);
@@ -118,11 +118,11 @@ static void test_paths(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_empty),
-                cmocka_unit_test(test_user_quoted_args_kept),
-                cmocka_unit_test(test_merge_existing_qemu_args),
-                cmocka_unit_test(test_bad_quotes),
-                cmocka_unit_test(test_paths),
+            cmocka_unit_test(test_empty),
+            cmocka_unit_test(test_user_quoted_args_kept),
+            cmocka_unit_test(test_merge_existing_qemu_args),
+            cmocka_unit_test(test_bad_quotes),
+            cmocka_unit_test(test_paths),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

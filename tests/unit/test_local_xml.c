@@ -44,11 +44,19 @@ static char *domain_for(struct config *c, unsigned i, const char *kernel, const 
         char *name = config_node_name(c, i), *dn = local_domain_name(c, i);
         char *mac = local_node_mac(c, i), *ip = config_node_ip(c, i);
         struct local_node_spec spec = {
-                .name = name, .domain = dn, .mac = mac, .ip = ip, .volume = "node1.qcow2",
-                .pool = "default-pool", .console_log = "/tmp/a&b's console.log",
-                .kernel = kernel, .initrd = kernel ? "/k/initrd.img" : NULL,
-                .root_arg = "root=/dev/vda", .run_id = "r1", .domain_type = type,
-                .render_node = "/dev/dri/renderD128",
+            .name = name,
+            .domain = dn,
+            .mac = mac,
+            .ip = ip,
+            .volume = "node1.qcow2",
+            .pool = "default-pool",
+            .console_log = "/tmp/a&b's console.log",
+            .kernel = kernel,
+            .initrd = kernel ? "/k/initrd.img" : NULL,
+            .root_arg = "root=/dev/vda",
+            .run_id = "r1",
+            .domain_type = type,
+            .render_node = "/dev/dri/renderD128",
         };
         char *xml = local_domain_xml(c, &spec);
         free(name);
@@ -102,7 +110,8 @@ static void test_gpu_variants(void **state)
         c->gpu = GPU_VIRTIO_3D;
         xml = domain_for(c, 0, NULL, "qemu");
         assert_non_null(strstr(xml, "accel3d='yes'"));
-        assert_non_null(strstr(xml, "<graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/>"));
+        assert_non_null(
+            strstr(xml, "<graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/>"));
         free(xml);
         cfg_free(c);
 }
@@ -184,12 +193,12 @@ static void test_volume_backed_by_image(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_domain_defines_in_libvirt),
-                cmocka_unit_test(test_gpu_variants),
-                cmocka_unit_test(test_network_defines_and_is_marked),
-                cmocka_unit_test(test_foreign_objects_have_no_owner),
-                cmocka_unit_test(test_macs_are_stable_and_distinct),
-                cmocka_unit_test(test_volume_backed_by_image),
+            cmocka_unit_test(test_domain_defines_in_libvirt),
+            cmocka_unit_test(test_gpu_variants),
+            cmocka_unit_test(test_network_defines_and_is_marked),
+            cmocka_unit_test(test_foreign_objects_have_no_owner),
+            cmocka_unit_test(test_macs_are_stable_and_distinct),
+            cmocka_unit_test(test_volume_backed_by_image),
         };
         virSetErrorFunc(NULL, quiet);
         return cmocka_run_group_tests(tests, NULL, NULL);

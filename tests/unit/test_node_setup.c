@@ -124,8 +124,7 @@ static int fake_run(void *u, char *const *argv, struct spawn_result *r)
                 f->module_loaded = true;
                 set_out(r, 0, "");
         } else if (streq(argv[0], "stat")) {
-                set_out(r, f->module_loaded ? 0 : 1,
-                        f->rule_applied ? "666\n" : "660\n");
+                set_out(r, f->module_loaded ? 0 : 1, f->rule_applied ? "666\n" : "660\n");
         } else if (streq(argv[0], "sha256sum")) {
                 if (f->probe_sha[0]) {
                         char line[128];
@@ -151,15 +150,15 @@ static int fake_script(void *u, const char *script, struct spawn_result *r)
                 set_out(r, 0, "");
         } else if (streq(script, node_mesa_paths_script)) {
                 strv_extend(&f->log, "SCRIPT mesa-paths");
-                set_out(r, 0, "/usr/lib/x86_64-linux-gnu/libEGL.so.1\n"
-                              "/usr/lib/x86_64-linux-gnu/dri\n");
+                set_out(r, 0,
+                        "/usr/lib/x86_64-linux-gnu/libEGL.so.1\n"
+                        "/usr/lib/x86_64-linux-gnu/dri\n");
         } else
                 fail_msg("unexpected script: %s", script);
         return 0;
 }
 
-static int fake_upload_data(void *u, const void *data, size_t size, const char *remote,
-                            mode_t mode)
+static int fake_upload_data(void *u, const void *data, size_t size, const char *remote, mode_t mode)
 {
         struct fake_node *f = u;
         (void)mode;
@@ -181,9 +180,9 @@ static int fake_upload(void *u, const char *local, const char *remote, mode_t mo
         return 0;
 }
 
-static const char PROBE_OK[] =
-        "{\"ok\":true,\"checks\":[{\"name\":\"render node\",\"ok\":true,\"detail\":\"/dev/dri/renderD128\"},"
-        "{\"name\":\"egl\",\"ok\":true,\"detail\":\"EGL 1.4\"}]}";
+static const char PROBE_OK[] = "{\"ok\":true,\"checks\":[{\"name\":\"render "
+                               "node\",\"ok\":true,\"detail\":\"/dev/dri/renderD128\"},"
+                               "{\"name\":\"egl\",\"ok\":true,\"detail\":\"EGL 1.4\"}]}";
 
 struct fixture {
         char dir[64];
@@ -204,8 +203,7 @@ static int setup(void **state)
         config_init_defaults(&fx->cfg);
         fx->ctx.cfg = &fx->cfg;
         fx->ctx.build_dir = fx->dir;
-        fx->io = (struct node_io){ &fx->node, fake_run, fake_script, fake_upload_data,
-                                   fake_upload };
+        fx->io = (struct node_io){&fx->node, fake_run, fake_script, fake_upload_data, fake_upload};
         fx->node.probe_json = PROBE_OK;
         *state = fx;
         return 0;
@@ -247,13 +245,13 @@ static void test_family(void **state)
         (void)state;
         assert_int_equal(node_family_from_os_release("NAME=\"Debian GNU/Linux\"\nID=debian\n"),
                          FAMILY_DEBIAN);
-        assert_int_equal(node_family_from_os_release("ID=ubuntu\nID_LIKE=debian\n"),
-                         FAMILY_DEBIAN);
+        assert_int_equal(node_family_from_os_release("ID=ubuntu\nID_LIKE=debian\n"), FAMILY_DEBIAN);
         assert_int_equal(node_family_from_os_release("ID=\"centos\"\nID_LIKE=\"rhel fedora\"\n"),
                          FAMILY_RHEL);
         assert_int_equal(node_family_from_os_release("ID=fedora\n"), FAMILY_RHEL);
-        assert_int_equal(node_family_from_os_release("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n"),
-                         FAMILY_RHEL);
+        assert_int_equal(
+            node_family_from_os_release("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n"),
+            FAMILY_RHEL);
         assert_int_equal(node_family_from_os_release("ID=arch\n"), FAMILY_AUTO);
         /* ID_LIKE alone must not match a substring of another key. */
         assert_int_equal(node_family_from_os_release("VERSION_ID=debian\nID=alpine\n"),
@@ -263,7 +261,7 @@ static void test_family(void **state)
 static void test_pkg_argv(void **state)
 {
         (void)state;
-        char *pkgs[] = { "libegl-mesa0", "libgbm1", NULL };
+        char *pkgs[] = {"libegl-mesa0", "libgbm1", NULL};
         char **q = node_pkg_query_argv(FAMILY_DEBIAN, pkgs);
         char *s = shell_join(q);
         assert_string_equal(s, "dpkg-query -W -f '${Status} ${Package}\\n' libegl-mesa0 libgbm1");
@@ -276,7 +274,7 @@ static void test_pkg_argv(void **state)
         free(s);
         strv_free(q);
 
-        char *rp[] = { "mesa-libEGL", "mesa-libgbm", NULL };
+        char *rp[] = {"mesa-libEGL", "mesa-libgbm", NULL};
         q = node_pkg_query_argv(FAMILY_RHEL, rp);
         s = shell_join(q);
         assert_string_equal(s, "rpm -q --qf '%{NAME}\\n' mesa-libEGL mesa-libgbm");
@@ -289,10 +287,10 @@ static void test_pkg_argv(void **state)
         strv_free(q);
 
         char **missing = NULL;
-        assert_int_equal(node_pkg_parse_missing(FAMILY_RHEL, rp,
-                                                "mesa-libEGL\npackage mesa-libgbm is not installed\n",
-                                                &missing),
-                         0);
+        assert_int_equal(
+            node_pkg_parse_missing(FAMILY_RHEL, rp,
+                                   "mesa-libEGL\npackage mesa-libgbm is not installed\n", &missing),
+            0);
         assert_int_equal(strv_length(missing), 1);
         assert_string_equal(missing[0], "mesa-libgbm");
         strv_free(missing);
@@ -311,7 +309,7 @@ static void test_pkg_argv(void **state)
 static void test_cdi_spec(void **state)
 {
         (void)state;
-        char *paths[] = { "/usr/lib64/libEGL.so.1", "/usr/lib64/dri", NULL };
+        char *paths[] = {"/usr/lib64/libEGL.so.1", "/usr/lib64/dri", NULL};
         char *spec = node_cdi_spec(paths);
         assert_non_null(strstr(spec, "cdiVersion: \"0.5.0\"\n"));
         assert_non_null(strstr(spec, "kind: " VGPUENV_CDI_KIND "\n"));
@@ -332,15 +330,16 @@ static void test_mesa_paths_script_here(void **state)
         /* libgbm-dev (make deps) brings libgbm1, which loads libdrm. */
         if (!file_exists("/usr/lib/x86_64-linux-gnu/libgbm.so.1"))
                 fail_msg("libgbm1 is not installed here (make deps installs libgbm-dev)");
-        char *const argv[] = { "sh", "-c", (char *)node_mesa_paths_script, NULL };
-        struct spawn_opts o = { .capture_stdout = true, .capture_stderr = true };
+        char *const argv[] = {"sh", "-c", (char *)node_mesa_paths_script, NULL};
+        struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true};
         struct spawn_result r = {};
         assert_int_equal(spawn_run(argv, &o, &r), 0);
         assert_int_equal(r.exit_code, 0);
         assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/libgbm.so.1\n"));
         if (file_exists("/usr/lib/x86_64-linux-gnu/dri"))
                 assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/dri\n"));
-        assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/libdrm.so.2\n")); /* a dependency */
+        assert_non_null(
+            strstr(r.out, "/usr/lib/x86_64-linux-gnu/libdrm.so.2\n")); /* a dependency */
         assert_null(strstr(r.out, "libc.so.6"));
         assert_null(strstr(r.out, "ld-linux"));
         assert_null(strstr(r.out, "\n/lib/")); /* shown under /usr on merged /usr */
@@ -442,18 +441,22 @@ static void test_probe_failure(void **state)
         /* vgpuenv-probe --json: its own "ok" decides; a SKIP check alone
          * does not fail the node. */
         v = cJSON_CreateObject();
-        assert_int_equal(node_probe_parse("{\"ok\": true, \"device\": \"/dev/dri/renderD128\", \"checks\": ["
-                                          "{\"name\": \"render-node\", \"ok\": true, \"status\": \"PASS\", \"detail\": \"x\"},"
-                                          "{\"name\": \"dmabuf\", \"ok\": false, \"status\": \"SKIP\", \"detail\": \"y\"}]}",
-                                          0, v),
-                         0);
+        assert_int_equal(
+            node_probe_parse(
+                "{\"ok\": true, \"device\": \"/dev/dri/renderD128\", \"checks\": ["
+                "{\"name\": \"render-node\", \"ok\": true, \"status\": \"PASS\", \"detail\": "
+                "\"x\"},"
+                "{\"name\": \"dmabuf\", \"ok\": false, \"status\": \"SKIP\", \"detail\": \"y\"}]}",
+                0, v),
+            0);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(v, "ok")));
         cJSON_Delete(v);
         v = cJSON_CreateObject();
-        assert_int_equal(node_probe_parse("{\"ok\": false, \"checks\": [{\"name\": \"egl\", \"ok\": false, "
-                                          "\"status\": \"FAIL\", \"detail\": \"no EGL\"}]}",
-                                          1, v),
-                         -EIO);
+        assert_int_equal(
+            node_probe_parse("{\"ok\": false, \"checks\": [{\"name\": \"egl\", \"ok\": false, "
+                             "\"status\": \"FAIL\", \"detail\": \"no EGL\"}]}",
+                             1, v),
+            -EIO);
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "ok")));
         cJSON_Delete(v);
 
@@ -498,15 +501,15 @@ static void test_unknown_family(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_family),
-                cmocka_unit_test(test_pkg_argv),
-                cmocka_unit_test(test_cdi_spec),
-                cmocka_unit_test(test_mesa_paths_script_here),
-                cmocka_unit_test_setup_teardown(test_debian_first_and_second_run, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_rhel_names, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_probe_failure, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_family_hint, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_unknown_family, setup, teardown),
+            cmocka_unit_test(test_family),
+            cmocka_unit_test(test_pkg_argv),
+            cmocka_unit_test(test_cdi_spec),
+            cmocka_unit_test(test_mesa_paths_script_here),
+            cmocka_unit_test_setup_teardown(test_debian_first_and_second_run, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_rhel_names, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_probe_failure, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_family_hint, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_unknown_family, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,7 +67,8 @@ static void test_fingerprint_vector(void **state)
         assert_string_equal(b, KEY_FP);
         /* No padding, as ssh-keygen prints it. */
         assert_null(strchr(a, '='));
-        c = ssh_fingerprint("ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGNa6gS2w/NgpSqIIqh5m0pK8GCf9H5DogsqhaBOoQ10");
+        c = ssh_fingerprint(
+            "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIGNa6gS2w/NgpSqIIqh5m0pK8GCf9H5DogsqhaBOoQ10");
         assert_null(c); /* type and blob disagree */
 }
 
@@ -91,15 +92,16 @@ static void test_read_pubkey(void **state)
         assert_int_equal(ssh_read_pubkey(good, &pub), 0);
         assert_string_equal(pub, KEY " me@host");
 
-        assert_int_equal(write_file_atomic(bad, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 36, 0600), 0);
+        assert_int_equal(write_file_atomic(bad, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 36, 0600),
+                         0);
         assert_int_equal(ssh_read_pubkey(bad, NULL), -EINVAL);
         assert_int_equal(ssh_read_pubkey("/nonexistent/key.pub", NULL), -ENOENT);
 }
 
 static void test_keygen(void **state)
 {
-        _cleanup_free_ char *key = path_in("id"), *pubpath = path_in("id.pub"), *pub = NULL, *again = NULL,
-                            *fp1 = NULL, *fp2 = NULL;
+        _cleanup_free_ char *key = path_in("id"), *pubpath = path_in("id.pub"), *pub = NULL,
+                            *again = NULL, *fp1 = NULL, *fp2 = NULL;
         struct stat st;
 
         (void)state;
@@ -127,7 +129,7 @@ static void test_keygen(void **state)
 
 static unsigned closed_port(void)
 {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t l = sizeof(a);
         int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -143,8 +145,12 @@ static void test_connect_refusals(void **state)
 {
         _cleanup_free_ char *id = path_in("user"), *pub = NULL;
         struct node_target t = {
-                .name = "n1", .host = "127.0.0.1", .port = closed_port(), .user = "root",
-                .identity = NULL, .host_key = KEY,
+            .name = "n1",
+            .host = "127.0.0.1",
+            .port = closed_port(),
+            .user = "root",
+            .identity = NULL,
+            .host_key = KEY,
         };
         struct ssh_node *n = NULL;
         double start;
@@ -187,11 +193,11 @@ static void test_connect_refusals(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_fingerprint_vector),
-                cmocka_unit_test(test_fingerprint_rejects_garbage),
-                cmocka_unit_test(test_read_pubkey),
-                cmocka_unit_test(test_keygen),
-                cmocka_unit_test(test_connect_refusals),
+            cmocka_unit_test(test_fingerprint_vector),
+            cmocka_unit_test(test_fingerprint_rejects_garbage),
+            cmocka_unit_test(test_read_pubkey),
+            cmocka_unit_test(test_keygen),
+            cmocka_unit_test(test_connect_refusals),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

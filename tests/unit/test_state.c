@@ -165,10 +165,18 @@ static void test_nodes(void **state)
         assert_int_equal(n, 0);
         free(t);
 
-        struct node_target a = { .name = "c1-node1", .host = "192.168.123.10", .port = 22,
-                                 .user = "root", .identity = "/k/id", .host_key = "ssh-ed25519 AAAA1" };
-        struct node_target b = { .name = "c1-node2", .host = "192.168.123.11", .port = 2222,
-                                 .user = "root", .identity = "/k/id", .host_key = "ssh-ed25519 AAAA2" };
+        struct node_target a = {.name = "c1-node1",
+                                .host = "192.168.123.10",
+                                .port = 22,
+                                .user = "root",
+                                .identity = "/k/id",
+                                .host_key = "ssh-ed25519 AAAA1"};
+        struct node_target b = {.name = "c1-node2",
+                                .host = "192.168.123.11",
+                                .port = 2222,
+                                .user = "root",
+                                .identity = "/k/id",
+                                .host_key = "ssh-ed25519 AAAA2"};
         assert_int_equal(state_set_node(&s, &a), 0);
         assert_int_equal(state_set_node(&s, &b), 0);
         /* node setup adds members of its own; re-recording keeps them. */
@@ -201,8 +209,8 @@ static void test_nodes(void **state)
         state_done(&s);
         cJSON *j = read_json(file);
         assert_string_equal(
-                cJSON_GetObjectItem(cJSON_GetObjectItem(j, "provider_data"), "network")->valuestring,
-                "vgpuenv-c1");
+            cJSON_GetObjectItem(cJSON_GetObjectItem(j, "provider_data"), "network")->valuestring,
+            "vgpuenv-c1");
         cJSON_Delete(j);
 }
 
@@ -239,7 +247,8 @@ static void test_corrupt_and_foreign(void **state)
         assert_non_null(strstr(err, "is corrupt"));
         state_done(&s);
 
-        static const char local_state[] = "{\"cluster\":\"c1\",\"provider\":\"local\",\"resources\":[]}";
+        static const char local_state[] =
+            "{\"cluster\":\"c1\",\"provider\":\"local\",\"resources\":[]}";
         assert_int_equal(write_file_atomic(file, local_state, strlen(local_state), 0600), 0);
         free(err);
         err = capture_stderr(open_c1_kcli, &s, &r);
@@ -291,7 +300,7 @@ static void test_parallel_writers(void **state)
 
         assert_int_equal(state_open(&s, dir, "c1", "local"), 0);
         for (int i = 0; i < 4; i++) {
-                w[i] = (struct writer){ &s, i };
+                w[i] = (struct writer){&s, i};
                 assert_int_equal(pthread_create(&th[i], NULL, writer_thread, &w[i]), 0);
         }
         for (int i = 0; i < 4; i++) {
@@ -308,12 +317,12 @@ static void test_parallel_writers(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_new_state_and_resources, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reopen_other_run, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_corrupt_and_foreign, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_parallel_writers, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_new_state_and_resources, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_reopen_other_run, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_corrupt_and_foreign, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_parallel_writers, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

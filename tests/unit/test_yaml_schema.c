@@ -40,8 +40,8 @@ struct obj {
         size_t n_items;
 };
 
-static const char *const colors[] = { "red", "green", "blue", NULL };
-static const char *const modes[] = { "fast", "slow", NULL };
+static const char *const colors[] = {"red", "green", "blue", NULL};
+static const char *const modes[] = {"fast", "slow", NULL};
 
 static void elem_init(void *p)
 {
@@ -49,36 +49,31 @@ static void elem_init(void *p)
 }
 
 static const struct schema_field elem_fields[] = {
-        { "name", SCHEMA_STRING, offsetof(struct elem, name), .doc = "element name",
-          .required = true },
-        { "weight", SCHEMA_UINT, offsetof(struct elem, weight), .min = 0, .max = 100,
-          .doc = "weight" },
-        { "on", SCHEMA_BOOL, offsetof(struct elem, on), .doc = "switch" },
-        {},
+    {"name", SCHEMA_STRING, offsetof(struct elem, name), .doc = "element name", .required = true},
+    {"weight", SCHEMA_UINT, offsetof(struct elem, weight), .min = 0, .max = 100, .doc = "weight"},
+    {"on", SCHEMA_BOOL, offsetof(struct elem, on), .doc = "switch"},
+    {},
 };
 
 static const struct schema_field sub_fields[] = {
-        { "count", SCHEMA_UINT, offsetof(struct sub, count), .min = 1, .max = 16,
-          .doc = "how many" },
-        { "label", SCHEMA_STRING, offsetof(struct sub, label), .doc = "a label | with pipe" },
-        { "mode", SCHEMA_ENUM, offsetof(struct sub, mode), .enum_values = modes, .doc = "mode" },
-        {},
+    {"count", SCHEMA_UINT, offsetof(struct sub, count), .min = 1, .max = 16, .doc = "how many"},
+    {"label", SCHEMA_STRING, offsetof(struct sub, label), .doc = "a label | with pipe"},
+    {"mode", SCHEMA_ENUM, offsetof(struct sub, mode), .enum_values = modes, .doc = "mode"},
+    {},
 };
 
 static const struct schema_field fields[] = {
-        { "name", SCHEMA_STRING, offsetof(struct obj, name), .doc = "the name" },
-        { "flag", SCHEMA_BOOL, offsetof(struct obj, flag), .doc = "a flag" },
-        { "num", SCHEMA_UINT, offsetof(struct obj, num), .min = 0, .max = 1000, .doc = "a number" },
-        { "color", SCHEMA_ENUM, offsetof(struct obj, color), .enum_values = colors,
-          .doc = "a color" },
-        { "tags", SCHEMA_STRV, offsetof(struct obj, tags), .doc = "tags" },
-        { "env", SCHEMA_MAP, offsetof(struct obj, env), .doc = "environment" },
-        { "sub", SCHEMA_SECTION, offsetof(struct obj, sub), .children = sub_fields,
-          .doc = "a section" },
-        { "items", SCHEMA_LIST, offsetof(struct obj, items), .children = elem_fields,
-          .elem_size = sizeof(struct elem), .count_offset = offsetof(struct obj, n_items),
-          .elem_init = elem_init, .doc = "a list" },
-        {},
+    {"name", SCHEMA_STRING, offsetof(struct obj, name), .doc = "the name"},
+    {"flag", SCHEMA_BOOL, offsetof(struct obj, flag), .doc = "a flag"},
+    {"num", SCHEMA_UINT, offsetof(struct obj, num), .min = 0, .max = 1000, .doc = "a number"},
+    {"color", SCHEMA_ENUM, offsetof(struct obj, color), .enum_values = colors, .doc = "a color"},
+    {"tags", SCHEMA_STRV, offsetof(struct obj, tags), .doc = "tags"},
+    {"env", SCHEMA_MAP, offsetof(struct obj, env), .doc = "environment"},
+    {"sub", SCHEMA_SECTION, offsetof(struct obj, sub), .children = sub_fields, .doc = "a section"},
+    {"items", SCHEMA_LIST, offsetof(struct obj, items), .children = elem_fields,
+     .elem_size = sizeof(struct elem), .count_offset = offsetof(struct obj, n_items),
+     .elem_init = elem_init, .doc = "a list"},
+    {},
 };
 
 /* A schema with required keys, at the top and inside a section. */
@@ -87,20 +82,19 @@ struct req {
         struct sub sub;
 };
 static const struct schema_field req_sub_fields[] = {
-        { "label", SCHEMA_STRING, offsetof(struct sub, label), .required = true, .doc = "x" },
-        { "count", SCHEMA_UINT, offsetof(struct sub, count), .min = 0, .max = 9, .doc = "x" },
-        {},
+    {"label", SCHEMA_STRING, offsetof(struct sub, label), .required = true, .doc = "x"},
+    {"count", SCHEMA_UINT, offsetof(struct sub, count), .min = 0, .max = 9, .doc = "x"},
+    {},
 };
 static const struct schema_field req_fields[] = {
-        { "id", SCHEMA_STRING, offsetof(struct req, id), .required = true, .doc = "x" },
-        { "sub", SCHEMA_SECTION, offsetof(struct req, sub), .children = req_sub_fields,
-          .doc = "x" },
-        {},
+    {"id", SCHEMA_STRING, offsetof(struct req, id), .required = true, .doc = "x"},
+    {"sub", SCHEMA_SECTION, offsetof(struct req, sub), .children = req_sub_fields, .doc = "x"},
+    {},
 };
 
 static void obj_defaults(struct obj *o)
 {
-        *o = (struct obj){ .num = 7, .color = 2, .sub = { .count = 1 } };
+        *o = (struct obj){.num = 7, .color = 2, .sub = {.count = 1}};
         o->name = strdup("default-name");
         o->sub.label = strdup("default-label");
         o->tags = NULL;
@@ -220,8 +214,8 @@ static void test_happy_all_types(void **state)
 static void test_empty_keeps_defaults(void **state)
 {
         (void)state;
-        static const char *const texts[] = { "", "# only a comment\n", "---\n", "~\n",
-                                             "sub:\n  # count: 3\n" };
+        static const char *const texts[] = {"", "# only a comment\n", "---\n", "~\n",
+                                            "sub:\n  # count: 3\n"};
 
         for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
                 struct obj o;
@@ -306,8 +300,8 @@ static void test_booleans(void **state)
         static const struct {
                 const char *text;
                 bool value;
-        } cases[] = { { "flag: true", true },  { "flag: yes", true },  { "flag: false", false },
-                      { "flag: no", false },   { "flag: True", true }, { "flag: NO", false } };
+        } cases[] = {{"flag: true", true}, {"flag: yes", true},  {"flag: false", false},
+                     {"flag: no", false},  {"flag: True", true}, {"flag: NO", false}};
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct obj o;
@@ -385,8 +379,10 @@ static void test_wrong_type(void **state)
 static void test_out_of_range(void **state)
 {
         (void)state;
-        expect_error("sub:\n  count: 40\n", "t.yaml:2:10: sub.count must be between 1 and 16, got 40");
-        expect_error("sub:\n  count: 0\n", "t.yaml:2:10: sub.count must be between 1 and 16, got 0");
+        expect_error("sub:\n  count: 40\n",
+                     "t.yaml:2:10: sub.count must be between 1 and 16, got 40");
+        expect_error("sub:\n  count: 0\n",
+                     "t.yaml:2:10: sub.count must be between 1 and 16, got 0");
         expect_error("num: -3\n", "t.yaml:1:6: num must be between 0 and 1000, got -3");
         expect_error("num: 99999999999999999999999\n",
                      "t.yaml:1:6: num must be between 0 and 1000, got 99999999999999999999999");
@@ -437,11 +433,11 @@ static void test_missing_required(void **state)
         static const struct {
                 const char *text, *expected;
         } cases[] = {
-                { "", "t.yaml:1:1: missing required key 'id'" },
-                { "sub:\n  label: x\n", "t.yaml:1:1: missing required key 'id'" },
-                { "id: a\n", "t.yaml:1:1: missing required key 'label' in sub" },
-                { "id: a\nsub:\n  count: 1\n", "t.yaml:2:1: missing required key 'label' in sub" },
-                { "id: a\nsub:\n", "t.yaml:2:1: missing required key 'label' in sub" },
+            {"", "t.yaml:1:1: missing required key 'id'"},
+            {"sub:\n  label: x\n", "t.yaml:1:1: missing required key 'id'"},
+            {"id: a\n", "t.yaml:1:1: missing required key 'label' in sub"},
+            {"id: a\nsub:\n  count: 1\n", "t.yaml:2:1: missing required key 'label' in sub"},
+            {"id: a\nsub:\n", "t.yaml:2:1: missing required key 'label' in sub"},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -456,11 +452,13 @@ static void test_missing_required(void **state)
                 schema_error_done(&err);
                 schema_free(req_fields, &o);
         }
-        expect_error("items:\n  - weight: 1\n", "t.yaml:2:5: missing required key 'name' in items[0]");
+        expect_error("items:\n  - weight: 1\n",
+                     "t.yaml:2:5: missing required key 'name' in items[0]");
 
         struct req o = {};
         struct schema_error err = {};
-        assert_int_equal(schema_load(req_fields, &o, "t.yaml", "id: a\nsub: {label: b}\n", &err), 0);
+        assert_int_equal(schema_load(req_fields, &o, "t.yaml", "id: a\nsub: {label: b}\n", &err),
+                         0);
         assert_string_equal(o.id, "a");
         assert_string_equal(o.sub.label, "b");
         schema_free(req_fields, &o);
@@ -472,7 +470,7 @@ static void test_error_at(void **state)
         struct schema_error err = {};
         _cleanup_free_ char *msg = NULL;
 
-        assert_int_equal(schema_error_at(&err, "c.yaml", (struct schema_mark){ 4, 9 },
+        assert_int_equal(schema_error_at(&err, "c.yaml", (struct schema_mark){4, 9},
                                          "nodes.count %u is too large", 300u),
                          -EINVAL);
         msg = schema_error_format(&err);
@@ -499,10 +497,12 @@ static void test_reference(void **state)
         assert_non_null(strstr(buf, "| Key | Type | Values | Description |\n"));
         assert_non_null(strstr(buf, "| `sub.count` | integer | 1..16 | how many |\n"));
         assert_non_null(strstr(buf, "| `sub.label` | string |  | a label \\| with pipe |\n"));
-        assert_non_null(strstr(buf, "| `items[].name` | string |  | **Required.** element name |\n"));
+        assert_non_null(
+            strstr(buf, "| `items[].name` | string |  | **Required.** element name |\n"));
         assert_non_null(strstr(buf, "| `color` | enum | `red`, `green`, `blue` | a color |\n"));
         assert_non_null(strstr(buf, "| Key | Type | Default | Values | Description |\n"));
-        assert_non_null(strstr(buf, "| `color` | enum | `blue` | `red`, `green`, `blue` | a color |\n"));
+        assert_non_null(
+            strstr(buf, "| `color` | enum | `blue` | `red`, `green`, `blue` | a color |\n"));
         assert_non_null(strstr(buf, "| `tags` | list of strings | `[default-tag]` |  | tags |\n"));
         assert_non_null(strstr(buf, "| `sub.count` | integer | `1` | 1..16 | how many |\n"));
         assert_non_null(strstr(buf, "| `items[].weight` | integer |  | 0..100 | weight |\n"));
@@ -512,22 +512,22 @@ static void test_reference(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_happy_all_types),
-                cmocka_unit_test(test_empty_keeps_defaults),
-                cmocka_unit_test(test_empty_file_on_disk),
-                cmocka_unit_test(test_missing_file),
-                cmocka_unit_test(test_overwrite_and_clear),
-                cmocka_unit_test(test_booleans),
-                cmocka_unit_test(test_aliases),
-                cmocka_unit_test(test_unknown_key),
-                cmocka_unit_test(test_wrong_type),
-                cmocka_unit_test(test_out_of_range),
-                cmocka_unit_test(test_bad_enum),
-                cmocka_unit_test(test_duplicate_key),
-                cmocka_unit_test(test_syntax_error),
-                cmocka_unit_test(test_missing_required),
-                cmocka_unit_test(test_error_at),
-                cmocka_unit_test(test_reference),
+            cmocka_unit_test(test_happy_all_types),
+            cmocka_unit_test(test_empty_keeps_defaults),
+            cmocka_unit_test(test_empty_file_on_disk),
+            cmocka_unit_test(test_missing_file),
+            cmocka_unit_test(test_overwrite_and_clear),
+            cmocka_unit_test(test_booleans),
+            cmocka_unit_test(test_aliases),
+            cmocka_unit_test(test_unknown_key),
+            cmocka_unit_test(test_wrong_type),
+            cmocka_unit_test(test_out_of_range),
+            cmocka_unit_test(test_bad_enum),
+            cmocka_unit_test(test_duplicate_key),
+            cmocka_unit_test(test_syntax_error),
+            cmocka_unit_test(test_missing_required),
+            cmocka_unit_test(test_error_at),
+            cmocka_unit_test(test_reference),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

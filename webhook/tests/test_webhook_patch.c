@@ -386,7 +386,8 @@ static void test_review_validation(void **state)
         admission_result_done(&r);
 
         /* The same review on the VMI route: allowed, not mutated, warned. */
-        assert_int_equal(admission_handle(&cfg, ADMIT_VMIS, ok, strlen(ok), ADMIT_ACCEPT_GZIP, &r), 0);
+        assert_int_equal(admission_handle(&cfg, ADMIT_VMIS, ok, strlen(ok), ADMIT_ACCEPT_GZIP, &r),
+                         0);
         assert_int_equal(r.http_status, 200);
         assert_non_null(strstr(r.body, "\"allowed\":true"));
         assert_null(strstr(r.body, "patch"));
@@ -467,7 +468,7 @@ static void test_accepts_gzip(void **state)
         assert_false(accepts_gzip("deflate, br"));
         assert_false(accepts_gzip("gzip;q=0"));
         assert_false(accepts_gzip("gzip; q=0.000"));
-        assert_false(accepts_gzip("gzip;q=0, *"));   /* explicit refusal wins */
+        assert_false(accepts_gzip("gzip;q=0, *")); /* explicit refusal wins */
         assert_false(accepts_gzip("*;q=0"));
         assert_false(accepts_gzip("gzipx, xgzip"));
 }
