@@ -133,6 +133,18 @@ build_goclient
 grep -q "gzip true" "$WORK/gzgo.err" || fail "Go's net/http did not get a gzip answer: $(cat "$WORK/gzgo.err")"
 cmp -s "$WORK/gzgo.json" "$WORK/b-identity" || fail "Go client's decoded answer differs from the identity answer"
 ok "Accept-Encoding: gzip gets the same review as gzip (Python's gzip and Go's net/http decode it), others get identity"
+# Answers are corked while libmicrohttpd writes them and uncorked when it is
+# done: a cork left on would hold every answer for Linux's 200 ms timer.
+urls=()
+for _ in $(seq 20); do urls+=(-o /dev/null "https://$SNI:$PORT/mutate-pods"); done
+t=$(curl -s --cacert "$WORK/certs/ca.crt" --resolve "$SNI:$PORT:127.0.0.1" -H 'Content-Type: application/json' \
+	-H 'Accept-Encoding: gzip' --data-binary @"$WORK/gzreq.json" \
+	-w '%{http_code} %{num_connects} %{time_total}\n' "${urls[@]}")
+[ "$(echo "$t" | grep -c '^200 ')" = 20 ] || fail "keep-alive answers: $t"
+[ "$(echo "$t" | awk '{c += $2} END {print c}')" = 1 ] || fail "20 requests did not share one connection: $t"
+total=$(echo "$t" | awk '{s += $3} END {printf "%.3f", s}')
+awk -v s="$total" 'BEGIN {exit !(s < 2)}' || fail "20 keep-alive answers took ${total}s (a cork left on?)"
+ok "20 answers on one keep-alive connection in ${total}s: no answer waits on the cork"
 
 # ---- VMIs --------------------------------------------------------------------
 review vmi "$FIX/vmi-gpu.json" /mutate-vmis patched
