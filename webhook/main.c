@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "webhook/certs.h"
 #include "webhook/config.h"
-#include "webhook/domain_hook.h"
 #include "webhook/manifests.h"
 #include "webhook/server.h"
 
@@ -27,6 +27,7 @@ static void usage(FILE *f)
             "DIR]\n"
             "       mesa-injector cdi-spec [--config FILE]\n"
             "       mesa-injector hook-script [--config FILE]\n"
+            "       mesa-injector hook-apply [--config FILE] < domain.xml\n"
             "       mesa-injector config-reference\n",
             f);
 }
@@ -65,6 +66,26 @@ struct args {
         char **ips;
         unsigned days;
 };
+
+/* hook-apply lives in its own program next to this one (it links libxml2,
+ * which the server should not carry); the subcommand stays. */
+static int exec_hook_apply(const char *argv0, const char *config)
+{
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        _cleanup_free_ char *dir = self ? strdup(self) : strdup(argv0);
+        if (!dir)
+                return 1;
+        char *slash = strrchr(dir, '/');
+        _cleanup_free_ char *prog =
+            strdup_printf("%s/mesa-injector-hook-apply", slash ? (*slash = '\0', dir) : ".");
+        if (!prog)
+                return 1;
+        char *args[] = {prog, config ? "--config" : NULL, (char *)config, NULL};
+        execv(prog, args);
+        log_error("hook-apply: cannot run %s: %m (it is built and installed with mesa-injector)",
+                  prog);
+        return 1;
+}
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. */
 static int load_config(const char *file, struct injector_config *c)
@@ -200,24 +221,7 @@ int main(int argc, char **argv)
                         ret = s && fputs(s, stdout) >= 0 ? 0 : 1;
                 }
         } else if (streq(cmd, "hook-apply")) {
-                /* The hook's rule through libxml2, for C callers and to
-                 * check the shell script against. */
-                ret = load_config(a.config, &c);
-                if (!ret) {
-                        _cleanup_free_ char *in = NULL, *out = NULL;
-                        size_t n = 0;
-                        r = read_full_file("/dev/stdin", &in, &n);
-                        if (r >= 0)
-                                r = domain_add_egl_headless(in, n, c.render_node, &out);
-                        if (r < 0) {
-                                log_error("hook-apply: %s",
-                                          r == -EINVAL
-                                              ? "input is not a libvirt domain XML document"
-                                              : strerror(-r));
-                                ret = 1;
-                        } else
-                                ret = fputs(out, stdout) >= 0 ? 0 : 1;
-                }
+                ret = exec_hook_apply(argv[0], a.config);
         } else if (streq(cmd, "config-reference")) {
                 ret = load_config(NULL, &c);
                 if (!ret)
