@@ -22,9 +22,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-        static const struct option options[] = {{"config", required_argument, NULL, 'c'},
-                                                {"help", no_argument, NULL, 'h'},
-                                                {}};
+        static const struct option options[] = {
+            {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {}};
         const char *config = NULL;
         int opt;
 

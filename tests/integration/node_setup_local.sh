@@ -31,7 +31,7 @@ nodes:
   count: 1
   memory: 1536
 network:
-  subnet: 192.168.$((140 + $$ % 50)).0/24   # apart from other runs and clusters
+  subnet: 192.168.131.0/24   # the node-setup subnet of tests/lib/vm.sh's list
 ssh:
   timeout: 600           # TCG on a shared 2-core machine boots slowly
 YAML
