@@ -545,13 +545,17 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
 #define MAX_LISTENERS 64
 
 /* SO_REUSEPORT would also let a second mesa-injector of the same user join
- * this port and take half its connections without a word; a plain bind
- * first turns that, like any other owner, into "address in use". */
+ * this port and take half its connections without a word; a bind without
+ * it first turns that, like any other listener, into "address in use".
+ * SO_REUSEADDR on that probe: connections of a previous instance still in
+ * TIME_WAIT must not stop a restart (Linux refuses it only a listener). */
 static int address_free(const struct sockaddr_storage *ss, socklen_t len)
 {
         int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         int r = bind(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0;
         close(fd);
         return r;
