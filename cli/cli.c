@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,27 @@ int cli_exit_code(int r)
         if (r == -ECANCELED)
                 return 130;
         return EXIT_FAIL;
+}
+
+int cli_common_option(int c, const char **config, void (*usage)(FILE *))
+{
+        switch (c) {
+        case 'c':
+                *config = optarg;
+                return CLI_NEXT_OPTION;
+        case 'v':
+                cli_verbosity(+1);
+                return CLI_NEXT_OPTION;
+        case 'q':
+                cli_verbosity(-1);
+                return CLI_NEXT_OPTION;
+        case 'h':
+                usage(stdout);
+                return EXIT_OK;
+        default:
+                usage(stderr);
+                return EXIT_USAGE;
+        }
 }
 
 void cli_verbosity(int delta)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "provision/config.h"
 #include "provision/context.h"
@@ -25,6 +26,14 @@ int cli_exit_code(int r);
 
 /* -v/-q handling shared by every command. */
 void cli_verbosity(int delta);
+
+/* The options commands share, for the getopt loop once a command has
+ * handled its own: -c FILE into *config, -v, -q, -h (usage on stdout) and
+ * anything else (usage on stderr). Returns CLI_NEXT_OPTION to go on, else
+ * the exit code to return. getopt only yields what the command's option
+ * string lists, so a command without -q never sees it here. */
+enum { CLI_NEXT_OPTION = -1 };
+int cli_common_option(int c, const char **config, void (*usage)(FILE *));
 
 struct state;
 /* Open the state of an `up` cluster. -ENOENT (logged as "cluster X is not up:

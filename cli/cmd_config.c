@@ -22,7 +22,7 @@ int cmd_config(int argc, char **argv)
         static const struct option opts[] = {
             {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {}};
         const char *config = NULL;
-        int c;
+        int c, r;
 
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
@@ -37,19 +37,10 @@ int cmd_config(int argc, char **argv)
         }
         optind = 2;
         while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        usage(stderr);
-                        return EXIT_USAGE;
-                }
+                if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                        return r;
         struct config cfg;
-        int r = config_load(&cfg, config ? config : cli_default_config());
+        r = config_load(&cfg, config ? config : cli_default_config());
         if (r >= 0)
                 printf("%s: ok (cluster %s, provider %s, %u node(s))\n", cfg.path, cfg.name,
                        provider_names[cfg.provider], cfg.nodes.count);

@@ -107,26 +107,15 @@ int cmd_doctor(int argc, char **argv)
         const char *config = NULL;
         bool json = false, failed = false;
         struct cli_session s;
-        cJSON *out = cJSON_CreateObject(), *verdicts = NULL, *it;
+        cJSON *out = NULL, *verdicts = NULL, *it;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
-                case 'j':
+                if (c == 'j')
                         json = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        cJSON_Delete(out);
-                        return EXIT_OK;
-                default:
-                        usage(stderr);
-                        cJSON_Delete(out);
-                        return EXIT_USAGE;
-                }
+                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                        return r;
+        out = cJSON_CreateObject();
         r = cli_session_open(&s, config, false);
         if (r != EXIT_OK) {
                 cli_session_close(&s);

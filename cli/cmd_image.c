@@ -63,20 +63,10 @@ int cmd_image(int argc, char **argv)
         }
         optind = 2;
         while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
-                case 'n':
+                if (c == 'n')
                         dry_run = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        usage(stderr);
-                        return EXIT_USAGE;
-                }
+                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                        return r;
         r = cli_session_open(&s, config, dry_run);
         if (r != EXIT_OK) {
                 cli_session_close(&s);

@@ -49,17 +49,8 @@ int cmd_ssh(int argc, char **argv)
 
         /* '+': stop at the first non-option so the remote command keeps its own. */
         while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        usage(stderr);
-                        return EXIT_USAGE;
-                }
+                if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                        return r;
         if (optind >= argc) {
                 fprintf(stderr, "vgpuenv ssh: which node?\n");
                 usage(stderr);

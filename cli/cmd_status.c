@@ -57,20 +57,10 @@ int cmd_status(int argc, char **argv)
         int c, r;
 
         while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
-                case 'j':
+                if (c == 'j')
                         json = true;
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        usage(stderr);
-                        return EXIT_USAGE;
-                }
+                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                        return r;
         r = cli_session_open(&s, config, false);
         if (r != EXIT_OK) {
                 cli_session_close(&s);

@@ -36,26 +36,10 @@ int cmd_up(int argc, char **argv)
         int c, r;
 
         while ((c = getopt_long(argc, argv, "c:nvqh", opts, NULL)) >= 0)
-                switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
-                case 'n':
+                if (c == 'n')
                         dry_run = true;
-                        break;
-                case 'v':
-                        cli_verbosity(+1);
-                        break;
-                case 'q':
-                        cli_verbosity(-1);
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
-                default:
-                        usage(stderr);
-                        return EXIT_USAGE;
-                }
+                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                        return r;
         if (optind < argc) {
                 fprintf(stderr, "vgpuenv up: unexpected argument '%s'\n", argv[optind]);
                 usage(stderr);

@@ -67,9 +67,6 @@ int cmd_verify_display(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "c:jvh", opts, NULL)) >= 0)
                 switch (c) {
-                case 'c':
-                        config = optarg;
-                        break;
                 case OPT_PARENT:
                         o.mdev_parent = optarg;
                         break;
@@ -85,15 +82,9 @@ int cmd_verify_display(int argc, char **argv)
                 case 'j':
                         json = true;
                         break;
-                case 'v':
-                        cli_verbosity(+1);
-                        break;
-                case 'h':
-                        usage(stdout);
-                        return EXIT_OK;
                 default:
-                        usage(stderr);
-                        return EXIT_USAGE;
+                        if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+                                return r;
                 }
         if (optind < argc)
                 o.node = argv[optind++];
