@@ -13,16 +13,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+char *strdup_vprintf(const char *fmt, va_list ap)
+{
+        char *s;
+
+        return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
 char *strdup_printf(const char *fmt, ...)
 {
         va_list ap;
-        char *s;
-        int r;
 
         va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
+        char *s = strdup_vprintf(fmt, ap);
         va_end(ap);
-        return r < 0 ? NULL : s;
+        return s;
 }
 
 void strv_free(char **l)

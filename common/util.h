@@ -3,6 +3,7 @@
  * failure means. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -11,6 +12,7 @@
 
 /* asprintf that returns NULL on failure instead of an undefined pointer. */
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
 
 /* String vectors (NULL-terminated, heap-owned). */
 size_t strv_length(char *const *l);

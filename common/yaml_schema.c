@@ -5,9 +5,6 @@
  * value at fault. Aliases are resolved by libyaml into shared nodes; since the
  * walk follows the schema (whose depth is fixed) and never the graph, alias
  * bombs cannot make it expand exponentially. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* vasprintf */
-#endif
 #include "common/yaml_schema.h"
 
 #include <errno.h>
@@ -61,12 +58,11 @@ char *schema_error_format(const struct schema_error *e)
 static int error_va(struct schema_error *err, const char *file, unsigned line, unsigned column,
                     int code, const char *fmt, va_list ap)
 {
-        char *msg;
-
         if (!err)
                 return code;
         schema_error_done(err);
-        if (vasprintf(&msg, fmt, ap) < 0)
+        char *msg = strdup_vprintf(fmt, ap);
+        if (!msg)
                 return -ENOMEM;
         err->message = msg;
         err->file = strdup(file ? file : "<input>");

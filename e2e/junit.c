@@ -138,11 +138,9 @@ static int set_err(char **ret_err, int r, const char *fmt, ...) _printf_(3, 4);
 static int set_err(char **ret_err, int r, const char *fmt, ...)
 {
         va_list ap;
-        char *s = NULL;
 
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        char *s = strdup_vprintf(fmt, ap);
         va_end(ap);
         if (ret_err) {
                 free(*ret_err);

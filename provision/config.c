@@ -243,14 +243,12 @@ struct validator {
 static int bad(struct validator *v, const char *key, const char *fmt, ...) _printf_(3, 4);
 static int bad(struct validator *v, const char *key, const char *fmt, ...)
 {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
-        int r;
 
         va_start(ap, fmt);
-        r = vasprintf(&msg, fmt, ap);
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
         va_end(ap);
-        if (r < 0)
+        if (!msg)
                 return -ENOMEM;
         return schema_error_at(v->err, v->c->path, schema_marks_find(v->marks, key), "%s", msg);
 }

@@ -38,11 +38,9 @@ struct display_check *report_add(struct display_report *r, const char *id, const
 void report_set_observed(struct display_check *c, bool ok, double seconds, const char *fmt, ...)
 {
         va_list ap;
-        char *s = NULL;
 
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        char *s = strdup_vprintf(fmt, ap);
         va_end(ap);
         free(c->observed);
         c->observed = s;
