@@ -6,7 +6,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <zlib.h>
 
 #include "common/util.h"
@@ -210,15 +209,23 @@ static unsigned char *put_le32(unsigned char *o, unsigned long v)
         return put_le16(o, (v >> 16) & 0xffff);
 }
 
-/* One stored deflate block (RFC 1951 3.2.4): the block header padded to a
- * byte, LEN and its complement, the bytes. The stream is byte-aligned
- * before it (a gzip header, or the cached stream's sync flush). */
-static unsigned char *put_stored_block(unsigned char *o, bool final, const void *data, size_t n)
+/* The header of one stored deflate block of n bytes (RFC 1951 3.2.4): the
+ * block header padded to a byte, LEN and its complement; the n bytes follow.
+ * The stream is byte-aligned before it (a gzip header, or the cached
+ * stream's sync flush). */
+static unsigned char *put_stored_header(unsigned char *o, bool final, size_t n)
 {
         *o++ = final ? 1 : 0;
         o = put_le16(o, (unsigned)n);
-        o = put_le16(o, (unsigned)~n & 0xffff);
-        return mempcpy(o, data, n);
+        return put_le16(o, (unsigned)~n & 0xffff);
+}
+
+/* The answer up to its base64 patch: head, the uid as JSON, mid. */
+static void *put_answer_head(void *o, const char *uid_json, size_t ulen)
+{
+        o = mempcpy(o, patched_head, sizeof(patched_head) - 1);
+        o = mempcpy(o, uid_json, ulen);
+        return mempcpy(o, patched_mid, sizeof(patched_mid) - 1);
 }
 
 /* The same answer as gzip (RFC 1952) without compressing anything per
@@ -239,12 +246,6 @@ static int patched_response_gzip(struct admission_result *out, const char *uid_j
         size_t tail_len = sizeof(patched_tail) - 1;
         if (head_len > 0xffff)
                 return 1; /* an absurd uid: one stored block would not hold it */
-        _cleanup_free_ char *head = malloc(head_len);
-        if (!head)
-                return -ENOMEM;
-        char *h = mempcpy(head, patched_head, sizeof(patched_head) - 1);
-        h = mempcpy(h, uid_json, ulen);
-        memcpy(h, patched_mid, sizeof(patched_mid) - 1);
 
         static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
         size_t total = sizeof(gzip_header) + 5 + head_len + z->len + 5 + tail_len + 8;
@@ -252,10 +253,13 @@ static int patched_response_gzip(struct admission_result *out, const char *uid_j
         if (!body)
                 return -ENOMEM;
         o = mempcpy(o, gzip_header, sizeof(gzip_header));
-        o = put_stored_block(o, false, head, head_len);
+        o = put_stored_header(o, false, head_len);
+        unsigned char *head = o;
+        o = put_answer_head(o, uid_json, ulen);
+        uLong crc = crc32(0L, head, (uInt)head_len);
         o = mempcpy(o, z->data, z->len);
-        o = put_stored_block(o, true, patched_tail, tail_len);
-        uLong crc = crc32(0L, (const Bytef *)head, (uInt)head_len);
+        o = put_stored_header(o, true, tail_len);
+        o = mempcpy(o, patched_tail, tail_len);
         crc = crc32_combine_op(crc, z->crc, z->crc_combine_op);
         crc = crc32(crc, (const Bytef *)patched_tail, (uInt)tail_len);
         o = put_le32(o, crc);
@@ -291,9 +295,7 @@ static int patched_response(struct admission_result *out, const char *uid, const
         char *body = malloc(total + 1), *o = body;
         if (!body)
                 return -ENOMEM;
-        o = mempcpy(o, patched_head, sizeof(patched_head) - 1);
-        o = mempcpy(o, uid_json, ulen);
-        o = mempcpy(o, patched_mid, sizeof(patched_mid) - 1);
+        o = put_answer_head(o, uid_json, ulen);
         if (cached)
                 memcpy(o, cached, blen);
         else
@@ -483,46 +485,4 @@ done:
         if (out->body && !out->content_encoding)
                 out->body_len = strlen(out->body);
         return r;
-}
-
-/* Accept-Encoding is a comma list of codings with optional ";q=" weights;
- * "identity" and unknown codings do not matter here. An explicit gzip entry
- * wins over "*". */
-bool accepts_gzip(const char *accept_encoding)
-{
-        int gzip = -1, star = -1; /* -1 absent, else whether q > 0 */
-        const char *s = accept_encoding;
-        while (s && *s) {
-                size_t n = strcspn(s, ",");
-                const char *end = s + n;
-                while (s < end && (*s == ' ' || *s == '\t'))
-                        s++;
-                size_t name = strcspn(s, ";, \t");
-                if (name > (size_t)(end - s))
-                        name = (size_t)(end - s);
-                bool q_positive = true;
-                const char *q = memchr(s, ';', (size_t)(end - s));
-                while (q && q < end) {
-                        q++;
-                        while (q < end && (*q == ' ' || *q == '\t'))
-                                q++;
-                        if (end - q >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
-                                /* q=0, q=0.0, q=0.000: all zero */
-                                const char *v = q + 2;
-                                bool zero = v < end && *v == '0';
-                                for (v++; zero && v < end && *v != ';' && *v != ' ' && *v != '\t';
-                                     v++)
-                                        zero = *v == '.' || *v == '0';
-                                q_positive = !zero;
-                        }
-                        q = memchr(q, ';', (size_t)(end - q));
-                }
-                if ((name == 4 && strncasecmp(s, "gzip", 4) == 0) ||
-                    (name == 6 && strncasecmp(s, "x-gzip", 6) == 0))
-                        gzip = q_positive;
-                else if (name == 1 && *s == '*')
-                        star = q_positive;
-                s = *end ? end + 1 : end;
-        }
-        return gzip >= 0 ? gzip == 1 : star == 1;
 }

@@ -3,7 +3,6 @@
  * patch. No HTTP here, so the fuzzer and unit tests call it directly. */
 #pragma once
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include "webhook/config.h"
@@ -30,10 +29,6 @@ void admission_result_done(struct admission_result *r);
 /* Never fails except on out-of-memory (-ENOMEM). */
 int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
                      size_t size, unsigned flags, struct admission_result *out);
-
-/* Whether an Accept-Encoding header value admits gzip (RFC 9110 12.5.3:
- * "gzip", "x-gzip" or "*" with a non-zero q). */
-bool accepts_gzip(const char *accept_encoding);
 
 /* Standard base64 (RFC 4648, with padding). */
 char *base64_encode(const void *data, size_t size);

@@ -218,6 +218,48 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, struct server 
                        allow);
 }
 
+/* Accept-Encoding is a comma list of codings with optional ";q=" weights;
+ * "identity" and unknown codings do not matter here. An explicit gzip entry
+ * wins over "*". */
+bool accepts_gzip(const char *accept_encoding)
+{
+        int gzip = -1, star = -1; /* -1 absent, else whether q > 0 */
+        const char *s = accept_encoding;
+        while (s && *s) {
+                size_t n = strcspn(s, ",");
+                const char *end = s + n;
+                while (s < end && (*s == ' ' || *s == '\t'))
+                        s++;
+                size_t name = strcspn(s, ";, \t");
+                if (name > (size_t)(end - s))
+                        name = (size_t)(end - s);
+                bool q_positive = true;
+                const char *q = memchr(s, ';', (size_t)(end - s));
+                while (q && q < end) {
+                        q++;
+                        while (q < end && (*q == ' ' || *q == '\t'))
+                                q++;
+                        if (end - q >= 2 && (q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
+                                /* q=0, q=0.0, q=0.000: all zero */
+                                const char *v = q + 2;
+                                bool zero = v < end && *v == '0';
+                                for (v++; zero && v < end && *v != ';' && *v != ' ' && *v != '\t';
+                                     v++)
+                                        zero = *v == '.' || *v == '0';
+                                q_positive = !zero;
+                        }
+                        q = memchr(q, ';', (size_t)(end - q));
+                }
+                if ((name == 4 && strncasecmp(s, "gzip", 4) == 0) ||
+                    (name == 6 && strncasecmp(s, "x-gzip", 6) == 0))
+                        gzip = q_positive;
+                else if (name == 1 && *s == '*')
+                        star = q_positive;
+                s = *end ? end + 1 : end;
+        }
+        return gzip >= 0 ? gzip == 1 : star == 1;
+}
+
 static bool json_content_type(const char *ct)
 {
         if (!ct)

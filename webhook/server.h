@@ -3,6 +3,8 @@
  * connection and time limits; certificate reload; graceful SIGTERM. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "webhook/config.h"
 
 struct server_opts {
@@ -14,3 +16,7 @@ struct server_opts {
 /* Runs until SIGTERM or SIGINT, then stops accepting, lets in-flight
  * requests finish (limits.shutdownGraceSeconds) and returns 0. */
 int server_run(const struct server_opts *o);
+
+/* Whether an Accept-Encoding header value admits gzip (RFC 9110 12.5.3:
+ * "gzip", "x-gzip" or "*" with a non-zero q). */
+bool accepts_gzip(const char *accept_encoding);

@@ -17,6 +17,7 @@
 #include "webhook/admission.h"
 #include "webhook/config.h"
 #include "webhook/patch.h"
+#include "webhook/server.h"
 #include "webhook/tests/gunzip.h"
 
 static struct injector_config cfg;
