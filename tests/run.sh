@@ -2,8 +2,11 @@
 # Runs test binaries (cmocka) and integration scripts, one after the other,
 # and prints one line per test with its time, then "N passed, N failed".
 # An integration script that cannot run here exits 77 after printing why; it
-# is reported as SKIPPED with that reason, never silently.
+# is reported as SKIPPED with that reason, never silently. A test that runs
+# past TEST_TIMEOUT seconds (1800) is stopped and reported as FAILED: a
+# hang must not eat CI's whole budget.
 set -u
+limit=${TEST_TIMEOUT:-1800}
 passed=0 failed=0 skipped=0
 failed_names=()
 logdir=${TEST_LOG_DIR:-build/test-logs}
@@ -13,10 +16,11 @@ for t in "$@"; do
 	log="$logdir/$(echo "$name" | tr '/' '_').log"
 	start=$(date +%s.%N)
 	case "$t" in
-	*.sh) bash "$t" >"$log" 2>&1 ;;
-	*) "$t" >"$log" 2>&1 ;;
+	*.sh) timeout -k 30 "$limit" bash "$t" >"$log" 2>&1 ;;
+	*) timeout -k 30 "$limit" "$t" >"$log" 2>&1 ;;
 	esac
 	rc=$?
+	[ $rc -eq 124 ] && echo "FAIL: stopped after ${limit}s (TEST_TIMEOUT)" >>"$log"
 	dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
