@@ -57,7 +57,8 @@ def wrap(args):
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         },
     }
-    json.dump(review, sys.stdout)
+    # Compact, as the API server's encoding/json writes it.
+    json.dump(review, sys.stdout, separators=(",", ":"))
 
 
 def apply(args):
