@@ -13,6 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+uint64_t string_hash(const char *s)
+{
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (; *s; s++)
+                h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+        return h;
+}
+
 char *strdup_vprintf(const char *fmt, va_list ap)
 {
         char *s;

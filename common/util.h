@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "common/macro.h"
@@ -13,6 +14,10 @@
 /* asprintf that returns NULL on failure instead of an undefined pointer. */
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
+
+/* FNV-1a: a cheap, stable 64-bit hash for "is this string among those?"
+ * checks made before a strcmp, not for tables an attacker can fill. */
+uint64_t string_hash(const char *s);
 
 /* String vectors (NULL-terminated, heap-owned). */
 size_t strv_length(char *const *l);

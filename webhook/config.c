@@ -528,6 +528,8 @@ static int render_resolved(struct host_path *h)
         h->name = host_path_volume_name(h->path);
         if (!h->name)
                 return -ENOMEM;
+        h->name_hash = string_hash(h->name);
+        h->container_path_hash = string_hash(h->container_path);
         cJSON *v = cJSON_CreateObject(), *hp = NULL;
         if (v) {
                 cJSON_AddStringToObject(v, "name", h->name);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -25,9 +26,10 @@ struct host_path {
         char *type;           /* hostPath type: File, Directory, ... (NULL: none) */
         /* Resolved entries only: computed once at load, because every
          * admission needs them. */
-        char *name;        /* volume name, host_path_volume_name(path) */
-        char *volume_json; /* {"name":..,"hostPath":{..}} */
-        char *mount_json;  /* {"name":..,"mountPath":..,"readOnly":true} */
+        char *name;                              /* volume name, host_path_volume_name(path) */
+        char *volume_json;                       /* {"name":..,"hostPath":{..}} */
+        char *mount_json;                        /* {"name":..,"mountPath":..,"readOnly":true} */
+        uint64_t name_hash, container_path_hash; /* string_hash() of both */
 };
 
 struct injector_selector {

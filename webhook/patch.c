@@ -381,30 +381,42 @@ static const cJSON *find_by(const cJSON *array, const char *key, const char *val
         return NULL;
 }
 
-/* NULL-terminated list of the string member key of each element (not
- * copied; valid while the array lives). NULL array: empty list. */
-static const char **collect(const cJSON *array, const char *key)
+/* The string member key of each element, with its string_hash(): every
+ * resolved path is looked up in these, and comparing hashes first spares
+ * the strcmp of the ~50 paths a pod does not have (measured 3% of the
+ * server's time when each lookup was a strcmp walk). */
+struct string_set {
+        size_t n;
+        struct string_set_item {
+                const char *s; /* not copied; valid while the array lives */
+                uint64_t hash;
+        } items[];
+};
+
+/* NULL array: an empty set. */
+static struct string_set *collect(const cJSON *array, const char *key)
 {
-        const char **l = calloc((size_t)cJSON_GetArraySize(array) + 1, sizeof(char *));
-        size_t n = 0;
+        struct string_set *set = malloc(sizeof(*set) + (size_t)cJSON_GetArraySize(array) *
+                                                           sizeof(struct string_set_item));
         const cJSON *e;
-        if (!l)
+        if (!set)
                 return NULL;
+        set->n = 0;
         cJSON_ArrayForEach(e, array)
         {
                 const char *s = get_string(e, key);
                 if (s)
-                        l[n++] = s;
+                        set->items[set->n++] = (struct string_set_item){s, string_hash(s)};
         }
-        return l;
+        return set;
 }
 
-static int index_of(const char **l, const char *s)
+static bool set_contains(const struct string_set *set, const char *s, uint64_t hash)
 {
-        for (int i = 0; l && l[i]; i++)
-                if (l[i][0] == s[0] && streq(l[i], s))
-                        return i;
-        return -1;
+        for (size_t i = 0; i < set->n; i++)
+                if (set->items[i].hash == hash && streq(set->items[i].s, s))
+                        return true;
+        return false;
 }
 
 /* A list of pre-rendered JSON values (see config.c): nothing is built or
@@ -549,8 +561,8 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
         }
         /* The pod's own names and mount points, collected once: every
          * resolved path is looked up in them. */
-        _cleanup_free_ const char **have_names = collect(volumes, "name");
-        _cleanup_free_ const char **have_paths = collect(mounts, "mountPath");
+        _cleanup_free_ struct string_set *have_names = collect(volumes, "name");
+        _cleanup_free_ struct string_set *have_paths = collect(mounts, "mountPath");
         struct raw_list new_volumes = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
         struct raw_list new_mounts = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
         r = new_volumes.items && new_mounts.items && have_names && have_paths ? 0 : -ENOMEM;
@@ -558,8 +570,9 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
          * only the pod's own arrays need searching. */
         for (size_t i = 0; r >= 0 && i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
-                const cJSON *v =
-                    index_of(have_names, h->name) >= 0 ? find_by(volumes, "name", h->name) : NULL;
+                const cJSON *v = set_contains(have_names, h->name, h->name_hash)
+                                     ? find_by(volumes, "name", h->name)
+                                     : NULL;
                 if (v) {
                         const char *hp =
                             get_string(cJSON_GetObjectItemCaseSensitive(v, "hostPath"), "path");
@@ -573,7 +586,7 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                         }
                 } else
                         new_volumes.items[new_volumes.n++] = h->volume_json;
-                const cJSON *m = index_of(have_paths, h->container_path) >= 0
+                const cJSON *m = set_contains(have_paths, h->container_path, h->container_path_hash)
                                      ? find_by(mounts, "mountPath", h->container_path)
                                      : NULL;
                 if (m) {

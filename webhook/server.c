@@ -20,8 +20,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "webhook/admission.h"
+#include "webhook/admission_log.h"
 #include "webhook/metrics.h"
 #include "webhook/tls_store.h"
+#include "webhook/tls_transport.h"
 
 /* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
@@ -31,10 +33,15 @@
  * every few seconds never trips. */
 struct conn_track {
         MHD_socket fd;
-        double phase_start; /* connection start, or the end of the previous request */
-        bool received;      /* the current request has fully arrived */
-        bool cut;
+        /* Written by the connection's own thread on every request, read by
+         * the reaper: atomics, so the answer path takes no lock. Stored in
+         * this order (phase_start first), a reaper that sees !received
+         * also sees the phase_start that goes with it. */
+        _Atomic double phase_start; /* connection start, or the end of the previous request */
+        atomic_bool received;       /* the current request has fully arrived */
+        bool cut;                   /* under conns_lock */
         struct conn_track *prev, *next;
+        struct tls_transport tt; /* only the connection's own thread touches it */
 };
 
 struct server {
@@ -50,6 +57,7 @@ struct server {
         /* Connections admitted by admit_connection() and not yet closed:
          * limits.connectionLimit holds across all listeners. */
         atomic_uint admitted;
+        struct admission_log *log;
 };
 
 struct request {
@@ -59,7 +67,6 @@ struct request {
         size_t len, cap;
         bool too_large;
         bool answered;
-        bool corked; /* TCP_CORK set for the answer; lifted on completion */
 };
 
 static enum metric_route route_of(const char *url)
@@ -77,92 +84,20 @@ static enum metric_route route_of(const char *url)
         return ROUTE_OTHER;
 }
 
-static void json_str(FILE *f, const char *key, const char *v)
+/* One structured line per admission, handed to the batching writer. */
+static void log_admission(struct server *srv, const struct request *rq,
+                          const struct admission_result *res, double seconds)
 {
-        fprintf(f, ",\"%s\":", key);
-        if (!v) {
-                fputs("null", f);
-                return;
-        }
-        fputc('"', f);
-        for (const unsigned char *p = (const unsigned char *)v; *p;) {
-                size_t n = 0; /* a run that needs no escaping, written at once */
-                while (p[n] && p[n] != '"' && p[n] != '\\' && p[n] >= 0x20)
-                        n++;
-                fwrite(p, 1, n, f);
-                p += n;
-                if (!*p)
-                        break;
-                if (*p == '"' || *p == '\\')
-                        fprintf(f, "\\%c", *p);
-                else
-                        fprintf(f, "\\u%04x", *p);
-                p++;
-        }
-        fputc('"', f);
+        char line[ADMISSION_LOG_LINE_MAX];
+        size_t n = admission_log_format(line, rq->route, res, seconds);
+        admission_log_append(srv->log, line, n);
 }
 
-/* One structured line per admission, written with a single fwrite so lines
- * from worker threads never interleave. */
-static void log_admission(const struct request *rq, const struct admission_result *res,
-                          double seconds)
-{
-        char *buf = NULL;
-        size_t size = 0;
-        FILE *f = open_memstream(&buf, &size);
-        if (!f)
-                return;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        fprintf(f, "{\"ts\":%lld.%03ld,\"msg\":\"admission\"", (long long)ts.tv_sec,
-                ts.tv_nsec / 1000000);
-        json_str(f, "route", metric_route_name(rq->route));
-        json_str(f, "uid", res->uid);
-        json_str(f, "kind", res->kind);
-        json_str(f, "namespace", res->namespace);
-        json_str(f, "name", res->name);
-        json_str(f, "decision", metric_outcome_name(res->outcome));
-        fprintf(f, ",\"status\":%u,\"patchOps\":%u,\"durationMs\":%.3f", res->http_status,
-                res->patch_ops, seconds * 1e3);
-        json_str(f, "reason", res->reason);
-        fputs("}\n", f);
-        if (fclose(f) == 0)
-                fwrite(buf, 1, size, stderr);
-        free(buf);
-}
-
-static void mark_received(struct server *srv, struct MHD_Connection *conn)
+static struct conn_track *track_of(struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        struct conn_track *t = ci ? ci->socket_context : NULL;
-        if (!t)
-                return;
-        pthread_mutex_lock(&srv->conns_lock);
-        t->received = true;
-        pthread_mutex_unlock(&srv->conns_lock);
-}
-
-static bool set_cork(struct MHD_Connection *conn, bool on)
-{
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        int v = on;
-        return ci && setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)) == 0;
-}
-
-/* libmicrohttpd writes a TLS answer as two records in two sends, header
- * then body, and pushes the header alone when the answer exceeds 1400
- * bytes: two segments, two wake-ups of the client, two trips through the
- * loopback stack. Corked, the kernel holds partial segments until the
- * completion callback (right after the last send) lifts the cork, so a
- * patched answer leaves as one segment; full-sized segments of a large
- * answer still go out at once, so nothing waits on the 200 ms cork timer.
- * Measured: 11% less CPU per admission in the server, 20% in the client. */
-static void cork_answer(struct MHD_Connection *conn, struct request *rq)
-{
-        if (!rq->corked)
-                rq->corked = set_cork(conn, true);
+        return ci ? ci->socket_context : NULL;
 }
 
 /* body: len bytes, taken over; encoding: its Content-Encoding or NULL. */
@@ -188,8 +123,11 @@ static enum MHD_Result respond_bytes(struct MHD_Connection *conn, struct server 
         /* While draining, move keep-alive clients to another replica. */
         if (atomic_load(&srv->draining))
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-        mark_received(srv, conn);
-        cork_answer(conn, rq);
+        struct conn_track *t = track_of(conn);
+        if (t) {
+                atomic_store(&t->received, true);
+                tls_transport_answer_begins(&t->tt, body ? len : 0);
+        }
         enum MHD_Result r = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         rq->answered = true;
@@ -213,7 +151,7 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, struct server 
         struct admission_result res = {
             .http_status = status, .outcome = outcome, .reason = (char *)msg};
         if (rq->route == ROUTE_PODS || rq->route == ROUTE_VMIS)
-                log_admission(rq, &res, now_seconds() - rq->start);
+                log_admission(srv, rq, &res, now_seconds() - rq->start);
         return respond(conn, srv, rq, status, "application/json", json_error_body(msg), outcome,
                        allow);
 }
@@ -418,7 +356,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 admission_result_done(&res);
                 return respond_error(conn, srv, rq, 500, "internal error", OUTCOME_ERROR, NULL);
         }
-        log_admission(rq, &res, dt);
+        log_admission(srv, rq, &res, dt);
         if (res.patch_ops)
                 metrics_patch_ops(res.patch_ops);
         char *body = TAKE_PTR(res.body);
@@ -434,12 +372,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         struct server *srv = cls;
         struct request *rq = *con_cls;
-        (void)conn;
-
         if (!rq)
                 return;
-        if (rq->corked)
-                set_cork(conn, false);
         if (!rq->answered)
                 metrics_request(rq->route,
                                 toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT
@@ -451,15 +385,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
         atomic_fetch_sub(&srv->inflight, 1);
 
-        /* The next request on this keep-alive connection starts its clock. */
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        struct conn_track *t = ci ? ci->socket_context : NULL;
+        struct conn_track *t = track_of(conn);
         if (t) {
-                pthread_mutex_lock(&srv->conns_lock);
-                t->phase_start = now_seconds();
-                t->received = false;
-                pthread_mutex_unlock(&srv->conns_lock);
+                tls_transport_answer_done(&t->tt);
+                /* The next request on this keep-alive connection starts its clock. */
+                atomic_store(&t->phase_start, now_seconds());
+                atomic_store(&t->received, false);
         }
 }
 
@@ -483,6 +414,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                  * (40 ms) between them on keep-alive connections. */
                 int one = 1;
                 (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                const union MHD_ConnectionInfo *si =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+                if (si && si->tls_session)
+                        tls_transport_attach(&t->tt, si->tls_session, t->fd);
                 pthread_mutex_lock(&srv->conns_lock);
                 t->next = srv->conns;
                 if (srv->conns)
@@ -506,6 +441,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (t->next)
                 t->next->prev = t->prev;
         pthread_mutex_unlock(&srv->conns_lock);
+        tls_transport_release(&t->tt);
         free(t);
         *socket_context = NULL;
 }
@@ -685,6 +621,10 @@ int server_run(const struct server_opts *o)
         r = tls_store_start(srv.tls);
         if (r < 0)
                 goto out;
+        /* 256 KiB per buffer holds a 10 ms batch at well over 100k lines/s. */
+        r = admission_log_new(STDERR_FILENO, 256 * 1024, 10, &srv.log);
+        if (r < 0)
+                goto out;
         r = address_free(&ss, sslen);
         if (r < 0) {
                 log_error_errno(r, "cannot listen on %s: %s", o->listen,
@@ -739,6 +679,7 @@ int server_run(const struct server_opts *o)
         atomic_store(&srv.stop_reaper, true);
         pthread_join(srv.reaper, NULL);
         stop_listeners(daemons, n);
+        admission_log_free(TAKE_PTR(srv.log));
         if (open_conns > 0)
                 log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
                             "stopped anyway",
@@ -746,6 +687,7 @@ int server_run(const struct server_opts *o)
         log_info("stopped");
         r = 0;
 out:
+        admission_log_free(srv.log);
         tls_store_free(srv.tls);
         return r;
 }

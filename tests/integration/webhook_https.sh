@@ -133,18 +133,50 @@ build_goclient
 grep -q "gzip true" "$WORK/gzgo.err" || fail "Go's net/http did not get a gzip answer: $(cat "$WORK/gzgo.err")"
 cmp -s "$WORK/gzgo.json" "$WORK/b-identity" || fail "Go client's decoded answer differs from the identity answer"
 ok "Accept-Encoding: gzip gets the same review as gzip (Python's gzip and Go's net/http decode it), others get identity"
-# Answers are corked while libmicrohttpd writes them and uncorked when it is
-# done: a cork left on would hold every answer for Linux's 200 ms timer.
+# Every record of an answer but the last leaves with MSG_MORE, and whatever
+# is still held when libmicrohttpd is done is pushed: a record left held
+# would wait for Linux's 200 ms timer. Three shapes: a gzip answer (head +
+# one body record), an identity answer (head + two body records) and HEAD
+# answers (a head only, fewer records than counted: the push-out path).
+keepalive_20() { # what, curl args...; sets KA_TOTAL (seconds for all 20)
+	local what=$1 t
+	shift
+	t=$(curl -s --cacert "$WORK/certs/ca.crt" --resolve "$SNI:$PORT:127.0.0.1" \
+		-w '%{http_code} %{num_connects} %{time_total}\n' "$@")
+	[ "$(echo "$t" | grep -c '^200 ')" = 20 ] || fail "$what keep-alive answers: $t"
+	[ "$(echo "$t" | awk '{c += $2} END {print c}')" = 1 ] || fail "20 $what requests did not share one connection: $t"
+	KA_TOTAL=$(echo "$t" | awk '{s += $3} END {printf "%.3f", s}')
+	awk -v s="$KA_TOTAL" 'BEGIN {exit !(s < 2)}' ||
+		fail "20 $what keep-alive answers took ${KA_TOTAL}s (a record left held?)"
+}
 urls=()
 for _ in $(seq 20); do urls+=(-o /dev/null "https://$SNI:$PORT/mutate-pods"); done
-t=$(curl -s --cacert "$WORK/certs/ca.crt" --resolve "$SNI:$PORT:127.0.0.1" -H 'Content-Type: application/json' \
-	-H 'Accept-Encoding: gzip' --data-binary @"$WORK/gzreq.json" \
-	-w '%{http_code} %{num_connects} %{time_total}\n' "${urls[@]}")
-[ "$(echo "$t" | grep -c '^200 ')" = 20 ] || fail "keep-alive answers: $t"
-[ "$(echo "$t" | awk '{c += $2} END {print c}')" = 1 ] || fail "20 requests did not share one connection: $t"
-total=$(echo "$t" | awk '{s += $3} END {printf "%.3f", s}')
-awk -v s="$total" 'BEGIN {exit !(s < 2)}' || fail "20 keep-alive answers took ${total}s (a cork left on?)"
-ok "20 answers on one keep-alive connection in ${total}s: no answer waits on the cork"
+keepalive_20 gzip -H 'Content-Type: application/json' -H 'Accept-Encoding: gzip' \
+	--data-binary @"$WORK/gzreq.json" "${urls[@]}"
+tg=$KA_TOTAL
+keepalive_20 identity -H 'Content-Type: application/json' --data-binary @"$WORK/gzreq.json" "${urls[@]}"
+ti=$KA_TOTAL
+urls=()
+for _ in $(seq 20); do urls+=(-o /dev/null "https://$SNI:$PORT/healthz"); done
+keepalive_20 HEAD -I "${urls[@]}"
+th=$KA_TOTAL
+ok "20 answers on one keep-alive connection: gzip ${tg}s, identity ${ti}s, HEAD ${th}s: no answer held back"
+
+# Requests cut into many TLS records that arrive together, two pipelined
+# per round: the server reads records ahead of GnuTLS, and what it holds
+# must be read without waiting for another packet. Also with a 200 KB body
+# (records of 16 KB).
+r=$($PY "$ROOT/webhook/tests/rawclient.py" records "$PORT" "$WORK/certs/ca.crt" "$SNI" "$WORK/gzreq.json" 20 2>&1) ||
+	fail "pipelined multi-record requests: $r"
+python3 - "$WORK/gzreq.json" >"$WORK/bigreq.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["request"]["object"]["metadata"].setdefault("annotations", {})["padding"] = "x" * 200000
+print(json.dumps(d, separators=(",", ":")))
+PY
+r=$($PY "$ROOT/webhook/tests/rawclient.py" records "$PORT" "$WORK/certs/ca.crt" "$SNI" "$WORK/bigreq.json" 5 2>&1) ||
+	fail "pipelined 200 KB requests: $r"
+ok "pipelined requests in many TLS records, 5 KB and 200 KB: every answer arrives"
 
 # ---- VMIs --------------------------------------------------------------------
 review vmi "$FIX/vmi-gpu.json" /mutate-vmis patched
@@ -231,8 +263,10 @@ grep -q '^mesa_injector_patches_total 2$' "$WORK/metrics.txt" || fail "patches_t
 grep -q 'mesa_injector_request_duration_seconds_bucket{route="/mutate-pods",le="+Inf"} 4$' "$WORK/metrics.txt" ||
 	fail "histogram"
 ok "Prometheus metrics: requests by route and outcome, patches, latency histogram"
-grep -q '"msg":"admission","route":"/mutate-pods","uid":"go-uid-1","kind":"v1/Pod","namespace":"kubevirt-test-default","name":"virt-launcher-testvmi-gpu-","decision":"patched"' "$LOG" ||
-	fail "structured log line: $(grep go-uid-1 "$LOG")"
+# The log is written in batches (a few ms behind the answer): wait for it.
+line='"msg":"admission","route":"/mutate-pods","uid":"go-uid-1","kind":"v1/Pod","namespace":"kubevirt-test-default","name":"virt-launcher-testvmi-gpu-","decision":"patched"'
+for _ in $(seq 50); do grep -qF "$line" "$LOG" && break; sleep 0.05; done
+grep -qF "$line" "$LOG" || fail "structured log line: $(grep go-uid-1 "$LOG")"
 ok "one structured log line per admission"
 
 echo "PASS: $CHECKS checks"

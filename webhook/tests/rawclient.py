@@ -9,6 +9,10 @@ certificate verified against the test CA).
     chunked BYTES   send a chunked POST body of BYTES; print the status line
     hold N          hold N connections open, then try one more; print whether it was served
     slowpost FILE   send FILE as a POST body in two halves 1.5 s apart; print the status line
+    records FILE N  on one connection, N times: two requests with FILE as body, each
+                    cut into several TLS records, all sent before reading; expect two
+                    200 answers within 5 s; print "ok N" (records the server reads
+                    ahead must not wait for data that will never come)
 """
 import socket
 import ssl
@@ -110,6 +114,39 @@ def main():
             print("error: %s" % e)
             return
         print(resp.decode(errors="replace").split("\r\n")[0] if resp else "closed")
+    elif mode == "records":
+        body, rounds = open(sys.argv[5], "rb").read(), int(sys.argv[6])
+        req = (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
+        s = connect(port, ca, sni)
+        s.settimeout(5)
+        buf = b""
+        for r in range(rounds):
+            # Each send() is one TLS record: 7 per request, 14 back to back.
+            for _ in range(2):
+                step = len(req) // 6
+                for i in range(0, len(req), step):
+                    s.send(req[i:i + step])
+            for k in range(2):
+                try:
+                    while b"\r\n\r\n" not in buf:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            sys.exit("round %d answer %d: connection closed" % (r, k))
+                        buf += chunk
+                    headers, buf = buf.split(b"\r\n\r\n", 1)
+                    if not headers.startswith(b"HTTP/1.1 200"):
+                        sys.exit("round %d answer %d: %s" % (r, k, headers.split(b"\r\n")[0]))
+                    n = int([h.split(b":")[1] for h in headers.split(b"\r\n")
+                             if h.lower().startswith(b"content-length:")][0])
+                    while len(buf) < n:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            sys.exit("round %d answer %d: closed mid-body" % (r, k))
+                        buf += chunk
+                    buf = buf[n:]
+                except socket.timeout:
+                    sys.exit("round %d answer %d: no answer within 5 s" % (r, k))
+        print("ok %d" % rounds)
     else:
         sys.exit("unknown mode " + mode)
 
