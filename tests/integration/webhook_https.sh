@@ -178,6 +178,19 @@ r=$($PY "$ROOT/webhook/tests/rawclient.py" records "$PORT" "$WORK/certs/ca.crt" 
 	fail "pipelined 200 KB requests: $r"
 ok "pipelined requests in many TLS records, 5 KB and 200 KB: every answer arrives"
 
+# A client that sends 2000 pipelined reviews and reads nothing for 3 s: its
+# answers back up until the socket refuses more, and the server must wait
+# for it without blocking anyone else, then deliver every answer.
+$PY "$ROOT/webhook/tests/rawclient.py" unread "$PORT" "$WORK/certs/ca.crt" "$SNI" "$WORK/gzreq.json" 2000 \
+	>"$WORK/unread.out" 2>&1 &
+unread=$!
+sleep 1.5
+t=$(mcurl -o /dev/null -w '%{time_total}' "https://$SNI:$PORT/healthz")
+awk -v s="$t" 'BEGIN {exit !(s < 1)}' || fail "healthz took ${t}s while a client left its answers unread"
+wait $unread || fail "unread client: $(cat "$WORK/unread.out")"
+grep -qx 'answers 2000' "$WORK/unread.out" || fail "unread client: $(cat "$WORK/unread.out")"
+ok "a client that leaves 2000 answers unread for 3 s blocks no one (healthz in ${t}s) and then gets them all"
+
 # ---- VMIs --------------------------------------------------------------------
 review vmi "$FIX/vmi-gpu.json" /mutate-vmis patched
 cp "$WORK/out.json" "$WORK/vmi1.json"

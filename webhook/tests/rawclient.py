@@ -9,6 +9,9 @@ certificate verified against the test CA).
     chunked BYTES   send a chunked POST body of BYTES; print the status line
     hold N          hold N connections open, then try one more; print whether it was served
     slowpost FILE   send FILE as a POST body in two halves 1.5 s apart; print the status line
+    unread FILE N   pipeline N requests with FILE as body from a thread and read
+                    nothing for 3 s, print "reading", then read; print "answers K"
+                    (the 200 answers that arrived)
     records FILE N  on one connection, N times: two requests with FILE as body, each
                     cut into several TLS records, all sent before reading; expect two
                     200 answers within 5 s; print "ok N" (records the server reads
@@ -114,6 +117,48 @@ def main():
             print("error: %s" % e)
             return
         print(resp.decode(errors="replace").split("\r\n")[0] if resp else "closed")
+    elif mode == "unread":
+        import threading
+        body, n = open(sys.argv[5], "rb").read(), int(sys.argv[6])
+        req = (head + "Accept-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)).encode() + body
+        ctx = ssl.create_default_context(cafile=ca)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast
+        raw.connect(("127.0.0.1", port))
+        s = ctx.wrap_socket(raw, server_hostname=sni)
+
+        def send_all():
+            try:
+                for _ in range(n):
+                    s.sendall(req)
+            except (ConnectionError, ssl.SSLError, OSError):
+                pass
+
+        threading.Thread(target=send_all, daemon=True).start()
+        time.sleep(3)
+        print("reading", flush=True)
+        s.settimeout(10)
+        got, buf = 0, b""
+        try:
+            while got < n:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                while True:
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    length = int([h.split(b":")[1] for h in buf[:end].split(b"\r\n")
+                                  if h.lower().startswith(b"content-length:")][0])
+                    if len(buf) < end + 4 + length:
+                        break
+                    if buf.startswith(b"HTTP/1.1 200"):
+                        got += 1
+                    buf = buf[end + 4 + length:]
+        except (socket.timeout, ConnectionError, ssl.SSLError, OSError):
+            pass
+        print("answers %d" % got)
     elif mode == "records":
         body, rounds = open(sys.argv[5], "rb").read(), int(sys.argv[6])
         req = (head + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body
