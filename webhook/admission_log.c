@@ -92,7 +92,8 @@ int admission_log_new(int fd, size_t capacity, unsigned gather_ms, struct admiss
         if (!al)
                 return log_error_errno(-ENOMEM, "admission log: out of memory");
         al->fd = fd;
-        al->capacity = capacity < 2 * ADMISSION_LOG_LINE_MAX ? 2 * ADMISSION_LOG_LINE_MAX : capacity;
+        al->capacity =
+            capacity < 2 * ADMISSION_LOG_LINE_MAX ? 2 * ADMISSION_LOG_LINE_MAX : capacity;
         al->gather_ms = gather_ms;
         /* Pages are touched only as lines arrive: an idle server keeps
          * none of this resident. */

@@ -65,7 +65,10 @@ static void test_format_fields(void **state)
 static bool valid_utf8(const unsigned char *s, size_t n)
 {
         for (size_t i = 0; i < n;) {
-                unsigned c = s[i], k = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : 3;
+                unsigned c = s[i], k = c < 0x80             ? 0
+                                       : (c & 0xE0) == 0xC0 ? 1
+                                       : (c & 0xF0) == 0xE0 ? 2
+                                                            : 3;
                 if (i + k >= n)
                         return false;
                 for (unsigned j = 1; j <= k; j++)
