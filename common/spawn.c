@@ -141,16 +141,10 @@ int spawn_run(char *const *argv, const struct spawn_opts *opts, struct spawn_res
         setpgid(pid, pid);
         if (o->stdin_data) {
                 close(inp[0]);
-                size_t left = strlen(o->stdin_data);
-                const char *p = o->stdin_data;
                 signal(SIGPIPE, SIG_IGN);
-                while (left > 0) {
-                        ssize_t k = write(inp[1], p, left);
-                        if (k <= 0)
-                                break;
-                        p += k;
-                        left -= (size_t)k;
-                }
+                /* A child that exits without reading all of it is its own
+                 * business: its exit status tells. */
+                (void)write_all(inp[1], o->stdin_data, strlen(o->stdin_data));
                 close(inp[1]);
         }
         if (o->capture_stdout)

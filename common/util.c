@@ -202,33 +202,40 @@ int read_full_file(const char *path, char **ret, size_t *ret_size)
         return 0;
 }
 
+int write_all(int fd, const void *data, size_t n)
+{
+        const char *p = data;
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0)
+                        return -EIO; /* no progress: do not spin */
+                p += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode)
 {
         _cleanup_free_ char *tmp = strdup_printf("%s.tmp.%d", path, (int)getpid());
         _cleanup_close_ int fd = -1;
-        const char *p = data;
+        int r;
 
         if (!tmp)
                 return -ENOMEM;
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0)
                 return negative_errno();
-        while (size > 0) {
-                ssize_t k = write(fd, p, size);
-                if (k < 0) {
-                        int r = negative_errno();
-                        unlink(tmp);
-                        return r;
-                }
-                p += k;
-                size -= (size_t)k;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = negative_errno();
+        r = write_all(fd, data, size);
+        if (r >= 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0))
+                r = negative_errno();
+        if (r < 0)
                 unlink(tmp);
-                return r;
-        }
-        return 0;
+        return r;
 }
 
 int mkdir_p(const char *path, mode_t mode)

@@ -36,6 +36,8 @@ char *shell_join(char *const *argv);
 int read_full_file(const char *path, char **ret, size_t *ret_size);
 /* Write via a temporary file and rename, so readers never see half a file. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+/* Writes all n bytes to fd, retrying short writes and EINTR; 0 or -errno. */
+int write_all(int fd, const void *data, size_t n);
 int mkdir_p(const char *path, mode_t mode);
 /* rm -rf, refusing "/" and empty paths. */
 int rm_rf(const char *path);

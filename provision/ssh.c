@@ -534,21 +534,6 @@ static const struct {
     {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"SYS", SIGSYS},   {"TRAP", SIGTRAP},
 };
 
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 static int on_data(ssh_session session _unused_, ssh_channel channel _unused_, void *data,
                    uint32_t len, int is_stderr, void *userdata)
 {

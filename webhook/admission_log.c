@@ -4,14 +4,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/util.h"
 
 struct admission_log {
         int fd;
@@ -25,19 +24,6 @@ struct admission_log {
         bool stop, writer_waiting, writer_gathering;
         pthread_t writer;
 };
-
-static void write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        return; /* nowhere to report it: this is the log */
-                p += w;
-                n -= (size_t)w;
-        }
-}
 
 /* Lets a batch gather for gather_ms, or until the buffer is half full. */
 static void gather(struct admission_log *al)
@@ -79,7 +65,7 @@ static void *writer_thread(void *arg)
                 pthread_cond_broadcast(&al->space);
                 pthread_mutex_unlock(&al->lock);
 
-                write_all(al->fd, out, n);
+                (void)write_all(al->fd, out, n); /* nowhere to report a failure: this is the log */
                 pthread_mutex_lock(&al->lock);
         }
         pthread_mutex_unlock(&al->lock);
