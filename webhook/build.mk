@@ -7,7 +7,8 @@ WEBHOOK_PKGS := libmicrohttpd gnutls libcjson yaml-0.1 zlib
 WEBHOOK_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS))
 WEBHOOK_XML_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS) libxml-2.0)
 WEBHOOK_LIB_SRCS := webhook/config.c webhook/patch.c webhook/admission.c webhook/metrics.c \
-	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/server.c webhook/certs.c webhook/manifests.c
+	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/server.c \
+	webhook/certs.c webhook/manifests.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
 WEBHOOK_HOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o \

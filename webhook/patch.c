@@ -369,54 +369,44 @@ static int emit_annotations(struct patch *p, const cJSON *obj, const struct ann_
         return r;
 }
 
-static const cJSON *find_by(const cJSON *array, const char *key, const char *value)
-{
-        const cJSON *e;
-        cJSON_ArrayForEach(e, array)
-        {
-                const char *s = get_string(e, key);
-                if (s && streq(s, value))
-                        return e;
-        }
-        return NULL;
-}
-
-/* The string member key of each element, with its string_hash(): every
- * resolved path is looked up in these, and comparing hashes first spares
- * the strcmp of the ~50 paths a pod does not have (measured 3% of the
- * server's time when each lookup was a strcmp walk). */
-struct string_set {
+/* The elements of an array with their string member key and its
+ * string_hash(): every resolved path is looked up in these, and comparing
+ * hashes first spares the strcmp of the ~50 paths a pod does not have
+ * (measured 3% of the server's time when each lookup was a strcmp walk). */
+struct keyed_array {
         size_t n;
-        struct string_set_item {
-                const char *s; /* not copied; valid while the array lives */
+        struct keyed_element {
+                const cJSON *element; /* not copied; valid while the array lives */
+                const char *key;
                 uint64_t hash;
         } items[];
 };
 
-/* NULL array: an empty set. */
-static struct string_set *collect(const cJSON *array, const char *key)
+/* NULL array: no elements. */
+static struct keyed_array *key_elements(const cJSON *array, const char *key)
 {
-        struct string_set *set = malloc(sizeof(*set) + (size_t)cJSON_GetArraySize(array) *
-                                                           sizeof(struct string_set_item));
+        struct keyed_array *ka =
+            malloc(sizeof(*ka) + (size_t)cJSON_GetArraySize(array) * sizeof(struct keyed_element));
         const cJSON *e;
-        if (!set)
+        if (!ka)
                 return NULL;
-        set->n = 0;
+        ka->n = 0;
         cJSON_ArrayForEach(e, array)
         {
                 const char *s = get_string(e, key);
                 if (s)
-                        set->items[set->n++] = (struct string_set_item){s, string_hash(s)};
+                        ka->items[ka->n++] = (struct keyed_element){e, s, string_hash(s)};
         }
-        return set;
+        return ka;
 }
 
-static bool set_contains(const struct string_set *set, const char *s, uint64_t hash)
+/* The first element whose key is s (hash: string_hash(s)), or NULL. */
+static const cJSON *element_by_key(const struct keyed_array *ka, const char *s, uint64_t hash)
 {
-        for (size_t i = 0; i < set->n; i++)
-                if (set->items[i].hash == hash && streq(set->items[i].s, s))
-                        return true;
-        return false;
+        for (size_t i = 0; i < ka->n; i++)
+                if (ka->items[i].hash == hash && streq(ka->items[i].key, s))
+                        return ka->items[i].element;
+        return NULL;
 }
 
 /* A list of pre-rendered JSON values (see config.c): nothing is built or
@@ -561,8 +551,8 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
         }
         /* The pod's own names and mount points, collected once: every
          * resolved path is looked up in them. */
-        _cleanup_free_ struct string_set *have_names = collect(volumes, "name");
-        _cleanup_free_ struct string_set *have_paths = collect(mounts, "mountPath");
+        _cleanup_free_ struct keyed_array *have_names = key_elements(volumes, "name");
+        _cleanup_free_ struct keyed_array *have_paths = key_elements(mounts, "mountPath");
         struct raw_list new_volumes = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
         struct raw_list new_mounts = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
         r = new_volumes.items && new_mounts.items && have_names && have_paths ? 0 : -ENOMEM;
@@ -570,9 +560,7 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
          * only the pod's own arrays need searching. */
         for (size_t i = 0; r >= 0 && i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
-                const cJSON *v = set_contains(have_names, h->name, h->name_hash)
-                                     ? find_by(volumes, "name", h->name)
-                                     : NULL;
+                const cJSON *v = element_by_key(have_names, h->name, h->name_hash);
                 if (v) {
                         const char *hp =
                             get_string(cJSON_GetObjectItemCaseSensitive(v, "hostPath"), "path");
@@ -586,9 +574,8 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                         }
                 } else
                         new_volumes.items[new_volumes.n++] = h->volume_json;
-                const cJSON *m = set_contains(have_paths, h->container_path, h->container_path_hash)
-                                     ? find_by(mounts, "mountPath", h->container_path)
-                                     : NULL;
+                const cJSON *m =
+                    element_by_key(have_paths, h->container_path, h->container_path_hash);
                 if (m) {
                         const char *mn = get_string(m, "name");
                         if (!mn || !streq(mn, h->name)) {
