@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "common/macro.h"
 #include "common/util.h"
 
 struct admission_log {
@@ -21,7 +20,7 @@ struct admission_log {
         char *fill;           /* workers append here, under lock */
         char *drain;          /* the writer's, outside the lock */
         size_t len, capacity;
-        bool stop, writer_waiting, writer_gathering;
+        bool stop;
         pthread_t writer;
 };
 
@@ -33,11 +32,9 @@ static void gather(struct admission_log *al)
         deadline.tv_nsec += (long)al->gather_ms * 1000000L;
         deadline.tv_sec += deadline.tv_nsec / 1000000000L;
         deadline.tv_nsec %= 1000000000L;
-        al->writer_gathering = true;
         while (!al->stop && al->len < al->capacity / 2)
                 if (pthread_cond_timedwait(&al->wake, &al->lock, &deadline) == ETIMEDOUT)
                         break;
-        al->writer_gathering = false;
 }
 
 static void *writer_thread(void *arg)
@@ -46,11 +43,8 @@ static void *writer_thread(void *arg)
 
         pthread_mutex_lock(&al->lock);
         for (;;) {
-                while (al->len == 0 && !al->stop) {
-                        al->writer_waiting = true;
+                while (al->len == 0 && !al->stop)
                         pthread_cond_wait(&al->wake, &al->lock);
-                        al->writer_waiting = false;
-                }
                 if (al->len == 0)
                         break; /* stopping, and everything is out */
                 /* Under load this is what turns thousands of lines a second
@@ -136,9 +130,9 @@ void admission_log_append(struct admission_log *al, const char *line, size_t n)
         memcpy(al->fill + al->len, line, n);
         al->len += n;
         /* Only the first line of a batch wakes the writer, and the line that
-         * fills half the buffer ends its gathering early. */
-        if ((al->writer_waiting && before == 0) ||
-            (al->writer_gathering && before < al->capacity / 2 && al->len >= al->capacity / 2))
+         * fills half the buffer ends its gathering early (signalling a
+         * writer that is busy writing costs no syscall). */
+        if (before == 0 || (before < al->capacity / 2 && al->len >= al->capacity / 2))
                 pthread_cond_signal(&al->wake);
         pthread_mutex_unlock(&al->lock);
 }
