@@ -40,6 +40,26 @@ def wait_closed(s, start):
     return time.monotonic() - start
 
 
+def read_answer(s, buf):
+    """One HTTP answer from s, after the bytes already in buf: returns its
+    status line and the bytes read past it, or (None, buf) when the server
+    closes first. A socket timeout propagates."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, buf
+        buf += chunk
+    headers, buf = buf.split(b"\r\n\r\n", 1)
+    n = int([h.split(b":")[1] for h in headers.split(b"\r\n")
+             if h.lower().startswith(b"content-length:")][0])
+    while len(buf) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            return None, buf
+        buf += chunk
+    return headers.split(b"\r\n")[0], buf[n:]
+
+
 def main():
     mode, port, ca, sni = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     head = ("POST /mutate-pods HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n" % sni)
@@ -141,21 +161,11 @@ def main():
         got, buf = 0, b""
         try:
             while got < n:
-                chunk = s.recv(65536)
-                if not chunk:
+                status, buf = read_answer(s, buf)
+                if status is None:
                     break
-                buf += chunk
-                while True:
-                    end = buf.find(b"\r\n\r\n")
-                    if end < 0:
-                        break
-                    length = int([h.split(b":")[1] for h in buf[:end].split(b"\r\n")
-                                  if h.lower().startswith(b"content-length:")][0])
-                    if len(buf) < end + 4 + length:
-                        break
-                    if buf.startswith(b"HTTP/1.1 200"):
-                        got += 1
-                    buf = buf[end + 4 + length:]
+                if status.startswith(b"HTTP/1.1 200"):
+                    got += 1
         except (socket.timeout, ConnectionError, ssl.SSLError, OSError):
             pass
         print("answers %d" % got)
@@ -173,22 +183,11 @@ def main():
                     s.send(req[i:i + step])
             for k in range(2):
                 try:
-                    while b"\r\n\r\n" not in buf:
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            sys.exit("round %d answer %d: connection closed" % (r, k))
-                        buf += chunk
-                    headers, buf = buf.split(b"\r\n\r\n", 1)
-                    if not headers.startswith(b"HTTP/1.1 200"):
-                        sys.exit("round %d answer %d: %s" % (r, k, headers.split(b"\r\n")[0]))
-                    n = int([h.split(b":")[1] for h in headers.split(b"\r\n")
-                             if h.lower().startswith(b"content-length:")][0])
-                    while len(buf) < n:
-                        chunk = s.recv(65536)
-                        if not chunk:
-                            sys.exit("round %d answer %d: closed mid-body" % (r, k))
-                        buf += chunk
-                    buf = buf[n:]
+                    status, buf = read_answer(s, buf)
+                    if status is None:
+                        sys.exit("round %d answer %d: connection closed" % (r, k))
+                    if not status.startswith(b"HTTP/1.1 200"):
+                        sys.exit("round %d answer %d: %s" % (r, k, status))
                 except socket.timeout:
                     sys.exit("round %d answer %d: no answer within 5 s" % (r, k))
         print("ok %d" % rounds)
