@@ -38,20 +38,9 @@ grep -q '"uid":"term-1".*"decision":"patched"' "$LOG" || fail "in-flight request
 ok "server exited 0 after draining"
 # A restart on the same port right after the old instance stopped: the
 # "address in use" probe must only see listeners.
-OLD_PORT=$PORT
-"$MI" serve --listen "127.0.0.1:$OLD_PORT" --cert "$WORK/certs/tls.crt" --key "$WORK/certs/tls.key" \
-	2>"$WORK/restart.err" &
-RESTART_PID=$!
-SERVER_PIDS+=("$RESTART_PID")
-for _ in $(seq 100); do
-	curl -sf --cacert "$WORK/certs/ca.crt" "https://127.0.0.1:$OLD_PORT/healthz" >/dev/null 2>&1 && break
-	kill -0 "$RESTART_PID" 2>/dev/null || break
-	sleep 0.05
-done
-curl -sf --cacert "$WORK/certs/ca.crt" "https://127.0.0.1:$OLD_PORT/healthz" >/dev/null ||
-	fail "restart on the same port: $(cat "$WORK/restart.err")"
-kill -TERM "$RESTART_PID"
-wait "$RESTART_PID" || fail "restarted server did not exit 0"
+SERVER_PORT=$PORT start_server
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || fail "restarted server did not exit 0"
 ok "a restart on the same port right away serves"
 
 # Bad configuration: exit 2, file:line:column, nothing listening.

@@ -80,7 +80,7 @@ make_certs() {
 start_server() {
 	[ -d "$WORK/certs" ] || make_certs "$WORK/certs"
 	local dir=${CERT_DIR:-$WORK/certs}
-	PORT=$(free_port)
+	PORT=${SERVER_PORT:-$(free_port)} # SERVER_PORT: a given port (a restart)
 	URL=https://127.0.0.1:$PORT
 	LOG=$WORK/server-$PORT.log
 	local cfg=()
