@@ -13,6 +13,10 @@ cd "$(dirname "$0")/../.."
 [ -x build/vgpuenv-probe ] || { echo "SKIP: build/vgpuenv-probe not built (run make)"; exit 77; }
 scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///system"; exit 77; }
 . tests/standins/assert.sh
+# One run at a time per subnet (tests/lib/vm.sh's lock_subnet, inline: that
+# file's private state dir does not suit this test).
+exec 8>/tmp/vgpuenv-subnet-131.lock
+flock -n 8 || { echo "subnet 131 in use by another test run: waiting"; flock 8; }
 
 T=$(mktemp -d /tmp/vgpuenv-nsl.XXXXXX)
 name=nsl$$

@@ -32,6 +32,19 @@ need_root_and_libvirt() {
 	"$ROOT/scripts/ensure-libvirtd.sh" || fail "libvirtd could not be started"
 }
 
+# lock_subnet OCTET: one test at a time per subnet on this machine. Two runs
+# of one test (two checkouts, two developers) share its cluster name and
+# subnet, and one's `down` would pull the nodes from under the other; the
+# lock is held until the script exits.
+lock_subnet() {
+	local f=/tmp/vgpuenv-subnet-$1.lock fd
+	exec {fd}>"$f"
+	if ! flock -n "$fd"; then
+		echo "subnet 192.168.$1.0/24 is in use by another test run ($f): waiting for it"
+		flock "$fd"
+	fi
+}
+
 # write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]: sets CFG and
 # registers it for `down` on exit (so call it directly, not in $(...)).
 # Subnets in use by tests (keep them distinct so tests can run side by side):
@@ -39,6 +52,7 @@ need_root_and_libvirt() {
 write_config() {
 	local name=$1 octet=$2 f=$TMP/$1.yaml
 	shift 2
+	lock_subnet "$octet"
 	{
 		echo "name: $name"
 		echo "nodes: {count: 1, cpus: 1, memory: 1024}"
