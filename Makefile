@@ -36,6 +36,7 @@ include common/build.mk
 # Defined right after common/build.mk so every fragment can use it in rules.
 COMMON_OBJS  := $(sort $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o))
 
+include provision/base/build.mk
 include provision/build.mk
 include provision/probe/build.mk
 include images/build.mk

@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 const char *cli_default_config(void)
 {

@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "provision/config.h"
-#include "provision/context.h"
+#include "provision/base/config.h"
+#include "provision/base/context.h"
 #include <cjson/cJSON.h>
 
 struct cli_session {

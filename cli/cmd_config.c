@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/macro.h"
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 static void usage(FILE *out)
 {

@@ -16,9 +16,9 @@
 #include "common/log.h"
 #include "common/spawn.h"
 #include "common/util.h"
-#include "provision/accel.h"
+#include "provision/base/accel.h"
 #include "provision/node_setup.h"
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 static void usage(FILE *out)
 {

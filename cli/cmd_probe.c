@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/node_setup.h"
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 static void usage(FILE *out)
 {

@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "provision/ssh.h"
-#include "provision/state.h"
+#include "provision/base/ssh.h"
+#include "provision/base/state.h"
 
 static void usage(FILE *out)
 {

@@ -13,7 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "e2e/display/display.h"
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 static void usage(FILE *out)
 {

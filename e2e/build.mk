@@ -3,8 +3,6 @@
 E2E_SRCS := e2e/junit.c e2e/progress.c e2e/functest.c e2e/collect.c e2e/run.c e2e/report.c \
 	e2e/report_html.c e2e/matrix.c
 VGPUENV_SRCS += $(E2E_SRCS)
-# cli/cmd_e2e.c belongs to e2e; add it unless cli/build.mk already did.
-VGPUENV_SRCS += $(filter-out $(VGPUENV_SRCS),cli/cmd_e2e.c)
 
 # make e2e CONFIG=configs/kcli.yaml KUBEVIRT_DIR=../kubevirt [FOCUS=...] [SKIP=...]
 #   runs the MediatedDevices focus against the cluster of CONFIG, writes

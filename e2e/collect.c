@@ -12,8 +12,8 @@
 #include "common/macro.h"
 #include "common/spawn.h"
 #include "common/util.h"
-#include "provision/ssh.h"
-#include "provision/state.h"
+#include "provision/base/ssh.h"
+#include "provision/base/state.h"
 
 /* Fixed scripts run inside the launcher's compute container; no input is
  * spliced into them. Non-root launchers (KubeVirt >= 0.59) talk to a session

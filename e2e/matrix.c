@@ -21,7 +21,7 @@
 #include "common/util.h"
 #include "e2e/report.h"
 #include "e2e/run.h"
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 static const struct schema_field cell_fields[] = {
     {.key = "name",

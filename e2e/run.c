@@ -21,9 +21,9 @@
 #include "e2e/functest.h"
 #include "e2e/junit.h"
 #include "e2e/report.h"
-#include "provision/config.h"
-#include "provision/context.h"
-#include "provision/state.h"
+#include "provision/base/config.h"
+#include "provision/base/context.h"
+#include "provision/base/state.h"
 #include "providers/provider.h"
 
 static volatile sig_atomic_t collect_stop;

@@ -20,7 +20,7 @@
 #include "common/util.h"
 #include "images/image.h"
 #include "provision/node_setup.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 /* Bump when the customization steps change, to invalidate cached images. */
 #define CUSTOMIZE_VERSION "custom-v3"

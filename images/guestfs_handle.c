@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "images/image.h"
-#include "provision/accel.h"
+#include "provision/base/accel.h"
 
 int image_guestfs_open(struct run_ctx *ctx, guestfs_h **ret)
 {

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 struct node_image {
         char *disk;   /* customized qcow2 (backed by the base) */

@@ -23,7 +23,7 @@
 #include "providers/kcli_internal.h"
 #include "providers/provider.h"
 #include "providers/rollback.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 #define KCLI_RESOURCE "kcli-cluster"
 

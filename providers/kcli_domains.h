@@ -11,7 +11,7 @@
 #include <libvirt/libvirt.h>
 #include <stdbool.h>
 
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 /* kcli marks its VMs with <metadata><kvirt:info xmlns:kvirt="kvirt">
  * <kvirt:kube>NAME</kvirt:kube><kvirt:plan>NAME</kvirt:plan>... and names

@@ -2,7 +2,7 @@
  * parameter file, the kcli command line and the key-exchange command. */
 #pragma once
 
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 char *kcli_params_text(const struct config *c);
 /* kcli [-C CLIENT] args... */

@@ -17,7 +17,7 @@
 #include "providers/kubevirtci.h"
 #include "providers/provider.h"
 #include "providers/rollback.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 #define KUBEVIRTCI_RESOURCE "kubevirtci-cluster"
 

@@ -3,8 +3,8 @@
  * (kubevirtci's cluster-up/ scripts, the conventions users already know). */
 #pragma once
 
-#include "provision/context.h"
-#include "provision/state.h"
+#include "provision/base/context.h"
+#include "provision/base/state.h"
 
 /* The QEMU device every kubevirtci node VM needs for a render node. */
 #define KUBEVIRTCI_GPU_DEVICE "-device virtio-gpu-pci"

@@ -19,8 +19,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "images/image.h"
-#include "provision/accel.h"
-#include "provision/ssh.h"
+#include "provision/base/accel.h"
+#include "provision/base/ssh.h"
 #include "providers/local_xml.h"
 #include "providers/provider.h"
 

@@ -7,7 +7,7 @@
  * network metadata), pools by name and by living in the cluster's state dir. */
 #pragma once
 
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 #define VGPUENV_XMLNS "https://vgpuenv.io/xmlns/libvirt/1"
 #define OWNER_TXT_NAME "vgpuenv-owner"

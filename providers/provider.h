@@ -11,8 +11,8 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
-#include "provision/context.h"
-#include "provision/state.h"
+#include "provision/base/context.h"
+#include "provision/base/state.h"
 
 struct provider_ops {
         const char *name;

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 static inline bool rollback_begin(struct run_ctx *ctx)
 {

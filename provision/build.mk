@@ -1,8 +1,3 @@
-# provision: sources and tests (see the top-level Makefile for the lists)
-VGPUENV_SRCS += provision/accel.c
-VGPUENV_SRCS += provision/node_setup.c
-VGPUENV_SRCS += provision/config.c
-VGPUENV_SRCS += provision/orchestrate.c
-VGPUENV_SRCS += provision/state.c
-VGPUENV_SRCS += provision/context.c
-VGPUENV_SRCS += provision/cluster_setup.c
+# provision: the orchestration behind up/down/status above the providers —
+# node setup, cluster setup, the up and down plans.
+VGPUENV_SRCS += provision/orchestrate.c provision/node_setup.c provision/cluster_setup.c

@@ -13,7 +13,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "provision/cdi_contract.h"
+#include "provision/base/cdi_contract.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
 

@@ -5,7 +5,7 @@
  * Everything goes through kubectl via ctx_run, so dry-run prints it all. */
 #pragma once
 
-#include "provision/context.h"
-#include "provision/state.h"
+#include "provision/base/context.h"
+#include "provision/base/state.h"
 
 int cluster_setup(struct run_ctx *ctx, struct state *st, const char *kubeconfig);

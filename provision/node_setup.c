@@ -14,10 +14,10 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "provision/cdi_contract.h"
+#include "provision/base/cdi_contract.h"
 #include "provision/node_setup.h"
 #include "provision/node_setup_internal.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 const char node_modules_load_text[] =
     "# Written by vgpuenv: the render node the vGPU display needs comes from virtio-gpu.\n"

@@ -8,8 +8,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "provision/context.h"
-#include "provision/state.h"
+#include "provision/base/context.h"
+#include "provision/base/state.h"
 
 /* Files node setup owns on every node. The local provider's image carries
  * them already (images/customize.c writes the same bytes), so its nodes

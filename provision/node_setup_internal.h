@@ -12,8 +12,8 @@
 #include <sys/types.h>
 
 #include "common/spawn.h"
-#include "provision/config.h"
-#include "provision/context.h"
+#include "provision/base/config.h"
+#include "provision/base/context.h"
 #include "provision/node_setup.h"
 
 struct node_io {

@@ -10,7 +10,7 @@
 #include "providers/provider.h"
 #include "provision/cluster_setup.h"
 #include "provision/node_setup.h"
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 

@@ -6,7 +6,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 /* Returns 0 when every node's probe passed; -EIO when a probe failed (the
  * nodes stay up so they can be inspected); other -errno on failure, after

@@ -10,3 +10,13 @@ TEST_LINK_OBJS = $(filter-out $(BUILD)/obj/cli/main.o,$(VGPUENV_OBJS)) $(COMMON_
 $(BUILD)/tests/%: tests/unit/%.c $(VGPUENV_OBJS) $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(TEST_LINK_OBJS) $(PKG_LIBS) -lcmocka -ldl $(LDFLAGS)
+
+# Test driver for tests/integration/ssh_*.sh; not installed.
+SSH_TOOL := $(BUILD)/tests/ssh-tool
+$(SSH_TOOL): $(BUILD)/obj/tests/tools/ssh-tool.o $(SSH_OBJS) $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
+
+.PHONY: test-tools
+test-tools: $(SSH_TOOL)
+test check test-integration: test-tools

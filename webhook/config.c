@@ -10,7 +10,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "provision/cdi_contract.h"
+#include "provision/base/cdi_contract.h"
 #include "webhook/patch.h"
 
 static const char *const mode_values[] = {"hostpath", "cdi", NULL};

@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "hook_script.h" /* generated from webhook/hook/onDefineDomain */
-#include "provision/cdi_contract.h"
+#include "provision/base/cdi_contract.h"
 #include "webhook/admission.h"
 #include "webhook/certs.h"
 #include "webhook/patch.h"

@@ -2,7 +2,7 @@
 # `make check-display` (docs/display-chain.md).
 DISPLAY_SRCS := e2e/display/mbochs.c e2e/display/domain_xml.c e2e/display/observe.c \
 	e2e/display/results.c e2e/display/verify.c
-VGPUENV_SRCS += $(DISPLAY_SRCS) cli/cmd_verify_display.c
+VGPUENV_SRCS += $(DISPLAY_SRCS)
 
 # The in-node driver is embedded like the webhook's hook script (whose header
 # webhook/build.mk generates; verify.c uploads that very file to the node).

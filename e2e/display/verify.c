@@ -14,9 +14,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "e2e/display/display.h"
-#include "provision/context.h"
-#include "provision/ssh.h"
-#include "provision/state.h"
+#include "provision/base/context.h"
+#include "provision/base/ssh.h"
+#include "provision/base/state.h"
 
 #include "display_node_script.h" /* generated from e2e/display/node-check.sh */
 #include "hook_script.h"         /* generated from webhook/hook/onDefineDomain */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provision/ssh.c against a real OpenSSH sshd on 127.0.0.1, through the
+# provision/base/ssh.c against a real OpenSSH sshd on 127.0.0.1, through the
 # build/tests/ssh-tool driver: keys made by our ssh_keygen (checked against
 # ssh-keygen), byte-exact quoting of tricky argv, exit codes and signals,
 # SFTP upload/download with modes, parallel connections, a PTY shell, waiting

@@ -1,4 +1,4 @@
-/* ssh-tool: a thin command-line driver over provision/ssh.h, so that the
+/* ssh-tool: a thin command-line driver over provision/base/ssh.h, so that the
  * integration tests (tests/integration/ssh_*.sh) exercise the real library
  * code against a real sshd.
  *
@@ -29,7 +29,7 @@
 #include "common/macro.h"
 #include "common/spawn.h"
 #include "common/util.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 static int fail(int r)
 {

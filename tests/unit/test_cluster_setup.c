@@ -14,7 +14,7 @@
 #include "common/util.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 static void check(const char *cr, const char *want)
 {

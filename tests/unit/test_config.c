@@ -1,4 +1,4 @@
-/* Unit tests for provision/config.c: defaults, the shipped configs, every
+/* Unit tests for provision/base/config.c: defaults, the shipped configs, every
  * bad-config class (file:line:column and -EINVAL), cross-field rules,
  * environment overrides and the derived node names and addresses. */
 #include <errno.h>
@@ -17,7 +17,7 @@
 
 #include "common/macro.h"
 #include "common/util.h"
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 static char tmpdir[PATH_MAX];
 

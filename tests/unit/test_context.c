@@ -1,4 +1,4 @@
-/* Unit tests for provision/context.c: directories of the run context, the
+/* Unit tests for provision/base/context.c: directories of the run context, the
  * dry-run command line (quoting, env, cwd), real runs and their failures,
  * plan lines, and the SIGINT/SIGTERM cancellation thread. */
 #include <errno.h>
@@ -17,7 +17,7 @@
 
 #include "common/macro.h"
 #include "common/util.h"
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 struct fixture {
         struct config cfg;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "provision/config.h"
+#include "provision/base/config.h"
 #include "providers/local_xml.h"
 
 static void quiet(void *o, virErrorPtr e)

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
-#include "provision/cdi_contract.h"
+#include "provision/base/cdi_contract.h"
 #include "provision/node_setup.h"
 #include "provision/node_setup_internal.h"
 

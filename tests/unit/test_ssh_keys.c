@@ -1,4 +1,4 @@
-/* Unit tests for the parts of provision/ssh.c that need no sshd: fingerprints
+/* Unit tests for the parts of provision/base/ssh.c that need no sshd: fingerprints
  * (a fixed vector produced by OpenSSH's ssh-keygen -lf), public key files,
  * key generation, and ssh_node_connect's refusals before any network I/O
  * (bad pinned key, missing identity) and its deadline when nothing listens.
@@ -21,7 +21,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/util.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 /* ssh-keygen -lf on this key prints
  * 256 SHA256:b1eC3U9oU3soJ6WwxndA+Crn1v5jxmRJ/NFMbqQRiao unit test (ED25519) */

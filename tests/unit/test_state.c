@@ -1,4 +1,4 @@
-/* Unit tests for provision/state.c: the state file on disk (mode, atomic
+/* Unit tests for provision/base/state.c: the state file on disk (mode, atomic
  * rewrite, reload), run ids and this-run ownership, nodes, a corrupt or
  * foreign file, removal, and parallel writers. */
 #include <dirent.h>
@@ -19,8 +19,8 @@
 
 #include "common/macro.h"
 #include "common/util.h"
-#include "provision/ssh.h"
-#include "provision/state.h"
+#include "provision/base/ssh.h"
+#include "provision/base/state.h"
 
 static char base[PATH_MAX];
 static char dir[PATH_MAX + 32];

@@ -1,5 +1,5 @@
 /* KVM/TCG probe (see accel.h). */
-#include "provision/accel.h"
+#include "provision/base/accel.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "common/spawn.h"
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 struct run_ctx {
         struct config *cfg;

@@ -6,7 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include "provision/config.h"
+#include "provision/base/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "provision/context.h"
+#include "provision/base/context.h"
 
 enum accel_verdict { ACCEL_VERDICT_KVM, ACCEL_VERDICT_TCG };
 

@@ -7,7 +7,7 @@
  * into the image. One struct ssh_node is used by one thread at a time;
  * several nodes are driven in parallel from different threads (libssh >= 0.8
  * initializes its pthread support itself). */
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -3,7 +3,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include "provision/state.h"
+#include "provision/base/state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/util.h"
-#include "provision/ssh.h"
+#include "provision/base/ssh.h"
 
 #define STATE_FILE "state.json"
 
