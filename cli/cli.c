@@ -18,7 +18,7 @@ const char *cli_default_config(void)
         return e && *e ? e : "configs/local.yaml";
 }
 
-int cli_session_open(struct cli_session *s, const char *config_path, bool dry_run)
+int cli_session_open(struct cli_session *s, const char *config_path)
 {
         int r;
 
@@ -26,7 +26,8 @@ int cli_session_open(struct cli_session *s, const char *config_path, bool dry_ru
         r = config_load(&s->cfg, config_path ? config_path : cli_default_config());
         if (r < 0)
                 return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
-        r = run_ctx_init(&s->ctx, &s->cfg, dry_run);
+        r = run_ctx_init(&s->ctx, &s->cfg);
+        s->ctx.verbose = log_get_level() >= LOG_DEBUG;
         if (r < 0) {
                 log_error_errno(r, "setting up: %m");
                 return EXIT_FAIL;
@@ -96,7 +97,7 @@ int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet)
                                   s->cfg.name, path, s->cfg.path);
                 return -ENOENT;
         }
-        r = state_open(st, s->ctx.state_dir, s->cfg.name, provider_names[s->cfg.provider]);
+        r = state_peek(st, s->ctx.state_dir, s->cfg.name, provider_names[s->cfg.provider]);
         return r < 0 ? log_error_errno(r, "opening the state of cluster %s: %m", s->cfg.name) : 0;
 }
 

@@ -18,7 +18,7 @@ struct cli_session {
 /* Load config_path (NULL: default) and set up the run context. Returns an
  * exit code: EXIT_OK, or EXIT_USAGE for a bad config (message already
  * printed), EXIT_FAIL otherwise. */
-int cli_session_open(struct cli_session *s, const char *config_path, bool dry_run);
+int cli_session_open(struct cli_session *s, const char *config_path);
 void cli_session_close(struct cli_session *s);
 
 /* Map a negative errno from an operation to an exit code. */
@@ -36,8 +36,9 @@ enum { CLI_NEXT_OPTION = -1 };
 int cli_common_option(int c, const char **config, void (*usage)(FILE *));
 
 struct state;
-/* Open the state of an `up` cluster. -ENOENT (logged as "cluster X is not up:
- * run 'vgpuenv up -c FILE' first" unless quiet) when there is none. */
+/* Read the state of an `up` cluster (never written back). -ENOENT (logged as
+ * "cluster X is not up: run 'vgpuenv up -c FILE' first" unless quiet) when
+ * there is none. */
 int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet);
 
 /* Print a JSON document on stdout (the --json output of every command). */

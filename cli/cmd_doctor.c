@@ -14,18 +14,22 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/log.h"
-#include "common/spawn.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "provision/base/accel.h"
 #include "provision/node_setup.h"
-#include "provision/base/state.h"
+#include "provision/orchestrate.h"
+#include "providers/provider.h"
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv doctor [-c FILE] [--json]\n\n"
-                     "Host checks: libvirtd reachable, KVM usable (else TCG), tools present,\n"
-                     "free disk space, image cache; then the render-node probe on the nodes of\n"
-                     "the cluster when it is up. Exit 1 when a check fails (warnings do not).\n");
+        fprintf(out, "usage: vgpuenv doctor [-c FILE] [--json] [--reprobe]\n\n"
+                     "Host checks: the provider's own (libvirtd reachable, kcli present, ...),\n"
+                     "the KVM verdict with its evidence (a kernel booted under KVM: what ran,\n"
+                     "how long, what it printed; cached per boot, --reprobe probes again), the\n"
+                     "same kernel under TCG as the control, tools, free disk, the image cache;\n"
+                     "then the render-node probe on the nodes of the cluster when it is up.\n"
+                     "Exit 1 when a check fails (warnings do not).\n");
 }
 
 static void add(cJSON *checks, const char *name, const char *status, const char *detail)
@@ -38,48 +42,63 @@ static void add(cJSON *checks, const char *name, const char *status, const char 
         cJSON_AddItemToArray(checks, o);
 }
 
-static void host_checks(struct cli_session *s, cJSON *checks)
+static void add_evidence(cJSON *checks, const char *name, const char *status,
+                         const struct accel_evidence *ev)
 {
-        char buf[512];
-        virConnectPtr conn;
-        char *detail = NULL;
+        _cleanup_free_ char *detail = strdup_printf(
+            "%s%s%s%s%s%s%s", ev->reason ? ev->reason : "", ev->cached ? " (cached this boot)" : "",
+            ev->command ? "\n    ran: " : "", ev->command ? ev->command : "",
+            ev->command ? "\n    printed: " : "",
+            ev->command ? (isempty(ev->output) ? "(nothing)" : ev->output) : "", "");
+        add(checks, name, status, detail);
+        cJSON *last = cJSON_GetArrayItem(checks, cJSON_GetArraySize(checks) - 1);
+        cJSON *e = cJSON_AddObjectToObject(last, "evidence");
+        cJSON_AddStringToObject(e, "kernel", ev->kernel ? ev->kernel : "");
+        cJSON_AddStringToObject(e, "command", ev->command ? ev->command : "");
+        cJSON_AddNumberToObject(e, "seconds", ev->seconds);
+        cJSON_AddStringToObject(e, "output", ev->output ? ev->output : "");
+        cJSON_AddBoolToObject(e, "cached", ev->cached);
+}
 
-        virSetErrorFunc(NULL, NULL);
-        conn = virConnectOpen(s->cfg.local.uri);
-        if (conn) {
-                unsigned long v = 0;
-                virConnectGetLibVersion(conn, &v);
-                snprintf(buf, sizeof(buf), "%s answers (libvirt %lu.%lu.%lu)", s->cfg.local.uri,
-                         v / 1000000, v / 1000 % 1000, v % 1000);
-                add(checks, "libvirtd", "ok", buf);
-                virConnectClose(conn);
-        } else
-                add(checks, "libvirtd", "fail",
-                    "not reachable: start it (systemctl start libvirtd, or "
-                    "scripts/ensure-libvirtd.sh)");
+static void accel_checks(struct cli_session *s, cJSON *checks, bool reprobe)
+{
+        struct accel_evidence ev = {0}, tcg = {0};
+        enum accel_verdict v;
 
-        int k = accel_probe("kvm", 3.0, &detail);
-        snprintf(buf, sizeof(buf), "%s",
-                 k == 0   ? "guest code runs under KVM"
-                 : detail ? detail
-                          : "");
-        add(checks, "kvm", k == 0 ? "ok" : "warn", k == 0 ? buf : NULL);
-        if (k != 0) {
-                snprintf(buf, sizeof(buf), "KVM unusable (%s): nodes will run under TCG, slower",
-                         detail ? detail : "probe failed");
-                cJSON_DeleteItemFromArray(checks, cJSON_GetArraySize(checks) - 1);
-                add(checks, "kvm", "warn", buf);
+        if (reprobe) {
+                _cleanup_free_ char *boot = NULL;
+                if (read_full_file("/proc/sys/kernel/random/boot_id", &boot, NULL) >= 0) {
+                        boot[strcspn(boot, "\n")] = 0;
+                        _cleanup_free_ char *p =
+                            strdup_printf("%s/accel-%s.json", s->ctx.cache_dir, boot);
+                        if (p)
+                                unlink(p);
+                }
         }
-        free(detail);
-        detail = NULL;
-        k = accel_probe("tcg", 10.0, &detail);
-        add(checks, "tcg", k == 0 ? "ok" : "fail", k == 0 ? "guest code runs under TCG" : detail);
-        free(detail);
+        if (accel_choose(&s->ctx, &s->ctx.cancel, &v, &ev) < 0)
+                add(checks, "kvm", "fail", "local.accel is kvm but KVM does not work (see above)");
+        else
+                add_evidence(checks, "kvm", v == ACCEL_VERDICT_KVM ? "ok" : "warn", &ev);
+        accel_evidence_done(&ev);
+        /* The control: the probe itself works, so a KVM verdict of TCG is
+         * about KVM, not about the probe. */
+        int k = accel_probe_kernel(&s->ctx, "tcg", 120, &s->ctx.cancel, &tcg);
+        add_evidence(checks, "tcg", k == 0 ? "ok" : "fail", &tcg);
+        accel_evidence_done(&tcg);
+}
 
+static void host_checks(struct cli_session *s, cJSON *checks, bool reprobe)
+{
+        const struct provider_ops *p = provider_for_config(&s->cfg);
+        char buf[512];
+
+        if (p && p->doctor)
+                p->doctor(&s->ctx, checks);
+        accel_checks(s, checks, reprobe);
         static const char *const tools[] = {"qemu-system-x86_64", "qemu-img", "mmdebstrap", NULL};
         for (size_t i = 0; tools[i]; i++) {
-                _cleanup_free_ char *p = find_program(tools[i]);
-                add(checks, tools[i], p ? "ok" : "fail", p ? p : "missing: run 'make deps'");
+                _cleanup_free_ char *path = find_program(tools[i]);
+                add(checks, tools[i], path ? "ok" : "fail", path ? path : "missing: run 'make deps'");
         }
 
         struct statvfs sv;
@@ -102,8 +121,10 @@ int cmd_doctor(int argc, char **argv)
 {
         static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                              {"json", no_argument, NULL, 'j'},
+                                             {"reprobe", no_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {}};
+        bool reprobe = false;
         const char *config = NULL;
         bool json = false, failed = false;
         struct cli_session s;
@@ -113,24 +134,28 @@ int cmd_doctor(int argc, char **argv)
         while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
                 if (c == 'j')
                         json = true;
+                else if (c == 'R')
+                        reprobe = true;
                 else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
                         return r;
         out = cJSON_CreateObject();
-        r = cli_session_open(&s, config, false);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 cJSON_Delete(out);
                 return r;
         }
         cJSON *checks = cJSON_AddArrayToObject(out, "host");
-        host_checks(&s, checks);
-        struct state st = {0};
-        r = cli_open_cluster_state(&s, &st, true);
-        if (r >= 0 && node_probe_all(&s.ctx, &st, &verdicts) < 0)
+        s.ctx.json = json;
+        if (run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS) < 0) {
+                cli_session_close(&s);
+                cJSON_Delete(out);
+                return EXIT_FAIL;
+        }
+        host_checks(&s, checks, reprobe);
+        _cleanup_free_ char *state_file = strdup_printf("%s/state.json", s.ctx.state_dir);
+        if (state_file && file_exists(state_file) && provision_probe(&s.ctx, &verdicts) < 0)
                 failed = true;
-        else if (r < 0 && r != -ENOENT)
-                failed = true;
-        state_done(&st);
         if (verdicts)
                 cJSON_AddItemToObject(out, "nodes", verdicts);
         cJSON_ArrayForEach(it, checks) if (streq(cJSON_GetObjectItem(it, "status")->valuestring,

@@ -39,9 +39,11 @@ int cmd_down(int argc, char **argv)
                 fprintf(stderr, "vgpuenv down: unexpected argument '%s'\n", argv[optind]);
                 return EXIT_USAGE;
         }
-        r = cli_session_open(&s, config, dry_run);
+        r = cli_session_open(&s, config);
+        if (r == EXIT_OK && !dry_run && run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS) < 0)
+                r = EXIT_FAIL;
         if (r == EXIT_OK)
-                r = cli_exit_code(provision_down(&s.ctx));
+                r = cli_exit_code(provision_down(&s.ctx, dry_run));
         cli_session_close(&s);
         return r;
 }

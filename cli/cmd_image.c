@@ -1,5 +1,6 @@
 /* vgpuenv image: build the node image ahead of `up`, or list the cache. */
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "images/image.h"
+#include "provision/base/accel.h"
+#include "provision/base/plan.h"
+#include "provision/base/state.h"
 
 static void usage(FILE *out)
 {
@@ -33,6 +37,34 @@ static void list_dir(const char *cache, const char *sub)
                 free(ents[i]);
         }
         free(ents);
+}
+
+/* The image steps of `up`, as a plan of their own. */
+static int build(struct run_ctx *ctx, bool dry_run)
+{
+        _cleanup_plan_ struct plan *p = plan_new("image build");
+        _cleanup_(state_done) struct state st = {0};
+        enum accel_verdict accel = ACCEL_VERDICT_TCG;
+        struct node_image img = {0};
+        int r;
+
+        if (!p)
+                return log_error_errno(ENOMEM, "out of memory");
+        accel_plan(p, ctx, &accel);
+        if ((r = image_plan(p, ctx, &accel, &img)) < 0)
+                return r;
+        if (dry_run)
+                return plan_print(p, stdout);
+        if ((r = run_ctx_watch_signals(ctx, CANCEL_SECOND_EXITS)) < 0 ||
+            (r = run_ctx_open_log(ctx, "image")) < 0 ||
+            (r = state_peek(&st, ctx->state_dir, ctx->cfg->name,
+                            provider_names[ctx->cfg->provider])) < 0)
+                return r;
+        r = plan_run(p, ctx, &st, NULL);
+        if (r >= 0 && img.disk)
+                printf("%s\n", img.disk);
+        node_image_done(&img);
+        return r;
 }
 
 int cmd_image(int argc, char **argv)
@@ -67,20 +99,12 @@ int cmd_image(int argc, char **argv)
                         dry_run = true;
                 else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
                         return r;
-        r = cli_session_open(&s, config, dry_run);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 return r;
         }
-        if (!dry_run && cancel_watch_start(&s.ctx) < 0) {
-                cli_session_close(&s);
-                return EXIT_FAIL;
-        }
-        struct node_image img = {0};
-        r = image_prepare(&s.ctx, &img);
-        if (r >= 0 && img.disk)
-                printf("%s\n", img.disk);
-        node_image_done(&img);
+        r = build(&s.ctx, dry_run);
         cli_session_close(&s);
         return cli_exit_code(r);
 }

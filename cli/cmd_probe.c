@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/node_setup.h"
-#include "provision/base/state.h"
+#include "provision/orchestrate.h"
 
 static void usage(FILE *out)
 {
@@ -33,7 +33,6 @@ int cmd_probe(int argc, char **argv)
         const char *config = NULL;
         bool json = false;
         struct cli_session s;
-        struct state st = {0};
         cJSON *verdicts = NULL;
         int c, r;
 
@@ -42,14 +41,14 @@ int cmd_probe(int argc, char **argv)
                         json = true;
                 else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
                         return r;
-        r = cli_session_open(&s, config, false);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 return r;
         }
-        r = cli_open_cluster_state(&s, &st, false);
+        r = run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS);
         if (r >= 0)
-                r = node_probe_all(&s.ctx, &st, &verdicts);
+                r = provision_probe(&s.ctx, &verdicts);
         if (verdicts) {
                 if (json)
                         cli_print_json(verdicts);
@@ -57,7 +56,6 @@ int cmd_probe(int argc, char **argv)
                         node_verdicts_print(verdicts, stdout);
         }
         cJSON_Delete(verdicts);
-        state_done(&st);
         cli_session_close(&s);
         return cli_exit_code(r);
 }

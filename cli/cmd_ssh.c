@@ -16,11 +16,13 @@
 static void usage(FILE *out)
 {
         fprintf(out,
-                "usage: vgpuenv ssh [-c FILE] NODE [-- COMMAND [ARG...]]\n\n"
+                "usage: vgpuenv ssh [-c FILE] [-n] NODE [-- COMMAND [ARG...]]\n\n"
                 "Open a shell on NODE (e.g. node1 or vgpuenv-node1), or run COMMAND there\n"
                 "with its arguments quoted as given; exits with the command's status.\n"
+                "Like ssh(1), standard input is forwarded to COMMAND (cat > f < file works).\n"
                 "The node's host key is the one vgpuenv injected: a changed key is refused.\n\n"
-                "  -c, --config FILE  cluster config (default %s)\n",
+                "  -c, --config FILE  cluster config (default %s)\n"
+                "  -n                 standard input from /dev/null (like ssh -n)\n",
                 cli_default_config());
 }
 
@@ -37,8 +39,11 @@ static const struct node_target *find_node(const struct node_target *t, size_t n
 
 int cmd_ssh(int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {}};
+        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"no-stdin", no_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {}};
+        bool no_stdin = false;
         const char *config = NULL;
         struct cli_session s;
         struct state st = {0};
@@ -48,8 +53,10 @@ int cmd_ssh(int argc, char **argv)
         int c, r;
 
         /* '+': stop at the first non-option so the remote command keeps its own. */
-        while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0)
-                if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
+        while ((c = getopt_long(argc, argv, "+c:nh", opts, NULL)) >= 0)
+                if (c == 'n')
+                        no_stdin = true;
+                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
                         return r;
         if (optind >= argc) {
                 fprintf(stderr, "vgpuenv ssh: which node?\n");
@@ -59,7 +66,7 @@ int cmd_ssh(int argc, char **argv)
         const char *want = argv[optind++];
         if (optind < argc && streq(argv[optind], "--"))
                 optind++;
-        r = cli_session_open(&s, config, false);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 return r;
@@ -72,13 +79,18 @@ int cmd_ssh(int argc, char **argv)
                 log_error("no node '%s' in cluster %s (%zu node(s))", want, s.cfg.name, n);
                 r = -ENOENT;
         }
-        if (t)
-                r = ssh_node_connect(t, 30, &node);
+        if (t) {
+                struct node_target tt = *t;
+                tt.cancel = &s.ctx.cancel;
+                r = ssh_node_connect(&tt, 30, &node);
+        }
         if (r >= 0) {
-                bool interactive = optind >= argc;
-                char *shell[] = {NULL};
-                r = ssh_node_run_streaming(node, interactive ? shell : argv + optind,
-                                           interactive && isatty(0));
+                bool shell = optind >= argc;
+                char *none[] = {NULL};
+                enum ssh_stdin in = no_stdin                ? SSH_STDIN_NONE
+                                    : shell && isatty(0) ? SSH_STDIN_TTY
+                                                          : SSH_STDIN_FORWARD;
+                r = ssh_node_run_streaming(node, shell ? none : argv + optind, in);
         }
         ssh_node_free(node);
         state_done(&st);

@@ -61,7 +61,7 @@ int cmd_status(int argc, char **argv)
                         json = true;
                 else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
                         return r;
-        r = cli_session_open(&s, config, false);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 return r;

@@ -16,10 +16,11 @@ static void usage(FILE *out)
                 "running it again converges; after a crash it resumes from the state file.\n"
                 "A failure or Ctrl-C removes what this run created.\n\n"
                 "  -c, --config FILE  cluster config (default %s)\n"
-                "  -n, --dry-run      validate the config and print the plan: every command,\n"
-                "                     environment variable, libvirt object and manifest;\n"
-                "                     create nothing\n"
-                "  -v, --verbose      more output;  -q, --quiet  less\n"
+                "  -n, --dry-run      validate the config and print the plan: every step `up`\n"
+                "                     runs, in order, with what it acts on, its deadline,\n"
+                "                     its undo and its details; create nothing\n"
+                "  -v, --verbose      more output (the programs' output too; it always goes to\n"
+                "                     the run's log);  -q, --quiet  less\n"
                 "exit: 0 all probes passed, 1 failure, 2 bad usage or config, 130 interrupted\n",
                 cli_default_config());
 }
@@ -45,16 +46,16 @@ int cmd_up(int argc, char **argv)
                 usage(stderr);
                 return EXIT_USAGE;
         }
-        r = cli_session_open(&s, config, dry_run);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 return r;
         }
-        if (!dry_run && cancel_watch_start(&s.ctx) < 0) {
+        if (!dry_run && run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS) < 0) {
                 cli_session_close(&s);
                 return EXIT_FAIL;
         }
-        r = provision_up(&s.ctx);
+        r = provision_up(&s.ctx, dry_run);
         cli_session_close(&s);
         return cli_exit_code(r);
 }

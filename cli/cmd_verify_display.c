@@ -110,7 +110,7 @@ int cmd_verify_display(int argc, char **argv)
                 return EXIT_USAGE;
         }
 
-        r = cli_session_open(&s, config, false);
+        r = cli_session_open(&s, config);
         if (r != EXIT_OK) {
                 cli_session_close(&s);
                 return r;
@@ -121,7 +121,7 @@ int cmd_verify_display(int argc, char **argv)
                 return EXIT_FAIL;
         }
         /* Ctrl-C stops between steps and still cleans the node up. */
-        r = cancel_watch_start(&s.ctx);
+        r = run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_KILLS_CHILD);
         if (r >= 0)
                 r = display_verify(&s.ctx, &st, &o, &rep);
         if (rep.n_checks > 0) {

@@ -8,10 +8,18 @@
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level max_level = LOG_INFO;
 static const char *log_prefix = "vgpuenv";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The run's log file: every line, whatever the level, with a time stamp. */
+static int log_file_fd = -1;
+
+void log_set_file(int fd)
+{
+        log_file_fd = fd;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -36,12 +44,26 @@ static void log_va(enum log_level level, const char *fmt, va_list ap)
         };
         char buf[4096];
 
-        if (level > max_level)
+        if (level > max_level && log_file_fd < 0)
                 return;
         vsnprintf(buf, sizeof(buf), fmt, ap);
         pthread_mutex_lock(&log_lock);
-        fprintf(stderr, "%s: %s%s\n", log_prefix, tags[level], buf);
-        fflush(stderr);
+        if (level <= max_level) {
+                fprintf(stderr, "%s: %s%s\n", log_prefix, tags[level], buf);
+                fflush(stderr);
+        }
+        if (log_file_fd >= 0) {
+                struct timespec ts;
+                struct tm tm;
+                char line[4200];
+                clock_gettime(CLOCK_REALTIME, &ts);
+                gmtime_r(&ts.tv_sec, &tm);
+                int n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s%s\n", tm.tm_hour,
+                                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tags[level], buf);
+                if (n > 0)
+                        (void)!write(log_file_fd, line,
+                                     (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        }
         pthread_mutex_unlock(&log_lock);
 }
 
@@ -76,13 +98,13 @@ double now_seconds(void)
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-struct step step_begin(const char *what)
+struct log_step step_begin(const char *what)
 {
         log_info("==> %s", what);
-        return (struct step){.what = what, .started = now_seconds()};
+        return (struct log_step){.what = what, .started = now_seconds()};
 }
 
-void step_end(const struct step *s, int r)
+void step_end(const struct log_step *s, int r)
 {
         double dt = now_seconds() - s->started;
 

@@ -14,6 +14,9 @@ enum log_level { LOG_ERR = 0, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* Also write every line, whatever the level, to fd (the run's log; -1:
+ * stop). */
+void log_set_file(int fd);
 /* Prefix for every line (the program name); not owned. */
 void log_set_prefix(const char *prefix);
 
@@ -35,12 +38,12 @@ double now_seconds(void);
 
 /* A long step: "step_begin" prints "==> what", "step_end" prints
  * "<== what: ok (12.3s)" or "failed". */
-struct step {
+struct log_step {
         const char *what;
         double started;
 };
-struct step step_begin(const char *what);
-void step_end(const struct step *s, int r);
+struct log_step step_begin(const char *what);
+void step_end(const struct log_step *s, int r);
 
 /* A heartbeat prints "    ... what (45s)" every interval seconds from a
  * background thread until stopped, for steps that are silent for minutes

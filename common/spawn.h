@@ -37,5 +37,5 @@ void spawn_result_done(struct spawn_result *r);
  * when it could not be started (-ENOENT for a missing program). */
 int spawn_run(char *const *argv, const struct spawn_opts *opts, struct spawn_result *ret);
 
-/* Search PATH for an executable; NULL when absent. */
-char *find_program(const char *name);
+/* find_program() lives in common/proc.h. */
+#include "common/proc.h"

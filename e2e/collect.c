@@ -229,7 +229,7 @@ static void collect_nodes(struct collector *c)
                 return;
         for (size_t i = 0; i < n && !(c->o->stop && *c->o->stop); i++) {
                 struct ssh_node *sn = NULL;
-                struct spawn_result res = {0};
+                _cleanup_proc_result_ struct proc_result res = {0};
                 _cleanup_free_ char *rel = strdup_printf("nodes/%s.probe.txt", nodes[i].name);
                 int r;
 
@@ -247,8 +247,7 @@ static void collect_nodes(struct collector *c)
                 fprintf(c->index, "ssh %s: probe\n  -> %s %d, saved to %s\n", nodes[i].name,
                         r < 0 ? "error" : "exit", r < 0 ? r : res.exit_code, rel);
                 if (r >= 0)
-                        save(c, rel, res.out);
-                spawn_result_done(&res);
+                        save(c, rel, res.out.data);
                 ssh_node_free(sn);
         }
         free(nodes);

@@ -239,7 +239,7 @@ int e2e_run(const struct e2e_run_opts *o)
                 return EXIT_USAGE;
         }
 
-        r = run_ctx_init(&ctx, &cfg, false);
+        r = run_ctx_init(&ctx, &cfg);
         if (r < 0)
                 return EXIT_FAIL;
         state_file = strdup_printf("%s/state.json", ctx.state_dir);
@@ -257,7 +257,12 @@ int e2e_run(const struct e2e_run_opts *o)
         if (o->kubeconfig)
                 kubeconfig = strdup(o->kubeconfig);
         else {
-                r = ops->kubeconfig ? ops->kubeconfig(&ctx, &st, &kubeconfig) : -ENOENT;
+                r = ops->kubeconfig ? ops->kubeconfig(&ctx, &kubeconfig) : -ENOENT;
+                if (r >= 0 && !file_exists(kubeconfig)) {
+                        free(kubeconfig);
+                        kubeconfig = NULL;
+                        r = -ENOENT;
+                }
                 /* local makes bare VM nodes: the Kubernetes on them is the
                  * user's, so their KUBECONFIG is the one. Other providers
                  * make the cluster; a missing kubeconfig means it is not up,

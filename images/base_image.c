@@ -6,7 +6,10 @@
  * initrd copied out next to the disk: no bootloader to install or maintain,
  * and a few seconds less per boot under TCG. The initrd carries only the
  * virtio and ext4 modules (MODULES=list), which keeps it at ~6 MiB. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <guestfs.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +19,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "images/image.h"
+#include "images/image_internal.h"
+#include "provision/base/plan.h"
 
 #define BASE_DISK_SIZE (4LL << 30) /* sparse; the root fs grows to the overlay */
 
@@ -80,14 +85,13 @@ static int base_key(struct run_ctx *ctx, char out[65])
         return sha256_hex(text, strlen(text), out);
 }
 
-static int run_mmdebstrap(struct run_ctx *ctx, const char *tar)
+static int run_mmdebstrap(struct step_run *sr, const char *tar)
 {
+        struct run_ctx *ctx = sr->ctx;
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *include = strdup_printf("--include=%s", base_packages);
         _cleanup_free_ char *ess = strdup_printf("--essential-hook=%s", essential_hook);
         _cleanup_free_ char *cust = strdup_printf("--customize-hook=%s", customize_hook);
-        struct heartbeat *hb;
-        int r;
 
         if (!include || !ess || !cust)
                 return -ENOMEM;
@@ -103,23 +107,22 @@ static int run_mmdebstrap(struct run_ctx *ctx, const char *tar)
         if (strv_extend(&argv, "bookworm") < 0 || strv_extend(&argv, tar) < 0 ||
             strv_extend(&argv, ctx->cfg->image.mirror) < 0)
                 return -ENOMEM;
-        hb = ctx->dry_run ? NULL : heartbeat_start("mmdebstrap: downloading and unpacking", 15);
-        r = ctx_run(ctx, "building the Debian root file system (mmdebstrap)", argv, NULL, NULL,
-                    NULL);
-        heartbeat_stop(hb);
-        return r;
+        log_info("    mmdebstrap: downloading and unpacking Debian bookworm (its output: the log)");
+        return step_run_program_checked(
+            sr, ctx->cfg->deadlines.mmdebstrap,
+            "mmdebstrap building the Debian root file system (deadlines.mmdebstrap)", argv, NULL,
+            NULL, NULL);
 }
 
 /* Copy the newest /boot/vmlinuz-* and its initrd out of the mounted image. */
-static int extract_boot_files(guestfs_h *g, const char *dir)
+static int extract_boot_files(guestfs_h *g, struct appliance *a, const char *dir)
 {
         _cleanup_strv_free_ char **files = guestfs_ls(g, "/boot");
         const char *kernel = NULL;
         _cleanup_free_ char *kpath = NULL, *ipath = NULL, *kout = NULL, *iout = NULL;
 
         if (!files)
-                return log_error_errno(EIO, "listing /boot in the image: %s",
-                                       image_guestfs_error(g));
+                return log_error_errno(EIO, "listing /boot in the image: %s", appliance_error(a));
         for (size_t i = 0; files[i]; i++)
                 if (startswith(files[i], "vmlinuz-") &&
                     (!kernel || strverscmp(files[i], kernel) > 0))
@@ -134,113 +137,173 @@ static int extract_boot_files(guestfs_h *g, const char *dir)
                 return -ENOMEM;
         if (guestfs_download(g, kpath, kout) < 0 || guestfs_download(g, ipath, iout) < 0)
                 return log_error_errno(EIO, "copying the kernel out of the image: %s",
-                                       image_guestfs_error(g));
+                                       appliance_error(a));
         return 0;
 }
 
-static int make_disk(struct run_ctx *ctx, const char *tar, const char *dir)
+static int fill_disk(struct step_run *sr, struct appliance *a, const char *tar, const char *dir)
+{
+        guestfs_h *g = appliance_handle(a);
+        struct cancel call;
+        int r = 0;
+
+        appliance_begin(a, &call, sr->ctx->cfg->deadlines.appliance_call,
+                        "the appliance writing the root file system (deadlines.appliance_call)");
+        if (guestfs_mke2fs(g, "/dev/sda", GUESTFS_MKE2FS_FSTYPE, "ext4", GUESTFS_MKE2FS_LABEL,
+                           "vgpuroot", -1) < 0 ||
+            guestfs_mount(g, "/dev/sda", "/") < 0 || guestfs_tar_in(g, tar, "/") < 0)
+                r = -EIO;
+        if (r >= 0)
+                r = extract_boot_files(g, a, dir);
+        if (r >= 0 && (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0))
+                r = -EIO;
+        r = appliance_end(a, &call, r);
+        if (r == -EIO)
+                log_error("filling the base image: %s", appliance_error(a));
+        return r;
+}
+
+static int make_disk(struct step_run *sr, enum accel_verdict accel, const char *tar,
+                     const char *dir)
 {
         _cleanup_free_ char *disk = strdup_printf("%s/disk.qcow2", dir);
-        guestfs_h *g = NULL;
-        struct step s;
+        struct appliance *a = NULL;
         int r;
 
         if (!disk)
                 return -ENOMEM;
-        r = image_guestfs_open(ctx, &g);
+        r = appliance_open(sr, accel, &a);
         if (r < 0)
                 return r;
+        guestfs_h *g = appliance_handle(a);
         if (guestfs_disk_create(g, disk, "qcow2", BASE_DISK_SIZE, -1) < 0 ||
-            guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0) {
-                r = log_error_errno(EIO, "creating %s: %s", disk, image_guestfs_error(g));
-                goto out;
-        }
-        s = step_begin("launching the libguestfs appliance");
-        r = guestfs_launch(g) < 0 ? -EIO : 0;
-        step_end(&s, r);
-        if (r < 0) {
-                log_error("libguestfs appliance: %s", image_guestfs_error(g));
-                goto out;
-        }
-        s = step_begin("writing the root file system into the qcow2");
-        if (guestfs_mke2fs(g, "/dev/sda", GUESTFS_MKE2FS_FSTYPE, "ext4", GUESTFS_MKE2FS_LABEL,
-                           "vgpuroot", -1) < 0 ||
-            guestfs_mount(g, "/dev/sda", "/") < 0 || guestfs_tar_in(g, tar, "/") < 0)
-                r = log_error_errno(EIO, "filling the base image: %s", image_guestfs_error(g));
-        step_end(&s, r);
+            guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0)
+                r = log_error_errno(EIO, "creating %s: %s", disk, appliance_error(a));
         if (r >= 0)
-                r = extract_boot_files(g, dir);
-        if (r >= 0 && (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0))
-                r = log_error_errno(EIO, "closing the base image: %s", image_guestfs_error(g));
-out:
-        guestfs_close(g);
+                r = appliance_launch(a);
+        if (r >= 0)
+                r = fill_disk(sr, a, tar, dir);
+        appliance_close(a);
         return r;
 }
 
-int image_build_base(struct run_ctx *ctx, char **ret_dir)
+char *image_base_dir(struct run_ctx *ctx)
 {
         char key[65];
-        _cleanup_free_ char *dir = NULL, *tmp = NULL, *tar = NULL, *disk = NULL;
-        struct step s;
+
+        if (base_key(ctx, key) < 0)
+                return NULL;
+        return strdup_printf("%s/base/debian-bookworm-%.16s", ctx->cache_dir, key);
+}
+
+/* "NAME.tmp-PID" whose PID no longer runs. */
+static bool stale_tmp(const char *name)
+{
+        const char *t = strstr(name, ".tmp-");
+        unsigned long long pid;
+
+        if (!t || parse_uint64(t + 5, 1, 4194304, &pid) < 0)
+                return false;
+        return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+void image_cache_sweep(struct run_ctx *ctx)
+{
+        static const char *const dirs[] = {"base", "images"};
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *dir = strdup_printf("%s/%s", ctx->cache_dir, dirs[i]);
+                DIR *d = dir ? opendir(dir) : NULL;
+                if (!d)
+                        continue;
+                for (struct dirent *e; (e = readdir(d));) {
+                        if (!stale_tmp(e->d_name))
+                                continue;
+                        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, e->d_name);
+                        if (p && rm_rf(p) >= 0)
+                                log_notice("removed %s, left by a run that was killed", p);
+                }
+                closedir(d);
+        }
+}
+
+struct base_job {
+        struct run_ctx *ctx;
+        const enum accel_verdict *accel;
+        char *dir; /* the cache entry */
+        char *tmp; /* this run's work dir, while it exists */
+};
+
+static void base_job_free(void *p)
+{
+        struct base_job *j = p;
+        free(j->dir);
+        free(j->tmp);
+        free(j);
+}
+
+static int build_base(struct step_run *sr, void *data)
+{
+        struct base_job *j = data;
+        _cleanup_free_ char *disk = strdup_printf("%s/disk.qcow2", j->dir);
+        _cleanup_free_ char *tar = NULL;
         int r;
 
-        r = base_key(ctx, key);
-        if (r < 0)
-                return r;
-        dir = strdup_printf("%s/base/debian-bookworm-%.16s", ctx->cache_dir, key);
-        tmp = strdup_printf("%s.tmp-%d", dir, (int)getpid());
-        disk = strdup_printf("%s/disk.qcow2", dir);
-        if (!dir || !tmp || !disk)
+        if (!disk)
                 return -ENOMEM;
+        image_cache_sweep(sr->ctx);
         if (file_exists(disk)) {
-                log_info("base image: cached %s", dir);
-                *ret_dir = TAKE_PTR(dir);
+                log_info("    base image: cached %s", j->dir);
                 return 0;
         }
-        if (ctx->dry_run) {
-                ctx_plan(ctx,
-                         "image: build base image %s (mmdebstrap bookworm from %s, then one "
-                         "appliance launch)",
-                         dir, ctx->cfg->image.mirror);
-                *ret_dir = TAKE_PTR(dir);
-                return 0;
-        }
-        s = step_begin("building the base image (Debian bookworm)");
-        r = mkdir_p(tmp, 0755);
-        if (r < 0) {
-                log_error_errno(r, "creating %s: %m", tmp);
-                goto fail;
-        }
-        tar = strdup_printf("%s/rootfs.tar", tmp);
-        if (!tar) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        r = run_mmdebstrap(ctx, tar);
+        free(j->tmp);
+        j->tmp = strdup_printf("%s.tmp-%d", j->dir, (int)getpid());
+        tar = j->tmp ? strdup_printf("%s/rootfs.tar", j->tmp) : NULL;
+        if (!tar)
+                return -ENOMEM;
+        r = mkdir_p(j->tmp, 0755);
         if (r < 0)
-                goto fail;
-        if (ctx_cancelled(ctx)) {
-                r = -ECANCELED;
-                goto fail;
-        }
-        r = make_disk(ctx, tar, tmp);
-        if (r < 0)
-                goto fail;
-        unlink(tar);
-        chmod(tmp, 0755);
-        if (rename(tmp, dir) < 0) {
-                /* Another run built the same key meanwhile: use theirs. */
-                if (errno != ENOTEMPTY && errno != EEXIST) {
-                        r = log_error_errno(errno, "moving %s into place: %m", tmp);
-                        goto fail;
+                return log_error_errno(r, "creating %s: %m", j->tmp);
+        r = run_mmdebstrap(sr, tar);
+        if (r >= 0)
+                r = make_disk(sr, *j->accel, tar, j->tmp);
+        if (r >= 0 && (r = step_check(sr)) >= 0) {
+                unlink(tar);
+                chmod(j->tmp, 0755);
+                if (rename(j->tmp, j->dir) < 0) {
+                        /* Another run built the same key meanwhile: use theirs. */
+                        if (errno != ENOTEMPTY && errno != EEXIST)
+                                r = log_error_errno(errno, "moving %s into place: %m", j->tmp);
                 }
-                rm_rf(tmp);
         }
-        step_end(&s, 0);
-        *ret_dir = TAKE_PTR(dir);
-        return 0;
-fail:
-        step_end(&s, r);
-        rm_rf(tmp);
+        /* Nothing half-made stays: a failure or Ctrl-C removes the work dir
+         * here, a kill -9 leaves it to the next run's sweep. */
+        rm_rf(j->tmp);
+        free(j->tmp);
+        j->tmp = NULL;
         return r;
+}
+
+void image_plan_base(struct plan *p, struct run_ctx *ctx, const enum accel_verdict *accel,
+                     char **ret_dir)
+{
+        struct base_job *j = plan_own(p, calloc(1, sizeof(struct base_job)), base_job_free);
+        struct step *s;
+
+        if (!j)
+                return;
+        j->ctx = ctx;
+        j->accel = accel;
+        j->dir = image_base_dir(ctx);
+        *ret_dir = j->dir;
+        s = plan_add(p, "base-image", build_base, j);
+        step_acts_on(s, "the image cache: %s", j->dir ? j->dir : "?");
+        step_progress(s, "Debian bookworm base image (cached; else mmdebstrap from %s and one "
+                      "appliance launch)",
+                      ctx->cfg->image.mirror);
+        step_deadline(s, (double)ctx->cfg->deadlines.mmdebstrap +
+                             ctx->cfg->deadlines.appliance_launch +
+                             ctx->cfg->deadlines.appliance_call);
+        step_undo(s, NULL, "nothing: a finished image stays in the cache (content-addressed, "
+                           "reused by later runs); a half-made one is removed at once");
 }

@@ -19,7 +19,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "images/image.h"
-#include "provision/node_setup.h"
+#include "images/image_internal.h"
+#include "provision/base/plan.h"
+#include "provision/base/node_files.h"
 #include "provision/base/ssh.h"
 
 /* Bump when the customization steps change, to invalidate cached images. */
@@ -108,12 +110,6 @@ int image_user_identity(struct run_ctx *ctx, char **ret_path, char **ret_pub)
         if (!file_exists(path)) {
                 if (!dir)
                         return log_error_errno(ENOENT, "ssh.key %s does not exist", path);
-                if (ctx->dry_run) {
-                        ctx_plan(ctx, "ssh: generate the user key %s", path);
-                        *ret_path = TAKE_PTR(path);
-                        *ret_pub = strdup("(generated)");
-                        return 0;
-                }
                 r = mkdir_p(dir, 0700);
                 if (r < 0)
                         return log_error_errno(r, "creating %s: %m", dir);
@@ -404,17 +400,68 @@ struct customize_job {
         char *host_pub;
 };
 
-static int customize_in_appliance(struct run_ctx *ctx, struct customize_job *job)
+/* The package installation: apt/dnf inside the appliance, its output into
+ * the run's log (shown on failure), not onto the terminal. */
+static int install_packages(struct step_run *sr, struct appliance *a, const char *script,
+                            const char *list)
 {
-        const struct config *c = ctx->cfg;
+        _cleanup_free_ char *what = strdup_printf("installing %s in the appliance "
+                                                  "(deadlines.appliance_call)",
+                                                  list ? list : "packages");
+        struct cancel call;
+        char *out;
+        int r;
+
+        log_info("    installing %s in the image (its output: the log)", list ? list : "packages");
+        appliance_begin(a, &call, sr->ctx->cfg->deadlines.appliance_call,
+                        what ? what : "the package installation");
+        out = guestfs_sh(appliance_handle(a), script);
+        r = appliance_end(a, &call, out ? 0 : -EIO);
+        if (out && sr->log_fd >= 0) {
+                (void)write_all(sr->log_fd, "install| ", 9);
+                (void)write_all(sr->log_fd, out, strlen(out));
+        }
+        free(out);
+        if (r == -EIO)
+                log_error("package installation in the image failed: %s", appliance_error(a));
+        return r;
+}
+
+static int customize_files(struct step_run *sr, struct appliance *a, struct customize_job *job,
+                           const char *host_priv)
+{
+        const struct config *c = sr->ctx->cfg;
+        guestfs_h *g = appliance_handle(a);
+        bool local = !isempty(c->mesa.local_dir);
+        struct cancel call;
+        int r;
+
+        appliance_begin(a, &call, c->deadlines.appliance_call,
+                        "the appliance writing keys and boot settings (deadlines.appliance_call)");
+        r = mount_inspected(g, &job->family);
+        if (r >= 0 && !(job->pkgs = profile_packages(c, job->family)))
+                r = -ENOMEM;
+        if (r >= 0)
+                r = inject_access(g, c, job->user_pub, host_priv, job->host_pub);
+        if (r >= 0)
+                r = inject_boot_settings(g);
+        if (r >= 0)
+                r = trim_boot(g, job->family);
+        if (r >= 0 && local)
+                r = upload_local_packages(g, c->mesa.local_dir);
+        return appliance_end(a, &call, r);
+}
+
+static int customize_in_appliance(struct step_run *sr, enum accel_verdict accel,
+                                  struct customize_job *job)
+{
+        const struct config *c = sr->ctx->cfg;
         _cleanup_free_ char *disk = strdup_printf("%s/disk.qcow2", job->tmp);
         _cleanup_free_ char *hk = strdup_printf("%s/ssh_host_ed25519_key", job->tmp);
-        _cleanup_free_ char *host_priv = NULL, *script = NULL, *out = NULL;
-        _cleanup_free_ char *list = NULL, *what = NULL;
+        _cleanup_free_ char *host_priv = NULL, *script = NULL, *list = NULL;
         bool local = !isempty(c->mesa.local_dir);
-        guestfs_h *g = NULL;
-        struct heartbeat *hb;
-        struct step s;
+        struct appliance *a = NULL;
+        struct cancel call;
         int r;
 
         if (!disk || !hk)
@@ -425,58 +472,36 @@ static int customize_in_appliance(struct run_ctx *ctx, struct customize_job *job
         r = read_full_file(hk, &host_priv, NULL);
         if (r < 0)
                 return log_error_errno(r, "reading %s: %m", hk);
-        r = image_guestfs_open(ctx, &g);
+        r = appliance_open(sr, accel, &a);
         if (r < 0)
                 return r;
+        guestfs_h *g = appliance_handle(a);
         if (guestfs_disk_create(g, disk, "qcow2", -1, GUESTFS_DISK_CREATE_BACKINGFILE, job->base,
                                 GUESTFS_DISK_CREATE_BACKINGFORMAT, "qcow2", -1) < 0 ||
             guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "qcow2", -1) < 0) {
-                r = log_error_errno(EIO, "creating %s: %s", disk, image_guestfs_error(g));
+                r = log_error_errno(EIO, "creating %s: %s", disk, appliance_error(a));
                 goto out;
         }
         guestfs_set_network(g, !local);
-        s = step_begin("launching the libguestfs appliance");
-        r = guestfs_launch(g) < 0 ? -EIO : 0;
-        step_end(&s, r);
-        if (r < 0) {
-                log_error("libguestfs appliance: %s", image_guestfs_error(g));
-                goto out;
-        }
-        r = mount_inspected(g, &job->family);
-        if (r < 0)
-                goto out;
-        job->pkgs = profile_packages(c, job->family);
-        if (!job->pkgs) {
-                r = -ENOMEM;
-                goto out;
-        }
-        if ((r = inject_access(g, c, job->user_pub, host_priv, job->host_pub)) < 0 ||
-            (r = inject_boot_settings(g)) < 0 || (r = trim_boot(g, job->family)) < 0)
-                goto out;
-        if (local && (r = upload_local_packages(g, c->mesa.local_dir)) < 0)
+        if ((r = appliance_launch(a)) < 0 || (r = customize_files(sr, a, job, host_priv)) < 0)
                 goto out;
         script = install_script(c, job->family, job->pkgs, local);
+        list = strv_join(job->pkgs, " ");
         if (!script) {
                 r = -ENOMEM;
                 goto out;
         }
-        list = strv_join(job->pkgs, " ");
-        what = strdup_printf("installing %s", list ? list : "packages");
-        s = step_begin(what ? what : "installing packages");
-        hb = heartbeat_start("installing packages in the appliance", 15);
-        out = guestfs_sh(g, script);
-        heartbeat_stop(hb);
-        r = out ? 0 : -EIO;
-        step_end(&s, r);
-        if (r < 0) {
-                log_error("package installation in the image failed: %s", image_guestfs_error(g));
+        r = install_packages(sr, a, script, list);
+        if (r < 0)
                 goto out;
-        }
+        appliance_begin(a, &call, c->deadlines.appliance_call,
+                        "the appliance closing the image (deadlines.appliance_call)");
         r = relabel_if_selinux(g);
         if (r >= 0 && (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0))
-                r = log_error_errno(EIO, "closing the image: %s", image_guestfs_error(g));
+                r = log_error_errno(EIO, "closing the image: %s", appliance_error(a));
+        r = appliance_end(a, &call, r);
 out:
-        guestfs_close(g);
+        appliance_close(a);
         return r;
 }
 
@@ -543,106 +568,124 @@ static int cache_key(struct run_ctx *ctx, const char *base_digest, const char *u
         return sha256_hex(text, strlen(text), out);
 }
 
-int image_prepare(struct run_ctx *ctx, struct node_image *ret)
-{
-        const struct config *c = ctx->cfg;
-        struct node_image img = {.family = c->image.family};
-        _cleanup_free_ char *base_dir = NULL, *base = NULL, *user_pub = NULL, *dir = NULL;
-        _cleanup_free_ char *tmp = NULL, *disk = NULL;
-        char digest[65], key[65];
-        struct customize_job job = {0};
-        int r;
+struct image_job {
+        struct run_ctx *ctx;
+        const enum accel_verdict *accel;
+        struct node_image *img;
+        char *base_dir; /* the base image's cache dir, owned by its step */
+        char *tmp;      /* this run's work dir, while it exists */
+};
 
-        r = image_user_identity(ctx, &img.identity, &user_pub);
+static void image_job_free(void *p)
+{
+        struct image_job *j = p;
+        free(j->tmp);
+        free(j);
+}
+
+/* Where the node-image step starts from: the built base (its disk and the
+ * kernel and initrd for direct boot) or the configured qcow2. */
+static int base_of(struct image_job *j, char **ret_base)
+{
+        const struct config *c = j->ctx->cfg;
+        struct node_image *img = j->img;
+
+        if (!j->base_dir)
+                return (*ret_base = strdup(c->image.base)) ? 0 : -ENOMEM;
+        *ret_base = strdup_printf("%s/disk.qcow2", j->base_dir);
+        img->kernel = strdup_printf("%s/vmlinuz", j->base_dir);
+        img->initrd = strdup_printf("%s/initrd.img", j->base_dir);
+        img->root_arg = strdup("root=/dev/vda rootfstype=ext4");
+        img->family = FAMILY_DEBIAN;
+        return *ret_base && img->kernel && img->initrd && img->root_arg ? 0 : -ENOMEM;
+}
+
+static int customize_into(struct step_run *sr, struct image_job *j, const char *base,
+                          const char *user_pub, const char *dir)
+{
+        struct node_image *img = j->img;
+        struct customize_job job = {
+            .base = base, .tmp = j->tmp, .user_pub = user_pub, .family = img->family};
+        int r = mkdir_p(j->tmp, 0755);
+
         if (r < 0)
-                goto fail;
-        if (streq(c->image.base, "debian-bookworm")) {
-                r = image_build_base(ctx, &base_dir);
-                if (r < 0)
-                        goto fail;
-                base = strdup_printf("%s/disk.qcow2", base_dir);
-                img.kernel = strdup_printf("%s/vmlinuz", base_dir);
-                img.initrd = strdup_printf("%s/initrd.img", base_dir);
-                img.root_arg = strdup("root=/dev/vda rootfstype=ext4");
-                img.family = FAMILY_DEBIAN;
-                if (!base || !img.kernel || !img.initrd || !img.root_arg) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                if (ctx->dry_run) {
-                        ctx_plan(ctx, "image: customize %s in one appliance launch (mesa: %s)",
-                                 base, "debian package set");
-                        *ret = img;
-                        return 0;
-                }
-        } else
-                base = strdup(c->image.base);
-        r = image_file_digest(ctx, base, digest);
-        if (r < 0)
-                goto fail;
-        r = cache_key(ctx, digest, user_pub, key);
-        if (r < 0)
-                goto fail;
-        img.key = strdup(key);
-        dir = strdup_printf("%s/images/%.16s", ctx->cache_dir, key);
-        disk = strdup_printf("%s/disk.qcow2", dir);
-        tmp = strdup_printf("%s.tmp-%d", dir, (int)getpid());
-        if (!img.key || !dir || !disk || !tmp) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        if (file_exists(disk) && read_meta(dir, &img) >= 0) {
-                log_info("image: cached %s (no appliance launch)", dir);
-                img.disk = TAKE_PTR(disk);
-                img.cached = true;
-                *ret = img;
-                return 0;
-        }
-        if (ctx->dry_run) {
-                ctx_plan(ctx, "image: customize %s into %s in one appliance launch", base, dir);
-                img.disk = TAKE_PTR(disk);
-                *ret = img;
-                return 0;
-        }
-        struct step s = step_begin("customizing the node image");
-        r = mkdir_p(tmp, 0755);
-        if (r < 0) {
-                log_error_errno(r, "creating %s: %m", tmp);
-                goto fail_step;
-        }
-        job = (struct customize_job){
-            .base = base, .tmp = tmp, .user_pub = user_pub, .family = img.family};
-        r = customize_in_appliance(ctx, &job);
+                return log_error_errno(r, "creating %s: %m", j->tmp);
+        r = customize_in_appliance(sr, *j->accel, &job);
         if (r >= 0)
-                r = write_meta(tmp, &job);
-        if (r >= 0 && ctx_cancelled(ctx))
-                r = -ECANCELED;
-        if (r < 0)
-                goto fail_step;
-        if (rename(tmp, dir) < 0) {
-                if (errno != ENOTEMPTY && errno != EEXIST) {
-                        r = log_error_errno(errno, "moving %s into place: %m", tmp);
-                        goto fail_step;
-                }
-                rm_rf(tmp); /* a concurrent run made the same entry */
-                free(job.host_pub);
-                job.host_pub = NULL;
-                if ((r = read_meta(dir, &img)) < 0)
-                        goto fail_step;
-        } else
-                img.host_key_pub = TAKE_PTR(job.host_pub);
-        img.family = job.family;
-        step_end(&s, 0);
-        img.disk = TAKE_PTR(disk);
-        strv_free(job.pkgs);
-        *ret = img;
-        return 0;
-fail_step:
-        step_end(&s, r);
-        rm_rf(tmp);
+                r = write_meta(j->tmp, &job);
+        if (r >= 0)
+                r = step_check(sr);
+        if (r >= 0 && rename(j->tmp, dir) < 0) {
+                if (errno != ENOTEMPTY && errno != EEXIST)
+                        r = log_error_errno(errno, "moving %s into place: %m", j->tmp);
+                else /* a concurrent run made the same entry: theirs is as good */
+                        r = read_meta(dir, img);
+        } else if (r >= 0) {
+                img->host_key_pub = TAKE_PTR(job.host_pub);
+        }
+        if (r >= 0)
+                img->family = job.family;
         free(job.host_pub);
         strv_free(job.pkgs);
-fail:
-        node_image_done(&img);
         return r;
+}
+
+static int prepare_image(struct step_run *sr, void *data)
+{
+        struct image_job *j = data;
+        struct node_image *img = j->img;
+        _cleanup_free_ char *base = NULL, *user_pub = NULL, *dir = NULL, *disk = NULL;
+        char digest[65], key[65];
+        int r;
+
+        node_image_done(img);
+        img->family = j->ctx->cfg->image.family;
+        if ((r = image_user_identity(j->ctx, &img->identity, &user_pub)) < 0 ||
+            (r = base_of(j, &base)) < 0 || (r = image_file_digest(j->ctx, base, digest)) < 0 ||
+            (r = cache_key(j->ctx, digest, user_pub, key)) < 0)
+                return r;
+        img->key = strdup(key);
+        dir = strdup_printf("%s/images/%.16s", j->ctx->cache_dir, key);
+        disk = dir ? strdup_printf("%s/disk.qcow2", dir) : NULL;
+        free(j->tmp);
+        j->tmp = dir ? strdup_printf("%s.tmp-%d", dir, (int)getpid()) : NULL;
+        if (!img->key || !disk || !j->tmp)
+                return -ENOMEM;
+        image_cache_sweep(j->ctx);
+        if (file_exists(disk) && read_meta(dir, img) >= 0) {
+                log_info("    node image: cached %s (no appliance launch)", dir);
+                img->cached = true;
+        } else {
+                r = customize_into(sr, j, base, user_pub, dir);
+                rm_rf(j->tmp); /* nothing half-made stays */
+                if (r < 0)
+                        return r;
+        }
+        img->disk = TAKE_PTR(disk);
+        return 0;
+}
+
+int image_plan(struct plan *p, struct run_ctx *ctx, const enum accel_verdict *accel,
+               struct node_image *img)
+{
+        const struct config *c = ctx->cfg;
+        struct image_job *j = plan_own(p, calloc(1, sizeof(struct image_job)), image_job_free);
+        bool built = streq(c->image.base, "debian-bookworm");
+        struct step *s;
+
+        if (!j)
+                return -ENOMEM;
+        *j = (struct image_job){.ctx = ctx, .accel = accel, .img = img};
+        if (built)
+                image_plan_base(p, ctx, accel, &j->base_dir);
+        s = plan_add(p, "node-image", prepare_image, j);
+        step_acts_on(s, "the image cache: %s/images/", ctx->cache_dir);
+        step_progress(s, "node image: %s customized with mesa%s, keys and boot settings "
+                      "(cached; else one appliance launch)",
+                      built ? "the base image" : c->image.base,
+                      c->image.profile == PROFILE_DISPLAY ? ", libvirt and QEMU" : "");
+        step_deadline(s, (double)c->deadlines.appliance_launch + 3.0 * c->deadlines.appliance_call);
+        step_undo(s, NULL, "nothing: a finished image stays in the cache (content-addressed, "
+                           "reused by later runs); a half-made one is removed at once");
+        return plan_error(p);
 }

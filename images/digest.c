@@ -35,9 +35,8 @@ int image_file_digest(struct run_ctx *ctx, const char *path, char out[65])
                 out[64] = 0;
                 return 0;
         }
-        struct step s = step_begin("hashing the base image");
+        log_info("    hashing %s (once: the digest is remembered)", path);
         r = sha256_file_hex(path, out);
-        step_end(&s, r);
         if (r < 0)
                 return log_error_errno(r, "reading %s: %m", path);
         if (mkdir_p(dir, 0755) >= 0)

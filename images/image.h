@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "provision/base/accel.h"
 #include "provision/base/context.h"
 
 struct node_image {
@@ -24,12 +25,23 @@ struct node_image {
 
 void node_image_done(struct node_image *img);
 
-/* Base image for image.base "debian-bookworm": cache dir holding disk.qcow2,
- * vmlinuz, initrd.img. Builds with mmdebstrap + one appliance launch. */
-int image_build_base(struct run_ctx *ctx, char **ret_dir);
+struct plan;
+/* Add the image steps to a plan: "base-image" (built with mmdebstrap and
+ * one appliance launch, or skipped for a qcow2 path) and "node-image" (the
+ * customization, one appliance launch); both read the cache first and
+ * launch nothing on a hit. *accel is the KVM verdict a step before them
+ * fills; *img is filled when they ran. Finished cache entries stay when a
+ * later step fails (they are content-addressed and reused); half-made ones
+ * are never used and are swept by the next run. */
+int image_plan(struct plan *p, struct run_ctx *ctx, const enum accel_verdict *accel,
+               struct node_image *img);
 
-/* Base + customization, from cache when possible. */
-int image_prepare(struct run_ctx *ctx, struct node_image *ret);
+/* The base image's cache directory for the config (built or not). */
+char *image_base_dir(struct run_ctx *ctx);
+
+/* Remove <cache>/base/ and <cache>/images/ entries "*.tmp-PID" whose
+ * process is gone (a killed or interrupted run's). */
+void image_cache_sweep(struct run_ctx *ctx);
 
 /* The user's ssh key (config ssh.key or one generated in the cache). */
 int image_user_identity(struct run_ctx *ctx, char **ret_path, char **ret_pub);
@@ -38,14 +50,28 @@ int image_user_identity(struct run_ctx *ctx, char **ret_path, char **ret_pub);
  * multi-GB base image is hashed once. */
 int image_file_digest(struct run_ctx *ctx, const char *path, char out[65]);
 
-/* Open a libguestfs handle set up for this host: TCG when KVM is broken,
- * errors captured rather than printed. Shared by the files of images/. */
-struct guestfs_h;
-typedef struct guestfs_h guestfs_h;
-int image_guestfs_open(struct run_ctx *ctx, guestfs_h **ret);
-/* The last libguestfs error of g, for messages. */
-const char *image_guestfs_error(guestfs_h *g);
-
 /* Virtual size in bytes of a qcow2 image, from its header (an overlay must
  * be at least this large or the guest's file system exceeds its disk). */
 int image_qcow2_virtual_size(const char *path, unsigned long long *ret);
+
+/* ---- the libguestfs appliance (guestfs_handle.c) ------------------------ */
+
+struct guestfs_h;
+typedef struct guestfs_h guestfs_h;
+struct appliance;
+struct step_run;
+struct cancel;
+
+/* A handle with this host's settings and the watchdog that stops the
+ * appliance when the token of the launch or call under way fires. */
+int appliance_open(struct step_run *sr, enum accel_verdict accel, struct appliance **ret);
+void appliance_close(struct appliance *a);
+guestfs_h *appliance_handle(struct appliance *a);
+const char *appliance_error(struct appliance *a);
+/* Launch within deadlines.appliance_launch; -ETIMEDOUT / -ECANCELED when
+ * the watchdog stopped it. */
+int appliance_launch(struct appliance *a);
+/* Bracket a long call: its own deadline (seconds) inside the step's. end
+ * returns the token's error when it fired, else r. */
+void appliance_begin(struct appliance *a, struct cancel *call, double seconds, const char *what);
+int appliance_end(struct appliance *a, struct cancel *call, int r);

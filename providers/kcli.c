@@ -1,9 +1,11 @@
 /* Provider kcli: a kubeadm cluster made by `kcli create kube generic`, whose
  * node VMs then get a virtio-gpu video device through the libvirt API.
  *
- * kcli itself is driven through ctx_run (so --dry-run shows the exact
- * command), from a parameter file generated from our config. kcli has no
- * video-model parameter, hence the libvirt step (providers/kcli_domains.c).
+ * The up plan: `kcli create kube generic` from a parameter file generated
+ * from our config (its undo: `kcli delete kube`, only for a cluster this run
+ * made), the virtio video on every domain (kcli has no video-model
+ * parameter, hence the libvirt step, providers/kcli_domains.c), then per node
+ * the wait for its address and sshd.
  * Nodes are reached over libssh as root: our public key and the node's host
  * key are exchanged once through `kcli ssh` (kcli's own channel to its VMs),
  * after which the host key is pinned like for every other provider. */
@@ -17,12 +19,11 @@
 #include <libvirt/virterror.h>
 
 #include "common/log.h"
-#include "common/spawn.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "providers/kcli_domains.h"
 #include "providers/kcli_internal.h"
 #include "providers/provider.h"
-#include "providers/rollback.h"
 #include "provision/base/ssh.h"
 
 #define KCLI_RESOURCE "kcli-cluster"
@@ -108,38 +109,44 @@ static double env_seconds(const char *name, double dflt)
         return (double)v;
 }
 
-static int open_libvirt(struct run_ctx *ctx, virConnectPtr *ret)
+/* Provider tests define domains that never boot an OS; they check the
+ * libvirt part and skip the wait (documented in docs/providers.md). */
+static bool node_wait_disabled(void)
 {
-        virConnectPtr conn = virConnectOpen(ctx->cfg->kcli.uri);
+        const char *wait = getenv("VGPUENV_NODE_WAIT");
+        return wait && streq(wait, "0");
+}
+
+static int open_libvirt(const struct config *c, virConnectPtr *ret)
+{
+        virConnectPtr conn = virConnectOpen(c->kcli.uri);
         if (!conn)
-                return log_error_errno(EIO, "cannot connect to libvirt at %s: %s",
-                                       ctx->cfg->kcli.uri, virGetLastErrorMessage());
+                return log_error_errno(EIO, "cannot connect to libvirt at %s: %s", c->kcli.uri,
+                                       virGetLastErrorMessage());
         *ret = conn;
         return 0;
 }
 
-static int kcli_delete(struct run_ctx *ctx, struct state *st)
+static int kcli_delete(struct step_run *sr)
 {
-        const char *args[] = {"delete", "kube", "--yes", ctx->cfg->name, NULL};
-        _cleanup_strv_free_ char **argv = kcli_argv(ctx->cfg, args);
+        const struct config *c = sr->ctx->cfg;
+        const char *args[] = {"delete", "kube", "--yes", c->name, NULL};
+        _cleanup_strv_free_ char **argv = kcli_argv(c, args);
         if (!argv)
                 return log_error_errno(ENOMEM, "out of memory");
-        int r = ctx_run(ctx, "kcli delete kube", argv, NULL, NULL, NULL);
-        if (r < 0 || ctx->dry_run) {
-                if (ctx->dry_run)
-                        ctx_plan(ctx, "libvirt %s: check that no domain of kcli cluster %s is left",
-                                 ctx->cfg->kcli.uri, ctx->cfg->name);
+        int r = step_run_program_checked(sr, c->deadlines.provider, "kcli delete kube", argv,
+                                         NULL, NULL, NULL);
+        if (r < 0)
                 return r;
-        }
 
         /* kcli reports success per VM; check that nothing of the cluster is
          * left rather than trusting it. */
         _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
-        r = open_libvirt(ctx, &conn);
+        r = open_libvirt(c, &conn);
         if (r < 0)
                 return r;
         _cleanup_strv_free_ char **left = NULL;
-        r = kcli_cluster_domains(conn, ctx->cfg->name, &left);
+        r = kcli_cluster_domains(conn, c->name, &left);
         if (r < 0)
                 return r;
         if (left) {
@@ -148,13 +155,13 @@ static int kcli_delete(struct run_ctx *ctx, struct state *st)
                     EBUSY,
                     "kcli delete kube %s left these domains of the cluster: %s "
                     "(remove them with virsh -c %s undefine --remove-all-storage)",
-                    ctx->cfg->name, list ? list : "?", ctx->cfg->kcli.uri);
+                    c->name, list ? list : "?", c->kcli.uri);
         }
-        state_drop_resource(st, KCLI_RESOURCE, ctx->cfg->name);
-        _cleanup_free_ char *pf = params_path(ctx);
+        state_drop_resource(sr->st, KCLI_RESOURCE, c->name);
+        _cleanup_free_ char *pf = params_path(sr->ctx);
         if (pf)
                 unlink(pf);
-        return state_save(st);
+        return state_save(sr->st);
 }
 
 /* Our key for root on the node and the node's host key, both through
@@ -226,213 +233,235 @@ static char *domain_ipv4(virDomainPtr dom)
         return ip;
 }
 
-static void sleep_seconds(double s)
-{
-        struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
-        nanosleep(&ts, NULL);
-}
+/* ---- the steps ---------------------------------------------------------------- */
 
-/* Wait for each node's address and sshd, exchange keys, record it. */
-static int register_nodes(struct run_ctx *ctx, struct state *st, virConnectPtr conn,
-                          char *const *names)
+static int run_create(struct step_run *sr, void *data)
 {
-        _cleanup_free_ char *identity = NULL, *pub = NULL;
-        int r = identity_files(ctx, &identity, &pub);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *cmd = kcli_bootstrap_command(pub);
-        if (!cmd)
-                return log_error_errno(ENOMEM, "out of memory");
-        double timeout = ctx->cfg->ssh.timeout ? ctx->cfg->ssh.timeout : 300;
-        /* The nodes boot in parallel: one deadline for all of them. */
-        double deadline = now_seconds() + timeout;
-
-        for (size_t i = 0; names[i]; i++) {
-                struct step s = step_begin(names[i]);
-                _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(conn, names[i]);
-                _cleanup_free_ char *ip = NULL, *host_key = NULL;
-                while (dom && !(ip = domain_ipv4(dom)) && now_seconds() < deadline &&
-                       !ctx_cancelled(ctx))
-                        sleep_seconds(2);
-                if (!ip) {
-                        r = ctx_cancelled(ctx) ? -ECANCELED
-                                               : log_error_errno(ETIMEDOUT,
-                                                                 "%s: no IPv4 address within %.0fs "
-                                                                 "(DHCP lease or ARP)",
-                                                                 names[i], timeout);
-                        step_end(&s, r);
-                        return r;
-                }
-                const char *args[] = {"ssh", names[i], cmd, NULL};
-                _cleanup_strv_free_ char **argv = kcli_argv(ctx->cfg, args);
-                while (!host_key && now_seconds() < deadline && !ctx_cancelled(ctx)) {
-                        struct spawn_result res = {};
-                        r = ctx_run(ctx, "kcli ssh (key exchange)", argv, NULL, NULL, &res);
-                        if (r >= 0 && res.exit_code == 0)
-                                host_key = last_host_key(res.out);
-                        spawn_result_done(&res);
-                        if (!host_key)
-                                sleep_seconds(5);
-                }
-                if (!host_key) {
-                        r = ctx_cancelled(ctx)
-                                ? -ECANCELED
-                                : log_error_errno(ETIMEDOUT,
-                                                  "%s: `kcli ssh` did not give the "
-                                                  "node's ed25519 host key within %.0fs",
-                                                  names[i], timeout);
-                        step_end(&s, r);
-                        return r;
-                }
-                struct node_target t = {
-                    .name = names[i],
-                    .host = ip,
-                    .port = 22,
-                    /* the key exchange installed our key for root */
-                    .user = "root",
-                    .identity = identity,
-                    .host_key = host_key,
-                    .cancelled = &ctx->cancelled,
-                };
-                struct ssh_node *n = NULL;
-                r = ssh_node_connect(
-                    &t, deadline - now_seconds() > 10 ? deadline - now_seconds() : 10, &n);
-                if (r >= 0) {
-                        ssh_node_free(n);
-                        r = state_set_node(st, &t);
-                }
-                step_end(&s, r);
-                if (r < 0)
-                        return r;
-        }
-        return state_save(st);
-}
-
-static int kcli_up(struct run_ctx *ctx, struct state *st)
-{
+        struct run_ctx *ctx = data;
         const struct config *c = ctx->cfg;
-        int r;
-
-        _cleanup_free_ char *pf = params_path(ctx);
-        _cleanup_free_ char *text = kcli_params_text(c);
+        _cleanup_free_ char *pf = params_path(ctx), *text = kcli_params_text(c);
         _cleanup_free_ char *kubeconfig = kcli_kubeconfig_path(c);
-        if (!pf || !text || !kubeconfig)
-                return log_error_errno(ENOMEM, "out of memory");
-
-        if (ctx->dry_run)
-                ctx_plan(ctx, "write %s:\n%s", pf, text);
-        else if ((r = mkdir_p(ctx->state_dir, 0700)) < 0 ||
-                 (r = write_file_atomic(pf, text, strlen(text), 0600)) < 0)
-                return log_error_errno(r, "cannot write %s", pf);
-
         _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
         _cleanup_strv_free_ char **existing = NULL;
-        if (!ctx->dry_run) {
-                /* Before anything is recorded: nothing to roll back yet. */
-                const char *bin = c->kcli.binary ? c->kcli.binary : "kcli";
-                _cleanup_free_ char *found = strchr(bin, '/')
-                                                 ? (access(bin, X_OK) == 0 ? strdup(bin) : NULL)
-                                                 : find_program(bin);
-                if (!found)
-                        return log_error_errno(
-                            ENOENT,
-                            "%s not found (kcli.binary): install kcli "
-                            "(https://github.com/karmab/kcli) or set kcli.binary",
-                            bin);
-                if ((r = open_libvirt(ctx, &conn)) < 0)
-                        return r;
-                if ((r = kcli_cluster_domains(conn, c->name, &existing)) < 0)
-                        return r;
-        }
+        const char *bin = c->kcli.binary ? c->kcli.binary : "kcli";
+        _cleanup_free_ char *found = find_program(bin);
+        int r;
 
+        if (!pf || !text || !kubeconfig)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (!found)
+                return log_error_errno(ENOENT,
+                                       "%s not found (kcli.binary): install kcli "
+                                       "(https://github.com/karmab/kcli) or set kcli.binary",
+                                       bin);
+        if ((r = write_file_atomic(pf, text, strlen(text), 0600)) < 0)
+                return log_error_errno(r, "cannot write %s", pf);
+        if ((r = open_libvirt(c, &conn)) < 0 ||
+            (r = kcli_cluster_domains(conn, c->name, &existing)) < 0)
+                return r;
         /* Converge instead of recreating: a cluster that exists (its
          * kubeconfig and its domains) is only fixed up. */
-        if (!existing || !file_exists(kubeconfig)) {
-                if (existing && !state_has_resource(st, KCLI_RESOURCE, c->name))
-                        return log_error_errno(EEXIST,
-                                               "domains of a kcli cluster named %s exist but it "
-                                               "was not made by vgpuenv and has no kubeconfig; "
-                                               "pick another name or delete it with kcli",
-                                               c->name);
-                if (!ctx->dry_run) {
-                        state_add_resource(st, KCLI_RESOURCE, c->name);
-                        if ((r = state_save(st)) < 0)
-                                return r;
-                }
-                const char *args[] = {"create", "kube",  "generic", "--paramfile",
-                                      pf,       c->name, NULL};
-                _cleanup_strv_free_ char **argv = kcli_argv(c, args);
-                if (!argv)
-                        return log_error_errno(ENOMEM, "out of memory");
-                struct step s = step_begin("kcli create kube generic");
-                r = ctx_run(ctx, "kcli create kube generic", argv, NULL, ctx->state_dir, NULL);
-                step_end(&s, r);
-                if (r < 0)
-                        goto rollback;
-        } else
-                log_info("kcli cluster %s exists (%s): converging", c->name, kubeconfig);
-
-        if (ctx->dry_run) {
-                ctx_plan(ctx,
-                         "libvirt %s: for every domain of kcli cluster %s (metadata kvirt:kube=%s, "
-                         "or %s-ctlplane-N/%s-worker-N): set <video><model type='virtio'/></video> "
-                         "(libxml2), virDomainDefineXML, restart it if running",
-                         c->kcli.uri, c->name, c->name, c->name, c->name);
-                ctx_plan(ctx,
-                         "each node: wait for its address (DHCP lease), `kcli ssh NODE` to install "
-                         "our key for root and read the ed25519 host key, then libssh as root with "
-                         "that key pinned");
+        if (existing && file_exists(kubeconfig)) {
+                log_info("    kcli cluster %s exists (%s): converging", c->name, kubeconfig);
                 return 0;
         }
+        if (existing && !state_has_resource(sr->st, KCLI_RESOURCE, c->name))
+                return log_error_errno(EEXIST,
+                                       "domains of a kcli cluster named %s exist but it was not "
+                                       "made by vgpuenv and has no kubeconfig; pick another "
+                                       "name or delete it with kcli",
+                                       c->name);
+        if ((r = state_add_resource(sr->st, KCLI_RESOURCE, c->name)) < 0)
+                return log_error_errno(r, "saving the state file: %m");
+        const char *args[] = {"create", "kube", "generic", "--paramfile", pf, c->name, NULL};
+        _cleanup_strv_free_ char **argv = kcli_argv(c, args);
+        if (!argv)
+                return log_error_errno(ENOMEM, "out of memory");
+        return step_run_program_checked(sr, c->deadlines.provider,
+                                        "kcli create kube generic (deadlines.provider)", argv, NULL,
+                                        ctx->state_dir, NULL);
+}
 
+static int undo_create(struct step_run *sr, void *data)
+{
+        struct run_ctx *ctx = data;
+        if (!state_resource_is_ours_this_run(sr->st, KCLI_RESOURCE, ctx->cfg->name))
+                return 0;
+        return kcli_delete(sr);
+}
+
+static int run_video(struct step_run *sr, void *data)
+{
+        struct run_ctx *ctx = data;
+        const struct config *c = ctx->cfg;
+        _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
         struct kcli_fix_report rep = {};
-        r = kcli_fix_domains(ctx, conn, c->name, env_seconds("VGPUENV_SHUTDOWN_TIMEOUT", 120),
-                             &rep);
+        int r = open_libvirt(c, &conn);
+
+        if (r < 0)
+                return r;
+        r = kcli_fix_domains(&sr->cancel, conn, c->name,
+                             env_seconds("VGPUENV_SHUTDOWN_TIMEOUT", 120), &rep);
         if (r >= 0) {
                 _cleanup_free_ char *a = rep.redefined ? strv_join(rep.redefined, " ") : NULL;
                 _cleanup_free_ char *b = rep.restarted ? strv_join(rep.restarted, " ") : NULL;
                 _cleanup_free_ char *u = rep.untouched ? strv_join(rep.untouched, " ") : NULL;
-                log_info(
-                    "kcli cluster %s: virtio video set on: %s; restarted: %s; already virtio: %s",
-                    c->name, a ? a : "-", b ? b : "-", u ? u : "-");
+                log_info("    kcli cluster %s: virtio video set on: %s; restarted: %s; already "
+                         "virtio: %s",
+                         c->name, a ? a : "-", b ? b : "-", u ? u : "-");
         }
         kcli_fix_report_done(&rep);
-        if (r < 0)
-                goto rollback;
-
-        /* Tests define domains that never boot an OS; they check the libvirt
-         * part and skip the wait (documented in docs/providers.md). */
-        const char *wait = getenv("VGPUENV_NODE_WAIT");
-        if (wait && streq(wait, "0")) {
-                log_notice("VGPUENV_NODE_WAIT=0: not waiting for the nodes' ssh; no node recorded");
-                return 0;
-        }
-        strv_free(existing);
-        existing = NULL;
-        if ((r = kcli_cluster_domains(conn, c->name, &existing)) < 0)
-                goto rollback;
-        r = register_nodes(ctx, st, conn, existing);
-        if (r < 0)
-                goto rollback;
-        return 0;
-
-rollback:
-        if (!ctx->dry_run && state_resource_is_ours_this_run(st, KCLI_RESOURCE, c->name)) {
-                log_notice("rolling back: deleting kcli cluster %s made by this run", c->name);
-                bool was = rollback_begin(ctx);
-                (void)kcli_delete(ctx, st);
-                rollback_end(ctx, was);
-        }
         return r;
 }
 
-static int kcli_down(struct run_ctx *ctx, struct state *st)
+struct kcli_node {
+        struct run_ctx *ctx;
+        char *name;
+};
+
+static void kcli_node_free(void *p)
 {
-        if (!ctx->dry_run && !state_has_resource(st, KCLI_RESOURCE, ctx->cfg->name)) {
+        struct kcli_node *n = p;
+        free(n->name);
+        free(n);
+}
+
+/* The node's address (DHCP lease or ARP), our key and its host key through
+ * `kcli ssh`, then libssh with that key pinned; recorded in the state. */
+static int run_node(struct step_run *sr, void *data)
+{
+        struct kcli_node *n = data;
+        const struct config *c = n->ctx->cfg;
+        _cleanup_free_ char *identity = NULL, *pub = NULL, *ip = NULL, *host_key = NULL;
+        _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
+        int r;
+
+        if ((r = identity_files(n->ctx, &identity, &pub)) < 0 || (r = open_libvirt(c, &conn)) < 0)
+                return r;
+        _cleanup_free_ char *cmd = kcli_bootstrap_command(pub);
+        _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(conn, n->name);
+        if (!cmd)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (!dom)
+                return log_error_errno(ENOENT, "kcli made no domain %s (nodes.count and "
+                                               "nodes.ctlplanes name the nodes kcli makes)",
+                                       n->name);
+        step_waiting(sr, "an IPv4 address of %s (DHCP lease or ARP)", n->name);
+        while (!(ip = domain_ipv4(dom)))
+                if ((r = cancel_sleep(&sr->cancel, 2)) < 0)
+                        return r;
+        const char *args[] = {"ssh", n->name, cmd, NULL};
+        _cleanup_strv_free_ char **argv = kcli_argv(c, args);
+        if (!argv)
+                return log_error_errno(ENOMEM, "out of memory");
+        step_waiting(sr, "`kcli ssh %s` to give the node's ed25519 host key", n->name);
+        while (!host_key) {
+                _cleanup_proc_result_ struct proc_result res = {0};
+                r = step_run_program_full(sr, "kcli ssh (key exchange)", argv, NULL, NULL, NULL,
+                                          &res);
+                if (r < 0)
+                        return r;
+                if (res.exit_code == 0)
+                        host_key = last_host_key(res.out.data);
+                if (!host_key && (r = cancel_sleep(&sr->cancel, 5)) < 0)
+                        return r;
+        }
+        /* The key exchange installed our key for root. */
+        struct node_target t = {.name = n->name,
+                                .host = ip,
+                                .port = 22,
+                                .user = "root",
+                                .identity = identity,
+                                .host_key = host_key,
+                                .cancel = &sr->cancel};
+        _cleanup_ssh_node_ struct ssh_node *node = NULL;
+        step_waiting(sr, "sshd on %s (%s:22)", n->name, ip);
+        r = ssh_node_connect(&t, c->ssh.timeout, &node);
+        if (r >= 0)
+                r = state_set_node(sr->st, &t);
+        return r;
+}
+
+static char **kcli_node_names(const struct config *c)
+{
+        unsigned ctl = c->nodes.ctlplanes ? c->nodes.ctlplanes : 1;
+        _cleanup_strv_free_ char **l = NULL;
+
+        /* kcli's names for a kubeadm cluster's VMs (kvirt/cluster/kubeadm). */
+        for (unsigned i = 0; i < c->nodes.count; i++)
+                if (strv_push(&l, i < ctl ? strdup_printf("%s-ctlplane-%u", c->name, i)
+                                          : strdup_printf("%s-worker-%u", c->name, i - ctl)) < 0)
+                        return NULL;
+        return TAKE_PTR(l);
+}
+
+static int kcli_plan_up(struct plan *p, struct run_ctx *ctx, const struct state *st)
+{
+        const struct config *c = ctx->cfg;
+        _cleanup_free_ char *pf = params_path(ctx), *text = kcli_params_text(c);
+        _cleanup_strv_free_ char **names = kcli_node_names(c);
+        const char *args[] = {"create", "kube", "generic", "--paramfile", pf, c->name, NULL};
+        _cleanup_strv_free_ char **argv = pf ? kcli_argv(c, args) : NULL;
+        _cleanup_free_ char *cmd = argv ? shell_join(argv) : NULL;
+        struct step *s;
+
+        (void)st;
+        if (!pf || !text || !names || !cmd)
+                return log_error_errno(ENOMEM, "out of memory");
+        s = plan_add(p, "kcli-cluster", run_create, ctx);
+        step_acts_on(s, "kcli cluster %s on %s", c->name, c->kcli.uri);
+        step_progress(s, "kcli create kube generic %s (skipped when the cluster exists)", c->name);
+        step_deadline(s, c->deadlines.provider + 60.0);
+        step_undo(s, undo_create, "kcli delete kube %s, if this run created it", c->name);
+        step_detail(s, "write %s:\n%s\nrun: [in %s] %s", pf, text, ctx->state_dir, cmd);
+
+        s = plan_add(p, "kcli-video", run_video, ctx);
+        step_acts_on(s, "every libvirt domain of kcli cluster %s (kvirt:kube=%s)", c->name,
+                     c->name);
+        step_progress(s, "virtio video on the nodes (libxml2, virDomainDefineXML, restart "
+                      "when running)");
+        step_deadline(s, env_seconds("VGPUENV_SHUTDOWN_TIMEOUT", 120) * c->nodes.count + 300);
+        step_undo(s, NULL, "nothing: the cluster's undo deletes the domains");
+
+        for (size_t i = 0; names[i]; i++) {
+                struct kcli_node *n =
+                    plan_own(p, calloc(1, sizeof(struct kcli_node)), kcli_node_free);
+                _cleanup_free_ char *name = strdup_printf("boot %s", names[i]);
+                if (!n || !name || !(n->name = strdup(names[i])))
+                        return log_error_errno(ENOMEM, "out of memory");
+                n->ctx = ctx;
+                s = plan_add(p, name, run_node, n);
+                step_lane(s, (unsigned)i + 1, names[i]);
+                step_acts_on(s, "root@%s (address from libvirt, keys through `kcli ssh`)",
+                             names[i]);
+                step_progress(s, "waiting for %s's address and sshd, exchanging keys", names[i]);
+                step_deadline(s, c->ssh.timeout + 60.0);
+                if (node_wait_disabled())
+                        step_skip(s, "VGPUENV_NODE_WAIT=0 (test domains never boot)");
+        }
+        return plan_error(p);
+}
+
+static int run_delete(struct step_run *sr, void *data)
+{
+        (void)data;
+        return kcli_delete(sr);
+}
+
+static int kcli_plan_down(struct plan *p, struct run_ctx *ctx, const struct state *st)
+{
+        struct step *s;
+
+        if (!state_has_resource(st, KCLI_RESOURCE, ctx->cfg->name)) {
                 log_notice("the state lists no kcli cluster %s: nothing to delete", ctx->cfg->name);
                 return 0;
         }
-        return kcli_delete(ctx, st);
+        s = plan_add(p, "kcli-delete", run_delete, ctx);
+        step_acts_on(s, "kcli cluster %s on %s", ctx->cfg->name, ctx->cfg->kcli.uri);
+        step_progress(s, "kcli delete kube %s, then check that no domain of it is left",
+                      ctx->cfg->name);
+        step_deadline(s, ctx->cfg->deadlines.provider + 60.0);
+        return plan_error(p);
 }
 
 static int kcli_status(struct run_ctx *ctx, struct state *st, cJSON *out)
@@ -465,18 +494,10 @@ static int kcli_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         return 0;
 }
 
-static int kcli_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
+static int kcli_kubeconfig(struct run_ctx *ctx, char **ret)
 {
-        (void)st;
-        _cleanup_free_ char *p = kcli_kubeconfig_path(ctx->cfg);
-        if (!p)
-                return -ENOMEM;
-        /* In a dry run the cluster does not exist yet; the plan still shows
-         * the cluster wiring against the kubeconfig kcli will write. */
-        if (!ctx->dry_run && !file_exists(p))
-                return -ENOENT;
-        *ret = TAKE_PTR(p);
-        return 0;
+        *ret = kcli_kubeconfig_path(ctx->cfg);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static const char *kcli_kubevirt_provider(struct run_ctx *ctx)
@@ -486,12 +507,30 @@ static const char *kcli_kubevirt_provider(struct run_ctx *ctx)
         return "external";
 }
 
+static void kcli_doctor(struct run_ctx *ctx, cJSON *checks)
+{
+        const char *bin = ctx->cfg->kcli.binary ? ctx->cfg->kcli.binary : "kcli";
+        _cleanup_free_ char *found = find_program(bin);
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(o, "check", "kcli");
+        cJSON_AddStringToObject(o, "status", found ? "ok" : "fail");
+        cJSON_AddStringToObject(o, "detail", found ? found : "not found: install kcli or set "
+                                                             "kcli.binary");
+        cJSON_AddItemToArray(checks, o);
+}
+
 const struct provider_ops provider_kcli = {
     .name = "kcli",
     .vm_nodes = true,
-    .up = kcli_up,
-    .down = kcli_down,
+    .makes_kubernetes = true,
+    .labels_nodes = true,
+    .deploys_webhook = true,
+    .node_names = kcli_node_names,
+    .plan_up = kcli_plan_up,
+    .plan_down = kcli_plan_down,
     .status = kcli_status,
     .kubeconfig = kcli_kubeconfig,
     .kubevirt_provider = kcli_kubevirt_provider,
+    .doctor = kcli_doctor,
 };

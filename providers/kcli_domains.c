@@ -208,16 +208,15 @@ void kcli_fix_report_done(struct kcli_fix_report *r)
 /* Clean shutdown first (the guest flushes its disks), destroy when the
  * guest does not react within the deadline, then start again with the new
  * definition. */
-static int restart_domain(struct run_ctx *ctx, virDomainPtr dom, const char *name,
+static int restart_domain(const struct cancel *cancel, virDomainPtr dom, const char *name,
                           double shutdown_timeout)
 {
         if (virDomainShutdown(dom) < 0)
                 log_debug("%s: ACPI shutdown request failed: %s", name, virGetLastErrorMessage());
         double deadline = now_seconds() + shutdown_timeout;
-        while (virDomainIsActive(dom) == 1 && now_seconds() < deadline && !ctx_cancelled(ctx)) {
-                struct timespec ts = {0, 200 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-        }
+        while (virDomainIsActive(dom) == 1 && now_seconds() < deadline &&
+               cancel_sleep(cancel, 0.2) == 0)
+                ;
         if (virDomainIsActive(dom) == 1) {
                 log_notice("%s: no clean shutdown within %.0fs, stopping it", name,
                            shutdown_timeout);
@@ -225,15 +224,15 @@ static int restart_domain(struct run_ctx *ctx, virDomainPtr dom, const char *nam
                         return log_error_errno(EIO, "%s: could not stop the domain: %s", name,
                                                virGetLastErrorMessage());
         }
-        if (ctx_cancelled(ctx))
-                return -ECANCELED;
+        if (cancel_check(cancel) < 0)
+                return cancel_check(cancel);
         if (virDomainCreate(dom) < 0)
                 return log_error_errno(EIO, "%s: could not start the domain again: %s", name,
                                        virGetLastErrorMessage());
         return 0;
 }
 
-int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluster,
+int kcli_fix_domains(const struct cancel *cancel, virConnectPtr conn, const char *cluster,
                      double shutdown_timeout, struct kcli_fix_report *report)
 {
         _cleanup_strv_free_ char **names = NULL;
@@ -248,8 +247,8 @@ int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluste
                                        cluster, uri ? uri : "?");
         }
         for (size_t i = 0; names[i]; i++) {
-                if (ctx_cancelled(ctx))
-                        return -ECANCELED;
+                if (cancel_check(cancel) < 0)
+                        return cancel_check(cancel);
                 _cleanup_(virDomainFreep) virDomainPtr dom = virDomainLookupByName(conn, names[i]);
                 if (!dom)
                         return log_error_errno(ENOENT, "%s: domain disappeared: %s", names[i],
@@ -286,7 +285,7 @@ int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluste
                         log_info("%s: video model set to virtio", names[i]);
                 }
                 if (active) {
-                        r = restart_domain(ctx, dom, names[i], shutdown_timeout);
+                        r = restart_domain(cancel, dom, names[i], shutdown_timeout);
                         if (r < 0)
                                 return r;
                         strv_extend(&report->restarted, names[i]);

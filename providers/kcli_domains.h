@@ -11,7 +11,7 @@
 #include <libvirt/libvirt.h>
 #include <stdbool.h>
 
-#include "provision/base/context.h"
+#include "common/cancel.h"
 
 /* kcli marks its VMs with <metadata><kvirt:info xmlns:kvirt="kvirt">
  * <kvirt:kube>NAME</kvirt:kube><kvirt:plan>NAME</kvirt:plan>... and names
@@ -40,5 +40,5 @@ void kcli_fix_report_done(struct kcli_fix_report *r);
 
 /* Fix the video of every domain of the cluster. shutdown_timeout: seconds
  * to wait for a clean ACPI shutdown before destroying the domain. */
-int kcli_fix_domains(struct run_ctx *ctx, virConnectPtr conn, const char *cluster,
+int kcli_fix_domains(const struct cancel *cancel, virConnectPtr conn, const char *cluster,
                      double shutdown_timeout, struct kcli_fix_report *report);

@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "providers/kubevirtci.h"
 #include "providers/provider.h"
-#include "providers/rollback.h"
+#include "provision/base/plan.h"
 
 #define KIND_RESOURCE "kind-cluster"
 
@@ -30,56 +30,101 @@ static int kind_env(struct run_ctx *ctx, char ***ret)
 /* Explicitly unset, whatever the user's shell exported. */
 static char *const no_display[] = {"env", "-u", "VGPU_DISPLAY", NULL};
 
-static int kind_make(struct run_ctx *ctx, struct state *st, const char *target)
+struct kind_run {
+        struct run_ctx *ctx;
+        char **env;
+};
+
+static void kind_run_free(void *p)
 {
-        _cleanup_strv_free_ char **env = NULL;
-        int r = kind_env(ctx, &env);
-        if (r < 0)
-                return r;
-        r = kubevirtci_make(ctx, ctx->cfg->kind.dir, target, env, no_display);
-        if (r < 0 || ctx->dry_run)
-                return r;
-        if (streq(target, "cluster-down")) {
-                state_drop_resource(st, KIND_RESOURCE, ctx->cfg->kind.provider);
-                return state_save(st);
-        }
-        return 0;
+        struct kind_run *k = p;
+        strv_free(k->env);
+        free(k);
 }
 
-static int kind_up(struct run_ctx *ctx, struct state *st)
+static int run_record(struct step_run *sr, void *data)
+{
+        struct kind_run *k = data;
+        const struct config *c = k->ctx->cfg;
+        int r;
+
+        if (!file_exists(c->kind.dir))
+                return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
+        r = state_add_resource(sr->st, KIND_RESOURCE, c->kind.provider);
+        return r < 0 ? log_error_errno(r, "saving the state file: %m") : 0;
+}
+
+static int undo_cluster(struct step_run *sr, void *data)
+{
+        struct kind_run *k = data;
+        const struct config *c = k->ctx->cfg;
+        int r;
+
+        if (!state_resource_is_ours_this_run(sr->st, KIND_RESOURCE, c->kind.provider))
+                return 0;
+        r = kubevirtci_run_make(sr, c->kind.dir, "cluster-down", k->env, no_display);
+        if (r >= 0)
+                state_drop_resource(sr->st, KIND_RESOURCE, c->kind.provider);
+        return r;
+}
+
+static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state *st)
 {
         const struct config *c = ctx->cfg;
+        struct kind_run *k = plan_own(p, calloc(1, sizeof(struct kind_run)), kind_run_free);
+        struct step *s;
         int r;
+
+        (void)st;
+        if (!k)
+                return log_error_errno(ENOMEM, "out of memory");
+        k->ctx = ctx;
         if (!startswith(c->kind.provider, "kind-"))
                 return log_error_errno(EINVAL,
                                        "kind.provider must be a kubevirtci Kind provider "
                                        "(kind-1.xx-vgpu), not %s",
                                        c->kind.provider);
-        if (!ctx->dry_run && !file_exists(c->kind.dir))
-                return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
-        if (!ctx->dry_run) {
-                state_add_resource(st, KIND_RESOURCE, c->kind.provider);
-                if ((r = state_save(st)) < 0)
-                        return r;
-        }
-        r = kind_make(ctx, st, "cluster-up");
-        if (r < 0 && !ctx->dry_run &&
-            state_resource_is_ours_this_run(st, KIND_RESOURCE, c->kind.provider)) {
-                log_notice("rolling back: make cluster-down for the Kind cluster this run started");
-                bool was = rollback_begin(ctx);
-                (void)kind_make(ctx, st, "cluster-down");
-                rollback_end(ctx, was);
-        }
-        return r;
+        if ((r = kind_env(ctx, &k->env)) < 0)
+                return r;
+        s = plan_add(p, "kind-record", run_record, k);
+        step_acts_on(s, "the state of cluster %s", c->name);
+        step_progress(s, "recording Kind cluster %s before it is made", c->kind.provider);
+        step_deadline(s, 30);
+        step_undo(s, undo_cluster, "make cluster-down, if this run started the cluster");
+        s = kubevirtci_plan_make(p, ctx, "kind-up", c->kind.dir, "cluster-up", k->env, no_display);
+        step_progress(s, "make cluster-up (KUBEVIRT_PROVIDER=%s, display off: VGPU_DISPLAY "
+                      "unset)",
+                      c->kind.provider);
+        step_undo(s, NULL, "the record step's undo runs make cluster-down");
+        return plan_error(p);
 }
 
-static int kind_down(struct run_ctx *ctx, struct state *st)
+static int run_forget(struct step_run *sr, void *data)
 {
-        if (!ctx->dry_run && !state_has_resource(st, KIND_RESOURCE, ctx->cfg->kind.provider)) {
+        struct run_ctx *ctx = data;
+        state_drop_resource(sr->st, KIND_RESOURCE, ctx->cfg->kind.provider);
+        return state_save(sr->st);
+}
+
+static int kind_plan_down(struct plan *p, struct run_ctx *ctx, const struct state *st)
+{
+        _cleanup_strv_free_ char **env = NULL;
+        struct step *s;
+        int r;
+
+        if (!state_has_resource(st, KIND_RESOURCE, ctx->cfg->kind.provider)) {
                 log_notice("the state lists no Kind cluster: nothing to take down");
                 return 0;
         }
-        return kind_make(ctx, st, "cluster-down");
+        if ((r = kind_env(ctx, &env)) < 0)
+                return r;
+        s = kubevirtci_plan_make(p, ctx, "kind-down", ctx->cfg->kind.dir, "cluster-down", env,
+                                 no_display);
+        step_progress(s, "make cluster-down (KUBEVIRT_PROVIDER=%s)", ctx->cfg->kind.provider);
+        s = plan_add(p, "kind-forget", run_forget, ctx);
+        step_progress(s, "dropping the cluster from the state");
+        step_deadline(s, 30);
+        return plan_error(p);
 }
 
 static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)
@@ -92,10 +137,10 @@ static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         return 0;
 }
 
-static int kind_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
+static int kind_kubeconfig(struct run_ctx *ctx, char **ret)
 {
-        (void)st;
-        return kubevirtci_find_kubeconfig(ctx, ctx->cfg->kind.dir, ctx->cfg->kind.provider, ret);
+        *ret = kubevirtci_kubeconfig_path(ctx->cfg->kind.dir, ctx->cfg->kind.provider);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static const char *kind_kubevirt_provider(struct run_ctx *ctx)
@@ -106,8 +151,11 @@ static const char *kind_kubevirt_provider(struct run_ctx *ctx)
 const struct provider_ops provider_kind = {
     .name = "kind",
     .vm_nodes = false,
-    .up = kind_up,
-    .down = kind_down,
+    .makes_kubernetes = true,
+    .labels_nodes = false,  /* containers: no render-node probe ran */
+    .deploys_webhook = false, /* the display-off baseline */
+    .plan_up = kind_plan_up,
+    .plan_down = kind_plan_down,
     .status = kind_status,
     .kubeconfig = kind_kubeconfig,
     .kubevirt_provider = kind_kubevirt_provider,

@@ -16,7 +16,7 @@
 #include "common/util.h"
 #include "providers/kubevirtci.h"
 #include "providers/provider.h"
-#include "providers/rollback.h"
+#include "provision/base/plan.h"
 #include "provision/base/ssh.h"
 
 #define KUBEVIRTCI_RESOURCE "kubevirtci-cluster"
@@ -178,18 +178,67 @@ char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider)
         return strdup_printf("%s/_ci-configs/%s/.kubeconfig", up, provider);
 }
 
-int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target, char *const *env,
-                    char *const *argv_prefix)
+int kubevirtci_run_make(struct step_run *sr, const char *checkout, const char *target,
+                        char *const *env, char *const *argv_prefix)
 {
         _cleanup_strv_free_ char **argv = strv_copy(argv_prefix);
+        _cleanup_free_ char *what = strdup_printf("make %s in %s (deadlines.provider)", target,
+                                                  checkout);
+        if ((argv_prefix && !argv) || strv_extend(&argv, "make") < 0 ||
+            strv_extend(&argv, target) < 0 || !what)
+                return log_error_errno(ENOMEM, "out of memory");
+        return step_run_program_checked(sr, sr->ctx->cfg->deadlines.provider, what, argv, env,
+                                        checkout, NULL);
+}
+
+struct make_job {
+        char *checkout, *target;
+        char **env, **prefix;
+};
+
+static void make_job_free(void *p)
+{
+        struct make_job *j = p;
+        free(j->checkout);
+        free(j->target);
+        strv_free(j->env);
+        strv_free(j->prefix);
+        free(j);
+}
+
+static int run_make(struct step_run *sr, void *data)
+{
+        struct make_job *j = data;
+        if (!file_exists(j->checkout))
+                return log_error_errno(ENOENT, "%s does not exist (kubevirtci.dir / kind.dir)",
+                                       j->checkout);
+        return kubevirtci_run_make(sr, j->checkout, j->target, j->env, j->prefix);
+}
+
+struct step *kubevirtci_plan_make(struct plan *p, struct run_ctx *ctx, const char *name,
+                                  const char *checkout, const char *target, char **env,
+                                  char *const *argv_prefix)
+{
+        struct make_job *j = plan_own(p, calloc(1, sizeof(struct make_job)), make_job_free);
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *env_text = NULL, *cmd = NULL;
+        struct step *s;
+
+        if (!j || !(j->checkout = strdup(checkout ? checkout : "")) ||
+            !(j->target = strdup(target)) || !(j->env = strv_copy(env)) ||
+            (argv_prefix && !(j->prefix = strv_copy(argv_prefix))))
+                return NULL;
+        argv = strv_copy(argv_prefix);
         if ((argv_prefix && !argv) || strv_extend(&argv, "make") < 0 ||
             strv_extend(&argv, target) < 0)
-                return log_error_errno(ENOMEM, "out of memory");
-        _cleanup_free_ char *what = strdup_printf("make %s in %s", target, checkout);
-        struct step s = step_begin(what ? what : target);
-        int r = ctx_run(ctx, what ? what : target, argv, env, checkout, NULL);
-        step_end(&s, r);
-        return r;
+                return NULL;
+        cmd = shell_join(argv);
+        env_text = shell_join(env);
+        s = plan_add(p, name, run_make, j);
+        step_acts_on(s, "the checkout %s (kubevirtci's cluster-up)", checkout);
+        step_deadline(s, ctx->cfg->deadlines.provider + 60.0);
+        step_detail(s, "run: [in %s] %s %s", checkout, env_text ? env_text : "", cmd ? cmd : "");
+        return s;
 }
 
 /* ---- the provider --------------------------------------------------------- */
@@ -237,150 +286,212 @@ static char *bootstrap_command(const char *pubkey)
         return qs ? strdup_printf("sudo sh -c %s", qs) : NULL;
 }
 
-static int register_node01(struct run_ctx *ctx, struct state *st, char *const *env)
+struct kvci_run {
+        struct run_ctx *ctx;
+        char **env;
+};
+
+static void kvci_run_free(void *p)
+{
+        struct kvci_run *k = p;
+        strv_free(k->env);
+        free(k);
+}
+
+static int user_key(struct run_ctx *ctx, char **ret_identity, char **ret_pub)
 {
         const struct config *c = ctx->cfg;
-        _cleanup_free_ char *up = kubevirtci_cluster_up_dir(c->kubevirtci.dir);
-        _cleanup_free_ char *cli = up ? strdup_printf("%s/cli.sh", up) : NULL;
-        _cleanup_free_ char *ssh = up ? strdup_printf("%s/ssh.sh", up) : NULL;
         _cleanup_free_ char *identity =
             c->ssh.key ? strdup(c->ssh.key) : strdup_printf("%s/id_ed25519", ctx->state_dir);
-        if (!cli || !ssh || !identity)
-                return log_error_errno(ENOMEM, "out of memory");
-
         _cleanup_free_ char *pub = NULL;
         int r;
-        if (ctx->dry_run)
-                pub = strdup("ssh-ed25519 <the key in "
-                             "the state directory>");
-        else if (!c->ssh.key && !file_exists(identity))
+
+        if (!identity)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (!c->ssh.key && !file_exists(identity))
                 r = ssh_keygen(identity, "vgpuenv", &pub);
         else {
                 _cleanup_free_ char *pp = strdup_printf("%s.pub", identity);
                 r = pp ? ssh_read_pubkey(pp, &pub) : -ENOMEM;
         }
-        if (!pub)
-                return log_error_errno(EIO, "cannot read or create the ssh key %s", identity);
+        if (r < 0 || !pub)
+                return log_error_errno(r < 0 ? r : EIO, "cannot read or create the ssh key %s",
+                                       identity);
+        *ret_identity = TAKE_PTR(identity);
+        *ret_pub = TAKE_PTR(pub);
+        return 0;
+}
 
-        char *const ports[] = {cli, "ports", "ssh", NULL};
-        struct spawn_result res = {};
-        r = ctx_run(ctx, "kubevirtci: node01's ssh port", ports, env, c->kubevirtci.dir, &res);
-        unsigned long long port = 0;
-        if (r >= 0 && !ctx->dry_run) {
-                if (res.exit_code != 0 || !res.out ||
-                    parse_uint64(strtok(res.out, " \r\n") ?: "", 1, 65535, &port) < 0)
-                        r = log_error_errno(EIO,
-                                            "`cluster-up/cli.sh ports ssh` gave no port "
-                                            "(exit %d): %s",
-                                            res.exit_code, res.out ? res.out : "");
-        }
-        spawn_result_done(&res);
+/* node01's forwarded ssh port, from `cluster-up/cli.sh ports ssh`. */
+static int node01_port(struct step_run *sr, const struct kvci_run *k, const char *cli,
+                       unsigned long long *ret)
+{
+        char *const ports[] = {(char *)cli, "ports", "ssh", NULL};
+        _cleanup_free_ char *out = NULL;
+        int r = step_run_program(sr, "kubevirtci: node01's ssh port", ports, k->env,
+                                 k->ctx->cfg->kubevirtci.dir, &out);
+        char *save = NULL, *first = out ? strtok_r(out, " \r\n", &save) : NULL;
+
         if (r < 0)
                 return r;
+        if (parse_uint64(first ?: "", 1, 65535, ret) < 0)
+                return log_error_errno(EIO, "`cluster-up/cli.sh ports ssh` gave no port: %s",
+                                       out ? out : "");
+        return 0;
+}
 
-        _cleanup_free_ char *cmd = bootstrap_command(pub);
-        if (!cmd)
+static int run_register(struct step_run *sr, void *data)
+{
+        struct kvci_run *k = data;
+        const struct config *c = k->ctx->cfg;
+        _cleanup_free_ char *up = kubevirtci_cluster_up_dir(c->kubevirtci.dir);
+        _cleanup_free_ char *cli = up ? strdup_printf("%s/cli.sh", up) : NULL;
+        _cleanup_free_ char *ssh = up ? strdup_printf("%s/ssh.sh", up) : NULL;
+        _cleanup_free_ char *identity = NULL, *pub = NULL, *cmd = NULL, *out = NULL;
+        unsigned long long port = 0;
+        int r;
+
+        if (!cli || !ssh)
+                return log_error_errno(ENOMEM, "out of memory");
+        if ((r = user_key(k->ctx, &identity, &pub)) < 0 ||
+            (r = node01_port(sr, k, cli, &port)) < 0)
+                return r;
+        if (!(cmd = bootstrap_command(pub)))
                 return log_error_errno(ENOMEM, "out of memory");
         char *const ex[] = {ssh, "node01", "--", cmd, NULL};
-        r = ctx_run(ctx, "kubevirtci: key exchange with node01", ex, env, c->kubevirtci.dir, &res);
-        _cleanup_free_ char *host_key = NULL;
-        if (r >= 0 && !ctx->dry_run) {
-                const char *p = res.out ? strstr(res.out, "ssh-ed25519 ") : NULL;
-                if (res.exit_code != 0 || !p)
-                        r = log_error_errno(EIO,
-                                            "node01: key exchange through ssh.sh failed "
-                                            "(exit %d): %s",
-                                            res.exit_code, res.err ? res.err : "");
-                else
-                        host_key = strndup(p, strcspn(p, "\r\n"));
-        }
-        spawn_result_done(&res);
-        if (r < 0 || ctx->dry_run)
+        r = step_run_program(sr, "kubevirtci: key exchange with node01 (ssh.sh)", ex, k->env,
+                             c->kubevirtci.dir, &out);
+        if (r < 0)
                 return r;
-
-        cJSON *pd = state_provider_data(st);
+        const char *p = strstr(out, "ssh-ed25519 ");
+        if (!p)
+                return log_error_errno(EIO, "node01: ssh.sh printed no ed25519 host key");
+        _cleanup_free_ char *host_key = strndup(p, strcspn(p, "\r\n"));
+        cJSON *pd = state_provider_data(sr->st);
         cJSON_DeleteItemFromObjectCaseSensitive(pd, "node01_ssh_port");
         cJSON_AddNumberToObject(pd, "node01_ssh_port", (double)port);
-        const char *wait = getenv("VGPUENV_NODE_WAIT");
-        if (wait && streq(wait, "0")) {
-                log_notice("VGPUENV_NODE_WAIT=0: node01 not connected to nor recorded");
-                return state_save(st);
-        }
-        struct node_target t = {
-            .name = "node01",
-            .host = "127.0.0.1",
-            .port = (unsigned)port,
-            .user = "root",
-            .identity = identity,
-            .host_key = host_key,
-            .cancelled = &ctx->cancelled,
-        };
-        struct ssh_node *n = NULL;
+        if ((r = state_save(sr->st)) < 0)
+                return log_error_errno(r, "saving the state file: %m");
+        struct node_target t = {.name = "node01",
+                                .host = "127.0.0.1",
+                                .port = (unsigned)port,
+                                .user = "root",
+                                .identity = identity,
+                                .host_key = host_key,
+                                .cancel = &sr->cancel};
+        _cleanup_ssh_node_ struct ssh_node *n = NULL;
+        step_waiting(sr, "node01's sshd on 127.0.0.1:%llu", port);
         r = ssh_node_connect(&t, c->ssh.timeout ? c->ssh.timeout : 300, &n);
         if (r < 0)
                 return r;
-        ssh_node_free(n);
-        if (c->nodes.count > 1)
-                log_notice(
-                    "kubevirtci publishes only node01's ssh port: node setup runs on node01; "
-                    "node02..node%02u are not set up (docs/providers.md)",
-                    c->nodes.count);
-        r = state_set_node(st, &t);
-        return r < 0 ? r : state_save(st);
+        return state_set_node(sr->st, &t);
 }
 
-static int kubevirtci_down_make(struct run_ctx *ctx, struct state *st)
+static int undo_cluster(struct step_run *sr, void *data)
 {
-        _cleanup_strv_free_ char **env = NULL;
-        int r = make_env(ctx, &env);
-        if (r < 0)
-                return r;
-        r = kubevirtci_make(ctx, ctx->cfg->kubevirtci.dir, "cluster-down", env, NULL);
-        if (r < 0 || ctx->dry_run)
-                return r;
-        state_drop_resource(st, KUBEVIRTCI_RESOURCE, ctx->cfg->kubevirtci.provider);
-        return state_save(st);
-}
+        struct kvci_run *k = data;
+        const struct config *c = k->ctx->cfg;
+        int r;
 
-static int kubevirtci_up(struct run_ctx *ctx, struct state *st)
-{
-        const struct config *c = ctx->cfg;
-        _cleanup_strv_free_ char **env = NULL;
-        int r = make_env(ctx, &env);
-        if (r < 0)
-                return r;
-        if (!ctx->dry_run && !file_exists(c->kubevirtci.dir))
-                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
-                                       c->kubevirtci.dir);
-
-        if (!ctx->dry_run) {
-                state_add_resource(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
-                if ((r = state_save(st)) < 0)
-                        return r;
-        }
-        /* kubevirtci's cluster-up is itself idempotent for a running cluster
-         * of the same provider (gocli reuses it), so a re-run converges. */
-        r = kubevirtci_make(ctx, c->kubevirtci.dir, "cluster-up", env, NULL);
+        if (!state_resource_is_ours_this_run(sr->st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider))
+                return 0;
+        r = kubevirtci_run_make(sr, c->kubevirtci.dir, "cluster-down", k->env, NULL);
         if (r >= 0)
-                r = register_node01(ctx, st, env);
-        if (r < 0 && !ctx->dry_run &&
-            state_resource_is_ours_this_run(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider)) {
-                log_notice("rolling back: make cluster-down for the cluster this run started");
-                bool was = rollback_begin(ctx);
-                (void)kubevirtci_down_make(ctx, st);
-                rollback_end(ctx, was);
-        }
+                state_drop_resource(sr->st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
         return r;
 }
 
-static int kubevirtci_down(struct run_ctx *ctx, struct state *st)
+static int run_record(struct step_run *sr, void *data)
 {
-        if (!ctx->dry_run &&
-            !state_has_resource(st, KUBEVIRTCI_RESOURCE, ctx->cfg->kubevirtci.provider)) {
+        struct kvci_run *k = data;
+        const struct config *c = k->ctx->cfg;
+        int r;
+
+        if (!file_exists(c->kubevirtci.dir))
+                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
+                                       c->kubevirtci.dir);
+        /* Recorded before make runs: a crash in the middle still has down
+         * take it down. */
+        r = state_add_resource(sr->st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
+        return r < 0 ? log_error_errno(r, "saving the state file: %m") : 0;
+}
+
+static char **kubevirtci_node_names(const struct config *c)
+{
+        (void)c;
+        /* Only node01 has a published ssh port (docs/providers.md). */
+        char **l = NULL;
+        return strv_extend(&l, "node01") < 0 ? NULL : l;
+}
+
+static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct state *st)
+{
+        const struct config *c = ctx->cfg;
+        struct kvci_run *k = plan_own(p, calloc(1, sizeof(struct kvci_run)), kvci_run_free);
+        struct step *s;
+        int r;
+
+        (void)st;
+        if (!k)
+                return log_error_errno(ENOMEM, "out of memory");
+        k->ctx = ctx;
+        if ((r = make_env(ctx, &k->env)) < 0)
+                return r;
+        if (c->nodes.count > 1)
+                log_notice("kubevirtci publishes only node01's ssh port: node setup runs on "
+                           "node01; node02..node%02u are not set up (docs/providers.md)",
+                           c->nodes.count);
+        s = plan_add(p, "kubevirtci-record", run_record, k);
+        step_acts_on(s, "the state of cluster %s", c->name);
+        step_progress(s, "recording kubevirtci cluster %s before it is made",
+                      c->kubevirtci.provider);
+        step_deadline(s, 30);
+        step_undo(s, undo_cluster, "make cluster-down, if this run started the cluster");
+        /* kubevirtci's cluster-up is itself idempotent for a running cluster
+         * of the same provider (gocli reuses it), so a re-run converges. */
+        s = kubevirtci_plan_make(p, ctx, "kubevirtci-up", c->kubevirtci.dir, "cluster-up", k->env,
+                                 NULL);
+        step_progress(s, "make cluster-up (KUBEVIRT_PROVIDER=%s, %u node(s), virtio-gpu added "
+                      "through --qemu-args)",
+                      c->kubevirtci.provider, c->nodes.count);
+        step_undo(s, NULL, "the record step's undo runs make cluster-down");
+        s = plan_add(p, "boot node01", run_register, k);
+        step_lane(s, 1, "node01");
+        step_acts_on(s, "root@127.0.0.1 on node01's published ssh port");
+        step_progress(s, "exchanging keys with node01 (ssh.sh) and waiting for its sshd");
+        step_deadline(s, c->ssh.timeout + 120.0);
+        if (getenv("VGPUENV_NODE_WAIT") && streq(getenv("VGPUENV_NODE_WAIT"), "0"))
+                step_skip(s, "VGPUENV_NODE_WAIT=0 (test nodes never boot)");
+        return plan_error(p);
+}
+
+static int run_forget(struct step_run *sr, void *data)
+{
+        struct run_ctx *ctx = data;
+        state_drop_resource(sr->st, KUBEVIRTCI_RESOURCE, ctx->cfg->kubevirtci.provider);
+        return state_save(sr->st);
+}
+
+static int kubevirtci_plan_down(struct plan *p, struct run_ctx *ctx, const struct state *st)
+{
+        const struct config *c = ctx->cfg;
+        _cleanup_strv_free_ char **env = NULL;
+        struct step *s;
+        int r;
+
+        if (!state_has_resource(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider)) {
                 log_notice("the state lists no kubevirtci cluster: nothing to take down");
                 return 0;
         }
-        return kubevirtci_down_make(ctx, st);
+        if ((r = make_env(ctx, &env)) < 0)
+                return r;
+        s = kubevirtci_plan_make(p, ctx, "kubevirtci-down", c->kubevirtci.dir, "cluster-down", env,
+                                 NULL);
+        step_progress(s, "make cluster-down (KUBEVIRT_PROVIDER=%s)", c->kubevirtci.provider);
+        s = plan_add(p, "kubevirtci-forget", run_forget, ctx);
+        step_progress(s, "dropping the cluster from the state");
+        step_deadline(s, 30);
+        return plan_error(p);
 }
 
 static int kubevirtci_status(struct run_ctx *ctx, struct state *st, cJSON *out)
@@ -395,26 +506,10 @@ static int kubevirtci_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         return 0;
 }
 
-int kubevirtci_find_kubeconfig(struct run_ctx *ctx, const char *checkout, const char *provider,
-                               char **ret)
+static int kubevirtci_kubeconfig(struct run_ctx *ctx, char **ret)
 {
-        char *p = kubevirtci_kubeconfig_path(checkout, provider);
-
-        if (!p)
-                return -ENOMEM;
-        if (!ctx->dry_run && !file_exists(p)) {
-                free(p);
-                return -ENOENT;
-        }
-        *ret = p;
-        return 0;
-}
-
-static int kubevirtci_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
-{
-        (void)st;
-        return kubevirtci_find_kubeconfig(ctx, ctx->cfg->kubevirtci.dir,
-                                          ctx->cfg->kubevirtci.provider, ret);
+        *ret = kubevirtci_kubeconfig_path(ctx->cfg->kubevirtci.dir, ctx->cfg->kubevirtci.provider);
+        return *ret ? 0 : -ENOMEM;
 }
 
 static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)
@@ -425,8 +520,12 @@ static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)
 const struct provider_ops provider_kubevirtci = {
     .name = "kubevirtci",
     .vm_nodes = true,
-    .up = kubevirtci_up,
-    .down = kubevirtci_down,
+    .makes_kubernetes = true,
+    .labels_nodes = true,
+    .deploys_webhook = true,
+    .node_names = kubevirtci_node_names,
+    .plan_up = kubevirtci_plan_up,
+    .plan_down = kubevirtci_plan_down,
     .status = kubevirtci_status,
     .kubeconfig = kubevirtci_kubeconfig,
     .kubevirt_provider = kubevirtci_kubevirt_provider,

@@ -24,12 +24,16 @@ char *kubevirtci_cluster_up_dir(const char *checkout);
 /* KUBEVIRTCI_CONFIG_PATH (or <cluster-up>/../_ci-configs)/<provider>/.kubeconfig,
  * where kubevirtci's up() writes it. */
 char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider);
-/* The kubeconfig of a cluster kubevirtci brought up (kubevirtci and kind
- * providers): -ENOENT when it does not exist yet, except in dry-run. */
-int kubevirtci_find_kubeconfig(struct run_ctx *ctx, const char *checkout, const char *provider,
-                               char **ret);
 
-/* Run `make <target>` in checkout with env (KEY=VALUE entries); argv_prefix
- * (e.g. env -u VGPU_DISPLAY) is put before make when given. */
-int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target, char *const *env,
-                    char *const *argv_prefix);
+struct plan;
+struct step;
+/* Add a step named name that runs `make <target>` in checkout with env
+ * (KEY=VALUE entries), argv_prefix (e.g. env -u VGPU_DISPLAY) before make;
+ * the caller sets its progress line and undo. data goes to its undo. */
+struct step *kubevirtci_plan_make(struct plan *p, struct run_ctx *ctx, const char *name,
+                                  const char *checkout, const char *target, char **env,
+                                  char *const *argv_prefix);
+/* Run what kubevirtci_plan_make planned, for an undo of another step. */
+struct step_run;
+int kubevirtci_run_make(struct step_run *sr, const char *checkout, const char *target,
+                        char *const *env, char *const *argv_prefix);

@@ -1,7 +1,8 @@
 /* Cluster wiring after the nodes are up (see provision/cluster_setup.h).
  *
- * Every step is a kubectl command through ctx_run, so `up --dry-run` lists
- * them; manifests are written to the state directory first and applied
+ * Plan steps (kubeconfig, label-nodes, webhook, kubevirt-cr), each kubectl
+ * call with deadlines.kubectl; manifests are written to the state directory
+ * first and applied
  * from there (`kubectl apply -f FILE`), which also leaves a record of what
  * was applied. The KubeVirt CR gets a JSON merge patch built from its
  * current content: merge patches replace arrays, so the feature gates and
@@ -10,22 +11,36 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/base/cdi_contract.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
+#include "provision/base/plan.h"
 
 #define KUBEVIRT_CR "kubevirt"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
-static char **kubectl_argv(struct run_ctx *ctx, const char *kubeconfig, const char *const *args)
+struct cluster_run {
+        struct run_ctx *ctx;
+        char *kubeconfig;
+};
+
+static void cluster_run_free(void *p)
+{
+        struct cluster_run *c = p;
+        free(c->kubeconfig);
+        free(c);
+}
+
+static char **kubectl_argv(const struct cluster_run *c, const char *const *args)
 {
         _cleanup_strv_free_ char **argv = NULL;
-        if (strv_extend(&argv, ctx->cfg->kubevirt.kubectl) < 0 ||
-            strv_extend(&argv, "--kubeconfig") < 0 || strv_extend(&argv, kubeconfig) < 0)
+        if (strv_extend(&argv, c->ctx->cfg->kubevirt.kubectl) < 0 ||
+            strv_extend(&argv, "--kubeconfig") < 0 || strv_extend(&argv, c->kubeconfig) < 0)
                 return NULL;
         for (size_t i = 0; args[i]; i++)
                 if (strv_extend(&argv, args[i]) < 0)
@@ -33,13 +48,19 @@ static char **kubectl_argv(struct run_ctx *ctx, const char *kubeconfig, const ch
         return TAKE_PTR(argv);
 }
 
-static int kubectl(struct run_ctx *ctx, const char *kubeconfig, const char *what,
-                   const char *const *args, struct spawn_result *res)
+/* One kubectl call with deadlines.kubectl; res gets the whole result (the
+ * caller judges the exit status), else a non-zero exit is an error. */
+static int kubectl(struct step_run *sr, const struct cluster_run *c, const char *what,
+                   const char *const *args, struct proc_result *res)
 {
-        _cleanup_strv_free_ char **argv = kubectl_argv(ctx, kubeconfig, args);
+        _cleanup_strv_free_ char **argv = kubectl_argv(c, args);
+        double deadline = c->ctx->cfg->deadlines.kubectl;
+
         if (!argv)
                 return log_error_errno(ENOMEM, "out of memory");
-        return ctx_run(ctx, what, argv, NULL, NULL, res);
+        if (res)
+                return step_run_program_until(sr, deadline, what, argv, NULL, NULL, NULL, res);
+        return step_run_program_checked(sr, deadline, what, argv, NULL, NULL, NULL);
 }
 
 /* Add s to a JSON string array unless present. */
@@ -138,171 +159,139 @@ static const char *url_host(const char *url, char *buf, size_t size)
         return buf;
 }
 
-static const char *url_port(const char *url)
+static const char *url_port(const char *url, char *buf, size_t size)
 {
         const char *h = startswith(url, "https://") ? url + strlen("https://") : url;
         if (*h == '[')
                 h = strchr(h, ']') ?: h;
         const char *colon = strchr(h, ':');
-        static __thread char port[8];
-        snprintf(port, sizeof(port), "%.*s", colon ? (int)strcspn(colon + 1, "/") : 3,
+        snprintf(buf, size, "%.*s", colon ? (int)strcspn(colon + 1, "/") : 3,
                  colon ? colon + 1 : "443");
-        return port;
+        return buf;
 }
 
-static int webhook_certs(struct run_ctx *ctx, const char *bin, const char *dir)
+/* A kubeconfig the provider's steps should have written: its absence is an
+ * error, never a reason to skip cluster setup and still say "up". */
+static int run_kubeconfig(struct step_run *sr, void *data)
 {
-        _cleanup_free_ char *crt = strdup_printf("%s/tls.crt", dir);
-        if (!crt)
-                return log_error_errno(ENOMEM, "out of memory");
-        if (!ctx->dry_run && file_exists(crt))
-                return 0;
-        char host[256];
-        url_host(ctx->cfg->webhook.url, host, sizeof(host));
-        struct in_addr a4;
-        struct in6_addr a6;
-        bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
-        char *const argv[] = {(char *)bin,
-                              "certs",
-                              "--service",
-                              "mesa-injector",
-                              "--namespace",
-                              "mesa-injector",
-                              "--out",
-                              (char *)dir,
-                              ip ? "--ip" : NULL,
-                              host,
-                              NULL};
-        return ctx_run(ctx, "mesa-injector certs", argv, NULL, NULL, NULL);
-}
-
-static int deploy_webhook(struct run_ctx *ctx, const char *kubeconfig)
-{
-        const struct config *c = ctx->cfg;
-        if (c->provider == PROVIDER_KIND) {
-                ctx_plan(ctx, "webhook: not deployed on kind (display-off baseline)");
-                log_info("kind is the display-off baseline: mesa-injector is not deployed");
-                return 0;
-        }
-        if (c->webhook.deploy == DEPLOY_NONE) {
-                log_info("webhook.deploy is none: mesa-injector is not deployed");
-                return 0;
-        }
-        if (c->webhook.deploy == DEPLOY_URL && isempty(c->webhook.url))
-                return log_error_errno(EINVAL, "webhook.deploy is url but webhook.url is not set "
-                                               "(https://HOST:PORT where the cluster reaches "
-                                               "`mesa-injector serve` on this host)");
-
-        _cleanup_free_ char *bin = strdup_printf("%s/mesa-injector", ctx->build_dir);
-        _cleanup_free_ char *out = strdup_printf("%s/mesa-injector.yaml", ctx->state_dir);
-        _cleanup_free_ char *certs = strdup_printf("%s/webhook-certs", ctx->state_dir);
-        _cleanup_strv_free_ char **argv = NULL;
-        if (!bin || !out || !certs)
-                return log_error_errno(ENOMEM, "out of memory");
-
-        if (c->webhook.deploy == DEPLOY_URL) {
-                /* The caBundle must be the CA of the certificate the webhook
-                 * on this host serves: make it once, keep it across runs so
-                 * a running `mesa-injector serve` stays valid. */
-                int r = webhook_certs(ctx, bin, certs);
-                if (r < 0)
-                        return r;
-        }
-        if (strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
-            (c->webhook.deploy == DEPLOY_URL &&
-             (strv_extend(&argv, "--url") < 0 || strv_extend(&argv, c->webhook.url) < 0 ||
-              strv_extend(&argv, "--certs") < 0 || strv_extend(&argv, certs) < 0)) ||
-            (c->webhook.config &&
-             (strv_extend(&argv, "--config") < 0 || strv_extend(&argv, c->webhook.config) < 0)))
-                return log_error_errno(ENOMEM, "out of memory");
-
-        struct spawn_result res = {};
-        int r = ctx_run(ctx, "mesa-injector manifests", argv, NULL, NULL, &res);
-        if (r >= 0 && !ctx->dry_run) {
-                if (res.exit_code != 0 || isempty(res.out))
-                        r = log_error_errno(EIO, "mesa-injector manifests failed (exit %d): %s",
-                                            res.exit_code, res.err ? res.err : "");
-                else if ((r = write_file_atomic(out, res.out, strlen(res.out), 0600)) < 0)
-                        log_error_errno(r, "cannot write %s", out);
-        }
-        spawn_result_done(&res);
-        if (r < 0)
-                return r;
-        if (ctx->dry_run)
-                ctx_plan(ctx, "write the output of mesa-injector manifests to %s", out);
-
-        const char *apply[] = {"apply", "-f", out, NULL};
-        r = kubectl(ctx, kubeconfig, "kubectl apply (mesa-injector)", apply, NULL);
-        if (r < 0)
-                return r;
-        if (!ctx->dry_run)
-                log_info("applied mesa-injector manifests (%s mode%s%s), kept in %s",
-                         c->webhook.deploy == DEPLOY_URL ? "url" : "in-cluster",
-                         c->webhook.deploy == DEPLOY_URL ? ", webhook at " : "",
-                         c->webhook.deploy == DEPLOY_URL ? c->webhook.url : "", out);
-        if (c->webhook.deploy == DEPLOY_URL)
-                log_notice("url mode: run `%s serve --listen 0.0.0.0:%s --cert %s/tls.crt --key "
-                           "%s/tls.key%s%s` on this host so %s answers",
-                           bin, url_port(c->webhook.url), certs, certs,
-                           c->webhook.config ? " --config " : "",
-                           c->webhook.config ? c->webhook.config : "", c->webhook.url);
+        struct cluster_run *c = data;
+        (void)sr;
+        if (access(c->kubeconfig, R_OK) < 0)
+                return log_error_errno(errno,
+                                       "the cluster's kubeconfig %s cannot be read (%m): the "
+                                       "provider did not make the cluster, or made it elsewhere",
+                                       c->kubeconfig);
         return 0;
 }
 
-static int configure_kubevirt(struct run_ctx *ctx, const char *kubeconfig)
+static int webhook_certs(struct step_run *sr, const struct cluster_run *c, const char *bin,
+                         const char *dir)
 {
-        const struct config *c = ctx->cfg;
-        if (!c->kubevirt.configure)
-                return 0;
-        const char *ns = c->kubevirt.namespace;
+        const struct config *cfg = c->ctx->cfg;
+        _cleanup_free_ char *crt = strdup_printf("%s/tls.crt", dir);
+        char host[256];
+        struct in_addr a4;
+        struct in6_addr a6;
 
-        const char *get[] = {"get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL};
-        struct spawn_result res = {};
-        int r = kubectl(ctx, kubeconfig, "kubectl get kubevirt", get, &res);
-        if (r < 0) {
-                spawn_result_done(&res);
+        if (!crt)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (file_exists(crt))
+                return 0;
+        url_host(cfg->webhook.url, host, sizeof(host));
+        bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+        /* A host name is one of the certificate's names already (the
+         * service's); an address needs --ip. */
+        char *const argv[] = {(char *)bin,  "certs",       "--service", "mesa-injector",
+                              "--namespace", "mesa-injector", "--out",    (char *)dir,
+                              ip ? "--ip" : NULL, host,      NULL};
+        return step_run_program(sr, "mesa-injector certs", argv, NULL, NULL, NULL);
+}
+
+static int run_webhook(struct step_run *sr, void *data)
+{
+        struct cluster_run *c = data;
+        const struct config *cfg = c->ctx->cfg;
+        _cleanup_free_ char *bin = strdup_printf("%s/mesa-injector", c->ctx->build_dir);
+        _cleanup_free_ char *out = strdup_printf("%s/mesa-injector.yaml", c->ctx->state_dir);
+        _cleanup_free_ char *certs = strdup_printf("%s/webhook-certs", c->ctx->state_dir);
+        _cleanup_free_ char *yaml = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        char port[8];
+        int r;
+
+        if (!bin || !out || !certs)
+                return log_error_errno(ENOMEM, "out of memory");
+        /* The caBundle must be the CA of the certificate the webhook on
+         * this host serves: made once, kept across runs so a running
+         * `mesa-injector serve` stays valid. */
+        if (cfg->webhook.deploy == DEPLOY_URL && (r = webhook_certs(sr, c, bin, certs)) < 0)
                 return r;
-        }
-        if (!ctx->dry_run && res.exit_code != 0) {
-                bool missing =
-                    res.err && (strstr(res.err, "NotFound") || strstr(res.err, "not found") ||
-                                strstr(res.err, "the server doesn't have a resource type"));
-                if (missing) {
+        if (strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
+            (cfg->webhook.deploy == DEPLOY_URL &&
+             (strv_extend(&argv, "--url") < 0 || strv_extend(&argv, cfg->webhook.url) < 0 ||
+              strv_extend(&argv, "--certs") < 0 || strv_extend(&argv, certs) < 0)) ||
+            (cfg->webhook.config &&
+             (strv_extend(&argv, "--config") < 0 || strv_extend(&argv, cfg->webhook.config) < 0)))
+                return log_error_errno(ENOMEM, "out of memory");
+        if ((r = step_run_program(sr, "mesa-injector manifests", argv, NULL, NULL, &yaml)) < 0)
+                return r;
+        if (isempty(yaml))
+                return log_error_errno(EIO, "mesa-injector manifests printed nothing");
+        if ((r = write_file_atomic(out, yaml, strlen(yaml), 0600)) < 0)
+                return log_error_errno(r, "cannot write %s: %m", out);
+        const char *apply[] = {"apply", "-f", out, NULL};
+        if ((r = kubectl(sr, c, "kubectl apply (mesa-injector)", apply, NULL)) < 0)
+                return r;
+        log_info("    applied mesa-injector manifests (%s mode%s%s), kept in %s",
+                 cfg->webhook.deploy == DEPLOY_URL ? "url" : "in-cluster",
+                 cfg->webhook.deploy == DEPLOY_URL ? ", webhook at " : "",
+                 cfg->webhook.deploy == DEPLOY_URL ? cfg->webhook.url : "", out);
+        if (cfg->webhook.deploy == DEPLOY_URL)
+                log_notice("url mode: run `%s serve --listen 0.0.0.0:%s --cert %s/tls.crt --key "
+                           "%s/tls.key%s%s` on this host so %s answers",
+                           bin, url_port(cfg->webhook.url, port, sizeof(port)), certs, certs,
+                           cfg->webhook.config ? " --config " : "",
+                           cfg->webhook.config ? cfg->webhook.config : "", cfg->webhook.url);
+        return 0;
+}
+
+/* The CR is read first: a merge patch replaces arrays, so what it has of
+ * feature gates and mediated devices is kept. */
+static int run_kubevirt(struct step_run *sr, void *data)
+{
+        struct cluster_run *c = data;
+        const char *ns = c->ctx->cfg->kubevirt.namespace;
+        _cleanup_proc_result_ struct proc_result res = {0};
+        const char *get[] = {"get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL};
+        int r = kubectl(sr, c, "kubectl get kubevirt", get, &res);
+
+        if (r < 0)
+                return r;
+        if (res.exit_code != 0) {
+                const char *err = res.err.data ? res.err.data : "";
+                if (strstr(err, "NotFound") || strstr(err, "not found") ||
+                    strstr(err, "the server doesn't have a resource type")) {
                         log_notice("KubeVirt is not deployed in namespace %s yet: the fake-vGPU "
                                    "configuration is applied by running `vgpuenv up` again after "
                                    "KubeVirt is installed (e.g. make cluster-sync)",
                                    ns);
-                        spawn_result_done(&res);
                         return 0;
                 }
-                r = log_error_errno(EIO, "kubectl get kubevirt %s -n %s failed (exit %d): %s",
-                                    KUBEVIRT_CR, ns, res.exit_code, res.err ? res.err : "");
-                spawn_result_done(&res);
-                return r;
+                return log_error_errno(EIO, "kubectl get kubevirt %s -n %s failed (exit %d): %s",
+                                       KUBEVIRT_CR, ns, res.exit_code, err);
         }
-        _cleanup_free_ char *patch = cluster_kubevirt_patch(ctx->dry_run ? NULL : res.out);
-        spawn_result_done(&res);
+        _cleanup_free_ char *patch = cluster_kubevirt_patch(res.out.data);
         if (!patch)
                 return log_error_errno(ENOMEM, "out of memory");
-
         const char *p[] = {"patch",  "kubevirt", KUBEVIRT_CR, "-n",  ns,
                            "--type", "merge",    "-p",        patch, NULL};
-        r = kubectl(ctx, kubeconfig, "kubectl patch kubevirt", p, NULL);
-        if (r < 0)
+        if ((r = kubectl(sr, c, "kubectl patch kubevirt", p, NULL)) < 0)
                 return r;
-        if (!ctx->dry_run)
-                log_info("patched KubeVirt CR %s/%s: %s", ns, KUBEVIRT_CR, patch);
-        else
-                ctx_plan(ctx, "(the patch keeps the feature gates and mediated devices already "
-                              "in the CR; shown here for a CR without any)");
-
+        log_info("    patched KubeVirt CR %s/%s: %s", ns, KUBEVIRT_CR, patch);
         const char *w[] = {"wait",  "kubevirt/" KUBEVIRT_CR, "-n",        ns,
                            "--for", "condition=Available",   "--timeout", "600s",
                            NULL};
-        struct step s = step_begin("KubeVirt settling (condition Available)");
-        r = kubectl(ctx, kubeconfig, "kubectl wait kubevirt Available", w, NULL);
-        step_end(&s, r);
-        return r;
+        return kubectl(sr, c, "kubectl wait kubevirt Available", w, NULL);
 }
 
 /* The Kubernetes name of a node we know by its VM name: kubelet registers
@@ -318,29 +307,27 @@ static const char *k8s_node_name(char *const *k8s_names, const char *vm)
         return vm;
 }
 
-static int label_nodes(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
+static int run_label(struct step_run *sr, void *data)
 {
-        if (ctx->dry_run)
-                ctx_plan(ctx,
-                         "label every node whose render-node probe passed: kubectl label node "
-                         "NODE %s --overwrite",
-                         VGPUENV_NODE_LABEL);
-        const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(st->root, "nodes");
+        struct cluster_run *c = data;
+        const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(sr->st->root, "nodes"), *n;
+        const char *get[] = {"get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL};
+        _cleanup_proc_result_ struct proc_result res = {0};
+        _cleanup_strv_free_ char **k8s = NULL;
+        char *save = NULL;
+        int r;
+
         if (cJSON_GetArraySize(nodes) == 0)
                 return 0;
-
-        const char *get[] = {"get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL};
-        struct spawn_result res = {};
-        int r = kubectl(ctx, kubeconfig, "kubectl get nodes", get, &res);
-        _cleanup_strv_free_ char **k8s = NULL;
-        if (r >= 0 && res.exit_code == 0 && res.out)
-                for (char *t = strtok(res.out, " \n"); t; t = strtok(NULL, " \n"))
-                        strv_extend(&k8s, t);
-        spawn_result_done(&res);
-        if (r < 0)
+        if ((r = kubectl(sr, c, "kubectl get nodes", get, &res)) < 0)
                 return r;
-
-        const cJSON *n;
+        if (res.exit_code != 0)
+                return log_error_errno(EIO, "kubectl get nodes failed (exit %d): %s",
+                                       res.exit_code, res.err.data ? res.err.data : "");
+        for (char *t = res.out.data ? strtok_r(res.out.data, " \n", &save) : NULL; t;
+             t = strtok_r(NULL, " \n", &save))
+                if (strv_extend(&k8s, t) < 0)
+                        return log_error_errno(ENOMEM, "out of memory");
         cJSON_ArrayForEach(n, nodes)
         {
                 const cJSON *name = cJSON_GetObjectItemCaseSensitive(n, "name");
@@ -349,24 +336,65 @@ static int label_nodes(struct run_ctx *ctx, struct state *st, const char *kubeco
                         continue;
                 const char *kn = k8s_node_name(k8s, name->valuestring);
                 const char *a[] = {"label", "node", kn, VGPUENV_NODE_LABEL, "--overwrite", NULL};
-                r = kubectl(ctx, kubeconfig, "kubectl label node", a, NULL);
-                if (r < 0)
+                if ((r = kubectl(sr, c, "kubectl label node", a, NULL)) < 0)
                         return r;
-                if (!ctx->dry_run)
-                        log_info("labelled node %s %s", kn, VGPUENV_NODE_LABEL);
+                log_info("    labelled node %s %s", kn, VGPUENV_NODE_LABEL);
         }
         return 0;
 }
 
-int cluster_setup(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
+int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconfig,
+                       bool label_nodes, bool deploy_webhook)
 {
-        struct step s = step_begin("cluster setup");
-        /* Kind nodes are containers: no probe ran, nothing to label. */
-        int r = ctx->cfg->provider == PROVIDER_KIND ? 0 : label_nodes(ctx, st, kubeconfig);
-        if (r >= 0)
-                r = deploy_webhook(ctx, kubeconfig);
-        if (r >= 0)
-                r = configure_kubevirt(ctx, kubeconfig);
-        step_end(&s, r);
-        return r;
+        const struct config *cfg = ctx->cfg;
+        struct cluster_run *c = plan_own(p, calloc(1, sizeof(*c)), cluster_run_free);
+        struct step *s;
+
+        if (!c || !(c->kubeconfig = strdup(kubeconfig)))
+                return log_error_errno(ENOMEM, "out of memory");
+        c->ctx = ctx;
+        s = plan_add(p, "kubeconfig", run_kubeconfig, c);
+        step_acts_on(s, "%s", kubeconfig);
+        step_progress(s, "the cluster's kubeconfig %s", kubeconfig);
+        step_deadline(s, 10);
+        if (label_nodes) {
+                s = plan_add(p, "label-nodes", run_label, c);
+                step_acts_on(s, "the cluster's nodes (kubectl --kubeconfig %s)", kubeconfig);
+                step_progress(s, "labelling the nodes whose render-node probe passed %s",
+                              VGPUENV_NODE_LABEL);
+                step_deadline(s, 4.0 * cfg->deadlines.kubectl);
+                step_undo(s, NULL, "nothing: the label is harmless on nodes that stay");
+        }
+        if (deploy_webhook && cfg->webhook.deploy != DEPLOY_NONE) {
+                if (cfg->webhook.deploy == DEPLOY_URL && isempty(cfg->webhook.url))
+                        return log_error_errno(EINVAL,
+                                               "webhook.deploy is url but webhook.url is not "
+                                               "set (https://HOST:PORT where the cluster reaches "
+                                               "`mesa-injector serve` on this host)");
+                s = plan_add(p, "webhook", run_webhook, c);
+                step_acts_on(s, "the cluster (mesa-injector manifests, kubectl apply)");
+                step_progress(s, "deploying mesa-injector (%s)",
+                              cfg->webhook.deploy == DEPLOY_URL ? "url mode" : "in-cluster");
+                step_deadline(s, 2.0 * cfg->deadlines.kubectl + 60);
+                step_detail(s, "write the output of `mesa-injector manifests%s%s` to %s/"
+                               "mesa-injector.yaml and kubectl apply -f it",
+                            cfg->webhook.deploy == DEPLOY_URL ? " --url " : "",
+                            cfg->webhook.deploy == DEPLOY_URL ? cfg->webhook.url : "",
+                            ctx->state_dir);
+                step_undo(s, NULL, "nothing: the cluster's own undo removes it with the cluster");
+        }
+        if (cfg->kubevirt.configure) {
+                s = plan_add(p, "kubevirt-cr", run_kubevirt, c);
+                step_acts_on(s, "KubeVirt CR %s/%s", cfg->kubevirt.namespace, KUBEVIRT_CR);
+                step_progress(s, "KubeVirt for the fake vGPU (nvidia-222, GRID T4-1B/2B, "
+                                 "Sidecar), then waiting for it to be Available");
+                step_deadline(s, 3.0 * cfg->deadlines.kubectl + 60);
+                step_detail(s, "kubectl patch kubevirt %s -n %s --type merge -p '%s' (keeps the "
+                               "feature gates and mediated devices already in the CR; shown for "
+                               "a CR without any)",
+                            KUBEVIRT_CR, cfg->kubevirt.namespace,
+                            "{\"spec\":{\"configuration\":...}}");
+                step_undo(s, NULL, "nothing: the patch only adds to the CR");
+        }
+        return plan_error(p);
 }

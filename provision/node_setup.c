@@ -4,30 +4,19 @@
  * on a node that is already set up writes nothing and restarts nothing; the
  * verdict's "changed" list says what a run did. Remote commands are argv
  * vectors quoted by ssh_node_run, or fixed scripts without any input spliced
- * in. One thread per node: nodes are independent and the slow parts (package
- * install, probe under TCG) overlap. */
+ * in. Each node_step_* is one plan step per node (node_setup_plan.c runs
+ * them in a lane per node); node_setup_one runs them in a row, for tests. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/base/cdi_contract.h"
 #include "provision/node_setup.h"
 #include "provision/node_setup_internal.h"
-#include "provision/base/ssh.h"
-
-const char node_modules_load_text[] =
-    "# Written by vgpuenv: the render node the vGPU display needs comes from virtio-gpu.\n"
-    "virtio-gpu\n";
-
-/* MODE 0666 rather than a GROUP: gid 107 has no name on most nodes, and
- * QEMU in virt-launcher runs as uid/gid 107 with no supplementary groups. */
-const char node_udev_rule_text[] =
-    "# Written by vgpuenv: virt-launcher's QEMU (uid/gid 107) must open the render node.\n"
-    "SUBSYSTEM==\"drm\", KERNEL==\"renderD*\", MODE=\"0666\"\n";
 
 /* The mesa files on the node and everything they load (ldd of the
  * libraries and of the DRI megadriver), so the CDI spec mounts the same
@@ -65,66 +54,9 @@ const char node_mesa_paths_script[] =
     "done\n"
     "true\n";
 
-static bool os_release_names(const char *text, const char *key, const char *const *names)
-{
-        size_t klen = strlen(key);
-        for (const char *line = text; line && *line;) {
-                const char *eol = strchr(line, '\n');
-                size_t len = eol ? (size_t)(eol - line) : strlen(line);
-                if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
-                        _cleanup_free_ char *v = strndup(line + klen + 1, len - klen - 1);
-                        if (!v)
-                                return false;
-                        /* Values may be quoted and ID_LIKE is a space separated list. */
-                        for (char *tok = strtok(v, "\"' \t"); tok; tok = strtok(NULL, "\"' \t"))
-                                for (size_t i = 0; names[i]; i++)
-                                        if (streq(tok, names[i]))
-                                                return true;
-                }
-                line = eol ? eol + 1 : NULL;
-        }
-        return false;
-}
-
-enum distro_family node_family_from_os_release(const char *text)
-{
-        static const char *const debian[] = {"debian", "ubuntu", NULL};
-        static const char *const rhel[] = {"rhel", "fedora", "centos", "rocky", "almalinux", NULL};
-
-        if (!text)
-                return FAMILY_AUTO;
-        /* ID wins over ID_LIKE (Ubuntu is ID_LIKE=debian, CentOS ID_LIKE="rhel fedora"). */
-        if (os_release_names(text, "ID", debian))
-                return FAMILY_DEBIAN;
-        if (os_release_names(text, "ID", rhel))
-                return FAMILY_RHEL;
-        if (os_release_names(text, "ID_LIKE", debian))
-                return FAMILY_DEBIAN;
-        if (os_release_names(text, "ID_LIKE", rhel))
-                return FAMILY_RHEL;
-        return FAMILY_AUTO;
-}
-
-static int append(char **buf, size_t *len, size_t *cap, const char *s)
-{
-        size_t n = strlen(s);
-        if (*len + n + 1 > *cap) {
-                size_t ncap = (*cap + n + 1) * 2;
-                char *nb = realloc(*buf, ncap);
-                if (!nb)
-                        return -ENOMEM;
-                *buf = nb;
-                *cap = ncap;
-        }
-        memcpy(*buf + *len, s, n + 1);
-        *len += n;
-        return 0;
-}
-
 char *node_cdi_spec(char *const *mount_paths)
 {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
+        _cleanup_buf_ struct buf b = {0};
         _cleanup_free_ char *dev = strdup_printf(
             "# Written by vgpuenv: the render node for virt-launcher pods annotated\n"
             "# %s: %s (webhook cdi mode).\n"
@@ -144,9 +76,9 @@ char *node_cdi_spec(char *const *mount_paths)
             "    - __EGL_VENDOR_LIBRARY_DIRS=/usr/share/glvnd/egl_vendor.d\n",
             VGPUENV_CDI_ANNOTATION, VGPUENV_CDI_QUALIFIED, VGPUENV_CDI_KIND, VGPUENV_CDI_DEVICE,
             VGPUENV_RENDER_NODE, VGPUENV_QEMU_UID, VGPUENV_QEMU_GID);
-        if (!dev || append(&buf, &len, &cap, dev) < 0)
+        if (!dev || buf_puts(&b, dev) < 0)
                 return NULL;
-        if (mount_paths && mount_paths[0] && append(&buf, &len, &cap, "  mounts:\n") < 0)
+        if (mount_paths && mount_paths[0] && buf_puts(&b, "  mounts:\n") < 0)
                 return NULL;
         for (size_t i = 0; mount_paths && mount_paths[i]; i++) {
                 _cleanup_free_ char *m =
@@ -154,85 +86,10 @@ char *node_cdi_spec(char *const *mount_paths)
                                   "      containerPath: %s\n"
                                   "      options: [ro, nosuid, nodev, rbind]\n",
                                   mount_paths[i], mount_paths[i]);
-                if (!m || append(&buf, &len, &cap, m) < 0)
+                if (!m || buf_puts(&b, m) < 0)
                         return NULL;
         }
-        return TAKE_PTR(buf);
-}
-
-char **node_pkg_query_argv(enum distro_family family, char *const *pkgs)
-{
-        _cleanup_strv_free_ char **argv = NULL;
-        if (family == FAMILY_RHEL) {
-                if (strv_extend(&argv, "rpm") < 0 || strv_extend(&argv, "-q") < 0 ||
-                    strv_extend(&argv, "--qf") < 0 || strv_extend(&argv, "%{NAME}\\n") < 0)
-                        return NULL;
-        } else {
-                if (strv_extend(&argv, "dpkg-query") < 0 || strv_extend(&argv, "-W") < 0 ||
-                    strv_extend(&argv, "-f") < 0 ||
-                    strv_extend(&argv, "${Status} ${Package}\\n") < 0)
-                        return NULL;
-        }
-        for (size_t i = 0; pkgs && pkgs[i]; i++)
-                if (strv_extend(&argv, pkgs[i]) < 0)
-                        return NULL;
-        return TAKE_PTR(argv);
-}
-
-/* Is there a line that says pkg is installed? dpkg: "install ok installed
- * NAME" (NAME may carry ":arch"); rpm --qf: "NAME" alone. */
-static bool pkg_installed_in(enum distro_family family, const char *pkg, const char *out)
-{
-        size_t plen = strlen(pkg);
-        for (const char *line = out; line && *line;) {
-                const char *eol = strchr(line, '\n');
-                size_t len = eol ? (size_t)(eol - line) : strlen(line);
-                const char *name = line;
-                size_t nlen = len;
-                bool ok = true;
-                if (family != FAMILY_RHEL) {
-                        static const char st[] = "install ok installed ";
-                        ok = len > sizeof(st) - 1 && strncmp(line, st, sizeof(st) - 1) == 0;
-                        name = line + sizeof(st) - 1;
-                        nlen = ok ? len - (sizeof(st) - 1) : 0;
-                        const char *colon = memchr(name, ':', nlen);
-                        if (colon)
-                                nlen = colon - name;
-                }
-                if (ok && nlen == plen && strncmp(name, pkg, plen) == 0)
-                        return true;
-                line = eol ? eol + 1 : NULL;
-        }
-        return false;
-}
-
-int node_pkg_parse_missing(enum distro_family family, char *const *pkgs, const char *out,
-                           char ***ret_missing)
-{
-        _cleanup_strv_free_ char **missing = NULL;
-        for (size_t i = 0; pkgs && pkgs[i]; i++)
-                if (!pkg_installed_in(family, pkgs[i], out ? out : ""))
-                        if (strv_extend(&missing, pkgs[i]) < 0)
-                                return -ENOMEM;
-        *ret_missing = TAKE_PTR(missing);
-        return 0;
-}
-
-char **node_pkg_install_argv(enum distro_family family, char *const *pkgs)
-{
-        _cleanup_strv_free_ char **argv = NULL;
-        static const char *const apt[] = {
-            "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install",
-            "-y",  "--no-install-recommends",        NULL};
-        static const char *const dnf[] = {"dnf", "install", "-y", NULL};
-        const char *const *head = family == FAMILY_RHEL ? dnf : apt;
-        for (size_t i = 0; head[i]; i++)
-                if (strv_extend(&argv, head[i]) < 0)
-                        return NULL;
-        for (size_t i = 0; pkgs && pkgs[i]; i++)
-                if (strv_extend(&argv, pkgs[i]) < 0)
-                        return NULL;
-        return TAKE_PTR(argv);
+        return buf_steal(&b);
 }
 
 static bool json_true(const cJSON *o, const char *key)
@@ -309,11 +166,11 @@ static void changed(cJSON *verdict, const char *what)
 {
         cJSON *ch = cJSON_GetObjectItemCaseSensitive(verdict, "changed");
         cJSON_AddItemToArray(ch, cJSON_CreateString(what));
-        log_info("%s: %s", cJSON_GetObjectItemCaseSensitive(verdict, "node")->valuestring, what);
+        log_info("    %s: %s", cJSON_GetObjectItemCaseSensitive(verdict, "node")->valuestring, what);
 }
 
 static int run_argv(const struct node_io *io, const char *node, char *const *argv,
-                    struct spawn_result *res, bool must_succeed)
+                    struct proc_result *res, bool must_succeed)
 {
         int r = io->run(io->userdata, argv, res);
         if (r < 0)
@@ -322,21 +179,29 @@ static int run_argv(const struct node_io *io, const char *node, char *const *arg
                 _cleanup_free_ char *cmd = shell_join(argv);
                 return log_error_errno(EIO, "%s: '%s' failed (exit %d): %s", node,
                                        cmd ? cmd : argv[0], res->exit_code,
-                                       res->err ? res->err : "");
+                                       res->err.data ? res->err.data : "");
         }
         return 0;
+}
+
+/* Run argv and only tell whether it succeeded (or the errno of ssh). */
+static int run_ok(const struct node_io *io, const char *node, char *const *argv, bool *ok)
+{
+        _cleanup_proc_result_ struct proc_result res = {0};
+        int r = run_argv(io, node, argv, &res, false);
+        *ok = r >= 0 && res.exit_code == 0;
+        return r;
 }
 
 /* Read a remote file; *ret is NULL when it does not exist. */
 static int read_remote(const struct node_io *io, const char *node, const char *path, char **ret)
 {
         char *const argv[] = {"cat", (char *)path, NULL};
-        struct spawn_result res = {};
+        _cleanup_proc_result_ struct proc_result res = {0};
         int r = run_argv(io, node, argv, &res, false);
         if (r < 0)
                 return r;
-        *ret = res.exit_code == 0 ? TAKE_PTR(res.out) : NULL;
-        spawn_result_done(&res);
+        *ret = res.exit_code == 0 ? buf_steal(&res.out) : NULL;
         return 0;
 }
 
@@ -345,21 +210,18 @@ static int read_remote(const struct node_io *io, const char *node, const char *p
 static int ensure_file(const struct node_io *io, const char *node, const char *path,
                        const char *content, mode_t mode)
 {
-        _cleanup_free_ char *cur = NULL;
+        _cleanup_free_ char *cur = NULL, *dir = NULL;
+        _cleanup_proc_result_ struct proc_result res = {0};
         int r = read_remote(io, node, path, &cur);
         if (r < 0)
                 return r;
         if (cur && streq(cur, content))
                 return 0;
-        _cleanup_free_ char *dir = strdup(path);
-        if (!dir)
+        if (!(dir = strdup(path)))
                 return -ENOMEM;
         *strrchr(dir, '/') = 0;
         char *const mk[] = {"mkdir", "-p", dir, NULL};
-        struct spawn_result res = {};
-        r = run_argv(io, node, mk, &res, true);
-        spawn_result_done(&res);
-        if (r < 0)
+        if ((r = run_argv(io, node, mk, &res, true)) < 0)
                 return r;
         r = io->upload_data(io->userdata, content, strlen(content), path, mode);
         if (r < 0)
@@ -367,49 +229,54 @@ static int ensure_file(const struct node_io *io, const char *node, const char *p
         return 1;
 }
 
-static int step_mesa(struct run_ctx *ctx, const struct node_io *io, const char *node,
-                     enum distro_family family, cJSON *verdict)
+/* apt-get/dnf for the missing ones; a fresh cloud image often has no
+ * package lists yet, so apt-get update once on a failure. */
+static int install_missing(const struct node_io *io, const char *node, enum distro_family family,
+                           char **missing)
 {
-        /* config_mesa_packages() hands back the config's own list or static
-         * defaults; not ours to free. */
-        char **pkgs = config_mesa_packages(ctx->cfg, family);
-        if (!pkgs || !pkgs[0])
-                return 0;
-        _cleanup_strv_free_ char **q = node_pkg_query_argv(family, pkgs);
-        if (!q)
-                return log_error_errno(ENOMEM, "out of memory");
-        struct spawn_result res = {};
-        int r = run_argv(io, node, q, &res, false);
-        _cleanup_strv_free_ char **missing = NULL;
-        if (r >= 0)
-                r = node_pkg_parse_missing(family, pkgs, res.out, &missing);
-        spawn_result_done(&res);
-        if (r < 0)
-                return r;
-        if (!missing)
-                return 0;
-
         _cleanup_strv_free_ char **inst = node_pkg_install_argv(family, missing);
+        _cleanup_proc_result_ struct proc_result res = {0};
         if (!inst)
                 return log_error_errno(ENOMEM, "out of memory");
-        r = run_argv(io, node, inst, &res, false);
+        int r = run_argv(io, node, inst, &res, false);
         if (r >= 0 && res.exit_code != 0 && family != FAMILY_RHEL) {
-                /* A fresh cloud image often has no package lists yet. */
-                spawn_result_done(&res);
                 char *const upd[] = {"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update",
                                      NULL};
+                proc_result_done(&res);
                 r = run_argv(io, node, upd, &res, true);
-                spawn_result_done(&res);
+                proc_result_done(&res);
                 if (r >= 0)
                         r = run_argv(io, node, inst, &res, false);
         }
         if (r >= 0 && res.exit_code != 0) {
                 _cleanup_free_ char *cmd = shell_join(inst);
                 r = log_error_errno(EIO, "%s: installing mesa failed: '%s' (exit %d): %s", node,
-                                    cmd ? cmd : "install", res.exit_code, res.err ? res.err : "");
+                                    cmd ? cmd : "install", res.exit_code,
+                                    res.err.data ? res.err.data : "");
         }
-        spawn_result_done(&res);
-        if (r < 0)
+        return r;
+}
+
+int node_step_mesa(struct run_ctx *ctx, const struct node_io *io, const char *node,
+                   enum distro_family family, cJSON *verdict)
+{
+        /* config_mesa_packages() hands back the config's own list or static
+         * defaults; not ours to free. */
+        char **pkgs = config_mesa_packages(ctx->cfg, family);
+        _cleanup_strv_free_ char **q = NULL, **missing = NULL;
+        _cleanup_proc_result_ struct proc_result res = {0};
+        int r;
+
+        if (!pkgs || !pkgs[0])
+                return 0;
+        if (!(q = node_pkg_query_argv(family, pkgs)))
+                return log_error_errno(ENOMEM, "out of memory");
+        if ((r = run_argv(io, node, q, &res, false)) < 0 ||
+            (r = node_pkg_parse_missing(family, pkgs, res.out.data, &missing)) < 0)
+                return r;
+        if (!missing)
+                return 0;
+        if ((r = install_missing(io, node, family, missing)) < 0)
                 return r;
         _cleanup_free_ char *list = strv_join(missing, " ");
         _cleanup_free_ char *what = strdup_printf("installed %s", list ? list : "mesa");
@@ -417,67 +284,74 @@ static int step_mesa(struct run_ctx *ctx, const struct node_io *io, const char *
         return 0;
 }
 
-static int step_module(const struct node_io *io, const char *node, cJSON *verdict)
+int node_step_module(struct run_ctx *ctx, const struct node_io *io, const char *node,
+                     enum distro_family family, cJSON *verdict)
 {
-        int r = ensure_file(io, node, NODE_MODULES_LOAD_PATH, node_modules_load_text, 0644);
+        bool loaded;
+        int r;
+
+        (void)ctx, (void)family;
+        r = ensure_file(io, node, NODE_MODULES_LOAD_PATH, node_modules_load_text, 0644);
         if (r < 0)
                 return r;
         if (r > 0)
                 changed(verdict, "wrote " NODE_MODULES_LOAD_PATH);
-
-        struct spawn_result res = {};
         char *const test[] = {"test", "-d", "/sys/module/virtio_gpu", NULL};
-        r = run_argv(io, node, test, &res, false);
-        int loaded = r >= 0 && res.exit_code == 0;
-        spawn_result_done(&res);
-        if (r < 0 || loaded)
+        if ((r = run_ok(io, node, test, &loaded)) < 0 || loaded)
                 return r;
+        _cleanup_proc_result_ struct proc_result res = {0};
         char *const mp[] = {"modprobe", "virtio-gpu", NULL};
-        r = run_argv(io, node, mp, &res, true);
-        spawn_result_done(&res);
-        if (r < 0)
+        if ((r = run_argv(io, node, mp, &res, true)) < 0)
                 return r;
         changed(verdict, "loaded virtio-gpu");
         return 0;
 }
 
-static int step_udev(const struct node_io *io, const char *node, cJSON *verdict)
+/* The render node's mode, "666" when uid 107 can open it; present says
+ * whether it exists at all. */
+static int render_mode(const struct node_io *io, const char *node, bool *present, bool *mode_ok)
 {
-        int r = ensure_file(io, node, NODE_UDEV_RULE_PATH, node_udev_rule_text, 0644);
+        char *const st[] = {"stat", "-c", "%a", VGPUENV_RENDER_NODE, NULL};
+        _cleanup_proc_result_ struct proc_result res = {0};
+        int r = run_argv(io, node, st, &res, false);
+
+        if (r < 0)
+                return r;
+        *present = res.exit_code == 0;
+        *mode_ok = *present && res.out.data && strncmp(res.out.data, "666", 3) == 0;
+        return 0;
+}
+
+int node_step_udev(struct run_ctx *ctx, const struct node_io *io, const char *node,
+                   enum distro_family family, cJSON *verdict)
+{
+        bool present, mode_ok;
+        int r;
+
+        (void)ctx, (void)family;
+        r = ensure_file(io, node, NODE_UDEV_RULE_PATH, node_udev_rule_text, 0644);
         if (r < 0)
                 return r;
         bool wrote = r > 0;
         if (wrote)
                 changed(verdict, "wrote " NODE_UDEV_RULE_PATH);
-
-        struct spawn_result res = {};
-        char *const st[] = {"stat", "-c", "%a", VGPUENV_RENDER_NODE, NULL};
-        r = run_argv(io, node, st, &res, false);
-        if (r < 0)
+        if ((r = render_mode(io, node, &present, &mode_ok)) < 0)
                 return r;
-        bool present = res.exit_code == 0;
-        bool mode_ok = present && res.out && strncmp(res.out, "666", 3) == 0;
-        spawn_result_done(&res);
-
         if (wrote || (present && !mode_ok)) {
                 static const char script[] =
                     "udevadm control --reload-rules && "
                     "udevadm trigger --subsystem-match=drm --action=change && "
                     "udevadm settle --timeout=10";
+                _cleanup_proc_result_ struct proc_result res = {0};
                 r = io->run_script(io->userdata, script, &res);
                 if (r >= 0 && res.exit_code != 0)
                         r = log_error_errno(EIO, "%s: udevadm failed (exit %d): %s", node,
-                                            res.exit_code, res.err ? res.err : "");
-                spawn_result_done(&res);
+                                            res.exit_code, res.err.data ? res.err.data : "");
                 if (r < 0)
                         return r;
                 changed(verdict, "applied udev rule to " VGPUENV_RENDER_NODE);
-                r = run_argv(io, node, st, &res, false);
-                if (r < 0)
+                if ((r = render_mode(io, node, &present, &mode_ok)) < 0)
                         return r;
-                present = res.exit_code == 0;
-                mode_ok = present && res.out && strncmp(res.out, "666", 3) == 0;
-                spawn_result_done(&res);
         }
         add_check(verdict, "render node usable by uid 107", mode_ok,
                   !present  ? VGPUENV_RENDER_NODE " missing"
@@ -491,19 +365,22 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int step_cdi(const struct node_io *io, const char *node, cJSON *verdict)
+int node_step_cdi(struct run_ctx *ctx, const struct node_io *io, const char *node,
+                  enum distro_family family, cJSON *verdict)
 {
-        struct spawn_result res = {};
-        int r = io->run_script(io->userdata, node_mesa_paths_script, &res);
+        _cleanup_proc_result_ struct proc_result res = {0};
+        _cleanup_strv_free_ char **paths = NULL;
+        char *save = NULL;
+        int r;
+
+        (void)ctx, (void)family;
+        r = io->run_script(io->userdata, node_mesa_paths_script, &res);
         if (r < 0)
                 return log_error_errno(r, "%s: could not list mesa files", node);
-        _cleanup_strv_free_ char **paths = NULL;
-        for (char *tok = res.out ? strtok(res.out, "\n") : NULL; tok; tok = strtok(NULL, "\n"))
-                if (*tok == '/' && !strv_contains(paths, tok) && strv_extend(&paths, tok) < 0) {
-                        spawn_result_done(&res);
+        for (char *tok = res.out.data ? strtok_r(res.out.data, "\n", &save) : NULL; tok;
+             tok = strtok_r(NULL, "\n", &save))
+                if (*tok == '/' && !strv_contains(paths, tok) && strv_extend(&paths, tok) < 0)
                         return log_error_errno(ENOMEM, "out of memory");
-                }
-        spawn_result_done(&res);
         /* A stable order: the spec is compared byte for byte next time. */
         if (paths)
                 qsort(paths, strv_length(paths), sizeof(char *), cmp_str);
@@ -516,316 +393,133 @@ static int step_cdi(const struct node_io *io, const char *node, cJSON *verdict)
         return r < 0 ? r : 0;
 }
 
-static int step_probe(struct run_ctx *ctx, const struct node_io *io, const char *node,
-                      cJSON *verdict)
+/* The probe binary on the node, uploaded when its checksum differs. */
+static int ensure_probe(struct run_ctx *ctx, const struct node_io *io, const char *node,
+                        cJSON *verdict)
 {
         _cleanup_free_ char *local = strdup_printf("%s/vgpuenv-probe", ctx->build_dir);
+        _cleanup_proc_result_ struct proc_result res = {0};
+        char want[65];
+        int r;
+
         if (!local)
                 return log_error_errno(ENOMEM, "out of memory");
-        char want[65];
-        int r = sha256_file_hex(local, want);
-        if (r < 0)
+        if ((r = sha256_file_hex(local, want)) < 0)
                 return log_error_errno(r, "%s: cannot read %s (run make first)", node, local);
-
-        struct spawn_result res = {};
         char *const sum[] = {"sha256sum", NODE_PROBE_PATH, NULL};
-        r = run_argv(io, node, sum, &res, false);
-        if (r < 0)
+        if ((r = run_argv(io, node, sum, &res, false)) < 0)
                 return r;
-        bool same = res.exit_code == 0 && res.out && strncmp(res.out, want, 64) == 0;
-        spawn_result_done(&res);
-        if (!same) {
-                char *const mk[] = {"mkdir", "-p", "/usr/local/bin", NULL};
-                r = run_argv(io, node, mk, &res, true);
-                spawn_result_done(&res);
-                if (r < 0)
-                        return r;
-                r = io->upload(io->userdata, local, NODE_PROBE_PATH, 0755);
-                if (r < 0)
-                        return log_error_errno(r, "%s: could not upload %s", node, local);
-                changed(verdict, "uploaded " NODE_PROBE_PATH);
-        }
-
-        char *const probe[] = {NODE_PROBE_PATH, "--json", NULL};
-        r = run_argv(io, node, probe, &res, false);
-        if (r < 0)
+        if (res.exit_code == 0 && res.out.data && strncmp(res.out.data, want, 64) == 0)
+                return 0;
+        proc_result_done(&res);
+        char *const mk[] = {"mkdir", "-p", "/usr/local/bin", NULL};
+        if ((r = run_argv(io, node, mk, &res, true)) < 0)
                 return r;
-        r = node_probe_parse(res.out, res.exit_code, verdict);
-        if (r < 0 && res.err && *res.err)
-                cJSON_AddStringToObject(verdict, "probe_stderr", res.err);
-        spawn_result_done(&res);
-        return r;
+        if ((r = io->upload(io->userdata, local, NODE_PROBE_PATH, 0755)) < 0)
+                return log_error_errno(r, "%s: could not upload %s", node, local);
+        changed(verdict, "uploaded " NODE_PROBE_PATH);
+        return 0;
 }
 
-static enum distro_family detect_family(const struct node_io *io, const char *node)
+/* The probe's verdict is data: a failed probe returns 0 with "ok": false
+ * (the node is up and inspectable); only a failure to run it (ssh lost,
+ * upload failed) is an error. */
+int node_step_probe(struct run_ctx *ctx, const struct node_io *io, const char *node,
+                    enum distro_family family, cJSON *verdict)
+{
+        _cleanup_proc_result_ struct proc_result res = {0};
+        int r;
+
+        (void)family;
+        if ((r = ensure_probe(ctx, io, node, verdict)) < 0)
+                return r;
+        char *const probe[] = {NODE_PROBE_PATH, "--json", NULL};
+        if ((r = run_argv(io, node, probe, &res, false)) < 0)
+                return r;
+        r = node_probe_parse(res.out.data, res.exit_code, verdict);
+        if (r < 0 && !isempty(res.err.data))
+                cJSON_AddStringToObject(verdict, "probe_stderr", res.err.data);
+        /* A setup check (render node mode) failing fails the node too. */
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(verdict, "checks"))
+        {
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+                if (!(cJSON_IsString(st) && streq(st->valuestring, "SKIP")) && !json_true(c, "ok"))
+                        set_ok(verdict, false);
+        }
+        return 0;
+}
+
+enum distro_family node_detect_family(const struct node_io *io, const char *node,
+                                      enum distro_family recorded)
 {
         _cleanup_free_ char *osr = NULL;
+        enum distro_family f;
+
+        /* What the node says wins; the recorded or configured family only
+         * covers nodes whose /etc/os-release we do not know. */
         if (read_remote(io, node, "/etc/os-release", &osr) < 0)
-                return FAMILY_AUTO;
-        return node_family_from_os_release(osr);
+                return recorded;
+        f = node_family_from_os_release(osr);
+        return f != FAMILY_AUTO ? f : recorded;
 }
+
+void node_verdict_init(cJSON *verdict, const char *name)
+{
+        if (!cJSON_GetObjectItemCaseSensitive(verdict, "node"))
+                cJSON_AddStringToObject(verdict, "node", name);
+        if (!cJSON_GetObjectItemCaseSensitive(verdict, "ok"))
+                cJSON_AddBoolToObject(verdict, "ok", false);
+        if (!cJSON_GetObjectItemCaseSensitive(verdict, "changed"))
+                cJSON_AddArrayToObject(verdict, "changed");
+        if (!cJSON_GetObjectItemCaseSensitive(verdict, "checks"))
+                cJSON_AddArrayToObject(verdict, "checks");
+}
+
+void node_verdict_error(cJSON *verdict, int r)
+{
+        cJSON_DeleteItemFromObjectCaseSensitive(verdict, "error");
+        cJSON_AddStringToObject(verdict, "error", strerror(-r));
+        set_ok(verdict, false);
+}
+
+const struct node_step_def node_step_defs[] = {
+    {"mesa", "mesa packages: install those missing (dpkg-query/apt-get, or rpm/dnf)",
+     node_step_mesa, true},
+    {"virtio-gpu", "virtio-gpu: listed in " NODE_MODULES_LOAD_PATH ", loaded", node_step_module,
+     true},
+    {"render-node", "render node mode 0666 for uid 107 (" NODE_UDEV_RULE_PATH ", udevadm)",
+     node_step_udev, true},
+    {"cdi", "CDI spec " VGPUENV_CDI_SPEC_PATH " with the mesa files", node_step_cdi, true},
+    {"probe", "render-node probe: upload " NODE_PROBE_PATH ", run it --json", node_step_probe,
+     false},
+    {},
+};
 
 int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *name,
                    enum distro_family family, bool setup, cJSON *verdict)
 {
         int r = 0;
 
-        if (!cJSON_GetObjectItemCaseSensitive(verdict, "node"))
-                cJSON_AddStringToObject(verdict, "node", name);
-        cJSON_AddBoolToObject(verdict, "ok", false);
-        cJSON_AddArrayToObject(verdict, "changed");
-        cJSON_AddArrayToObject(verdict, "checks");
-
+        node_verdict_init(verdict, name);
         if (setup) {
-                /* What the node says wins; the recorded or configured family
-                 * only covers nodes whose /etc/os-release we do not know. */
-                enum distro_family detected = detect_family(io, name);
-                if (detected != FAMILY_AUTO)
-                        family = detected;
+                family = node_detect_family(io, name, family);
                 if (family == FAMILY_AUTO) {
                         r = log_error_errno(EOPNOTSUPP,
                                             "%s: unknown distribution in /etc/os-release "
                                             "(need a Debian or RHEL family node; set image.family)",
                                             name);
-                        goto fail;
+                        node_verdict_error(verdict, r);
+                        return r;
                 }
                 cJSON_AddStringToObject(verdict, "family", family_names[family]);
-
-                /* Mesa first: the CDI spec lists the files it installed. */
-                if ((r = step_mesa(ctx, io, name, family, verdict)) < 0)
-                        goto fail;
-                if (ctx_cancelled(ctx))
-                        goto cancelled;
-                if ((r = step_module(io, name, verdict)) < 0)
-                        goto fail;
-                if ((r = step_udev(io, name, verdict)) < 0)
-                        goto fail;
-                if ((r = step_cdi(io, name, verdict)) < 0)
-                        goto fail;
-                if (ctx_cancelled(ctx))
-                        goto cancelled;
         }
-        r = step_probe(ctx, io, name, verdict);
-        if (r == -EIO)
-                return r; /* probe ran and failed: the verdict says which check */
+        for (const struct node_step_def *d = node_step_defs; d->name && r >= 0; d++)
+                if (setup || !d->setup_only)
+                        r = d->run(ctx, io, name, family, verdict);
         if (r < 0)
-                goto fail;
-        /* A setup check (render node mode) failing fails the node too. */
-        const cJSON *c;
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(verdict, "checks"))
-        {
-                const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
-                if (cJSON_IsString(st) && streq(st->valuestring, "SKIP"))
-                        continue;
-                if (!json_true(c, "ok")) {
-                        set_ok(verdict, false);
-                        return -EIO;
-                }
-        }
-        return 0;
-
-cancelled:
-        r = -ECANCELED;
-fail:
-        cJSON_AddStringToObject(verdict, "error", strerror(-r));
+                node_verdict_error(verdict, r);
         return r;
-}
-
-/* ---- over libssh, one thread per node ------------------------------------ */
-
-/* Each remote operation is a round trip into a (possibly TCG) guest: -v
- * shows what each one cost. */
-static int io_run(void *u, char *const *argv, struct spawn_result *ret)
-{
-        double t = now_seconds();
-        int r = ssh_node_run(u, argv, ret);
-        log_debug("ssh: %s ... (%.2fs)", argv[0], now_seconds() - t);
-        return r;
-}
-static int io_script(void *u, const char *script, struct spawn_result *ret)
-{
-        double t = now_seconds();
-        int r = ssh_node_run_script(u, script, ret);
-        log_debug("ssh: script of %zu bytes (%.2fs)", strlen(script), now_seconds() - t);
-        return r;
-}
-static int io_upload_data(void *u, const void *data, size_t size, const char *remote, mode_t mode)
-{
-        double t = now_seconds();
-        int r = ssh_node_upload_data(u, data, size, remote, mode);
-        log_debug("ssh: upload %s (%.2fs)", remote, now_seconds() - t);
-        return r;
-}
-static int io_upload(void *u, const char *local, const char *remote, mode_t mode)
-{
-        double t = now_seconds();
-        int r = ssh_node_upload(u, local, remote, mode);
-        log_debug("ssh: upload %s (%.2fs)", remote, now_seconds() - t);
-        return r;
-}
-
-struct node_job {
-        struct run_ctx *ctx;
-        struct node_target target;
-        enum distro_family family;
-        bool setup;
-        cJSON *verdict;
-        int r;
-};
-
-static void *node_job_run(void *p)
-{
-        struct node_job *j = p;
-        struct ssh_node *n = NULL;
-        double timeout = j->ctx->cfg->ssh.timeout ? j->ctx->cfg->ssh.timeout : 300;
-
-        cJSON_AddStringToObject(j->verdict, "node", j->target.name);
-        j->r = ssh_node_connect(&j->target, timeout, &n);
-        if (j->r < 0) {
-                cJSON_AddBoolToObject(j->verdict, "ok", false);
-                cJSON_AddArrayToObject(j->verdict, "checks");
-                cJSON_AddStringToObject(j->verdict, "error", "node not reachable over ssh");
-                return NULL;
-        }
-        struct node_io io = {
-            .userdata = n,
-            .run = io_run,
-            .run_script = io_script,
-            .upload_data = io_upload_data,
-            .upload = io_upload,
-        };
-        j->r = node_setup_one(j->ctx, &io, j->target.name, j->family, j->setup, j->verdict);
-        ssh_node_free(n);
-        return NULL;
-}
-
-static enum distro_family state_node_family(const struct state *st, const char *name)
-{
-        const cJSON *n;
-        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(st->root, "nodes"))
-        {
-                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(n, "name");
-                const cJSON *f = cJSON_GetObjectItemCaseSensitive(n, "family");
-                if (!cJSON_IsString(nm) || !streq(nm->valuestring, name) || !cJSON_IsString(f))
-                        continue;
-                if (streq(f->valuestring, "debian"))
-                        return FAMILY_DEBIAN;
-                if (streq(f->valuestring, "rhel"))
-                        return FAMILY_RHEL;
-        }
-        return FAMILY_AUTO;
-}
-
-/* Remember which nodes passed, so cluster setup labels only those. */
-static void state_mark_probe(struct state *st, const char *name, bool ok)
-{
-        cJSON *n;
-        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(st->root, "nodes"))
-        {
-                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(n, "name");
-                if (!cJSON_IsString(nm) || !streq(nm->valuestring, name))
-                        continue;
-                cJSON_DeleteItemFromObjectCaseSensitive(n, "probe_ok");
-                cJSON_AddBoolToObject(n, "probe_ok", ok);
-        }
-}
-
-static void plan_node(struct run_ctx *ctx, const char *node, bool setup)
-{
-        if (setup) {
-                ctx_plan(ctx,
-                         "node %s: detect family from /etc/os-release; install the mesa "
-                         "packages that are missing (dpkg-query/apt-get or rpm/dnf)",
-                         node);
-                ctx_plan(ctx, "node %s: write %s (virtio-gpu), modprobe virtio-gpu if not loaded",
-                         node, NODE_MODULES_LOAD_PATH);
-                ctx_plan(ctx, "node %s: write %s (renderD* MODE 0666), udevadm trigger", node,
-                         NODE_UDEV_RULE_PATH);
-                ctx_plan(ctx, "node %s: write CDI spec %s (kind %s, device %s)", node,
-                         VGPUENV_CDI_SPEC_PATH, VGPUENV_CDI_KIND, VGPUENV_CDI_DEVICE);
-        }
-        ctx_plan(ctx, "node %s: upload %s/vgpuenv-probe to %s, run %s --json", node,
-                 ctx->build_dir ? ctx->build_dir : "build", NODE_PROBE_PATH, NODE_PROBE_PATH);
-}
-
-static int run_all(struct run_ctx *ctx, struct state *st, bool setup, cJSON **ret_verdicts)
-{
-        _cleanup_free_ struct node_target *targets = NULL;
-        size_t n = 0;
-        int r = state_get_nodes(st, &targets, &n);
-        if (r < 0)
-                return log_error_errno(r, "cannot read the nodes from the state file");
-
-        if (ctx->dry_run) {
-                if (n == 0)
-                        plan_node(ctx, "<each node>", setup);
-                for (size_t i = 0; i < n; i++)
-                        plan_node(ctx, targets[i].name, setup);
-                *ret_verdicts = cJSON_CreateArray();
-                return 0;
-        }
-        if (n == 0) {
-                /* Provider tests run on domains without an OS and tell the
-                 * provider not to wait for them (docs/providers.md). */
-                const char *wait = getenv("VGPUENV_NODE_WAIT");
-                if (wait && streq(wait, "0")) {
-                        log_notice("VGPUENV_NODE_WAIT=0 and no node recorded: node setup skipped");
-                        *ret_verdicts = cJSON_CreateArray();
-                        return 0;
-                }
-                return log_error_errno(ENOENT, "the state lists no nodes to set up");
-        }
-
-        _cleanup_free_ struct node_job *jobs = calloc(n, sizeof(*jobs));
-        _cleanup_free_ pthread_t *th = calloc(n, sizeof(*th));
-        _cleanup_free_ bool *started = calloc(n, sizeof(*started));
-        if (!jobs || !th || !started)
-                return log_error_errno(ENOMEM, "out of memory");
-        cJSON *verdicts = cJSON_CreateArray();
-        struct step s =
-            step_begin(setup ? "node setup and render-node probe" : "render-node probe");
-        for (size_t i = 0; i < n; i++) {
-                jobs[i] = (struct node_job){
-                    .ctx = ctx,
-                    .target = targets[i],
-                    .family = state_node_family(st, targets[i].name) != FAMILY_AUTO
-                                  ? state_node_family(st, targets[i].name)
-                                  : (enum distro_family)ctx->cfg->image.family,
-                    .setup = setup,
-                    .verdict = cJSON_CreateObject(),
-                };
-                jobs[i].target.cancelled = &ctx->cancelled;
-                cJSON_AddItemToArray(verdicts, jobs[i].verdict);
-                int e = pthread_create(&th[i], NULL, node_job_run, &jobs[i]);
-                if (e != 0) {
-                        jobs[i].r = -e;
-                        continue;
-                }
-                started[i] = true;
-        }
-        int worst = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (started[i])
-                        pthread_join(th[i], NULL);
-                state_mark_probe(st, targets[i].name, jobs[i].r == 0);
-                /* Unreachable or broken setup outranks a failed probe. */
-                if (jobs[i].r < 0 && (worst == 0 || worst == -EIO))
-                        worst = jobs[i].r;
-        }
-        (void)state_save(st);
-        step_end(&s, worst);
-        *ret_verdicts = verdicts;
-        return worst;
-}
-
-int node_setup_all(struct run_ctx *ctx, struct state *st, cJSON **ret_verdicts)
-{
-        return run_all(ctx, st, true, ret_verdicts);
-}
-
-int node_probe_all(struct run_ctx *ctx, struct state *st, cJSON **ret_verdicts)
-{
-        return run_all(ctx, st, false, ret_verdicts);
 }
 
 void node_verdicts_print(const cJSON *verdicts, FILE *out)

@@ -8,150 +8,176 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/provider.h"
+#include "provision/base/plan.h"
+#include "provision/base/state.h"
 #include "provision/cluster_setup.h"
 #include "provision/node_setup.h"
-#include "provision/base/state.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
-static int open_state(struct run_ctx *ctx, const struct provider_ops *p, struct state *st)
+/* Another up or down of the same cluster waits this long for the lock. */
+#define LOCK_WAIT 30.0
+
+static const struct provider_ops *provider_of(struct run_ctx *ctx)
 {
-        int r = state_open(st, ctx->state_dir, ctx->cfg->name, p->name);
+        const struct provider_ops *p = provider_for_config(ctx->cfg);
+
+        if (!p)
+                log_error("provider %s is not built in", provider_names[ctx->cfg->provider]);
+        return p;
+}
+
+static int build_up(struct plan *plan, struct run_ctx *ctx, const struct provider_ops *p,
+                    const struct state *st)
+{
+        _cleanup_free_ char *kubeconfig = NULL;
+        int r = p->plan_up(plan, ctx, st);
 
         if (r < 0)
-                return log_error_errno(r, "opening the state in %s: %m", ctx->state_dir);
+                return r;
+        if (p->vm_nodes) {
+                _cleanup_strv_free_ char **names = p->node_names ? p->node_names(ctx->cfg) : NULL;
+                if (!names)
+                        return log_error_errno(ENOMEM, "out of memory");
+                if ((r = node_setup_plan(plan, ctx, names, true, true, NULL)) < 0)
+                        return r;
+        }
+        if (!p->makes_kubernetes)
+                return plan_error(plan);
+        if ((r = p->kubeconfig(ctx, &kubeconfig)) < 0)
+                return log_error_errno(r, "provider %s gives no kubeconfig path: %m", p->name);
+        return cluster_setup_plan(plan, ctx, kubeconfig, p->labels_nodes, p->deploys_webhook);
+}
+
+static struct plan *new_plan(struct run_ctx *ctx, const struct provider_ops *p, const char *verb)
+{
+        const struct config *c = ctx->cfg;
+        _cleanup_free_ char *title =
+            strdup_printf("%s cluster '%s' (provider %s, %u node(s), gpu %s), from %s", verb,
+                          c->name, p->name, c->nodes.count, gpu_names[c->gpu], c->path);
+
+        return title ? plan_new(title) : NULL;
+}
+
+/* Dry run: plan from the state as it is, create nothing, print. */
+static int print_plan(struct run_ctx *ctx, const struct provider_ops *p, bool up)
+{
+        _cleanup_plan_ struct plan *plan = new_plan(ctx, p, up ? "up" : "down");
+        _cleanup_(state_done) struct state st = {0};
+        int r = state_peek(&st, ctx->state_dir, ctx->cfg->name, p->name);
+
+        if (r < 0 || !plan)
+                return r < 0 ? r : log_error_errno(ENOMEM, "out of memory");
+        r = up ? build_up(plan, ctx, p, &st) : p->plan_down(plan, ctx, &st);
+        if (r < 0)
+                return r;
+        return plan_print(plan, stdout);
+}
+
+/* Lock, log, state: what a real up or down needs before planning. */
+static int begin_run(struct run_ctx *ctx, const struct provider_ops *p, const char *verb,
+                     struct state *st)
+{
+        int r = run_ctx_lock(ctx, verb, LOCK_WAIT);
+
+        if (r < 0)
+                return r;
+        if ((r = run_ctx_open_log(ctx, verb)) < 0)
+                return r;
+        r = state_open(st, ctx->state_dir, ctx->cfg->name, p->name);
+        return r < 0 ? log_error_errno(r, "opening the state in %s: %m", ctx->state_dir) : 0;
+}
+
+/* A first run that rolled everything back leaves no state behind. */
+static void forget_if_empty(struct run_ctx *ctx, struct state *st)
+{
+        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st->root, "resources")) != 0)
+                return;
+        state_remove(st);
+        rm_rf(ctx->state_dir);
+}
+
+int provision_up(struct run_ctx *ctx, bool dry_run)
+{
+        const struct provider_ops *p = provider_of(ctx);
+        _cleanup_(state_done) struct state st = {0};
+        _cleanup_plan_ struct plan *plan = NULL;
+        struct plan_result res = {0};
+        int r;
+
+        if (!p)
+                return -ENOTSUP;
+        if (dry_run)
+                return print_plan(ctx, p, true);
+        if ((r = begin_run(ctx, p, "up", &st)) < 0)
+                return r;
+        plan = new_plan(ctx, p, "up");
+        if (!plan)
+                return log_error_errno(ENOMEM, "out of memory");
+        r = build_up(plan, ctx, p, &st);
+        if (r >= 0)
+                r = plan_run(plan, ctx, &st, &res);
+        if (r < 0) {
+                if (res.undo_incomplete)
+                        log_error("rollback incomplete: run 'vgpuenv down -c %s' to finish",
+                                  ctx->cfg->path);
+                forget_if_empty(ctx, &st);
+                return r;
+        }
+        if (r == STEP_HALT)
+                return -EIO; /* the verdicts step said which node failed */
+        log_info("cluster %s is up (%.0fs)", ctx->cfg->name, res.elapsed);
         return 0;
 }
 
-int provision_up(struct run_ctx *ctx)
+int provision_down(struct run_ctx *ctx, bool dry_run)
 {
-        const struct provider_ops *p = provider_for_config(ctx->cfg);
-        _cleanup_(cJSON_Deletep) cJSON *verdicts = NULL;
-        _cleanup_free_ char *kubeconfig = NULL;
-        struct state st = {0};
-        double t0 = now_seconds();
+        const struct provider_ops *p = provider_of(ctx);
+        _cleanup_(state_done) struct state st = {0};
+        _cleanup_plan_ struct plan *plan = NULL;
         int r;
 
         if (!p)
-                return log_error_errno(ENOTSUP, "provider %s is not built in",
-                                       provider_names[ctx->cfg->provider]);
-        if (ctx->dry_run)
-                ctx_plan(ctx, "plan for cluster '%s' (provider %s, %u node(s), gpu %s), from %s",
-                         ctx->cfg->name, p->name, ctx->cfg->nodes.count, gpu_names[ctx->cfg->gpu],
-                         ctx->cfg->path);
-        if (ctx->dry_run) {
-                /* A dry run must not create the state dir either. */
-                st.root = cJSON_CreateObject();
-                st.run_id = strdup("dry-run");
-                st.path = strdup_printf("%s/state.json", ctx->state_dir);
-        } else if ((r = open_state(ctx, p, &st)) < 0)
+                return -ENOTSUP;
+        if (dry_run)
+                return print_plan(ctx, p, false);
+        if ((r = begin_run(ctx, p, "down", &st)) < 0)
                 return r;
-
-        r = p->up(ctx, &st);
-        if (r < 0)
-                goto forget_if_empty;
-        if (!ctx->dry_run && getenv("VGPUENV_TEST_FAIL_AFTER_UP")) {
-                r = log_error_errno(EIO, "failure injected after the nodes came up "
-                                         "(VGPUENV_TEST_FAIL_AFTER_UP)");
-                goto rollback;
-        }
-        if (p->vm_nodes) {
-                r = node_setup_all(ctx, &st, &verdicts);
-                if (verdicts && !ctx->dry_run) {
-                        printf("\nnode verdicts:\n");
-                        node_verdicts_print(verdicts, stdout);
-                        fflush(stdout);
-                }
-                if (r < 0 && r != -EIO)
-                        goto rollback;
-                if (r == -EIO) {
-                        log_error("the render-node probe failed on at least one node (see the "
-                                  "table above); the nodes stay up for inspection");
-                        goto out;
-                }
-        }
-        if (p->kubeconfig && p->kubeconfig(ctx, &st, &kubeconfig) >= 0) {
-                r = cluster_setup(ctx, &st, kubeconfig);
-                if (r < 0)
-                        goto rollback;
-        }
-        if (!ctx->dry_run)
-                log_info("cluster %s is up (%.0fs)", ctx->cfg->name, now_seconds() - t0);
-        goto out;
-
-rollback:
-        /* The nodes came up but a later step failed or was interrupted: what
-         * this run made goes, as if up itself had failed. A failed probe
-         * (-EIO) does not get here: those nodes stay for inspection. */
-        if (!ctx->dry_run && p->rollback) {
-                log_notice("%s: removing what this run created",
-                           r == -ECANCELED || ctx_cancelled(ctx) ? "interrupted" : "up failed");
-                if (p->rollback(ctx, &st) < 0)
-                        log_error("rollback incomplete: run 'vgpuenv down -c %s' to finish",
-                                  ctx->cfg->path);
-        }
-forget_if_empty:
-        /* A first run that rolled everything back leaves no state. */
-        if (!ctx->dry_run &&
-            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st.root, "resources")) == 0) {
-                state_remove(&st);
-                rm_rf(ctx->state_dir);
-        }
-out:
-        state_done(&st);
-        return r;
-}
-
-int provision_down(struct run_ctx *ctx)
-{
-        const struct provider_ops *p = provider_for_config(ctx->cfg);
-        struct state st = {0};
-        int r;
-
-        if (!p)
-                return log_error_errno(ENOTSUP, "provider %s is not built in",
-                                       provider_names[ctx->cfg->provider]);
-        if (ctx->dry_run) {
-                st.root = cJSON_CreateObject();
-                st.path = strdup_printf("%s/state.json", ctx->state_dir);
-                r = p->down(ctx, &st);
-                state_done(&st);
-                return r;
-        }
-        r = open_state(ctx, p, &st);
+        plan = new_plan(ctx, p, "down");
+        if (!plan)
+                return log_error_errno(ENOMEM, "out of memory");
+        r = p->plan_down(plan, ctx, &st);
+        if (r >= 0)
+                r = plan_run(plan, ctx, &st, NULL);
         if (r < 0)
                 return r;
-        r = p->down(ctx, &st);
-        if (r >= 0) {
-                state_remove(&st);
-                rm_rf(ctx->state_dir);
-                log_info("cluster %s is down; nothing of it is left", ctx->cfg->name);
-        }
-        state_done(&st);
-        return r;
+        state_remove(&st);
+        rm_rf(ctx->state_dir);
+        log_info("cluster %s is down; nothing of it is left", ctx->cfg->name);
+        return 0;
 }
 
 int provision_status(struct run_ctx *ctx, cJSON **ret)
 {
-        const struct provider_ops *p = provider_for_config(ctx->cfg);
+        const struct provider_ops *p = provider_of(ctx);
         _cleanup_(cJSON_Deletep) cJSON *out = cJSON_CreateObject();
-        struct state st = {0};
+        _cleanup_(state_done) struct state st = {0};
+        _cleanup_free_ char *path = strdup_printf("%s/state.json", ctx->state_dir);
         int r;
 
-        if (!p || !out)
+        if (!p || !out || !path)
                 return -ENOMEM;
         cJSON_AddStringToObject(out, "cluster", ctx->cfg->name);
         cJSON_AddStringToObject(out, "provider", p->name);
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", ctx->state_dir);
-        if (!path || !file_exists(path)) {
+        if (!file_exists(path)) {
                 cJSON_AddBoolToObject(out, "up", false);
                 cJSON_AddItemToObject(out, "nodes", cJSON_CreateArray());
                 *ret = TAKE_PTR(out);
                 return 0;
         }
-        r = open_state(ctx, p, &st);
+        r = state_peek(&st, ctx->state_dir, ctx->cfg->name, p->name);
         if (r < 0)
-                return r;
+                return log_error_errno(r, "opening the state in %s: %m", ctx->state_dir);
         cJSON_AddBoolToObject(out, "up", true);
         const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(st.root, "nodes");
         const cJSON *res = cJSON_GetObjectItemCaseSensitive(st.root, "resources");
@@ -159,11 +185,50 @@ int provision_status(struct run_ctx *ctx, cJSON **ret)
                               nodes ? cJSON_Duplicate(nodes, true) : cJSON_CreateArray());
         cJSON_AddItemToObject(out, "resources",
                               res ? cJSON_Duplicate(res, true) : cJSON_CreateArray());
-        if (p->status)
-                r = p->status(ctx, &st, out);
-        state_done(&st);
-        if (r < 0)
+        if (p->status && (r = p->status(ctx, &st, out)) < 0)
                 return r;
         *ret = TAKE_PTR(out);
+        return 0;
+}
+
+int provision_probe(struct run_ctx *ctx, cJSON **ret_verdicts)
+{
+        const struct provider_ops *p = provider_of(ctx);
+        _cleanup_(state_done) struct state st = {0};
+        _cleanup_plan_ struct plan *plan = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        cJSON *verdicts = NULL;
+        const cJSON *n;
+        int r;
+
+        if (!p)
+                return -ENOTSUP;
+        if ((r = begin_run(ctx, p, "probe", &st)) < 0)
+                return r;
+        /* The nodes the state lists: those a provider really brought up. */
+        cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(st.root, "nodes"))
+        {
+                const cJSON *nm = cJSON_GetObjectItemCaseSensitive(n, "name");
+                if (cJSON_IsString(nm) && strv_extend(&names, nm->valuestring) < 0)
+                        return log_error_errno(ENOMEM, "out of memory");
+        }
+        if (!names)
+                return log_error_errno(ENOENT, "cluster %s lists no nodes: is it up?",
+                                       ctx->cfg->name);
+        plan = new_plan(ctx, p, "probe");
+        if (!plan)
+                return log_error_errno(ENOMEM, "out of memory");
+        bool json = ctx->json;
+        ctx->json = true; /* the caller prints the verdicts */
+        r = node_setup_plan(plan, ctx, names, false, false, &verdicts);
+        ctx->json = json;
+        if (r >= 0)
+                r = plan_run(plan, ctx, &st, NULL);
+        if (verdicts && ret_verdicts)
+                *ret_verdicts = cJSON_Duplicate(verdicts, true);
+        if (r < 0)
+                return r;
+        cJSON_ArrayForEach(n, verdicts) if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "ok")))
+                return -EIO;
         return 0;
 }

@@ -25,7 +25,9 @@ struct state;
  * `apt-get download`. Cached as <cache>/mbochs/<kver>/mbochs.ko with the
  * version recorded next to it: a second call does not rebuild. *ret_path is
  * the module's path. Each step prints its time. */
-int mbochs_build(const char *kver, const char *pkgver, char **ret_path);
+struct cancel;
+int mbochs_build(const struct cancel *cancel, const char *kver, const char *pkgver,
+                 char **ret_path);
 
 /* Debian package names for kver, or -EINVAL when kver is not shaped like a
  * Debian kernel release ("<upstream>-<abi>-<flavour>"). Exposed for tests.

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
-#include "common/spawn.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "e2e/display/display.h"
 
@@ -48,29 +48,29 @@ int mbochs_debian_packages(const char *kver, char ***ret)
         return 0;
 }
 
-/* Run argv, logging its stderr (the interesting part) when it fails. */
-static int run_logged(char *const *argv, const char *cwd, const char *what)
+/* Run argv with the module build's deadline; the end of its output names
+ * the problem when it fails. */
+static int run_logged(const struct cancel *cancel, char *const *argv, const char *cwd,
+                      const char *what)
 {
-        struct spawn_opts o = {
-            .cwd = cwd, .capture_stdout = true, .capture_stderr = true, .timeout = 900};
-        struct spawn_result res = {0};
-        int r;
+        _cleanup_proc_result_ struct proc_result res = {0};
+        struct proc_opts o = {.argv = argv,
+                              .cwd = cwd,
+                              .out = PROC_DISCARD,
+                              .err = PROC_DISCARD,
+                              .log_fd = -1,
+                              .cancel = cancel};
+        int r = proc_run(&o, &res);
 
-        r = spawn_run(argv, &o, &res);
-        if (r < 0) {
-                spawn_result_done(&res);
+        if (r < 0)
                 return log_error_errno(r, "%s: cannot run %s: %m", what, argv[0]);
-        }
-        if (res.exit_code != 0) {
-                const char *e = !isempty(res.err) ? res.err : res.out ? res.out : "";
-                size_t len = strlen(e);
-                /* The end of the output names the problem. */
-                log_error("%s: %s exited with %d:\n%s", what, argv[0], res.exit_code,
-                          len > 2000 ? e + len - 2000 : e);
-                spawn_result_done(&res);
-                return -EIO;
-        }
-        spawn_result_done(&res);
+        if (res.stopped_by < 0)
+                return log_error_errno(res.stopped_by, "%s: stopped (%s)", what,
+                                       res.stopped_by == -ECANCELED ? "interrupted"
+                                                                    : "deadlines.module_build");
+        if (res.exit_code != 0)
+                return log_error_errno(EIO, "%s: %s exited with %d:\n%s", what, argv[0],
+                                       res.exit_code, res.tail.data ? res.tail.data : "");
         return 0;
 }
 
@@ -103,19 +103,20 @@ static int find_deb(const char *dir, const char *pkg, const char *pkgver, char *
 }
 
 /* End a timed step and pass its result on. */
-static int step_done(const struct step *s, int r)
+static int step_done(const struct log_step *s, int r)
 {
         step_end(s, r);
         return r;
 }
 
-int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
+int mbochs_build(const struct cancel *cancel, const char *kver, const char *pkgver,
+                 char **ret_path)
 {
         _cleanup_free_ char *cache = vgpuenv_cache_dir();
         _cleanup_free_ char *dir = NULL, *ko = NULL, *stamp = NULL, *work = NULL, *have = NULL;
         _cleanup_free_ char *debs = NULL, *root = NULL, *src = NULL, *mod = NULL, *kdir = NULL;
         _cleanup_strv_free_ char **pkgs = NULL;
-        struct step s;
+        struct log_step s;
         int r;
 
         if (!cache)
@@ -176,7 +177,7 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 for (size_t i = 0; r >= 0 && pkgs[i]; i++)
                         r = strv_push(&argv, strdup_printf("%s=%s", pkgs[i], pkgver));
                 if (r >= 0)
-                        r = run_logged(argv, debs, "downloading the node kernel's packages");
+                        r = run_logged(cancel, argv, debs, "downloading the node kernel's packages");
                 if (r < 0)
                         log_error("mbochs needs %s %s from this host's apt sources (the node's "
                                   "kernel); when they are gone from the mirror, build mbochs.ko "
@@ -194,7 +195,7 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 r = find_deb(debs, pkgs[i], pkgver, &deb);
                 if (r >= 0) {
                         char *argv[] = {"dpkg-deb", "-x", deb, root, NULL};
-                        r = run_logged(argv, NULL, "unpacking the kernel headers");
+                        r = run_logged(cancel, argv, NULL, "unpacking the kernel headers");
                 }
         }
         kdir = strdup_printf("%s/usr/src/%s", root, pkgs[0]);
@@ -220,7 +221,7 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                 r = find_deb(debs, pkgs[3], pkgver, &deb);
                 if (r >= 0) {
                         char *argv[] = {"dpkg-deb", "-x", deb, src, NULL};
-                        r = run_logged(argv, NULL, "unpacking linux-source");
+                        r = run_logged(cancel, argv, NULL, "unpacking linux-source");
                 }
                 if (r >= 0 && sscanf(kver, "%u.%u", &a, &b) == 2) {
                         tarball = strdup_printf("%s/usr/src/linux-source-%u.%u.tar.xz", src, a, b);
@@ -239,7 +240,7 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
                                         "--strip-components=3",
                                         member,
                                         NULL};
-                        r = run_logged(argv, NULL, "extracting mbochs.c");
+                        r = run_logged(cancel, argv, NULL, "extracting mbochs.c");
                 }
                 if (r >= 0) {
                         _cleanup_free_ char *from = strdup_printf("%s/mbochs.c", src);
@@ -260,22 +261,17 @@ int mbochs_build(const char *kver, const char *pkgver, char **ret_path)
         {
                 _cleanup_free_ char *m = strdup_printf("M=%s", mod);
                 char *argv[] = {"make", "-C", kdir, m, "modules", NULL};
-                r = m ? run_logged(argv, NULL, "compiling mbochs.ko") : -ENOMEM;
+                r = m ? run_logged(cancel, argv, NULL, "compiling mbochs.ko") : -ENOMEM;
         }
         if (r >= 0) {
                 /* The module loads only when its vermagic names this kernel. */
                 _cleanup_free_ char *built = strdup_printf("%s/mbochs.ko", mod);
                 char *argv[] = {"modinfo", "-F", "vermagic", built, NULL};
-                struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true};
-                struct spawn_result res = {0};
-                r = spawn_run(argv, &o, &res);
-                if (r >= 0 && (res.exit_code != 0 || !res.out || !startswith(res.out, kver) ||
-                               res.out[strlen(kver)] != ' '))
-                        r = log_error_errno(-EBADMSG, "built %s has vermagic '%s', not %s", built,
-                                            res.out ? res.out : "?", kver);
-                else if (r < 0)
-                        log_error_errno(r, "cannot run modinfo: %m");
-                spawn_result_done(&res);
+                _cleanup_free_ char *vermagic = NULL;
+                r = proc_run_checked("modinfo", argv, cancel, -1, &vermagic);
+                if (r >= 0 && (!startswith(vermagic, kver) || vermagic[strlen(kver)] != ' '))
+                        r = log_error_errno(EBADMSG, "built %s has vermagic '%s', not %s", built,
+                                            vermagic, kver);
                 if (r >= 0) {
                         r = copy_file(built, ko, 0644);
                         if (r >= 0)

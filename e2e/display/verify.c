@@ -41,7 +41,7 @@ static const char vmi_json[] =
 static int node_verb(struct ssh_node *n, char **ret_out, const char *verb, ...)
 {
         _cleanup_strv_free_ char **argv = NULL;
-        struct spawn_result res = {0};
+        _cleanup_proc_result_ struct proc_result res = {0};
         va_list ap;
         int r;
 
@@ -56,16 +56,11 @@ static int node_verb(struct ssh_node *n, char **ret_out, const char *verb, ...)
                 }
         va_end(ap);
         r = ssh_node_run(n, argv, &res);
-        if (r < 0) {
-                spawn_result_done(&res);
+        if (r < 0)
                 return log_error_errno(r, "running '%s' on the node over ssh: %m", verb);
-        }
-        log_debug("node %s: exit %d\n%s%s", verb, res.exit_code, res.out ? res.out : "",
-                  res.err ? res.err : "");
-        *ret_out = strdup_printf("%s%s", res.out ? res.out : "", res.err ? res.err : "");
-        r = res.exit_code;
-        spawn_result_done(&res);
-        return *ret_out ? r : -ENOMEM;
+        log_debug("node %s: exit %d\n%s%s", verb, res.exit_code, res.out.data, res.err.data);
+        *ret_out = strdup_printf("%s%s", res.out.data, res.err.data);
+        return *ret_out ? res.exit_code : -ENOMEM;
 }
 
 static int new_uuid(char **ret)
@@ -275,7 +270,10 @@ static int prepare_mbochs(struct run *R, const struct display_opts *o, const cha
                                                "pass --mbochs-ko FILE, or use an existing vGPU "
                                                "with --mdev-parent",
                                                kernel);
-                r = mbochs_build(kernel, pkgver, &ko);
+                struct cancel build;
+                cancel_init_child(&build, &R->ctx->cancel, R->ctx->cfg->deadlines.module_build,
+                                  "the mbochs build (deadlines.module_build)");
+                r = mbochs_build(&build, kernel, pkgver, &ko);
                 if (r < 0)
                         return r;
         }
@@ -461,7 +459,7 @@ static void cleanup_node(struct run *R)
 {
         _cleanup_free_ char *out = NULL;
         char *argv[] = {"rm", "-rf", NODE_DIR, NULL};
-        struct spawn_result res = {0};
+        _cleanup_proc_result_ struct proc_result res = {0};
         int r;
 
         r = node_verb(R->n, &out, "cleanup", DOMAIN_NAME, "--mdev",
@@ -473,7 +471,6 @@ static void cleanup_node(struct run *R)
                 log_info("node cleaned up: %s", out);
         if (ssh_node_run(R->n, argv, &res) < 0 || res.exit_code != 0)
                 log_warning("could not remove %s on the node", NODE_DIR);
-        spawn_result_done(&res);
 }
 
 int display_verify(struct run_ctx *ctx, struct state *st, const struct display_opts *o,
@@ -511,17 +508,18 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
         rep->node = strdup(t->name);
 
         t0 = now_seconds();
-        r = ssh_node_connect(t, 60, &R.n);
+        struct node_target tt = *t;
+        tt.cancel = &ctx->cancel;
+        r = ssh_node_connect(&tt, 60, &R.n);
         if (r < 0)
                 return r;
         {
                 char *argv[] = {"mkdir", "-p", "-m", "0700", NODE_DIR, NULL};
-                struct spawn_result res = {0};
+                _cleanup_proc_result_ struct proc_result res = {0};
                 r = ssh_node_run(R.n, argv, &res);
                 if (r >= 0 && res.exit_code != 0)
                         r = log_error_errno(-EIO, "mkdir %s on the node: %s", NODE_DIR,
-                                            res.err ? res.err : "");
-                spawn_result_done(&res);
+                                            res.err.data);
         }
         if (r >= 0)
                 r = upload_text(R.n, display_node_script, NODE_SCRIPT, 0755);
@@ -544,7 +542,7 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
                 goto done;
         rep->kernel = strdup(kernel);
         r = check_egl(&R);
-        if (r < 0 || ctx_cancelled(ctx))
+        if (r < 0 || (cancel_check(&ctx->cancel) < 0))
                 goto done;
 
         r = new_uuid(&rep->mdev_uuid);
@@ -557,7 +555,7 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
                         goto done;
         }
         r = check_mdev(&R, o);
-        if (r < 0 || ctx_cancelled(ctx))
+        if (r < 0 || (cancel_check(&ctx->cancel) < 0))
                 goto done;
 
         r = start_libvirtd(&R);
@@ -577,12 +575,12 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
         static const char *const opengl[] = {OPENGL_ERROR, NULL};
         r = expect_start_failure(&R, R.row[ROW_NO_HOOK], "start", NODE_DIR "/domain.xml", opengl,
                                  "no error although only VNC is configured");
-        if (r < 0 || ctx_cancelled(ctx))
+        if (r < 0 || (cancel_check(&ctx->cancel) < 0))
                 goto done;
 
         /* 2. The hook, then the same domain again: the fix. */
         r = check_hook(&R);
-        if (r < 0 || !R.hooked_xml || ctx_cancelled(ctx))
+        if (r < 0 || !R.hooked_xml || (cancel_check(&ctx->cancel) < 0))
                 goto done;
         r = check_hooked_start(&R, &running);
         if (r < 0)
@@ -594,14 +592,14 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
                 if (r < 0)
                         goto done;
         }
-        if (ctx_cancelled(ctx))
+        if ((cancel_check(&ctx->cancel) < 0))
                 goto done;
 
         /* 3. Controls: the hooked domain with one link taken away each. */
         static const char *const libgl[] = {"Couldn't open libGL.so.1", NULL};
         r = expect_start_failure(&R, R.row[ROW_NO_MESA], "start-without-mesa", R.hooked_xml, libgl,
                                  "libGL.so.1 still loadable");
-        if (r < 0 || ctx_cancelled(ctx))
+        if (r < 0 || (cancel_check(&ctx->cancel) < 0))
                 goto done;
         /* libvirt refuses a rendernode path that does not exist before QEMU
          * runs (9.0's words first); QEMU's own are for a GL display without a
@@ -614,7 +612,7 @@ int display_verify(struct run_ctx *ctx, struct state *st, const struct display_o
                                  R.hooked_xml, no_render, RENDER_NODE " still present");
 
 done:
-        if (ctx_cancelled(ctx) && r >= 0)
+        if ((cancel_check(&ctx->cancel) < 0) && r >= 0)
                 r = -ECANCELED;
         if (prepared)
                 cleanup_node(&R);

@@ -163,6 +163,24 @@ static const struct schema_field kubevirt_fields[] = {
     {},
 };
 
+#define DEADLINE(key, member, what)                                                                \
+        {key, SCHEMA_UINT, F(config_deadlines, member), .min = 1, .max = 86400, .doc = what}
+static const struct schema_field deadline_fields[] = {
+    DEADLINE("kvm_probe", kvm_probe,
+             "Booting a kernel under KVM to decide between KVM and TCG; a KVM that cannot "
+             "boot one in this time is not used."),
+    DEADLINE("mmdebstrap", mmdebstrap, "Building the Debian base root file system."),
+    DEADLINE("appliance_launch", appliance_launch, "Each libguestfs appliance launch."),
+    DEADLINE("appliance_call", appliance_call,
+             "Each call into the appliance (the package installation is the long one)."),
+    DEADLINE("node_command", node_command, "Each command vgpuenv runs on a node over ssh."),
+    DEADLINE("module_build", module_build, "Building a kernel module."),
+    DEADLINE("kubectl", kubectl, "Each kubectl call of cluster setup."),
+    DEADLINE("provider", provider, "kcli create/delete, make cluster-up/cluster-down."),
+    DEADLINE("undo", undo, "Each undo of a rollback."),
+    {},
+};
+
 const struct schema_field config_schema[] = {
     {"name", SCHEMA_STRING, F(config, name),
      .doc = "Cluster name: 1-32 of a-z 0-9 '-', not starting or ending with '-'; "
@@ -192,6 +210,9 @@ const struct schema_field config_schema[] = {
      .doc = "mesa-injector admission webhook."},
     {"kubevirt", SCHEMA_SECTION, F(config, kubevirt), .children = kubevirt_fields,
      .doc = "KubeVirt configuration for the tests."},
+    {"deadlines", SCHEMA_SECTION, F(config, deadlines), .children = deadline_fields,
+     .doc = "Seconds a long step may take before it is stopped and rolled back (ssh.timeout "
+            "is the wait for sshd)."},
     {},
 };
 
@@ -218,6 +239,15 @@ void config_init_defaults(struct config *c)
             .kubevirt = {.configure = true,
                          .namespace = strdup("kubevirt"),
                          .kubectl = strdup("kubectl")},
+            .deadlines = {.kvm_probe = 30,
+                          .mmdebstrap = 1800,
+                          .appliance_launch = 600,
+                          .appliance_call = 1800,
+                          .node_command = 900,
+                          .module_build = 600,
+                          .kubectl = 600,
+                          .provider = 3600,
+                          .undo = 300},
         };
 }
 

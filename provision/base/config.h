@@ -89,6 +89,20 @@ struct config_kubevirt {
         char *kubectl;   /* default "kubectl" */
 };
 
+/* Seconds each kind of long step may take before it is stopped and rolled
+ * back; generous enough for TCG on 2 shared cores. */
+struct config_deadlines {
+        unsigned kvm_probe;        /* booting a kernel under KVM to decide KVM vs TCG */
+        unsigned mmdebstrap;       /* building the base root file system */
+        unsigned appliance_launch; /* each libguestfs appliance launch */
+        unsigned appliance_call;   /* each call into the appliance (the package install) */
+        unsigned node_command;     /* each command run on a node */
+        unsigned module_build;     /* building a kernel module */
+        unsigned kubectl;          /* each kubectl call */
+        unsigned provider;         /* kcli create, make cluster-up/down */
+        unsigned undo;             /* each undo of a rollback */
+};
+
 struct config {
         char *path;   /* file it was loaded from */
         char *name;   /* cluster name: [a-z0-9-]{1,32} */
@@ -105,6 +119,7 @@ struct config {
         struct config_kind kind;
         struct config_webhook webhook;
         struct config_kubevirt kubevirt;
+        struct config_deadlines deadlines;
 };
 
 extern const struct schema_field config_schema[];

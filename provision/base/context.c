@@ -1,22 +1,22 @@
-/* The run context (context.h): directories, dry-run printing of commands,
- * and turning SIGINT/SIGTERM into a cancellation flag so `up` can roll back
- * instead of dying half-way. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
+/* The run context (context.h): directories, the run's cancel token and log,
+ * and the per-cluster lock. */
 #include "provision/base/context.h"
 
 #include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/util.h"
+
+#define RUN_LOGS_KEPT 20
 
 /* Where our own programs (vgpuenv-probe, ...) live: next to the running
  * binary, whether that is build/ or an installed bin/. */
@@ -36,12 +36,12 @@ static char *exe_dir(void)
         return strdup(*buf ? buf : "/");
 }
 
-int run_ctx_init(struct run_ctx *ctx, struct config *cfg, bool dry_run)
+int run_ctx_init(struct run_ctx *ctx, struct config *cfg)
 {
         _cleanup_free_ char *state = vgpuenv_state_dir();
 
-        *ctx = (struct run_ctx){.cfg = cfg, .dry_run = dry_run, .plan = stdout};
-        atomic_init(&ctx->cancelled, false);
+        *ctx = (struct run_ctx){.cfg = cfg, .log_fd = -1, .lock_fd = -1};
+        cancel_init_root(&ctx->cancel, &ctx->children);
         if (!state)
                 return log_error_errno(ENOMEM, "out of memory");
         ctx->state_dir = strdup_printf("%s/%s", state, cfg->name);
@@ -59,150 +59,143 @@ void run_ctx_done(struct run_ctx *ctx)
 {
         if (!ctx)
                 return;
+        if (ctx->log_fd >= 0) {
+                log_set_file(-1);
+                close(ctx->log_fd);
+        }
+        if (ctx->lock_fd >= 0)
+                close(ctx->lock_fd); /* releases the flock */
         free(ctx->state_dir);
         free(ctx->cache_dir);
         free(ctx->build_dir);
-        ctx->state_dir = ctx->cache_dir = ctx->build_dir = NULL;
+        free(ctx->log_path);
+        cancel_registry_done(&ctx->children);
+        ctx->state_dir = ctx->cache_dir = ctx->build_dir = ctx->log_path = NULL;
+        ctx->log_fd = ctx->lock_fd = -1;
 }
 
-static void *cancel_thread(void *arg)
+int run_ctx_watch_signals(struct run_ctx *ctx, enum cancel_second second)
 {
-        struct run_ctx *ctx = arg;
-        sigset_t set;
-        int sig;
+        return cancel_watch_signals(&ctx->cancel, second);
+}
 
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        for (;;) {
-                if (sigwait(&set, &sig) != 0)
-                        continue;
-                if (atomic_exchange(&ctx->cancelled, true)) {
-                        /* The user insists: rollback is abandoned. */
-                        log_error("interrupted again: exiting without rolling back");
-                        _exit(130);
+/* The state dir's parent: logs and locks live beside the cluster's state,
+ * not in it, so they outlive `down` and a rolled-back first `up`. */
+static char *state_root(const struct run_ctx *ctx)
+{
+        char *root = strdup(ctx->state_dir), *slash = root ? strrchr(root, '/') : NULL;
+
+        if (slash && slash != root)
+                *slash = 0;
+        return root;
+}
+
+/* Keep the newest logs of this cluster only. */
+static void prune_logs(const char *dir, const char *cluster)
+{
+        _cleanup_free_ char *prefix = strdup_printf("%s-", cluster);
+        struct dirent **ents = NULL;
+        int n = prefix ? scandir(dir, &ents, NULL, alphasort) : -1, mine = 0;
+
+        for (int i = n - 1; i >= 0; i--) {
+                if (startswith(ents[i]->d_name, prefix) && endswith(ents[i]->d_name, ".log") &&
+                    ++mine > RUN_LOGS_KEPT) {
+                        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, ents[i]->d_name);
+                        if (p)
+                                unlink(p);
                 }
-                log_warning("interrupted: rolling back (%s again exits at once)",
-                            sig == SIGINT ? "Ctrl-C" : "SIGTERM");
+                free(ents[i]);
         }
-        return NULL;
+        free(ents);
 }
 
-int cancel_watch_start(struct run_ctx *ctx)
+int run_ctx_open_log(struct run_ctx *ctx, const char *what)
 {
-        pthread_attr_t attr;
-        pthread_t t;
-        sigset_t set;
+        _cleanup_free_ char *root = state_root(ctx);
+        _cleanup_free_ char *dir = root ? strdup_printf("%s/logs", root) : NULL;
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
         int r;
 
-        /* Blocked here, before any other thread exists, so every thread
-         * created later inherits the mask and only sigwait() sees them. */
-        sigemptyset(&set);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGTERM);
-        r = pthread_sigmask(SIG_BLOCK, &set, NULL);
-        if (r != 0)
-                return log_error_errno(r, "cannot block SIGINT/SIGTERM: %s", strerror(r));
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        r = pthread_create(&t, &attr, cancel_thread, ctx);
-        pthread_attr_destroy(&attr);
-        if (r != 0)
-                return log_error_errno(r, "cannot start the signal thread: %s", strerror(r));
+        if (!dir)
+                return log_error_errno(ENOMEM, "out of memory");
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+        if ((r = mkdir_p(dir, 0700)) < 0)
+                return log_error_errno(r, "cannot create %s: %m", dir);
+        prune_logs(dir, ctx->cfg->name);
+        free(ctx->log_path);
+        ctx->log_path =
+            strdup_printf("%s/%s-%s-%s-%d.log", dir, ctx->cfg->name, stamp, what, (int)getpid());
+        if (!ctx->log_path)
+                return log_error_errno(ENOMEM, "out of memory");
+        ctx->log_fd = open(ctx->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (ctx->log_fd < 0)
+                return log_error_errno(errno, "cannot create %s: %m", ctx->log_path);
+        log_set_file(ctx->log_fd);
+        log_info("log: %s", ctx->log_path);
         return 0;
 }
 
-/* "run: [in DIR] KEY=VAL ... argv", every piece shell-quoted so the line can
- * be pasted into a shell as is. */
-static int print_command(struct run_ctx *ctx, char *const *argv, char *const *env_set,
-                         const char *cwd)
+/* "pid 1234, vgpuenv up, since 2026-12-01 07:03:00 UTC" from the lock file. */
+static char *lock_holder(int fd)
 {
-        _cleanup_free_ char *cmd = shell_join(argv);
-        FILE *f = ctx->plan ? ctx->plan : stdout;
+        char buf[256];
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
-        if (!cmd)
-                return -ENOMEM;
-        fputs("run: ", f);
-        if (cwd) {
-                _cleanup_free_ char *q = shell_quote(cwd);
-                if (!q)
-                        return -ENOMEM;
-                fprintf(f, "[in %s] ", q);
-        }
-        for (size_t i = 0; env_set && env_set[i]; i++) {
-                const char *eq = strchr(env_set[i], '=');
-                _cleanup_free_ char *q = shell_quote(eq ? eq + 1 : "");
-                if (!q)
-                        return -ENOMEM;
-                fprintf(f, "%.*s=%s ", eq ? (int)(eq - env_set[i]) : (int)strlen(env_set[i]),
-                        env_set[i], q);
-        }
-        fprintf(f, "%s\n", cmd);
-        fflush(f);
-        return 0;
+        if (n <= 0)
+                return strdup("another process (it wrote no name)");
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return strdup(buf);
 }
 
-int ctx_run(struct run_ctx *ctx, const char *what, char *const *argv, char *const *env_set,
-            const char *cwd, struct spawn_result *ret)
+int run_ctx_lock(struct run_ctx *ctx, const char *command, double wait_seconds)
 {
-        struct spawn_opts o = {
-            .cwd = cwd,
-            .env_set = env_set,
-            .capture_stdout = ret != NULL,
-            .capture_stderr = ret != NULL,
-            /* Commands' chatter must not mix into --json output. */
-            .stdout_to_stderr = ret == NULL,
-            .cancel = &ctx->cancelled,
-        };
-        struct spawn_result res = {};
+        _cleanup_free_ char *path = strdup_printf("%s.lock", ctx->state_dir);
+        _cleanup_close_ int fd = -1;
+        double until = now_seconds() + wait_seconds;
+        bool said = false;
         int r;
 
-        if (!argv || !argv[0])
-                return log_error_errno(EINVAL, "%s: no command given", what);
-        if (ctx->dry_run) {
-                if (ret) {
-                        *ret = (struct spawn_result){.out = strdup(""), .err = strdup("")};
-                        if (!ret->out || !ret->err) {
-                                spawn_result_done(ret);
-                                return log_error_errno(ENOMEM, "out of memory");
-                        }
+        if (!path)
+                return log_error_errno(ENOMEM, "out of memory");
+        _cleanup_free_ char *root = state_root(ctx);
+        if (!root)
+                return log_error_errno(ENOMEM, "out of memory");
+        /* QEMU (libvirt-qemu) must traverse the state dirs to the disks. */
+        if ((r = mkdir_p(root, 0711)) < 0)
+                return log_error_errno(r, "cannot create %s: %m", root);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "cannot open %s: %m", path);
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return log_error_errno(errno, "cannot lock %s: %m", path);
+                _cleanup_free_ char *who = lock_holder(fd);
+                if (now_seconds() >= until)
+                        return log_error_errno(EBUSY,
+                                               "cluster %s is busy: %s holds %s (waited %.0fs); "
+                                               "try again when it is done",
+                                               ctx->cfg->name, who ? who : "?", path, wait_seconds);
+                if (!said) {
+                        log_notice("cluster %s is locked by %s: waiting up to %.0fs",
+                                   ctx->cfg->name, who ? who : "?", wait_seconds);
+                        said = true;
                 }
-                r = print_command(ctx, argv, env_set, cwd);
-                return r < 0 ? log_error_errno(r, "%s: cannot print the plan", what) : 0;
+                if ((r = cancel_sleep(&ctx->cancel, 0.2)) < 0)
+                        return r;
         }
-        if (ctx_cancelled(ctx))
-                return log_error_errno(ECANCELED, "%s: not started, interrupted", what);
-        r = spawn_run(argv, &o, ret ? ret : &res);
-        if (r == -ENOENT)
-                return log_error_errno(r, "%s failed: %s not found in PATH", what, argv[0]);
-        if (r < 0)
-                return log_error_errno(r, "%s failed: cannot run %s: %s", what, argv[0],
-                                       strerror(-r));
-        if ((ret ? ret : &res)->cancelled) {
-                spawn_result_done(&res);
-                return log_error_errno(ECANCELED, "%s: stopped, interrupted", what);
-        }
-        if (ret)
-                return 0;
-        r = res.exit_code;
-        spawn_result_done(&res);
-        if (r != 0)
-                return log_error_errno(EIO, "%s failed: %s exited with %d", what, argv[0], r);
+        char stamp[32], text[320];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        int n = snprintf(text, sizeof(text), "pid %d (vgpuenv %s, since %s)\n", (int)getpid(),
+                         command, stamp);
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)n, 0) != n)
+                log_debug("cannot write the lock holder into %s", path);
+        ctx->lock_fd = TAKE_FD(fd);
         return 0;
-}
-
-void ctx_plan(struct run_ctx *ctx, const char *fmt, ...)
-{
-        FILE *f = ctx->plan ? ctx->plan : stdout;
-        va_list ap;
-
-        /* A plan line in a real run would corrupt `status --json`-style
-         * output on stdout. */
-        if (!ctx->dry_run)
-                return;
-        va_start(ap, fmt);
-        vfprintf(f, fmt, ap);
-        va_end(ap);
-        fputc('\n', f);
-        fflush(f);
 }

@@ -1,52 +1,45 @@
-/* The run context every command and provider receives: the loaded config,
- * where state and caches live, dry-run and cancellation.
+/* The run context every command and step receives: the loaded config,
+ * where state, caches and our own programs live, the run's cancel token
+ * (Ctrl-C), its log, and the lock on the cluster.
  *
- * ctx_run() is the single way providers run external programs: in dry-run
- * mode it prints the command line, its environment delta and working
- * directory instead of running it, which is how `up --dry-run` shows a
- * complete plan without a parallel "describe" code path. */
+ * There is no dry-run mode here: a dry run prints the plan (plan.h) and
+ * runs nothing, so no component has to know about it. */
 #pragma once
 
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "common/spawn.h"
+#include "common/cancel.h"
 #include "provision/base/config.h"
 
 struct run_ctx {
         struct config *cfg;
-        bool dry_run;
-        bool json;             /* machine output on stdout */
-        atomic_bool cancelled; /* set by the signal thread on SIGINT/SIGTERM */
-        char *state_dir;       /* <state>/<cluster name> */
-        char *cache_dir;       /* shared content cache */
-        char *build_dir;       /* where vgpuenv-probe and friends live */
-        FILE *plan;            /* dry-run output, stdout */
+        bool json;    /* machine output on stdout */
+        bool verbose; /* -v: programs' output on our stderr too */
+        struct cancel cancel; /* the run's root token, fired by Ctrl-C */
+        struct cancel_registry children;
+        char *state_dir; /* <state>/<cluster name> */
+        char *cache_dir; /* shared content cache */
+        char *build_dir; /* where vgpuenv-probe and friends live */
+        int log_fd;      /* the run's log, -1 until run_ctx_open_log */
+        char *log_path;
+        int lock_fd; /* the cluster's lock, -1 when not held */
 };
 
-int run_ctx_init(struct run_ctx *ctx, struct config *cfg, bool dry_run);
+int run_ctx_init(struct run_ctx *ctx, struct config *cfg);
 void run_ctx_done(struct run_ctx *ctx);
 
-static inline bool ctx_cancelled(struct run_ctx *ctx)
-{
-        return atomic_load(&ctx->cancelled);
-}
+/* Turn SIGINT/SIGTERM into cancelling ctx->cancel (common/cancel.h). */
+int run_ctx_watch_signals(struct run_ctx *ctx, enum cancel_second second);
 
-/* Block SIGINT/SIGTERM in every thread and start a thread that turns them
- * into ctx->cancelled; long steps poll it and roll back. A second signal
- * exits at once with 130. */
-int cancel_watch_start(struct run_ctx *ctx);
+/* Open <state root>/logs/<cluster>-<UTC time>-<what>-<pid>.log and send
+ * every log line there too; the path is printed once. Logs live beside the
+ * cluster's state, not in it: they outlive `down` and a rolled-back first
+ * `up`. The newest 20 of a cluster are kept. */
+int run_ctx_open_log(struct run_ctx *ctx, const char *what);
 
-/* Run argv (no shell). In dry-run prints "run: [cwd] ENV=... argv..." to
- * ctx->plan and returns 0 with an empty result. what names the step in
- * errors. ret may be NULL (output streams to stderr). A non-zero exit is
- * logged with what and returned as -EIO unless ret is given, in which case
- * the caller judges exit_code. */
-int ctx_run(struct run_ctx *ctx, const char *what, char *const *argv, char *const *env_set,
-            const char *cwd, struct spawn_result *ret);
-
-/* Dry-run plan lines for things that are not commands (a file written, a
- * libvirt object defined, a manifest applied). printf-like. */
-void ctx_plan(struct run_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Take the cluster's lock (<state root>/<cluster>.lock) so two up/down runs of one
+ * cluster cannot interleave. Waits up to wait_seconds while another
+ * process holds it, then fails with -EBUSY naming that process (its pid,
+ * command and start time, written into the lock file). */
+int run_ctx_lock(struct run_ctx *ctx, const char *command, double wait_seconds);

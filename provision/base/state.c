@@ -156,6 +156,17 @@ int state_open(struct state *s, const char *dir, const char *cluster, const char
         return set_str(s->root, "run", s->run_id);
 }
 
+int state_peek(struct state *s, const char *dir, const char *cluster, const char *provider)
+{
+        *s = (struct state){};
+        pthread_mutex_init(&s->lock, NULL);
+        s->path = strdup_printf("%s/%s", dir, STATE_FILE);
+        s->run_id = strdup("(this run)");
+        if (!s->path || !s->run_id)
+                return -ENOMEM;
+        return load(s, cluster, provider);
+}
+
 static int save_locked(struct state *s)
 {
         _cleanup_free_ char *text = NULL;

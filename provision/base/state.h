@@ -32,6 +32,9 @@ struct state {
  * logged with the file's name. A resource added again keeps the run that
  * first recorded it, so a rollback never removes what an earlier run made. */
 int state_open(struct state *s, const char *dir, const char *cluster, const char *provider);
+/* The same without creating anything and without a run id of its own (a
+ * dry run plans from it); never save it. */
+int state_peek(struct state *s, const char *dir, const char *cluster, const char *provider);
 int state_save(struct state *s);
 void state_done(struct state *s);
 /* Delete the file (after `down` removed everything). */
