@@ -15,9 +15,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
-/* Another up or down of the same cluster waits this long for the lock. */
-#define LOCK_WAIT 30.0
-
 static const struct provider_ops *provider_of(struct run_ctx *ctx)
 {
         const struct provider_ops *p = provider_for_config(ctx->cfg);
@@ -78,7 +75,7 @@ static int print_plan(struct run_ctx *ctx, const struct provider_ops *p, bool up
 static int begin_run(struct run_ctx *ctx, const struct provider_ops *p, const char *verb,
                      struct state *st)
 {
-        int r = run_ctx_lock(ctx, verb, LOCK_WAIT);
+        int r = run_ctx_lock(ctx, verb, ctx->cfg->deadlines.lock);
 
         if (r < 0)
                 return r;

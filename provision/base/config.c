@@ -178,6 +178,9 @@ static const struct schema_field deadline_fields[] = {
     DEADLINE("kubectl", kubectl, "Each kubectl call of cluster setup."),
     DEADLINE("provider", provider, "kcli create/delete, make cluster-up/cluster-down."),
     DEADLINE("undo", undo, "Each undo of a rollback."),
+    DEADLINE("lock", lock,
+             "Waiting for another up or down of the same cluster to finish (then the run "
+             "fails and names it)."),
     {},
 };
 
@@ -247,7 +250,8 @@ void config_init_defaults(struct config *c)
                           .module_build = 600,
                           .kubectl = 600,
                           .provider = 3600,
-                          .undo = 300},
+                          .undo = 300,
+                          .lock = 30},
         };
 }
 

@@ -101,6 +101,7 @@ struct config_deadlines {
         unsigned kubectl;          /* each kubectl call */
         unsigned provider;         /* kcli create, make cluster-up/down */
         unsigned undo;             /* each undo of a rollback */
+        unsigned lock;             /* waiting for another run of the cluster to finish */
 };
 
 struct config {

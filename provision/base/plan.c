@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -256,14 +257,61 @@ int plan_print(const struct plan *p, FILE *out)
 
 /* ---- running --------------------------------------------------------------- */
 
+/* How often a step that runs long says what it waits for. */
+#define PROGRESS_EVERY 30.0
+
 struct engine {
         struct plan *p;
         struct run_ctx *ctx;
         struct state *st;
         const struct cancel *parent; /* the stage's token, or the root */
         pthread_mutex_t lock;        /* the fields below, shared by lanes */
+        pthread_cond_t wake;
         size_t ran;
+        struct step_run *running[64]; /* what the progress thread reports on */
+        double started[64];
+        bool stop;
 };
+
+static void track(struct engine *e, struct step_run *sr, bool on)
+{
+        pthread_mutex_lock(&e->lock);
+        for (size_t i = 0; i < ELEMENTSOF(e->running); i++)
+                if (on ? !e->running[i] : e->running[i] == sr) {
+                        e->running[i] = on ? sr : NULL;
+                        e->started[i] = now_seconds();
+                        break;
+                }
+        pthread_mutex_unlock(&e->lock);
+}
+
+/* Every PROGRESS_EVERY seconds, each step still running says what it waits
+ * for and how long it has left: a silent TCG boot or apt in the appliance
+ * is not a hang to the user watching. */
+static void *progress_thread(void *arg)
+{
+        struct engine *e = arg;
+        struct timespec ts;
+
+        pthread_mutex_lock(&e->lock);
+        while (!e->stop) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += (time_t)PROGRESS_EVERY;
+                if (pthread_cond_timedwait(&e->wake, &e->lock, &ts) != ETIMEDOUT || e->stop)
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(e->running); i++) {
+                        const struct step_run *sr = e->running[i];
+                        if (!sr)
+                                continue;
+                        double t = now_seconds() - e->started[i];
+                        log_info("    ... %s: %s (%.0fs of %.0fs)", sr->step->name,
+                                 sr->waiting_for[0] ? sr->waiting_for : sr->step->progress, t,
+                                 sr->step->deadline);
+                }
+        }
+        pthread_mutex_unlock(&e->lock);
+        return NULL;
+}
 
 void step_waiting(struct step_run *sr, const char *fmt, ...)
 {
@@ -302,7 +350,7 @@ static void report_failure(const struct step_run *sr, const struct step *s, int 
         const char *waiting = sr->waiting_for[0] ? sr->waiting_for : "it to finish";
 
         if (r == -ETIMEDOUT && cancel_culprit(&sr->cancel) == &sr->cancel)
-                log_error("step '%s' missed its deadline of %.0fs waiting for %s; its log: %s",
+                log_error("step '%s' missed its deadline of %gs waiting for %s; its log: %s",
                           s->name, s->deadline, waiting, log);
         else if (r == -ETIMEDOUT)
                 log_error("step '%s' stopped after %.1fs: a deadline passed waiting for %s; its "
@@ -329,11 +377,12 @@ static int run_step(struct engine *e, size_t i)
             .log_fd = e->ctx->log_fd,
             .verbose = e->ctx->verbose,
         };
-        struct heartbeat *hb = NULL;
         double t0 = now_seconds();
         int r;
 
         label(s, lb, sizeof(lb));
+        /* For tests and the curious: exactly the names --dry-run printed. */
+        log_debug("step %zu/%zu %s", i + 1, e->p->n, s->name);
         if (s->skip_why) {
                 log_info("[%zu/%zu] %s: skipped (%s)", i + 1, e->p->n, lb, s->skip_why);
                 s->done = true;
@@ -348,14 +397,14 @@ static int run_step(struct engine *e, size_t i)
         _cleanup_free_ char *what = strdup_printf("step '%s' (deadline %.0fs)", s->name,
                                                   s->deadline);
         sr.cancel.what = what;
-        s->started = true;
         if (injected("VGPUENV_TEST_FAIL_AT", s))
                 r = log_error_errno(EIO, "failure injected at step '%s' (VGPUENV_TEST_FAIL_AT)",
                                     s->name);
         else {
-                hb = heartbeat_start(lb, 30);
+                s->started = true;
+                track(e, &sr, true);
                 r = s->run(&sr, s->data);
-                heartbeat_stop(hb);
+                track(e, &sr, false);
         }
         if (r >= 0 && r != STEP_HALT && injected("VGPUENV_TEST_FAIL_AFTER", s))
                 r = log_error_errno(EIO, "failure injected after step '%s' "
@@ -472,7 +521,9 @@ static bool undo_all(struct engine *e)
                 cancel_init_detached(&sr.cancel, e->ctx->cancel.registry,
                                      e->ctx->cfg->deadlines.undo, what);
                 log_info("[undo %zu] %s: %s", i + 1, s->name, s->undo_text ? s->undo_text : "");
+                track(e, &sr, true);
                 int r = s->undo(&sr, s->data);
+                track(e, &sr, false);
                 if (r < 0) {
                         complete = false;
                         log_error("[undo %zu] %s: failed (%s)", i + 1, s->name, strerror(-r));
@@ -493,7 +544,10 @@ int plan_run(struct plan *p, struct run_ctx *ctx, struct state *st, struct plan_
         *res = (struct plan_result){0};
         if (r < 0)
                 return log_error_errno(r, "the plan could not be made: %s", strerror(-r));
+        pthread_t progress;
         pthread_mutex_init(&e.lock, NULL);
+        pthread_cond_init(&e.wake, NULL);
+        bool have_progress = pthread_create(&progress, NULL, progress_thread, &e) == 0;
         log_debug("%s: %zu steps", p->title, p->n);
         for (size_t i = 0; i < p->n && r == 0;) {
                 size_t j = i + 1;
@@ -506,7 +560,7 @@ int plan_run(struct plan *p, struct run_ctx *ctx, struct state *st, struct plan_
                 }
                 if (r < 0 || r == STEP_HALT)
                         for (size_t k = i; k < j && !res->failed_at; k++)
-                                if (p->steps[k]->started && p->steps[k]->result == r)
+                                if (p->steps[k]->result == r)
                                         res->failed_at = k + 1;
                 i = j;
         }
@@ -515,6 +569,13 @@ int plan_run(struct plan *p, struct run_ctx *ctx, struct state *st, struct plan_
         if (r < 0)
                 res->undo_incomplete = !undo_all(&e);
         res->elapsed = now_seconds() - t0;
+        pthread_mutex_lock(&e.lock);
+        e.stop = true;
+        pthread_cond_signal(&e.wake);
+        pthread_mutex_unlock(&e.lock);
+        if (have_progress)
+                pthread_join(progress, NULL);
+        pthread_cond_destroy(&e.wake);
         pthread_mutex_destroy(&e.lock);
         return r;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# provision/base/ssh.c against a real OpenSSH sshd on 127.0.0.1, through the
+# provision/base/ssh_*.c against a real OpenSSH sshd on 127.0.0.1, through the
 # build/tests/ssh-tool driver: keys made by our ssh_keygen (checked against
 # ssh-keygen), byte-exact quoting of tricky argv, exit codes and signals,
 # SFTP upload/download with modes, parallel connections, a PTY shell, waiting
@@ -125,7 +125,12 @@ check "remote stdin is at EOF for run" "" "$(echo should-not-arrive | $C run cat
 out=$(echo fed | $C stream sh -c 'cat; echo streamed; exit 4')
 rc=$?
 check "streaming exit code" 4 $rc
-check "streaming output (no stdin forwarded)" "streamed" "$out"
+check "streaming output, our stdin forwarded as ssh(1) does" "fed
+streamed" "$out"
+head -c 600000 /dev/urandom >"$T/big"
+$C stream sh -c 'cat > '"$T"'/big.copy' <"$T/big"
+check "600 KB of stdin through a streamed command" 0 $?
+cmp -s "$T/big" "$T/big.copy" && ok "stdin arrived whole" || bad "stdin arrived cut or changed"
 
 out=$(printf 'echo from-stdin-$((2+3))\nexit 6\n' | $C stream)
 rc=$?
@@ -186,6 +191,22 @@ check "nothing listening -> failure" 99 $rc
 contains "timeout message" "ssh on node (127.0.0.1:$PORT2) did not come up within 2s (last error: Connection refused)" "$T/err"
 contains "-ETIMEDOUT" "failed: Connection timed out" "$T/err"
 awk -v d="$dt" 'BEGIN{exit !(d >= 1.9 && d < 4)}' && ok "gave up at the deadline (${dt}s)" || bad "gave up after ${dt}s, deadline 2s"
+
+# ---- a command's deadline (-T) and Ctrl-C (-C) stop a hung command ------------
+start=$(date +%s.%N)
+$C -T 1 run sleep 60 2>"$T/err"
+rc=$?
+dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+check "a command past its deadline fails" 99 $rc
+contains "deadline message names the command" "node: stopped 'sleep 60': the -T deadline ran out of time" "$T/err"
+awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "command stopped at its deadline (${dt}s)" || bad "stopped after ${dt}s, deadline 1s"
+start=$(date +%s.%N)
+$C -C 1 run sleep 60 2>"$T/err"
+rc=$?
+dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+check "an interrupted command fails" 99 $rc
+contains "interrupted command" "node: stopped 'sleep 60': interrupted" "$T/err"
+awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "Ctrl-C honoured in ${dt}s" || bad "Ctrl-C took ${dt}s"
 
 # ---- Ctrl-C while waiting: the cancel flag stops the wait promptly -------------
 start=$(date +%s.%N)

@@ -1,19 +1,13 @@
 # Shared helpers for integration tests that bring up real libvirt VMs with
 # build/vgpuenv. Source it; it sets ROOT, VGPUENV, a private state dir and a
 # cleanup trap that runs `vgpuenv down` for every config a test registered.
-set -u
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VGPUENV=${VGPUENV:-$ROOT/build/vgpuenv}
 TMP=$(mktemp -d /tmp/vgpuenv-itest.XXXXXX)
 chmod 0711 "$TMP"
 export VGPUENV_STATE_DIR=$TMP/state
 CONFIGS_TO_DOWN=()
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
-ok() { echo "ok   $*"; }
 
 cleanup_vms() {
 	local c
@@ -25,10 +19,7 @@ cleanup_vms() {
 trap cleanup_vms EXIT
 
 need_root_and_libvirt() {
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "SKIP: needs root to start libvirtd and create libvirt networks"
-		exit 77
-	fi
+	[ "$(id -u)" -eq 0 ] || skip "needs root to start libvirtd and create libvirt networks"
 	"$ROOT/scripts/ensure-libvirtd.sh" || fail "libvirtd could not be started"
 }
 
@@ -48,7 +39,8 @@ lock_subnet() {
 # write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]: sets CFG and
 # registers it for `down` on exit (so call it directly, not in $(...)).
 # Subnets in use by tests (keep them distinct so tests can run side by side):
-# 124 display chain, 131 node setup, 151-153 local provider, 161-162 bench.
+# 124 display chain, 131 node setup, 151-154 local provider, 161-162 bench,
+# 171-174 device plugin, 175-180 fake vGPU, 186-189 lead, 191-194 e2e.
 write_config() {
 	local name=$1 octet=$2 f=$TMP/$1.yaml
 	shift 2

@@ -1,11 +1,7 @@
 # Assertions for the provider tests that drive stand-ins (tests/standins/):
 # find recorded invocations and compare their exact argv and environment.
 # Sourced; expects $STANDIN_LOG.
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 # Directories of the recorded calls of a tool, in call order.
 calls() {

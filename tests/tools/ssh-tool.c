@@ -27,7 +27,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
-#include "common/spawn.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "provision/base/ssh.h"
 
@@ -42,11 +42,11 @@ struct par {
         double timeout;
         char **argv;
         int r;
-        struct spawn_result res;
+        struct proc_result res;
 };
 
 struct canceller {
-        atomic_bool flag;
+        struct cancel token;
         double after;
 };
 
@@ -55,7 +55,7 @@ static void *cancel_main(void *p)
         struct canceller *c = p;
 
         usleep((useconds_t)(c->after * 1e6));
-        atomic_store(&c->flag, true);
+        cancel_fire(&c->token, ECANCELED);
         return NULL;
 }
 
@@ -77,15 +77,17 @@ int main(int argc, char **argv)
         _cleanup_free_ char *host_key = NULL;
         struct ssh_node *n = NULL;
         struct canceller canceller = {.after = -1};
+        struct cancel command;
         pthread_t cancel_thread;
-        double timeout = 10;
+        double timeout = 10, command_deadline = 0;
         const char *cmd;
         int c, r;
 
         log_set_prefix("ssh-tool");
         if (getenv("SSH_TOOL_DEBUG"))
                 log_set_level(LOG_DEBUG);
-        while ((c = getopt(argc, argv, "+H:p:u:i:k:t:n:C:")) >= 0) {
+        cancel_init_root(&canceller.token, NULL);
+        while ((c = getopt(argc, argv, "+H:p:u:i:k:t:n:C:T:")) >= 0) {
                 switch (c) {
                 case 'H':
                         t.host = optarg;
@@ -113,6 +115,9 @@ int main(int argc, char **argv)
                 case 'C':
                         canceller.after = atof(optarg);
                         break;
+                case 'T':
+                        command_deadline = atof(optarg);
+                        break;
                 default:
                         return 2;
                 }
@@ -122,8 +127,8 @@ int main(int argc, char **argv)
                                 "secs] CMD ...\n");
                 return 2;
         }
+        t.cancel = &canceller.token;
         if (canceller.after >= 0) {
-                t.cancelled = &canceller.flag;
                 pthread_create(&cancel_thread, NULL, cancel_main, &canceller);
                 pthread_detach(cancel_thread);
         }
@@ -172,8 +177,8 @@ int main(int argc, char **argv)
                         if (w[i].r < 0 || w[i].res.exit_code != 0)
                                 bad++;
                         printf("%d %d %s", i, w[i].r < 0 ? w[i].r : w[i].res.exit_code,
-                               w[i].res.out ?: "\n");
-                        spawn_result_done(&w[i].res);
+                               w[i].res.out.data ?: "\n");
+                        proc_result_done(&w[i].res);
                 }
                 free(w);
                 free(th);
@@ -183,11 +188,14 @@ int main(int argc, char **argv)
         r = ssh_node_connect(&t, timeout, &n);
         if (r < 0)
                 return fail(r);
+        /* -T: each command's own deadline, inside Ctrl-C's (-C) token. */
+        cancel_init_child(&command, &canceller.token, command_deadline, "the -T deadline");
+        ssh_node_set_cancel(n, &command);
 
         if (streq(cmd, "connect")) {
                 r = 0;
         } else if (streq(cmd, "run") || streq(cmd, "script")) {
-                struct spawn_result res = {};
+                _cleanup_proc_result_ struct proc_result res = {0};
                 if (argc < 1) {
                         ssh_node_free(n);
                         return 2;
@@ -195,13 +203,13 @@ int main(int argc, char **argv)
                 r = streq(cmd, "run") ? ssh_node_run(n, argv, &res)
                                       : ssh_node_run_script(n, argv[0], &res);
                 if (r >= 0) {
-                        fwrite(res.out, 1, strlen(res.out), stdout);
-                        fwrite(res.err, 1, strlen(res.err), stderr);
+                        fwrite(res.out.data, 1, res.out.len, stdout);
+                        fwrite(res.err.data, 1, res.err.len, stderr);
                         r = res.exit_code;
                 }
-                spawn_result_done(&res);
         } else if (streq(cmd, "stream") || streq(cmd, "shell")) {
-                r = ssh_node_run_streaming(n, argv, streq(cmd, "shell"));
+                r = ssh_node_run_streaming(n, argv,
+                                           streq(cmd, "shell") ? SSH_STDIN_TTY : SSH_STDIN_FORWARD);
         } else if (streq(cmd, "upload") && argc == 3) {
                 r = ssh_node_upload(n, argv[0], argv[1], (mode_t)strtoul(argv[2], NULL, 8));
         } else if (streq(cmd, "upload-data") && argc == 2) {

@@ -1,6 +1,7 @@
 /* The KubeVirt CR merge patch of cluster setup: a JSON merge patch replaces
  * arrays, so what the CR already has (feature gates, mediated device types,
  * permitted mediated devices) must be carried over, and ours added once. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "common/util.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
+#include "provision/base/plan.h"
 #include "provision/base/state.h"
 
 static void check(const char *cr, const char *want)
@@ -81,12 +83,18 @@ static void test_labels(void **state)
         cfg.provider = PROVIDER_KCLI;
         cfg.webhook.deploy = DEPLOY_NONE;
         cfg.kubevirt.configure = false;
-        struct run_ctx ctx = {.cfg = &cfg, .plan = stdout, .state_dir = dir, .build_dir = dir};
+        setenv("VGPUENV_STATE_DIR", dir, 1);
+        struct run_ctx ctx;
+        assert_int_equal(run_ctx_init(&ctx, &cfg), 0);
         struct state st = {
             .root = cJSON_Parse("{\"nodes\":[{\"name\":\"c-ctlplane-0\",\"probe_ok\":true},"
                                 "{\"name\":\"c-worker-0\",\"probe_ok\":false},"
                                 "{\"name\":\"c-worker-1\",\"probe_ok\":true}]}")};
-        assert_int_equal(cluster_setup(&ctx, &st, "/kc"), 0);
+        char *kc = strdup_printf("%s/kc", dir);
+        assert_int_equal(write_file_atomic(kc, "x", 1, 0600), 0);
+        struct plan *p = plan_new("test");
+        assert_int_equal(cluster_setup_plan(p, &ctx, kc, true, false), 0);
+        assert_int_equal(plan_run(p, &ctx, &st, NULL), 0);
 
         char *text = NULL;
         assert_int_equal(read_full_file(log, &text, NULL), 0);
@@ -94,15 +102,28 @@ static void test_labels(void **state)
                                      "arg: vgpuenv.io/render-node=true\narg: --overwrite\n"));
         assert_non_null(strstr(text, "arg: label\narg: node\narg: c-worker-1\n"));
         assert_null(strstr(text, "arg: c-worker-0\narg: vgpuenv.io/render-node=true"));
-        assert_non_null(strstr(text, "arg: --kubeconfig\narg: /kc\narg: get\narg: nodes\n"));
+        char *want = strdup_printf("arg: --kubeconfig\narg: %s\narg: get\narg: nodes\n", kc);
+        assert_non_null(strstr(text, want));
+        free(want);
         free(text);
 
         /* a failing kubectl is an error, not a silent skip */
         setenv("STANDIN_FAIL_KUBECTL", "label", 1);
-        assert_true(cluster_setup(&ctx, &st, "/kc") < 0);
+        assert_true(plan_run(p, &ctx, &st, NULL) < 0);
         unsetenv("STANDIN_FAIL_KUBECTL");
+        plan_free(p);
 
+        /* a kubeconfig that cannot be read fails the plan (it used to skip
+         * cluster setup and say "is up") */
+        unlink(kc);
+        p = plan_new("test");
+        assert_int_equal(cluster_setup_plan(p, &ctx, kc, true, false), 0);
+        assert_int_equal(plan_run(p, &ctx, &st, NULL), -ENOENT);
+        plan_free(p);
+
+        free(kc);
         cJSON_Delete(st.root);
+        run_ctx_done(&ctx);
         config_done(&cfg);
         rm_rf(dir);
         free(log);

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <libvirt/libvirt.h>
 
-#include "common/spawn.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "providers/kcli_domains.h"
 #include "providers/kcli_internal.h"
@@ -70,25 +70,20 @@ static void test_bootstrap_command(void **state)
          * Emulate: parse with a real shell and print the script argument. */
         char *script = strdup_printf("set -- %s; printf '%%s' \"$4\"", cmd);
         char *const argv[] = {"sh", "-c", script, NULL};
-        struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true};
-        struct spawn_result r = {};
-        assert_int_equal(spawn_run(argv, &o, &r), 0);
-        assert_int_equal(r.exit_code, 0);
-        assert_non_null(strstr(r.out, "grep -qxF 'ssh-ed25519 AAAAC3Nza it'\\''s $(x) `y`' "
+        _cleanup_free_ char *out = NULL, *out2 = NULL;
+        assert_int_equal(proc_run_checked("sh", argv, NULL, -1, &out), 0);
+        assert_non_null(strstr(out, "grep -qxF 'ssh-ed25519 AAAAC3Nza it'\\''s $(x) `y`' "
                                       "/root/.ssh/authorized_keys"));
         /* and that inner quoting gives the key back verbatim to grep
          * (only the quoted word is evaluated, nothing else of the script) */
-        const char *k0 = strstr(r.out, "grep -qxF ") + strlen("grep -qxF ");
+        const char *k0 = strstr(out, "grep -qxF ") + strlen("grep -qxF ");
         const char *k1 = strstr(k0, " /root/.ssh/authorized_keys");
         char *inner = strdup_printf("set -- %.*s; printf '%%s' \"$1\"", (int)(k1 - k0), k0);
         char *const argv2[] = {"sh", "-c", inner, NULL};
-        struct spawn_result r2 = {};
-        assert_int_equal(spawn_run(argv2, &o, &r2), 0);
-        assert_string_equal(r2.out, "ssh-ed25519 AAAAC3Nza it's $(x) `y`");
-        spawn_result_done(&r2);
+        assert_int_equal(proc_run_checked("sh", argv2, NULL, -1, &out2), 0);
+        assert_string_equal(out2, "ssh-ed25519 AAAAC3Nza it's $(x) `y`");
         free(inner);
-        assert_non_null(strstr(r.out, "cat /etc/ssh/ssh_host_ed25519_key.pub"));
-        spawn_result_done(&r);
+        assert_non_null(strstr(out, "cat /etc/ssh/ssh_host_ed25519_key.pub"));
         free(script);
         free(cmd);
 }
@@ -195,11 +190,10 @@ static void test_fix_on_test_driver(void **state)
         free(joined);
         strv_free(names);
 
-        struct config cfg;
-        config_init_defaults(&cfg);
-        struct run_ctx ctx = {.cfg = &cfg};
+        struct cancel never;
+        cancel_init_root(&never, NULL);
         struct kcli_fix_report rep = {};
-        assert_int_equal(kcli_fix_domains(&ctx, conn, "k1", 1, &rep), 0);
+        assert_int_equal(kcli_fix_domains(&never, conn, "k1", 1, &rep), 0);
         joined = strv_join(rep.redefined, " ");
         assert_string_equal(joined, "k1-ctlplane-0 k1-worker-0 k1-worker-1");
         free(joined);
@@ -238,7 +232,7 @@ static void test_fix_on_test_driver(void **state)
         virDomainFree(d);
 
         /* second run: nothing redefined or restarted */
-        assert_int_equal(kcli_fix_domains(&ctx, conn, "k1", 1, &rep), 0);
+        assert_int_equal(kcli_fix_domains(&never, conn, "k1", 1, &rep), 0);
         assert_null(rep.redefined);
         assert_null(rep.restarted);
         assert_int_equal(strv_length(rep.untouched), 3);
@@ -248,11 +242,10 @@ static void test_fix_on_test_driver(void **state)
         virDomainFree(d);
 
         /* a cluster with no domain is an error, not a silent success */
-        assert_int_equal(kcli_fix_domains(&ctx, conn, "nothere", 1, &rep), -ENOENT);
+        assert_int_equal(kcli_fix_domains(&never, conn, "nothere", 1, &rep), -ENOENT);
 
         free(k2_before);
         free(k9_before);
-        config_done(&cfg);
         virConnectClose(conn);
 }
 

@@ -2,6 +2,7 @@
  * Debian and RHEL families, what a first run changes, and that a second run
  * on the same node changes nothing (no install, no write, no udev trigger,
  * no upload). The real-node run is tests/integration/node_setup_local.sh. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "common/buf.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "provision/base/cdi_contract.h"
 #include "provision/node_setup.h"
@@ -30,6 +33,7 @@ struct fake_node {
         char probe_sha[65];
         const char *probe_json;
         int probe_exit;
+        int probe_errno; /* the ssh channel fails on the probe (0: it works) */
         char **log; /* every command, shell-joined; writes as "WRITE path" */
 };
 
@@ -68,14 +72,14 @@ static bool fake_installed(struct fake_node *f, const char *pkg)
         return false;
 }
 
-static void set_out(struct spawn_result *r, int code, const char *out)
+static void set_out(struct proc_result *r, int code, const char *out)
 {
         r->exit_code = code;
-        r->out = strdup(out ? out : "");
-        r->err = strdup("");
+        buf_puts(&r->out, out ? out : "");
+        buf_puts(&r->err, "");
 }
 
-static int fake_run(void *u, char *const *argv, struct spawn_result *r)
+static int fake_run(void *u, char *const *argv, struct proc_result *r)
 {
         struct fake_node *f = u;
         char *cmd = shell_join(argv);
@@ -133,6 +137,8 @@ static int fake_run(void *u, char *const *argv, struct spawn_result *r)
                 } else
                         set_out(r, 1, "");
         } else if (streq(argv[0], NODE_PROBE_PATH)) {
+                if (f->probe_errno)
+                        return -f->probe_errno;
                 set_out(r, f->probe_exit, f->probe_json);
         } else {
                 fail_msg("unexpected command: %s", cmd);
@@ -140,7 +146,7 @@ static int fake_run(void *u, char *const *argv, struct spawn_result *r)
         return 0;
 }
 
-static int fake_script(void *u, const char *script, struct spawn_result *r)
+static int fake_script(void *u, const char *script, struct proc_result *r)
 {
         struct fake_node *f = u;
         memset(r, 0, sizeof(*r));
@@ -331,19 +337,15 @@ static void test_mesa_paths_script_here(void **state)
         if (!file_exists("/usr/lib/x86_64-linux-gnu/libgbm.so.1"))
                 fail_msg("libgbm1 is not installed here (make deps installs libgbm-dev)");
         char *const argv[] = {"sh", "-c", (char *)node_mesa_paths_script, NULL};
-        struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true};
-        struct spawn_result r = {};
-        assert_int_equal(spawn_run(argv, &o, &r), 0);
-        assert_int_equal(r.exit_code, 0);
-        assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/libgbm.so.1\n"));
+        _cleanup_free_ char *out = NULL;
+        assert_int_equal(proc_run_checked("mesa paths", argv, NULL, -1, &out), 0);
+        assert_non_null(strstr(out, "/usr/lib/x86_64-linux-gnu/libgbm.so.1\n"));
         if (file_exists("/usr/lib/x86_64-linux-gnu/dri"))
-                assert_non_null(strstr(r.out, "/usr/lib/x86_64-linux-gnu/dri\n"));
-        assert_non_null(
-            strstr(r.out, "/usr/lib/x86_64-linux-gnu/libdrm.so.2\n")); /* a dependency */
-        assert_null(strstr(r.out, "libc.so.6"));
-        assert_null(strstr(r.out, "ld-linux"));
-        assert_null(strstr(r.out, "\n/lib/")); /* shown under /usr on merged /usr */
-        spawn_result_done(&r);
+                assert_non_null(strstr(out, "/usr/lib/x86_64-linux-gnu/dri\n"));
+        assert_non_null(strstr(out, "/usr/lib/x86_64-linux-gnu/libdrm.so.2\n")); /* a dependency */
+        assert_null(strstr(out, "libc.so.6"));
+        assert_null(strstr(out, "ld-linux"));
+        assert_null(strstr(out, "\n/lib/")); /* shown under /usr on merged /usr */
 }
 
 static void test_debian_first_and_second_run(void **state)
@@ -425,8 +427,10 @@ static void test_probe_failure(void **state)
                               "\"detail\":\"no /dev/dri/renderD*\"}]}";
         fx->node.probe_exit = 1;
         cJSON *v = cJSON_CreateObject();
-        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "n1", FAMILY_AUTO, true, v), -EIO);
+        /* A failed probe is the verdict, not an error of setup. */
+        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "n1", FAMILY_AUTO, true, v), 0);
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "ok")));
+        assert_null(cJSON_GetObjectItem(v, "error"));
         char buf[4096];
         FILE *f = fmemopen(buf, sizeof(buf), "w");
         cJSON *arr = cJSON_CreateArray();
@@ -466,6 +470,66 @@ static void test_probe_failure(void **state)
         assert_int_equal(node_probe_parse("Segmentation fault", 139, v), -EIO);
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "ok")));
         cJSON_Delete(v);
+}
+
+/* The ssh channel dies while the probe runs: that is a failure of setup
+ * (an error, and the plan rolls back), never a failed probe. The old code
+ * returned -EIO for both and `up` took a lost channel for a probe verdict,
+ * skipping the rollback. */
+static void test_channel_lost(void **state)
+{
+        struct fixture *fx = *state;
+        fx->node.os_release = "ID=debian\n";
+        fx->node.probe_errno = EIO;
+        cJSON *v = cJSON_CreateObject();
+        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "n1", FAMILY_AUTO, true, v), -EIO);
+        assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "ok")));
+        assert_non_null(cJSON_GetObjectItem(v, "error"));
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 1);
+        cJSON_Delete(v);
+        /* and a probe that passes is distinguished from both */
+        fx->node.probe_errno = 0;
+        v = cJSON_CreateObject();
+        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "n1", FAMILY_AUTO, true, v), 0);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(v, "ok")));
+        cJSON_Delete(v);
+}
+
+struct osr_job {
+        const char *text;
+        enum distro_family want;
+        int wrong;
+};
+
+static void *osr_thread(void *p)
+{
+        struct osr_job *j = p;
+        for (int i = 0; i < 200000; i++)
+                if (node_family_from_os_release(j->text) != j->want)
+                        j->wrong++;
+        return NULL;
+}
+
+/* Node setup runs one thread per node: the os-release parser must not use
+ * strtok's process-wide state (four threads parsing different files got
+ * each other's tokens with strtok). */
+static void test_family_in_threads(void **state)
+{
+        (void)state;
+        struct osr_job jobs[] = {
+            {"ID=\"centos\"\nID_LIKE=\"rhel fedora\"\n", FAMILY_RHEL, 0},
+            {"ID=ubuntu\nID_LIKE=\"debian\"\n", FAMILY_DEBIAN, 0},
+            {"ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n", FAMILY_RHEL, 0},
+            {"ID=linuxmint\nID_LIKE=\"ubuntu debian\"\n", FAMILY_DEBIAN, 0},
+        };
+        pthread_t t[ELEMENTSOF(jobs)];
+
+        for (size_t i = 0; i < ELEMENTSOF(jobs); i++)
+                pthread_create(&t[i], NULL, osr_thread, &jobs[i]);
+        for (size_t i = 0; i < ELEMENTSOF(jobs); i++) {
+                pthread_join(t[i], NULL);
+                assert_int_equal(jobs[i].wrong, 0);
+        }
 }
 
 static void test_family_hint(void **state)
@@ -508,6 +572,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_debian_first_and_second_run, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rhel_names, setup, teardown),
             cmocka_unit_test_setup_teardown(test_probe_failure, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_channel_lost, setup, teardown),
+            cmocka_unit_test(test_family_in_threads),
             cmocka_unit_test_setup_teardown(test_family_hint, setup, teardown),
             cmocka_unit_test_setup_teardown(test_unknown_family, setup, teardown),
         };

@@ -1,0 +1,31 @@
+# The shell library every test script sources first (directly or through
+# tests/lib/vm.sh, tests/standins/assert.sh, webhook/tests/lib.sh): strict
+# mode and the one contract for assertions.
+#
+#   fail MESSAGE            print "FAIL: MESSAGE" on stderr, exit 1
+#   ok MESSAGE              print "ok   MESSAGE"
+#   skip REASON             print "SKIP: REASON", exit 77 (tests/run.sh
+#                           reports it loudly, with the reason)
+#   check WHAT COMMAND...   run COMMAND; ok WHAT when it succeeds, else fail
+#                           WHAT (COMMAND's own output stays visible)
+#   has FILE STRING         FILE contains STRING (fixed string)
+#   hasnt FILE STRING       it does not
+set -euo pipefail
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+ok() { echo "ok   $*"; }
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+check() {
+	local what=$1
+	shift
+	"$@" || fail "$what"
+	ok "$what"
+}
+has() { grep -qF -- "$2" "$1"; }
+hasnt() { ! grep -qF -- "$2" "$1"; }
