@@ -399,3 +399,18 @@ bool endswith(const char *s, const char *suffix)
 
         return a >= b && streq(s + a - b, suffix);
 }
+
+char *shell_env_join(char *const *env)
+{
+        _cleanup_strv_free_ char **parts = NULL;
+
+        for (size_t i = 0; env && env[i]; i++) {
+                const char *eq = strchr(env[i], '=');
+                _cleanup_free_ char *q = shell_quote(eq ? eq + 1 : "");
+                if (!q || strv_push(&parts, strdup_printf("%.*s=%s",
+                                                          (int)(eq ? eq - env[i] : (long)strlen(env[i])),
+                                                          env[i], q)) < 0)
+                        return NULL;
+        }
+        return parts ? strv_join(parts, " ") : strdup("");
+}

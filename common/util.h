@@ -32,6 +32,8 @@ char *strv_join(char *const *l, const char *sep);
 char *shell_quote(const char *arg);
 /* Quote and join argv into one shell command line. */
 char *shell_join(char *const *argv);
+/* "KEY=VALUE ..." as a shell prefix: KEY=quoted-value, space-separated. */
+char *shell_env_join(char *const *env);
 
 int read_full_file(const char *path, char **ret, size_t *ret_size);
 /* Write via a temporary file and rename, so readers never see half a file. */

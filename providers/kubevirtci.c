@@ -233,7 +233,7 @@ struct step *kubevirtci_plan_make(struct plan *p, struct run_ctx *ctx, const cha
             strv_extend(&argv, target) < 0)
                 return NULL;
         cmd = shell_join(argv);
-        env_text = shell_join(env);
+        env_text = shell_env_join(env);
         s = plan_add(p, name, run_make, j);
         step_acts_on(s, "the checkout %s (kubevirtci's cluster-up)", checkout);
         step_deadline(s, ctx->cfg->deadlines.provider + 60.0);

@@ -343,6 +343,55 @@ static int run_label(struct step_run *sr, void *data)
         return 0;
 }
 
+/* "kubectl --kubeconfig KC ARGS..." as the plan shows it. */
+static char *kubectl_text(const struct cluster_run *c, const char *const *args)
+{
+        _cleanup_strv_free_ char **argv = kubectl_argv(c, args);
+        return argv ? shell_join(argv) : NULL;
+}
+
+static void detail_label(struct step *s, const struct cluster_run *c)
+{
+        const char *get[] = {"get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL};
+        const char *lab[] = {"label", "node", "NODE", VGPUENV_NODE_LABEL, "--overwrite", NULL};
+        _cleanup_free_ char *a = kubectl_text(c, get), *b = kubectl_text(c, lab);
+        step_detail(s, "run: %s\nrun: %s   (each node whose probe passed)", a ? a : "",
+                    b ? b : "");
+}
+
+static void detail_webhook(struct step *s, const struct cluster_run *c)
+{
+        const struct config *cfg = c->ctx->cfg;
+        _cleanup_free_ char *out = strdup_printf("%s/mesa-injector.yaml", c->ctx->state_dir);
+        const char *apply[] = {"apply", "-f", out, NULL};
+        _cleanup_free_ char *a = out ? kubectl_text(c, apply) : NULL;
+        bool url = cfg->webhook.deploy == DEPLOY_URL;
+        step_detail(s, "run: %s/mesa-injector %s%s%s%s%s%s%s > %s\nrun: %s",
+                    c->ctx->build_dir, url ? "certs ... --out " : "", url ? c->ctx->state_dir : "",
+                    url ? "/webhook-certs (once); manifests --url " : "manifests",
+                    url ? cfg->webhook.url : "", url ? " --certs " : "",
+                    url ? c->ctx->state_dir : "", url ? "/webhook-certs" : "", out ? out : "",
+                    a ? a : "");
+}
+
+static void detail_kubevirt(struct step *s, const struct cluster_run *c)
+{
+        const char *ns = c->ctx->cfg->kubevirt.namespace;
+        _cleanup_free_ char *patch = cluster_kubevirt_patch(NULL);
+        const char *get[] = {"get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL};
+        const char *pt[] = {"patch", "kubevirt", KUBEVIRT_CR, "-n", ns, "--type", "merge", "-p",
+                            patch ? patch : "", NULL};
+        const char *w[] = {"wait",  "kubevirt/" KUBEVIRT_CR, "-n",        ns,
+                           "--for", "condition=Available",   "--timeout", "600s",
+                           NULL};
+        _cleanup_free_ char *a = kubectl_text(c, get), *b = kubectl_text(c, pt),
+                            *d = kubectl_text(c, w);
+        step_detail(s,
+                    "run: %s\nrun: %s\n   (the patch keeps the feature gates and mediated "
+                    "devices already in the CR; shown for a CR without any)\nrun: %s",
+                    a ? a : "", b ? b : "", d ? d : "");
+}
+
 int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconfig,
                        bool label_nodes, bool deploy_webhook)
 {
@@ -364,6 +413,7 @@ int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconf
                               VGPUENV_NODE_LABEL);
                 step_deadline(s, 4.0 * cfg->deadlines.kubectl);
                 step_undo(s, NULL, "nothing: the label is harmless on nodes that stay");
+                detail_label(s, c);
         }
         if (deploy_webhook && cfg->webhook.deploy != DEPLOY_NONE) {
                 if (cfg->webhook.deploy == DEPLOY_URL && isempty(cfg->webhook.url))
@@ -376,11 +426,7 @@ int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconf
                 step_progress(s, "deploying mesa-injector (%s)",
                               cfg->webhook.deploy == DEPLOY_URL ? "url mode" : "in-cluster");
                 step_deadline(s, 2.0 * cfg->deadlines.kubectl + 60);
-                step_detail(s, "write the output of `mesa-injector manifests%s%s` to %s/"
-                               "mesa-injector.yaml and kubectl apply -f it",
-                            cfg->webhook.deploy == DEPLOY_URL ? " --url " : "",
-                            cfg->webhook.deploy == DEPLOY_URL ? cfg->webhook.url : "",
-                            ctx->state_dir);
+                detail_webhook(s, c);
                 step_undo(s, NULL, "nothing: the cluster's own undo removes it with the cluster");
         }
         if (cfg->kubevirt.configure) {
@@ -389,11 +435,7 @@ int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconf
                 step_progress(s, "KubeVirt for the fake vGPU (nvidia-222, GRID T4-1B/2B, "
                                  "Sidecar), then waiting for it to be Available");
                 step_deadline(s, 3.0 * cfg->deadlines.kubectl + 60);
-                step_detail(s, "kubectl patch kubevirt %s -n %s --type merge -p '%s' (keeps the "
-                               "feature gates and mediated devices already in the CR; shown for "
-                               "a CR without any)",
-                            KUBEVIRT_CR, cfg->kubevirt.namespace,
-                            "{\"spec\":{\"configuration\":...}}");
+                detail_kubevirt(s, c);
                 step_undo(s, NULL, "nothing: the patch only adds to the CR");
         }
         return plan_error(p);

@@ -236,7 +236,7 @@ int plan_print(const struct plan *p, FILE *out)
 
         if (r < 0)
                 return log_error_errno(r, "the plan could not be made: %s", strerror(-r));
-        fprintf(out, "%s: %zu steps\n", p->title, p->n);
+        fprintf(out, "%s: %zu steps%s\n", p->title, p->n, p->n ? "" : " (nothing to do)");
         for (size_t i = 0; i < p->n; i++) {
                 const struct step *s = p->steps[i];
                 fprintf(out, "%3zu. %s%s%s%s\n", i + 1, s->lane_name ? "[" : "",

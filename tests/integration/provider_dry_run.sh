@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # `vgpuenv up --dry-run` and `down --dry-run` on configs/kcli.yaml,
-# configs/kubevirtci.yaml and configs/kind.yaml: each prints a complete plan
-# (every command with its environment and working directory, the parameter
-# file, the libvirt step, the node setup steps, the kubectl commands and the
-# KubeVirt patch) and runs nothing: the stand-ins on PATH record nothing and
-# no state directory appears.
-set -u
+# configs/kubevirtci.yaml and configs/kind.yaml: each prints the complete
+# plan (every step with what it acts on, its deadline and undo, and the exact
+# commands: the parameter file, kcli, make with its environment, the node
+# setup steps, the kubectl commands with the KubeVirt patch) and runs
+# nothing: the stand-ins on PATH record nothing and no state directory
+# appears. That the plan is the very list `up` then runs is
+# plan_matches_run.sh.
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
 T=$(mktemp -d /tmp/vgpuenv-dry.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export PATH="$root/tests/standins:$PATH" STANDIN_LOG=$T/standins.log
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache HOME=$T/home
 unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS
-. tests/standins/assert.sh
 
 plan() { # config -> $T/<name>.plan
 	local name
@@ -22,58 +23,61 @@ plan() { # config -> $T/<name>.plan
 	build/vgpuenv up --dry-run -c "$1" >"$T/$name.plan" 2>&1 || { cat "$T/$name.plan"; fail "up --dry-run -c $1 failed"; }
 	build/vgpuenv down --dry-run -c "$1" >"$T/$name.down" 2>&1 || { cat "$T/$name.down"; fail "down --dry-run -c $1 failed"; }
 }
-has() { # file fixed-string...
-	local f=$1
+want() { # file fixed-string...
+	local f=$1 s
 	shift
-	local s
 	for s in "$@"; do
-		grep -qF -- "$s" "$f" || { cat "$f"; fail "$(basename "$f") lacks: $s"; }
+		has "$f" "$s" || { cat "$f"; fail "$(basename "$f") lacks: $s"; }
 	done
 }
 
 plan configs/kcli.yaml
 S=$T/state/vgpu-kcli
-has "$T/kcli.plan" \
+KC=$HOME/.kcli/clusters/vgpu-kcli/auth/kubeconfig
+want "$T/kcli.plan" \
+	"up cluster 'vgpu-kcli' (provider kcli, 2 node(s), gpu virtio), from configs/kcli.yaml: 21 steps" \
 	"write $S/kcli-parameters.yml:" "ctlplanes: 1" "workers: 1" 'image: "centos9stream"' "memory: 8192" \
 	"numcpus: 4" "disk_size: 30" \
 	"run: [in $S] kcli create kube generic --paramfile $S/kcli-parameters.yml vgpu-kcli" \
-	"set <video><model type='virtio'/></video>" "virDomainDefineXML, restart it if running" \
-	"kcli ssh NODE" "install the mesa packages that are missing" "/etc/modules-load.d/vgpuenv.conf" \
-	"70-vgpuenv-render.rules" "/etc/cdi/vgpuenv.yaml" "vgpuenv-probe --json" \
-	"kubectl label node NODE vgpuenv.io/render-node=true --overwrite" \
-	"run: $root/build/mesa-injector manifests --url https://192.168.122.1:8443" \
-	"kubectl --kubeconfig $HOME/.kcli/clusters/vgpu-kcli/auth/kubeconfig apply -f $S/mesa-injector.yaml" \
-	"kubectl --kubeconfig $HOME/.kcli/clusters/vgpu-kcli/auth/kubeconfig patch kubevirt kubevirt -n kubevirt --type merge -p" \
+	"undo:     kcli delete kube vgpu-kcli, if this run created it" \
+	"virtio video on the nodes (libxml2, virDomainDefineXML, restart when running)" \
+	"[vgpu-kcli-ctlplane-0] boot vgpu-kcli-ctlplane-0" "[vgpu-kcli-worker-0] boot vgpu-kcli-worker-0" \
+	"keys through \`kcli ssh\`" "mesa packages: install those missing" "/etc/modules-load.d/vgpuenv.conf" \
+	"70-vgpuenv-render.rules" "/etc/cdi/vgpuenv.yaml" "run it --json" " 17. verdicts" \
+	"run: kubectl --kubeconfig $KC label node NODE vgpuenv.io/render-node=true --overwrite" \
+	"manifests --url https://192.168.122.1:8443 --certs $S/webhook-certs > $S/mesa-injector.yaml" \
+	"run: kubectl --kubeconfig $KC apply -f $S/mesa-injector.yaml" \
+	"run: kubectl --kubeconfig $KC patch kubevirt kubevirt -n kubevirt --type merge -p" \
 	'"mediatedDeviceTypes":["nvidia-222"]' '"resourceName":"nvidia.com/GRID_T4-2B"' '"featureGates":["Sidecar"]' \
 	"wait kubevirt/kubevirt -n kubevirt --for condition=Available --timeout 600s"
-has "$T/kcli.down" "kcli delete kube --yes vgpu-kcli" "check that no domain of kcli cluster vgpu-kcli is left"
-echo "ok: kcli plan complete"
+want "$T/kcli.down" "0 steps (nothing to do)" "the state lists no kcli cluster vgpu-kcli"
+ok "kcli plan complete"
 
 plan configs/kubevirtci.yaml
 D=$root/configs/../kubevirt
-has "$T/kubevirtci.plan" \
+want "$T/kubevirtci.plan" \
 	"run: [in $D] KUBEVIRT_PROVIDER=k8s-1.30 KUBEVIRT_NUM_NODES=1 KUBEVIRT_MEMORY_SIZE=5120M KUBEVIRT_PROVIDER_EXTRA_ARGS='--qemu-args '\\''-device virtio-gpu-pci'\\''' make cluster-up" \
-	"$D/cluster-up/cli.sh ports ssh" "$D/cluster-up/ssh.sh node01 -- 'sudo sh -c" \
-	"vgpuenv-probe --json" "kubectl --kubeconfig $D/_ci-configs/k8s-1.30/.kubeconfig patch kubevirt"
-has "$T/kubevirtci.down" "make cluster-down"
-echo "ok: kubevirtci plan complete"
+	"undo:     make cluster-down, if this run started the cluster" \
+	"exchanging keys with node01 (ssh.sh)" "[node01] probe node01" \
+	"run: kubectl --kubeconfig $D/_ci-configs/k8s-1.30/.kubeconfig patch kubevirt"
+ok "kubevirtci plan complete"
 
 plan configs/kind.yaml
 K=$root/configs/../kubevirtci
-has "$T/kind.plan" \
+want "$T/kind.plan" \
 	"run: [in $K] KUBEVIRT_PROVIDER=kind-1.30-vgpu KUBEVIRT_NUM_NODES=1 env -u VGPU_DISPLAY make cluster-up" \
-	"webhook: not deployed on kind" "kubectl --kubeconfig $K/_ci-configs/kind-1.30-vgpu/.kubeconfig patch kubevirt"
-grep -q "vgpuenv-probe" "$T/kind.plan" && fail "kind plan has node setup"
-has "$T/kind.down" "env -u VGPU_DISPLAY make cluster-down"
-echo "ok: kind plan complete"
+	"run: kubectl --kubeconfig $K/_ci-configs/kind-1.30-vgpu/.kubeconfig patch kubevirt"
+hasnt "$T/kind.plan" "probe" || fail "kind plan has node setup"
+hasnt "$T/kind.plan" "mesa-injector" || fail "kind plan deploys the webhook"
+ok "kind plan complete: no node setup, no webhook"
 
 # the environment overrides reach the plan
 KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.31 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||
 	fail "dry run with overrides"
-has "$T/env.plan" "KUBEVIRT_PROVIDER=k8s-1.31 KUBEVIRT_NUM_NODES=3"
-echo "ok: KUBEVIRT_PROVIDER/KUBEVIRT_NUM_NODES overrides shown in the plan"
+want "$T/env.plan" "KUBEVIRT_PROVIDER=k8s-1.31 KUBEVIRT_NUM_NODES=3"
+ok "KUBEVIRT_PROVIDER/KUBEVIRT_NUM_NODES overrides shown in the plan"
 
 [ ! -e "$STANDIN_LOG" ] || fail "a dry run ran something: $(grep '^===' "$STANDIN_LOG")"
 [ ! -e "$T/state" ] || fail "a dry run created $T/state"
-echo "ok: nothing ran, nothing created"
+ok "nothing ran, nothing created"
 echo PASS
