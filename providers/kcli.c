@@ -117,8 +117,15 @@ static bool node_wait_disabled(void)
         return wait && streq(wait, "0");
 }
 
+static void silence_libvirt(void *opaque, virErrorPtr e)
+{
+        (void)opaque;
+        (void)e; /* we report errors ourselves, with context */
+}
+
 static int open_libvirt(const struct config *c, virConnectPtr *ret)
 {
+        virSetErrorFunc(NULL, silence_libvirt);
         virConnectPtr conn = virConnectOpen(c->kcli.uri);
         if (!conn)
                 return log_error_errno(EIO, "cannot connect to libvirt at %s: %s", c->kcli.uri,
@@ -254,6 +261,11 @@ static int run_create(struct step_run *sr, void *data)
                                        "%s not found (kcli.binary): install kcli "
                                        "(https://github.com/karmab/kcli) or set kcli.binary",
                                        bin);
+        /* Our key for the nodes, made here once: the node steps that use it
+         * run side by side. */
+        _cleanup_free_ char *identity = NULL, *pub = NULL;
+        if ((r = identity_files(ctx, &identity, &pub)) < 0)
+                return r;
         if ((r = write_file_atomic(pf, text, strlen(text), 0600)) < 0)
                 return log_error_errno(r, "cannot write %s", pf);
         if ((r = open_libvirt(c, &conn)) < 0 ||
@@ -346,10 +358,19 @@ static int run_node(struct step_run *sr, void *data)
                 return log_error_errno(ENOENT, "kcli made no domain %s (nodes.count and "
                                                "nodes.ctlplanes name the nodes kcli makes)",
                                        n->name);
+        /* The address and sshd come within ssh.timeout of each other; the
+         * step's deadline adds room for kcli ssh. */
+        struct cancel addr;
+        cancel_init_child(&addr, &sr->cancel, c->ssh.timeout, "ssh.timeout");
         step_waiting(sr, "an IPv4 address of %s (DHCP lease or ARP)", n->name);
         while (!(ip = domain_ipv4(dom)))
-                if ((r = cancel_sleep(&sr->cancel, 2)) < 0)
-                        return r;
+                if ((r = cancel_sleep(&addr, 2)) < 0)
+                        return r == -ETIMEDOUT && cancel_culprit(&addr) == &addr
+                                   ? log_error_errno(r,
+                                                     "%s: no IPv4 address within %us (DHCP "
+                                                     "lease or ARP)",
+                                                     n->name, c->ssh.timeout)
+                                   : r;
         const char *args[] = {"ssh", n->name, cmd, NULL};
         _cleanup_strv_free_ char **argv = kcli_argv(c, args);
         if (!argv)

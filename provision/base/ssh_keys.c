@@ -93,11 +93,12 @@ int ssh_keygen(const char *path, const char *comment, char **ret_pub)
         /* libssh writes with fopen(), honouring the umask; create the file
          * 0600 first so the private key is never readable by others, then
          * rename it into place so a reader never sees half a key. */
-        tmp = strdup_printf("%s.tmp.%d", path, (int)getpid());
+        /* mkstemp: two threads of one process may make keys side by side. */
+        tmp = strdup_printf("%s.tmp.XXXXXX", path);
         pub_path = strdup_printf("%s.pub", path);
         if (!tmp || !pub_path)
                 return log_error_errno(ENOMEM, "out of memory");
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = mkstemp(tmp);
         if (fd < 0)
                 return log_error_errno(errno, "cannot create %s: %m", tmp);
         (void)fchmod(fd, 0600);

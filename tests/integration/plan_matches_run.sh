@@ -17,6 +17,7 @@ URI=qemu:///system
 A=vgpm$$
 T=$(mktemp -d /tmp/vgpuenv-planrun.XXXXXX)
 cleanup() {
+	set +e # best effort: a domain may already be gone
 	for d in $(virsh -q -c $URI list --all --name | grep -E "^$A-" || true); do
 		virsh -q -c $URI destroy "$d" >/dev/null 2>&1 || true
 		virsh -q -c $URI undefine "$d" >/dev/null 2>&1 || true

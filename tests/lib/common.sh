@@ -10,7 +10,10 @@
 #                           WHAT (COMMAND's own output stays visible)
 #   has FILE STRING         FILE contains STRING (fixed string)
 #   hasnt FILE STRING       it does not
-set -euo pipefail
+set -Eeuo pipefail
+# Strict mode must never fail silently: say which command stopped the test.
+trap 'rc=$?; [[ $BASH_COMMAND == exit* ]] ||
+	echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: \"$BASH_COMMAND\" exited with $rc" >&2' ERR
 
 fail() {
 	echo "FAIL: $*" >&2

@@ -10,6 +10,7 @@ export VGPUENV_STATE_DIR=$TMP/state
 CONFIGS_TO_DOWN=()
 
 cleanup_vms() {
+	set +e # best effort: whatever is left goes
 	local c
 	for c in "${CONFIGS_TO_DOWN[@]}"; do
 		"$VGPUENV" down -c "$c" >/dev/null 2>&1 || echo "warning: down -c $c failed" >&2

@@ -54,7 +54,8 @@ gocli_call() {
 			local sub
 			sub=$(argv_of "$d" | sed -n '/quay.io\/kubevirtci\/gocli/{n;p;q}')
 			[ "$sub" = --prefix ] && sub=$(argv_of "$d" | sed -n '/quay.io\/kubevirtci\/gocli/{n;n;n;p;q}')
-			[ "$sub" = "$1" ] && echo "$d"
+			if [ "$sub" = "$1" ]; then echo "$d"; fi
 		fi
 	done
+	return 0
 }
