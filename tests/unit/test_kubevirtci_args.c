@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "common/spawn.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
 
@@ -25,15 +25,16 @@ static char *through_kubevirtci(const char *extra)
         char *env_extra = strdup_printf("EXTRA=%s", extra);
         char *const argv[] = {"bash", "-c", (char *)script, NULL};
         char *const env[] = {env_extra, NULL};
-        struct spawn_opts o = {.env_set = env, .capture_stdout = true, .capture_stderr = true};
-        struct spawn_result r = {};
-        assert_int_equal(spawn_run(argv, &o, &r), 0);
+        struct proc_opts o = {.argv = argv,
+                              .env_set = env,
+                              .out = PROC_CAPTURE,
+                              .err = PROC_CAPTURE,
+                              .log_fd = -1};
+        _cleanup_proc_result_ struct proc_result r = {0};
+        assert_int_equal(proc_run(&o, &r), 0);
         assert_int_equal(r.exit_code, 0);
-        char *out = r.out;
-        r.out = NULL;
-        spawn_result_done(&r);
         free(env_extra);
-        return out;
+        return buf_steal(&r.out);
 }
 
 static void check(const char *user, const char *cfg, const char *want_value, const char *want_argv)
