@@ -45,11 +45,11 @@ static void add(cJSON *checks, const char *name, const char *status, const char 
 static void add_evidence(cJSON *checks, const char *name, const char *status,
                          const struct accel_evidence *ev)
 {
-        _cleanup_free_ char *detail = strdup_printf(
-            "%s%s%s%s%s%s%s", ev->reason ? ev->reason : "", ev->cached ? " (cached this boot)" : "",
-            ev->command ? "\n    ran: " : "", ev->command ? ev->command : "",
-            ev->command ? "\n    printed: " : "",
-            ev->command ? (isempty(ev->output) ? "(nothing)" : ev->output) : "", "");
+        _cleanup_free_ char *detail =
+            strdup_printf("%s%s%s%s%s%s%s", ev->reason ? ev->reason : "",
+                          ev->cached ? " (cached this boot)" : "", ev->command ? "\n    ran: " : "",
+                          ev->command ? ev->command : "", ev->command ? "\n    printed: " : "",
+                          ev->command ? (isempty(ev->output) ? "(nothing)" : ev->output) : "", "");
         add(checks, name, status, detail);
         cJSON *last = cJSON_GetArrayItem(checks, cJSON_GetArraySize(checks) - 1);
         cJSON *e = cJSON_AddObjectToObject(last, "evidence");
@@ -98,7 +98,8 @@ static void host_checks(struct cli_session *s, cJSON *checks, bool reprobe)
         static const char *const tools[] = {"qemu-system-x86_64", "qemu-img", "mmdebstrap", NULL};
         for (size_t i = 0; tools[i]; i++) {
                 _cleanup_free_ char *path = find_program(tools[i]);
-                add(checks, tools[i], path ? "ok" : "fail", path ? path : "missing: run 'make deps'");
+                add(checks, tools[i], path ? "ok" : "fail",
+                    path ? path : "missing: run 'make deps'");
         }
 
         struct statvfs sv;

@@ -87,9 +87,9 @@ int cmd_ssh(int argc, char **argv)
         if (r >= 0) {
                 bool shell = optind >= argc;
                 char *none[] = {NULL};
-                enum ssh_stdin in = no_stdin                ? SSH_STDIN_NONE
+                enum ssh_stdin in = no_stdin             ? SSH_STDIN_NONE
                                     : shell && isatty(0) ? SSH_STDIN_TTY
-                                                          : SSH_STDIN_FORWARD;
+                                                         : SSH_STDIN_FORWARD;
                 r = ssh_node_run_streaming(node, shell ? none : argv + optind, in);
         }
         ssh_node_free(node);

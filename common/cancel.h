@@ -27,11 +27,11 @@ struct cancel_registry {
 };
 
 struct cancel {
-        atomic_int fired;             /* 0, or the positive errno it was fired with */
-        atomic_bool hard;             /* a second Ctrl-C: kill children at once */
-        const struct cancel *parent;  /* NULL for a root */
-        double deadline;              /* monotonic seconds; 0: none */
-        const char *what;             /* for messages: "step 'network'", not owned */
+        atomic_int fired;                 /* 0, or the positive errno it was fired with */
+        atomic_bool hard;                 /* a second Ctrl-C: kill children at once */
+        const struct cancel *parent;      /* NULL for a root */
+        double deadline;                  /* monotonic seconds; 0: none */
+        const char *what;                 /* for messages: "step 'network'", not owned */
         struct cancel_registry *registry; /* shared down the chain */
 };
 

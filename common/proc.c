@@ -294,8 +294,8 @@ static void run_loop(struct runner *u)
 
                 try_reap(u);
                 watch_cancel(u);
-                if (u->reaped && ((u->s[0].fd < 0 && u->s[1].fd < 0) ||
-                                  now_seconds() >= u->drain_until))
+                if (u->reaped &&
+                    ((u->s[0].fd < 0 && u->s[1].fd < 0) || now_seconds() >= u->drain_until))
                         return;
                 if (u->in_fd >= 0 && !u->reaped) {
                         ip = n;
@@ -344,27 +344,103 @@ static int child_end(const struct proc_opts *o, enum proc_output mode, int numbe
         return devnull;
 }
 
+/* SIGPIPE, blocked in this thread while we feed a child's stdin: writing to
+ * a program that exited raises it here, not in the whole process. */
+struct pipe_guard {
+        sigset_t set, old;
+        bool was_pending;
+};
+
+static void pipe_guard_begin(struct pipe_guard *g)
+{
+        sigset_t pending;
+
+        sigemptyset(&g->set);
+        sigaddset(&g->set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &g->set, &g->old);
+        sigpending(&pending);
+        g->was_pending = sigismember(&pending, SIGPIPE);
+}
+
+static void pipe_guard_end(struct pipe_guard *g)
+{
+        sigset_t pending;
+
+        sigpending(&pending);
+        if (!g->was_pending && sigismember(&pending, SIGPIPE)) {
+                struct timespec zero = {0, 0};
+                sigtimedwait(&g->set, NULL, &zero);
+        }
+        pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/* The parent's side once the child exists: the exec report, the loop, the
+ * reap. Returns 0 or the errno of a failed exec (negative). */
+static int supervise(struct runner *u, int report_fd)
+{
+        const struct proc_opts *o = u->o;
+        int e = 0;
+
+        setpgid(u->pid, u->pid);
+        cancel_registry_add(o->cancel ? o->cancel->registry : NULL, u->pid);
+        /* EOF at exec (close-on-exec), or the errno of a failed exec. */
+        while (read(report_fd, &e, sizeof(e)) < 0 && errno == EINTR)
+                ;
+        if (e == 0) {
+                if (u->in_fd >= 0)
+                        fcntl(u->in_fd, F_SETFL, O_NONBLOCK);
+                u->pidfd = (int)syscall(SYS_pidfd_open, u->pid, 0);
+                run_loop(u);
+        }
+        if (!u->reaped) {
+                if (e == 0) /* the loop gave up (poll failed): do not leave it running */
+                        kill(-u->pid, SIGKILL);
+                while (waitpid(u->pid, &u->status, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        cancel_registry_remove(o->cancel ? o->cancel->registry : NULL, u->pid);
+        close_fd(&u->pidfd);
+        close_fd(&u->in_fd);
+        for (int i = 0; i < 2; i++) {
+                close_fd(&u->s[i].fd);
+                buf_done(&u->s[i].partial);
+        }
+        return -e;
+}
+
+static int finish_result(const struct proc_opts *o, const struct runner *u, struct proc_result *ret,
+                         double t0)
+{
+        if (WIFEXITED(u->status))
+                ret->exit_code = WEXITSTATUS(u->status);
+        else if (WIFSIGNALED(u->status))
+                ret->exit_code = 128 + WTERMSIG(u->status);
+        ret->elapsed = now_seconds() - t0;
+        if (o->out == PROC_CAPTURE && !ret->out.data && buf_append(&ret->out, "", 0) < 0)
+                return -ENOMEM;
+        if (o->err == PROC_CAPTURE && !ret->err.data && buf_append(&ret->err, "", 0) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int proc_run(const struct proc_opts *o, struct proc_result *ret)
 {
         _cleanup_free_ char *exe = NULL;
         _cleanup_strv_free_ char **env = NULL;
         int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
         _cleanup_close_ int devnull = -1;
-        sigset_t pipe_set, old_mask, pending;
-        int r = 0, e = 0;
+        struct pipe_guard guard;
         double t0 = now_seconds();
+        int r;
 
         *ret = (struct proc_result){0};
         if (!o->argv || !o->argv[0])
                 return -EINVAL;
-        exe = find_program(o->argv[0]);
-        if (!exe)
+        if (!(exe = find_program(o->argv[0])))
                 return -ENOENT;
-        env = proc_build_env(o->env_set, o->env_unset);
-        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (!env)
+        if (!(env = proc_build_env(o->env_set, o->env_unset)))
                 return -ENOMEM;
-        if (devnull < 0)
+        if ((devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
                 return negative_errno();
         if ((o->stdin_data && pipe2(in, O_CLOEXEC) < 0) ||
             (wants_pipe(o, o->out) && pipe2(out, O_CLOEXEC) < 0) ||
@@ -377,7 +453,9 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret)
             .cwd = o->cwd,
             .argv = o->argv,
             .env = env,
-            .in = o->stdin_data ? in[0] : o->stdin_inherit ? 0 : devnull,
+            .in = o->stdin_data      ? in[0]
+                  : o->stdin_inherit ? 0
+                                     : devnull,
             .out = child_end(o, o->out, 1, out[1], devnull),
             .err = child_end(o, o->err, 2, err[1], devnull),
             .report = rep[1],
@@ -390,70 +468,27 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret)
             .s = {{.fd = out[0], .mode = o->out, .capture = &ret->out, .number = 1},
                   {.fd = err[0], .mode = o->err, .capture = &ret->err, .number = 2}},
         };
-        /* Writing to a program that exited raises SIGPIPE in this thread:
-         * blocked here (not ignored process-wide), consumed below. */
-        sigemptyset(&pipe_set);
-        sigaddset(&pipe_set, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
-        sigpending(&pending);
-        bool pipe_was_pending = sigismember(&pending, SIGPIPE);
-
+        pipe_guard_begin(&guard);
         u.pid = fork();
-        if (u.pid < 0) {
-                r = negative_errno();
-                pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-                goto out;
-        }
         if (u.pid == 0)
                 child_run(&cp);
-        setpgid(u.pid, u.pid);
-        cancel_registry_add(o->cancel ? o->cancel->registry : NULL, u.pid);
+        if (u.pid < 0) {
+                r = negative_errno();
+                pipe_guard_end(&guard);
+                goto out;
+        }
+        in[1] = -1; /* the runner owns it now */
         close_fd(&in[0]);
         close_fd(&out[1]);
         close_fd(&err[1]);
         close_fd(&rep[1]);
-        /* EOF at exec (close-on-exec), or the errno of a failed exec. */
-        while (read(rep[0], &e, sizeof(e)) < 0 && errno == EINTR)
-                ;
-        if (e == 0) {
-                if (u.in_fd >= 0)
-                        fcntl(u.in_fd, F_SETFL, O_NONBLOCK);
-                u.pidfd = (int)syscall(SYS_pidfd_open, u.pid, 0);
-                run_loop(&u);
-        }
-        if (!u.reaped) {
-                if (e == 0) /* the loop gave up (poll failed): do not leave it running */
-                        kill(-u.pid, SIGKILL);
-                while (waitpid(u.pid, &u.status, 0) < 0 && errno == EINTR)
-                        ;
-        }
-        cancel_registry_remove(o->cancel ? o->cancel->registry : NULL, u.pid);
-        close_fd(&u.pidfd);
-        close_fd(&u.in_fd);
-        for (int i = 0; i < 2; i++) {
-                close_fd(&u.s[i].fd);
-                buf_done(&u.s[i].partial);
-        }
-        sigpending(&pending);
-        if (!pipe_was_pending && sigismember(&pending, SIGPIPE)) {
-                struct timespec zero = {0, 0};
-                sigtimedwait(&pipe_set, NULL, &zero);
-        }
-        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-        if (e != 0) {
-                r = -e;
+        out[0] = err[0] = -1; /* the runner's streams */
+        r = supervise(&u, rep[0]);
+        pipe_guard_end(&guard);
+        if (r < 0)
                 proc_result_done(ret);
-                goto out;
-        }
-        if (WIFEXITED(u.status))
-                ret->exit_code = WEXITSTATUS(u.status);
-        else if (WIFSIGNALED(u.status))
-                ret->exit_code = 128 + WTERMSIG(u.status);
-        ret->elapsed = now_seconds() - t0;
-        if (o->out == PROC_CAPTURE && !ret->out.data)
-                r = buf_append(&ret->out, "", 0);
-        if (r >= 0 && o->err == PROC_CAPTURE && !ret->err.data)
-                r = buf_append(&ret->err, "", 0);
+        else
+                r = finish_result(o, &u, ret, t0);
 out:
         close_pair(in);
         close_pair(out);

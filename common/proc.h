@@ -32,7 +32,7 @@ enum proc_output {
 };
 
 struct proc_opts {
-        char *const *argv; /* argv[0] is searched in PATH unless it has a '/' */
+        char *const *argv;      /* argv[0] is searched in PATH unless it has a '/' */
         char *const *env_set;   /* "KEY=VALUE", added or replaced */
         char *const *env_unset; /* "KEY" */
         const char *cwd;        /* NULL: ours */

@@ -407,9 +407,10 @@ char *shell_env_join(char *const *env)
         for (size_t i = 0; env && env[i]; i++) {
                 const char *eq = strchr(env[i], '=');
                 _cleanup_free_ char *q = shell_quote(eq ? eq + 1 : "");
-                if (!q || strv_push(&parts, strdup_printf("%.*s=%s",
-                                                          (int)(eq ? eq - env[i] : (long)strlen(env[i])),
-                                                          env[i], q)) < 0)
+                if (!q ||
+                    strv_push(&parts, strdup_printf("%.*s=%s",
+                                                    (int)(eq ? eq - env[i] : (long)strlen(env[i])),
+                                                    env[i], q)) < 0)
                         return NULL;
         }
         return parts ? strv_join(parts, " ") : strdup("");

@@ -298,12 +298,14 @@ void image_plan_base(struct plan *p, struct run_ctx *ctx, const enum accel_verdi
         *ret_dir = j->dir;
         s = plan_add(p, "base-image", build_base, j);
         step_acts_on(s, "the image cache: %s", j->dir ? j->dir : "?");
-        step_progress(s, "Debian bookworm base image (cached; else mmdebstrap from %s and one "
+        step_progress(s,
+                      "Debian bookworm base image (cached; else mmdebstrap from %s and one "
                       "appliance launch)",
                       ctx->cfg->image.mirror);
         step_deadline(s, (double)ctx->cfg->deadlines.mmdebstrap +
                              ctx->cfg->deadlines.appliance_launch +
                              ctx->cfg->deadlines.appliance_call);
-        step_undo(s, NULL, "nothing: a finished image stays in the cache (content-addressed, "
-                           "reused by later runs); a half-made one is removed at once");
+        step_undo(s, NULL,
+                  "nothing: a finished image stays in the cache (content-addressed, "
+                  "reused by later runs); a half-made one is removed at once");
 }

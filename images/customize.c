@@ -680,12 +680,14 @@ int image_plan(struct plan *p, struct run_ctx *ctx, const enum accel_verdict *ac
                 image_plan_base(p, ctx, accel, &j->base_dir);
         s = plan_add(p, "node-image", prepare_image, j);
         step_acts_on(s, "the image cache: %s/images/", ctx->cache_dir);
-        step_progress(s, "node image: %s customized with mesa%s, keys and boot settings "
+        step_progress(s,
+                      "node image: %s customized with mesa%s, keys and boot settings "
                       "(cached; else one appliance launch)",
                       built ? "the base image" : c->image.base,
                       c->image.profile == PROFILE_DISPLAY ? ", libvirt and QEMU" : "");
         step_deadline(s, (double)c->deadlines.appliance_launch + 3.0 * c->deadlines.appliance_call);
-        step_undo(s, NULL, "nothing: a finished image stays in the cache (content-addressed, "
-                           "reused by later runs); a half-made one is removed at once");
+        step_undo(s, NULL,
+                  "nothing: a finished image stays in the cache (content-addressed, "
+                  "reused by later runs); a half-made one is removed at once");
         return plan_error(p);
 }

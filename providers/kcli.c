@@ -141,8 +141,8 @@ static int kcli_delete(struct step_run *sr)
         _cleanup_strv_free_ char **argv = kcli_argv(c, args);
         if (!argv)
                 return log_error_errno(ENOMEM, "out of memory");
-        int r = step_run_program_checked(sr, c->deadlines.provider, "kcli delete kube", argv,
-                                         NULL, NULL, NULL);
+        int r = step_run_program_checked(sr, c->deadlines.provider, "kcli delete kube", argv, NULL,
+                                         NULL, NULL);
         if (r < 0)
                 return r;
 
@@ -355,8 +355,9 @@ static int run_node(struct step_run *sr, void *data)
         if (!cmd)
                 return log_error_errno(ENOMEM, "out of memory");
         if (!dom)
-                return log_error_errno(ENOENT, "kcli made no domain %s (nodes.count and "
-                                               "nodes.ctlplanes name the nodes kcli makes)",
+                return log_error_errno(ENOENT,
+                                       "kcli made no domain %s (nodes.count and "
+                                       "nodes.ctlplanes name the nodes kcli makes)",
                                        n->name);
         /* The address and sshd come within ssh.timeout of each other; the
          * step's deadline adds room for kcli ssh. */
@@ -440,7 +441,7 @@ static int kcli_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
         step_acts_on(s, "every libvirt domain of kcli cluster %s (kvirt:kube=%s)", c->name,
                      c->name);
         step_progress(s, "virtio video on the nodes (libxml2, virDomainDefineXML, restart "
-                      "when running)");
+                         "when running)");
         step_deadline(s, env_seconds("VGPUENV_SHUTDOWN_TIMEOUT", 120) * c->nodes.count + 300);
         step_undo(s, NULL, "nothing: the cluster's undo deletes the domains");
 
@@ -536,8 +537,10 @@ static void kcli_doctor(struct run_ctx *ctx, cJSON *checks)
 
         cJSON_AddStringToObject(o, "check", "kcli");
         cJSON_AddStringToObject(o, "status", found ? "ok" : "fail");
-        cJSON_AddStringToObject(o, "detail", found ? found : "not found: install kcli or set "
-                                                             "kcli.binary");
+        cJSON_AddStringToObject(o, "detail",
+                                found ? found
+                                      : "not found: install kcli or set "
+                                        "kcli.binary");
         cJSON_AddItemToArray(checks, o);
 }
 

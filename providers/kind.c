@@ -92,7 +92,8 @@ static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
         step_deadline(s, 30);
         step_undo(s, undo_cluster, "make cluster-down, if this run started the cluster");
         s = kubevirtci_plan_make(p, ctx, "kind-up", c->kind.dir, "cluster-up", k->env, no_display);
-        step_progress(s, "make cluster-up (KUBEVIRT_PROVIDER=%s, display off: VGPU_DISPLAY "
+        step_progress(s,
+                      "make cluster-up (KUBEVIRT_PROVIDER=%s, display off: VGPU_DISPLAY "
                       "unset)",
                       c->kind.provider);
         step_undo(s, NULL, "the record step's undo runs make cluster-down");
@@ -152,7 +153,7 @@ const struct provider_ops provider_kind = {
     .name = "kind",
     .vm_nodes = false,
     .makes_kubernetes = true,
-    .labels_nodes = false,  /* containers: no render-node probe ran */
+    .labels_nodes = false,    /* containers: no render-node probe ran */
     .deploys_webhook = false, /* the display-off baseline */
     .plan_up = kind_plan_up,
     .plan_down = kind_plan_down,

@@ -182,8 +182,8 @@ int kubevirtci_run_make(struct step_run *sr, const char *checkout, const char *t
                         char *const *env, char *const *argv_prefix)
 {
         _cleanup_strv_free_ char **argv = strv_copy(argv_prefix);
-        _cleanup_free_ char *what = strdup_printf("make %s in %s (deadlines.provider)", target,
-                                                  checkout);
+        _cleanup_free_ char *what =
+            strdup_printf("make %s in %s (deadlines.provider)", target, checkout);
         if ((argv_prefix && !argv) || strv_extend(&argv, "make") < 0 ||
             strv_extend(&argv, target) < 0 || !what)
                 return log_error_errno(ENOMEM, "out of memory");
@@ -353,8 +353,7 @@ static int run_register(struct step_run *sr, void *data)
 
         if (!cli || !ssh)
                 return log_error_errno(ENOMEM, "out of memory");
-        if ((r = user_key(k->ctx, &identity, &pub)) < 0 ||
-            (r = node01_port(sr, k, cli, &port)) < 0)
+        if ((r = user_key(k->ctx, &identity, &pub)) < 0 || (r = node01_port(sr, k, cli, &port)) < 0)
                 return r;
         if (!(cmd = bootstrap_command(pub)))
                 return log_error_errno(ENOMEM, "out of memory");
@@ -456,7 +455,8 @@ static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct 
          * of the same provider (gocli reuses it), so a re-run converges. */
         s = kubevirtci_plan_make(p, ctx, "kubevirtci-up", c->kubevirtci.dir, "cluster-up", k->env,
                                  NULL);
-        step_progress(s, "make cluster-up (KUBEVIRT_PROVIDER=%s, %u node(s), virtio-gpu added "
+        step_progress(s,
+                      "make cluster-up (KUBEVIRT_PROVIDER=%s, %u node(s), virtio-gpu added "
                       "through --qemu-args)",
                       c->kubevirtci.provider, c->nodes.count);
         step_undo(s, NULL, "the record step's undo runs make cluster-down");

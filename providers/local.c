@@ -77,8 +77,7 @@ static int conn_of(struct local_run *u, virConnectPtr *ret)
 
 /* Undo: remove kind/name when this run made it (an earlier run's object is
  * kept, so converging a cluster and then failing leaves it as it was). */
-static int undo_object(struct step_run *sr, struct local_run *u, const char *kind,
-                       const char *name)
+static int undo_object(struct step_run *sr, struct local_run *u, const char *kind, const char *name)
 {
         virConnectPtr conn;
         int r;
@@ -105,8 +104,7 @@ static int run_network(struct step_run *sr, void *data)
         cJSON_DeleteItemFromObjectCaseSensitive(pd, "image");
         cJSON_AddStringToObject(pd, "image", u->img.disk ? u->img.disk : "");
         cJSON_DeleteItemFromObjectCaseSensitive(pd, "domain_type");
-        cJSON_AddStringToObject(pd, "domain_type",
-                                u->accel == ACCEL_VERDICT_KVM ? "kvm" : "qemu");
+        cJSON_AddStringToObject(pd, "domain_type", u->accel == ACCEL_VERDICT_KVM ? "kvm" : "qemu");
         if ((r = state_save(sr->st)) < 0)
                 return log_error_errno(r, "saving the state file: %m");
         if ((r = conn_of(u, &conn)) < 0)
@@ -182,7 +180,7 @@ static char *domain_xml(const struct local_node *n, const char *run_id, bool pla
             .initrd = img->disk ? img->initrd : "(the base image's initrd)",
             .root_arg = img->disk ? img->root_arg : "root=/dev/vda rootfstype=ext4",
             .run_id = run_id,
-            .domain_type = planning                         ? "(kvm or qemu, from kvm-verdict)"
+            .domain_type = planning                           ? "(kvm or qemu, from kvm-verdict)"
                            : n->u->accel == ACCEL_VERDICT_KVM ? "kvm"
                                                               : "qemu",
             .render_node = render ? render : "/dev/dri/renderD128",
@@ -536,8 +534,9 @@ static void local_doctor(struct run_ctx *ctx, cJSON *checks)
                 snprintf(buf, sizeof(buf), "%s answers (libvirt %lu.%lu.%lu)", ctx->cfg->local.uri,
                          v / 1000000, v / 1000 % 1000, v % 1000);
         } else
-                snprintf(buf, sizeof(buf), "%s not reachable: start libvirtd (systemctl start "
-                                           "libvirtd, or scripts/ensure-libvirtd.sh)",
+                snprintf(buf, sizeof(buf),
+                         "%s not reachable: start libvirtd (systemctl start "
+                         "libvirtd, or scripts/ensure-libvirtd.sh)",
                          ctx->cfg->local.uri);
         cJSON_AddStringToObject(o, "check", "libvirtd");
         cJSON_AddStringToObject(o, "status", conn ? "ok" : "fail");

@@ -70,7 +70,8 @@ int local_ensure_network(virConnectPtr conn, const struct config *c, struct stat
         } else {
                 net = virNetworkDefineXML(conn, xml);
                 if (!net)
-                        return log_error_errno(EIO, "defining network %s: %s", name, local_virt_error());
+                        return log_error_errno(EIO, "defining network %s: %s", name,
+                                               local_virt_error());
                 if ((r = record(st, RES_NETWORK, name)) < 0)
                         return r;
                 log_info("network %s: defined (%s)", name, c->network.subnet);
@@ -118,7 +119,8 @@ int local_ensure_pool(virConnectPtr conn, const struct config *c, const char *st
                         return r;
         }
         if (virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) < 0)
-                return log_error_errno(EIO, "starting storage pool %s: %s", name, local_virt_error());
+                return log_error_errno(EIO, "starting storage pool %s: %s", name,
+                                       local_virt_error());
         virStoragePoolRefresh(pool, 0);
         return 0;
 }
@@ -227,7 +229,8 @@ int local_remove(virConnectPtr conn, const struct config *c, const char *kind, c
                 virStoragePoolRefresh(p, 0);
                 v = virStorageVolLookupByName(p, name);
                 if (v && virStorageVolDelete(v, 0) < 0)
-                        return log_error_errno(EIO, "deleting volume %s: %s", name, local_virt_error());
+                        return log_error_errno(EIO, "deleting volume %s: %s", name,
+                                               local_virt_error());
         } else if (streq(kind, RES_POOL)) {
                 _cleanup_(virStoragePoolFreep) virStoragePoolPtr p =
                     virStoragePoolLookupByName(conn, name);
@@ -244,7 +247,8 @@ int local_remove(virConnectPtr conn, const struct config *c, const char *kind, c
                         virStoragePoolDestroy(p);
                 }
                 if (virStoragePoolUndefine(p) < 0)
-                        return log_error_errno(EIO, "undefining pool %s: %s", name, local_virt_error());
+                        return log_error_errno(EIO, "undefining pool %s: %s", name,
+                                               local_virt_error());
         } else if (streq(kind, RES_NETWORK)) {
                 _cleanup_(virNetworkFreep) virNetworkPtr n = virNetworkLookupByName(conn, name);
                 _cleanup_free_ char *xml = n ? virNetworkGetXMLDesc(n, 0) : NULL;
@@ -257,7 +261,8 @@ int local_remove(virConnectPtr conn, const struct config *c, const char *kind, c
                                                "leaving it",
                                                name);
                 if (virNetworkIsActive(n) == 1 && virNetworkDestroy(n) < 0)
-                        return log_error_errno(EIO, "stopping network %s: %s", name, local_virt_error());
+                        return log_error_errno(EIO, "stopping network %s: %s", name,
+                                               local_virt_error());
                 if (virNetworkIsPersistent(n) == 1 && virNetworkUndefine(n) < 0)
                         return log_error_errno(EIO, "undefining network %s: %s", name,
                                                local_virt_error());
@@ -279,8 +284,7 @@ void local_adopt_marked(virConnectPtr conn, const struct config *c, const char *
                 _cleanup_free_ char *xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
                 _cleanup_free_ char *owner = xml ? local_owner_of_domain_xml(xml) : NULL;
                 const char *name = virDomainGetName(doms[i]);
-                if (owner && streq(owner, c->name) &&
-                    !state_has_resource(st, RES_DOMAIN, name))
+                if (owner && streq(owner, c->name) && !state_has_resource(st, RES_DOMAIN, name))
                         state_add_resource(st, RES_DOMAIN, name);
                 virDomainFree(doms[i]);
         }
@@ -307,4 +311,3 @@ void local_adopt_marked(virConnectPtr conn, const struct config *c, const char *
                 }
         }
 }
-

@@ -201,9 +201,17 @@ static int webhook_certs(struct step_run *sr, const struct cluster_run *c, const
         bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
         /* A host name is one of the certificate's names already (the
          * service's); an address needs --ip. */
-        char *const argv[] = {(char *)bin,  "certs",       "--service", "mesa-injector",
-                              "--namespace", "mesa-injector", "--out",    (char *)dir,
-                              ip ? "--ip" : NULL, host,      NULL};
+        char *const argv[] = {(char *)bin,
+                              "certs",
+                              "--service",
+                              "mesa-injector",
+                              "--namespace",
+                              "mesa-injector",
+                              "--out",
+                              (char *)dir,
+                              ip ? "--ip" : NULL,
+                              host,
+                              NULL};
         return step_run_program(sr, "mesa-injector certs", argv, NULL, NULL, NULL);
 }
 
@@ -322,8 +330,8 @@ static int run_label(struct step_run *sr, void *data)
         if ((r = kubectl(sr, c, "kubectl get nodes", get, &res)) < 0)
                 return r;
         if (res.exit_code != 0)
-                return log_error_errno(EIO, "kubectl get nodes failed (exit %d): %s",
-                                       res.exit_code, res.err.data ? res.err.data : "");
+                return log_error_errno(EIO, "kubectl get nodes failed (exit %d): %s", res.exit_code,
+                                       res.err.data ? res.err.data : "");
         for (char *t = res.out.data ? strtok_r(res.out.data, " \n", &save) : NULL; t;
              t = strtok_r(NULL, " \n", &save))
                 if (strv_extend(&k8s, t) < 0)
@@ -355,8 +363,7 @@ static void detail_label(struct step *s, const struct cluster_run *c)
         const char *get[] = {"get", "nodes", "-o", "jsonpath={.items[*].metadata.name}", NULL};
         const char *lab[] = {"label", "node", "NODE", VGPUENV_NODE_LABEL, "--overwrite", NULL};
         _cleanup_free_ char *a = kubectl_text(c, get), *b = kubectl_text(c, lab);
-        step_detail(s, "run: %s\nrun: %s   (each node whose probe passed)", a ? a : "",
-                    b ? b : "");
+        step_detail(s, "run: %s\nrun: %s   (each node whose probe passed)", a ? a : "", b ? b : "");
 }
 
 static void detail_webhook(struct step *s, const struct cluster_run *c)
@@ -366,8 +373,8 @@ static void detail_webhook(struct step *s, const struct cluster_run *c)
         const char *apply[] = {"apply", "-f", out, NULL};
         _cleanup_free_ char *a = out ? kubectl_text(c, apply) : NULL;
         bool url = cfg->webhook.deploy == DEPLOY_URL;
-        step_detail(s, "run: %s/mesa-injector %s%s%s%s%s%s%s > %s\nrun: %s",
-                    c->ctx->build_dir, url ? "certs ... --out " : "", url ? c->ctx->state_dir : "",
+        step_detail(s, "run: %s/mesa-injector %s%s%s%s%s%s%s > %s\nrun: %s", c->ctx->build_dir,
+                    url ? "certs ... --out " : "", url ? c->ctx->state_dir : "",
                     url ? "/webhook-certs (once); manifests --url " : "manifests",
                     url ? cfg->webhook.url : "", url ? " --certs " : "",
                     url ? c->ctx->state_dir : "", url ? "/webhook-certs" : "", out ? out : "",
@@ -379,8 +386,8 @@ static void detail_kubevirt(struct step *s, const struct cluster_run *c)
         const char *ns = c->ctx->cfg->kubevirt.namespace;
         _cleanup_free_ char *patch = cluster_kubevirt_patch(NULL);
         const char *get[] = {"get", "kubevirt", KUBEVIRT_CR, "-n", ns, "-o", "json", NULL};
-        const char *pt[] = {"patch", "kubevirt", KUBEVIRT_CR, "-n", ns, "--type", "merge", "-p",
-                            patch ? patch : "", NULL};
+        const char *pt[] = {"patch", "kubevirt", KUBEVIRT_CR,        "-n", ns, "--type",
+                            "merge", "-p",       patch ? patch : "", NULL};
         const char *w[] = {"wait",  "kubevirt/" KUBEVIRT_CR, "-n",        ns,
                            "--for", "condition=Available",   "--timeout", "600s",
                            NULL};

@@ -125,4 +125,3 @@ char **node_pkg_install_argv(enum distro_family family, char *const *pkgs)
                         return NULL;
         return TAKE_PTR(argv);
 }
-

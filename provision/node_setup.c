@@ -166,7 +166,8 @@ static void changed(cJSON *verdict, const char *what)
 {
         cJSON *ch = cJSON_GetObjectItemCaseSensitive(verdict, "changed");
         cJSON_AddItemToArray(ch, cJSON_CreateString(what));
-        log_info("    %s: %s", cJSON_GetObjectItemCaseSensitive(verdict, "node")->valuestring, what);
+        log_info("    %s: %s", cJSON_GetObjectItemCaseSensitive(verdict, "node")->valuestring,
+                 what);
 }
 
 static int run_argv(const struct node_io *io, const char *node, char *const *argv,

@@ -124,8 +124,9 @@ static int run_connect(struct step_run *sr, void *data)
                 if (streq(targets[i].name, s->name))
                         t = &targets[i];
         if (!t)
-                return log_error_errno(ENOENT, "%s: not in the state: the provider's steps "
-                                               "recorded no such node",
+                return log_error_errno(ENOENT,
+                                       "%s: not in the state: the provider's steps "
+                                       "recorded no such node",
                                        s->name);
         struct node_target tt = *t;
         tt.cancel = &sr->cancel;
@@ -250,8 +251,9 @@ static int plan_one_node(struct plan *p, struct run_ctx *ctx, struct node_verdic
                 step_acts_on(st, "node %s", name);
                 step_progress(st, "%s", d->progress);
                 step_deadline(st, ctx->cfg->deadlines.node_command);
-                step_undo(st, NULL, "nothing: node setup converges, and the node's own undo "
-                                    "removes the node");
+                step_undo(st, NULL,
+                          "nothing: node setup converges, and the node's own undo "
+                          "removes the node");
                 if (skip)
                         step_skip(st, skip);
         }

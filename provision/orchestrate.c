@@ -225,7 +225,7 @@ int provision_probe(struct run_ctx *ctx, cJSON **ret_verdicts)
                 *ret_verdicts = cJSON_Duplicate(verdicts, true);
         if (r < 0)
                 return r;
-        cJSON_ArrayForEach(n, verdicts) if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "ok")))
-                return -EIO;
+        cJSON_ArrayForEach(
+            n, verdicts) if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "ok"))) return -EIO;
         return 0;
 }

@@ -109,8 +109,7 @@ static int step_done(const struct log_step *s, int r)
         return r;
 }
 
-int mbochs_build(const struct cancel *cancel, const char *kver, const char *pkgver,
-                 char **ret_path)
+int mbochs_build(const struct cancel *cancel, const char *kver, const char *pkgver, char **ret_path)
 {
         _cleanup_free_ char *cache = vgpuenv_cache_dir();
         _cleanup_free_ char *dir = NULL, *ko = NULL, *stamp = NULL, *work = NULL, *have = NULL;
@@ -177,7 +176,8 @@ int mbochs_build(const struct cancel *cancel, const char *kver, const char *pkgv
                 for (size_t i = 0; r >= 0 && pkgs[i]; i++)
                         r = strv_push(&argv, strdup_printf("%s=%s", pkgs[i], pkgver));
                 if (r >= 0)
-                        r = run_logged(cancel, argv, debs, "downloading the node kernel's packages");
+                        r = run_logged(cancel, argv, debs,
+                                       "downloading the node kernel's packages");
                 if (r < 0)
                         log_error("mbochs needs %s %s from this host's apt sources (the node's "
                                   "kernel); when they are gone from the mirror, build mbochs.ko "

@@ -57,13 +57,13 @@ static char *find_kernel(void)
 
 /* One entry of a cpio "newc" archive, the format the kernel unpacks an
  * initramfs from (Documentation/driver-api/early-userspace/buffer-format). */
-static int cpio_entry(struct buf *b, unsigned ino, const char *name, unsigned mode,
-                      unsigned rmajor, unsigned rminor, const void *data, size_t size)
+static int cpio_entry(struct buf *b, unsigned ino, const char *name, unsigned mode, unsigned rmajor,
+                      unsigned rminor, const void *data, size_t size)
 {
         static const char zeros[4] = {0};
         size_t namesize = strlen(name) + 1;
-        int r = buf_printf(b, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X",
-                           ino, mode, 0u, 0u, 1u, 0u, size, 0u, 0u, rmajor, rminor, namesize, 0u);
+        int r = buf_printf(b, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", ino,
+                           mode, 0u, 0u, 1u, 0u, size, 0u, 0u, rmajor, rminor, namesize, 0u);
 
         if (r >= 0)
                 r = buf_append(b, name, namesize);
@@ -158,11 +158,29 @@ int accel_probe_kernel(struct run_ctx *ctx, const char *accel, double timeout,
         }
         /* -cpu host under KVM, as the libguestfs appliance runs; quiet so
          * the console carries little besides our marker. */
-        char *argv[] = {"qemu-system-x86_64", "-accel", (char *)accel, "-cpu",
-                        streq(accel, "kvm") ? "host" : "max", "-machine", "pc", "-m", "256",
-                        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
-                        "-no-reboot", "-kernel", ev->kernel, "-initrd", initrd, "-append",
-                        "console=ttyS0 quiet panic=-1 rdinit=/init", NULL};
+        char *argv[] = {"qemu-system-x86_64",
+                        "-accel",
+                        (char *)accel,
+                        "-cpu",
+                        streq(accel, "kvm") ? "host" : "max",
+                        "-machine",
+                        "pc",
+                        "-m",
+                        "256",
+                        "-nodefaults",
+                        "-no-user-config",
+                        "-display",
+                        "none",
+                        "-serial",
+                        "stdio",
+                        "-no-reboot",
+                        "-kernel",
+                        ev->kernel,
+                        "-initrd",
+                        initrd,
+                        "-append",
+                        "console=ttyS0 quiet panic=-1 rdinit=/init",
+                        NULL};
         ev->command = shell_join(argv);
         cancel_init_child(&stop, cancel, timeout, "the KVM probe");
         w.stop = &stop;
@@ -292,12 +310,11 @@ int accel_choose(struct run_ctx *ctx, const struct cancel *cancel, enum accel_ve
                 return r;
         }
         if (mode == ACCEL_KVM && ev.verdict != ACCEL_VERDICT_KVM) {
-                r = log_error_errno(ENODEV,
-                                    "local.accel is kvm but KVM does not work here: %s%s%s%s%s",
-                                    ev.reason ? ev.reason : "the probe failed",
-                                    ev.command ? "\n  ran: " : "", ev.command ? ev.command : "",
-                                    !isempty(ev.output) ? "\n  it printed:\n" : "",
-                                    !isempty(ev.output) ? ev.output : "");
+                r = log_error_errno(
+                    ENODEV, "local.accel is kvm but KVM does not work here: %s%s%s%s%s",
+                    ev.reason ? ev.reason : "the probe failed", ev.command ? "\n  ran: " : "",
+                    ev.command ? ev.command : "", !isempty(ev.output) ? "\n  it printed:\n" : "",
+                    !isempty(ev.output) ? ev.output : "");
                 accel_evidence_done(&ev);
                 return r;
         }

@@ -164,7 +164,9 @@ static const struct schema_field kubevirt_fields[] = {
 };
 
 #define DEADLINE(key, member, what)                                                                \
-        {key, SCHEMA_UINT, F(config_deadlines, member), .min = 1, .max = 86400, .doc = what}
+        {                                                                                          \
+                key, SCHEMA_UINT, F(config_deadlines, member), .min = 1, .max = 86400, .doc = what \
+        }
 static const struct schema_field deadline_fields[] = {
     DEADLINE("kvm_probe", kvm_probe,
              "Booting a kernel under KVM to decide between KVM and TCG; a KVM that cannot "

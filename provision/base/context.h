@@ -14,8 +14,8 @@
 
 struct run_ctx {
         struct config *cfg;
-        bool json;    /* machine output on stdout */
-        bool verbose; /* -v: programs' output on our stderr too */
+        bool json;            /* machine output on stdout */
+        bool verbose;         /* -v: programs' output on our stderr too */
         struct cancel cancel; /* the run's root token, fired by Ctrl-C */
         struct cancel_registry children;
         char *state_dir; /* <state>/<cluster name> */

@@ -10,4 +10,3 @@ const char node_modules_load_text[] =
 const char node_udev_rule_text[] =
     "# Written by vgpuenv: virt-launcher's QEMU (uid/gid 107) must open the render node.\n"
     "SUBSYSTEM==\"drm\", KERNEL==\"renderD*\", MODE=\"0666\"\n";
-

@@ -245,7 +245,8 @@ int plan_print(const struct plan *p, FILE *out)
                         fprintf(out, "     acts on:  %s\n", s->acts_on);
                 fprintf(out, "     progress: %s\n", s->progress);
                 fprintf(out, "     deadline: %.0fs\n", s->deadline);
-                fprintf(out, "     undo:     %s\n", s->undo_text ? s->undo_text : "nothing to undo");
+                fprintf(out, "     undo:     %s\n",
+                        s->undo_text ? s->undo_text : "nothing to undo");
                 if (s->skip_why)
                         fprintf(out, "     skipped:  %s\n", s->skip_why);
                 if (s->detail)
@@ -359,8 +360,8 @@ static void report_failure(const struct step_run *sr, const struct step *s, int 
         else if (r == -ECANCELED)
                 log_notice("step '%s' stopped after %.1fs: interrupted", s->name, dt);
         else if (r == -ECONNABORTED)
-                log_notice("step '%s' stopped after %.1fs: a step of another lane failed",
-                           s->name, dt);
+                log_notice("step '%s' stopped after %.1fs: a step of another lane failed", s->name,
+                           dt);
         else
                 log_error("step '%s' failed after %.1fs (%s); its log: %s", s->name, dt,
                           strerror(-r), log);
@@ -394,8 +395,8 @@ static int run_step(struct engine *e, size_t i)
         log_debug("step %s acts on %s, deadline %.0fs", s->name, s->acts_on ? s->acts_on : "-",
                   s->deadline);
         cancel_init_child(&sr.cancel, e->parent, s->deadline, NULL);
-        _cleanup_free_ char *what = strdup_printf("step '%s' (deadline %.0fs)", s->name,
-                                                  s->deadline);
+        _cleanup_free_ char *what =
+            strdup_printf("step '%s' (deadline %.0fs)", s->name, s->deadline);
         sr.cancel.what = what;
         if (injected("VGPUENV_TEST_FAIL_AT", s))
                 r = log_error_errno(EIO, "failure injected at step '%s' (VGPUENV_TEST_FAIL_AT)",
@@ -407,8 +408,9 @@ static int run_step(struct engine *e, size_t i)
                 track(e, &sr, false);
         }
         if (r >= 0 && r != STEP_HALT && injected("VGPUENV_TEST_FAIL_AFTER", s))
-                r = log_error_errno(EIO, "failure injected after step '%s' "
-                                         "(VGPUENV_TEST_FAIL_AFTER)",
+                r = log_error_errno(EIO,
+                                    "failure injected after step '%s' "
+                                    "(VGPUENV_TEST_FAIL_AFTER)",
                                     s->name);
         /* A step that ignored its token but came back late still failed. */
         if (r >= 0 && r != STEP_HALT && cancel_check(&sr.cancel) < 0)
@@ -473,9 +475,8 @@ static int run_stage(struct engine *e, size_t from, size_t to)
                 for (size_t k = 0; k < nl; k++)
                         seen = seen || jobs[k].lane == lane;
                 if (!seen)
-                        jobs[nl++] =
-                            (struct lane_job){.e = e, .stage = &stage, .from = from, .to = to,
-                                              .lane = lane};
+                        jobs[nl++] = (struct lane_job){
+                            .e = e, .stage = &stage, .from = from, .to = to, .lane = lane};
         }
         for (size_t k = 0; k < nl; k++)
                 if (pthread_create(&th[k], NULL, lane_thread, &jobs[k]) != 0)
@@ -587,9 +588,9 @@ int step_run_program_full(struct step_run *sr, const char *what, char *const *ar
         return step_run_program_until(sr, 0, what, argv, env_set, env_unset, cwd, ret);
 }
 
-int step_run_program_until(struct step_run *sr, double seconds, const char *what,
-                           char *const *argv, char *const *env_set, char *const *env_unset,
-                           const char *cwd, struct proc_result *ret)
+int step_run_program_until(struct step_run *sr, double seconds, const char *what, char *const *argv,
+                           char *const *env_set, char *const *env_unset, const char *cwd,
+                           struct proc_result *ret)
 {
         struct cancel own;
         struct proc_opts o = {
@@ -613,8 +614,7 @@ int step_run_program_until(struct step_run *sr, double seconds, const char *what
         }
         step_waiting(sr, "%s", what);
 
-        log_debug("%s: run %s%s%s", what, cwd ? "[in " : "", cwd ? cwd : "",
-                  cwd ? "] " : "");
+        log_debug("%s: run %s%s%s", what, cwd ? "[in " : "", cwd ? cwd : "", cwd ? "] " : "");
         log_debug("    %s", cmd ? cmd : argv[0]);
         r = proc_run(&o, ret);
         if (r == -ENOENT)
@@ -631,8 +631,8 @@ int step_run_program_until(struct step_run *sr, double seconds, const char *what
         return 0;
 }
 
-int step_run_program(struct step_run *sr, const char *what, char *const *argv,
-                     char *const *env_set, const char *cwd, char **ret_out)
+int step_run_program(struct step_run *sr, const char *what, char *const *argv, char *const *env_set,
+                     const char *cwd, char **ret_out)
 {
         return step_run_program_checked(sr, 0, what, argv, env_set, cwd, ret_out);
 }

@@ -99,8 +99,8 @@ int step_check(struct step_run *sr);
 /* Run a program for a step: its output to the run's log (and our stderr
  * with -v), the step's token, stdout captured into *ret_out when given. A
  * failure is logged with what, the exit status and the last lines. */
-int step_run_program(struct step_run *sr, const char *what, char *const *argv,
-                     char *const *env_set, const char *cwd, char **ret_out);
+int step_run_program(struct step_run *sr, const char *what, char *const *argv, char *const *env_set,
+                     const char *cwd, char **ret_out);
 /* The same with the whole result (exit status judged by the caller). */
 int step_run_program_full(struct step_run *sr, const char *what, char *const *argv,
                           char *const *env_set, char *const *env_unset, const char *cwd,
@@ -109,6 +109,6 @@ int step_run_program_full(struct step_run *sr, const char *what, char *const *ar
 int step_run_program_checked(struct step_run *sr, double seconds, const char *what,
                              char *const *argv, char *const *env_set, const char *cwd,
                              char **ret_out);
-int step_run_program_until(struct step_run *sr, double seconds, const char *what,
-                           char *const *argv, char *const *env_set, char *const *env_unset,
-                           const char *cwd, struct proc_result *ret);
+int step_run_program_until(struct step_run *sr, double seconds, const char *what, char *const *argv,
+                           char *const *env_set, char *const *env_unset, const char *cwd,
+                           struct proc_result *ret);

@@ -368,4 +368,3 @@ void ssh_node_free(struct ssh_node *n)
         free(n->host);
         free(n);
 }
-

@@ -162,4 +162,3 @@ int ssh_read_pubkey(const char *pub_path, char **ret_pub)
             EINVAL, "%s does not hold an OpenSSH public key line (\"ssh-ed25519 AAAA...\")",
             pub_path);
 }
-

@@ -228,9 +228,10 @@ static void test_schema_errors(void **state)
         (void)state;
         expect_bad("nodes:\n  cpu: 2\n",
                    "2:3: unknown key 'cpu' in nodes (valid: count, cpus, memory, disk, ctlplanes)");
-        expect_bad("nmae: x\n",
-                   "1:1: unknown top-level key 'nmae' (valid: name, provider, gpu, nodes, image, "
-                   "mesa, network, ssh, local, kcli, kubevirtci, kind, webhook, kubevirt, deadlines)");
+        expect_bad(
+            "nmae: x\n",
+            "1:1: unknown top-level key 'nmae' (valid: name, provider, gpu, nodes, image, "
+            "mesa, network, ssh, local, kcli, kubevirtci, kind, webhook, kubevirt, deadlines)");
         expect_bad("nodes:\n  count: two\n", "2:10: nodes.count: expected an integer, got 'two'");
         expect_bad("nodes:\n  count: 40\n", "2:10: nodes.count must be between 1 and 16, got 40");
         expect_bad("nodes:\n  memory: -512\n",

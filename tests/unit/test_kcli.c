@@ -73,7 +73,7 @@ static void test_bootstrap_command(void **state)
         _cleanup_free_ char *out = NULL, *out2 = NULL;
         assert_int_equal(proc_run_checked("sh", argv, NULL, -1, &out), 0);
         assert_non_null(strstr(out, "grep -qxF 'ssh-ed25519 AAAAC3Nza it'\\''s $(x) `y`' "
-                                      "/root/.ssh/authorized_keys"));
+                                    "/root/.ssh/authorized_keys"));
         /* and that inner quoting gives the key back verbatim to grep
          * (only the quoted word is evaluated, nothing else of the script) */
         const char *k0 = strstr(out, "grep -qxF ") + strlen("grep -qxF ");

@@ -25,11 +25,8 @@ static char *through_kubevirtci(const char *extra)
         char *env_extra = strdup_printf("EXTRA=%s", extra);
         char *const argv[] = {"bash", "-c", (char *)script, NULL};
         char *const env[] = {env_extra, NULL};
-        struct proc_opts o = {.argv = argv,
-                              .env_set = env,
-                              .out = PROC_CAPTURE,
-                              .err = PROC_CAPTURE,
-                              .log_fd = -1};
+        struct proc_opts o = {
+            .argv = argv, .env_set = env, .out = PROC_CAPTURE, .err = PROC_CAPTURE, .log_fd = -1};
         _cleanup_proc_result_ struct proc_result r = {0};
         assert_int_equal(proc_run(&o, &r), 0);
         assert_int_equal(r.exit_code, 0);

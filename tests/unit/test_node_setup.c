@@ -34,7 +34,7 @@ struct fake_node {
         const char *probe_json;
         int probe_exit;
         int probe_errno; /* the ssh channel fails on the probe (0: it works) */
-        char **log; /* every command, shell-joined; writes as "WRITE path" */
+        char **log;      /* every command, shell-joined; writes as "WRITE path" */
 };
 
 static const char *fake_get(struct fake_node *f, const char *path)

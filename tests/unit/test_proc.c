@@ -273,11 +273,8 @@ static void test_env_delta(void **state)
         _cleanup_proc_result_ struct proc_result r = {0};
 
         setenv("VGPUENV_B", "inherited", 1);
-        struct proc_opts o = {.argv = argv,
-                              .env_set = set,
-                              .env_unset = unset,
-                              .out = PROC_CAPTURE,
-                              .log_fd = -1};
+        struct proc_opts o = {
+            .argv = argv, .env_set = set, .env_unset = unset, .out = PROC_CAPTURE, .log_fd = -1};
         assert_int_equal(proc_run(&o, &r), 0);
         assert_string_equal(r.out.data, "set-unset\n");
         unsetenv("VGPUENV_B");
