@@ -76,13 +76,15 @@ grep -q "\[undo [0-9]*\] domain $NAME-node1" "$TMP/int.log" || { cat "$TMP/int.l
 nothing_left "Ctrl-C during boot" $pid
 ok "Ctrl-C during boot: exit 130, rolled back, nothing left"
 
-# 3 and 4 need an appliance launch: a package set no cached image has.
-write_config itest-appl 153 "image: {extra_packages: [hello]}" "local: {accel: tcg}" \
+# 3 and 4 need an appliance launch: a package set no cached image has. They
+# run with the QEMU stand-in of a lying KVM on PATH (tests/standins): the
+# appliance launches only because it is forced onto TCG.
+write_config itest-appl 153 "image: {extra_packages: [hello]}" "deadlines: {kvm_probe: 5}" \
 	"mesa: {packages: [libgbm1, vgpuenv-test-$$]}"
 cfg3=$CFG
 appliance_qemu() { pgrep -f "qemu-system-x86_64.*$cache/images/.*tmp-$1" || true; }
-
-"$VGPUENV" up -v -c "$cfg3" >"$TMP/appl.log" 2>&1 &
+export QEMU_STANDIN_LOG=$TMP/qemu.log
+PATH="$ROOT/tests/standins:$PATH" "$VGPUENV" up -v -c "$cfg3" >"$TMP/appl.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
 	grep -q "launching the libguestfs appliance" "$TMP/appl.log" && [ -n "$(appliance_qemu $pid)" ] && break
@@ -101,13 +103,15 @@ awk -v d="$dt" 'BEGIN{exit !(d < 5)}' || fail "Ctrl-C in the appliance took ${dt
 grep -q "stopping the libguestfs appliance: interrupted" "$TMP/appl.log" || { cat "$TMP/appl.log"; fail "appliance not stopped"; }
 [ -z "$(appliance_qemu $pid)" ] || fail "the appliance QEMU survived Ctrl-C"
 NAME=itest-appl nothing_left "Ctrl-C in the appliance" $pid
-ok "Ctrl-C during the appliance launch: stopped in ${dt}s, exit 130, no QEMU, no work dir"
+grep -q "accel=tcg" "$TMP/qemu.log" || { cat "$TMP/qemu.log"; fail "the appliance was not forced onto TCG"; }
+grep "tmp-$pid" "$TMP/qemu.log" | grep -q "accel=kvm" && fail "the appliance asked for KVM"
+ok "Ctrl-C during the appliance launch (forced onto TCG under the lying KVM): stopped in ${dt}s, exit 130, no QEMU, no work dir"
 
 cat >>"$cfg3" <<YAML
 deadlines: {appliance_launch: 1}
 YAML
 rc=0
-"$VGPUENV" up -c "$cfg3" >"$TMP/deadline.log" 2>&1 || rc=$?
+PATH="$ROOT/tests/standins:$PATH" "$VGPUENV" up -c "$cfg3" >"$TMP/deadline.log" 2>&1 || rc=$?
 [ $rc = 1 ] || { cat "$TMP/deadline.log"; fail "appliance deadline: exit $rc, want 1"; }
 grep -q "step 'node-image' stopped after .*: a deadline passed waiting for the libguestfs appliance launch (deadlines.appliance_launch); its log: " "$TMP/deadline.log" ||
 	{ cat "$TMP/deadline.log"; fail "the deadline message does not name the step, the wait and the log"; }
