@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -29,8 +31,12 @@ static const char usage_run[] =
     "Usage: vgpuenv e2e run -c FILE --kubevirt DIR [OPTIONS]\n"
     "\n"
     "Runs `make functest` in the KubeVirt checkout DIR against the cluster that\n"
-    "`vgpuenv up -c FILE` made, with KUBEVIRT_E2E_FOCUS, KUBECONFIG,\n"
-    "KUBEVIRT_PROVIDER, ARTIFACTS and (VM providers) VGPU_DISPLAY=true. On failure\n"
+    "`vgpuenv up -c FILE` made. The suite gets the cluster through its provider\n"
+    "config (KUBEVIRTCI_CONFIG_PATH/KUBEVIRT_PROVIDER/config-provider-*.sh: the\n"
+    "cluster's own for kubevirtci and kind, one vgpuenv writes for local and kcli)\n"
+    "and KUBECONFIG, DOCKER_PREFIX, DOCKER_TAG, ARTIFACTS, KUBEVIRT_E2E_FOCUS.\n"
+    "First checks one KubeVirt CR, one schedulable node (MediatedDevices), no\n"
+    "leftover kubevirt-test-* namespaces and, from a node, the webhook. On failure\n"
     "collects launcher logs, pod specs, VMIs, domain XML, QEMU logs, node probes\n"
     "and the webhook log into RUN-DIR/collected.\n"
     "\n"
@@ -41,15 +47,23 @@ static const char usage_run[] =
     "      --skip REGEX      KUBEVIRT_E2E_SKIP\n"
     "      --run-dir DIR     where results go (default: _e2e/CLUSTER-UTCTIME)\n"
     "      --name NAME       name of the run in reports (default: the cluster name)\n"
-    "      --display MODE    auto (on for VM providers, off for kind), on, off\n"
-    "      --kubeconfig FILE use this kubeconfig instead of the provider's\n"
+    "      --display MODE    VGPU_DISPLAY for a KubeVirt that reads it: auto (on for VM\n"
+    "                        providers, off for kind), on, off; KubeVirt main: always on\n"
+    "      --vgpu-display M  the fake vGPU's display, recorded: dmabuf (default), region,\n"
+    "                        none\n"
+    "      --expect RESULT   passed (default) or failed: the exit status says whether\n"
+    "                        the run showed it\n"
+    "      --expect-message TEXT  with --expect failed: every failure must show TEXT\n"
+    "      --kubeconfig FILE for local/kcli clusters: this kubeconfig, not the provider's\n"
+    "      --delete-leftover-namespaces  delete kubevirt-test-* namespaces an interrupted\n"
+    "                        run left, instead of stopping\n"
     "      --no-collect      do not collect artifacts on failure\n"
     "      --grace SECONDS   after Ctrl-C, wait this long before killing (default 30)\n"
     "  -q, --quiet           show the progress line only (output still in the log)\n"
     "  -h, --help            show this help\n"
     "\n"
-    "Exit status: 0 all specs passed, 1 failures or no usable results, 2 bad usage\n"
-    "or config.\n";
+    "Exit status: 0 the run showed the expected result (all specs passed, by\n"
+    "default), 1 it did not, or the cluster is not ready for it, 2 bad usage or config.\n";
 
 static const char usage_matrix[] =
     "Usage: vgpuenv e2e matrix -c MATRIX.yaml [OPTIONS]\n"
@@ -66,7 +80,8 @@ static const char usage_matrix[] =
     "      --up            run `vgpuenv up` before and `vgpuenv down` after each cell\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 every cell passed, 1 otherwise, 2 bad matrix file.\n";
+    "Exit status: 0 every cell showed its expected result, 1 otherwise, 2 bad matrix\n"
+    "file.\n";
 
 static const char usage_report[] =
     "Usage: vgpuenv e2e report [--format FORMAT] [--out FILE] DIR...\n"
@@ -102,8 +117,20 @@ enum {
         OPT_NO_COLLECT,
         OPT_GRACE,
         OPT_OUT,
-        OPT_UP
+        OPT_UP,
+        OPT_VGPU_DISPLAY,
+        OPT_EXPECT,
+        OPT_EXPECT_MESSAGE,
+        OPT_DELETE_LEFTOVERS
 };
+
+/* e2e/ returns 0/-errno; the exit codes are the CLI's. */
+static int exit_code_of(int r)
+{
+        if (r == -EINVAL || r == -EEXIST)
+                return EXIT_USAGE;
+        return r < 0 ? EXIT_FAIL : EXIT_OK;
+}
 
 static int e2e_cmd_run(int argc, char **argv)
 {
@@ -117,13 +144,18 @@ static int e2e_cmd_run(int argc, char **argv)
             {"display", required_argument, NULL, OPT_DISPLAY},
             {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
             {"no-collect", no_argument, NULL, OPT_NO_COLLECT},
+            {"vgpu-display", required_argument, NULL, OPT_VGPU_DISPLAY},
+            {"expect", required_argument, NULL, OPT_EXPECT},
+            {"expect-message", required_argument, NULL, OPT_EXPECT_MESSAGE},
+            {"delete-leftover-namespaces", no_argument, NULL, OPT_DELETE_LEFTOVERS},
             {"grace", required_argument, NULL, OPT_GRACE},
             {"quiet", no_argument, NULL, 'q'},
             {"help", no_argument, NULL, 'h'},
             {},
         };
         struct e2e_run_opts o = {.display = E2E_DISPLAY_AUTO, .collect = true};
-        int c;
+        struct e2e_run_result res;
+        int c, r;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:qh", opts, NULL)) >= 0) {
@@ -151,6 +183,18 @@ static int e2e_cmd_run(int argc, char **argv)
                         break;
                 case OPT_NO_COLLECT:
                         o.collect = false;
+                        break;
+                case OPT_VGPU_DISPLAY:
+                        o.vgpu_display = optarg;
+                        break;
+                case OPT_EXPECT:
+                        o.expect_outcome = optarg;
+                        break;
+                case OPT_EXPECT_MESSAGE:
+                        o.expect_message = optarg;
+                        break;
+                case OPT_DELETE_LEFTOVERS:
+                        o.delete_leftovers = true;
                         break;
                 case 'q':
                         o.quiet = true;
@@ -191,7 +235,10 @@ static int e2e_cmd_run(int argc, char **argv)
                 return usage_error(usage_run, "--kubevirt DIR is required%s", NULL);
         if (!o.config)
                 o.config = cli_default_config();
-        return e2e_run(&o);
+        r = e2e_run(&o, &res);
+        if (r < 0)
+                return exit_code_of(r);
+        return res.as_expected ? EXIT_OK : EXIT_FAIL;
 }
 
 static int e2e_cmd_matrix(int argc, char **argv)
@@ -205,7 +252,8 @@ static int e2e_cmd_matrix(int argc, char **argv)
             {},
         };
         struct matrix_opts o = {0};
-        int c;
+        bool as_expected;
+        int c, r;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0) {
@@ -237,7 +285,10 @@ static int e2e_cmd_matrix(int argc, char **argv)
         /* Tests and wrappers may point at another binary; /proc/self/exe
          * otherwise. */
         o.self = getenv("VGPUENV_SELF");
-        return e2e_matrix(&o);
+        r = e2e_matrix(&o, &as_expected);
+        if (r < 0)
+                return exit_code_of(r);
+        return as_expected ? EXIT_OK : EXIT_FAIL;
 }
 
 static int e2e_cmd_report(int argc, char **argv)

@@ -1,6 +1,8 @@
 # e2e: KubeVirt functional tests with the vGPU display, the Kind-vs-VM matrix
 # and its reports (see docs/e2e.md).
-E2E_SRCS := e2e/junit.c e2e/progress.c e2e/functest.c e2e/collect.c e2e/run.c e2e/report.c \
+E2E_SRCS := e2e/junit.c e2e/junit_v1.c e2e/junit_write.c e2e/progress.c e2e/functest.c \
+	e2e/collect.c e2e/checkout.c e2e/suite_config.c e2e/cluster_check.c e2e/webhook_check.c \
+	e2e/verdict.c e2e/run_info.c e2e/run.c e2e/report.c \
 	e2e/report_html.c e2e/matrix.c
 VGPUENV_SRCS += $(E2E_SRCS)
 

@@ -494,4 +494,5 @@ const struct provider_ops provider_kcli = {
     .status = kcli_status,
     .kubeconfig = kcli_kubeconfig,
     .kubevirt_provider = kcli_kubevirt_provider,
+    .makes_cluster = true,
 };

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
+#include "providers/kubevirtci_preflight.h"
 #include "providers/provider.h"
 #include "providers/rollback.h"
 
@@ -53,10 +54,12 @@ static int kind_up(struct run_ctx *ctx, struct state *st)
         if (!startswith(c->kind.provider, "kind-"))
                 return log_error_errno(EINVAL,
                                        "kind.provider must be a kubevirtci Kind provider "
-                                       "(kind-1.xx-vgpu), not %s",
+                                       "(kind-1.35-vgpu), not %s",
                                        c->kind.provider);
         if (!ctx->dry_run && !file_exists(c->kind.dir))
                 return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
+        if (!ctx->dry_run && (r = kubevirtci_check_provider(c->kind.dir, c->kind.provider)) < 0)
+                return r;
         if (!ctx->dry_run) {
                 state_add_resource(st, KIND_RESOURCE, c->kind.provider);
                 if ((r = state_save(st)) < 0)
@@ -98,6 +101,12 @@ static int kind_kubeconfig(struct run_ctx *ctx, struct state *st, char **ret)
         return kubevirtci_find_kubeconfig(ctx, ctx->cfg->kind.dir, ctx->cfg->kind.provider, ret);
 }
 
+static int kind_ci_config_dir(struct run_ctx *ctx, char **ret)
+{
+        *ret = kubevirtci_config_path(ctx->cfg->kind.dir);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static const char *kind_kubevirt_provider(struct run_ctx *ctx)
 {
         return ctx->cfg->kind.provider;
@@ -111,4 +120,6 @@ const struct provider_ops provider_kind = {
     .status = kind_status,
     .kubeconfig = kind_kubeconfig,
     .kubevirt_provider = kind_kubevirt_provider,
+    .makes_cluster = true,
+    .ci_config_dir = kind_ci_config_dir,
 };

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
+#include "providers/kubevirtci_preflight.h"
 #include "providers/provider.h"
 #include "providers/rollback.h"
 #include "provision/base/ssh.h"
@@ -164,18 +165,30 @@ char *kubevirtci_cluster_up_dir(const char *checkout)
         return strdup_printf("%s/cluster-up", checkout);
 }
 
-char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider)
+char *kubevirtci_config_path(const char *checkout)
 {
+        /* A kubevirt checkout's `make cluster-up` (hack/cluster-up.sh) sources
+         * hack/config-kubevirtci.sh, which sets KUBEVIRTCI_CONFIG_PATH to
+         * <checkout>/kubevirtci/_ci-configs whatever the environment says. */
+        _cleanup_free_ char *kv = strdup_printf("%s/hack/config-kubevirtci.sh", checkout);
+        if (kv && file_exists(kv))
+                return strdup_printf("%s/kubevirtci/_ci-configs", checkout);
         const char *cp = getenv("KUBEVIRTCI_CONFIG_PATH");
         if (!isempty(cp))
-                return strdup_printf("%s/%s/.kubeconfig", cp, provider);
+                return strdup(cp);
         _cleanup_free_ char *up = kubevirtci_cluster_up_dir(checkout);
         if (!up)
                 return NULL;
-        /* hack/common.sh: KUBEVIRTCI_CONFIG_PATH=<cluster-up>/../_ci-configs */
+        /* cluster-up/hack/common.sh: KUBEVIRTCI_CONFIG_PATH=<cluster-up>/../_ci-configs */
         char *slash = strrchr(up, '/');
         *slash = 0;
-        return strdup_printf("%s/_ci-configs/%s/.kubeconfig", up, provider);
+        return strdup_printf("%s/_ci-configs", up);
+}
+
+char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider)
+{
+        _cleanup_free_ char *cp = kubevirtci_config_path(checkout);
+        return cp ? strdup_printf("%s/%s/.kubeconfig", cp, provider) : NULL;
 }
 
 int kubevirtci_make(struct run_ctx *ctx, const char *checkout, const char *target, char *const *env,
@@ -216,6 +229,9 @@ static int make_env(struct run_ctx *ctx, char ***ret)
             strv_push(&env, strdup_printf("KUBEVIRT_MEMORY_SIZE=%uM", c->nodes.memory)) < 0 ||
             strv_push(&env, strdup_printf("KUBEVIRT_PROVIDER_EXTRA_ARGS=%s", extra)) < 0)
                 return log_error_errno(ENOMEM, "out of memory");
+        /* down.sh sources the provider too, which needs the tag as well. */
+        if ((r = kubevirtci_tag_env(c, c->kubevirtci.dir, &env)) < 0)
+                return r;
         *ret = TAKE_PTR(env);
         return 0;
 }
@@ -346,12 +362,18 @@ static int kubevirtci_up(struct run_ctx *ctx, struct state *st)
 {
         const struct config *c = ctx->cfg;
         _cleanup_strv_free_ char **env = NULL;
-        int r = make_env(ctx, &env);
-        if (r < 0)
-                return r;
         if (!ctx->dry_run && !file_exists(c->kubevirtci.dir))
                 return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
                                        c->kubevirtci.dir);
+        int r = make_env(ctx, &env);
+        if (r < 0)
+                return r;
+        /* Before anything exists: the provider, the tag, the node image. */
+        if ((!ctx->dry_run &&
+             (r = kubevirtci_check_provider(c->kubevirtci.dir, c->kubevirtci.provider)) < 0) ||
+            (r = kubevirtci_node_image_env(c, &env)) < 0 ||
+            (r = kubevirtci_check_node_image(ctx)) < 0)
+                return r;
 
         if (!ctx->dry_run) {
                 state_add_resource(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
@@ -417,6 +439,12 @@ static int kubevirtci_kubeconfig(struct run_ctx *ctx, struct state *st, char **r
                                           ctx->cfg->kubevirtci.provider, ret);
 }
 
+static int kubevirtci_ci_config_dir(struct run_ctx *ctx, char **ret)
+{
+        *ret = kubevirtci_config_path(ctx->cfg->kubevirtci.dir);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)
 {
         return ctx->cfg->kubevirtci.provider;
@@ -430,4 +458,6 @@ const struct provider_ops provider_kubevirtci = {
     .status = kubevirtci_status,
     .kubeconfig = kubevirtci_kubeconfig,
     .kubevirt_provider = kubevirtci_kubevirt_provider,
+    .makes_cluster = true,
+    .ci_config_dir = kubevirtci_ci_config_dir,
 };

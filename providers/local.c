@@ -727,4 +727,5 @@ const struct provider_ops provider_local = {
     .status = local_status,
     .kubeconfig = local_kubeconfig,
     .kubevirt_provider = local_kubevirt_provider,
+    .makes_cluster = false,
 };

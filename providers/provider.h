@@ -30,6 +30,16 @@ struct provider_ops {
         int (*kubeconfig)(struct run_ctx *ctx, struct state *st, char **ret);
         /* Value for KUBEVIRT_PROVIDER when running functests. */
         const char *(*kubevirt_provider)(struct run_ctx *ctx);
+
+        /* What e2e needs to know (docs/e2e.md). */
+        /* up brings up a Kubernetes cluster (kcli, kubevirtci, kind); local
+         * makes bare VM nodes whose Kubernetes is the user's. */
+        bool makes_cluster;
+        /* The KUBEVIRTCI_CONFIG_PATH the cluster's own kubevirtci scripts
+         * wrote <dir>/<provider>/config-provider-<provider>.sh into
+         * (kubevirtci, kind). NULL: KubeVirt's suite reaches the cluster as
+         * "external" and vgpuenv writes that file itself (local, kcli). */
+        int (*ci_config_dir)(struct run_ctx *ctx, char **ret);
 };
 
 const struct provider_ops *provider_find(const char *name);

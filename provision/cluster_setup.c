@@ -15,6 +15,8 @@
 #include "common/util.h"
 #include "provision/base/cdi_contract.h"
 #include "provision/cluster_setup.h"
+
+#include "e2e/cluster_check.h"
 #include "provision/cluster_setup_internal.h"
 
 #define KUBEVIRT_CR "kubevirt"
@@ -367,6 +369,10 @@ int cluster_setup(struct run_ctx *ctx, struct state *st, const char *kubeconfig)
                 r = deploy_webhook(ctx, kubeconfig);
         if (r >= 0)
                 r = configure_kubevirt(ctx, kubeconfig);
+        /* KubeVirt's MediatedDevices rules (one CR, one schedulable node):
+         * warnings only; a plan step of its own once up is a plan. */
+        if (r >= 0 && ctx->cfg->kubevirt.configure)
+                r = e2e_cluster_check_after_up(ctx, kubeconfig);
         step_end(&s, r);
         return r;
 }

@@ -103,16 +103,36 @@ static void test_bad_quotes(void **state)
 
 static void test_paths(void **state)
 {
+        char dir[] = "/tmp/test-kvci-XXXXXX";
         (void)state;
         unsetenv("KUBEVIRTCI_CONFIG_PATH");
-        char *p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.30");
-        assert_string_equal(p, "/nonexistent/kubevirtci/_ci-configs/k8s-1.30/.kubeconfig");
+        char *p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.36");
+        assert_string_equal(p, "/nonexistent/kubevirtci/_ci-configs/k8s-1.36/.kubeconfig");
         free(p);
         setenv("KUBEVIRTCI_CONFIG_PATH", "/cfg", 1);
-        p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.30");
-        assert_string_equal(p, "/cfg/k8s-1.30/.kubeconfig");
+        p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.36");
+        assert_string_equal(p, "/cfg/k8s-1.36/.kubeconfig");
         free(p);
+
+        /* A kubevirt checkout: its hack/config-kubevirtci.sh sets the path
+         * to <checkout>/kubevirtci/_ci-configs, whatever the environment says. */
+        assert_non_null(mkdtemp(dir));
+        char *hack = strdup_printf("%s/hack", dir),
+             *f = strdup_printf("%s/config-kubevirtci.sh", hack);
+        char *up = strdup_printf("%s/kubevirtci/cluster-up", dir);
+        assert_int_equal(mkdir_p(hack, 0755), 0);
+        assert_int_equal(mkdir_p(up, 0755), 0);
+        assert_int_equal(write_file_atomic(f, "", 0, 0644), 0);
+        p = kubevirtci_config_path(dir);
+        char *want = strdup_printf("%s/kubevirtci/_ci-configs", dir);
+        assert_string_equal(p, want);
+        free(p);
+        free(want);
         unsetenv("KUBEVIRTCI_CONFIG_PATH");
+        rm_rf(dir);
+        free(hack);
+        free(f);
+        free(up);
 }
 
 int main(void)
