@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <errno.h>
+#include <stdbool.h>
 
 #include "cli/commands.h"
 #include "common/log.h"
@@ -132,6 +133,66 @@ static int exit_code_of(int r)
         return r < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
+/* The options of `e2e run` that take a value of their own kind: -1 when c
+ * is none of them, else 0 or an exit code. */
+static int run_value_option(int c, struct e2e_run_opts *o)
+{
+        char *end = NULL;
+
+        switch (c) {
+        case OPT_DISPLAY:
+                if (streq(optarg, "auto"))
+                        o->display = E2E_DISPLAY_AUTO;
+                else if (streq(optarg, "on"))
+                        o->display = E2E_DISPLAY_ON;
+                else if (streq(optarg, "off"))
+                        o->display = E2E_DISPLAY_OFF;
+                else
+                        return usage_error(usage_run,
+                                           "--display must be auto, on or off, not \"%s\"", optarg);
+                return 0;
+        case OPT_GRACE:
+                o->grace = strtod(optarg, &end);
+                if (!end || *end || o->grace <= 0 || o->grace > 3600)
+                        return usage_error(usage_run,
+                                           "--grace must be seconds between 0 and 3600, not \"%s\"",
+                                           optarg);
+                return 0;
+        default:
+                return -1;
+        }
+}
+
+/* The string and flag options of `e2e run`: false when c is none of them. */
+static bool run_plain_option(int c, struct e2e_run_opts *o)
+{
+        const char **s = c == 'c'                  ? &o->config
+                         : c == OPT_KUBEVIRT       ? &o->kubevirt_dir
+                         : c == OPT_FOCUS          ? &o->focus
+                         : c == OPT_SKIP           ? &o->skip
+                         : c == OPT_RUN_DIR        ? &o->run_dir
+                         : c == OPT_NAME           ? &o->name
+                         : c == OPT_KUBECONFIG     ? &o->kubeconfig
+                         : c == OPT_VGPU_DISPLAY   ? &o->vgpu_display
+                         : c == OPT_EXPECT         ? &o->expect_outcome
+                         : c == OPT_EXPECT_MESSAGE ? &o->expect_message
+                                                   : NULL;
+
+        if (s) {
+                *s = optarg;
+                return true;
+        }
+        if (c == OPT_NO_COLLECT)
+                o->collect = false;
+        else if (c == OPT_DELETE_LEFTOVERS)
+                o->delete_leftovers = true;
+        else if (c == 'q')
+                o->quiet = true;
+        else
+                return false;
+        return true;
+}
+
 static int e2e_cmd_run(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -159,75 +220,19 @@ static int e2e_cmd_run(int argc, char **argv)
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:qh", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'c':
-                        o.config = optarg;
-                        break;
-                case OPT_KUBEVIRT:
-                        o.kubevirt_dir = optarg;
-                        break;
-                case OPT_FOCUS:
-                        o.focus = optarg;
-                        break;
-                case OPT_SKIP:
-                        o.skip = optarg;
-                        break;
-                case OPT_RUN_DIR:
-                        o.run_dir = optarg;
-                        break;
-                case OPT_NAME:
-                        o.name = optarg;
-                        break;
-                case OPT_KUBECONFIG:
-                        o.kubeconfig = optarg;
-                        break;
-                case OPT_NO_COLLECT:
-                        o.collect = false;
-                        break;
-                case OPT_VGPU_DISPLAY:
-                        o.vgpu_display = optarg;
-                        break;
-                case OPT_EXPECT:
-                        o.expect_outcome = optarg;
-                        break;
-                case OPT_EXPECT_MESSAGE:
-                        o.expect_message = optarg;
-                        break;
-                case OPT_DELETE_LEFTOVERS:
-                        o.delete_leftovers = true;
-                        break;
-                case 'q':
-                        o.quiet = true;
-                        break;
-                case OPT_DISPLAY:
-                        if (streq(optarg, "auto"))
-                                o.display = E2E_DISPLAY_AUTO;
-                        else if (streq(optarg, "on"))
-                                o.display = E2E_DISPLAY_ON;
-                        else if (streq(optarg, "off"))
-                                o.display = E2E_DISPLAY_OFF;
-                        else
-                                return usage_error(usage_run,
-                                                   "--display must be auto, on or off, not \"%s\"",
-                                                   optarg);
-                        break;
-                case OPT_GRACE: {
-                        char *end = NULL;
-                        o.grace = strtod(optarg, &end);
-                        if (!end || *end || o.grace <= 0 || o.grace > 3600)
-                                return usage_error(usage_run,
-                                                   "--grace must be seconds between 0 and 3600, "
-                                                   "not \"%s\"",
-                                                   optarg);
-                        break;
+                if (run_plain_option(c, &o))
+                        continue;
+                if ((r = run_value_option(c, &o)) >= 0) {
+                        if (r > 0)
+                                return r;
+                        continue;
                 }
-                case 'h':
+                if (c == 'h') {
                         fputs(usage_run, stdout);
                         return EXIT_OK;
-                default:
-                        fprintf(stderr, "\n%s", usage_run);
-                        return EXIT_USAGE;
                 }
+                fprintf(stderr, "\n%s", usage_run);
+                return EXIT_USAGE;
         }
         if (optind < argc)
                 return usage_error(usage_run, "unexpected argument \"%s\"", argv[optind]);

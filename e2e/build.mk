@@ -16,8 +16,12 @@ VGPUENV_SRCS += $(E2E_SRCS)
 KUBEVIRT_DIR ?=
 FOCUS ?=
 SKIP ?=
-# auto (on for VM providers, off for kind), on or off
+# VGPU_DISPLAY for a KubeVirt that reads it: auto, on or off (KubeVirt main: on)
 E2E_DISPLAY ?=
+# the fake vGPU's display (dmabuf, region, none) and the expected result
+E2E_VGPU_DISPLAY ?=
+E2E_EXPECT ?=
+E2E_EXPECT_MESSAGE ?=
 # the run's name in reports (default: the cluster name)
 E2E_NAME ?=
 E2E_RUN_DIR ?= _e2e/$(basename $(notdir $(CONFIG)))
@@ -25,7 +29,9 @@ MATRIX ?= configs/matrix.yaml
 E2E_UP ?=
 
 E2E_RUN_FLAGS = --run-dir $(E2E_RUN_DIR) $(if $(E2E_DISPLAY),--display $(E2E_DISPLAY)) \
-	$(if $(E2E_NAME),--name $(E2E_NAME))
+	$(if $(E2E_NAME),--name $(E2E_NAME)) $(if $(E2E_VGPU_DISPLAY),--vgpu-display $(E2E_VGPU_DISPLAY)) \
+	$(if $(E2E_EXPECT),--expect $(E2E_EXPECT)) \
+	$(if $(E2E_EXPECT_MESSAGE),--expect-message '$(E2E_EXPECT_MESSAGE)')
 
 define e2e_report_and_exit
 	if [ -f $(E2E_RUN_DIR)/run.json ]; then \

@@ -17,8 +17,7 @@
  * container texts (internal/focus.go; tests/tests_suite_test.go). */
 #define MDEV_SPEC_TEXT "KubeVirt Tests Suite [sig-compute]MediatedDevices"
 #define NAMES_JSONPATH "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}"
-#define KV_JSONPATH                                                                                \
-        "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}"
+#define KV_JSONPATH "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}"
 
 static bool regex_matches(const char *re, const char *text, bool if_broken)
 {
@@ -60,7 +59,8 @@ static int kubectl_lines(const struct cluster_check *cc, const char *what, char 
                 return log_error_errno(ENOMEM, "Out of memory");
         r = ctx_run(cc->ctx, what, argv, NULL, NULL, &res);
         if (r >= 0 && !cc->ctx->dry_run && res.exit_code != 0) {
-                bool missing = res.err && strstr(res.err, "the server doesn't have a resource type");
+                bool missing =
+                    res.err && strstr(res.err, "the server doesn't have a resource type");
                 r = missing ? -ENOENT
                             : log_error_errno(EIO, "%s: kubectl exited with %d: %s", what,
                                               res.exit_code, res.err ? res.err : "");
@@ -76,8 +76,8 @@ static int kubectl_lines(const struct cluster_check *cc, const char *what, char 
 /* -ENOENT, not logged, when KubeVirt is not installed at all. */
 static int check_kubevirt_cr(const struct cluster_check *cc)
 {
-        static const char *const args[] = {"get", "kubevirts", "--all-namespaces", "-o",
-                                           KV_JSONPATH, NULL};
+        static const char *const args[] = {"get", "kubevirts", "--all-namespaces",
+                                           "-o",  KV_JSONPATH, NULL};
         _cleanup_strv_free_ char **crs = NULL;
         _cleanup_free_ char *list = NULL;
         int r = kubectl_lines(cc, "kubectl get kubevirts", &crs, args);
@@ -97,8 +97,8 @@ static int check_kubevirt_cr(const struct cluster_check *cc)
 
 static int check_schedulable(const struct cluster_check *cc)
 {
-        static const char *const args[] = {"get", "nodes", "-l", NODE_SCHEDULABLE, "-o",
-                                           NAMES_JSONPATH, NULL};
+        static const char *const args[] = {"get", "nodes",        "-l", NODE_SCHEDULABLE,
+                                           "-o",  NAMES_JSONPATH, NULL};
         _cleanup_strv_free_ char **nodes = NULL;
         _cleanup_free_ char *list = NULL;
         int r = kubectl_lines(cc, "kubectl get schedulable nodes", &nodes, args);
@@ -174,8 +174,8 @@ int e2e_cluster_preflight(const struct cluster_check *cc)
                                        "KubeVirt is not installed in this cluster (no kubevirts "
                                        "resource type): deploy it first (e.g. `make "
                                        "cluster-sync` in the KubeVirt checkout)");
-        if (e2e_focus_selects_mdev(cc->focus, cc->skip) &&
-            (q = check_schedulable(cc)) < 0 && r >= 0)
+        if (e2e_focus_selects_mdev(cc->focus, cc->skip) && (q = check_schedulable(cc)) < 0 &&
+            r >= 0)
                 r = q;
         if ((q = check_leftovers(cc)) < 0 && r >= 0)
                 r = q;

@@ -124,11 +124,12 @@ static int reconcile(const char *path, xmlNode *suite, struct junit_result *tmp,
             (r = attr_count(path, suite, "failures", &failures, ret_err)) < 0)
                 return r;
         if (tests >= 0 && (tests < ran || tests > ran + never))
-                return junit_set_err(ret_err, -EINVAL,
-                                     "%s:%ld: <testsuite> declares tests=%lld specs selected to run, "
-                                     "but %u ran and %u never started (truncated or hand-edited "
-                                     "file?)",
-                                     path, xmlGetLineNo(suite), tests, ran, never);
+                return junit_set_err(
+                    ret_err, -EINVAL,
+                    "%s:%ld: <testsuite> declares tests=%lld specs selected to run, "
+                    "but %u ran and %u never started (truncated or hand-edited "
+                    "file?)",
+                    path, xmlGetLineNo(suite), tests, ran, never);
         if (failures >= 0 && failures != failed)
                 return junit_set_err(ret_err, -EINVAL,
                                      "%s:%ld: <testsuite> declares failures=%lld but %u specs "
@@ -143,8 +144,7 @@ static int reconcile(const char *path, xmlNode *suite, struct junit_result *tmp,
         return 0;
 }
 
-int junit_parse_v1_suite(const char *path, xmlNode *suite, struct junit_result *tmp,
-                         char **ret_err)
+int junit_parse_v1_suite(const char *path, xmlNode *suite, struct junit_result *tmp, char **ret_err)
 {
         unsigned ran = 0, failed = 0;
         double t;

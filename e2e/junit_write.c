@@ -11,7 +11,6 @@
 #include "common/util.h"
 #include "e2e/junit.h"
 
-
 static int w_attr(xmlTextWriterPtr w, const char *name, const char *value)
 {
         return xmlTextWriterWriteAttribute(w, (const xmlChar *)name,

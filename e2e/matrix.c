@@ -243,6 +243,16 @@ static int check_cell(struct matrix *m, const struct schema_marks *marks, size_t
                 return mark_error(m, marks, key, "cell \"%s\": bad cluster config: %s", c->name,
                                   cerr ? cerr : c->config);
         c->provider = provider_names[cfg.provider];
+        /* At once on one cluster, KubeVirt's suites would create the same
+         * kubevirt-test-* namespaces and the second would fail. */
+        for (size_t k = 0; m->parallel && k < i; k++)
+                if (streq(m->cells[k].config, c->config))
+                        return mark_error(m, marks, key,
+                                          "cells \"%s\" and \"%s\" would run on the same cluster "
+                                          "(%s) at once: their KubeVirt test namespaces would "
+                                          "clash; give them clusters of their own or set "
+                                          "parallel: false",
+                                          m->cells[k].name, c->name, c->config);
         return check_cell_checkout(m, marks, i);
 }
 

@@ -129,8 +129,8 @@ void run_info_print_summary(const struct e2e_run *r)
         const struct junit_result *res = &r->res;
         _cleanup_free_ char *why = NULL;
 
-        fprintf(stderr, "\n==> e2e %s on %s (KubeVirt %s, display %s, %s fake vGPU): %s\n",
-                r->name, r->ops->name, kubevirt_ref_name(r->kv.ref), r->display ? "on" : "off",
+        fprintf(stderr, "\n==> e2e %s on %s (KubeVirt %s, display %s, %s fake vGPU): %s\n", r->name,
+                r->ops->name, kubevirt_ref_name(r->kv.ref), r->display ? "on" : "off",
                 vgpu_display_name(r->vgpu_display), e2e_outcome_name(r->outcome));
         if (res->files)
                 fprintf(stderr,

@@ -123,9 +123,9 @@ static int resolve_external(const struct suite_config_in *in, struct suite_confi
         sc->kubectl = find_program(c->kubevirt.kubectl);
         sc->ci_config_path = run_dir ? strdup_printf("%s/" EXTERNAL_CONFIG_DIR, run_dir) : NULL;
         sc->provider_config =
-            sc->ci_config_path ? strdup_printf("%s/external/config-provider-external.sh",
-                                               sc->ci_config_path)
-                               : NULL;
+            sc->ci_config_path
+                ? strdup_printf("%s/external/config-provider-external.sh", sc->ci_config_path)
+                : NULL;
         return sc->provider_config ? 0 : -ENOMEM;
 }
 

@@ -40,7 +40,8 @@ void e2e_expect_done(struct e2e_expect *x)
 static bool case_shows(const struct junit_case *c, const char *message)
 {
         return (c->message && strstr(c->message, message)) ||
-               (c->detail && strstr(c->detail, message)) || (c->output && strstr(c->output, message));
+               (c->detail && strstr(c->detail, message)) ||
+               (c->output && strstr(c->output, message));
 }
 
 static bool set_why(char **ret_why, char *why)
@@ -61,14 +62,14 @@ bool e2e_expect_met(const struct e2e_expect *x, int outcome, const struct junit_
                 *ret_why = NULL;
         if (!x->failure)
                 return outcome == E2E_PASSED ||
-                       set_why(ret_why, strdup_printf("expected passed, got %s",
-                                                      e2e_outcome_name(outcome)));
+                       set_why(ret_why,
+                               strdup_printf("expected passed, got %s", e2e_outcome_name(outcome)));
         if (outcome != E2E_FAILED)
-                return set_why(ret_why, strdup_printf("expected failed%s%s%s, got %s",
-                                                      x->message ? " with \"" : "",
-                                                      x->message ? x->message : "",
-                                                      x->message ? "\"" : "",
-                                                      e2e_outcome_name(outcome)));
+                return set_why(ret_why,
+                               strdup_printf("expected failed%s%s%s, got %s",
+                                             x->message ? " with \"" : "",
+                                             x->message ? x->message : "", x->message ? "\"" : "",
+                                             e2e_outcome_name(outcome)));
         for (size_t i = 0; res && i < res->n_cases; i++) {
                 const struct junit_case *c = &res->cases[i];
 

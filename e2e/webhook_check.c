@@ -12,32 +12,17 @@
 #include "provision/base/ssh.h"
 #include "provision/base/state.h"
 
-#define NODE_CA_PATH "/tmp/vgpuenv-webhook-ca.pem"
-
 /* curl -w prints the HTTP status; with --cacert the node checks the very
- * certificate the API server checks (caBundle is that CA). */
-static char **curl_argv(const char *url, bool with_ca)
-{
-        _cleanup_strv_free_ char **a = NULL;
-        _cleanup_free_ char *health = strdup_printf("%s/healthz", url);
-        int r = 0;
-
-        if (!health)
-                return NULL;
-        r |= strv_extend(&a, "curl");
-        r |= strv_extend(&a, "-sS");
-        r |= strv_extend(&a, "--max-time");
-        r |= strv_extend(&a, "15");
-        r |= strv_extend(&a, "-o");
-        r |= strv_extend(&a, "/dev/null");
-        r |= strv_extend(&a, "-w");
-        r |= strv_extend(&a, "%{http_code}");
-        r |= strv_extend(&a, with_ca ? "--cacert" : "--insecure");
-        if (with_ca)
-                r |= strv_extend(&a, NODE_CA_PATH);
-        r |= strv_extend(&a, health);
-        return r < 0 ? NULL : TAKE_PTR(a);
-}
+ * certificate the API server checks (caBundle is that CA). The CA and the URL
+ * are arguments of a fixed script (each quoted by ssh_node_run), so nothing
+ * from the config is spliced into shell text and no SFTP is needed. */
+static const char curl_script[] =
+    "set -- \"$1\" \"$2/healthz\"\n"
+    "if [ -z \"$1\" ]; then exec curl -sS --max-time 15 -o /dev/null -w '%{http_code}' "
+    "--insecure \"$2\"; fi\n"
+    "ca=$(mktemp) && printf '%s' \"$1\" >\"$ca\" || exit 1\n"
+    "curl -sS --max-time 15 -o /dev/null -w '%{http_code}' --cacert \"$ca\" \"$2\"\n"
+    "rc=$?; rm -f \"$ca\"; exit $rc\n";
 
 static int judge(const char *node, const char *url, const struct spawn_result *res)
 {
@@ -68,26 +53,21 @@ static int probe(struct run_ctx *ctx, const struct node_target *t, const char *u
 {
         _cleanup_free_ char *ca = strdup_printf("%s/webhook-certs/ca.crt", ctx->state_dir);
         _cleanup_free_ char *ca_text = NULL;
-        _cleanup_strv_free_ char **argv = NULL;
         struct spawn_result res = {0};
         struct ssh_node *n = NULL;
-        size_t ca_size = 0;
         int r;
 
         if (!ca)
                 return log_error_errno(ENOMEM, "Out of memory");
-        if (file_exists(ca) && read_full_file(ca, &ca_text, &ca_size) < 0)
+        if (file_exists(ca) && read_full_file(ca, &ca_text, NULL) < 0)
                 return log_error_errno(EIO, "Cannot read %s", ca);
+        char *const argv[] = {"sh",        "-c", (char *)curl_script, "sh", ca_text ? ca_text : "",
+                              (char *)url, NULL};
         r = ssh_node_connect(t, 30, &n);
         if (r < 0)
                 return log_error_errno(r, "Cannot reach node %s over ssh to prove the webhook",
                                        t->name);
-        if (ca_text && (r = ssh_node_upload_data(n, ca_text, ca_size, NODE_CA_PATH, 0644)) < 0) {
-                ssh_node_free(n);
-                return log_error_errno(r, "Cannot copy the webhook CA to node %s", t->name);
-        }
-        argv = curl_argv(url, ca_text != NULL);
-        r = argv ? ssh_node_run(n, argv, &res) : -ENOMEM;
+        r = ssh_node_run(n, argv, &res);
         if (r >= 0)
                 r = judge(t->name, url, &res);
         else

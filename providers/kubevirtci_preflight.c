@@ -25,7 +25,8 @@ static char *available_providers(const char *cluster_dir)
         DIR *d = opendir(cluster_dir);
 
         for (struct dirent *de; d && (de = readdir(d));) {
-                _cleanup_free_ char *p = strdup_printf("%s/%s/provider.sh", cluster_dir, de->d_name);
+                _cleanup_free_ char *p =
+                    strdup_printf("%s/%s/provider.sh", cluster_dir, de->d_name);
                 if (de->d_name[0] != '.' && p && file_exists(p))
                         strv_extend(&names, de->d_name);
         }
@@ -41,8 +42,8 @@ int kubevirtci_check_provider(const char *checkout, const char *provider)
 {
         _cleanup_free_ char *up = kubevirtci_cluster_up_dir(checkout);
         _cleanup_free_ char *cluster = up ? strdup_printf("%s/cluster", up) : NULL;
-        _cleanup_free_ char *sh = cluster ? strdup_printf("%s/%s/provider.sh", cluster, provider)
-                                          : NULL;
+        _cleanup_free_ char *sh =
+            cluster ? strdup_printf("%s/%s/provider.sh", cluster, provider) : NULL;
         _cleanup_free_ char *list = NULL;
 
         if (!sh)
@@ -73,7 +74,7 @@ static char *pinned_tag(const char *checkout)
                 return NULL;
         s += strlen(key);
         return strcspn(s, "}\n") > 0 && s[strcspn(s, "}\n")] == '}' ? strndup(s, strcspn(s, "}"))
-                                                                      : NULL;
+                                                                    : NULL;
 }
 
 int kubevirtci_tag_env(const struct config *c, const char *checkout, char ***env)
@@ -92,13 +93,13 @@ int kubevirtci_tag_env(const struct config *c, const char *checkout, char ***env
         if (!isempty(getenv("KUBEVIRTCI_GOCLI_CONTAINER")))
                 return 0;
         return log_error_errno(EINVAL,
-                               "%s: KUBEVIRTCI_TAG is not set, and %s is a kubevirtci checkout, "
-                               "which pins none (its Makefile would fetch the latest with curl "
+                               "%s: KUBEVIRTCI_TAG is not set and %s pins none (a kubevirt "
+                               "checkout pins it in kubevirtci/cluster-up/hack/common.sh; a "
+                               "kubevirtci checkout's Makefile would fetch the latest with curl "
                                "from storage.googleapis.com, and without it cluster-up dies with "
                                "\"FATAL: either KUBEVIRTCI_TAG or KUBEVIRTCI_GOCLI_CONTAINER must "
                                "be set\"). Set kubevirtci.tag in the config or export "
-                               "KUBEVIRTCI_TAG, e.g. the tag kubevirt pins in "
-                               "kubevirtci/cluster-up/hack/common.sh",
+                               "KUBEVIRTCI_TAG, e.g. the tag your kubevirt checkout pins.",
                                c->path, checkout);
 }
 
@@ -116,7 +117,8 @@ static int no_node_image(const struct config *c, const char *why)
             "Build one that has it, push it to a registry, and name it in kubevirtci.node_image:\n"
             "  printf 'FROM quay.io/kubevirtci/%s:TAG\\nRUN dnf -y install " GPU_PACKAGES
             " && dnf clean all\\n' | docker build -t REGISTRY/ORG/%s:TAG -\n"
-            "  docker push REGISTRY/ORG/%s:TAG   # then kubevirtci.node_image: REGISTRY/ORG/%s:TAG\n"
+            "  docker push REGISTRY/ORG/%s:TAG   # then kubevirtci.node_image: "
+            "REGISTRY/ORG/%s:TAG\n"
             "(TAG: the KUBEVIRTCI_TAG of the cluster; docs/providers.md)",
             c->path, why, p, p, p, p, p);
 }
@@ -135,16 +137,17 @@ int kubevirtci_node_image_env(const struct config *c, char ***env)
         colon = last ? strchr(last, ':') : NULL;
         /* gocli pulls REGISTRY/ORG/PROVIDER + ":" KUBEVIRTCI_CONTAINER_SUFFIX. */
         if (!first || first == last || !colon || colon[1] == 0 ||
-            (size_t)(colon - last - 1) != strlen(provider) || !strneq(last + 1, provider, strlen(provider))) {
+            (size_t)(colon - last - 1) != strlen(provider) ||
+            !strneq(last + 1, provider, strlen(provider))) {
                 why = strdup_printf("kubevirtci.node_image %s is not REGISTRY/ORG/%s:TAG (gocli "
                                     "pulls REGISTRY/ORG/KUBEVIRT_PROVIDER:SUFFIX)",
                                     img, provider);
                 return no_node_image(c, why ? why : "kubevirtci.node_image is malformed");
         }
-        r |= strv_push(env, strdup_printf("KUBEVIRTCI_CONTAINER_REGISTRY=%.*s", (int)(first - img),
-                                          img));
-        r |= strv_push(env, strdup_printf("KUBEVIRTCI_CONTAINER_ORG=%.*s",
-                                          (int)(last - first - 1), first + 1));
+        r |= strv_push(
+            env, strdup_printf("KUBEVIRTCI_CONTAINER_REGISTRY=%.*s", (int)(first - img), img));
+        r |= strv_push(env, strdup_printf("KUBEVIRTCI_CONTAINER_ORG=%.*s", (int)(last - first - 1),
+                                          first + 1));
         r |= strv_push(env, strdup_printf("KUBEVIRTCI_CONTAINER_SUFFIX=%s", colon + 1));
         return r < 0 ? log_error_errno(ENOMEM, "out of memory") : 0;
 }
@@ -176,12 +179,19 @@ static char *display_devices(const char *out)
 int kubevirtci_check_node_image(struct run_ctx *ctx)
 {
         const char *img = ctx->cfg->kubevirtci.node_image;
-        char *const argv[] = {(char *)container_cli(), "run", "--rm", "--entrypoint",
-                              "/usr/bin/qemu-kvm", (char *)img, "-device", "help", NULL};
+        char *const argv[] = {(char *)container_cli(),
+                              "run",
+                              "--rm",
+                              "--entrypoint",
+                              "/usr/bin/qemu-kvm",
+                              (char *)img,
+                              "-device",
+                              "help",
+                              NULL};
         struct spawn_result res = {0};
         _cleanup_free_ char *shown = NULL;
-        int r = ctx_run(ctx, "node image: does its QEMU have virtio-gpu-pci?", argv, NULL, NULL,
-                        &res);
+        int r =
+            ctx_run(ctx, "node image: does its QEMU have virtio-gpu-pci?", argv, NULL, NULL, &res);
 
         if (r < 0 || ctx->dry_run) {
                 spawn_result_done(&res);

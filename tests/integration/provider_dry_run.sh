@@ -13,7 +13,10 @@ T=$(mktemp -d /tmp/vgpuenv-dry.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export PATH="$root/tests/standins:$PATH" STANDIN_LOG=$T/standins.log
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache HOME=$T/home
-unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS
+unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS KUBEVIRTCI_TAG JOB_NAME
+# configs/kubevirtci.yaml points at a checkout that does not exist here, so no
+# pinned tag can be read from it: the exported one is used.
+export KUBEVIRTCI_TAG=2608191116-eb0b470a
 . tests/standins/assert.sh
 
 plan() { # config -> $T/<name>.plan
@@ -52,26 +55,34 @@ echo "ok: kcli plan complete"
 plan configs/kubevirtci.yaml
 D=$root/configs/../kubevirt
 has "$T/kubevirtci.plan" \
-	"run: [in $D] KUBEVIRT_PROVIDER=k8s-1.30 KUBEVIRT_NUM_NODES=1 KUBEVIRT_MEMORY_SIZE=5120M KUBEVIRT_PROVIDER_EXTRA_ARGS='--qemu-args '\\''-device virtio-gpu-pci'\\''' make cluster-up" \
+	"run: [in $D] KUBEVIRT_PROVIDER=k8s-1.36 KUBEVIRT_NUM_NODES=1 KUBEVIRT_MEMORY_SIZE=5120M KUBEVIRT_PROVIDER_EXTRA_ARGS='--qemu-args '\\''-device virtio-gpu-pci'\\''' KUBEVIRTCI_TAG=2608191116-eb0b470a KUBEVIRTCI_CONTAINER_REGISTRY=localhost:5000 KUBEVIRTCI_CONTAINER_ORG=vgpuenv KUBEVIRTCI_CONTAINER_SUFFIX=2608191116-eb0b470a make cluster-up" \
 	"$D/cluster-up/cli.sh ports ssh" "$D/cluster-up/ssh.sh node01 -- 'sudo sh -c" \
-	"vgpuenv-probe --json" "kubectl --kubeconfig $D/_ci-configs/k8s-1.30/.kubeconfig patch kubevirt"
+	"vgpuenv-probe --json" "kubectl --kubeconfig $D/_ci-configs/k8s-1.36/.kubeconfig patch kubevirt" \
+	"run: docker run --rm --entrypoint /usr/bin/qemu-kvm localhost:5000/vgpuenv/k8s-1.36:2608191116-eb0b470a -device help" \
+	"get nodes -l kubevirt.io/schedulable=true"
 has "$T/kubevirtci.down" "make cluster-down"
 echo "ok: kubevirtci plan complete"
 
 plan configs/kind.yaml
 K=$root/configs/../kubevirtci
 has "$T/kind.plan" \
-	"run: [in $K] KUBEVIRT_PROVIDER=kind-1.30-vgpu KUBEVIRT_NUM_NODES=1 env -u VGPU_DISPLAY make cluster-up" \
-	"webhook: not deployed on kind" "kubectl --kubeconfig $K/_ci-configs/kind-1.30-vgpu/.kubeconfig patch kubevirt"
+	"run: [in $K] KUBEVIRT_PROVIDER=kind-1.35-vgpu KUBEVIRT_NUM_NODES=1 env -u VGPU_DISPLAY make cluster-up" \
+	"webhook: not deployed on kind" "kubectl --kubeconfig $K/_ci-configs/kind-1.35-vgpu/.kubeconfig patch kubevirt"
 grep -q "vgpuenv-probe" "$T/kind.plan" && fail "kind plan has node setup"
 has "$T/kind.down" "env -u VGPU_DISPLAY make cluster-down"
 echo "ok: kind plan complete"
 
 # the environment overrides reach the plan
-KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.31 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||
+KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.36 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||
 	fail "dry run with overrides"
-has "$T/env.plan" "KUBEVIRT_PROVIDER=k8s-1.31 KUBEVIRT_NUM_NODES=3"
+has "$T/env.plan" "KUBEVIRT_PROVIDER=k8s-1.36 KUBEVIRT_NUM_NODES=3"
 echo "ok: KUBEVIRT_PROVIDER/KUBEVIRT_NUM_NODES overrides shown in the plan"
+# Another provider needs its own node image: refused before anything.
+KUBEVIRT_PROVIDER=k8s-1.35 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/other.plan" 2>&1 &&
+	fail "k8s-1.35 with a k8s-1.36 node image accepted"
+has "$T/other.plan" "kubevirtci.node_image localhost:5000/vgpuenv/k8s-1.36:2608191116-eb0b470a is not REGISTRY/ORG/k8s-1.35:TAG"
+grep -q "make cluster-up" "$T/other.plan" && fail "the plan went on after the refusal"
+echo "ok: a node image of another provider refused before anything"
 
 [ ! -e "$STANDIN_LOG" ] || fail "a dry run ran something: $(grep '^===' "$STANDIN_LOG")"
 [ ! -e "$T/state" ] || fail "a dry run created $T/state"

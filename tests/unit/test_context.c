@@ -84,7 +84,7 @@ static void test_dry_run_prints(void **state)
         struct fixture *fx = *state;
         char *const argv[] = {"kcli",        "create",    "kube",  "generic", "-P",
                               "ctlplanes=1", "it's here", "$HOME", NULL};
-        char *const env[] = {"KUBEVIRT_PROVIDER=k8s-1.30", "EXTRA=a b", NULL};
+        char *const env[] = {"KUBEVIRT_PROVIDER=k8s-1.36", "EXTRA=a b", NULL};
         struct spawn_result res = {.exit_code = 99};
 
         assert_int_equal(
@@ -99,7 +99,7 @@ static void test_dry_run_prints(void **state)
         spawn_result_done(&res);
         ctx_plan(&fx->ctx, "libvirt: define network %s", "vgpuenv-ctxtest");
         assert_string_equal(plan_text(fx),
-                            "run: [in '/src/kube virt'] KUBEVIRT_PROVIDER=k8s-1.30 EXTRA='a b' "
+                            "run: [in '/src/kube virt'] KUBEVIRT_PROVIDER=k8s-1.36 EXTRA='a b' "
                             "kcli create kube generic -P ctlplanes=1 'it'\\''s here' '$HOME'\n"
                             "run: kcli list vm\n"
                             "libvirt: define network vgpuenv-ctxtest\n");

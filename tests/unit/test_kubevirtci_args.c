@@ -19,7 +19,7 @@
 static char *through_kubevirtci(const char *extra)
 {
         static const char script[] =
-            "add() { local params=\"--nodes 1 k8s-1.30 ${EXTRA}\"; echo $params; }\n"
+            "add() { local params=\"--nodes 1 k8s-1.36 ${EXTRA}\"; echo $params; }\n"
             "params=$(add)\n"
             "eval printf \"'[%s]\\n'\" $params\n";
         char *env_extra = strdup_printf("EXTRA=%s", extra);
@@ -51,9 +51,9 @@ static void test_empty(void **state)
 {
         (void)state;
         check(NULL, NULL, "--qemu-args '-device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
         check("", "", "--qemu-args '-device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
 }
 
 static void test_user_quoted_args_kept(void **state)
@@ -64,7 +64,7 @@ static void test_user_quoted_args_kept(void **state)
         check("--kernel-args='console=ttyS0 quiet' --nfs-data \"/srv/my nfs\"", "--enable-ceph",
               "--kernel-args='console=ttyS0 quiet' --nfs-data \"/srv/my nfs\" --enable-ceph "
               "--qemu-args '-device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--kernel-args=console=ttyS0 quiet]\n[--nfs-data]\n"
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--kernel-args=console=ttyS0 quiet]\n[--nfs-data]\n"
               "[/srv/my nfs]\n[--enable-ceph]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
 }
 
@@ -74,20 +74,20 @@ static void test_merge_existing_qemu_args(void **state)
         /* separate value */
         check("--qemu-args '-cpu max -smp 2' --enable-istio", NULL,
               "--qemu-args '-cpu max -smp 2 -device virtio-gpu-pci' --enable-istio",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-cpu max -smp 2 -device "
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-cpu max -smp 2 -device "
               "virtio-gpu-pci]\n[--enable-istio]\n");
         /* = form, double quoted */
         check("--qemu-args=\"-m 4G\"", NULL, "'--qemu-args=-m 4G -device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args=-m 4G -device virtio-gpu-pci]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args=-m 4G -device virtio-gpu-pci]\n");
         /* the device is there already: not added twice */
         check("--qemu-args '-device virtio-gpu-pci,xres=800'", NULL,
               "--qemu-args '-device virtio-gpu-pci,xres=800'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-device virtio-gpu-pci,xres=800]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-device virtio-gpu-pci,xres=800]\n");
         /* the user value in the env and another in the config: the last one
          * is what gocli keeps, so that is the one merged */
         check("--qemu-args '-smp 2'", "--qemu-args '-m 8G'",
               "--qemu-args '-smp 2' --qemu-args '-m 8G -device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-smp 2]\n[--qemu-args]\n[-m 8G -device "
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-smp 2]\n[--qemu-args]\n[-m 8G -device "
               "virtio-gpu-pci]\n");
 }
 
