@@ -1,8 +1,10 @@
-/* Provider kind: the display-off baseline. kubevirtci's Kind vGPU provider
- * (KUBEVIRT_PROVIDER=kind-1.xx-vgpu) runs the nodes as containers, where no
- * safe render node exists, so the display stays disabled: VGPU_DISPLAY is
- * removed from the environment (`env -u`, visible in the dry-run plan) and
- * no node setup runs. The e2e matrix then compares Kind and VM providers on
+/* Provider kind: kubevirtci's Kind vGPU provider (KUBEVIRT_PROVIDER=
+ * kind-1.35-vgpu) runs the nodes as containers, where no safe render node
+ * exists: no node setup runs, and with KubeVirt main (display always on) a
+ * DMABUF fake vGPU fails there with "opengl not available" while a region one
+ * works. VGPU_DISPLAY is removed from the environment (`env -u`, visible in
+ * the dry-run plan): only the branch of kubevirt PR 16712 reads it, and there
+ * Kind's display stays off. The e2e matrix compares Kind and VM providers on
  * the same MediatedDevices focus. */
 #include <errno.h>
 #include <stdlib.h>
