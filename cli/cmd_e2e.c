@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <stdbool.h>
+
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -29,8 +32,12 @@ static const char usage_run[] =
     "Usage: vgpuenv e2e run -c FILE --kubevirt DIR [OPTIONS]\n"
     "\n"
     "Runs `make functest` in the KubeVirt checkout DIR against the cluster that\n"
-    "`vgpuenv up -c FILE` made, with KUBEVIRT_E2E_FOCUS, KUBECONFIG,\n"
-    "KUBEVIRT_PROVIDER, ARTIFACTS and (VM providers) VGPU_DISPLAY=true. On failure\n"
+    "`vgpuenv up -c FILE` made. The suite gets the cluster through its provider\n"
+    "config (KUBEVIRTCI_CONFIG_PATH/KUBEVIRT_PROVIDER/config-provider-*.sh: the\n"
+    "cluster's own for kubevirtci and kind, one vgpuenv writes for local and kcli)\n"
+    "and KUBECONFIG, DOCKER_PREFIX, DOCKER_TAG, ARTIFACTS, KUBEVIRT_E2E_FOCUS.\n"
+    "First checks one KubeVirt CR, one schedulable node (MediatedDevices), no\n"
+    "leftover kubevirt-test-* namespaces and, from a node, the webhook. On failure\n"
     "collects launcher logs, pod specs, VMIs, domain XML, QEMU logs, node probes\n"
     "and the webhook log into RUN-DIR/collected.\n"
     "\n"
@@ -41,15 +48,23 @@ static const char usage_run[] =
     "      --skip REGEX      KUBEVIRT_E2E_SKIP\n"
     "      --run-dir DIR     where results go (default: _e2e/CLUSTER-UTCTIME)\n"
     "      --name NAME       name of the run in reports (default: the cluster name)\n"
-    "      --display MODE    auto (on for VM providers, off for kind), on, off\n"
-    "      --kubeconfig FILE use this kubeconfig instead of the provider's\n"
+    "      --display MODE    VGPU_DISPLAY for a KubeVirt that reads it: auto (on for VM\n"
+    "                        providers, off for kind), on, off; KubeVirt main: always on\n"
+    "      --vgpu-display M  the fake vGPU's display, recorded: dmabuf (default), region,\n"
+    "                        none\n"
+    "      --expect RESULT   passed (default) or failed: the exit status says whether\n"
+    "                        the run showed it\n"
+    "      --expect-message TEXT  with --expect failed: every failure must show TEXT\n"
+    "      --kubeconfig FILE for local/kcli clusters: this kubeconfig, not the provider's\n"
+    "      --delete-leftover-namespaces  delete kubevirt-test-* namespaces an interrupted\n"
+    "                        run left, instead of stopping\n"
     "      --no-collect      do not collect artifacts on failure\n"
     "      --grace SECONDS   after Ctrl-C, wait this long before killing (default 30)\n"
     "  -q, --quiet           show the progress line only (output still in the log)\n"
     "  -h, --help            show this help\n"
     "\n"
-    "Exit status: 0 all specs passed, 1 failures or no usable results, 2 bad usage\n"
-    "or config.\n";
+    "Exit status: 0 the run showed the expected result (all specs passed, by\n"
+    "default), 1 it did not, or the cluster is not ready for it, 2 bad usage or config.\n";
 
 static const char usage_matrix[] =
     "Usage: vgpuenv e2e matrix -c MATRIX.yaml [OPTIONS]\n"
@@ -66,7 +81,8 @@ static const char usage_matrix[] =
     "      --up            run `vgpuenv up` before and `vgpuenv down` after each cell\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 every cell passed, 1 otherwise, 2 bad matrix file.\n";
+    "Exit status: 0 every cell showed its expected result, 1 otherwise, 2 bad matrix\n"
+    "file.\n";
 
 static const char usage_report[] =
     "Usage: vgpuenv e2e report [--format FORMAT] [--out FILE] DIR...\n"
@@ -102,8 +118,80 @@ enum {
         OPT_NO_COLLECT,
         OPT_GRACE,
         OPT_OUT,
-        OPT_UP
+        OPT_UP,
+        OPT_VGPU_DISPLAY,
+        OPT_EXPECT,
+        OPT_EXPECT_MESSAGE,
+        OPT_DELETE_LEFTOVERS
 };
+
+/* e2e/ returns 0/-errno; the exit codes are the CLI's. */
+static int exit_code_of(int r)
+{
+        if (r == -EINVAL || r == -EEXIST)
+                return EXIT_USAGE;
+        return r < 0 ? EXIT_FAIL : EXIT_OK;
+}
+
+/* The options of `e2e run` that take a value of their own kind: -1 when c
+ * is none of them, else 0 or an exit code. */
+static int run_value_option(int c, struct e2e_run_opts *o)
+{
+        char *end = NULL;
+
+        switch (c) {
+        case OPT_DISPLAY:
+                if (streq(optarg, "auto"))
+                        o->display = E2E_DISPLAY_AUTO;
+                else if (streq(optarg, "on"))
+                        o->display = E2E_DISPLAY_ON;
+                else if (streq(optarg, "off"))
+                        o->display = E2E_DISPLAY_OFF;
+                else
+                        return usage_error(usage_run,
+                                           "--display must be auto, on or off, not \"%s\"", optarg);
+                return 0;
+        case OPT_GRACE:
+                o->grace = strtod(optarg, &end);
+                if (!end || *end || o->grace <= 0 || o->grace > 3600)
+                        return usage_error(usage_run,
+                                           "--grace must be seconds between 0 and 3600, not \"%s\"",
+                                           optarg);
+                return 0;
+        default:
+                return -1;
+        }
+}
+
+/* The string and flag options of `e2e run`: false when c is none of them. */
+static bool run_plain_option(int c, struct e2e_run_opts *o)
+{
+        const char **s = c == 'c'                  ? &o->config
+                         : c == OPT_KUBEVIRT       ? &o->kubevirt_dir
+                         : c == OPT_FOCUS          ? &o->focus
+                         : c == OPT_SKIP           ? &o->skip
+                         : c == OPT_RUN_DIR        ? &o->run_dir
+                         : c == OPT_NAME           ? &o->name
+                         : c == OPT_KUBECONFIG     ? &o->kubeconfig
+                         : c == OPT_VGPU_DISPLAY   ? &o->vgpu_display
+                         : c == OPT_EXPECT         ? &o->expect_outcome
+                         : c == OPT_EXPECT_MESSAGE ? &o->expect_message
+                                                   : NULL;
+
+        if (s) {
+                *s = optarg;
+                return true;
+        }
+        if (c == OPT_NO_COLLECT)
+                o->collect = false;
+        else if (c == OPT_DELETE_LEFTOVERS)
+                o->delete_leftovers = true;
+        else if (c == 'q')
+                o->quiet = true;
+        else
+                return false;
+        return true;
+}
 
 static int e2e_cmd_run(int argc, char **argv)
 {
@@ -117,73 +205,34 @@ static int e2e_cmd_run(int argc, char **argv)
             {"display", required_argument, NULL, OPT_DISPLAY},
             {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
             {"no-collect", no_argument, NULL, OPT_NO_COLLECT},
+            {"vgpu-display", required_argument, NULL, OPT_VGPU_DISPLAY},
+            {"expect", required_argument, NULL, OPT_EXPECT},
+            {"expect-message", required_argument, NULL, OPT_EXPECT_MESSAGE},
+            {"delete-leftover-namespaces", no_argument, NULL, OPT_DELETE_LEFTOVERS},
             {"grace", required_argument, NULL, OPT_GRACE},
             {"quiet", no_argument, NULL, 'q'},
             {"help", no_argument, NULL, 'h'},
             {},
         };
         struct e2e_run_opts o = {.display = E2E_DISPLAY_AUTO, .collect = true};
-        int c;
+        struct e2e_run_result res;
+        int c, r;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:qh", opts, NULL)) >= 0) {
-                switch (c) {
-                case 'c':
-                        o.config = optarg;
-                        break;
-                case OPT_KUBEVIRT:
-                        o.kubevirt_dir = optarg;
-                        break;
-                case OPT_FOCUS:
-                        o.focus = optarg;
-                        break;
-                case OPT_SKIP:
-                        o.skip = optarg;
-                        break;
-                case OPT_RUN_DIR:
-                        o.run_dir = optarg;
-                        break;
-                case OPT_NAME:
-                        o.name = optarg;
-                        break;
-                case OPT_KUBECONFIG:
-                        o.kubeconfig = optarg;
-                        break;
-                case OPT_NO_COLLECT:
-                        o.collect = false;
-                        break;
-                case 'q':
-                        o.quiet = true;
-                        break;
-                case OPT_DISPLAY:
-                        if (streq(optarg, "auto"))
-                                o.display = E2E_DISPLAY_AUTO;
-                        else if (streq(optarg, "on"))
-                                o.display = E2E_DISPLAY_ON;
-                        else if (streq(optarg, "off"))
-                                o.display = E2E_DISPLAY_OFF;
-                        else
-                                return usage_error(usage_run,
-                                                   "--display must be auto, on or off, not \"%s\"",
-                                                   optarg);
-                        break;
-                case OPT_GRACE: {
-                        char *end = NULL;
-                        o.grace = strtod(optarg, &end);
-                        if (!end || *end || o.grace <= 0 || o.grace > 3600)
-                                return usage_error(usage_run,
-                                                   "--grace must be seconds between 0 and 3600, "
-                                                   "not \"%s\"",
-                                                   optarg);
-                        break;
+                if (run_plain_option(c, &o))
+                        continue;
+                if ((r = run_value_option(c, &o)) >= 0) {
+                        if (r > 0)
+                                return r;
+                        continue;
                 }
-                case 'h':
+                if (c == 'h') {
                         fputs(usage_run, stdout);
                         return EXIT_OK;
-                default:
-                        fprintf(stderr, "\n%s", usage_run);
-                        return EXIT_USAGE;
                 }
+                fprintf(stderr, "\n%s", usage_run);
+                return EXIT_USAGE;
         }
         if (optind < argc)
                 return usage_error(usage_run, "unexpected argument \"%s\"", argv[optind]);
@@ -191,7 +240,10 @@ static int e2e_cmd_run(int argc, char **argv)
                 return usage_error(usage_run, "--kubevirt DIR is required%s", NULL);
         if (!o.config)
                 o.config = cli_default_config();
-        return e2e_run(&o);
+        r = e2e_run(&o, &res);
+        if (r < 0)
+                return exit_code_of(r);
+        return res.as_expected ? EXIT_OK : EXIT_FAIL;
 }
 
 static int e2e_cmd_matrix(int argc, char **argv)
@@ -205,7 +257,8 @@ static int e2e_cmd_matrix(int argc, char **argv)
             {},
         };
         struct matrix_opts o = {0};
-        int c;
+        bool as_expected;
+        int c, r;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) >= 0) {
@@ -237,7 +290,10 @@ static int e2e_cmd_matrix(int argc, char **argv)
         /* Tests and wrappers may point at another binary; /proc/self/exe
          * otherwise. */
         o.self = getenv("VGPUENV_SELF");
-        return e2e_matrix(&o);
+        r = e2e_matrix(&o, &as_expected);
+        if (r < 0)
+                return exit_code_of(r);
+        return as_expected ? EXIT_OK : EXIT_FAIL;
 }
 
 static int e2e_cmd_report(int argc, char **argv)

@@ -1,6 +1,8 @@
 # e2e: KubeVirt functional tests with the vGPU display, the Kind-vs-VM matrix
 # and its reports (see docs/e2e.md).
-E2E_SRCS := e2e/junit.c e2e/progress.c e2e/functest.c e2e/collect.c e2e/run.c e2e/report.c \
+E2E_SRCS := e2e/junit.c e2e/junit_v1.c e2e/junit_write.c e2e/progress.c e2e/functest.c \
+	e2e/collect.c e2e/checkout.c e2e/suite_config.c e2e/webhook_check.c \
+	e2e/verdict.c e2e/run_info.c e2e/run.c e2e/report.c \
 	e2e/report_html.c e2e/matrix.c
 VGPUENV_SRCS += $(E2E_SRCS)
 
@@ -14,8 +16,12 @@ VGPUENV_SRCS += $(E2E_SRCS)
 KUBEVIRT_DIR ?=
 FOCUS ?=
 SKIP ?=
-# auto (on for VM providers, off for kind), on or off
+# VGPU_DISPLAY for a KubeVirt that reads it: auto, on or off (KubeVirt main: on)
 E2E_DISPLAY ?=
+# the fake vGPU's display (dmabuf, region, none) and the expected result
+E2E_VGPU_DISPLAY ?=
+E2E_EXPECT ?=
+E2E_EXPECT_MESSAGE ?=
 # the run's name in reports (default: the cluster name)
 E2E_NAME ?=
 E2E_RUN_DIR ?= _e2e/$(basename $(notdir $(CONFIG)))
@@ -23,7 +29,9 @@ MATRIX ?= configs/matrix.yaml
 E2E_UP ?=
 
 E2E_RUN_FLAGS = --run-dir $(E2E_RUN_DIR) $(if $(E2E_DISPLAY),--display $(E2E_DISPLAY)) \
-	$(if $(E2E_NAME),--name $(E2E_NAME))
+	$(if $(E2E_NAME),--name $(E2E_NAME)) $(if $(E2E_VGPU_DISPLAY),--vgpu-display $(E2E_VGPU_DISPLAY)) \
+	$(if $(E2E_EXPECT),--expect $(E2E_EXPECT)) \
+	$(if $(E2E_EXPECT_MESSAGE),--expect-message '$(E2E_EXPECT_MESSAGE)')
 
 define e2e_report_and_exit
 	if [ -f $(E2E_RUN_DIR)/run.json ]; then \

@@ -1,28 +1,29 @@
-/* JUnit parsing and writing for e2e results (see junit.h). */
+/* JUnit parsing for e2e results: the model, the helpers every shape uses,
+ * ginkgo v2's --junit-report shape, and loading a run's file (see junit.h;
+ * KubeVirt's V1 shape is in junit_v1.c, the writer in junit_write.c). */
 #include "e2e/junit.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <glob.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <libxml/xmlwriter.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/macro.h"
 #include "common/util.h"
+#include "e2e/junit_internal.h"
 
 static const char *const status_names[_JUNIT_STATUS_MAX] = {
     [JUNIT_PASSED] = "passed",
     [JUNIT_FAILED] = "failed",
     [JUNIT_SKIPPED] = "skipped",
     [JUNIT_ERROR] = "error",
+    [JUNIT_NOT_SELECTED] = "not_selected",
 };
 
 const char *junit_status_name(enum junit_status s)
@@ -37,6 +38,7 @@ static void junit_case_done(struct junit_case *c)
         free(c->status);
         free(c->message);
         free(c->detail);
+        free(c->output);
         free(c->location);
         free(c->file);
 }
@@ -52,7 +54,7 @@ void junit_result_done(struct junit_result *res)
 
 /* xmlGetProp returns libxml-allocated memory; copy into malloc'ed memory so
  * the model frees with free() only. */
-static char *prop(xmlNode *n, const char *name)
+char *junit_prop(xmlNode *n, const char *name)
 {
         xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
         char *r;
@@ -64,7 +66,7 @@ static char *prop(xmlNode *n, const char *name)
         return r;
 }
 
-static char *content(xmlNode *n)
+char *junit_content(xmlNode *n)
 {
         xmlChar *v = xmlNodeGetContent(n);
         char *r;
@@ -76,13 +78,12 @@ static char *content(xmlNode *n)
         return r;
 }
 
-static bool is_elem(xmlNode *n, const char *name)
+bool junit_is_elem(xmlNode *n, const char *name)
 {
         return n->type == XML_ELEMENT_NODE && streq((const char *)n->name, name);
 }
 
-/* Seconds as written by ginkgo ("12.345"): finite and not negative. */
-static int parse_seconds(const char *s, double *ret)
+int junit_parse_seconds(const char *s, double *ret)
 {
         char *end = NULL;
         double v;
@@ -97,10 +98,9 @@ static int parse_seconds(const char *s, double *ret)
         return 0;
 }
 
-/* The first "path.go:LINE" in a failure text. Ginkgo v2 writes
- * "In [It] at: /go/src/kubevirt.io/kubevirt/tests/x_test.go:312 @ <time>",
- * older reporters put the location on the first line. */
-static char *find_location(const char *text)
+/* Ginkgo v2 writes "In [It] at: /go/src/kubevirt.io/kubevirt/tests/x_test.go:312
+ * @ <time>"; V1 puts a location on a line of its own. */
+char *junit_find_location(const char *text)
 {
         for (const char *p = text ? strstr(text, ".go:") : NULL; p; p = strstr(p + 1, ".go:")) {
                 const char *start = p, *end = p + 4;
@@ -115,6 +115,68 @@ static char *find_location(const char *text)
         }
         return NULL;
 }
+
+int junit_set_err(char **ret_err, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        char *s = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        if (ret_err) {
+                free(*ret_err);
+                *ret_err = s;
+        } else
+                free(s);
+        return r;
+}
+
+struct junit_case *junit_new_case(struct junit_result *tmp)
+{
+        struct junit_case *cases = realloc(tmp->cases, (tmp->n_cases + 1) * sizeof(*cases));
+
+        if (!cases)
+                return NULL;
+        tmp->cases = cases;
+        cases[tmp->n_cases] = (struct junit_case){0};
+        return &cases[tmp->n_cases++];
+}
+
+int junit_case_basics(const char *path, xmlNode *tc, struct junit_case *c, char **ret_err)
+{
+        _cleanup_free_ char *time_s = junit_prop(tc, "time");
+
+        c->line = (unsigned)xmlGetLineNo(tc);
+        c->file = strdup(path);
+        c->name = junit_prop(tc, "name");
+        c->classname = junit_prop(tc, "classname");
+        if (!c->file)
+                return -ENOMEM;
+        if (isempty(c->name))
+                return junit_set_err(ret_err, -EINVAL, "%s:%u: <testcase> without a name attribute",
+                                     path, c->line);
+        if (time_s && junit_parse_seconds(time_s, &c->time) < 0)
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s:%u: testcase \"%s\": bad time attribute \"%s\" (expected "
+                                     "seconds, e.g. 1.25)",
+                                     path, c->line, c->name, time_s);
+        return 0;
+}
+
+int junit_suite_time(const char *path, xmlNode *suite, double *ret, char **ret_err)
+{
+        _cleanup_free_ char *time_s = junit_prop(suite, "time");
+
+        *ret = 0;
+        if (time_s && junit_parse_seconds(time_s, ret) < 0)
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s:%ld: <testsuite>: bad time attribute \"%s\" (expected "
+                                     "seconds)",
+                                     path, xmlGetLineNo(suite), time_s);
+        return 0;
+}
+
+/* ---- ginkgo v2 (and plain JUnit) ------------------------------------------ */
 
 static int map_status(const char *status, enum junit_status *ret)
 {
@@ -134,136 +196,133 @@ static int map_status(const char *status, enum junit_status *ret)
         return -EINVAL;
 }
 
-static int set_err(char **ret_err, int r, const char *fmt, ...) _printf_(3, 4);
-static int set_err(char **ret_err, int r, const char *fmt, ...)
+/* Suite nodes ginkgo v2 reports as test cases ("[SynchronizedBeforeSuite]",
+ * "[ReportAfterSuite] TestTests" ...): types.NodeType names. */
+static bool is_suite_node(const char *name)
 {
-        va_list ap;
-
-        va_start(ap, fmt);
-        char *s = strdup_vprintf(fmt, ap);
-        va_end(ap);
-        if (ret_err) {
-                free(*ret_err);
-                *ret_err = s;
-        } else
-                free(s);
-        return r;
+        static const char *const nodes[] = {
+            "[BeforeSuite]",          "[SynchronizedBeforeSuite]",
+            "[AfterSuite]",           "[SynchronizedAfterSuite]",
+            "[ReportBeforeSuite]",    "[ReportAfterSuite]",
+            "[DeferCleanup (Suite)]",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(nodes); i++)
+                if (startswith(name, nodes[i]))
+                        return true;
+        return false;
 }
 
-static int parse_case(const char *path, xmlNode *tc, struct junit_case *c, char **ret_err)
+static void take_child(struct junit_case *c, xmlNode *k, enum junit_status from_child)
 {
-        _cleanup_free_ char *time_s = NULL;
-        unsigned line = (unsigned)xmlGetLineNo(tc);
-        bool have_status = false;
+        free(c->message);
+        c->message = junit_prop(k, "message");
+        if (from_child == JUNIT_SKIPPED)
+                return;
+        free(c->detail);
+        c->detail = junit_content(k);
+        free(c->location);
+        c->location = junit_find_location(c->detail);
+}
 
-        c->file = strdup(path);
-        c->line = line;
-        c->name = prop(tc, "name");
-        c->classname = prop(tc, "classname");
-        c->status = prop(tc, "status");
-        if (!c->file)
-                return -ENOMEM;
-        if (isempty(c->name))
-                return set_err(ret_err, -EINVAL, "%s:%u: <testcase> without a name attribute", path,
-                               line);
-        time_s = prop(tc, "time");
-        if (time_s && parse_seconds(time_s, &c->time) < 0)
-                return set_err(ret_err, -EINVAL,
-                               "%s:%u: testcase \"%s\": bad time attribute \"%s\" (expected "
-                               "seconds, e.g. 1.25)",
-                               path, line, c->name, time_s);
-        if (c->status) {
-                if (map_status(c->status, &c->outcome) < 0)
-                        return set_err(ret_err, -EINVAL,
-                                       "%s:%u: testcase \"%s\": unknown status \"%s\"", path, line,
-                                       c->name, c->status);
-                have_status = true;
-        } else
-                c->outcome = JUNIT_PASSED;
+static int parse_v2_case(const char *path, xmlNode *tc, struct junit_case *c, char **ret_err)
+{
+        int r = junit_case_basics(path, tc, c, ret_err);
+        bool have_status;
 
+        if (r < 0)
+                return r;
+        c->status = junit_prop(tc, "status");
+        have_status = c->status != NULL;
+        c->outcome = JUNIT_PASSED;
+        if (have_status && map_status(c->status, &c->outcome) < 0)
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s:%u: testcase \"%s\": unknown status \"%s\"", path, c->line,
+                                     c->name, c->status);
         for (xmlNode *k = tc->children; k; k = k->next) {
                 enum junit_status from_child;
 
-                if (is_elem(k, "failure"))
+                if (junit_is_elem(k, "system-out")) {
+                        free(c->output);
+                        c->output = junit_content(k);
+                        continue;
+                }
+                if (junit_is_elem(k, "failure"))
                         from_child = JUNIT_FAILED;
-                else if (is_elem(k, "error"))
+                else if (junit_is_elem(k, "error"))
                         from_child = JUNIT_ERROR;
-                else if (is_elem(k, "skipped"))
+                else if (junit_is_elem(k, "skipped"))
                         from_child = JUNIT_SKIPPED;
                 else
                         continue;
-                /* Ginkgo marks aborted specs with <failure type="aborted">
-                 * but counts them as errors; the status attribute wins. */
-                if (!have_status) {
+                /* Ginkgo marks aborted specs <failure type="aborted"> but
+                 * counts them as errors: the status attribute wins. */
+                if (!have_status)
                         c->outcome = from_child;
-                        free(c->status);
-                        c->status = strdup(status_names[from_child]);
-                }
-                free(c->message);
-                c->message = prop(k, "message");
-                if (from_child != JUNIT_SKIPPED) {
-                        free(c->detail);
-                        c->detail = content(k);
-                        free(c->location);
-                        c->location = find_location(c->detail);
-                }
+                take_child(c, k, from_child);
         }
-        if (!c->status && !(c->status = strdup("passed")))
+        /* Never started: ginkgo writes "skipped" alone for a filtered spec,
+         * "skipped - REASON" when the spec called Skip(REASON). */
+        if (c->outcome == JUNIT_SKIPPED && c->time == 0 && c->message &&
+            streq(c->message, "skipped"))
+                c->outcome = JUNIT_NOT_SELECTED;
+        c->setup = is_suite_node(c->name);
+        if (!c->status && !(c->status = strdup(status_names[c->outcome])))
                 return -ENOMEM;
         return 0;
 }
 
-static int check_count(const char *path, xmlNode *suite, const char *attr, unsigned have,
-                       char **ret_err)
+static int check_count(const char *path, xmlNode *suite, unsigned have, char **ret_err)
 {
-        _cleanup_free_ char *v = prop(suite, attr);
+        _cleanup_free_ char *v = junit_prop(suite, "tests");
         unsigned long long n;
 
         if (!v)
                 return 0;
         if (parse_uint64(v, 0, 10000000, &n) < 0)
-                return set_err(ret_err, -EINVAL,
-                               "%s:%ld: <testsuite> has a bad %s attribute \"%s\"", path,
-                               xmlGetLineNo(suite), attr, v);
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s:%ld: <testsuite> has a bad tests attribute \"%s\"", path,
+                                     xmlGetLineNo(suite), v);
         if (n != have)
-                return set_err(ret_err, -EINVAL,
-                               "%s:%ld: <testsuite> declares %s=%llu but contains %u <testcase> "
-                               "elements (truncated or hand-edited file?)",
-                               path, xmlGetLineNo(suite), attr, n, have);
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s:%ld: <testsuite> declares tests=%llu but contains %u "
+                                     "<testcase> elements (truncated or hand-edited file?)",
+                                     path, xmlGetLineNo(suite), n, have);
         return 0;
 }
 
-static int parse_suite(const char *path, xmlNode *suite, struct junit_result *tmp, char **ret_err)
+static int parse_v2_suite(const char *path, xmlNode *suite, struct junit_result *tmp,
+                          char **ret_err)
 {
-        _cleanup_free_ char *time_s = prop(suite, "time");
         unsigned n = 0;
-        double t = 0;
-        int r;
+        double t;
+        int r = junit_suite_time(path, suite, &t, ret_err);
 
-        if (time_s && parse_seconds(time_s, &t) < 0)
-                return set_err(ret_err, -EINVAL,
-                               "%s:%ld: <testsuite>: bad time attribute \"%s\" (expected seconds)",
-                               path, xmlGetLineNo(suite), time_s);
+        if (r < 0)
+                return r;
         tmp->time += t;
         for (xmlNode *k = suite->children; k; k = k->next) {
-                struct junit_case *cases;
+                struct junit_case *c;
 
-                if (!is_elem(k, "testcase"))
+                if (!junit_is_elem(k, "testcase"))
                         continue;
-                cases = realloc(tmp->cases, (tmp->n_cases + 1) * sizeof(*cases));
-                if (!cases)
+                if (!(c = junit_new_case(tmp)))
                         return -ENOMEM;
-                tmp->cases = cases;
-                cases[tmp->n_cases] = (struct junit_case){0};
-                r = parse_case(path, k, &cases[tmp->n_cases], ret_err);
-                tmp->n_cases++; /* so junit_result_done frees a half-filled case */
+                r = parse_v2_case(path, k, c, ret_err);
                 if (r < 0)
                         return r;
-                tmp->counts[cases[tmp->n_cases - 1].outcome]++;
                 n++;
+                /* A suite node that passed is plumbing, not a result. */
+                if (c->setup && c->outcome == JUNIT_PASSED) {
+                        junit_case_done(c);
+                        tmp->n_cases--;
+                        continue;
+                }
+                tmp->counts[c->outcome]++;
         }
-        return check_count(path, suite, "tests", n, ret_err);
+        return check_count(path, suite, n, ret_err);
 }
+
+/* ---- one file ----------------------------------------------------------------- */
 
 static int append_result(struct junit_result *dst, struct junit_result *src)
 {
@@ -279,7 +338,9 @@ static int append_result(struct junit_result *dst, struct junit_result *src)
         }
         for (int i = 0; i < _JUNIT_STATUS_MAX; i++)
                 dst->counts[i] += src->counts[i];
+        dst->never_ran += src->never_ran;
         dst->time += src->time;
+        dst->shape = src->shape;
         for (size_t i = 0; src->files && src->files[i]; i++)
                 if (strv_extend(&dst->files, src->files[i]) < 0)
                         return -ENOMEM;
@@ -289,25 +350,67 @@ static int append_result(struct junit_result *dst, struct junit_result *src)
         return 0;
 }
 
+/* KubeVirt's V1 reporter writes a bare <testsuite> and no status attributes;
+ * ginkgo v2 always writes <testsuites> with a status on every case. */
+static bool is_v1_suite(xmlNode *root)
+{
+        if (!junit_is_elem(root, "testsuite"))
+                return false;
+        for (xmlNode *k = root->children; k; k = k->next)
+                if (junit_is_elem(k, "testcase") && xmlHasProp(k, (const xmlChar *)"status"))
+                        return false;
+        return true;
+}
+
+static int parse_root(const char *path, xmlNode *root, struct junit_result *tmp, char **ret_err)
+{
+        int r = 0;
+
+        if (is_v1_suite(root)) {
+                tmp->shape = JUNIT_SHAPE_KUBEVIRT_V1;
+                return junit_parse_v1_suite(path, root, tmp, ret_err);
+        }
+        tmp->shape = JUNIT_SHAPE_GINKGO_V2;
+        if (junit_is_elem(root, "testsuite"))
+                return parse_v2_suite(path, root, tmp, ret_err);
+        if (junit_is_elem(root, "testsuites")) {
+                for (xmlNode *k = root->children; k && r >= 0; k = k->next)
+                        if (junit_is_elem(k, "testsuite"))
+                                r = parse_v2_suite(path, k, tmp, ret_err);
+                return r;
+        }
+        return junit_set_err(ret_err, -EINVAL,
+                             "%s:%ld: root element is <%s>, expected <testsuites> or <testsuite>",
+                             path, xmlGetLineNo(root), (const char *)root->name);
+}
+
+static int check_file(const char *path, char **ret_err)
+{
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return junit_set_err(ret_err, negative_errno(), "%s: cannot read JUnit file: %s",
+                                     path, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+                return junit_set_err(ret_err, -EINVAL, "%s: not a regular file", path);
+        if (st.st_size == 0)
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s: empty file (the test run probably died before writing "
+                                     "it)",
+                                     path);
+        return 0;
+}
+
 int junit_parse_file(const char *path, struct junit_result *res, char **ret_err)
 {
         _cleanup_(junit_result_done) struct junit_result tmp = {0};
         xmlParserCtxtPtr ctxt = NULL;
         xmlDocPtr doc = NULL;
         xmlNode *root;
-        struct stat st;
-        int r = 0;
+        int r = check_file(path, ret_err);
 
-        if (stat(path, &st) < 0)
-                return set_err(ret_err, negative_errno(), "%s: cannot read JUnit file: %s", path,
-                               strerror(errno));
-        if (!S_ISREG(st.st_mode))
-                return set_err(ret_err, -EINVAL, "%s: not a regular file", path);
-        if (st.st_size == 0)
-                return set_err(ret_err, -EINVAL,
-                               "%s: empty file (the test run probably died before writing it)",
-                               path);
-
+        if (r < 0)
+                return r;
         ctxt = xmlNewParserCtxt();
         if (!ctxt)
                 return -ENOMEM;
@@ -322,32 +425,19 @@ int junit_parse_file(const char *path, struct junit_result *res, char **ret_err)
 
                 if (msg) /* libxml2 messages end with a newline */
                         msg[strcspn(msg, "\n")] = 0;
-                r = set_err(ret_err, -EINVAL, "%s:%d: not well-formed XML: %s", path,
-                            e ? e->line : 0, msg ? msg : "parse error");
+                r = junit_set_err(ret_err, -EINVAL, "%s:%d: not well-formed XML: %s", path,
+                                  e ? e->line : 0, msg ? msg : "parse error");
                 goto out;
         }
         root = xmlDocGetRootElement(doc);
-        if (!root) {
-                r = set_err(ret_err, -EINVAL, "%s: XML document has no root element", path);
-                goto out;
-        }
-        if (is_elem(root, "testsuite"))
-                r = parse_suite(path, root, &tmp, ret_err);
-        else if (is_elem(root, "testsuites")) {
-                for (xmlNode *k = root->children; k && r >= 0; k = k->next)
-                        if (is_elem(k, "testsuite"))
-                                r = parse_suite(path, k, &tmp, ret_err);
-        } else
-                r = set_err(ret_err, -EINVAL,
-                            "%s:%ld: root element is <%s>, expected <testsuites> or <testsuite>",
-                            path, xmlGetLineNo(root), (const char *)root->name);
-        if (r < 0)
-                goto out;
-        if (strv_extend(&tmp.files, path) < 0) {
+        if (!root)
+                r = junit_set_err(ret_err, -EINVAL, "%s: XML document has no root element", path);
+        else
+                r = parse_root(path, root, &tmp, ret_err);
+        if (r >= 0 && strv_extend(&tmp.files, path) < 0)
                 r = -ENOMEM;
-                goto out;
-        }
-        r = append_result(res, &tmp);
+        if (r >= 0)
+                r = append_result(res, &tmp);
 out:
         if (doc)
                 xmlFreeDoc(doc);
@@ -357,171 +447,20 @@ out:
 
 int junit_load_dir(const char *dir, struct junit_result *res, char ***errors)
 {
-        _cleanup_free_ char *main_file = strdup_printf("%s/junit.functest.xml", dir);
-        _cleanup_free_ char *pattern = strdup_printf("%s/partial.*.xml", dir);
-        glob_t g = {0};
-        bool any = false;
+        _cleanup_free_ char *path = strdup_printf("%s/" JUNIT_FUNCTEST_FILE, dir);
+        _cleanup_free_ char *err = NULL;
         int r;
 
-        if (!main_file || !pattern)
+        if (!path)
                 return -ENOMEM;
-        if (file_exists(main_file)) {
-                _cleanup_free_ char *err = NULL;
-
-                r = junit_parse_file(main_file, res, &err);
-                if (r >= 0)
-                        return 0;
-                if (r == -ENOMEM)
-                        return r;
-                if (err && strv_push(errors, TAKE_PTR(err)) < 0)
-                        return -ENOMEM;
-                any = true;
-                /* A broken merged file: the partial files may still hold the
-                 * results, fall through. */
-        }
-        if (glob(pattern, 0, NULL, &g) == 0) {
-                for (size_t i = 0; i < g.gl_pathc; i++) {
-                        _cleanup_free_ char *err = NULL;
-
-                        any = true;
-                        r = junit_parse_file(g.gl_pathv[i], res, &err);
-                        if (r == -ENOMEM) {
-                                globfree(&g);
-                                return r;
-                        }
-                        if (r < 0 && err && strv_push(errors, TAKE_PTR(err)) < 0) {
-                                globfree(&g);
-                                return -ENOMEM;
-                        }
-                }
-                globfree(&g);
-        }
-        if (!any) {
-                char *msg = strdup_printf("%s: no JUnit results: neither junit.functest.xml nor "
-                                          "partial.*.xml exists",
-                                          dir);
-                if (!msg || strv_push(errors, msg) < 0)
-                        return -ENOMEM;
-                return -ENOENT;
-        }
-        return 0;
-}
-
-/* ---- writer --------------------------------------------------------------- */
-
-static int w_attr(xmlTextWriterPtr w, const char *name, const char *value)
-{
-        return xmlTextWriterWriteAttribute(w, (const xmlChar *)name,
-                                           (const xmlChar *)(value ? value : "")) < 0
-                   ? -EIO
-                   : 0;
-}
-
-static int w_attrf(xmlTextWriterPtr w, const char *name, const char *fmt, ...) _printf_(3, 4);
-static int w_attrf(xmlTextWriterPtr w, const char *name, const char *fmt, ...)
-{
-        char buf[64];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        return w_attr(w, name, buf);
-}
-
-static int write_case(xmlTextWriterPtr w, const char *suite, const struct junit_case *c)
-{
-        const char *child = c->outcome == JUNIT_FAILED    ? "failure"
-                            : c->outcome == JUNIT_ERROR   ? "error"
-                            : c->outcome == JUNIT_SKIPPED ? "skipped"
-                                                          : NULL;
-        int r = 0;
-
-        if (xmlTextWriterStartElement(w, (const xmlChar *)"testcase") < 0)
-                return -EIO;
-        r |= w_attr(w, "name", c->name);
-        r |= w_attr(w, "classname", suite);
-        r |= w_attr(w, "status", c->status);
-        r |= w_attrf(w, "time", "%.3f", c->time);
-        if (child) {
-                if (xmlTextWriterStartElement(w, (const xmlChar *)child) < 0)
-                        return -EIO;
-                r |= w_attr(w, "message", c->message);
-                if (c->outcome != JUNIT_SKIPPED) {
-                        r |= w_attr(w, "type", c->status);
-                        if (c->detail &&
-                            xmlTextWriterWriteString(w, (const xmlChar *)c->detail) < 0)
-                                return -EIO;
-                }
-                if (xmlTextWriterEndElement(w) < 0)
-                        return -EIO;
-        }
-        if (xmlTextWriterEndElement(w) < 0)
-                return -EIO;
-        return r < 0 ? -EIO : 0;
-}
-
-int junit_write(const char *path, const struct junit_suite_ref *suites, size_t n)
-{
-        _cleanup_free_ char *tmp = strdup_printf("%s.tmp", path);
-        xmlTextWriterPtr w;
-        unsigned total[_JUNIT_STATUS_MAX] = {0}, all = 0;
-        double time = 0;
-        int r = 0;
-
-        if (!tmp)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                for (int s = 0; s < _JUNIT_STATUS_MAX; s++)
-                        total[s] += suites[i].res->counts[s];
-                all += junit_total(suites[i].res);
-                time += suites[i].res->time;
-        }
-        w = xmlNewTextWriterFilename(tmp, 0);
-        if (!w)
-                return -EIO;
-        xmlTextWriterSetIndent(w, 1);
-        xmlTextWriterSetIndentString(w, (const xmlChar *)"  ");
-        if (xmlTextWriterStartDocument(w, NULL, "UTF-8", NULL) < 0 ||
-            xmlTextWriterStartElement(w, (const xmlChar *)"testsuites") < 0) {
-                r = -EIO;
-                goto out;
-        }
-        r |= w_attrf(w, "tests", "%u", all);
-        r |= w_attrf(w, "disabled", "%u", total[JUNIT_SKIPPED]);
-        r |= w_attrf(w, "errors", "%u", total[JUNIT_ERROR]);
-        r |= w_attrf(w, "failures", "%u", total[JUNIT_FAILED]);
-        r |= w_attrf(w, "time", "%.3f", time);
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                const struct junit_result *res = suites[i].res;
-
-                if (xmlTextWriterStartElement(w, (const xmlChar *)"testsuite") < 0) {
-                        r = -EIO;
-                        break;
-                }
-                r |= w_attr(w, "name", suites[i].name);
-                r |= w_attrf(w, "tests", "%u", junit_total(res));
-                r |= w_attrf(w, "skipped", "%u", res->counts[JUNIT_SKIPPED]);
-                r |= w_attrf(w, "errors", "%u", res->counts[JUNIT_ERROR]);
-                r |= w_attrf(w, "failures", "%u", res->counts[JUNIT_FAILED]);
-                r |= w_attrf(w, "time", "%.3f", res->time);
-                for (size_t k = 0; k < res->n_cases && r >= 0; k++)
-                        r = write_case(w, suites[i].name, &res->cases[k]);
-                if (xmlTextWriterEndElement(w) < 0)
-                        r = -EIO;
-        }
-        if (r >= 0 && xmlTextWriterEndDocument(w) < 0)
-                r = -EIO;
-out:
-        xmlFreeTextWriter(w);
-        if (r < 0) {
-                unlink(tmp);
-                return -EIO;
-        }
-        if (rename(tmp, path) < 0) {
-                r = negative_errno();
-                unlink(tmp);
+        if (!file_exists(path))
+                err = strdup_printf("%s: no JUnit results: " JUNIT_FUNCTEST_FILE " does not exist "
+                                    "(the suite writes it when it ends; a run killed before "
+                                    "that leaves none)",
+                                    dir);
+        else if ((r = junit_parse_file(path, res, &err)) >= 0 || r == -ENOMEM)
                 return r;
-        }
-        return 0;
+        if (!err || strv_push(errors, TAKE_PTR(err)) < 0)
+                return -ENOMEM;
+        return file_exists(path) ? -EINVAL : -ENOENT;
 }

@@ -15,13 +15,41 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/commands.h"
+#include <cjson/cJSON.h>
+
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/util.h"
+#include "e2e/checkout.h"
 #include "e2e/report.h"
 #include "e2e/run.h"
+#include "e2e/verdict.h"
 #include "provision/base/config.h"
+
+static const char *const display_names[] = {"auto", "on", "off", NULL};
+static const char *const outcome_names[] = {"passed", "failed", NULL};
+
+static const struct schema_field vgpu_fields[] = {
+    {.key = "display",
+     .type = SCHEMA_ENUM,
+     .offset = offsetof(struct matrix_cell_vgpu, display),
+     .enum_values = vgpu_display_names,
+     .doc = "The fake vGPU's display: dmabuf (QEMU needs a GL display), region (no GL), none"},
+    {},
+};
+
+static const struct schema_field expect_fields[] = {
+    {.key = "outcome",
+     .type = SCHEMA_ENUM,
+     .offset = offsetof(struct matrix_cell_expect, outcome),
+     .enum_values = outcome_names,
+     .doc = "The cell's expected result: passed (default) or failed"},
+    {.key = "message",
+     .type = SCHEMA_STRING,
+     .offset = offsetof(struct matrix_cell_expect, message),
+     .doc = "With failed: text every failing spec shows (message, failure text or output)"},
+    {},
+};
 
 static const struct schema_field cell_fields[] = {
     {.key = "name",
@@ -35,9 +63,11 @@ static const struct schema_field cell_fields[] = {
      .required = true,
      .doc = "Cluster config file, relative to the matrix file"},
     {.key = "display",
-     .type = SCHEMA_BOOL,
+     .type = SCHEMA_ENUM,
      .offset = offsetof(struct matrix_cell, display),
-     .doc = "Run with the vGPU display on (VGPU_DISPLAY=true); must be false for kind"},
+     .enum_values = display_names,
+     .doc = "VGPU_DISPLAY for a KubeVirt that reads it: auto (on for VM nodes, off on kind), "
+            "on, off; KubeVirt main always runs it on"},
     {.key = "kubevirt",
      .type = SCHEMA_STRING,
      .offset = offsetof(struct matrix_cell, kubevirt),
@@ -50,6 +80,16 @@ static const struct schema_field cell_fields[] = {
      .type = SCHEMA_STRING,
      .offset = offsetof(struct matrix_cell, skip),
      .doc = "KUBEVIRT_E2E_SKIP for this cell"},
+    {.key = "vgpu",
+     .type = SCHEMA_SECTION,
+     .offset = offsetof(struct matrix_cell, vgpu),
+     .children = vgpu_fields,
+     .doc = "The fake vGPU of the cell's nodes"},
+    {.key = "expect",
+     .type = SCHEMA_SECTION,
+     .offset = offsetof(struct matrix_cell, expect),
+     .children = expect_fields,
+     .doc = "The result the cell is expected to show"},
     {},
 };
 
@@ -139,12 +179,95 @@ static bool valid_name(const char *s)
         return true;
 }
 
+/* The cell's checkout: which KubeVirt it is decides whether its display
+ * can be turned off. */
+static int check_cell_checkout(const struct matrix *m, const struct schema_marks *marks, size_t i)
+{
+        struct matrix_cell *c = &m->cells[i];
+        struct kubevirt_checkout kv = {0};
+        const char *dir = c->kubevirt ? c->kubevirt : m->kubevirt;
+        char key[64];
+        int r;
+
+        snprintf(key, sizeof(key), c->kubevirt ? "cells[%zu].kubevirt" : "kubevirt", i);
+        if (kubevirt_checkout_inspect(dir, &kv) < 0)
+                return mark_error(m, marks, key,
+                                  "cell \"%s\": %s is no usable KubeVirt checkout "
+                                  "(see above)",
+                                  c->name, dir);
+        c->kubevirt_ref = kv.ref;
+        kubevirt_checkout_done(&kv);
+        snprintf(key, sizeof(key), "cells[%zu].display", i);
+        if (c->display == MATRIX_DISPLAY_OFF && c->kubevirt_ref == KUBEVIRT_REF_MAIN)
+                return mark_error(m, marks, key,
+                                  "cell \"%s\": display off, but KubeVirt in %s is main-like (%s "
+                                  "does not read VGPU_DISPLAY): its vGPU display is always on",
+                                  c->name, dir, KUBEVIRT_MDEV_TEST_FILE);
+        snprintf(key, sizeof(key), "cells[%zu].expect.message", i);
+        r = c->expect.message && c->expect.outcome == 0
+                ? mark_error(m, marks, key,
+                             "cell \"%s\": expect.message needs expect.outcome: failed", c->name)
+                : 0;
+        return r;
+}
+
+static int check_cell(struct matrix *m, const struct schema_marks *marks, size_t i, const char *dir)
+{
+        struct matrix_cell *c = &m->cells[i];
+        _cleanup_(config_done) struct config cfg = {0};
+        _cleanup_free_ char *cerr = NULL;
+        char key[64];
+        int r;
+
+        snprintf(key, sizeof(key), "cells[%zu].name", i);
+        if (!valid_name(c->name))
+                return mark_error(m, marks, key,
+                                  "cell name \"%s\" must be 1-64 characters of a-z 0-9 . _ - (it "
+                                  "names the cell's run directory)",
+                                  c->name ? c->name : "");
+        for (size_t k = 0; k < i; k++)
+                if (streq(m->cells[k].name, c->name))
+                        return mark_error(m, marks, key, "duplicate cell name \"%s\"", c->name);
+        if ((r = absolutize(&c->config, dir)) < 0 || (r = absolutize(&c->kubevirt, dir)) < 0)
+                return r;
+        if (!c->kubevirt && !m->kubevirt) {
+                snprintf(key, sizeof(key), "cells[%zu]", i);
+                return mark_error(m, marks, key,
+                                  "cell \"%s\" has no KubeVirt checkout: set kubevirt in the cell "
+                                  "or at the top level, or pass --kubevirt",
+                                  c->name);
+        }
+        /* Check the cell's cluster config now, not an hour into the matrix. */
+        snprintf(key, sizeof(key), "cells[%zu].config", i);
+        if (config_load_quiet(&cfg, c->config, &cerr) < 0)
+                return mark_error(m, marks, key, "cell \"%s\": bad cluster config: %s", c->name,
+                                  cerr ? cerr : c->config);
+        c->provider = provider_names[cfg.provider];
+        /* At once on one cluster, KubeVirt's suites would create the same
+         * kubevirt-test-* namespaces and the second would fail. */
+        for (size_t k = 0; m->parallel && k < i; k++)
+                if (streq(m->cells[k].config, c->config))
+                        return mark_error(m, marks, key,
+                                          "cells \"%s\" and \"%s\" would run on the same cluster "
+                                          "(%s) at once: their KubeVirt test namespaces would "
+                                          "clash; give them clusters of their own or set "
+                                          "parallel: false",
+                                          m->cells[k].name, c->name, c->config);
+        return check_cell_checkout(m, marks, i);
+}
+
+static char *dir_of(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+
+        return slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+}
+
 int matrix_load(struct matrix *m, const char *path, const char *kubevirt_override)
 {
         struct schema_error err = {0};
         struct schema_marks *marks = NULL;
         _cleanup_free_ char *dir = NULL;
-        char *slash;
         int r;
 
         *m = (struct matrix){0};
@@ -159,87 +282,22 @@ int matrix_load(struct matrix *m, const char *path, const char *kubevirt_overrid
                 schema_marks_free(marks);
                 return r == -ENOMEM ? r : -EINVAL;
         }
-        dir = strdup(path);
-        if (!dir) {
+        dir = dir_of(path);
+        if (!dir)
                 r = -ENOMEM;
-                goto out;
-        }
-        slash = strrchr(dir, '/');
-        if (slash)
-                *slash = 0;
-        else {
-                free(dir);
-                dir = strdup(".");
-                if (!dir) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-        }
-        if (kubevirt_override) {
+        else if (kubevirt_override) {
                 free(m->kubevirt);
                 m->kubevirt = strdup(kubevirt_override);
-        } else if ((r = absolutize(&m->kubevirt, dir)) < 0)
-                goto out;
-        if (m->n_cells == 0) {
+        } else
+                r = absolutize(&m->kubevirt, dir);
+        if (r >= 0 && m->n_cells == 0)
                 r = mark_error(m, marks, "cells", "cells: the matrix needs at least one cell");
-                goto out;
-        }
-        for (size_t i = 0; i < m->n_cells; i++) {
-                struct matrix_cell *c = &m->cells[i];
-                char key[64];
-                _cleanup_(config_done) struct config cfg = {0};
-                _cleanup_free_ char *cerr = NULL;
-
-                snprintf(key, sizeof(key), "cells[%zu].name", i);
-                if (!valid_name(c->name)) {
-                        r = mark_error(m, marks, key,
-                                       "cell name \"%s\" must be 1-64 characters of a-z 0-9 . _ - "
-                                       "(it names the cell's run directory)",
-                                       c->name ? c->name : "");
-                        goto out;
-                }
-                for (size_t k = 0; k < i; k++)
-                        if (streq(m->cells[k].name, c->name)) {
-                                r = mark_error(m, marks, key, "duplicate cell name \"%s\"",
-                                               c->name);
-                                goto out;
-                        }
-                if ((r = absolutize(&c->config, dir)) < 0 ||
-                    (r = absolutize(&c->kubevirt, dir)) < 0)
-                        goto out;
-                if (!c->kubevirt && !m->kubevirt) {
-                        snprintf(key, sizeof(key), "cells[%zu]", i);
-                        r = mark_error(m, marks, key,
-                                       "cell \"%s\" has no KubeVirt checkout: set kubevirt in the "
-                                       "cell or at the top level, or pass --kubevirt",
-                                       c->name);
-                        goto out;
-                }
-                /* Check the cell's cluster config now, not an hour into the
-                 * matrix. */
-                snprintf(key, sizeof(key), "cells[%zu].config", i);
-                if (config_load_quiet(&cfg, c->config, &cerr) < 0) {
-                        r = mark_error(m, marks, key, "cell \"%s\": bad cluster config: %s",
-                                       c->name, cerr ? cerr : c->config);
-                        goto out;
-                }
-                c->provider = provider_names[cfg.provider];
-                if (c->display && cfg.provider == PROVIDER_KIND) {
-                        snprintf(key, sizeof(key), "cells[%zu].display", i);
-                        r = mark_error(m, marks, key,
-                                       "cell \"%s\": display must be false on kind (its nodes "
-                                       "have no render node; QEMU fails with "
-                                       "\"vfio-display-dmabuf: opengl not available\")",
-                                       c->name);
-                        goto out;
-                }
-        }
-        r = 0;
-out:
+        for (size_t i = 0; r >= 0 && i < m->n_cells; i++)
+                r = check_cell(m, marks, i, dir);
         schema_marks_free(marks);
         if (r == -ENOMEM)
                 log_error("Out of memory");
-        return r;
+        return r < 0 ? r : 0;
 }
 
 /* ---- scheduler ---------------------------------------------------------------- */
@@ -331,7 +389,17 @@ static char **step_argv(const struct matrix_opts *o, const struct matrix *m,
         r |= strv_extend(&a, "--name");
         r |= strv_extend(&a, c->name);
         r |= strv_extend(&a, "--display");
-        r |= strv_extend(&a, c->display ? "on" : "off");
+        r |= strv_extend(&a, display_names[c->display]);
+        r |= strv_extend(&a, "--vgpu-display");
+        r |= strv_extend(&a, vgpu_display_name(c->vgpu.display));
+        if (c->expect.outcome) {
+                r |= strv_extend(&a, "--expect");
+                r |= strv_extend(&a, "failed");
+        }
+        if (c->expect.message) {
+                r |= strv_extend(&a, "--expect-message");
+                r |= strv_extend(&a, c->expect.message);
+        }
         if (focus) {
                 r |= strv_extend(&a, "--focus");
                 r |= strv_extend(&a, focus);
@@ -349,19 +417,30 @@ static void write_setup_failure(const struct cell_state *cs, const char *what, i
                                 const char *log_name)
 {
         _cleanup_free_ char *path = strdup_printf("%s/" RUN_INFO_FILE, cs->dir);
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *text = NULL, *why = NULL;
+        const struct matrix_cell *c = cs->cell;
+        cJSON *root, *x, *errs;
 
         /* e2e run writes run.json once it got going; keep that one. */
         if (!path || (streq(what, "e2e run") && file_exists(path)))
                 return;
-        /* Cell names and provider names are [a-z0-9._-]: no JSON escaping. */
-        text =
-            strdup_printf("{\n  \"name\": \"%s\",\n  \"provider\": \"%s\",\n  \"display\": %s,\n"
-                          "  \"finished\": true,\n  \"make_exit\": -1,\n  \"interrupted\": false,\n"
-                          "  \"setup_errors\": [\"%s failed with status %d (see %s in the cell "
-                          "directory)\"]\n}\n",
-                          cs->cell->name, cs->cell->provider ? cs->cell->provider : "unknown",
-                          cs->cell->display ? "true" : "false", what, code, log_name);
+        why = strdup_printf("%s failed with status %d (see %s in the cell directory)", what, code,
+                            log_name);
+        root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "name", c->name);
+        cJSON_AddStringToObject(root, "provider", c->provider ? c->provider : "unknown");
+        cJSON_AddStringToObject(root, "vgpu_display", vgpu_display_name(c->vgpu.display));
+        x = cJSON_AddObjectToObject(root, "expect");
+        cJSON_AddStringToObject(x, "outcome", outcome_names[c->expect.outcome]);
+        if (c->expect.message)
+                cJSON_AddStringToObject(x, "message", c->expect.message);
+        cJSON_AddBoolToObject(root, "finished", true);
+        cJSON_AddNumberToObject(root, "make_exit", -1);
+        cJSON_AddBoolToObject(root, "interrupted", false);
+        errs = cJSON_AddArrayToObject(root, "setup_errors");
+        cJSON_AddItemToArray(errs, cJSON_CreateString(why ? why : what));
+        text = cJSON_Print(root);
+        cJSON_Delete(root);
         if (text)
                 write_file_atomic(path, text, strlen(text), 0644);
 }
@@ -428,58 +507,40 @@ static void record_exit(struct cell_state *cs, int status)
                             cs->phase == PH_UP ? "up" : "down", code);
 }
 
-int e2e_matrix(const struct matrix_opts *o_in)
+static char *matrix_out_dir(const struct matrix_opts *o, const struct matrix *m)
 {
-        struct matrix_opts opts = *o_in;
-        const struct matrix_opts *o = o_in;
-        _cleanup_free_ char *self = NULL;
-        _cleanup_(matrix_done) struct matrix m = {0};
-        _cleanup_free_ struct cell_state *cs = NULL;
-        _cleanup_free_ char *out = NULL;
+        char stamp[32];
+        time_t t = time(NULL);
+        struct tm tm;
+
+        if (o->out || m->out)
+                return strdup(o->out ? o->out : m->out);
+        gmtime_r(&t, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+        return strdup_printf("_e2e/matrix-%s", stamp);
+}
+
+static int make_cell_dirs(const struct matrix *m, struct cell_state *cs, const char *out)
+{
+        for (size_t i = 0; i < m->n_cells; i++) {
+                cs[i].cell = &m->cells[i];
+                cs[i].dir = strdup_printf("%s/%s", out, m->cells[i].name);
+                if (!cs[i].dir || mkdir_p(cs[i].dir, 0755) < 0)
+                        return log_error_errno(EIO, "Cannot create %s",
+                                               cs[i].dir ? cs[i].dir : out);
+        }
+        return 0;
+}
+
+/* The scheduler: start cells up to the limit, reap children, advance each
+ * cell through its phases; Ctrl-C stops new cells and is forwarded once. */
+static bool run_cells(const struct matrix_opts *o, const struct matrix *m, struct cell_state *cs,
+                      bool *ret_interrupted, size_t *ret_started)
+{
         struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
-        bool interrupted = false, all_passed = true;
+        bool interrupted = false, ok = true;
         size_t running = 0, next = 0;
         int r;
-
-        r = matrix_load(&m, o->path, o->kubevirt);
-        if (r < 0)
-                return EXIT_USAGE;
-        if (!o->self) {
-                /* The binary's real path, resolved once: exec'ing
-                 * /proc/self/exe itself would break under wrappers such as
-                 * valgrind, and the path reads better in logs. */
-                self = realpath("/proc/self/exe", NULL);
-                if (!self)
-                        return log_error_errno(errno, "Cannot resolve /proc/self/exe: %m"),
-                               EXIT_FAIL;
-                opts.self = self;
-        }
-        o = &opts;
-        if (o->out || m.out)
-                out = strdup(o->out ? o->out : m.out);
-        else {
-                char stamp[32];
-                time_t t = time(NULL);
-                struct tm tm;
-                gmtime_r(&t, &tm);
-                strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-                out = strdup_printf("_e2e/matrix-%s", stamp);
-        }
-        cs = calloc(m.n_cells, sizeof(*cs));
-        if (!out || !cs)
-                return log_error_errno(ENOMEM, "Out of memory"), EXIT_FAIL;
-        for (size_t i = 0; i < m.n_cells; i++) {
-                cs[i].cell = &m.cells[i];
-                cs[i].dir = strdup_printf("%s/%s", out, m.cells[i].name);
-                if (!cs[i].dir || mkdir_p(cs[i].dir, 0755) < 0) {
-                        log_error("Cannot create %s", cs[i].dir ? cs[i].dir : out);
-                        for (size_t k = 0; k <= i; k++)
-                                free(cs[k].dir);
-                        return EXIT_FAIL;
-                }
-        }
-        log_info("matrix: %zu cell%s %s, results in %s", m.n_cells, m.n_cells == 1 ? "" : "s",
-                 m.parallel ? "in parallel" : "in sequence", out);
 
         matrix_signal = 0;
         sigemptyset(&sa.sa_mask);
@@ -487,17 +548,17 @@ int e2e_matrix(const struct matrix_opts *o_in)
         sigaction(SIGTERM, &sa, &old_term);
 
         for (;;) {
-                size_t limit = m.parallel ? m.n_cells : 1;
+                size_t limit = m->parallel ? m->n_cells : 1;
                 int status;
                 pid_t pid;
 
-                while (!interrupted && running < limit && next < m.n_cells) {
-                        r = advance(o, &m, &cs[next], false);
+                while (!interrupted && running < limit && next < m->n_cells) {
+                        r = advance(o, m, &cs[next], false);
                         if (cs[next].pid > 0)
                                 running++;
                         next++;
                         if (r < 0)
-                                all_passed = false;
+                                ok = false;
                 }
                 if (running == 0)
                         break;
@@ -509,22 +570,22 @@ int e2e_matrix(const struct matrix_opts *o_in)
                                 interrupted = true;
                                 log_notice("matrix: interrupted, stopping running cells "
                                            "(their partial results are kept)");
-                                for (size_t i = 0; i < m.n_cells; i++)
+                                for (size_t i = 0; i < m->n_cells; i++)
                                         if (cs[i].pid > 0 && cs[i].phase != PH_DOWN)
                                                 kill(-cs[i].pid, SIGINT);
                         }
                         matrix_signal = 0;
                         continue;
                 }
-                for (size_t i = 0; i < m.n_cells; i++) {
+                for (size_t i = 0; i < m->n_cells; i++) {
                         if (cs[i].pid != pid)
                                 continue;
                         record_exit(&cs[i], status);
                         running--;
                         /* The next phase of this cell (down runs even when
                          * interrupted: whatever up made must go). */
-                        if (advance(o, &m, &cs[i], interrupted) < 0)
-                                all_passed = false;
+                        if (advance(o, m, &cs[i], interrupted) < 0)
+                                ok = false;
                         if (cs[i].pid > 0)
                                 running++;
                         break;
@@ -532,39 +593,83 @@ int e2e_matrix(const struct matrix_opts *o_in)
         }
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        *ret_interrupted = interrupted;
+        *ret_started = next;
+        return ok;
+}
 
-        for (size_t i = 0; i < m.n_cells; i++) {
-                if (cs[i].phase != PH_DONE || cs[i].run_exit != 0 || cs[i].up_exit != 0)
-                        all_passed = false;
+/* The reports, whatever happened; false when a cell did not show what it
+ * was expected to, or a report could not be written. */
+static bool write_reports(const char *out)
+{
+        static const struct {
+                enum report_format f;
+                const char *name;
+        } outs[] = {{REPORT_MARKDOWN, "report.md"},
+                    {REPORT_HTML, "report.html"},
+                    {REPORT_JSON, "report.json"},
+                    {REPORT_JUNIT, "junit.xml"}};
+        char *dirs[] = {(char *)out, NULL};
+        struct e2e_cell *cells = NULL;
+        size_t n = 0;
+        bool ok = true;
+
+        if (e2e_cells_load(dirs, &cells, &n) < 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                ok = ok && cells[i].as_expected;
+        for (size_t i = 0; i < ELEMENTSOF(outs); i++) {
+                _cleanup_free_ char *p = strdup_printf("%s/%s", out, outs[i].name);
+                if (!p || report_write(outs[i].f, cells, n, p) < 0)
+                        ok = false;
+        }
+        e2e_cells_free(cells, n);
+        log_info("matrix: reports in %s/report.{md,html,json} and %s/junit.xml", out, out);
+        return ok;
+}
+
+int e2e_matrix(const struct matrix_opts *o_in, bool *ret_as_expected)
+{
+        struct matrix_opts opts = *o_in;
+        _cleanup_free_ char *self = NULL, *out = NULL;
+        _cleanup_(matrix_done) struct matrix m = {0};
+        struct cell_state *cs = NULL;
+        bool interrupted = false, ok;
+        size_t started = 0;
+        int r;
+
+        *ret_as_expected = false;
+        r = matrix_load(&m, o_in->path, o_in->kubevirt);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
+        if (!opts.self) {
+                /* The binary's real path, resolved once: exec'ing
+                 * /proc/self/exe itself would break under wrappers such as
+                 * valgrind, and the path reads better in logs. */
+                self = realpath("/proc/self/exe", NULL);
+                if (!self)
+                        return log_error_errno(errno, "Cannot resolve /proc/self/exe: %m");
+                opts.self = self;
+        }
+        out = matrix_out_dir(&opts, &m);
+        cs = calloc(m.n_cells, sizeof(*cs));
+        r = !out || !cs ? log_error_errno(ENOMEM, "Out of memory") : make_cell_dirs(&m, cs, out);
+        if (r >= 0) {
+                log_info("matrix: %zu cell%s %s, results in %s", m.n_cells,
+                         m.n_cells == 1 ? "" : "s", m.parallel ? "in parallel" : "in sequence",
+                         out);
+                ok = run_cells(&opts, &m, cs, &interrupted, &started);
+                for (size_t i = 0; i < m.n_cells; i++)
+                        if (cs[i].phase != PH_DONE || cs[i].up_exit != 0)
+                                ok = false;
+                ok = write_reports(out) && ok;
+                if (interrupted)
+                        log_notice("matrix: interrupted; %zu of %zu cells started", started,
+                                   m.n_cells);
+                *ret_as_expected = ok && !interrupted;
+        }
+        for (size_t i = 0; cs && i < m.n_cells; i++)
                 free(cs[i].dir);
-        }
-
-        /* The reports, whatever happened. */
-        {
-                char *dirs[] = {out, NULL};
-                struct e2e_cell *cells = NULL;
-                size_t n = 0;
-                static const struct {
-                        enum report_format f;
-                        const char *name;
-                } outs[] = {{REPORT_MARKDOWN, "report.md"},
-                            {REPORT_HTML, "report.html"},
-                            {REPORT_JSON, "report.json"},
-                            {REPORT_JUNIT, "junit.xml"}};
-
-                if (e2e_cells_load(dirs, &cells, &n) >= 0) {
-                        for (size_t i = 0; i < ELEMENTSOF(outs); i++) {
-                                _cleanup_free_ char *p = strdup_printf("%s/%s", out, outs[i].name);
-                                if (p && report_write(outs[i].f, cells, n, p) < 0)
-                                        all_passed = false;
-                        }
-                        e2e_cells_free(cells, n);
-                        log_info("matrix: reports in %s/report.{md,html,json} and %s/junit.xml",
-                                 out, out);
-                } else
-                        all_passed = false;
-        }
-        if (interrupted)
-                log_notice("matrix: interrupted; %zu of %zu cells started", next, m.n_cells);
-        return all_passed && !interrupted ? EXIT_OK : EXIT_FAIL;
+        free(cs);
+        return r;
 }

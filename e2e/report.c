@@ -58,6 +58,11 @@ void e2e_cell_done(struct e2e_cell *c)
         free(c->focus);
         free(c->skip);
         free(c->started);
+        free(c->kubevirt_ref);
+        free(c->kubevirt_commit);
+        free(c->vgpu_display);
+        free(c->why);
+        e2e_expect_done(&c->expect);
         junit_result_done(&c->res);
         strv_free(c->errors);
         *c = (struct e2e_cell){0};
@@ -76,12 +81,71 @@ static char *json_str(cJSON *o, const char *key)
         return s ? strdup(s) : NULL;
 }
 
+/* What ran: run.json's description of the run (see e2e/run_info.c). */
+static void load_what_ran(cJSON *root, struct e2e_cell *c)
+{
+        cJSON *kv = cJSON_GetObjectItemCaseSensitive(root, "kubevirt");
+        cJSON *x = cJSON_GetObjectItemCaseSensitive(root, "expect");
+        cJSON *v;
+
+        c->name = json_str(root, "name");
+        c->provider = json_str(root, "provider");
+        c->cluster = json_str(root, "cluster");
+        c->focus = json_str(root, "focus");
+        c->skip = json_str(root, "skip");
+        c->started = json_str(root, "started");
+        c->kubevirt_ref = json_str(kv, "ref");
+        c->kubevirt_commit = json_str(kv, "commit");
+        c->vgpu_display = json_str(root, "vgpu_display");
+        c->display = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "display"));
+        c->expect.failure = cJSON_IsObject(x) &&
+                            (v = cJSON_GetObjectItemCaseSensitive(x, "outcome")) &&
+                            cJSON_IsString(v) && streq(v->valuestring, "failed");
+        c->expect.message = json_str(x, "message");
+        c->interrupted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "interrupted"));
+        c->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "finished"));
+        v = cJSON_GetObjectItemCaseSensitive(root, "make_exit");
+        c->make_exit = cJSON_IsNumber(v) ? v->valueint : -1;
+        v = cJSON_GetObjectItemCaseSensitive(root, "duration");
+        c->duration = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        /* Written by the matrix when a cell never got to run its tests. */
+        cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(root, "setup_errors"))
+        {
+                if (cJSON_IsString(v))
+                        strv_extend(&c->errors, v->valuestring);
+        }
+}
+
+/* The outcome from the JUnit as it is now, and the problems to show. */
+static void judge_cell(struct e2e_cell *c, const char *info_path)
+{
+        if (!c->finished) {
+                /* vgpuenv itself died mid-run: say so, and still show what
+                 * the JUnit holds. */
+                c->outcome = E2E_RUNNING;
+                strv_push(&c->errors, strdup_printf("%s: the run never finished (vgpuenv was "
+                                                    "killed?); results are partial",
+                                                    info_path));
+        } else
+                c->outcome = e2e_outcome_compute(c->make_exit, c->interrupted, c->junit_found,
+                                                 &c->res, strv_length(c->errors));
+        if (c->finished && c->make_exit != 0 && !c->interrupted && c->outcome != E2E_FAILED)
+                strv_push(&c->errors, strdup_printf("%s: make functest exited with status %d",
+                                                    c->name, c->make_exit));
+        if (c->outcome == E2E_ERROR && c->junit_found && strv_length(c->errors) == 0 &&
+            c->res.counts[JUNIT_PASSED] == 0)
+                strv_push(&c->errors, strdup_printf("%s: no spec ran (focus \"%s\" matched "
+                                                    "nothing?)",
+                                                    c->name, c->focus ? c->focus : ""));
+        c->as_expected = e2e_expect_met(&c->expect, c->outcome, &c->res, &c->why);
+}
+
 int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
 {
         _cleanup_free_ char *path = strdup_printf("%s/" RUN_INFO_FILE, dir);
         _cleanup_free_ char *art = strdup_printf("%s/" RUN_ARTIFACTS_DIR, dir);
         _cleanup_free_ char *text = NULL;
-        cJSON *root, *v;
+        cJSON *root;
         int r;
 
         *c = (struct e2e_cell){0};
@@ -102,23 +166,7 @@ int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
                 return -EINVAL;
         }
         c->dir = strdup(dir);
-        c->name = json_str(root, "name");
-        c->provider = json_str(root, "provider");
-        c->cluster = json_str(root, "cluster");
-        c->focus = json_str(root, "focus");
-        c->skip = json_str(root, "skip");
-        c->started = json_str(root, "started");
-        c->display = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "display"));
-        c->interrupted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "interrupted"));
-        c->finished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "finished"));
-        v = cJSON_GetObjectItemCaseSensitive(root, "make_exit");
-        c->make_exit = cJSON_IsNumber(v) ? v->valueint : -1;
-        v = cJSON_GetObjectItemCaseSensitive(root, "duration");
-        c->duration = cJSON_IsNumber(v) ? v->valuedouble : 0;
-        /* Written by the matrix when a cell never got to run its tests. */
-        cJSON_ArrayForEach(
-            v, cJSON_GetObjectItemCaseSensitive(root, "setup_errors")) if (cJSON_IsString(v))
-            strv_extend(&c->errors, v->valuestring);
+        load_what_ran(root, c);
         cJSON_Delete(root);
         if (!c->name) {
                 const char *base = strrchr(dir, '/');
@@ -126,30 +174,31 @@ int e2e_cell_load(const char *dir, struct e2e_cell *c, char **ret_err)
         }
         if (!c->dir || !c->name)
                 return -ENOMEM;
-
         r = junit_load_dir(art, &c->res, &c->errors);
         if (r == -ENOMEM)
                 return r;
         c->junit_found = c->res.files != NULL;
-        if (!c->finished) {
-                /* vgpuenv itself died mid-run: say so, and still show what
-                 * the JUnit files hold. */
-                c->outcome = E2E_RUNNING;
-                strv_push(&c->errors, strdup_printf("%s: the run never finished (vgpuenv was "
-                                                    "killed?); results are partial",
-                                                    path));
-        } else
-                c->outcome = e2e_outcome_compute(c->make_exit, c->interrupted, c->junit_found,
-                                                 &c->res, strv_length(c->errors));
-        if (c->finished && c->make_exit != 0 && !c->interrupted && c->outcome != E2E_FAILED)
-                strv_push(&c->errors, strdup_printf("%s: make functest exited with status %d",
-                                                    c->name, c->make_exit));
-        if (c->outcome == E2E_ERROR && c->junit_found && strv_length(c->errors) == 0 &&
-            c->res.counts[JUNIT_PASSED] == 0)
-                strv_push(&c->errors, strdup_printf("%s: no spec ran (focus \"%s\" matched "
-                                                    "nothing?)",
-                                                    c->name, c->focus ? c->focus : ""));
+        judge_cell(c, path);
         return 0;
+}
+
+const char *report_cell_class(const struct e2e_cell *c)
+{
+        if (c->outcome == E2E_FAILED && c->expect.failure && c->as_expected)
+                return "xfail";
+        return e2e_outcome_name(c->outcome);
+}
+
+char *report_cell_verdict(const struct e2e_cell *c)
+{
+        if (c->as_expected && c->expect.failure)
+                return strdup_printf("failed as expected%s%s%s", c->expect.message ? " (" : "",
+                                     c->expect.message ? c->expect.message : "",
+                                     c->expect.message ? ")" : "");
+        if (c->as_expected)
+                return strdup(e2e_outcome_name(c->outcome));
+        return strdup_printf("%s, not as expected: %s", e2e_outcome_name(c->outcome),
+                             c->why ? c->why : "?");
 }
 
 static int add_cell(struct e2e_cell **cells, size_t *n, const char *dir)
@@ -298,9 +347,11 @@ static char *rel_in_cell(const struct e2e_cell *c, const char *what, const char 
 
 /* ---- Markdown --------------------------------------------------------------- */
 
-static const char *outcome_badge(enum e2e_outcome o)
+static const char *outcome_badge(const struct e2e_cell *c)
 {
-        switch (o) {
+        if (streq(report_cell_class(c), "xfail"))
+                return "\xe2\x9c\x94\xef\xb8\x8f failed as expected"; /* heavy check mark */
+        switch (c->outcome) {
         case E2E_PASSED:
                 return "\xe2\x9c\x85 passed"; /* check mark */
         case E2E_FAILED:
@@ -308,8 +359,8 @@ static const char *outcome_badge(enum e2e_outcome o)
         case E2E_INTERRUPTED:
                 return "\xe2\x8f\xb9\xef\xb8\x8f interrupted"; /* stop button */
         default:
-                return o == E2E_RUNNING ? "\xe2\x9a\xa0\xef\xb8\x8f unfinished"
-                                        : "\xe2\x9a\xa0\xef\xb8\x8f error"; /* warning sign */
+                return c->outcome == E2E_RUNNING ? "\xe2\x9a\xa0\xef\xb8\x8f unfinished"
+                                                 : "\xe2\x9a\xa0\xef\xb8\x8f error"; /* warning */
         }
 }
 
@@ -334,15 +385,16 @@ static void md_code(FILE *f, const char *s)
         fputc('`', f);
 }
 
-static void write_markdown(FILE *f, const struct e2e_cell *cells, size_t n, const char *base)
+static void md_summary(FILE *f, const struct e2e_cell *cells, size_t n)
 {
-        unsigned by_outcome[_E2E_OUTCOME_MAX] = {0};
-        bool any_fail = false, any_err = false;
+        unsigned by_outcome[_E2E_OUTCOME_MAX] = {0}, expected = 0;
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 by_outcome[cells[i].outcome]++;
+                expected += cells[i].as_expected;
+        }
         fprintf(f, "## vgpuenv e2e: MediatedDevices\n\n");
-        fprintf(f, "%zu cell%s:", n, n == 1 ? "" : "s");
+        fprintf(f, "%zu cell%s, %u as expected:", n, n == 1 ? "" : "s", expected);
         for (int o = 0, first = 1; o < _E2E_OUTCOME_MAX; o++)
                 if (by_outcome[o]) {
                         fprintf(f, "%s %u %s", first ? "" : ",", by_outcome[o],
@@ -350,65 +402,88 @@ static void write_markdown(FILE *f, const struct e2e_cell *cells, size_t n, cons
                         first = 0;
                 }
         fprintf(f, "\n\n");
-        fprintf(f, "| Cell | Provider | Display | Result | Passed | Failed | Skipped | Errors | "
-                   "Duration | Artifacts |\n");
-        fprintf(f, "|---|---|---|---|---:|---:|---:|---:|---:|---|\n");
-        for (size_t i = 0; i < n; i++) {
-                const struct e2e_cell *c = &cells[i];
-                _cleanup_free_ char *rel = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
+}
 
-                fputs("| ", f);
-                md_cell(f, c->name);
-                fputs(" | ", f);
-                md_cell(f, c->provider);
-                fprintf(f, " | %s | %s | %u | %u | %u | %u | %.0fs | ", c->display ? "on" : "off",
-                        outcome_badge(c->outcome), c->res.counts[JUNIT_PASSED],
-                        c->res.counts[JUNIT_FAILED], c->res.counts[JUNIT_SKIPPED],
-                        c->res.counts[JUNIT_ERROR], c->duration);
-                if (rel) {
-                        fputc('`', f);
-                        md_cell(f, rel);
-                        fputc('`', f);
+static void md_row(FILE *f, const struct e2e_cell *c, const char *base)
+{
+        _cleanup_free_ char *rel = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
+        _cleanup_free_ char *verdict = report_cell_verdict(c);
+
+        fputs("| ", f);
+        md_cell(f, c->name);
+        fputs(" | ", f);
+        md_cell(f, c->provider);
+        fputs(" | ", f);
+        md_cell(f, c->kubevirt_ref ? c->kubevirt_ref : "?");
+        fputs(" | ", f);
+        md_cell(f, c->vgpu_display ? c->vgpu_display : "?");
+        fprintf(f, " | %s | %s | ", c->display ? "on" : "off", outcome_badge(c));
+        md_cell(f, c->as_expected ? "as expected" : verdict);
+        fprintf(f, " | %u | %u | %u | %u | %u | %.0fs | ", c->res.counts[JUNIT_PASSED],
+                c->res.counts[JUNIT_FAILED], c->res.counts[JUNIT_SKIPPED],
+                c->res.counts[JUNIT_ERROR], c->res.counts[JUNIT_NOT_SELECTED], c->duration);
+        if (rel) {
+                fputc('`', f);
+                md_cell(f, rel);
+                fputc('`', f);
+        }
+        fputs(" |\n", f);
+}
+
+static void md_failures(FILE *f, const struct e2e_cell *cells, size_t n)
+{
+        bool header = false;
+
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < cells[i].res.n_cases; k++) {
+                        const struct junit_case *tc = &cells[i].res.cases[k];
+                        if (tc->outcome != JUNIT_FAILED && tc->outcome != JUNIT_ERROR)
+                                continue;
+                        if (!header)
+                                fprintf(f, "\n### Failures\n\n");
+                        header = true;
+                        fprintf(f, "- **");
+                        md_cell(f, cells[i].name);
+                        fprintf(f, "** (%s%s) ", tc->status,
+                                streq(report_cell_class(&cells[i]), "xfail") ? ", expected" : "");
+                        md_code(f, tc->name);
+                        if (tc->location) {
+                                fputs(" at ", f);
+                                md_code(f, tc->location);
+                        }
+                        if (!isempty(tc->message)) {
+                                fputs("\n  > ", f);
+                                md_cell(f, tc->message);
+                        }
+                        fputc('\n', f);
                 }
-                fputs(" |\n", f);
-                for (size_t k = 0; k < c->res.n_cases; k++)
-                        if (c->res.cases[k].outcome == JUNIT_FAILED ||
-                            c->res.cases[k].outcome == JUNIT_ERROR)
-                                any_fail = true;
-                if (c->errors)
-                        any_err = true;
-        }
-        if (any_fail) {
-                fprintf(f, "\n### Failures\n\n");
-                for (size_t i = 0; i < n; i++)
-                        for (size_t k = 0; k < cells[i].res.n_cases; k++) {
-                                const struct junit_case *tc = &cells[i].res.cases[k];
-                                if (tc->outcome != JUNIT_FAILED && tc->outcome != JUNIT_ERROR)
-                                        continue;
-                                fprintf(f, "- **");
-                                md_cell(f, cells[i].name);
-                                fprintf(f, "** (%s) ", tc->status);
-                                md_code(f, tc->name);
-                                if (tc->location) {
-                                        fputs(" at ", f);
-                                        md_code(f, tc->location);
-                                }
-                                if (!isempty(tc->message)) {
-                                        fputs("\n  > ", f);
-                                        md_cell(f, tc->message);
-                                }
-                                fputc('\n', f);
-                        }
-        }
-        if (any_err) {
-                fprintf(f, "\n### Problems\n\n");
-                for (size_t i = 0; i < n; i++)
-                        for (size_t k = 0; cells[i].errors && cells[i].errors[k]; k++) {
-                                fputs("- ", f);
-                                md_code(f, cells[i].errors[k]);
-                                fputc('\n', f);
-                        }
-        }
+}
+
+static void md_problems(FILE *f, const struct e2e_cell *cells, size_t n)
+{
+        bool header = false;
+
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; cells[i].errors && cells[i].errors[k]; k++) {
+                        if (!header)
+                                fprintf(f, "\n### Problems\n\n");
+                        header = true;
+                        fputs("- ", f);
+                        md_code(f, cells[i].errors[k]);
+                        fputc('\n', f);
+                }
+}
+
+static void write_markdown(FILE *f, const struct e2e_cell *cells, size_t n, const char *base)
+{
+        md_summary(f, cells, n);
+        fprintf(f, "| Cell | Provider | KubeVirt | Fake vGPU | Display | Result | Verdict | Passed "
+                   "| Failed | Skipped | Errors | Not selected | Duration | Artifacts |\n");
+        fprintf(f, "|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+        for (size_t i = 0; i < n; i++)
+                md_row(f, &cells[i], base);
+        md_failures(f, cells, n);
+        md_problems(f, cells, n);
 }
 
 /* ---- JSON -------------------------------------------------------------------- */
@@ -422,9 +497,87 @@ static cJSON *counts_json(const unsigned *counts)
         return o;
 }
 
+static void json_tests(cJSON *o, const struct e2e_cell *c)
+{
+        cJSON *tests = cJSON_AddArrayToObject(o, "tests");
+
+        for (size_t k = 0; k < c->res.n_cases; k++) {
+                const struct junit_case *tc = &c->res.cases[k];
+                cJSON *t;
+
+                /* Counted in counts.not_selected; listing a whole suite of
+                 * them would bury what ran. */
+                if (tc->outcome == JUNIT_NOT_SELECTED || !(t = cJSON_CreateObject()))
+                        continue;
+                cJSON_AddItemToArray(tests, t);
+                cJSON_AddStringToObject(t, "name", tc->name);
+                cJSON_AddStringToObject(t, "outcome", junit_status_name(tc->outcome));
+                cJSON_AddStringToObject(t, "status", tc->status);
+                cJSON_AddNumberToObject(t, "time", tc->time);
+                if (tc->message)
+                        cJSON_AddStringToObject(t, "message", tc->message);
+                if (tc->location)
+                        cJSON_AddStringToObject(t, "location", tc->location);
+        }
+}
+
+static void json_what_ran(cJSON *o, const struct e2e_cell *c)
+{
+        _cleanup_free_ char *verdict = report_cell_verdict(c);
+        cJSON *kv = cJSON_AddObjectToObject(o, "kubevirt"), *x;
+
+        cJSON_AddStringToObject(o, "name", c->name);
+        cJSON_AddStringToObject(o, "provider", c->provider);
+        if (c->kubevirt_ref)
+                cJSON_AddStringToObject(kv, "ref", c->kubevirt_ref);
+        if (c->kubevirt_commit)
+                cJSON_AddStringToObject(kv, "commit", c->kubevirt_commit);
+        if (c->vgpu_display)
+                cJSON_AddStringToObject(o, "vgpu_display", c->vgpu_display);
+        cJSON_AddBoolToObject(o, "display", c->display);
+        x = cJSON_AddObjectToObject(o, "expect");
+        cJSON_AddStringToObject(x, "outcome", c->expect.failure ? "failed" : "passed");
+        if (c->expect.message)
+                cJSON_AddStringToObject(x, "message", c->expect.message);
+        cJSON_AddStringToObject(o, "outcome", e2e_outcome_name(c->outcome));
+        cJSON_AddBoolToObject(o, "as_expected", c->as_expected);
+        if (verdict)
+                cJSON_AddStringToObject(o, "verdict", verdict);
+        cJSON_AddBoolToObject(o, "interrupted", c->interrupted);
+        cJSON_AddNumberToObject(o, "make_exit", c->make_exit);
+        cJSON_AddNumberToObject(o, "duration", c->duration);
+        if (c->focus)
+                cJSON_AddStringToObject(o, "focus", c->focus);
+        if (c->started)
+                cJSON_AddStringToObject(o, "started", c->started);
+}
+
+static void json_files(cJSON *o, const struct e2e_cell *c, const char *base)
+{
+        _cleanup_free_ char *art = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
+        _cleanup_free_ char *col = rel_in_cell(c, RUN_COLLECTED_DIR, base);
+        _cleanup_free_ char *logf = rel_in_cell(c, RUN_LOG_FILE, base);
+        cJSON *files, *errs;
+
+        if (art)
+                cJSON_AddStringToObject(o, "artifacts", art);
+        if (col)
+                cJSON_AddStringToObject(o, "collected", col);
+        if (logf)
+                cJSON_AddStringToObject(o, "log", logf);
+        files = cJSON_AddArrayToObject(o, "junit_files");
+        for (size_t k = 0; c->res.files && c->res.files[k]; k++) {
+                _cleanup_free_ char *rel = report_relpath(c->res.files[k], base);
+                cJSON_AddItemToArray(files, cJSON_CreateString(rel ? rel : c->res.files[k]));
+        }
+        errs = cJSON_AddArrayToObject(o, "errors");
+        for (size_t k = 0; c->errors && c->errors[k]; k++)
+                cJSON_AddItemToArray(errs, cJSON_CreateString(c->errors[k]));
+}
+
 static char *write_json(const struct e2e_cell *cells, size_t n, const char *base)
 {
-        cJSON *root = cJSON_CreateObject(), *arr, *tot;
+        cJSON *root = cJSON_CreateObject(), *arr;
         unsigned totals[_JUNIT_STATUS_MAX] = {0};
         bool ok = true;
         char *s;
@@ -434,66 +587,22 @@ static char *write_json(const struct e2e_cell *cells, size_t n, const char *base
         arr = cJSON_AddArrayToObject(root, "cells");
         for (size_t i = 0; arr && i < n; i++) {
                 const struct e2e_cell *c = &cells[i];
-                _cleanup_free_ char *art = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
-                _cleanup_free_ char *col = rel_in_cell(c, RUN_COLLECTED_DIR, base);
-                _cleanup_free_ char *logf = rel_in_cell(c, RUN_LOG_FILE, base);
-                cJSON *o = cJSON_CreateObject(), *tests, *errs, *files;
+                cJSON *o = cJSON_CreateObject();
 
                 if (!o)
                         break;
                 cJSON_AddItemToArray(arr, o);
-                cJSON_AddStringToObject(o, "name", c->name);
-                cJSON_AddStringToObject(o, "provider", c->provider);
-                cJSON_AddBoolToObject(o, "display", c->display);
-                cJSON_AddStringToObject(o, "outcome", e2e_outcome_name(c->outcome));
-                cJSON_AddBoolToObject(o, "interrupted", c->interrupted);
-                cJSON_AddNumberToObject(o, "make_exit", c->make_exit);
-                cJSON_AddNumberToObject(o, "duration", c->duration);
-                if (c->focus)
-                        cJSON_AddStringToObject(o, "focus", c->focus);
-                if (c->started)
-                        cJSON_AddStringToObject(o, "started", c->started);
+                json_what_ran(o, c);
                 cJSON_AddItemToObject(o, "counts", counts_json(c->res.counts));
+                cJSON_AddNumberToObject(o, "never_ran", c->res.never_ran);
                 cJSON_AddNumberToObject(o, "time", c->res.time);
-                if (art)
-                        cJSON_AddStringToObject(o, "artifacts", art);
-                if (col)
-                        cJSON_AddStringToObject(o, "collected", col);
-                if (logf)
-                        cJSON_AddStringToObject(o, "log", logf);
-                files = cJSON_AddArrayToObject(o, "junit_files");
-                for (size_t k = 0; c->res.files && c->res.files[k]; k++) {
-                        _cleanup_free_ char *rel = report_relpath(c->res.files[k], base);
-                        cJSON_AddItemToArray(files,
-                                             cJSON_CreateString(rel ? rel : c->res.files[k]));
-                }
-                errs = cJSON_AddArrayToObject(o, "errors");
-                for (size_t k = 0; c->errors && c->errors[k]; k++)
-                        cJSON_AddItemToArray(errs, cJSON_CreateString(c->errors[k]));
-                tests = cJSON_AddArrayToObject(o, "tests");
-                for (size_t k = 0; k < c->res.n_cases; k++) {
-                        const struct junit_case *tc = &c->res.cases[k];
-                        cJSON *t = cJSON_CreateObject();
-
-                        if (!t)
-                                break;
-                        cJSON_AddItemToArray(tests, t);
-                        cJSON_AddStringToObject(t, "name", tc->name);
-                        cJSON_AddStringToObject(t, "outcome", junit_status_name(tc->outcome));
-                        cJSON_AddStringToObject(t, "status", tc->status);
-                        cJSON_AddNumberToObject(t, "time", tc->time);
-                        if (tc->message)
-                                cJSON_AddStringToObject(t, "message", tc->message);
-                        if (tc->location)
-                                cJSON_AddStringToObject(t, "location", tc->location);
-                }
-                for (int s = 0; s < _JUNIT_STATUS_MAX; s++)
-                        totals[s] += c->res.counts[s];
-                if (c->outcome != E2E_PASSED)
-                        ok = false;
+                json_files(o, c, base);
+                json_tests(o, c);
+                for (int k = 0; k < _JUNIT_STATUS_MAX; k++)
+                        totals[k] += c->res.counts[k];
+                ok = ok && c->as_expected;
         }
-        tot = counts_json(totals);
-        cJSON_AddItemToObject(root, "totals", tot);
+        cJSON_AddItemToObject(root, "totals", counts_json(totals));
         cJSON_AddBoolToObject(root, "ok", ok && n > 0);
         s = cJSON_Print(root);
         cJSON_Delete(root);
@@ -517,18 +626,65 @@ static int write_out(const char *out_path, const char *data, size_t size)
         return 0;
 }
 
-static int write_junit_report(const struct e2e_cell *cells, size_t n, const char *out_path)
+/* What the cell ran, as <property> entries of its <testsuite>. */
+static char **cell_properties(const struct e2e_cell *c)
+{
+        _cleanup_free_ char *verdict = report_cell_verdict(c);
+        char **p = NULL;
+        int r = 0;
+
+        r |= strv_push(&p, strdup_printf("provider=%s", c->provider));
+        r |= strv_push(&p, strdup_printf("kubevirt=%s", c->kubevirt_ref ? c->kubevirt_ref : "?"));
+        if (c->kubevirt_commit)
+                r |= strv_push(&p, strdup_printf("kubevirt_commit=%s", c->kubevirt_commit));
+        r |= strv_push(&p,
+                       strdup_printf("vgpu_display=%s", c->vgpu_display ? c->vgpu_display : "?"));
+        r |= strv_push(&p, strdup_printf("display=%s", c->display ? "on" : "off"));
+        r |= strv_push(&p, strdup_printf("outcome=%s", e2e_outcome_name(c->outcome)));
+        r |= strv_push(&p, strdup_printf("expected=%s%s%s", c->expect.failure ? "failed" : "passed",
+                                         c->expect.message ? ": " : "",
+                                         c->expect.message ? c->expect.message : ""));
+        r |= strv_push(&p, strdup_printf("as_expected=%s", c->as_expected ? "true" : "false"));
+        r |= strv_push(&p, strdup_printf("verdict=%s", verdict ? verdict : "?"));
+        r |= strv_push(&p, strdup_printf("not_selected=%u", c->res.counts[JUNIT_NOT_SELECTED]));
+        if (r < 0) {
+                strv_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+static void free_props(char ***props, size_t n)
+{
+        for (size_t i = 0; props && i < n; i++)
+                strv_free(props[i]);
+        free(props);
+}
+
+static int write_junit_file(const struct e2e_cell *cells, size_t n, const char *path)
 {
         _cleanup_free_ struct junit_suite_ref *refs = calloc(n ? n : 1, sizeof(*refs));
+        char ***props = calloc(n ? n : 1, sizeof(*props));
+        int r = refs && props ? 0 : -ENOMEM;
+
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                props[i] = cell_properties(&cells[i]);
+                refs[i] = (struct junit_suite_ref){
+                    .name = cells[i].name, .res = &cells[i].res, .properties = props[i]};
+        }
+        if (r >= 0)
+                r = junit_write(path, refs, n);
+        free_props(props, n);
+        return r;
+}
+
+static int write_junit_report(const struct e2e_cell *cells, size_t n, const char *out_path)
+{
         _cleanup_free_ char *tmp = NULL, *data = NULL;
         const char *path = out_path;
         size_t size = 0;
         int r, fd;
 
-        if (!refs)
-                return log_error_errno(ENOMEM, "Out of memory");
-        for (size_t i = 0; i < n; i++)
-                refs[i] = (struct junit_suite_ref){.name = cells[i].name, .res = &cells[i].res};
         if (!out_path) {
                 /* The writer wants a file; go through a temporary one. */
                 tmp = strdup("/tmp/vgpuenv-junit-XXXXXX");
@@ -537,7 +693,7 @@ static int write_junit_report(const struct e2e_cell *cells, size_t n, const char
                 close(fd);
                 path = tmp;
         }
-        r = junit_write(path, refs, n);
+        r = write_junit_file(cells, n, path);
         if (r < 0) {
                 if (tmp)
                         unlink(tmp);

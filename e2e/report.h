@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "e2e/junit.h"
+#include "e2e/verdict.h"
 
 #define RUN_INFO_FILE "run.json"
 #define RUN_LOG_FILE "functest.log"
@@ -46,8 +47,14 @@ struct e2e_cell {
         char *provider; /* local, kcli, kubevirtci, kind */
         char *cluster;
         char *focus, *skip;
-        char *started; /* ISO 8601 UTC */
-        bool display;
+        char *started;         /* ISO 8601 UTC */
+        char *kubevirt_ref;    /* "main", "vgpu-display-switch" (e2e/checkout.h) */
+        char *kubevirt_commit; /* or NULL */
+        char *vgpu_display;    /* the fake vGPU's display: dmabuf, region, none */
+        bool display;          /* the vGPU display as the suite ran it */
+        struct e2e_expect expect;
+        bool as_expected;
+        char *why;     /* when not as expected: why not */
         bool finished; /* run.json was completed */
         bool interrupted;
         int make_exit;
@@ -82,4 +89,10 @@ int report_write(enum report_format f, const struct e2e_cell *cells, size_t n,
 
 /* Internal to the report writers. */
 char *report_relpath(const char *target, const char *from_dir);
+/* "expected failure" / "unexpected" words for a cell, and its CSS class:
+ * failed as expected is "xfail", not "failed". */
+const char *report_cell_class(const struct e2e_cell *c);
+/* "failed as expected (opengl not available)", "passed", "failed (expected
+ * passed)": the cell's verdict for people. Caller frees. */
+char *report_cell_verdict(const struct e2e_cell *c);
 int report_html(FILE *f, const struct e2e_cell *cells, size_t n, const char *base_dir);

@@ -3,9 +3,12 @@
  *
  * Three tables, each cell carrying data-* attributes that tests (and
  * scripts) can read back:
- *   #grid   provider x display, the Kind-vs-VM picture at a glance
- *   #cells  one row per matrix cell with counts and artifact links
- *   #tests  one row per spec, one column per cell, coloured by status */
+ *   #grid   provider x fake-vGPU display (dmabuf, region, none), the
+ *           Kind-vs-VM picture at a glance; a failure the cell expected
+ *           (Kind with DMABUF: "opengl not available") is "xfail", not red
+ *   #cells  one row per matrix cell: what it ran (KubeVirt ref, fake vGPU,
+ *           display), outcome, verdict, counts and artifact links
+ *   #tests  one row per spec that ran somewhere, one column per cell */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,7 @@ static const char css[] =
     ".error{background:#fff1c2}.interrupted{background:#ddf4ff}"
     ".unfinished{background:#fff1c2}.skipped{background:#eaeef2;color:#57606a}"
     ".missing{background:#fff;color:#8c959f}"
+    ".xfail{background:#efe2ff}.notselected{background:#fff;color:#8c959f}"
     "td.test{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85em;"
     "max-width:60em}"
     "pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.85em}"
@@ -80,6 +84,8 @@ static const char *case_class(enum junit_status s)
                 return "failed";
         case JUNIT_SKIPPED:
                 return "skipped";
+        case JUNIT_NOT_SELECTED:
+                return "notselected";
         default:
                 return "error";
         }
@@ -98,41 +104,68 @@ static void artifact_link(FILE *f, const struct e2e_cell *c, const char *what, c
         fprintf(f, "\">%s</a> ", label);
 }
 
+static void grid_cell(FILE *f, const struct e2e_cell *c)
+{
+        _cleanup_free_ char *verdict = report_cell_verdict(c);
+
+        fprintf(f, "<td class=\"%s\" data-cell=\"", report_cell_class(c));
+        esc(f, c->name);
+        fprintf(f,
+                "\" data-outcome=\"%s\" data-expected=\"%s\" data-verdict=\"%s\" "
+                "data-display=\"%s\" data-kubevirt=\"",
+                e2e_outcome_name(c->outcome), c->expect.failure ? "failed" : "passed",
+                c->as_expected ? "as-expected" : "unexpected", c->display ? "on" : "off");
+        esc(f, c->kubevirt_ref ? c->kubevirt_ref : "?");
+        fputs("\"><b>", f);
+        esc(f, verdict);
+        fputs("</b> ", f);
+        esc(f, c->name);
+        fputs("<br><span class=\"muted\">KubeVirt ", f);
+        esc(f, c->kubevirt_ref ? c->kubevirt_ref : "?");
+        fprintf(f, ", display %s; %u passed, %u failed, %u skipped, %u errors</span></td>",
+                c->display ? "on" : "off", c->res.counts[JUNIT_PASSED], c->res.counts[JUNIT_FAILED],
+                c->res.counts[JUNIT_SKIPPED], c->res.counts[JUNIT_ERROR]);
+}
+
+static const char *vgpu_of(const struct e2e_cell *c)
+{
+        return c->vgpu_display ? c->vgpu_display : "unknown";
+}
+
 static void write_grid(FILE *f, const struct e2e_cell *cells, size_t n)
 {
+        static const char *const modes[] = {"dmabuf", "region", "none", "unknown"};
         _cleanup_strv_free_ char **providers = NULL;
+        bool used[ELEMENTSOF(modes)] = {false};
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 if (!strv_contains(providers, cells[i].provider))
                         strv_extend(&providers, cells[i].provider);
-        fputs("<h2>Matrix</h2>\n<table id=\"grid\">\n<thead><tr><th>Provider</th>"
-              "<th>Display off</th><th>Display on</th></tr></thead>\n<tbody>\n",
-              f);
+                for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                        used[m] = used[m] || streq(vgpu_of(&cells[i]), modes[m]);
+        }
+        fputs("<h2>Matrix</h2>\n<table id=\"grid\">\n<thead><tr><th>Provider</th>", f);
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                if (used[m])
+                        fprintf(f, "<th data-vgpu=\"%s\">%s fake vGPU</th>", modes[m], modes[m]);
+        fputs("</tr></thead>\n<tbody>\n", f);
         for (size_t p = 0; providers && providers[p]; p++) {
                 fputs("<tr><th>", f);
                 esc(f, providers[p]);
                 fputs("</th>", f);
-                for (int display = 0; display <= 1; display++) {
+                for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
                         bool any = false;
-                        for (size_t i = 0; i < n; i++) {
-                                const struct e2e_cell *c = &cells[i];
-                                if (!streq(c->provider, providers[p]) || c->display != display)
-                                        continue;
-                                /* Several cells may share a slot (same provider,
-                                 * other config); one <td> each keeps them apart. */
-                                fprintf(f, "<td class=\"%s\" data-cell=\"",
-                                        e2e_outcome_name(c->outcome));
-                                esc(f, c->name);
-                                fprintf(f, "\" data-outcome=\"%s\"><b>%s</b> ",
-                                        e2e_outcome_name(c->outcome), e2e_outcome_name(c->outcome));
-                                esc(f, c->name);
-                                fprintf(f,
-                                        "<br><span class=\"muted\">%u passed, %u failed, %u "
-                                        "skipped, %u errors</span></td>",
-                                        c->res.counts[JUNIT_PASSED], c->res.counts[JUNIT_FAILED],
-                                        c->res.counts[JUNIT_SKIPPED], c->res.counts[JUNIT_ERROR]);
-                                any = true;
-                        }
+
+                        if (!used[m])
+                                continue;
+                        /* Several cells may share a slot (same provider,
+                         * other config); one <td> each keeps them apart. */
+                        for (size_t i = 0; i < n; i++)
+                                if (streq(cells[i].provider, providers[p]) &&
+                                    streq(vgpu_of(&cells[i]), modes[m])) {
+                                        grid_cell(f, &cells[i]);
+                                        any = true;
+                                }
                         if (!any)
                                 fputs("<td class=\"missing\" data-outcome=\"none\">not run</td>",
                                       f);
@@ -142,34 +175,45 @@ static void write_grid(FILE *f, const struct e2e_cell *cells, size_t n)
         fputs("</tbody></table>\n", f);
 }
 
+static void cells_row(FILE *f, const struct e2e_cell *c, const char *base)
+{
+        _cleanup_free_ char *verdict = report_cell_verdict(c);
+
+        fputs("<tr data-cell=\"", f);
+        esc(f, c->name);
+        fputs("\"><td>", f);
+        esc(f, c->name);
+        fputs("</td><td>", f);
+        esc(f, c->provider);
+        fputs("</td><td>", f);
+        esc(f, c->kubevirt_ref ? c->kubevirt_ref : "?");
+        fputs("</td><td>", f);
+        esc(f, vgpu_of(c));
+        fprintf(f, "</td><td>%s</td><td class=\"%s\">%s</td><td>", c->display ? "on" : "off",
+                report_cell_class(c), e2e_outcome_name(c->outcome));
+        esc(f, c->as_expected ? "as expected" : verdict);
+        fprintf(f,
+                "</td><td class=\"num\">%u</td><td class=\"num\">%u</td><td class=\"num\">%u"
+                "</td><td class=\"num\">%u</td><td class=\"num\">%u</td><td class=\"num\">"
+                "%.0fs</td><td>",
+                c->res.counts[JUNIT_PASSED], c->res.counts[JUNIT_FAILED],
+                c->res.counts[JUNIT_SKIPPED], c->res.counts[JUNIT_ERROR],
+                c->res.counts[JUNIT_NOT_SELECTED], c->duration);
+        artifact_link(f, c, RUN_ARTIFACTS_DIR, "artifacts", base);
+        artifact_link(f, c, RUN_LOG_FILE, "log", base);
+        artifact_link(f, c, RUN_COLLECTED_DIR, "collected", base);
+        fputs("</td></tr>\n", f);
+}
+
 static void write_cells(FILE *f, const struct e2e_cell *cells, size_t n, const char *base)
 {
         fputs("<h2>Cells</h2>\n<table id=\"cells\">\n<thead><tr><th>Cell</th><th>Provider</th>"
-              "<th>Display</th><th>Outcome</th><th>Passed</th><th>Failed</th><th>Skipped</th>"
-              "<th>Errors</th><th>Duration</th><th>Artifacts</th></tr></thead>\n<tbody>\n",
+              "<th>KubeVirt</th><th>Fake vGPU</th><th>Display</th><th>Outcome</th>"
+              "<th>Verdict</th><th>Passed</th><th>Failed</th><th>Skipped</th><th>Errors</th>"
+              "<th>Not selected</th><th>Duration</th><th>Artifacts</th></tr></thead>\n<tbody>\n",
               f);
-        for (size_t i = 0; i < n; i++) {
-                const struct e2e_cell *c = &cells[i];
-
-                fputs("<tr data-cell=\"", f);
-                esc(f, c->name);
-                fputs("\"><td>", f);
-                esc(f, c->name);
-                fputs("</td><td>", f);
-                esc(f, c->provider);
-                fprintf(f,
-                        "</td><td>%s</td><td class=\"%s\">%s</td><td class=\"num\">%u</td>"
-                        "<td class=\"num\">%u</td><td class=\"num\">%u</td><td class=\"num\">%u"
-                        "</td><td class=\"num\">%.0fs</td><td>",
-                        c->display ? "on" : "off", e2e_outcome_name(c->outcome),
-                        e2e_outcome_name(c->outcome), c->res.counts[JUNIT_PASSED],
-                        c->res.counts[JUNIT_FAILED], c->res.counts[JUNIT_SKIPPED],
-                        c->res.counts[JUNIT_ERROR], c->duration);
-                artifact_link(f, c, RUN_ARTIFACTS_DIR, "artifacts", base);
-                artifact_link(f, c, RUN_LOG_FILE, "log", base);
-                artifact_link(f, c, RUN_COLLECTED_DIR, "collected", base);
-                fputs("</td></tr>\n", f);
-        }
+        for (size_t i = 0; i < n; i++)
+                cells_row(f, &cells[i], base);
         fputs("</tbody></table>\n", f);
 }
 
@@ -185,10 +229,11 @@ static void write_tests(FILE *f, const struct e2e_cell *cells, size_t n)
 {
         _cleanup_strv_free_ char **names = NULL;
 
-        /* Specs in first-seen order across cells. */
+        /* Specs that ran somewhere, in first-seen order across cells. */
         for (size_t i = 0; i < n; i++)
                 for (size_t k = 0; k < cells[i].res.n_cases; k++)
-                        if (!strv_contains(names, cells[i].res.cases[k].name))
+                        if (cells[i].res.cases[k].outcome != JUNIT_NOT_SELECTED &&
+                            !strv_contains(names, cells[i].res.cases[k].name))
                                 strv_extend(&names, cells[i].res.cases[k].name);
         fputs("<h2>Specs</h2>\n<table id=\"tests\">\n<thead><tr><th>Spec</th>", f);
         for (size_t i = 0; i < n; i++) {
@@ -229,9 +274,12 @@ static void write_failures(FILE *f, const struct e2e_cell *cells, size_t n)
                         if (!header)
                                 fputs("<h2>Failures</h2>\n", f);
                         header = true;
-                        fputs("<details class=\"failure\"><summary><b>", f);
+                        fprintf(f, "<details class=\"failure\" data-expected=\"%s\"><summary><b>",
+                                streq(report_cell_class(&cells[i]), "xfail") ? "true" : "false");
                         esc(f, cells[i].name);
-                        fputs("</b>: ", f);
+                        fputs(streq(report_cell_class(&cells[i]), "xfail") ? "</b> (expected): "
+                                                                           : "</b>: ",
+                              f);
                         esc(f, tc->name);
                         fputs("</summary>\n<pre>", f);
                         esc(f, tc->message);
@@ -258,18 +306,20 @@ static void write_failures(FILE *f, const struct e2e_cell *cells, size_t n)
 
 int report_html(FILE *f, const struct e2e_cell *cells, size_t n, const char *base)
 {
-        unsigned passed = 0;
+        unsigned passed = 0, expected = 0;
 
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 passed += cells[i].outcome == E2E_PASSED;
+                expected += cells[i].as_expected;
+        }
         fprintf(f,
                 "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                 "<title>vgpuenv e2e report</title>\n<style>%s</style></head>\n<body>\n",
                 css);
         fprintf(f,
                 "<h1>MediatedDevices with the vGPU display: Kind vs VM nodes</h1>\n"
-                "<p id=\"summary\">%zu cell%s, %u passed.</p>\n",
-                n, n == 1 ? "" : "s", passed);
+                "<p id=\"summary\">%zu cell%s, %u passed, %u as expected.</p>\n",
+                n, n == 1 ? "" : "s", passed, expected);
         write_grid(f, cells, n);
         write_cells(f, cells, n, base);
         write_tests(f, cells, n);

@@ -1,26 +1,28 @@
-/* `vgpuenv e2e run`: load the cluster, build the environment, run make
- * functest, read the JUnit, collect artifacts on failure, write run.json
- * (see run.h and report.h). */
+/* `vgpuenv e2e run`: load the cluster and the checkout, check what the
+ * suite needs, run make functest, read the JUnit, collect artifacts on
+ * failure, write run.json (see run.h and report.h). */
 #include "e2e/run.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "cli/commands.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/util.h"
+#include "e2e/checkout.h"
+#include "provision/cluster_check.h"
 #include "e2e/collect.h"
 #include "e2e/functest.h"
 #include "e2e/junit.h"
 #include "e2e/report.h"
+#include "e2e/run_info.h"
+#include "e2e/suite_config.h"
+#include "e2e/webhook_check.h"
 #include "provision/base/config.h"
 #include "provision/base/context.h"
 #include "provision/base/state.h"
@@ -44,118 +46,141 @@ static char *utc_stamp(const char *fmt)
         return strdup(buf);
 }
 
-struct run_info {
-        const struct e2e_run_opts *o;
-        const char *name, *cluster, *provider, *kubevirt_provider, *kubeconfig, *focus;
-        char *started;
-        bool display;
-        bool finished, interrupted;
-        int make_exit;
-        double duration;
-        const struct junit_result *res;
-        char **errors;
-        const char *outcome;
-        unsigned collected_files;
-};
-
-/* run.json: written when the run starts (finished=false) so that even a
- * vgpuenv killed with SIGKILL leaves a directory the report can read. */
-static int write_info(const char *run_dir, const struct run_info *ri)
+static void run_done(struct e2e_run *r)
 {
-        _cleanup_free_ char *path = strdup_printf("%s/" RUN_INFO_FILE, run_dir);
-        _cleanup_free_ char *text = NULL;
-        cJSON *root = cJSON_CreateObject(), *env, *errs;
-        int r;
+        suite_config_done(&r->suite);
+        kubevirt_checkout_done(&r->kv);
+        state_done(&r->st);
+        run_ctx_done(&r->ctx);
+        config_done(&r->cfg);
+        e2e_expect_done(&r->expect);
+        junit_result_done(&r->res);
+        free(r->run_dir);
+        free(r->art);
+        free(r->logp);
+        free(r->collected);
+        free(r->started);
+        strv_free(r->env_set);
+        strv_free(r->env_unset);
+        strv_free(r->errors);
+}
 
-        if (!root || !path) {
-                cJSON_Delete(root);
-                return log_error_errno(ENOMEM, "Out of memory");
-        }
-        cJSON_AddStringToObject(root, "name", ri->name);
-        cJSON_AddStringToObject(root, "cluster", ri->cluster);
-        cJSON_AddStringToObject(root, "provider", ri->provider);
-        cJSON_AddBoolToObject(root, "display", ri->display);
-        cJSON_AddStringToObject(root, "focus", ri->focus);
-        if (ri->o->skip)
-                cJSON_AddStringToObject(root, "skip", ri->o->skip);
-        cJSON_AddStringToObject(root, "kubevirt_dir", ri->o->kubevirt_dir);
-        cJSON_AddStringToObject(root, "config", ri->o->config);
-        cJSON_AddStringToObject(root, "started", ri->started);
-        env = cJSON_AddObjectToObject(root, "env");
-        cJSON_AddStringToObject(env, "KUBEVIRT_PROVIDER", ri->kubevirt_provider);
-        cJSON_AddStringToObject(env, "KUBECONFIG", ri->kubeconfig);
-        cJSON_AddStringToObject(env, "KUBEVIRT_E2E_FOCUS", ri->focus);
-        if (ri->display)
-                cJSON_AddStringToObject(env, "VGPU_DISPLAY", "true");
-        cJSON_AddBoolToObject(root, "finished", ri->finished);
-        if (ri->finished) {
-                cJSON_AddStringToObject(root, "outcome", ri->outcome);
-                cJSON_AddNumberToObject(root, "make_exit", ri->make_exit);
-                cJSON_AddBoolToObject(root, "interrupted", ri->interrupted);
-                cJSON_AddNumberToObject(root, "duration", ri->duration);
-                cJSON_AddNumberToObject(root, "collected_files", ri->collected_files);
-                if (ri->res) {
-                        cJSON *c = cJSON_AddObjectToObject(root, "counts");
-                        for (int s = 0; s < _JUNIT_STATUS_MAX; s++)
-                                cJSON_AddNumberToObject(c, junit_status_name(s),
-                                                        ri->res->counts[s]);
-                }
-                errs = cJSON_AddArrayToObject(root, "errors");
-                for (size_t i = 0; ri->errors && ri->errors[i]; i++)
-                        cJSON_AddItemToArray(errs, cJSON_CreateString(ri->errors[i]));
-        }
-        text = cJSON_Print(root);
-        cJSON_Delete(root);
-        if (!text)
-                return log_error_errno(ENOMEM, "Out of memory");
-        r = write_file_atomic(path, text, strlen(text), 0644);
-        if (r < 0)
-                return log_error_errno(r, "Cannot write %s: %s", path, strerror(-r));
+/* KubeVirt main keeps the vGPU display on whatever VGPU_DISPLAY says; only
+ * the branch of kubevirt PR 16712 reads it, and there the display is off
+ * unless asked for (Kind's nodes have no render node). */
+static int decide_display(struct e2e_run *r)
+{
+        const struct e2e_run_opts *o = r->o;
+
+        if (r->kv.ref == KUBEVIRT_REF_MAIN) {
+                if (o->display == E2E_DISPLAY_OFF)
+                        return log_error_errno(
+                            EINVAL,
+                            "--display off: KubeVirt in %s is main-like (%s does "
+                            "not read VGPU_DISPLAY), %s; turning it off needs a "
+                            "checkout of the branch of kubevirt pull request "
+                            "16712",
+                            r->kv.dir, KUBEVIRT_MDEV_TEST_FILE, kubevirt_ref_describe(r->kv.ref));
+                r->display = true;
+        } else
+                r->display = o->display == E2E_DISPLAY_AUTO ? r->ops->vm_nodes
+                                                            : o->display == E2E_DISPLAY_ON;
+        if (r->display && !r->ops->vm_nodes && r->vgpu_display == VGPU_DISPLAY_DMABUF)
+                log_notice("Provider %s with the display on and a DMABUF fake vGPU: QEMU will fail "
+                           "with \"vfio-display-dmabuf: opengl not available\" (no render node in "
+                           "a container; docs/display-chain.md)",
+                           r->ops->name);
         return 0;
 }
 
-static void print_summary(const struct run_info *ri, const char *run_dir)
+static int parse_expectations(struct e2e_run *r)
 {
-        const struct junit_result *res = ri->res;
+        const struct e2e_run_opts *o = r->o;
 
-        fprintf(stderr, "\n==> e2e %s on %s (display %s): %s\n", ri->name, ri->provider,
-                ri->display ? "on" : "off", ri->outcome);
-        if (res && res->files)
-                fprintf(stderr, "    %u passed, %u failed, %u skipped, %u errors (%.1fs)\n",
-                        res->counts[JUNIT_PASSED], res->counts[JUNIT_FAILED],
-                        res->counts[JUNIT_SKIPPED], res->counts[JUNIT_ERROR], ri->duration);
-        for (size_t i = 0; res && i < res->n_cases; i++) {
-                const struct junit_case *c = &res->cases[i];
-                if (c->outcome != JUNIT_FAILED && c->outcome != JUNIT_ERROR)
-                        continue;
-                fprintf(stderr, "    [%s] %s\n", c->status, c->name);
-                if (c->location)
-                        fprintf(stderr, "        at %s\n", c->location);
-                if (!isempty(c->message))
-                        fprintf(stderr, "        %.*s\n", (int)strcspn(c->message, "\n"),
-                                c->message);
-        }
-        for (size_t i = 0; ri->errors && ri->errors[i]; i++)
-                fprintf(stderr, "    problem: %s\n", ri->errors[i]);
-        fprintf(stderr, "    run directory: %s (functest.log, artifacts/%s)\n", run_dir,
-                ri->collected_files ? ", collected/" : "");
+        r->vgpu_display =
+            o->vgpu_display ? vgpu_display_from_name(o->vgpu_display) : VGPU_DISPLAY_DMABUF;
+        if (r->vgpu_display < 0)
+                return log_error_errno(EINVAL,
+                                       "--vgpu-display must be dmabuf, region or none, "
+                                       "not \"%s\"",
+                                       o->vgpu_display);
+        if (o->expect_outcome && !streq(o->expect_outcome, "passed") &&
+            !streq(o->expect_outcome, "failed"))
+                return log_error_errno(EINVAL, "--expect must be passed or failed, not \"%s\"",
+                                       o->expect_outcome);
+        r->expect.failure = o->expect_outcome && streq(o->expect_outcome, "failed");
+        if (o->expect_message && !r->expect.failure)
+                return log_error_errno(EINVAL, "--expect-message needs --expect failed");
+        if (o->expect_message && !(r->expect.message = strdup(o->expect_message)))
+                return log_error_errno(ENOMEM, "Out of memory");
+        return 0;
 }
 
-static int check_checkout(const char *dir)
+static int open_cluster(struct e2e_run *r)
 {
-        _cleanup_free_ char *mk = strdup_printf("%s/Makefile", dir);
-        struct stat st;
+        _cleanup_free_ char *state_file = NULL;
+        int q;
 
-        if (!mk)
+        if ((q = run_ctx_init(&r->ctx, &r->cfg)) < 0)
+                return q;
+        state_file = strdup_printf("%s/state.json", r->ctx.state_dir);
+        if (!state_file)
                 return log_error_errno(ENOMEM, "Out of memory");
-        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-                return log_error_errno(ENOENT, "--kubevirt %s: no such directory", dir);
-        if (!file_exists(mk))
+        if (!file_exists(state_file))
                 return log_error_errno(ENOENT,
-                                       "--kubevirt %s: not a KubeVirt checkout (no Makefile with "
-                                       "a functest target)",
-                                       dir);
-        return 0;
+                                       "Cluster %s is not up (no %s); run `vgpuenv up -c "
+                                       "%s` first.",
+                                       r->cfg.name, state_file, r->o->config);
+        return state_open(&r->st, r->ctx.state_dir, r->cfg.name, r->ops->name);
+}
+
+static int run_load(struct e2e_run *r)
+{
+        const struct e2e_run_opts *o = r->o;
+        int q;
+
+        if (config_load(&r->cfg, o->config) < 0)
+                return -EINVAL;
+        if (kubevirt_checkout_inspect(o->kubevirt_dir, &r->kv) < 0)
+                return -EINVAL;
+        r->ops = provider_for_config(&r->cfg);
+        if (!r->ops)
+                return log_error_errno(EINVAL, "%s: provider %s is not built into this vgpuenv",
+                                       o->config, provider_names[r->cfg.provider]);
+        if ((q = parse_expectations(r)) < 0 || (q = decide_display(r)) < 0)
+                return q;
+        r->focus = o->focus ? o->focus : E2E_DEFAULT_FOCUS;
+        return open_cluster(r);
+}
+
+/* Everything the suite needs, checked before the run directory exists. */
+static int run_preflight(struct e2e_run *r)
+{
+        struct suite_config_in in = {
+            .cfg = &r->cfg,
+            .ops = r->ops,
+            .ctx = &r->ctx,
+            .st = &r->st,
+            .kubeconfig = r->o->kubeconfig,
+            .run_dir = r->run_dir,
+        };
+        struct cluster_check cc = {
+            .cancel = &r->ctx.cancel,
+            .log_fd = r->ctx.log_fd,
+            .kubectl_deadline = r->cfg.deadlines.kubectl,
+            .kubectl = r->cfg.kubevirt.kubectl,
+            .focus = r->focus,
+            .skip = r->o->skip,
+            .delete_leftovers = r->o->delete_leftovers,
+        };
+        int q = suite_config_resolve(&in, &r->suite);
+
+        if (q < 0)
+                return q;
+        cc.kubeconfig = r->suite.kubeconfig;
+        if ((q = cluster_preflight(&cc)) < 0)
+                return q;
+        return r->ops->vm_nodes ? e2e_check_webhook_from_node(&r->ctx, &r->st) : 0;
 }
 
 /* A run directory is reused (make e2e always writes the same one): stale
@@ -164,8 +189,11 @@ static int check_checkout(const char *dir)
  * is refused rather than emptied. */
 static int prepare_run_dir(const char *dir)
 {
-        static const char *const ours[] = {RUN_ARTIFACTS_DIR, RUN_COLLECTED_DIR, RUN_LOG_FILE,
-                                           RUN_INFO_FILE,     "report.md",       "report.html"};
+        static const char *const ours[] = {RUN_ARTIFACTS_DIR,  RUN_COLLECTED_DIR, RUN_LOG_FILE,
+                                           RUN_INFO_FILE,      "report.md",       "report.html",
+                                           "kubevirtci-config"};
+        /* The matrix writes its logs of this cell before the run starts. */
+        static char *const matrix_logs[] = {"up.log", "console.log", "down.log", ".", "..", NULL};
         _cleanup_free_ char *info = strdup_printf("%s/" RUN_INFO_FILE, dir);
         DIR *d;
         bool empty = true;
@@ -175,12 +203,8 @@ static int prepare_run_dir(const char *dir)
         d = opendir(dir);
         if (!d)
                 return errno == ENOENT ? 0 : log_error_errno(errno, "Cannot open %s: %m", dir);
-        /* The matrix writes its logs of this cell (up.log, console.log,
-         * down.log) into the directory before the run starts. */
         for (struct dirent *de; (de = readdir(d));)
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") &&
-                    !streq(de->d_name, "up.log") && !streq(de->d_name, "console.log") &&
-                    !streq(de->d_name, "down.log"))
+                if (!strv_contains(matrix_logs, de->d_name))
                         empty = false;
         closedir(d);
         if (empty)
@@ -200,222 +224,142 @@ static int prepare_run_dir(const char *dir)
         return 0;
 }
 
-int e2e_run(const struct e2e_run_opts *o)
+static int run_paths(struct e2e_run *r)
 {
-        _cleanup_(config_done) struct config cfg = {0};
-        _cleanup_(run_ctx_done) struct run_ctx ctx = {0};
-        _cleanup_(state_done) struct state st = {0};
-        _cleanup_free_ char *state_file = NULL, *kubeconfig = NULL, *run_dir = NULL, *art = NULL,
-                            *logp = NULL, *collected = NULL, *kubevirt_dir = NULL;
-        _cleanup_strv_free_ char **env_set = NULL, **env_unset = NULL, **errors = NULL;
-        _cleanup_(junit_result_done) struct junit_result res = {0};
-        const struct provider_ops *ops;
-        struct functest_result fr = {0};
-        struct run_info ri = {.o = o};
-        const char *kv_provider;
-        bool display;
-        int r;
-
-        r = config_load(&cfg, o->config);
-        if (r < 0)
-                return EXIT_USAGE;
-        r = check_checkout(o->kubevirt_dir);
-        if (r < 0)
-                return EXIT_USAGE;
-        kubevirt_dir = realpath(o->kubevirt_dir, NULL);
-        ops = provider_for_config(&cfg);
-        if (!ops) {
-                log_error("%s: provider %s is not built into this vgpuenv", o->config,
-                          provider_names[cfg.provider]);
-                return EXIT_USAGE;
-        }
-        display = o->display == E2E_DISPLAY_AUTO ? ops->vm_nodes : o->display == E2E_DISPLAY_ON;
-        if (display && !ops->vm_nodes) {
-                log_error("The vGPU display cannot be turned on with provider %s: its nodes are "
-                          "containers without a render node, and QEMU fails with "
-                          "\"vfio-display-dmabuf: opengl not available\". Use a VM provider "
-                          "(local, kcli, kubevirtci) or --display off.",
-                          ops->name);
-                return EXIT_USAGE;
-        }
-
-        r = run_ctx_init(&ctx, &cfg);
-        if (r < 0)
-                return EXIT_FAIL;
-        state_file = strdup_printf("%s/state.json", ctx.state_dir);
-        if (!state_file)
-                return EXIT_FAIL;
-        if (!file_exists(state_file)) {
-                log_error("Cluster %s is not up (no %s); run `vgpuenv up -c %s` first.", cfg.name,
-                          state_file, o->config);
-                return EXIT_FAIL;
-        }
-        r = state_open(&st, ctx.state_dir, cfg.name, ops->name);
-        if (r < 0)
-                return EXIT_FAIL;
-
-        if (o->kubeconfig)
-                kubeconfig = strdup(o->kubeconfig);
-        else {
-                r = ops->kubeconfig ? ops->kubeconfig(&ctx, &kubeconfig) : -ENOENT;
-                if (r >= 0 && !file_exists(kubeconfig)) {
-                        free(kubeconfig);
-                        kubeconfig = NULL;
-                        r = -ENOENT;
-                }
-                /* local makes bare VM nodes: the Kubernetes on them is the
-                 * user's, so their KUBECONFIG is the one. Other providers
-                 * make the cluster; a missing kubeconfig means it is not up,
-                 * and falling back to KUBECONFIG could hit another cluster. */
-                if (r == -ENOENT && streq(ops->name, "local") && !isempty(getenv("KUBECONFIG"))) {
-                        kubeconfig = strdup(getenv("KUBECONFIG"));
-                        r = 0;
-                }
-                if (r < 0) {
-                        if (streq(ops->name, "local"))
-                                log_error("Provider local makes no Kubernetes cluster of its own: "
-                                          "pass --kubeconfig or set KUBECONFIG to the cluster on "
-                                          "the %s nodes.",
-                                          cfg.name);
-                        else
-                                log_error("Cluster %s (provider %s) has no kubeconfig: is it up? "
-                                          "(`vgpuenv status -c %s`), or pass --kubeconfig.",
-                                          cfg.name, ops->name, o->config);
-                        return EXIT_FAIL;
-                }
-        }
-        if (!kubeconfig)
-                return EXIT_FAIL;
-        kv_provider = ops->kubevirt_provider ? ops->kubevirt_provider(&ctx) : NULL;
-        if (isempty(kv_provider))
-                kv_provider = "external";
-
-        if (o->run_dir)
-                run_dir = strdup(o->run_dir);
+        if (r->o->run_dir)
+                r->run_dir = strdup(r->o->run_dir);
         else {
                 _cleanup_free_ char *stamp = utc_stamp("%Y%m%d-%H%M%S");
-                run_dir = stamp ? strdup_printf("_e2e/%s-%s", cfg.name, stamp) : NULL;
+                r->run_dir = stamp ? strdup_printf("_e2e/%s-%s", r->cfg.name, stamp) : NULL;
         }
-        if (!run_dir)
-                return EXIT_FAIL;
-        art = strdup_printf("%s/" RUN_ARTIFACTS_DIR, run_dir);
-        logp = strdup_printf("%s/" RUN_LOG_FILE, run_dir);
-        collected = strdup_printf("%s/" RUN_COLLECTED_DIR, run_dir);
-        if (!art || !logp || !collected)
-                return EXIT_FAIL;
-        r = prepare_run_dir(run_dir);
-        if (r < 0)
-                return r == -EEXIST ? EXIT_USAGE : EXIT_FAIL;
-        r = mkdir_p(art, 0755);
-        if (r < 0) {
-                log_error_errno(r, "Cannot create %s: %s", art, strerror(-r));
-                return EXIT_FAIL;
-        }
-        {
-                /* ARTIFACTS must be absolute: make runs in the checkout. */
-                _cleanup_free_ char *abs_art = realpath(art, NULL);
-                const char *focus = o->focus ? o->focus : E2E_DEFAULT_FOCUS;
+        if (!r->run_dir)
+                return log_error_errno(ENOMEM, "Out of memory");
+        r->art = strdup_printf("%s/" RUN_ARTIFACTS_DIR, r->run_dir);
+        r->logp = strdup_printf("%s/" RUN_LOG_FILE, r->run_dir);
+        r->collected = strdup_printf("%s/" RUN_COLLECTED_DIR, r->run_dir);
+        return r->art && r->logp && r->collected ? 0 : log_error_errno(ENOMEM, "Out of memory");
+}
 
-                if (!abs_art ||
-                    strv_push(&env_set, strdup_printf("KUBEVIRT_E2E_FOCUS=%s", focus)) < 0 ||
-                    strv_push(&env_set, strdup_printf("KUBECONFIG=%s", kubeconfig)) < 0 ||
-                    strv_push(&env_set, strdup_printf("KUBEVIRT_PROVIDER=%s", kv_provider)) < 0 ||
-                    strv_push(&env_set, strdup_printf("ARTIFACTS=%s", abs_art)) < 0)
-                        return EXIT_FAIL;
-                if (o->skip) {
-                        if (strv_push(&env_set, strdup_printf("KUBEVIRT_E2E_SKIP=%s", o->skip)) < 0)
-                                return EXIT_FAIL;
-                } else if (strv_extend(&env_unset, "KUBEVIRT_E2E_SKIP") < 0)
-                        return EXIT_FAIL;
-                if (display) {
-                        if (strv_extend(&env_set, "VGPU_DISPLAY=true") < 0)
-                                return EXIT_FAIL;
-                } else if (strv_extend(&env_unset, "VGPU_DISPLAY") < 0)
-                        return EXIT_FAIL;
-                ri.focus = focus;
-        }
+static int build_env(struct e2e_run *r)
+{
+        /* ARTIFACTS must be absolute: make runs in the checkout. */
+        _cleanup_free_ char *abs_art = realpath(r->art, NULL);
+        int q = 0;
 
-        ri.name = o->name ? o->name : cfg.name;
-        ri.cluster = cfg.name;
-        ri.provider = ops->name;
-        ri.kubevirt_provider = kv_provider;
-        ri.kubeconfig = kubeconfig;
-        ri.display = display;
-        ri.started = utc_stamp("%Y-%m-%dT%H:%M:%SZ");
-        if (write_info(run_dir, &ri) < 0) {
-                free(ri.started);
-                return EXIT_FAIL;
-        }
+        if (!abs_art)
+                return log_error_errno(errno, "Cannot resolve %s: %m", r->art);
+        if (suite_config_env(&r->suite, &r->env_set, &r->env_unset) < 0)
+                return -ENOMEM;
+        q |= strv_push(&r->env_set, strdup_printf("KUBEVIRT_E2E_FOCUS=%s", r->focus));
+        q |= strv_push(&r->env_set, strdup_printf("ARTIFACTS=%s", abs_art));
+        if (r->o->skip)
+                q |= strv_push(&r->env_set, strdup_printf("KUBEVIRT_E2E_SKIP=%s", r->o->skip));
+        else
+                q |= strv_extend(&r->env_unset, "KUBEVIRT_E2E_SKIP");
+        /* Only the branch that reads it gets it; on main it would only
+         * mislead whoever reads the environment. */
+        if (r->kv.ref == KUBEVIRT_REF_DISPLAY_SWITCH && r->display)
+                q |= strv_extend(&r->env_set, "VGPU_DISPLAY=true");
+        else
+                q |= strv_extend(&r->env_unset, "VGPU_DISPLAY");
+        return q < 0 ? log_error_errno(ENOMEM, "Out of memory") : 0;
+}
 
-        log_info("Running make functest in %s (focus \"%s\", provider %s, display %s), "
-                 "output in %s",
-                 kubevirt_dir ? kubevirt_dir : o->kubevirt_dir, ri.focus, kv_provider,
-                 display ? "on" : "off", logp);
-        struct functest_opts fo = {
-            .dir = kubevirt_dir ? kubevirt_dir : o->kubevirt_dir,
-            .env_set = env_set,
-            .env_unset = env_unset,
-            .log_path = logp,
-            .quiet = o->quiet,
-            .grace = o->grace,
+static int run_setup_dir(struct e2e_run *r)
+{
+        int q = prepare_run_dir(r->run_dir);
+
+        if (q < 0)
+                return q;
+        if ((q = mkdir_p(r->art, 0755)) < 0)
+                return log_error_errno(q, "Cannot create %s: %s", r->art, strerror(-q));
+        if ((q = suite_config_write(&r->suite)) < 0 || (q = build_env(r)) < 0)
+                return q;
+        r->started = utc_stamp("%Y-%m-%dT%H:%M:%SZ");
+        r->name = r->o->name ? r->o->name : r->cfg.name;
+        return run_info_write(r);
+}
+
+static void collect(struct e2e_run *r)
+{
+        struct collect_opts co = {
+            .kubectl = r->cfg.kubevirt.kubectl,
+            .kubeconfig = r->suite.kubeconfig,
+            .out_dir = r->collected,
+            .state = &r->st,
+            .stop = &collect_stop,
         };
-        r = functest_run(&fo, &fr);
-        if (r < 0) {
-                strv_push(&errors,
-                          strdup_printf("make functest could not be started: %s", strerror(-r)));
-                fr.exit_code = 127;
+        struct sigaction sa = {.sa_handler = on_collect_signal}, old_int, old_term;
+
+        /* Ctrl-C now ends the collection, not vgpuenv: run.json must still
+         * be completed. */
+        collect_stop = 0;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        log_info("Collecting failure artifacts into %s (Ctrl-C to stop) ...", r->collected);
+        collect_artifacts(&co, &r->collected_files);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        if (collect_stop)
+                log_notice("Artifact collection interrupted; kept what was collected.");
+}
+
+static int run_suite(struct e2e_run *r)
+{
+        struct functest_opts fo = {
+            .dir = r->kv.dir,
+            .env_set = r->env_set,
+            .env_unset = r->env_unset,
+            .log_path = r->logp,
+            .quiet = r->o->quiet,
+            .grace = r->o->grace,
+        };
+        int q;
+
+        log_info("Running make functest in %s (KubeVirt %s, focus \"%s\", KUBEVIRT_PROVIDER=%s, "
+                 "display %s, %s fake vGPU), output in %s",
+                 r->kv.dir, kubevirt_ref_name(r->kv.ref), r->focus, r->suite.kubevirt_provider,
+                 r->display ? "on" : "off", vgpu_display_name(r->vgpu_display), r->logp);
+        q = functest_run(&fo, &r->fr);
+        if (q < 0) {
+                strv_push(&r->errors,
+                          strdup_printf("make functest could not be started: %s", strerror(-q)));
+                r->fr.exit_code = 127;
         }
+        q = junit_load_dir(r->art, &r->res, &r->errors);
+        if (q == -ENOMEM)
+                return log_error_errno(q, "Out of memory");
+        r->outcome = e2e_outcome_compute(r->fr.exit_code, r->fr.interrupted, r->res.files != NULL,
+                                         &r->res, strv_length(r->errors));
+        if (r->outcome == E2E_ERROR && r->fr.exit_code != 0)
+                strv_push(&r->errors,
+                          strdup_printf("make functest exited with status %d%s", r->fr.exit_code,
+                                        r->fr.exit_code > 128 ? " (killed by a signal)" : ""));
+        if (r->outcome == E2E_ERROR && r->res.files && r->res.counts[JUNIT_PASSED] == 0 &&
+            r->fr.exit_code == 0)
+                strv_push(&r->errors,
+                          strdup_printf("no spec ran: focus \"%s\" matched nothing?", r->focus));
+        r->as_expected = e2e_expect_met(&r->expect, r->outcome, &r->res, NULL);
+        if (r->outcome != E2E_PASSED && r->o->collect)
+                collect(r);
+        return 0;
+}
 
-        r = junit_load_dir(art, &res, &errors);
-        if (r == -ENOMEM) {
-                free(ri.started);
-                return EXIT_FAIL;
-        }
-        enum e2e_outcome outcome = e2e_outcome_compute(
-            fr.exit_code, fr.interrupted, res.files != NULL, &res, strv_length(errors));
-        if (outcome == E2E_ERROR && fr.exit_code != 0)
-                strv_push(&errors,
-                          strdup_printf("make functest exited with status %d%s", fr.exit_code,
-                                        fr.exit_code > 128 ? " (killed by a signal)" : ""));
-        if (outcome == E2E_ERROR && res.files && res.counts[JUNIT_PASSED] == 0 && fr.exit_code == 0)
-                strv_push(&errors,
-                          strdup_printf("no spec ran: focus \"%s\" matched nothing?", ri.focus));
+int e2e_run(const struct e2e_run_opts *o, struct e2e_run_result *ret)
+{
+        _cleanup_(run_done) struct e2e_run r = {.o = o};
+        int q;
 
-        if (outcome != E2E_PASSED && o->collect) {
-                struct collect_opts co = {
-                    .kubectl = cfg.kubevirt.kubectl,
-                    .kubeconfig = kubeconfig,
-                    .out_dir = collected,
-                    .state = &st,
-                    .stop = &collect_stop,
-                };
-                struct sigaction sa = {.sa_handler = on_collect_signal}, old_int, old_term;
-
-                /* Ctrl-C now ends the collection, not vgpuenv: run.json must
-                 * still be completed. */
-                collect_stop = 0;
-                sigemptyset(&sa.sa_mask);
-                sigaction(SIGINT, &sa, &old_int);
-                sigaction(SIGTERM, &sa, &old_term);
-                log_info("Collecting failure artifacts into %s (Ctrl-C to stop) ...", collected);
-                collect_artifacts(&co, &ri.collected_files);
-                sigaction(SIGINT, &old_int, NULL);
-                sigaction(SIGTERM, &old_term, NULL);
-                if (collect_stop)
-                        log_notice("Artifact collection interrupted; kept what was collected.");
-        }
-
-        ri.finished = true;
-        ri.interrupted = fr.interrupted;
-        ri.make_exit = fr.exit_code;
-        ri.duration = fr.elapsed;
-        ri.res = &res;
-        ri.errors = errors;
-        ri.outcome = e2e_outcome_name(outcome);
-        r = write_info(run_dir, &ri);
-        print_summary(&ri, run_dir);
-        free(ri.started);
-        if (r < 0)
-                return EXIT_FAIL;
-        return outcome == E2E_PASSED ? EXIT_OK : EXIT_FAIL;
+        *ret = (struct e2e_run_result){.outcome = E2E_ERROR};
+        if ((q = run_load(&r)) < 0 || (q = run_paths(&r)) < 0 || (q = run_preflight(&r)) < 0 ||
+            (q = run_setup_dir(&r)) < 0 || (q = run_suite(&r)) < 0)
+                return q;
+        r.finished = true;
+        q = run_info_write(&r);
+        run_info_print_summary(&r);
+        if (q < 0)
+                return q;
+        *ret = (struct e2e_run_result){.outcome = r.outcome, .as_expected = r.as_expected};
+        return 0;
 }

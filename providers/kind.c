@@ -1,8 +1,10 @@
-/* Provider kind: the display-off baseline. kubevirtci's Kind vGPU provider
- * (KUBEVIRT_PROVIDER=kind-1.xx-vgpu) runs the nodes as containers, where no
- * safe render node exists, so the display stays disabled: VGPU_DISPLAY is
- * removed from the environment (`env -u`, visible in the dry-run plan) and
- * no node setup runs. The e2e matrix then compares Kind and VM providers on
+/* Provider kind: kubevirtci's Kind vGPU provider (KUBEVIRT_PROVIDER=
+ * kind-1.35-vgpu) runs the nodes as containers, where no safe render node
+ * exists: no node setup runs, and with KubeVirt main (display always on) a
+ * DMABUF fake vGPU fails there with "opengl not available" while a region one
+ * works. VGPU_DISPLAY is removed from the environment (`env -u`, visible in
+ * the dry-run plan): only the branch of kubevirt PR 16712 reads it, and there
+ * Kind's display stays off. The e2e matrix compares Kind and VM providers on
  * the same MediatedDevices focus. */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
+#include "providers/kubevirtci_preflight.h"
 #include "providers/provider.h"
 #include "provision/base/plan.h"
 
@@ -50,6 +53,8 @@ static int run_record(struct step_run *sr, void *data)
 
         if (!file_exists(c->kind.dir))
                 return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
+        if ((r = kubevirtci_check_provider(c->kind.dir, c->kind.provider)) < 0)
+                return r;
         r = state_add_resource(sr->st, KIND_RESOURCE, c->kind.provider);
         return r < 0 ? log_error_errno(r, "saving the state file: %m") : 0;
 }
@@ -82,7 +87,7 @@ static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
         if (!startswith(c->kind.provider, "kind-"))
                 return log_error_errno(EINVAL,
                                        "kind.provider must be a kubevirtci Kind provider "
-                                       "(kind-1.xx-vgpu), not %s",
+                                       "(kind-1.35-vgpu), not %s",
                                        c->kind.provider);
         if ((r = kind_env(ctx, &k->env)) < 0)
                 return r;
@@ -144,6 +149,12 @@ static int kind_kubeconfig(struct run_ctx *ctx, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
+static int kind_ci_config_dir(struct run_ctx *ctx, char **ret)
+{
+        *ret = kubevirtci_config_path(ctx->cfg->kind.dir);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static const char *kind_kubevirt_provider(struct run_ctx *ctx)
 {
         return ctx->cfg->kind.provider;
@@ -160,4 +171,5 @@ const struct provider_ops provider_kind = {
     .status = kind_status,
     .kubeconfig = kind_kubeconfig,
     .kubevirt_provider = kind_kubevirt_provider,
+    .ci_config_dir = kind_ci_config_dir,
 };

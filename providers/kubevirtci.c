@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
+#include "providers/kubevirtci_preflight.h"
 #include "providers/provider.h"
 #include "provision/base/plan.h"
 #include "provision/base/ssh.h"
@@ -164,18 +165,30 @@ char *kubevirtci_cluster_up_dir(const char *checkout)
         return strdup_printf("%s/cluster-up", checkout);
 }
 
-char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider)
+char *kubevirtci_config_path(const char *checkout)
 {
+        /* A kubevirt checkout's `make cluster-up` (hack/cluster-up.sh) sources
+         * hack/config-kubevirtci.sh, which sets KUBEVIRTCI_CONFIG_PATH to
+         * <checkout>/kubevirtci/_ci-configs whatever the environment says. */
+        _cleanup_free_ char *kv = strdup_printf("%s/hack/config-kubevirtci.sh", checkout);
+        if (kv && file_exists(kv))
+                return strdup_printf("%s/kubevirtci/_ci-configs", checkout);
         const char *cp = getenv("KUBEVIRTCI_CONFIG_PATH");
         if (!isempty(cp))
-                return strdup_printf("%s/%s/.kubeconfig", cp, provider);
+                return strdup(cp);
         _cleanup_free_ char *up = kubevirtci_cluster_up_dir(checkout);
         if (!up)
                 return NULL;
-        /* hack/common.sh: KUBEVIRTCI_CONFIG_PATH=<cluster-up>/../_ci-configs */
+        /* cluster-up/hack/common.sh: KUBEVIRTCI_CONFIG_PATH=<cluster-up>/../_ci-configs */
         char *slash = strrchr(up, '/');
         *slash = 0;
-        return strdup_printf("%s/_ci-configs/%s/.kubeconfig", up, provider);
+        return strdup_printf("%s/_ci-configs", up);
+}
+
+char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider)
+{
+        _cleanup_free_ char *cp = kubevirtci_config_path(checkout);
+        return cp ? strdup_printf("%s/%s/.kubeconfig", cp, provider) : NULL;
 }
 
 int kubevirtci_run_make(struct step_run *sr, const char *checkout, const char *target,
@@ -265,6 +278,9 @@ static int make_env(struct run_ctx *ctx, char ***ret)
             strv_push(&env, strdup_printf("KUBEVIRT_MEMORY_SIZE=%uM", c->nodes.memory)) < 0 ||
             strv_push(&env, strdup_printf("KUBEVIRT_PROVIDER_EXTRA_ARGS=%s", extra)) < 0)
                 return log_error_errno(ENOMEM, "out of memory");
+        /* down.sh sources the provider too, which needs the tag as well. */
+        if ((r = kubevirtci_tag_env(c, c->kubevirtci.dir, &env)) < 0)
+                return r;
         *ret = TAKE_PTR(env);
         return 0;
 }
@@ -405,6 +421,22 @@ static int undo_cluster(struct step_run *sr, void *data)
         return r;
 }
 
+/* Before anything exists: the provider, and a node image whose QEMU has
+ * the virtio-gpu-pci device (kubevirtci_preflight.h). */
+static int run_checks(struct step_run *sr, void *data)
+{
+        struct kvci_run *k = data;
+        const struct config *c = k->ctx->cfg;
+        int r;
+
+        if (!file_exists(c->kubevirtci.dir))
+                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
+                                       c->kubevirtci.dir);
+        if ((r = kubevirtci_check_provider(c->kubevirtci.dir, c->kubevirtci.provider)) < 0)
+                return r;
+        return kubevirtci_check_node_image(sr);
+}
+
 static int run_record(struct step_run *sr, void *data)
 {
         struct kvci_run *k = data;
@@ -439,12 +471,29 @@ static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct 
         if (!k)
                 return log_error_errno(ENOMEM, "out of memory");
         k->ctx = ctx;
-        if ((r = make_env(ctx, &k->env)) < 0)
+        /* An unknown provider is the first thing to say (the node image is
+         * judged against its name); a checkout that is not there yet is
+         * judged by the checks step. */
+        if (file_exists(c->kubevirtci.dir) &&
+            (r = kubevirtci_check_provider(c->kubevirtci.dir, c->kubevirtci.provider)) < 0)
+                return r;
+        if ((r = make_env(ctx, &k->env)) < 0 || (r = kubevirtci_node_image_env(c, &k->env)) < 0)
                 return r;
         if (c->nodes.count > 1)
                 log_notice("kubevirtci publishes only node01's ssh port: node setup runs on "
                            "node01; node02..node%02u are not set up (docs/providers.md)",
                            c->nodes.count);
+        s = plan_add(p, "kubevirtci-checks", run_checks, k);
+        step_acts_on(s, "the checkout %s and the node image %s", c->kubevirtci.dir,
+                     c->kubevirtci.node_image ? c->kubevirtci.node_image : "(unset)");
+        step_progress(s, "provider %s exists; the node image's QEMU has virtio-gpu-pci",
+                      c->kubevirtci.provider);
+        step_deadline(s, 600);
+        step_detail(s,
+                    "check: %s/cluster-up/cluster/%s/provider.sh exists\nrun: %s run --rm "
+                    "--entrypoint /usr/bin/qemu-kvm %s -device help   (lists virtio-gpu-pci)",
+                    c->kubevirtci.dir, c->kubevirtci.provider, kubevirtci_container_cli(),
+                    c->kubevirtci.node_image ? c->kubevirtci.node_image : "(unset)");
         s = plan_add(p, "kubevirtci-record", run_record, k);
         step_acts_on(s, "the state of cluster %s", c->name);
         step_progress(s, "recording kubevirtci cluster %s before it is made",
@@ -515,6 +564,12 @@ static int kubevirtci_kubeconfig(struct run_ctx *ctx, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
+static int kubevirtci_ci_config_dir(struct run_ctx *ctx, char **ret)
+{
+        *ret = kubevirtci_config_path(ctx->cfg->kubevirtci.dir);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)
 {
         return ctx->cfg->kubevirtci.provider;
@@ -532,4 +587,5 @@ const struct provider_ops provider_kubevirtci = {
     .status = kubevirtci_status,
     .kubeconfig = kubevirtci_kubeconfig,
     .kubevirt_provider = kubevirtci_kubevirt_provider,
+    .ci_config_dir = kubevirtci_ci_config_dir,
 };

@@ -21,8 +21,12 @@ int kubevirtci_extra_args(const char *user_value, const char *cfg_extra, char **
  * checkout. */
 char *kubevirtci_cluster_up_dir(const char *checkout);
 
-/* KUBEVIRTCI_CONFIG_PATH (or <cluster-up>/../_ci-configs)/<provider>/.kubeconfig,
- * where kubevirtci's up() writes it. */
+/* The KUBEVIRTCI_CONFIG_PATH a `make cluster-up` in checkout uses: for a
+ * kubevirt checkout always <checkout>/kubevirtci/_ci-configs (its
+ * hack/config-kubevirtci.sh sets it), otherwise $KUBEVIRTCI_CONFIG_PATH or
+ * <checkout>/_ci-configs. */
+char *kubevirtci_config_path(const char *checkout);
+/* <config path>/<provider>/.kubeconfig, where kubevirtci's up() writes it. */
 char *kubevirtci_kubeconfig_path(const char *checkout, const char *provider);
 
 struct plan;

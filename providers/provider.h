@@ -53,6 +53,11 @@ struct provider_ops {
         const char *(*kubevirt_provider)(struct run_ctx *ctx);
         /* Optional: add host checks (doctor), entries {check, status, detail}. */
         void (*doctor)(struct run_ctx *ctx, cJSON *checks);
+        /* The KUBEVIRTCI_CONFIG_PATH the cluster's own kubevirtci scripts
+         * wrote <dir>/<provider>/config-provider-<provider>.sh into
+         * (kubevirtci, kind). NULL: KubeVirt's suite reaches the cluster as
+         * "external" and vgpuenv writes that file itself (local, kcli). */
+        int (*ci_config_dir)(struct run_ctx *ctx, char **ret);
 };
 
 const struct provider_ops *provider_find(const char *name);

@@ -1,6 +1,7 @@
 /* Cluster wiring after the nodes are up (see provision/cluster_setup.h).
  *
- * Plan steps (kubeconfig, label-nodes, webhook, kubevirt-cr), each kubectl
+ * Plan steps (kubeconfig, label-nodes, webhook, kubevirt-cr, mdev-rules),
+ * each kubectl
  * call with deadlines.kubectl; manifests are written to the state directory
  * first and applied
  * from there (`kubectl apply -f FILE`), which also leaves a record of what
@@ -16,6 +17,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/base/cdi_contract.h"
+#include "provision/cluster_check.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
 #include "provision/base/plan.h"
@@ -399,6 +401,33 @@ static void detail_kubevirt(struct step *s, const struct cluster_run *c)
                     a ? a : "", b ? b : "", d ? d : "");
 }
 
+/* The rules KubeVirt's MediatedDevices tests set for the cluster
+ * (provision/cluster_check.h), as warnings: up does not fail on them. */
+static int run_mdev_rules(struct step_run *sr, void *data)
+{
+        const struct cluster_run *c = data;
+        struct cluster_check cc = {
+            .cancel = &sr->cancel,
+            .log_fd = sr->log_fd,
+            .kubectl_deadline = c->ctx->cfg->deadlines.kubectl,
+            .kubectl = c->ctx->cfg->kubevirt.kubectl,
+            .kubeconfig = c->kubeconfig,
+        };
+        step_waiting(sr, "kubectl get kubevirts / get nodes -l kubevirt.io/schedulable=true");
+        return cluster_check_after_up(&cc);
+}
+
+static void detail_mdev_rules(struct step *s, const struct cluster_run *c)
+{
+        const char *kv[] = {"get", "kubevirts", "--all-namespaces", NULL};
+        const char *nodes[] = {"get", "nodes", "-l", "kubevirt.io/schedulable=true", NULL};
+        _cleanup_free_ char *a = kubectl_text(c, kv), *b = kubectl_text(c, nodes);
+        step_detail(s,
+                    "run: %s   (exactly one CR: libkubevirt.GetCurrentKv)\nrun: %s   (exactly "
+                    "one node: the MediatedDevices BeforeEach)\n   (a broken rule is a warning)",
+                    a ? a : "", b ? b : "");
+}
+
 int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconfig,
                        bool label_nodes, bool deploy_webhook)
 {
@@ -444,6 +473,13 @@ int cluster_setup_plan(struct plan *p, struct run_ctx *ctx, const char *kubeconf
                 step_deadline(s, 3.0 * cfg->deadlines.kubectl + 60);
                 detail_kubevirt(s, c);
                 step_undo(s, NULL, "nothing: the patch only adds to the CR");
+                s = plan_add(p, "mdev-rules", run_mdev_rules, c);
+                step_acts_on(s, "the cluster (read only)");
+                step_progress(s, "checking the rules of KubeVirt's MediatedDevices tests (one "
+                                 "KubeVirt CR, one schedulable node)");
+                step_deadline(s, 2.0 * cfg->deadlines.kubectl + 10);
+                detail_mdev_rules(s, c);
+                step_undo(s, NULL, "nothing: it only reads");
         }
         return plan_error(p);
 }

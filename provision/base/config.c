@@ -130,6 +130,12 @@ static const struct schema_field kubevirtci_fields[] = {
      .doc = "KUBEVIRT_PROVIDER value (the environment variable overrides it)."},
     {"extra_args", SCHEMA_STRING, F(config_kubevirtci, extra_args),
      .doc = "Appended to KUBEVIRT_PROVIDER_EXTRA_ARGS."},
+    {"tag", SCHEMA_STRING, F(config_kubevirtci, tag),
+     .doc = "KUBEVIRTCI_TAG (gocli and provider images); the environment variable overrides "
+            "it; unset: a kubevirt checkout's pinned tag, required for a kubevirtci one."},
+    {"node_image", SCHEMA_STRING, F(config_kubevirtci, node_image),
+     .doc = "REGISTRY/ORG/PROVIDER:TAG, a provider image derived from kubevirtci's with "
+            "qemu-device-display-virtio-gpu-pci (docs/providers.md); required."},
     {},
 };
 
@@ -160,6 +166,11 @@ static const struct schema_field kubevirt_fields[] = {
     {"namespace", SCHEMA_STRING, F(config_kubevirt, namespace),
      .doc = "Namespace of the KubeVirt CR."},
     {"kubectl", SCHEMA_STRING, F(config_kubevirt, kubectl), .doc = "kubectl program."},
+    {"docker_prefix", SCHEMA_STRING, F(config_kubevirt, docker_prefix),
+     .doc = "DOCKER_PREFIX: registry/org of the KubeVirt images `make cluster-sync` pushed; "
+            "e2e on local and kcli clusters needs it (the environment variable overrides it)."},
+    {"docker_tag", SCHEMA_STRING, F(config_kubevirt, docker_tag),
+     .doc = "DOCKER_TAG of those images; needed like docker_prefix."},
     {},
 };
 
@@ -210,7 +221,7 @@ const struct schema_field config_schema[] = {
     {"kubevirtci", SCHEMA_SECTION, F(config, kubevirtci), .children = kubevirtci_fields,
      .doc = "Provider kubevirtci (gocli)."},
     {"kind", SCHEMA_SECTION, F(config, kind), .children = kind_fields,
-     .doc = "Provider kind: the display-off baseline."},
+     .doc = "Provider kind: kubevirtci's Kind vGPU provider (containers, no render node)."},
     {"webhook", SCHEMA_SECTION, F(config, webhook), .children = webhook_fields,
      .doc = "mesa-injector admission webhook."},
     {"kubevirt", SCHEMA_SECTION, F(config, kubevirt), .children = kubevirt_fields,
@@ -238,8 +249,8 @@ void config_init_defaults(struct config *c)
             .kcli = {.binary = strdup("kcli"),
                      .image = strdup("centos9stream"),
                      .uri = strdup("qemu:///system")},
-            .kubevirtci = {.provider = strdup("k8s-1.30")},
-            .kind = {.provider = strdup("kind-1.30-vgpu")},
+            .kubevirtci = {.provider = strdup("k8s-1.36")},
+            .kind = {.provider = strdup("kind-1.35-vgpu")},
             .webhook = {.deploy = DEPLOY_URL, .mode = WEBHOOK_HOSTPATH},
             .kubevirt = {.configure = true,
                          .namespace = strdup("kubevirt"),

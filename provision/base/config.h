@@ -67,13 +67,15 @@ struct config_kcli {
 
 struct config_kubevirtci {
         char *dir;        /* kubevirt or kubevirtci checkout */
-        char *provider;   /* e.g. k8s-1.30 */
+        char *provider;   /* e.g. k8s-1.36 */
         char *extra_args; /* appended to KUBEVIRT_PROVIDER_EXTRA_ARGS */
+        char *tag;        /* KUBEVIRTCI_TAG, optional */
+        char *node_image; /* REGISTRY/ORG/PROVIDER:TAG with virtio-gpu-pci */
 };
 
 struct config_kind {
         char *dir;      /* kubevirtci checkout */
-        char *provider; /* e.g. kind-1.30-vgpu */
+        char *provider; /* e.g. kind-1.35-vgpu */
 };
 
 struct config_webhook {
@@ -87,6 +89,10 @@ struct config_kubevirt {
         bool configure;  /* patch the KubeVirt CR for the fake vGPU */
         char *namespace; /* default kubevirt */
         char *kubectl;   /* default "kubectl" */
+        /* The images `make cluster-sync` pushed (DOCKER_PREFIX, DOCKER_TAG),
+         * which KubeVirt's suite needs on clusters it reaches as external. */
+        char *docker_prefix;
+        char *docker_tag;
 };
 
 /* Seconds each kind of long step may take before it is stopped and rolled

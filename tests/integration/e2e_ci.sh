@@ -28,25 +28,27 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 
 # ---- make e2e, for real --------------------------------------------------------
 rc=0
-GITHUB_STEP_SUMMARY=$T/summary.md make -s e2e CONFIG="$T/kind.yaml" KUBEVIRT_DIR="$FIX" \
-	E2E_RUN_DIR="$T/run-kind" E2E_NAME=kind-display-off FOCUS=MediatedDevices \
+FIXTURE_SCENARIO=opengl GITHUB_STEP_SUMMARY=$T/summary.md make -s e2e CONFIG="$T/kind.yaml" \
+	KUBEVIRT_DIR="$FIX" E2E_RUN_DIR="$T/run-kind" E2E_NAME=kind-dmabuf FOCUS=MediatedDevices \
+	E2E_VGPU_DISPLAY=dmabuf E2E_EXPECT=failed E2E_EXPECT_MESSAGE='vfio-display-dmabuf: opengl not available' \
 	>"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" = 0 ] || { tail -20 "$T/err"; fail "make e2e exited $rc"; }
 check "make e2e: run directory" test -s "$T/run-kind/run.json"
-check "make e2e: --name reached the run" has "$T/run-kind/run.json" '"name":	"kind-display-off"'
-check "make e2e: display off on kind" has "$T/run-kind/run.json" '"display":	false'
-check "make e2e: report.md" has "$T/run-kind/report.md" "| kind-display-off | kind | off |"
+check "make e2e: --name reached the run" has "$T/run-kind/run.json" '"name":	"kind-dmabuf"'
+check "make e2e: the fake vGPU's display recorded" has "$T/run-kind/run.json" '"vgpu_display":	"dmabuf"'
+check "make e2e: the expected failure is exit 0" has "$T/run-kind/run.json" '"as_expected":	true'
+check "make e2e: report.md" has "$T/run-kind/report.md" "| kind-dmabuf | kind | main | dmabuf | on | ✔️ failed as expected |"
 check "make e2e: report.html" has "$T/run-kind/report.html" '<table id="grid">'
 check "make e2e: step summary appended" has "$T/summary.md" "## vgpuenv e2e: MediatedDevices"
 
 rc=0
-FIXTURE_SCENARIO=fail KUBEVIRT_E2E_FOCUS='MediatedDevices|vGPU' KUBEVIRT_E2E_SKIP=Slow \
+FIXTURE_SCENARIO=mixed KUBEVIRT_E2E_FOCUS='MediatedDevices|vGPU' KUBEVIRT_E2E_SKIP=Slow \
 	make -s functest CONFIG="$T/kubevirtci.yaml" KUBEVIRT_DIR="$FIX" E2E_RUN_DIR="$T/run-kv" \
 	>"$T/out" 2>"$T/err" || rc=$?
 check "make functest: exit status is the tests' (2 = make's failure)" test "$rc" = 2
 check "make functest: KubeVirt's focus variable used" has "$T/env.txt" "KUBEVIRT_E2E_FOCUS=MediatedDevices|vGPU"
 check "make functest: skip used" has "$T/env.txt" "KUBEVIRT_E2E_SKIP=Slow"
-check "make functest: VGPU_DISPLAY on kubevirtci" has "$T/env.txt" "VGPU_DISPLAY=true"
+check "make functest: the cluster's own provider config" has "$T/env.txt" "KUBEVIRTCI_CONFIG_PATH=$T/kubevirtci/_ci-configs"
 check "make functest: report of the failure" has "$T/run-kv/report.md" "❌ failed"
 rc=0
 make -s e2e CONFIG="$T/kind.yaml" >"$T/out" 2>"$T/err" || rc=$?
@@ -73,7 +75,7 @@ check "run-e2e.sh: the tests' status" test "$rc" = 1
 cat >"$T/want" <<EOF
 deps
 cluster-up PROVIDER=kind
-e2e PROVIDER=kind KUBEVIRT_DIR=/src/kubevirt E2E_RUN_DIR=$T/out-ci/kind-display-off E2E_NAME=kind-display-off
+e2e PROVIDER=kind KUBEVIRT_DIR=/src/kubevirt E2E_RUN_DIR=$T/out-ci/kind-dmabuf E2E_NAME=kind-dmabuf E2E_EXPECT=failed E2E_EXPECT_MESSAGE=vfio-display-dmabuf: opengl not available
 cluster-down PROVIDER=kind
 EOF
 check "run-e2e.sh: deps, up, e2e, down with exact arguments" diff -u "$T/want" "$T/make.log"
@@ -99,9 +101,10 @@ python3 - "$ROOT/configs/ci/github-actions.yml" <<'PY' || fail "github-actions.y
 import re, sys, yaml
 wf = yaml.safe_load(open(sys.argv[1]))
 jobs = wf["jobs"]
-cells = [(c["name"], c["provider"], c["display"]) for c in jobs["e2e"]["strategy"]["matrix"]["include"]]
-assert cells == [("kind-display-off", "kind", "off"), ("kcli-display-on", "kcli", "on"),
-                 ("kubevirtci-display-on", "kubevirtci", "on")], cells
+cells = [(c["name"], c["provider"], c["expect"]) for c in jobs["e2e"]["strategy"]["matrix"]["include"]]
+assert cells == [("kind-dmabuf", "kind", "failed"), ("kcli-dmabuf", "kcli", "passed"),
+                 ("kubevirtci-dmabuf", "kubevirtci", "passed")], cells
+assert "opengl not available" in jobs["e2e"]["strategy"]["matrix"]["include"][0]["expect_message"]
 steps = jobs["e2e"]["steps"]
 runs = " ".join(s.get("run", "") for s in steps)
 for target in ("make deps", "make cluster-up PROVIDER=", "make e2e PROVIDER=", "make cluster-down PROVIDER="):
@@ -111,7 +114,8 @@ up = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"
 assert down.get("if") == "always()" and up.get("if") == "always()"
 assert jobs["e2e"]["strategy"]["fail-fast"] is False
 assert "GITHUB_STEP_SUMMARY" in " ".join(s.get("run", "") for s in jobs["report"]["steps"])
-print("ok - workflow: 3 cells, deps/up/e2e/down, down and upload always, summary")
+assert "E2E_EXPECT=${{ matrix.expect }}" in runs, runs
+print("ok - workflow: 3 cells with their expected results, deps/up/e2e/down, down and upload always, summary")
 PY
 for t in deps cluster-up cluster-down e2e functest e2e-matrix; do
 	make -n "$t" KUBEVIRT_DIR=/x >"$T/n.out" 2>&1 || true

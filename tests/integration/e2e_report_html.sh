@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The HTML report opened in headless Chromium: a matrix of kind (display
-# off, passes), kcli (display on, passes), kubevirtci (display on, fails)
-# and a local run that crashed half-way. The rendered DOM is read back (grid
-# outcomes by provider and display, the per-spec table, relative artifact
-# links that exist), the cell colours are read as Chromium computes them, and
-# the page must load nothing from outside. A screenshot is kept in
+# The HTML report opened in headless Chromium: a matrix on KubeVirt main of
+# kind with a DMABUF fake vGPU (fails with "opengl not available", as
+# expected), kind with a region one (passes), local (passes), kubevirtci
+# (fails for another reason: not as expected) and a kcli run that crashed.
+# The rendered DOM is read back (grid by provider and fake-vGPU display,
+# what each cell ran, verdicts, the per-spec table without the filtered
+# specs, relative artifact links that exist), the cell colours are read as
+# Chromium computes them, and the page must load nothing from outside. A screenshot is kept in
 # build/test-logs/e2e-report.png for people to look at.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,29 +27,36 @@ check() {
 	echo "ok - $what"
 }
 
-export FIXTURE_SCENARIO_kind_1_30_vgpu=pass FIXTURE_SCENARIO_external=pass FIXTURE_SCENARIO_k8s_1_30=fail
+export KUBECONFIG=$T/local.kubeconfig
+export FIXTURE_SCENARIO_kind_dmabuf=opengl FIXTURE_SCENARIO_kind_region=pass FIXTURE_SCENARIO_local_dmabuf=pass \
+	FIXTURE_SCENARIO_kubevirtci_dmabuf=onefail
 cat >"$T/matrix.yaml" <<YAML
 kubevirt: $FIX
 cells:
-  - name: kind-display-off
+  - name: kind-dmabuf
     config: kind.yaml
-  - name: kcli-display-on
-    config: kcli.yaml
-    display: true
-  - name: kubevirtci-display-on
+    expect:
+      outcome: failed
+      message: "vfio-display-dmabuf: opengl not available"
+  - name: kind-region
+    config: kind.yaml
+    vgpu:
+      display: region
+  - name: kubevirtci-dmabuf
     config: kubevirtci.yaml
-    display: true
+    skip: generic mediated devices
+  - name: local-dmabuf
+    config: local.yaml
 YAML
 "$VG" e2e matrix -c "$T/matrix.yaml" --out "$T/m" >/dev/null 2>"$T/err" || true
-check "matrix made three cells" test -s "$T/m/kubevirtci-display-on/run.json"
-FIXTURE_SCENARIO_external=crash KUBECONFIG=$T/local.kubeconfig "$VG" e2e run -c "$T/local.yaml" \
-	--kubevirt "$FIX" --run-dir "$T/runs/local-crash" --name local-crash --no-collect \
-	>/dev/null 2>>"$T/err" || true
-check "crashed local run made" test -s "$T/runs/local-crash/run.json"
+check "matrix made four cells" test -s "$T/m/local-dmabuf/run.json"
+FIXTURE_SCENARIO=crash "$VG" e2e run -c "$T/kcli.yaml" --kubevirt "$FIX" --run-dir "$T/runs/kcli-crash" \
+	--name kcli-crash --vgpu-display none --no-collect >/dev/null 2>>"$T/err" || true
+check "crashed kcli run made" test -s "$T/runs/kcli-crash/run.json"
 
 # The report lives elsewhere than the runs: links must be relative to it.
 mkdir -p "$T/site"
-"$VG" e2e report --format html --out "$T/site/report.html" "$T/m" "$T/runs/local-crash" 2>>"$T/err"
+"$VG" e2e report --format html --out "$T/site/report.html" "$T/m" "$T/runs/kcli-crash" 2>>"$T/err"
 check "self-contained: no scripts, stylesheets or remote URLs" \
 	sh -c "! grep -Eiq '<script|<link|<img|src=|https?://' '$T/site/report.html'"
 
@@ -93,41 +102,52 @@ p = Tables()
 p.feed(open(sys.argv[1], encoding="utf-8").read())
 site = sys.argv[2]
 
+head = [(c[1].get("data-vgpu"), c[2]) for c in p.tables["grid"][0]]
+assert head == [(None, "Provider"), ("dmabuf", "dmabuf fake vGPU"), ("region", "region fake vGPU"),
+                ("none", "none fake vGPU")], head
 grid = {r[0][2]: r[1:] for r in p.tables["grid"][1:]}
-assert list(grid) == ["kcli", "kind", "kubevirtci", "local"], list(grid)
-def slot(provider, display):
-    c = grid[provider][display]
-    return c[1].get("data-outcome"), c[1].get("data-cell"), c[1].get("class")
-assert slot("kind", 0) == ("passed", "kind-display-off", "passed"), slot("kind", 0)
-assert slot("kind", 1) == ("none", None, "missing"), slot("kind", 1)
-assert slot("kcli", 1) == ("passed", "kcli-display-on", "passed"), slot("kcli", 1)
-assert slot("kubevirtci", 1) == ("failed", "kubevirtci-display-on", "failed")
-assert slot("local", 1) == ("error", "local-crash", "error"), slot("local", 1)
-assert "1 passed, 2 failed, 1 skipped, 1 errors" in grid["kubevirtci"][1][2], grid["kubevirtci"][1][2]
-print("ok - grid: kind off passed, kcli on passed, kubevirtci on failed, local on error")
+assert list(grid) == ["kind", "kubevirtci", "local", "kcli"], list(grid)
+def slot(provider, col):
+    c = grid[provider][col][1]
+    return c.get("data-cell"), c.get("class"), c.get("data-outcome"), c.get("data-verdict"), c.get("data-kubevirt")
+assert slot("kind", 0) == ("kind-dmabuf", "xfail", "failed", "as-expected", "main"), slot("kind", 0)
+assert "failed as expected (vfio-display-dmabuf: opengl not available)" in grid["kind"][0][2], grid["kind"][0][2]
+assert "display on" in grid["kind"][0][2], grid["kind"][0][2]
+assert slot("kind", 1) == ("kind-region", "passed", "passed", "as-expected", "main"), slot("kind", 1)
+assert slot("kubevirtci", 0) == ("kubevirtci-dmabuf", "failed", "failed", "unexpected", "main"), slot("kubevirtci", 0)
+assert slot("local", 0) == ("local-dmabuf", "passed", "passed", "as-expected", "main"), slot("local", 0)
+assert slot("kcli", 2) == ("kcli-crash", "error", "error", "unexpected", "main"), slot("kcli", 2)
+assert grid["kind"][2][1].get("class") == "missing", grid["kind"][2]
+print("ok - grid: kind dmabuf failed as expected, kind region passed, kubevirtci not as expected, local passed, kcli error")
 
 cells = {r[0][2]: [c[2] for c in r] for r in p.tables["cells"][1:]}
-assert cells["kubevirtci-display-on"][:8] == ["kubevirtci-display-on", "kubevirtci", "on", "failed", "1", "2", "1", "1"], cells["kubevirtci-display-on"]
-assert cells["local-crash"][:8] == ["local-crash", "local", "on", "error", "3", "0", "0", "0"], cells["local-crash"]
-assert cells["kind-display-off"][2:4] == ["off", "passed"]
-print("ok - cells table: counts and outcomes")
+assert cells["kind-dmabuf"][:12] == ["kind-dmabuf", "kind", "main", "dmabuf", "on", "failed", "as expected",
+                                     "3", "2", "0", "0", "35"], cells["kind-dmabuf"]
+# Issue 12's case: 3 passed, 1 failed, 36 filtered out.
+assert cells["kubevirtci-dmabuf"][5:12] == ["failed", "failed, not as expected: expected passed, got failed",
+                                           "3", "1", "0", "0", "36"], cells["kubevirtci-dmabuf"]
+assert cells["kcli-crash"][:7] == ["kcli-crash", "kcli", "main", "none", "on", "error",
+                                   "error, not as expected: expected passed, got error"], cells["kcli-crash"]
+print("ok - cells table: what each cell ran, outcomes, verdicts, counts with not selected")
 
 head = [c[2] for c in p.tables["tests"][0]]
-assert head == ["Spec", "kcli-display-on", "kind-display-off", "kubevirtci-display-on", "local-crash"], head
+assert head == ["Spec", "kind-dmabuf", "kind-region", "kubevirtci-dmabuf", "local-dmabuf", "kcli-crash"], head
 rows = {r[0][2]: [(c[1].get("data-status"), c[1].get("class")) for c in r[1:]] for r in p.tables["tests"][1:]}
-spec = [n for n in rows if n.endswith("Should successfully passthrough a mediated device [Serial, VGPU, sig-compute]")]
+# Only the specs that ran somewhere: the 35 filtered ones are not rows.
+assert len(rows) == 5 and all("MediatedDevices" in n for n in rows), list(rows)
+spec = [n for n in rows if n.endswith("Should successfully passthrough a mediated device")]
 assert len(spec) == 1, spec
-assert rows[spec[0]] == [("passed", "passed"), ("passed", "passed"), ("failed", "failed"), ("passed", "passed")], rows[spec[0]]
-node = [n for n in rows if "specific node" in n][0]
-# The crashed run lost this spec (truncated partial file): shown as missing.
-assert rows[node] == [("passed", "passed"), ("passed", "passed"), ("panicked", "error"), ("none", "missing")], rows[node]
-print("ok - specs table: statuses per cell, the crashed run's lost spec shown as missing")
+assert rows[spec[0]] == [("failed", "failed"), ("passed", "passed"), ("failed", "failed"), ("passed", "passed"),
+                         ("none", "missing")], rows[spec[0]]
+generic = [n for n in rows if "generic" in n][0]
+assert rows[generic][2] == ("not selected", "notselected"), rows[generic]
+print("ok - specs table: statuses per cell, filtered specs left out, the crashed run's specs missing")
 
 assert len(p.hrefs) >= 8, p.hrefs
 for h in p.hrefs:
     assert not h.startswith(("/", "http", "file:")), h
     assert os.path.exists(os.path.join(site, h)), h
-assert "../m/kubevirtci-display-on/collected" in p.hrefs, p.hrefs
+assert "../m/kubevirtci-dmabuf/collected" in p.hrefs, p.hrefs
 print("ok - %d artifact links, all relative and existing" % len(p.hrefs))
 PY
 
@@ -148,10 +168,11 @@ document.getElementById("f").onload = function () {
 HTML
 chromium_run --allow-file-access-from-files --virtual-time-budget=5000 --dump-dom \
 	"file://$T/site/probe.html" >"$T/probe.dom"
-grep -q "kind-display-off=" "$T/probe.dom" || { cat "$T/probe.dom"; fail "computed colours not read"; }
-check "passed cell is green" grep -q "kind-display-off=rgb(218, 251, 225)" "$T/probe.dom"
-check "failed cell is red" grep -q "kubevirtci-display-on=rgb(255, 215, 213)" "$T/probe.dom"
-check "error cell is amber" grep -q "local-crash=rgb(255, 241, 194)" "$T/probe.dom"
+grep -q "kind-dmabuf=" "$T/probe.dom" || { cat "$T/probe.dom"; fail "computed colours not read"; }
+check "passed cell is green" grep -q "kind-region=rgb(218, 251, 225)" "$T/probe.dom"
+check "expected failure is lilac, not red" grep -q "kind-dmabuf=rgb(239, 226, 255)" "$T/probe.dom"
+check "unexpected failure is red" grep -q "kubevirtci-dmabuf=rgb(255, 215, 213)" "$T/probe.dom"
+check "error cell is amber" grep -q "kcli-crash=rgb(255, 241, 194)" "$T/probe.dom"
 
 mkdir -p "$ROOT/build/test-logs"
 chromium_run --window-size=1400,1100 --screenshot="$ROOT/build/test-logs/e2e-report.png" \

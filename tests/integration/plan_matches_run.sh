@@ -30,7 +30,12 @@ export HOME=$T/home PATH="$root/tests/standins:$PATH"
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
 export VGPUENV_SHUTDOWN_TIMEOUT=3 KCLI_STANDIN_URI=$URI
 mkdir -p "$HOME"
-unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS VGPU_DISPLAY
+unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS VGPU_DISPLAY KUBEVIRTCI_TAG JOB_NAME
+# As provider_kind.sh: docker as the CRI, a tag so the kubevirtci Makefile
+# does not fetch one with curl, and kind where kubevirtci keeps it.
+export CRI_BIN=docker KUBEVIRTCI_RUNTIME=docker KUBEVIRTCI_TAG=2608191116-eb0b470a
+mkdir -p "$T/kubevirtci/_ci-configs/kind-1.35-vgpu"
+ln -s "$root/tests/standins/kind" "$T/kubevirtci/_ci-configs/kind-1.35-vgpu/.kind"
 printf '{"spec":{"configuration":{}}}\n' >"$T/cr.json"
 export KUBECTL_STANDIN_CR=$T/cr.json
 
@@ -45,14 +50,14 @@ cat >"$T/kubevirtci.yaml" <<YAML
 name: planrun-kvci
 provider: kubevirtci
 nodes: {count: 1}
-kubevirtci: {dir: $T/kubevirtci, provider: k8s-1.30}
+kubevirtci: {dir: $T/kubevirtci, provider: k8s-1.36, tag: 2608191116-eb0b470a, node_image: registry.example:5000/vgpuenv/k8s-1.36:2608191116-eb0b470a}
 webhook: {deploy: none}
 YAML
 cat >"$T/kind.yaml" <<YAML
 name: planrun-kind
 provider: kind
 gpu: none
-kind: {dir: $T/kubevirtci, provider: kind-1.30-vgpu}
+kind: {dir: $T/kubevirtci, provider: kind-1.35-vgpu}
 YAML
 
 compare() { # provider verb

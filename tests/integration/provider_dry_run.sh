@@ -15,7 +15,10 @@ T=$(mktemp -d /tmp/vgpuenv-dry.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 export PATH="$root/tests/standins:$PATH" STANDIN_LOG=$T/standins.log
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache HOME=$T/home
-unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS
+unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS KUBEVIRTCI_TAG JOB_NAME
+# configs/kubevirtci.yaml points at a checkout that does not exist here, so no
+# pinned tag can be read from it: the exported one is used.
+export KUBEVIRTCI_TAG=2608191116-eb0b470a
 
 plan() { # config -> $T/<name>.plan
 	local name
@@ -35,7 +38,7 @@ plan configs/kcli.yaml
 S=$T/state/vgpu-kcli
 KC=$HOME/.kcli/clusters/vgpu-kcli/auth/kubeconfig
 want "$T/kcli.plan" \
-	"up cluster 'vgpu-kcli' (provider kcli, 2 node(s), gpu virtio), from configs/kcli.yaml: 21 steps" \
+	"up cluster 'vgpu-kcli' (provider kcli, 2 node(s), gpu virtio), from configs/kcli.yaml: 22 steps" \
 	"write $S/kcli-parameters.yml:" "ctlplanes: 1" "workers: 1" 'image: "centos9stream"' "memory: 8192" \
 	"numcpus: 4" "disk_size: 30" \
 	"run: [in $S] kcli create kube generic --paramfile $S/kcli-parameters.yml vgpu-kcli" \
@@ -43,7 +46,7 @@ want "$T/kcli.plan" \
 	"virtio video on the nodes (libxml2, virDomainDefineXML, restart when running)" \
 	"[vgpu-kcli-ctlplane-0] boot vgpu-kcli-ctlplane-0" "[vgpu-kcli-worker-0] boot vgpu-kcli-worker-0" \
 	"keys through \`kcli ssh\`" "mesa packages: install those missing" "/etc/modules-load.d/vgpuenv.conf" \
-	"70-vgpuenv-render.rules" "/etc/cdi/vgpuenv.yaml" "run it --json" " 17. verdicts" \
+	"70-vgpuenv-render.rules" "/etc/cdi/vgpuenv.yaml" "run it --json" " 17. verdicts" " 22. mdev-rules" \
 	"run: kubectl --kubeconfig $KC label node NODE vgpuenv.io/render-node=true --overwrite" \
 	"manifests --url https://192.168.122.1:8443 --certs $S/webhook-certs > $S/mesa-injector.yaml" \
 	"run: kubectl --kubeconfig $KC apply -f $S/mesa-injector.yaml" \
@@ -56,26 +59,35 @@ ok "kcli plan complete"
 plan configs/kubevirtci.yaml
 D=$root/configs/../kubevirt
 want "$T/kubevirtci.plan" \
-	"run: [in $D] KUBEVIRT_PROVIDER=k8s-1.30 KUBEVIRT_NUM_NODES=1 KUBEVIRT_MEMORY_SIZE=5120M KUBEVIRT_PROVIDER_EXTRA_ARGS='--qemu-args '\\''-device virtio-gpu-pci'\\''' make cluster-up" \
+	"run: [in $D] KUBEVIRT_PROVIDER=k8s-1.36 KUBEVIRT_NUM_NODES=1 KUBEVIRT_MEMORY_SIZE=5120M KUBEVIRT_PROVIDER_EXTRA_ARGS='--qemu-args '\\''-device virtio-gpu-pci'\\''' KUBEVIRTCI_TAG=2608191116-eb0b470a KUBEVIRTCI_CONTAINER_REGISTRY=localhost:5000 KUBEVIRTCI_CONTAINER_ORG=vgpuenv KUBEVIRTCI_CONTAINER_SUFFIX=2608191116-eb0b470a make cluster-up" \
+	"check: $D/cluster-up/cluster/k8s-1.36/provider.sh exists" \
+	"run: docker run --rm --entrypoint /usr/bin/qemu-kvm localhost:5000/vgpuenv/k8s-1.36:2608191116-eb0b470a -device help" \
+	"get nodes -l kubevirt.io/schedulable=true" \
 	"undo:     make cluster-down, if this run started the cluster" \
 	"exchanging keys with node01 (ssh.sh)" "[node01] probe node01" \
-	"run: kubectl --kubeconfig $D/_ci-configs/k8s-1.30/.kubeconfig patch kubevirt"
+	"run: kubectl --kubeconfig $D/_ci-configs/k8s-1.36/.kubeconfig patch kubevirt"
 ok "kubevirtci plan complete"
 
 plan configs/kind.yaml
 K=$root/configs/../kubevirtci
 want "$T/kind.plan" \
-	"run: [in $K] KUBEVIRT_PROVIDER=kind-1.30-vgpu KUBEVIRT_NUM_NODES=1 env -u VGPU_DISPLAY make cluster-up" \
-	"run: kubectl --kubeconfig $K/_ci-configs/kind-1.30-vgpu/.kubeconfig patch kubevirt"
+	"run: [in $K] KUBEVIRT_PROVIDER=kind-1.35-vgpu KUBEVIRT_NUM_NODES=1 env -u VGPU_DISPLAY make cluster-up" \
+	"run: kubectl --kubeconfig $K/_ci-configs/kind-1.35-vgpu/.kubeconfig patch kubevirt"
 hasnt "$T/kind.plan" "probe" || fail "kind plan has node setup"
 hasnt "$T/kind.plan" "mesa-injector" || fail "kind plan deploys the webhook"
 ok "kind plan complete: no node setup, no webhook"
 
 # the environment overrides reach the plan
-KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.31 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||
+KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.36 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||
 	fail "dry run with overrides"
-want "$T/env.plan" "KUBEVIRT_PROVIDER=k8s-1.31 KUBEVIRT_NUM_NODES=3"
+want "$T/env.plan" "KUBEVIRT_PROVIDER=k8s-1.36 KUBEVIRT_NUM_NODES=3"
 ok "KUBEVIRT_PROVIDER/KUBEVIRT_NUM_NODES overrides shown in the plan"
+# Another provider needs its own node image: refused before anything.
+KUBEVIRT_PROVIDER=k8s-1.35 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/other.plan" 2>&1 &&
+	fail "k8s-1.35 with a k8s-1.36 node image accepted"
+want "$T/other.plan" "kubevirtci.node_image localhost:5000/vgpuenv/k8s-1.36:2608191116-eb0b470a is not REGISTRY/ORG/k8s-1.35:TAG"
+hasnt "$T/other.plan" "make cluster-up" || fail "the plan went on after the refusal"
+ok "a node image of another provider refused before anything"
 
 [ ! -e "$STANDIN_LOG" ] || fail "a dry run ran something: $(grep '^===' "$STANDIN_LOG")"
 [ ! -e "$T/state" ] || fail "a dry run created $T/state"

@@ -12,7 +12,9 @@
 #   hasnt FILE STRING       it does not
 set -Eeuo pipefail
 # Strict mode must never fail silently: say which command stopped the test.
-trap 'rc=$?; [[ $BASH_COMMAND == exit* ]] ||
+# ERR fires with errexit off too (a cleanup's best-effort commands): only
+# failures that stop the test are reported.
+trap 'rc=$?; [[ $- != *e* || $BASH_COMMAND == exit* ]] ||
 	echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: \"$BASH_COMMAND\" exited with $rc" >&2' ERR
 
 fail() {

@@ -112,8 +112,8 @@ static void test_defaults(void **state)
         assert_string_equal(c.kcli.image, "centos9stream");
         assert_string_equal(c.kcli.uri, "qemu:///system");
         assert_null(c.kcli.version);
-        assert_string_equal(c.kubevirtci.provider, "k8s-1.30");
-        assert_string_equal(c.kind.provider, "kind-1.30-vgpu");
+        assert_string_equal(c.kubevirtci.provider, "k8s-1.36");
+        assert_string_equal(c.kind.provider, "kind-1.35-vgpu");
         assert_int_equal(c.webhook.deploy, DEPLOY_URL);
         assert_int_equal(c.webhook.mode, WEBHOOK_HOSTPATH);
         assert_null(c.webhook.url);
@@ -362,20 +362,20 @@ static void test_env_overrides(void **state)
         setenv("KUBEVIRT_PROVIDER", "kind-1.31-vgpu", 1);
         expect_good("provider: kind\nkind: {dir: /src/kubevirtci}\n", &c);
         assert_string_equal(c.kind.provider, "kind-1.31-vgpu");
-        assert_string_equal(c.kubevirtci.provider, "k8s-1.30");
+        assert_string_equal(c.kubevirtci.provider, "k8s-1.36");
         config_done(&c);
 
         setenv("KUBEVIRT_PROVIDER", "k8s-1.31", 1);
         expect_good("provider: kubevirtci\nkubevirtci: {dir: /src/kubevirt, provider: k8s-1.29}\n",
                     &c);
         assert_string_equal(c.kubevirtci.provider, "k8s-1.31");
-        assert_string_equal(c.kind.provider, "kind-1.30-vgpu");
+        assert_string_equal(c.kind.provider, "kind-1.35-vgpu");
         config_done(&c);
 
         /* Another provider is selected: the variable is not ours to apply. */
         expect_good("provider: local\n", &c);
-        assert_string_equal(c.kubevirtci.provider, "k8s-1.30");
-        assert_string_equal(c.kind.provider, "kind-1.30-vgpu");
+        assert_string_equal(c.kubevirtci.provider, "k8s-1.36");
+        assert_string_equal(c.kind.provider, "kind-1.35-vgpu");
         config_done(&c);
 }
 

@@ -19,7 +19,7 @@
 static char *through_kubevirtci(const char *extra)
 {
         static const char script[] =
-            "add() { local params=\"--nodes 1 k8s-1.30 ${EXTRA}\"; echo $params; }\n"
+            "add() { local params=\"--nodes 1 k8s-1.36 ${EXTRA}\"; echo $params; }\n"
             "params=$(add)\n"
             "eval printf \"'[%s]\\n'\" $params\n";
         char *env_extra = strdup_printf("EXTRA=%s", extra);
@@ -49,9 +49,9 @@ static void test_empty(void **state)
 {
         (void)state;
         check(NULL, NULL, "--qemu-args '-device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
         check("", "", "--qemu-args '-device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
 }
 
 static void test_user_quoted_args_kept(void **state)
@@ -62,7 +62,7 @@ static void test_user_quoted_args_kept(void **state)
         check("--kernel-args='console=ttyS0 quiet' --nfs-data \"/srv/my nfs\"", "--enable-ceph",
               "--kernel-args='console=ttyS0 quiet' --nfs-data \"/srv/my nfs\" --enable-ceph "
               "--qemu-args '-device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--kernel-args=console=ttyS0 quiet]\n[--nfs-data]\n"
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--kernel-args=console=ttyS0 quiet]\n[--nfs-data]\n"
               "[/srv/my nfs]\n[--enable-ceph]\n[--qemu-args]\n[-device virtio-gpu-pci]\n");
 }
 
@@ -72,20 +72,20 @@ static void test_merge_existing_qemu_args(void **state)
         /* separate value */
         check("--qemu-args '-cpu max -smp 2' --enable-istio", NULL,
               "--qemu-args '-cpu max -smp 2 -device virtio-gpu-pci' --enable-istio",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-cpu max -smp 2 -device "
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-cpu max -smp 2 -device "
               "virtio-gpu-pci]\n[--enable-istio]\n");
         /* = form, double quoted */
         check("--qemu-args=\"-m 4G\"", NULL, "'--qemu-args=-m 4G -device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args=-m 4G -device virtio-gpu-pci]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args=-m 4G -device virtio-gpu-pci]\n");
         /* the device is there already: not added twice */
         check("--qemu-args '-device virtio-gpu-pci,xres=800'", NULL,
               "--qemu-args '-device virtio-gpu-pci,xres=800'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-device virtio-gpu-pci,xres=800]\n");
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-device virtio-gpu-pci,xres=800]\n");
         /* the user value in the env and another in the config: the last one
          * is what gocli keeps, so that is the one merged */
         check("--qemu-args '-smp 2'", "--qemu-args '-m 8G'",
               "--qemu-args '-smp 2' --qemu-args '-m 8G -device virtio-gpu-pci'",
-              "[--nodes]\n[1]\n[k8s-1.30]\n[--qemu-args]\n[-smp 2]\n[--qemu-args]\n[-m 8G -device "
+              "[--nodes]\n[1]\n[k8s-1.36]\n[--qemu-args]\n[-smp 2]\n[--qemu-args]\n[-m 8G -device "
               "virtio-gpu-pci]\n");
 }
 
@@ -101,16 +101,36 @@ static void test_bad_quotes(void **state)
 
 static void test_paths(void **state)
 {
+        char dir[] = "/tmp/test-kvci-XXXXXX";
         (void)state;
         unsetenv("KUBEVIRTCI_CONFIG_PATH");
-        char *p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.30");
-        assert_string_equal(p, "/nonexistent/kubevirtci/_ci-configs/k8s-1.30/.kubeconfig");
+        char *p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.36");
+        assert_string_equal(p, "/nonexistent/kubevirtci/_ci-configs/k8s-1.36/.kubeconfig");
         free(p);
         setenv("KUBEVIRTCI_CONFIG_PATH", "/cfg", 1);
-        p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.30");
-        assert_string_equal(p, "/cfg/k8s-1.30/.kubeconfig");
+        p = kubevirtci_kubeconfig_path("/nonexistent/kubevirtci", "k8s-1.36");
+        assert_string_equal(p, "/cfg/k8s-1.36/.kubeconfig");
         free(p);
+
+        /* A kubevirt checkout: its hack/config-kubevirtci.sh sets the path
+         * to <checkout>/kubevirtci/_ci-configs, whatever the environment says. */
+        assert_non_null(mkdtemp(dir));
+        char *hack = strdup_printf("%s/hack", dir),
+             *f = strdup_printf("%s/config-kubevirtci.sh", hack);
+        char *up = strdup_printf("%s/kubevirtci/cluster-up", dir);
+        assert_int_equal(mkdir_p(hack, 0755), 0);
+        assert_int_equal(mkdir_p(up, 0755), 0);
+        assert_int_equal(write_file_atomic(f, "", 0, 0644), 0);
+        p = kubevirtci_config_path(dir);
+        char *want = strdup_printf("%s/kubevirtci/_ci-configs", dir);
+        assert_string_equal(p, want);
+        free(p);
+        free(want);
         unsetenv("KUBEVIRTCI_CONFIG_PATH");
+        rm_rf(dir);
+        free(hack);
+        free(f);
+        free(up);
 }
 
 int main(void)
