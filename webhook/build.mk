@@ -82,6 +82,17 @@ $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o $(WEBHOOK_COMMON_OBJS) $(WEBHOOK_XML_LIBS) -lcmocka $(LDFLAGS)
 
+# The device plugin's inventory and answers, without gRPC.
+UNIT_TESTS += $(BUILD)/tests/test_webhook_device_plugin
+DP_UNIT_OBJS = $(BUILD)/obj/webhook/device_plugin_devices.o $(BUILD)/obj/webhook/device_plugin_rpc.o \
+	$(BUILD)/obj/webhook/device_plugin_pb.o $(BUILD)/obj/webhook/device_plugin_preferred.o $(DP_GEN).o
+$(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plugin.c $(DP_UNIT_OBJS) \
+		$(DP_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -o $@ $< $(DP_UNIT_OBJS) $(DP_LIB_OBJS) \
+		$(WEBHOOK_COMMON_OBJS) $(shell pkg-config --libs libprotobuf-c libcjson yaml-0.1 gnutls zlib) \
+		-lcmocka $(LDFLAGS)
+
 # ---- libFuzzer ----------------------------------------------------------------
 # Built with clang whatever CC is: -fsanitize=fuzzer is clang's.
 FUZZ_TIME ?= 60
@@ -115,3 +126,8 @@ BENCHES += bench-webhook
 .PHONY: bench-webhook
 bench-webhook: $(BUILD)/mesa-injector
 	MESA_INJECTOR=$(BUILD)/mesa-injector BUILD=$(BUILD) webhook/bench/bench.sh
+
+BENCHES += bench-device-plugin
+.PHONY: bench-device-plugin
+bench-device-plugin: $(BUILD)/mesa-injector $(BUILD)/mesa-injector-device-plugin
+	MESA_INJECTOR=$(BUILD)/mesa-injector BUILD=$(BUILD) webhook/bench/device_plugin_bench.sh

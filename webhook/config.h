@@ -48,6 +48,7 @@ struct injector_cdi {
  * (webhook/device_plugin*.c); the webhook requests its resource. */
 struct injector_device_plugin {
         bool enabled;        /* the webhook adds the resource; manifests run the plugin */
+        bool daemon_set;     /* manifests print the DaemonSet */
         char *resource_name; /* extended resource, e.g. vgpuenv.io/render */
         unsigned shares;     /* devices advertised per render node */
         char *device_glob;   /* host paths of the render nodes: /dev/dri/renderD* */

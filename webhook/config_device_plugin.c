@@ -24,6 +24,10 @@ const struct schema_field device_plugin_fields[] = {
      .type = SCHEMA_BOOL,
      .offset = F(enabled),
      .doc = "the webhook requests the resource and manifests run the plugin's DaemonSet"},
+    {.key = "daemonSet",
+     .type = SCHEMA_BOOL,
+     .offset = F(daemon_set),
+     .doc = "manifests print the plugin's DaemonSet (false: it runs on the nodes another way)"},
     {.key = "resourceName",
      .type = SCHEMA_STRING,
      .offset = F(resource_name),
@@ -66,6 +70,7 @@ int device_plugin_config_defaults(struct injector_device_plugin *d)
 {
         *d = (struct injector_device_plugin){
             .enabled = true,
+            .daemon_set = true,
             /* The kubelet's default maxPods: the resource never limits how
              * many launchers a node runs. */
             .shares = 110,

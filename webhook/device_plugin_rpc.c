@@ -22,22 +22,28 @@ void dp_reply_done(struct dp_reply *r)
         *r = (struct dp_reply){};
 }
 
+#define DP_SERVICE "/v1beta1.DevicePlugin/"
+static const char *const method_names[] = {
+    [DP_UNKNOWN] = "unknown method",      [DP_GET_OPTIONS] = "GetDevicePluginOptions",
+    [DP_LIST_AND_WATCH] = "ListAndWatch", [DP_GET_PREFERRED] = "GetPreferredAllocation",
+    [DP_ALLOCATE] = "Allocate",           [DP_PRE_START] = "PreStartContainer",
+};
+
 enum dp_method dp_method_lookup(const char *path, size_t len)
 {
-        static const struct {
-                const char *path;
-                enum dp_method m;
-        } table[] = {
-            {"/v1beta1.DevicePlugin/GetDevicePluginOptions", DP_GET_OPTIONS},
-            {"/v1beta1.DevicePlugin/ListAndWatch", DP_LIST_AND_WATCH},
-            {"/v1beta1.DevicePlugin/GetPreferredAllocation", DP_GET_PREFERRED},
-            {"/v1beta1.DevicePlugin/Allocate", DP_ALLOCATE},
-            {"/v1beta1.DevicePlugin/PreStartContainer", DP_PRE_START},
-        };
-        for (size_t i = 0; i < ELEMENTSOF(table); i++)
-                if (len == strlen(table[i].path) && memcmp(path, table[i].path, len) == 0)
-                        return table[i].m;
+        size_t n = strlen(DP_SERVICE);
+        if (len <= n || memcmp(path, DP_SERVICE, n) != 0)
+                return DP_UNKNOWN;
+        for (size_t m = DP_GET_OPTIONS; m < ELEMENTSOF(method_names); m++)
+                if (len - n == strlen(method_names[m]) &&
+                    memcmp(path + n, method_names[m], len - n) == 0)
+                        return (enum dp_method)m;
         return DP_UNKNOWN;
+}
+
+const char *dp_method_name(enum dp_method m)
+{
+        return m < ELEMENTSOF(method_names) ? method_names[m] : method_names[DP_UNKNOWN];
 }
 
 int dp_rpc_check_empty(const uint8_t *req, size_t len, struct dp_reply *out)

@@ -24,6 +24,8 @@ enum dp_method {
 };
 /* From the HTTP/2 :path, "/v1beta1.DevicePlugin/Allocate"; not NUL-terminated. */
 enum dp_method dp_method_lookup(const char *path, size_t len);
+/* "Allocate", ... for logs. */
+const char *dp_method_name(enum dp_method m);
 
 struct dp_reply {
         int status;    /* a grpc_status_code */

@@ -233,11 +233,12 @@ static void on_request(struct dp_call *c, bool ok)
                                  &reply);
         else
                 r = dp_rpc_check_empty(req, len, &reply);
+        log_debug("%s: %zu bytes, status %d%s%s", dp_method_name(c->method), len, reply.status,
+                  reply.message ? ": " : "", reply.message ? reply.message : "");
         if (r < 0) {
                 send_status(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         } else if (reply.status != GRPC_STATUS_OK) {
-                log_info("answered %s with status %d: %s",
-                         c->method == DP_ALLOCATE ? "Allocate" : "a call", reply.status,
+                log_info("answered %s with status %d: %s", dp_method_name(c->method), reply.status,
                          reply.message);
                 send_status(c, reply.status, reply.message, NULL, 0);
         } else if (c->method != DP_LIST_AND_WATCH) {

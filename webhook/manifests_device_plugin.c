@@ -89,7 +89,7 @@ void device_plugin_manifests_print(const struct manifests_opts *o, FILE *f, bool
 {
         const struct injector_config *c = o->config;
         const char *ns = c->deploy.namespace;
-        if (!c->device_plugin.enabled)
+        if (!c->device_plugin.enabled || !c->device_plugin.daemon_set)
                 return;
         if (!in_cluster_printed) {
                 head(f, "Namespace", "v1", ns, NULL);

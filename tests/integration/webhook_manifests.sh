@@ -183,7 +183,9 @@ EOF
 ok "URL mode: clientConfig.url to the host webhook, caBundle = --certs ca.crt, no in-cluster webhook objects; the device plugin's DaemonSet and its Namespace"
 printf 'devicePlugin:\n  enabled: false\n' >"$WORK/nodp.yaml"
 "$MI" manifests --config "$WORK/nodp.yaml" | grep -q '^kind: DaemonSet' && fail "devicePlugin.enabled false still prints the DaemonSet"
-ok "devicePlugin.enabled: false: no DaemonSet"
+printf 'devicePlugin:\n  daemonSet: false\n' >"$WORK/nods.yaml"
+"$MI" manifests --config "$WORK/nods.yaml" | grep -q '^kind: DaemonSet' && fail "devicePlugin.daemonSet false still prints the DaemonSet"
+ok "devicePlugin.enabled: false or daemonSet: false: no DaemonSet"
 for bad in "http://192.168.122.1:9443" "https://"; do
 	rc=0
 	"$MI" manifests --url "$bad" --certs "$WORK/c" >/dev/null 2>"$WORK/err" || rc=$?
