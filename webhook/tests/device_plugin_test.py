@@ -62,8 +62,8 @@ def start_plugin(name, config, *extra):
     return p, log
 
 
-def stop_plugin(p, log, within=5):
-    p.send_signal(signal.SIGTERM)
+def stop_plugin(p, log, within=5, sig=signal.SIGTERM):
+    p.send_signal(sig)
     try:
         rc = p.wait(timeout=within)
     except subprocess.TimeoutExpired:
@@ -72,6 +72,13 @@ def stop_plugin(p, log, within=5):
     text = open(log).read()
     check(rc == 0, "the plugin exited %d after SIGTERM (sanitizer report or error?):\n%s" % (rc, text[-2000:]))
     check("Sanitizer" not in text and "runtime error" not in text, "sanitizer report:\n" + text[-3000:])
+
+
+def registered(kubelet, timeout, what):
+    try:
+        return kubelet.next_registration(timeout=timeout)
+    except TimeoutError as e:
+        fail("%s: %s" % (what, e))
 
 
 def healthy(update):
@@ -109,7 +116,7 @@ node("renderD128")
 open(os.path.join(DRI, "card0"), "w").close()  # not a render node: never listed
 kubelet = kp.Kubelet(pb, pbg, SOCKDIR)
 p, log = start_plugin("main", CONFIG)
-req, plugin = kubelet.next_registration()
+req, plugin = registered(kubelet, 15, "first registration")
 check(req.version == "v1beta1" and req.endpoint == "vgpuenv-render.sock" and
       req.resource_name == "vgpuenv.io/render", "RegisterRequest: %s" % req)
 check(req.options.get_preferred_allocation_available and not req.options.pre_start_required,
@@ -207,7 +214,7 @@ ok("malformed, unknown, oversized and wrong requests get INVALID_ARGUMENT / UNIM
 # ---- the kubelet restarts: socket removed, kubelet.sock recreated --------------------------------
 t0 = time.time()
 kubelet.restart()
-req2, plugin2 = kubelet.next_registration(timeout=15)
+req2, plugin2 = registered(kubelet, 15, "after the kubelet restart")
 check(req2.resource_name == "vgpuenv.io/render", str(req2))
 u = plugin2.next_update()
 check(healthy(u) == ids(SHARES, "renderD128", "renderD129"), "list after re-registration: %s" % u)
@@ -237,14 +244,18 @@ for f in os.listdir(SOCKDIR):
 p, log = start_plugin("late", CONFIG)
 time.sleep(3.5)  # a few failed attempts: the backoff is now 4 s
 check(p.poll() is None, "the plugin gave up without a kubelet")
-t0 = time.time()
-kubelet = kp.Kubelet(pb, pbg, SOCKDIR)
-req, plugin = kubelet.next_registration(timeout=10)
-dt = time.time() - t0
-check(dt < 2.5, "registered %.1fs after kubelet.sock appeared (should not wait for the backoff)" % dt)
-ok("started before the kubelet: retries with backoff, registers %.1fs after kubelet.sock appears" % dt)
+# The kubelet starts slowly: our socket is removed (the plugin serves again
+# and its Register fails: no kubelet.sock yet, next try in 1 s, then 2 s),
+# and kubelet.sock comes 1.5 s later: Register must follow it at once.
+kubelet = kp.Kubelet(pb, pbg, SOCKDIR, listen_delay=1.5)
+req, plugin = registered(kubelet, 10, "the late kubelet")
+dt = time.time() - kubelet.listening_since
+check(dt < 0.8, "registered %.1fs after kubelet.sock appeared (waited for the backoff?)" % dt)
+ok("started before the kubelet: retries with backoff, and registers %.2fs after kubelet.sock appears" % dt)
 plugin.close()
-stop_plugin(p, log)
+stop_plugin(p, log, sig=signal.SIGINT)
+check(not os.path.exists(os.path.join(SOCKDIR, "vgpuenv-render.sock")), "the socket is left after SIGINT")
+ok("Ctrl-C (SIGINT): the same clean stop, socket removed, exit 0")
 kubelet.stop()
 
 # ---- a kubelet that refuses, and one that never answers -------------------------------------------

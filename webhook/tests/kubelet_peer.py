@@ -19,6 +19,7 @@ import os
 import queue
 import stat
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -47,7 +48,11 @@ class Plugin:
 
     def __init__(self, pb, pbg, sock, resource):
         self.pb, self.resource, self.sock = pb, resource, sock
-        self.channel = grpc.insecure_channel("unix:" + sock, options=[("grpc.default_authority", "localhost")])
+        # A connection of its own: grpcio shares connections between channels
+        # to the same address, and a restarted kubelet is a new process that
+        # has none of its predecessor's (it must reach the plugin's new socket).
+        self.channel = grpc.insecure_channel("unix:" + sock, options=[
+            ("grpc.default_authority", "localhost"), ("grpc.use_local_subchannel_pool", 1)])
         grpc.channel_ready_future(self.channel).result(timeout=10)
         self.stub = pbg.DevicePluginStub(self.channel)
         self.options = self.stub.GetDevicePluginOptions(pb.Empty(), timeout=10)
@@ -73,14 +78,21 @@ class Plugin:
         self.channel.close()
 
 
+
+
 class Kubelet:
     """kubelet.sock in dir, serving Registration like the device manager."""
 
-    def __init__(self, pb, pbg, dir, refuse=None, hang=0):
+    def __init__(self, pb, pbg, dir, refuse=None, hang=0, listen_delay=0):
+        """refuse: answer Register with this error; hang: seconds Register
+        waits before answering; listen_delay: seconds between cleaning the
+        directory and creating kubelet.sock (a slow kubelet start)."""
         self.pb, self.pbg, self.dir = pb, pbg, dir
-        self.refuse, self.hang = refuse, hang
+        self.refuse, self.hang, self.listen_delay = refuse, hang, listen_delay
+        self.listening_since = None
         self.stopped = threading.Event()  # ends a hanging Register
         self.registrations = queue.Queue()
+        self.plugins = []
         self.server = None
         self.start()
 
@@ -96,8 +108,11 @@ class Kubelet:
                 return outer._register(request, context)
 
         self.pbg.add_RegistrationServicer_to_server(Registration(), self.server)
+        if self.listen_delay:
+            time.sleep(self.listen_delay)
         self.server.add_insecure_port("unix:" + os.path.join(self.dir, "kubelet.sock"))
         self.server.start()
+        self.listening_since = time.time()
 
     def cleanup_plugin_directory(self):
         for name in os.listdir(self.dir):
@@ -124,14 +139,23 @@ class Kubelet:
             plugin = Plugin(self.pb, self.pbg, os.path.join(self.dir, request.endpoint), request.resource_name)
         except Exception as e:  # the kubelet answers a failed dial with an error
             context.abort(grpc.StatusCode.UNKNOWN, "failed to dial device plugin: %s" % e)
+        self.plugins.append(plugin)
         self.registrations.put((request, plugin))
         return self.pb.Empty()
 
     def next_registration(self, timeout=15):
-        return self.registrations.get(timeout=timeout)
+        """(RegisterRequest, Plugin); raises TimeoutError naming the wait."""
+        try:
+            return self.registrations.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError("no Register on %s/kubelet.sock within %ss" % (self.dir, timeout)) from None
 
     def stop(self):
+        """server.go Stop: disconnect every plugin, stop serving."""
         self.stopped.set()
+        for p in self.plugins:
+            p.close()
+        self.plugins = []
         if self.server:
             self.server.stop(grace=0).wait()
             self.server = None

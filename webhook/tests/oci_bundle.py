@@ -3,6 +3,7 @@ compute container, for runc, in two variants:
 
   hostpath      the old way: /dev/dri as a hostPath volume (a bind mount),
                 default device rules;
+  norule        a control: the device node without its cgroup rule;
   deviceplugin  the device plugin's DeviceSpec turned into a device the way
                 containerd does it (containerd main, internal/cri/opts/
                 spec_linux_opts.go WithDevices -> pkg/oci/spec_opts_linux.go
@@ -67,4 +68,8 @@ for d in alloc["devices"]:
     linux["resources"]["devices"].append({"allow": True, "type": "c", "major": int(major, 16),
                                           "minor": int(minor, 16), "access": d["permissions"]})
 json.dump(new, open(os.path.join(out, "config-deviceplugin.json"), "w"), indent=1)
+# A control: the node created in the container, but no cgroup rule for it.
+norule = copy.deepcopy(new)
+norule["linux"]["resources"]["devices"] = base["linux"]["resources"]["devices"]
+json.dump(norule, open(os.path.join(out, "config-norule.json"), "w"), indent=1)
 print("library mounts: %d, device rules: %s" % (len(library_mounts), json.dumps(linux["resources"]["devices"])))
