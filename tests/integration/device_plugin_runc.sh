@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Link 3 with a real OCI runtime in a real node: a local-provider node (TCG,
-# the cached image, a virtio-gpu render node), Debian's runc (its .deb
-# fetched here with apt-get download) and a root file system made with
+# the cached image, a virtio-gpu render node), Debian's runc (the package
+# make deps installs here, its binary copied to the node: it needs only libc
+# and libseccomp, which the node has) and a root file system made with
 # mmdebstrap (libc and busybox; the Mesa libraries come from the node as
 # the webhook's read-only hostPath mounts, exactly the ones it patches into
-# a virt-launcher pod). virt-launcher's compute container, twice, running
+# a virt-launcher pod). virt-launcher's compute container, three times, running
 # build/vgpuenv-probe as uid/gid 107:
 #   - /dev/dri as a hostPath (what the webhook used to add), default device
 #     rules: the node is visible and open() is denied (device cgroup);
@@ -19,7 +20,7 @@ need_root_and_libvirt
 cd "$ROOT"
 MI=${MESA_INJECTOR:-build/mesa-injector}
 PY=/usr/bin/python3
-for tool in mmdebstrap dpkg-deb apt-get curl; do
+for tool in mmdebstrap runc curl; do
 	command -v $tool >/dev/null || fail "$tool is missing (make deps)"
 done
 [ -x build/vgpuenv-probe ] && [ -x "$(dirname "$MI")/mesa-injector-device-plugin" ] || fail "run make first"
@@ -29,13 +30,22 @@ write_config $NAME 171
 started=$(date +%s)
 step() { echo "== $1 ($(($(date +%s) - started)) s)"; }
 
-# The node boots while the host prepares the runtime and the bundles.
+# The node boots while the host prepares the runtime and the bundles. A
+# failure meanwhile stops that up first (Ctrl-C: it rolls back), then downs.
+up_pid= mi_pid=
+stop_all() {
+	[ -n "$mi_pid" ] && kill "$mi_pid" 2>/dev/null
+	if [ -n "$up_pid" ] && kill -INT "$up_pid" 2>/dev/null; then
+		wait "$up_pid" 2>/dev/null
+	fi
+	cleanup_vms
+}
+trap stop_all EXIT
 "$VGPUENV" up -c "$CFG" >"$TMP/up.log" 2>&1 &
 up_pid=$!
 
-(cd "$TMP" && apt-get download runc >"$TMP/apt.log" 2>&1) || fail "apt-get download runc: $(cat "$TMP/apt.log")"
-dpkg-deb -x "$TMP"/runc_*.deb "$TMP/runc-deb" || fail "dpkg-deb -x runc"
-RUNC=$TMP/runc-deb/usr/sbin/runc
+RUNC=$(command -v runc)
+dpkg -S "$(readlink -f "$RUNC")" 2>/dev/null | grep -q '^runc:' || fail "$RUNC is not Debian's runc package"
 mmdebstrap --quiet --variant=extract --include=libc6,busybox --format=tar bookworm "$TMP/rootfs.tar" \
 	>"$TMP/mmdebstrap.log" 2>&1 || fail "mmdebstrap: $(tail -n 5 "$TMP/mmdebstrap.log")"
 (cd "$TMP" && "$RUNC" spec) || fail "runc spec"
@@ -49,7 +59,6 @@ step "runc $("$RUNC" --version | head -n1 | awk '{print $3}') and a root file sy
 port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$MI" serve --listen 127.0.0.1:$port --cert "$TMP/certs/tls.crt" --key "$TMP/certs/tls.key" 2>"$TMP/mi.log" &
 mi_pid=$!
-trap 'kill $mi_pid 2>/dev/null; cleanup_vms' EXIT
 for _ in $(seq 100); do curl -sf --cacert "$TMP/certs/ca.crt" https://127.0.0.1:$port/healthz >/dev/null && break; sleep 0.05; done
 TOOL="$PY webhook/tests/admission_tool.py"
 $TOOL wrap pod webhook/tests/fixtures/pod-virt-launcher.json >"$TMP/req.json"
@@ -62,7 +71,10 @@ assert c["resources"]["limits"]["vgpuenv.io/render"] == "1", c["resources"]
 assert not [m for m in c["volumeMounts"] if m["mountPath"].startswith("/dev")]' "$TMP/pod.json" ||
 	fail "the mutated pod does not request vgpuenv.io/render or still mounts /dev"
 
-wait $up_pid || { tail -n 30 "$TMP/up.log"; fail "vgpuenv up failed"; }
+rc=0
+wait $up_pid || rc=$?
+up_pid=
+[ $rc -eq 0 ] || { tail -n 30 "$TMP/up.log"; fail "vgpuenv up failed"; }
 step "node up"
 on() { "$VGPUENV" ssh -c "$CFG" node1 -- "$@"; }
 stat_line=$(on stat -L -c '%F %t %T %a %u %g' /dev/dri/renderD128) || fail "the node has no /dev/dri/renderD128"
