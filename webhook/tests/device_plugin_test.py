@@ -3,6 +3,7 @@ playing the kubelet, stubs generated from our .proto at test time).
 Run by tests/integration/device_plugin_grpc.sh:
     device_plugin_test.py MESA_INJECTOR GEN_DIR WORK_DIR"""
 
+import atexit
 import os
 import signal
 import subprocess
@@ -22,6 +23,15 @@ SOCKDIR = os.path.join(WORK, "device-plugins")
 SHARES = 4
 checks = 0
 procs = []
+
+
+@atexit.register
+def stop_leftovers():
+    """A failed check exits at once: no plugin may outlive the test."""
+    for p, _ in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def ok(what):
