@@ -64,12 +64,16 @@ $(BUILD)/vgpuenv: $(VGPUENV_OBJS) $(COMMON_OBJS)
 # ---- dependencies -----------------------------------------------------------
 # Every Debian package the build, the tests and the runtime need.
 DEPS_BUILD := build-essential pkg-config libvirt-dev libguestfs-dev libssh-dev libyaml-dev \
-	libcjson-dev libmicrohttpd-dev libgnutls28-dev libxml2-dev libcmocka-dev libegl-dev libgbm-dev zlib1g-dev
+	libcjson-dev libmicrohttpd-dev libgnutls28-dev libxml2-dev libcmocka-dev libegl-dev libgbm-dev zlib1g-dev \
+	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libguestfs-tools \
 	linux-image-amd64 mmdebstrap openssh-client dnsmasq-base iptables ca-certificates
 DEPS_TEST := openssh-server curl python3 python3-jsonpatch python3-yaml golang-1.19-go wrk nginx-light clang \
 	libclang-rt-14-dev valgrind gnutls-bin chromium xz-utils openssl busybox-static iproute2 procps \
-	clang-format git
+	clang-format git python3-grpcio python3-grpc-tools python3-jsonschema runc
+# Debian's kubectl, for manifest checks; a kubectl some other package put in
+# /usr/bin (Google's Cloud SDK ships one) conflicts with it and does as well.
+DEPS_TEST += $(if $(wildcard /usr/bin/kubectl),,kubernetes-client)
 DEPS := $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
 
 .PHONY: deps

@@ -6,9 +6,10 @@
 WEBHOOK_PKGS := libmicrohttpd gnutls libcjson yaml-0.1 zlib
 WEBHOOK_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS))
 WEBHOOK_XML_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS) libxml-2.0)
-WEBHOOK_LIB_SRCS := webhook/config.c webhook/patch.c webhook/admission.c webhook/metrics.c \
+WEBHOOK_LIB_SRCS := webhook/config.c webhook/config_device_plugin.c webhook/patch.c \
+	webhook/patch_resource.c webhook/admission.c webhook/metrics.c \
 	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/server.c \
-	webhook/certs.c webhook/manifests.c
+	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
 WEBHOOK_HOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o \
@@ -18,7 +19,8 @@ WEBHOOK_HOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o \
 # so name the common objects from COMMON_SRCS (common/build.mk came first).
 WEBHOOK_COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 
-PROGRAMS += $(BUILD)/mesa-injector $(BUILD)/mesa-injector-hook-apply
+PROGRAMS += $(BUILD)/mesa-injector $(BUILD)/mesa-injector-hook-apply \
+	$(BUILD)/mesa-injector-device-plugin
 
 # The hook script is embedded in the binary: `manifests` ships it in a
 # ConfigMap, byte for byte the file the tests and the display proof run.
@@ -37,6 +39,42 @@ $(BUILD)/mesa-injector: $(WEBHOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 $(BUILD)/mesa-injector-hook-apply: $(WEBHOOK_HOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(WEBHOOK_XML_LIBS)
 
+# ---- the device plugin: gRPC's C core + protobuf-c ---------------------------
+# A program of its own (`mesa-injector device-plugin` execs it) so the
+# webhook server does not load gRPC. Its messages are protoc-c code
+# generated from our webhook/device_plugin_api.proto into build/gen.
+DP_PROTO := webhook/device_plugin_api.proto
+DP_GEN := $(BUILD)/gen/device_plugin_api.pb-c
+DP_SRCS := webhook/device_plugin.c webhook/device_plugin_devices.c webhook/device_plugin_rpc.c \
+	webhook/device_plugin_pb.c webhook/device_plugin_preferred.c webhook/device_plugin_grpc.c \
+	webhook/device_plugin_server.c webhook/device_plugin_register.c webhook/device_plugin_watch.c
+DP_OBJS = $(DP_SRCS:%.c=$(BUILD)/obj/%.o) $(DP_GEN).o
+DP_LIB_OBJS = $(BUILD)/obj/webhook/config.o $(BUILD)/obj/webhook/config_device_plugin.o \
+	$(BUILD)/obj/webhook/patch.o $(BUILD)/obj/webhook/patch_resource.o \
+	$(BUILD)/obj/webhook/admission.o $(BUILD)/obj/webhook/metrics.o
+# --as-needed: pkg-config lists abseil's and OpenSSL's static dependencies.
+DP_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libcjson yaml-0.1 gnutls zlib) \
+	-Wl,--no-as-needed
+
+# The C side needs the messages only (gRPC's C core carries the calls), and
+# protoc-c's service stubs would name a member after Register: `register`,
+# a C keyword. So protoc-c reads the file with its service blocks removed.
+$(DP_GEN).c $(DP_GEN).h: $(DP_PROTO)
+	@mkdir -p $(BUILD)/gen/proto
+	awk '/^service /{skip=1} !skip{print} skip && /^}/{skip=0}' $< >$(BUILD)/gen/proto/$(notdir $<)
+	protoc-c --proto_path=$(BUILD)/gen/proto --c_out=$(BUILD)/gen $(BUILD)/gen/proto/$(notdir $<)
+
+$(DP_GEN).o: $(DP_GEN).c
+	$(CC) $(CFLAGS) -I$(BUILD)/gen $(shell pkg-config --cflags libprotobuf-c) -c $< -o $@
+
+$(DP_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/webhook/device_plugin_main.o: override CFLAGS += \
+	-I$(BUILD)/gen $(shell pkg-config --cflags libprotobuf-c)
+$(DP_SRCS:%.c=$(BUILD)/obj/%.o): $(DP_GEN).h
+
+$(BUILD)/mesa-injector-device-plugin: $(DP_OBJS) $(BUILD)/obj/webhook/device_plugin_main.o \
+		$(DP_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DP_LIBS)
+
 # ---- unit tests (cmocka) ----------------------------------------------------
 UNIT_TESTS += $(BUILD)/tests/test_webhook_patch $(BUILD)/tests/test_webhook_config \
 	$(BUILD)/tests/test_webhook_domain $(BUILD)/tests/test_webhook_log
@@ -44,10 +82,22 @@ $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o $(WEBHOOK_COMMON_OBJS) $(WEBHOOK_XML_LIBS) -lcmocka $(LDFLAGS)
 
+# The device plugin's inventory and answers, without gRPC.
+UNIT_TESTS += $(BUILD)/tests/test_webhook_device_plugin
+DP_UNIT_OBJS = $(BUILD)/obj/webhook/device_plugin_devices.o $(BUILD)/obj/webhook/device_plugin_rpc.o \
+	$(BUILD)/obj/webhook/device_plugin_pb.o $(BUILD)/obj/webhook/device_plugin_preferred.o $(DP_GEN).o
+$(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plugin.c $(DP_UNIT_OBJS) \
+		$(DP_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -o $@ $< $(DP_UNIT_OBJS) $(DP_LIB_OBJS) \
+		$(WEBHOOK_COMMON_OBJS) $(shell pkg-config --libs libprotobuf-c libcjson yaml-0.1 gnutls zlib) \
+		-lcmocka $(LDFLAGS)
+
 # ---- libFuzzer ----------------------------------------------------------------
 # Built with clang whatever CC is: -fsanitize=fuzzer is clang's.
 FUZZ_TIME ?= 60
-FUZZ_SRCS := webhook/fuzz/fuzz_admission.c webhook/config.c webhook/patch.c webhook/admission.c \
+FUZZ_SRCS := webhook/fuzz/fuzz_admission.c webhook/config.c webhook/config_device_plugin.c \
+	webhook/patch.c webhook/patch_resource.c webhook/admission.c \
 	webhook/metrics.c common/log.c common/util.c common/yaml_schema.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_admission
 
@@ -76,3 +126,8 @@ BENCHES += bench-webhook
 .PHONY: bench-webhook
 bench-webhook: $(BUILD)/mesa-injector
 	MESA_INJECTOR=$(BUILD)/mesa-injector BUILD=$(BUILD) webhook/bench/bench.sh
+
+BENCHES += bench-device-plugin
+.PHONY: bench-device-plugin
+bench-device-plugin: $(BUILD)/mesa-injector $(BUILD)/mesa-injector-device-plugin
+	MESA_INJECTOR=$(BUILD)/mesa-injector BUILD=$(BUILD) webhook/bench/device_plugin_bench.sh

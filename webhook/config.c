@@ -59,15 +59,7 @@ static const struct schema_field cdi_fields[] = {
     {.key = "class",
      .type = SCHEMA_STRING,
      .offset = F(struct injector_cdi, class),
-     .doc = "CDI class"},
-    {.key = "name",
-     .type = SCHEMA_STRING,
-     .offset = F(struct injector_cdi, name),
-     .doc = "CDI device name"},
-    {.key = "annotationKey",
-     .type = SCHEMA_STRING,
-     .offset = F(struct injector_cdi, annotation_key),
-     .doc = "the pod annotation is cdi.k8s.io/<annotationKey>"},
+     .doc = "CDI class; a device is vendor/class=<render node name>"},
     {.key = "specPath",
      .type = SCHEMA_STRING,
      .offset = F(struct injector_cdi, spec_path),
@@ -191,7 +183,8 @@ const struct schema_field injector_config_schema[] = {
      .type = SCHEMA_ENUM,
      .offset = F(struct injector_config, mode),
      .enum_values = mode_values,
-     .doc = "hostpath: read-only hostPath volumes; cdi: CDI annotation + node spec file"},
+     .doc = "hostpath: libraries as read-only hostPath volumes; cdi: the libraries come from the "
+            "node's CDI spec, named by the device plugin"},
     {.key = "libraryProfile",
      .type = SCHEMA_ENUM,
      .offset = F(struct injector_config, library_profile),
@@ -217,6 +210,11 @@ const struct schema_field injector_config_schema[] = {
      .offset = F(struct injector_config, cdi),
      .children = cdi_fields,
      .doc = "CDI device naming (mode cdi)"},
+    {.key = "devicePlugin",
+     .type = SCHEMA_SECTION,
+     .offset = F(struct injector_config, device_plugin),
+     .children = device_plugin_fields,
+     .doc = "the device plugin that hands the render node to the target container"},
     {.key = "vmiHook",
      .type = SCHEMA_SECTION,
      .offset = F(struct injector_config, vmi_hook),
@@ -379,17 +377,11 @@ static int set_default_str(char **p, const char *v)
 static int set_default_cdi(struct injector_config *c)
 {
         const char *kind = VGPUENV_CDI_KIND, *slash = strchr(kind, '/');
-        const char *key = VGPUENV_CDI_ANNOTATION + strlen("cdi.k8s.io/");
 
         c->cdi.vendor = strndup(kind, (size_t)(slash - kind));
         c->cdi.class = strdup(slash + 1);
-        c->cdi.name = strdup(VGPUENV_CDI_DEVICE);
-        c->cdi.annotation_key = strdup(key);
         c->cdi.spec_path = strdup(VGPUENV_CDI_SPEC_PATH);
-        return c->cdi.vendor && c->cdi.class && c->cdi.name && c->cdi.annotation_key &&
-                       c->cdi.spec_path
-                   ? 0
-                   : -ENOMEM;
+        return c->cdi.vendor && c->cdi.class && c->cdi.spec_path ? 0 : -ENOMEM;
 }
 
 static int config_defaults(struct injector_config *c)
@@ -417,7 +409,8 @@ static int config_defaults(struct injector_config *c)
         c->allowed_prefixes = strv_copy((char *const *)prefixes);
         c->vmi_hook.namespaces = strv_copy(
             (char *const[]){"default", "kubevirt-test-default", "kubevirt-test-alternative", NULL});
-        if (!c->selector.labels || !c->allowed_prefixes || !c->vmi_hook.namespaces)
+        if (!c->selector.labels || !c->allowed_prefixes || !c->vmi_hook.namespaces ||
+            device_plugin_config_defaults(&c->device_plugin) < 0)
                 return -ENOMEM;
         if (set_default_str(&c->target_container, "compute") < 0 ||
             set_default_str(&c->render_node, VGPUENV_RENDER_NODE) < 0 || set_default_cdi(c) < 0 ||
@@ -605,8 +598,9 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 if (r < 0)
                         goto out;
         }
-        /* The render node's directory is always mounted: QEMU opens the node
-         * by path and the CDI spec names it. */
+        /* QEMU opens the render node by this path (the hook script and the
+         * domain XML name it); the device plugin, not a hostPath, puts it in
+         * the container. */
         r = check_path(c, c->render_node, "renderNode", marks, "renderNode");
         if (r < 0)
                 goto out;
@@ -622,27 +616,18 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 r = -EINVAL;
                 goto out;
         }
-        if (c->mode == MODE_HOSTPATH) {
-                _cleanup_free_ char *dir = strdup(c->render_node);
-                if (!dir) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                char *slash = strrchr(dir, '/');
-                if (slash && slash != dir)
-                        *slash = '\0';
-                r = add_resolved(c, dir, NULL, "Directory");
-                if (r < 0)
-                        goto out;
-        }
+        r = device_plugin_config_check(c, marks);
+        if (r < 0)
+                goto out;
         for (size_t i = 0; i < c->n_resolved; i++) {
                 r = check_path(c, c->resolved[i].path, "library profile path", marks,
                                "allowedHostPathPrefixes");
                 if (r < 0)
                         goto out;
         }
-        if (c->n_resolved == 0 && c->mode == MODE_HOSTPATH) {
-                log_error("%s: nothing to inject: libraryProfile is none and hostPaths is empty",
+        if (c->n_resolved == 0 && c->mode == MODE_HOSTPATH && !c->device_plugin.enabled) {
+                log_error("%s: nothing to inject: libraryProfile is none, hostPaths is empty and "
+                          "devicePlugin is disabled",
                           c->source ? c->source : "<defaults>");
                 r = -EINVAL;
                 goto out;

@@ -39,11 +39,24 @@ struct injector_selector {
 };
 
 struct injector_cdi {
-        char *vendor;         /* vgpuenv.io */
-        char *class;          /* gpu */
-        char *name;           /* render */
-        char *annotation_key; /* cdi.k8s.io/<key> */
-        char *spec_path;      /* where nodes keep the spec file */
+        char *vendor;    /* vgpuenv.io */
+        char *class;     /* render */
+        char *spec_path; /* where nodes keep the spec file */
+};
+
+/* The device plugin that hands the render node to the target container
+ * (webhook/device_plugin*.c); the webhook requests its resource. */
+struct injector_device_plugin {
+        bool enabled;        /* the webhook adds the resource; manifests run the plugin */
+        bool daemon_set;     /* manifests print the DaemonSet */
+        char *resource_name; /* extended resource, e.g. vgpuenv.io/render */
+        unsigned shares;     /* devices advertised per render node */
+        char *device_glob;   /* host paths of the render nodes: /dev/dri/renderD* */
+        char *device_root;   /* where the plugin sees the host's "/" ("" : as is) */
+        char *socket_dir;    /* the kubelet's device-plugins directory */
+        char *socket_name;   /* our socket in it */
+        unsigned register_timeout_s;
+        char **node_selector; /* DaemonSet nodeSelector, "key=value" */
 };
 
 struct injector_vmi_hook {
@@ -84,6 +97,7 @@ struct injector_config {
         char **allowed_prefixes;
         char *render_node;
         struct injector_cdi cdi;
+        struct injector_device_plugin device_plugin;
         struct injector_vmi_hook vmi_hook;
         int failure_policy;
         int on_conflict;
@@ -114,3 +128,12 @@ char *host_path_volume_name(const char *path);
 bool path_allowed(const char *path, char *const *prefixes);
 
 const char *failure_policy_name(int p);
+
+/* webhook/config_device_plugin.c: the devicePlugin section. */
+extern const struct schema_field device_plugin_fields[];
+int device_plugin_config_defaults(struct injector_device_plugin *d);
+struct schema_marks;
+int device_plugin_config_check(const struct injector_config *c, const struct schema_marks *marks);
+/* NULL when name is an extended resource name the kubelet accepts and our
+ * rules allow, else why not (a static string). */
+const char *resource_name_problem(const char *name);

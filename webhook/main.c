@@ -2,7 +2,7 @@
  * virt-launcher pods the render node and Mesa libraries, and VMIs with a
  * vGPU display the onDefineDomain hook that adds an egl-headless display.
  * Subcommands: serve, certs, manifests, cdi-spec, hook-script, hook-apply,
- * config-reference. */
+ * device-plugin, config-reference. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -28,6 +28,8 @@ static void usage(FILE *f)
             "       mesa-injector cdi-spec [--config FILE]\n"
             "       mesa-injector hook-script [--config FILE]\n"
             "       mesa-injector hook-apply [--config FILE] < domain.xml\n"
+            "       mesa-injector device-plugin [--config FILE] [--socket-dir DIR] "
+            "[--device-glob GLOB]\n"
             "       mesa-injector config-reference\n",
             f);
 }
@@ -67,9 +69,10 @@ struct args {
         unsigned days;
 };
 
-/* hook-apply lives in its own program next to this one (it links libxml2,
- * which the server should not carry); the subcommand stays. */
-static int exec_hook_apply(const char *argv0, const char *config)
+/* hook-apply and device-plugin live in programs of their own next to this
+ * one (they link libxml2 and gRPC, which the server should not carry); the
+ * subcommands stay. args[0] is replaced by the program's path. */
+static int exec_sibling(const char *argv0, const char *name, char **args)
 {
         _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
         _cleanup_free_ char *dir = self ? strdup(self) : strdup(argv0);
@@ -77,14 +80,20 @@ static int exec_hook_apply(const char *argv0, const char *config)
                 return 1;
         char *slash = strrchr(dir, '/');
         _cleanup_free_ char *prog =
-            strdup_printf("%s/mesa-injector-hook-apply", slash ? (*slash = '\0', dir) : ".");
+            strdup_printf("%s/%s", slash ? (*slash = '\0', dir) : ".", name);
         if (!prog)
                 return 1;
-        char *args[] = {prog, config ? "--config" : NULL, (char *)config, NULL};
+        args[0] = prog;
         execv(prog, args);
-        log_error("hook-apply: cannot run %s: %m (it is built and installed with mesa-injector)",
+        log_error("%s: cannot run %s: %m (it is built and installed with mesa-injector)", name,
                   prog);
         return 1;
+}
+
+static int exec_hook_apply(const char *argv0, const char *config)
+{
+        char *args[] = {NULL, config ? "--config" : NULL, (char *)config, NULL};
+        return exec_sibling(argv0, "mesa-injector-hook-apply", args);
 }
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. */
@@ -110,6 +119,9 @@ int main(int argc, char **argv)
                 usage(stdout);
                 return 0;
         }
+        /* Its options are its own (device_plugin_main.c). */
+        if (streq(cmd, "device-plugin"))
+                return exec_sibling(argv[0], "mesa-injector-device-plugin", argv + 1);
         optind = 2;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
                 switch (opt) {

@@ -52,6 +52,11 @@ char *hook_script_render(const struct injector_config *c)
                              c->render_node, at + strlen(marker));
 }
 
+void manifests_quote(FILE *f, const char *s)
+{
+        q(f, s);
+}
+
 static void labels(FILE *f, const char *indent)
 {
         fprintf(f,
@@ -283,6 +288,9 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
                            "  ports:\n  - name: https\n    port: 443\n    targetPort: https\n");
         }
 
+        /* The plugin runs on the nodes wherever the webhook runs. */
+        device_plugin_manifests_print(o, f, !o->url);
+
         /* The hook script, in every namespace whose VMIs get the annotation:
          * KubeVirt mounts it from the VMI's own namespace. */
         if (c->vmi_hook.enabled)
@@ -349,8 +357,10 @@ int cdi_spec_print(const struct injector_config *c, FILE *f)
         fputs("cdiVersion: \"0.5.0\"\nkind: ", f);
         _cleanup_free_ char *kind = strdup_printf("%s/%s", c->cdi.vendor, c->cdi.class);
         q(f, kind);
+        /* Named after the render node: the device plugin's Allocate names
+         * vendor/class=<node> for the node it hands out. */
         fputs("\ndevices:\n- name: ", f);
-        q(f, c->cdi.name);
+        q(f, strrchr(c->render_node, '/') + 1);
         fputs("\n  containerEdits:\n    deviceNodes:\n    - path: ", f);
         q(f, c->render_node);
         fprintf(f,

@@ -3,6 +3,7 @@
  * the host in URL mode) and the CDI spec file for nodes in cdi mode. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "webhook/config.h"
@@ -15,6 +16,12 @@ struct manifests_opts {
 };
 
 int manifests_print(const struct manifests_opts *o, FILE *out);
+/* s as a YAML double-quoted scalar. */
+void manifests_quote(FILE *f, const char *s);
+/* webhook/manifests_device_plugin.c: the device plugin's DaemonSet (and,
+ * when in_cluster_printed is false, the Namespace and config it needs). */
+void device_plugin_manifests_print(const struct manifests_opts *o, FILE *f,
+                                   bool in_cluster_printed);
 int cdi_spec_print(const struct injector_config *c, FILE *out);
 
 /* The hook script as shipped in the ConfigMap: webhook/hook/onDefineDomain

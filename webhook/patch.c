@@ -11,6 +11,7 @@
 
 #include "common/util.h"
 #include "webhook/admission.h"
+#include "webhook/patch_resource.h"
 
 char *json_pointer_escape(const char *token)
 {
@@ -45,7 +46,9 @@ struct patch_cache_entry {
 };
 
 #define CACHE_CONTAINERS 16 /* compute's index; beyond, no caching */
-#define CACHE_SHAPES 16     /* volumes?, volumeMounts?, annotations?, metadata? */
+/* volumes?, volumeMounts?, annotations?, metadata?, and compute's
+ * resources?, limits?, requests? */
+#define CACHE_SHAPES 128
 
 struct patch_cache {
         _Atomic(struct patch_cache_entry *) slot[CACHE_CONTAINERS][CACHE_SHAPES];
@@ -523,23 +526,26 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 return DECISION_SKIPPED;
         }
 
+        struct resource_plan rp;
+        _cleanup_free_ char *why = NULL;
+        r = resource_plan_make(c, target, &rp, &why);
+        if (r == -EEXIST)
+                return conflict(p, reason, TAKE_PTR(why));
+        if (r < 0) {
+                set_reason(reason, TAKE_PTR(why));
+                return r == -ENOMEM ? finish(p, r, reason) : DECISION_INVALID;
+        }
+        /* In cdi mode the runtime mounts the libraries from the node's CDI
+         * spec, which the plugin's answer names: only the resource is ours. */
         if (c->mode == MODE_CDI) {
-                _cleanup_free_ char *key = strdup_printf("cdi.k8s.io/%s", c->cdi.annotation_key);
-                _cleanup_free_ char *val =
-                    strdup_printf("%s/%s=%s", c->cdi.vendor, c->cdi.class, c->cdi.name);
-                if (!key || !val)
-                        return finish(p, -ENOMEM, reason);
-                struct ann_list al = {};
-                r = want_annotation(&al, pod, key, val);
-                if (r == -EEXIST)
-                        return conflict(
-                            p, reason,
-                            strdup_printf("annotation %s already set to another device", key));
-                if (r >= 0 && al.n > 0 &&
-                    want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
-                        r = -ENOMEM; /* the marker is informational: a different value is fine */
-                if (r >= 0)
-                        r = emit_annotations(p, pod, &al);
+                r = resource_plan_emit(&rp, c, ci, p);
+                if (r >= 0 && resource_plan_changes(&rp)) {
+                        struct ann_list al = {};
+                        if (want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
+                                r = -ENOMEM; /* informational: a different value is fine */
+                        if (r >= 0)
+                                r = emit_annotations(p, pod, &al);
+                }
                 return finish(p, r, reason);
         }
 
@@ -590,16 +596,17 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 } else
                         new_mounts.items[new_mounts.n++] = h->mount_json;
         }
-        bool changes = new_volumes.n > 0 || new_mounts.n > 0;
+        bool changes = new_volumes.n > 0 || new_mounts.n > 0 || resource_plan_changes(&rp);
         /* A pod with none of ours gets the same patch as every other pod of
          * its shape: take it from the cache, or build it and keep it. */
         const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
         bool full =
             r >= 0 && new_volumes.n == c->n_resolved && new_mounts.n == c->n_resolved &&
-            ci < CACHE_CONTAINERS && c->patch_cache &&
+            resource_plan_full(&rp, c) && ci < CACHE_CONTAINERS && c->patch_cache &&
             !(cJSON_IsObject(ann) && cJSON_GetObjectItemCaseSensitive(ann, INJECTED_ANNOTATION));
         unsigned shape = (volumes ? 1u : 0u) | (mounts ? 2u : 0u) |
-                         (cJSON_IsObject(ann) ? 4u : 0u) | (cJSON_IsObject(meta) ? 8u : 0u);
+                         (cJSON_IsObject(ann) ? 4u : 0u) | (cJSON_IsObject(meta) ? 8u : 0u) |
+                         resource_plan_shape(&rp) << 4;
         if (full) {
                 const struct patch_cache_entry *e = atomic_load(&c->patch_cache->slot[ci][shape]);
                 if (e && p->count == 0) {
@@ -617,6 +624,8 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 snprintf(mp, sizeof(mp), "/spec/containers/%d/volumeMounts", ci);
                 r = emit_array(p, mp, mounts != NULL, &new_mounts);
         }
+        if (r >= 0)
+                r = resource_plan_emit(&rp, c, ci, p);
         raw_list_done(&new_volumes);
         raw_list_done(&new_mounts);
         if (r >= 0 && changes) {

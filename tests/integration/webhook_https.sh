@@ -3,6 +3,9 @@
 # (verifying like the API server), every patch applied with python3-jsonpatch
 # to realistic virt-launcher pod and VMI JSON, re-application yields no
 # patch, and the patch-shape rules (whole arrays, ~1 escaping, clashes).
+# The render node comes from the device plugin: compute gets its resource
+# (vgpuenv.io/render) in limits and requests, never a /dev hostPath or a
+# cdi.k8s.io pod annotation.
 source "$(dirname "$0")/../../webhook/tests/lib.sh"
 
 start_server
@@ -39,18 +42,30 @@ pyassert "$WORK/pod1.json" '
   "/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0", "/usr/lib/x86_64-linux-gnu/libGLX_mesa.so.0",
   "/usr/lib/x86_64-linux-gnu/libgbm.so.1", "/usr/lib/x86_64-linux-gnu/libglapi.so.0",
   "/usr/lib/x86_64-linux-gnu/libdrm.so.2", "/usr/lib/x86_64-linux-gnu/dri",
-  "/usr/share/glvnd/egl_vendor.d", "/dev/dri"}'
+  "/usr/share/glvnd/egl_vendor.d"}'
 pyassert "$WORK/pod1.json" '
 all(v["hostPath"]["path"] == m["mountPath"] for v in o["spec"]["volumes"] if "hostPath" in v
     for m in o["spec"]["containers"][0]["volumeMounts"] if m["name"] == v["name"])'
 pyassert "$WORK/pod1.json" '
-[v for v in o["spec"]["volumes"] if v["name"] == "mesa-dev-dri"][0]["hostPath"] == {"path": "/dev/dri", "type": "Directory"}'
+not [v for v in o["spec"]["volumes"] if v.get("hostPath", {}).get("path", "").startswith("/dev")] and
+not [m for m in o["spec"]["containers"][0]["volumeMounts"] if m["mountPath"].startswith("/dev/dri")]'
+pyassert "$WORK/pod1.json" '
+not [k for k in o["metadata"]["annotations"] if k.startswith("cdi.k8s.io/")]'
+# Exactly one new extended resource, in limits and in requests (which the
+# fixture has); the rest of resources untouched.
+pyassert "$WORK/pod1.json" '
+(lambda r, r0: r["limits"] == dict(r0["limits"], **{"vgpuenv.io/render": "1"}) and
+               r["requests"] == dict(r0["requests"], **{"vgpuenv.io/render": "1"}))(
+  o["spec"]["containers"][0]["resources"],
+  json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"]["containers"][0]["resources"])'
 pyassert "$WORK/pod1.json" '
 o["spec"]["containers"][1:] == json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"]["containers"][1:]'
 pyassert "$WORK/pod1.json" 'o["metadata"]["annotations"]["mesa-injector.vgpuenv.io/injected"] == "hostpath"'
 pyassert "$WORK/ops.json" 'all(op["op"] == "add" for op in o)'
 pyassert "$WORK/ops.json" '"/metadata/annotations/mesa-injector.vgpuenv.io~1injected" in [op["path"] for op in o]'
-ok "virt-launcher pod: read-only hostPath mounts in compute only, other containers untouched (jsonpatch applied)"
+pyassert "$WORK/ops.json" '[op["path"] for op in o if "/resources" in op["path"]] == [
+  "/spec/containers/0/resources/limits/vgpuenv.io~1render", "/spec/containers/0/resources/requests/vgpuenv.io~1render"]'
+ok "virt-launcher pod: read-only library mounts and one vgpuenv.io/render limit (and request) in compute only; no /dev/dri, no cdi.k8s.io annotation; other containers untouched (jsonpatch applied)"
 
 review pod "$WORK/pod1.json" /mutate-pods unchanged
 ok "re-applying the webhook to its own output yields no patch"
@@ -66,13 +81,15 @@ $PY - "$FIX/pod-virt-launcher.json" >"$WORK/bare.json" <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
 del p["spec"]["volumes"]; del p["spec"]["containers"][0]["volumeMounts"]; del p["metadata"]["annotations"]
+del p["spec"]["containers"][0]["resources"]
 json.dump(p, sys.stdout)
 EOF
 review pod "$WORK/bare.json" /mutate-pods patched
-pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/spec/volumes", "/spec/containers/0/volumeMounts", "/metadata/annotations"]'
+pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/spec/volumes", "/spec/containers/0/volumeMounts", "/spec/containers/0/resources", "/metadata/annotations"]'
+pyassert "$WORK/out.json" 'o["spec"]["containers"][0]["resources"] == {"limits": {"vgpuenv.io/render": "1"}}'
 cp "$WORK/out.json" "$WORK/bare1.json"
 review pod "$WORK/bare1.json" /mutate-pods unchanged
-ok "missing volumes/volumeMounts/annotations are created whole; idempotent afterwards"
+ok "missing volumes/volumeMounts/resources/annotations are created whole (limits only: no requests to match); idempotent afterwards"
 
 # compute not first: the pointer must index the right container.
 $PY - "$FIX/pod-virt-launcher.json" >"$WORK/order.json" <<'EOF'
@@ -89,12 +106,20 @@ ok "compute found at index 2"
 $PY - "$FIX/pod-virt-launcher.json" >"$WORK/clash.json" <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
-p["spec"]["volumes"].append({"name": "mesa-dev-dri", "emptyDir": {}})
+p["spec"]["volumes"].append({"name": "mesa-usr-share-glvnd-egl-vendor-d", "emptyDir": {}})
 json.dump(p, sys.stdout)
 EOF
 review pod "$WORK/clash.json" /mutate-pods denied
-pyassert "$WORK/out.json" 'o["code"] == 409 and "mesa-dev-dri" in o["message"]'
-ok "a volume name clash is reported (409), not overwritten"
+pyassert "$WORK/out.json" 'o["code"] == 409 and "mesa-usr-share-glvnd-egl-vendor-d" in o["message"]'
+$PY - "$FIX/pod-virt-launcher.json" >"$WORK/clash2.json" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["spec"]["containers"][0]["resources"]["limits"]["vgpuenv.io/render"] = "2"
+json.dump(p, sys.stdout)
+EOF
+review pod "$WORK/clash2.json" /mutate-pods denied
+pyassert "$WORK/out.json" 'o["code"] == 409 and "vgpuenv.io/render" in o["message"]'
+ok "a volume name clash and another quantity of our resource are reported (409), not overwritten"
 
 # Not selected: no label, or an excluded namespace.
 $PY - "$FIX/pod-virt-launcher.json" >"$WORK/plain.json" <<'EOF'
@@ -239,13 +264,17 @@ selector:
 EOF
 start_server "$WORK/cdi.yaml"
 review pod "$FIX/pod-virt-launcher.json" /mutate-pods patched
-pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/metadata/annotations/cdi.k8s.io~1vgpuenv-render", "/metadata/annotations/mesa-injector.vgpuenv.io~1injected"]'
-pyassert "$WORK/out.json" 'o["metadata"]["annotations"]["cdi.k8s.io/vgpuenv-render"] == "vgpuenv.io/render=renderD128"'
-pyassert "$WORK/out.json" 'o["spec"] == json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"]'
+pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/spec/containers/0/resources/limits/vgpuenv.io~1render",
+  "/spec/containers/0/resources/requests/vgpuenv.io~1render", "/metadata/annotations/mesa-injector.vgpuenv.io~1injected"]'
+pyassert "$WORK/out.json" 'not [k for k in o["metadata"]["annotations"] if k.startswith("cdi.k8s.io/")]'
+pyassert "$WORK/out.json" 'o["metadata"]["annotations"]["mesa-injector.vgpuenv.io/injected"] == "cdi"'
+pyassert "$WORK/out.json" '
+(lambda a, b: [c.pop("resources") for c in a["containers"] + b["containers"]] and a == b)(
+  o["spec"], json.load(open("'"$FIX"'/pod-virt-launcher.json"))["spec"])'
 cp "$WORK/out.json" "$WORK/cdi1.json"
 review pod "$WORK/cdi1.json" /mutate-pods unchanged
 review pod "$FIX/pod-virt-launcher.json" /mutate-pods unchanged default
-ok "cdi mode: only the CDI annotation (~1 escaped), idempotent, namespace glob honoured"
+ok "cdi mode: only the resource (the plugin names the CDI device), no volumes, no cdi.k8s.io annotation; idempotent, namespace glob honoured"
 
 # ---- the Go client, verifying like the API server ------------------------------
 build_goclient

@@ -2,7 +2,8 @@
 # `mesa-injector certs`, `manifests` and `cdi-spec`: certificates made with
 # GnuTLS checked by openssl (SANs, CA chain, key modes), and the deployment
 # YAML parsed with python3-yaml with its key fields asserted, in-cluster and
-# in URL mode, with defaults and with a config file.
+# in URL mode, with defaults and with a config file; the device plugin's
+# DaemonSet (hostPaths, node selector, no RBAC, no token) in both modes.
 source "$(dirname "$0")/../../webhook/tests/lib.sh"
 
 # ---- certs ------------------------------------------------------------------------
@@ -43,6 +44,7 @@ import base64, json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = [d["kind"] for d in docs]
 assert kinds == ["Namespace", "ServiceAccount", "Secret", "Deployment", "Service",
+                 "ServiceAccount", "DaemonSet",
                  "ConfigMap", "ConfigMap", "ConfigMap", "MutatingWebhookConfiguration"], kinds
 by = {d["kind"]: d for d in docs}
 assert by["Namespace"]["metadata"]["name"] == "mesa-injector"
@@ -80,6 +82,30 @@ assert p["objectSelector"] == {"matchLabels": {"kubevirt.io": "virt-launcher"}}
 assert p["rules"] == [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}]
 assert p["clientConfig"]["service"]["path"] == "/mutate-pods" and v["clientConfig"]["service"]["path"] == "/mutate-vmis"
 assert v["rules"][0]["apiGroups"] == ["kubevirt.io"] and v["rules"][0]["resources"] == ["virtualmachineinstances"]
+# The device plugin: on our nodes, root without capabilities, read-only
+# root, the kubelet's directory and /dev/dri as hostPaths, no token, no RBAC.
+ds = by["DaemonSet"]
+assert ds["metadata"]["namespace"] == "mesa-injector"
+dpod = ds["spec"]["template"]["spec"]
+assert \
+    ds["spec"]["selector"]["matchLabels"].items() <= ds["spec"]["template"]["metadata"]["labels"].items()
+assert dpod["nodeSelector"] == {"vgpuenv.io/render-node": "true"}
+assert dpod["automountServiceAccountToken"] is False
+sa = [x for x in docs if x["kind"] == "ServiceAccount" and x["metadata"]["name"] == dpod["serviceAccountName"]]
+assert sa and sa[0]["automountServiceAccountToken"] is False
+assert not [x for x in docs if x["kind"] in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+dc = dpod["containers"][0]
+assert dc["args"] == ["device-plugin"] and dc["image"] == c["image"]
+assert dc["securityContext"] == {"runAsUser": 0, "readOnlyRootFilesystem": True,
+                                 "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+assert "privileged" not in json.dumps(dpod)
+vols = {v["name"]: v for v in dpod["volumes"]}
+mnts = {m["name"]: m for m in dc["volumeMounts"]}
+assert vols[mnts["device-plugins"]["name"]]["hostPath"] == {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"}
+assert mnts["device-plugins"]["mountPath"] == "/var/lib/kubelet/device-plugins"
+assert vols["render-nodes"]["hostPath"] == {"path": "/dev/dri", "type": "Directory"}
+assert mnts["render-nodes"] == {"name": "render-nodes", "mountPath": "/dev/dri", "readOnly": True}
+assert dc["resources"]["limits"]["memory"]
 d = sys.argv[2]
 open(d + "/bundle.crt", "wb").write(base64.b64decode(p["clientConfig"]["caBundle"]))
 open(d + "/secret.crt", "wb").write(base64.b64decode(by["Secret"]["data"]["tls.crt"]))
@@ -90,7 +116,7 @@ openssl verify -CAfile "$WORK/bundle.crt" -verify_hostname "$SVC.$NS.svc" "$WORK
 	fail "the Secret's certificate does not verify against the caBundle for $SVC.$NS.svc"
 [ "$(openssl x509 -in "$WORK/secret.crt" -noout -pubkey)" = "$(openssl pkey -in "$WORK/secret.key" -pubout)" ] ||
 	fail "Secret key does not match its certificate"
-ok "in-cluster manifests: Namespace, SA, Secret, Deployment (non-root, RO rootfs, limits, probes), Service, hook ConfigMaps, MWC; caBundle verifies the Secret"
+ok "in-cluster manifests: Namespace, SA, Secret, Deployment (non-root, RO rootfs, limits, probes), Service, device plugin DaemonSet (hostPaths, node selector, no token, no RBAC), hook ConfigMaps, MWC; caBundle verifies the Secret"
 
 # ---- manifests with a config -----------------------------------------------------------
 cat >"$WORK/cfg.yaml" <<'EOF'
@@ -102,6 +128,10 @@ deploy:
 vmiHook:
   namespaces: [kubevirt-test-default, "kubevirt-test-*"]
   configMap: egl-hook
+devicePlugin:
+  nodeSelector: {gpu: "yes"}
+  socketDir: /var/lib/k0s/kubelet/device-plugins
+  deviceRoot: /host
 EOF
 "$MI" manifests --config "$WORK/cfg.yaml" >"$WORK/cfg-out.yaml" 2>"$WORK/err" || fail "manifests --config: $(cat "$WORK/err")"
 $PY - "$WORK/cfg-out.yaml" "$WORK/cfg.yaml" <<'EOF' || fail "configured manifests"
@@ -121,6 +151,16 @@ assert cfg["data"]["config.yaml"] == open(sys.argv[2]).read()
 c = by["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
 assert c["image"] == "registry.example/mesa-injector:1.0"
 assert c["args"][-2:] == ["--config", "/config/config.yaml"]
+ds = by["DaemonSet"][0]
+assert ds["metadata"]["namespace"] == "gpu-system"
+dc = ds["spec"]["template"]["spec"]["containers"][0]
+assert dc["args"] == ["device-plugin", "--config", "/config/config.yaml"]
+assert {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}["config"]["configMap"]["name"] == "mesa-injector-config"
+assert ds["spec"]["template"]["spec"]["nodeSelector"] == {"gpu": "yes"}
+mnts = {m["name"]: m["mountPath"] for m in dc["volumeMounts"]}
+assert mnts["device-plugins"] == "/var/lib/k0s/kubelet/device-plugins" and mnts["render-nodes"] == "/host/dev/dri", mnts
+hp = {v["name"]: v.get("hostPath", {}).get("path") for v in ds["spec"]["template"]["spec"]["volumes"]}
+assert hp["device-plugins"] == "/var/lib/k0s/kubelet/device-plugins" and hp["render-nodes"] == "/dev/dri", hp
 EOF
 ok "--config: failurePolicy Fail, own namespace, config shipped in a ConfigMap, hook ConfigMaps only for literal namespaces"
 
@@ -132,13 +172,20 @@ import base64, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 kinds = [d["kind"] for d in docs]
 assert "Deployment" not in kinds and "Service" not in kinds and "Secret" not in kinds, kinds
+# The device plugin runs on the nodes wherever the webhook runs.
+assert kinds[:3] == ["Namespace", "ServiceAccount", "DaemonSet"], kinds
 mwc = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"][0]
 urls = [w["clientConfig"]["url"] for w in mwc["webhooks"]]
 assert urls == ["https://192.168.122.1:9443/mutate-pods", "https://192.168.122.1:9443/mutate-vmis"], urls
 assert all("service" not in w["clientConfig"] for w in mwc["webhooks"])
 assert all(base64.b64decode(w["clientConfig"]["caBundle"]) == open(sys.argv[2], "rb").read() for w in mwc["webhooks"])
 EOF
-ok "URL mode: clientConfig.url to the host webhook, caBundle = --certs ca.crt, no in-cluster objects"
+ok "URL mode: clientConfig.url to the host webhook, caBundle = --certs ca.crt, no in-cluster webhook objects; the device plugin's DaemonSet and its Namespace"
+printf 'devicePlugin:\n  enabled: false\n' >"$WORK/nodp.yaml"
+"$MI" manifests --config "$WORK/nodp.yaml" | grep -q '^kind: DaemonSet' && fail "devicePlugin.enabled false still prints the DaemonSet"
+printf 'devicePlugin:\n  daemonSet: false\n' >"$WORK/nods.yaml"
+"$MI" manifests --config "$WORK/nods.yaml" | grep -q '^kind: DaemonSet' && fail "devicePlugin.daemonSet false still prints the DaemonSet"
+ok "devicePlugin.enabled: false or daemonSet: false: no DaemonSet"
 for bad in "http://192.168.122.1:9443" "https://"; do
 	rc=0
 	"$MI" manifests --url "$bad" --certs "$WORK/c" >/dev/null 2>"$WORK/err" || rc=$?

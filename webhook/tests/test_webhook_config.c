@@ -1,6 +1,6 @@
-/* Unit tests for mesa-injector's configuration (webhook/config.c): defaults,
- * library profiles, and hostPaths outside the allowlist rejected with
- * file:line:column. */
+/* Unit tests for mesa-injector's configuration (webhook/config.c,
+ * config_device_plugin.c): defaults, library profiles, hostPaths outside the
+ * allowlist and bad devicePlugin values rejected with file:line:column. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -57,7 +57,17 @@ static void test_defaults(void **state)
         assert_true(has_resolved(&c, "/usr/lib/x86_64-linux-gnu/libdrm.so.2"));
         assert_true(has_resolved(&c, "/usr/lib/x86_64-linux-gnu/dri"));
         assert_true(has_resolved(&c, "/usr/share/glvnd/egl_vendor.d"));
-        assert_true(has_resolved(&c, "/dev/dri"));
+        /* The render node reaches the container through the device plugin,
+         * never as a hostPath (the device cgroup would deny it). */
+        assert_false(has_resolved(&c, "/dev/dri"));
+        for (size_t i = 0; i < c.n_resolved; i++)
+                assert_false(startswith(c.resolved[i].path, "/dev/"));
+        assert_true(c.device_plugin.enabled);
+        assert_string_equal(c.device_plugin.resource_name, "vgpuenv.io/render");
+        assert_int_equal(c.device_plugin.shares, 110);
+        assert_string_equal(c.device_plugin.device_glob, "/dev/dri/renderD*");
+        assert_string_equal(c.device_plugin.socket_dir, "/var/lib/kubelet/device-plugins");
+        assert_true(strv_contains(c.device_plugin.node_selector, "vgpuenv.io/render-node=true"));
         assert_true(strv_contains(c.selector.exclude_namespaces, "kube-system"));
         assert_true(strv_contains(c.selector.exclude_namespaces, "mesa-injector"));
         injector_config_done(&c);
@@ -140,6 +150,58 @@ static void test_schema_errors(void **state)
         injector_config_done(&c);
 }
 
+/* Each bad value with the position its message must carry. */
+static void test_device_plugin_errors(void **state)
+{
+        (void)state;
+        static const struct {
+                const char *yaml, *where, *words;
+        } bad[] = {
+            {"devicePlugin:\n  resourceName: nvidia.com/render\n", "test.yaml:2:17:", "nvidia.com"},
+            {"devicePlugin:\n  resourceName: render\n", "test.yaml:2:17:", "extended resource"},
+            {"devicePlugin:\n  resourceName: kubernetes.io/render\n",
+             "test.yaml:2:17:", "extended resource"},
+            {"devicePlugin:\n  resourceName: Vgpuenv.io/render\n", "test.yaml:2:17:", "DNS"},
+            {"devicePlugin:\n  resourceName: vgpuenv.io/a/b\n", "test.yaml:2:17:", "one '/'"},
+            {"devicePlugin:\n  resourceName: vgpuenv.io/-x\n", "test.yaml:2:17:", "alphanumeric"},
+            {"devicePlugin:\n  resourceName: requests.vgpuenv.io/x\n",
+             "test.yaml:2:17:", "requests."},
+            {"devicePlugin:\n  deviceGlob: dev/dri/renderD*\n", "test.yaml:2:15:", "absolute"},
+            {"devicePlugin:\n  deviceGlob: /dev/*/renderD128\n", "test.yaml:2:15:", "last"},
+            {"devicePlugin:\n  deviceGlob: /dev/dri/../renderD*\n", "test.yaml:2:15:", ".."},
+            {"devicePlugin:\n  deviceGlob: /dev/dri/\n", "test.yaml:2:15:", "not a directory"},
+            {"devicePlugin:\n  socketName: kubelet.sock\n", "test.yaml:2:15:", "kubelet.sock"},
+            {"devicePlugin:\n  socketName: a/b.sock\n", "test.yaml:2:15:", "file name"},
+            {"devicePlugin:\n  socketDir: relative\n", "test.yaml:2:14:", "absolute"},
+            {"devicePlugin:\n  deviceRoot: host\n", "test.yaml:2:15:", "absolute"},
+            {"devicePlugin:\n  sharesPerNode: 0\n", "test.yaml:2:18", "1"},
+            {"devicePlugin:\n  sharesPerNode: 2000\n", "test.yaml:2:18", "1000"},
+            {"devicePlugin:\n  resoureName: x\n", "test.yaml:2:3", "resoureName"},
+            {"cdi:\n  annotationKey: x\n", "test.yaml:2:3", "annotationKey"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct injector_config c;
+                char *err = NULL;
+                int r = load_capture(bad[i].yaml, &c, &err);
+                if (r != -EINVAL || !strstr(err, bad[i].where) || !strstr(err, bad[i].words))
+                        fail_msg("%s: r=%d, message: %s", bad[i].yaml, r, err);
+                free(err);
+                injector_config_done(&c);
+        }
+        struct injector_config c;
+        char *err = NULL;
+        assert_int_equal(load_capture("devicePlugin:\n  resourceName: example.com/gpu.render_1\n"
+                                      "  enabled: false\n  nodeSelector: {a: b}\n",
+                                      &c, &err),
+                         0);
+        assert_false(c.device_plugin.enabled);
+        assert_true(strv_contains(c.device_plugin.node_selector, "a=b"));
+        assert_null(resource_name_problem("vgpuenv.io/render"));
+        assert_non_null(resource_name_problem("foo.kubernetes.io/render"));
+        free(err);
+        injector_config_done(&c);
+}
+
 int main(void)
 {
         log_set_prefix("mesa-injector");
@@ -148,6 +210,7 @@ int main(void)
             cmocka_unit_test(test_rhel_and_extra_paths),
             cmocka_unit_test(test_path_outside_allowlist),
             cmocka_unit_test(test_schema_errors),
+            cmocka_unit_test(test_device_plugin_errors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
-/* Unit tests for mesa-injector's JSON patch builder (webhook/patch.c) and
- * AdmissionReview handling (webhook/admission.c): JSON pointer escaping,
- * arrays created whole, appends, idempotence, name clashes, review
+/* Unit tests for mesa-injector's JSON patch builder (webhook/patch.c,
+ * patch_resource.c) and AdmissionReview handling (webhook/admission.c): JSON
+ * pointer escaping, arrays created whole, appends, the device plugin's
+ * resource in every shape of resources, idempotence, name clashes, review
  * validation. The integration tests apply the same patches with
  * python3-jsonpatch; here we pin the exact operations. */
 #include <setjmp.h>
@@ -99,11 +100,12 @@ static void test_missing_arrays_created_whole(void **state)
         char *reason = NULL;
         cJSON *o = pod("", true);
         assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
-        assert_int_equal(patch_count(&p), 3);
+        assert_int_equal(patch_count(&p), 4);
         assert_string_equal(op_path(&p, 0), "/spec/volumes");
         assert_string_equal(op_path(&p, 1), "/spec/containers/1/volumeMounts");
-        assert_string_equal(op_path(&p, 2), "/metadata/annotations");
-        for (int i = 0; i < 3; i++)
+        assert_string_equal(op_path(&p, 2), "/spec/containers/1/resources");
+        assert_string_equal(op_path(&p, 3), "/metadata/annotations");
+        for (int i = 0; i < 4; i++)
                 assert_string_equal(op_op(&p, i), "add");
         cJSON *ops = cJSON_Parse(patch_json(&p));
         cJSON *vols = cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 0), "value");
@@ -113,8 +115,15 @@ static void test_missing_arrays_created_whole(void **state)
         assert_int_equal(cJSON_GetArraySize(mounts), (int)cfg.n_resolved);
         cJSON *m0 = cJSON_GetArrayItem(mounts, 0);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(m0, "readOnly")));
-        cJSON *ann = cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 2), "value");
+        char *res =
+            cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 2), "value"));
+        assert_string_equal(res, "{\"limits\":{\"vgpuenv.io/render\":\"1\"}}");
+        free(res);
+        cJSON *ann = cJSON_GetObjectItem(cJSON_GetArrayItem(ops, 3), "value");
         assert_string_equal(cJSON_GetObjectItem(ann, INJECTED_ANNOTATION)->valuestring, "hostpath");
+        /* Neither the render node as a hostPath nor a CDI pod annotation. */
+        assert_null(strstr(patch_json(&p), "/dev/dri"));
+        assert_null(strstr(patch_json(&p), "cdi.k8s.io"));
         assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(vols, 0), "name")->valuestring,
                             cfg.resolved[0].name);
         cJSON_Delete(ops);
@@ -130,10 +139,11 @@ static void test_existing_arrays_appended(void **state)
         char *reason = NULL;
         cJSON *o = pod("VOLUMES MOUNTS", true);
         assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
-        assert_int_equal(patch_count(&p), 2 * cfg.n_resolved + 1);
+        assert_int_equal(patch_count(&p), 2 * cfg.n_resolved + 2);
         assert_string_equal(op_path(&p, 0), "/spec/volumes/-");
         assert_string_equal(op_path(&p, (int)cfg.n_resolved), "/spec/containers/1/volumeMounts/-");
-        assert_string_equal(op_path(&p, (int)(2 * cfg.n_resolved)), "/metadata/annotations");
+        assert_string_equal(op_path(&p, (int)(2 * cfg.n_resolved)), "/spec/containers/1/resources");
+        assert_string_equal(op_path(&p, (int)(2 * cfg.n_resolved + 1)), "/metadata/annotations");
         patch_done(&p);
         free(reason);
         cJSON_Delete(o);
@@ -213,6 +223,17 @@ static void test_cached_full_injection(void **state)
         assert_int_equal(len, strlen(expect));
         assert_memory_equal(b64, expect, len);
         free(expect);
+        /* compute with requests is another shape: its own patch, with the
+         * request, never the first pod's. */
+        cJSON *cpt = cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(b, "spec"), "containers"), 1);
+        cJSON_AddItemToObject(cpt, "resources", cJSON_Parse("{\"requests\":{\"cpu\":\"1\"}}"));
+        struct patch p3 = {};
+        assert_int_equal(mutate_pod(&cfg, b, NULL, &p3, &reason), DECISION_PATCHED);
+        assert_non_null(strstr(patch_json(&p3), "resources/requests/vgpuenv.io~1render"));
+        assert_null(strstr(patch_json(&p1), "requests"));
+        patch_done(&p3);
+        cJSON_DeleteItemFromObject(cpt, "resources");
         /* A pod that already has one of our volumes is not a full injection. */
         patch_done(&p2);
         cJSON *vols = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "spec"), "volumes");
@@ -236,12 +257,13 @@ static void test_name_clash(void **state)
         char *reason = NULL;
         cJSON *o = pod("VOLUMES", true);
         cJSON *vols = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "volumes");
-        cJSON *v =
-            cJSON_Parse("{\"name\":\"mesa-dev-dri\",\"hostPath\":{\"path\":\"/somewhere/else\"}}");
-        cJSON_AddItemToArray(vols, v);
+        char v[256];
+        snprintf(v, sizeof(v), "{\"name\":\"%s\",\"hostPath\":{\"path\":\"/somewhere/else\"}}",
+                 cfg.resolved[0].name);
+        cJSON_AddItemToArray(vols, cJSON_Parse(v));
         assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
         assert_int_equal(patch_count(&p), 0);
-        assert_non_null(strstr(reason, "mesa-dev-dri"));
+        assert_non_null(strstr(reason, cfg.resolved[0].name));
         free(reason);
         reason = NULL;
         cJSON_Delete(o);
@@ -252,12 +274,139 @@ static void test_name_clash(void **state)
             cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "containers"),
                                1),
             "volumeMounts");
-        cJSON_AddItemToArray(mounts,
-                             cJSON_Parse("{\"name\":\"theirs\",\"mountPath\":\"/dev/dri\"}"));
+        cJSON_AddItemToArray(
+            mounts,
+            cJSON_Parse("{\"name\":\"theirs\",\"mountPath\":\"/usr/share/glvnd/egl_vendor.d\"}"));
         assert_int_equal(mutate_pod(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
-        assert_non_null(strstr(reason, "/dev/dri"));
+        assert_non_null(strstr(reason, "/usr/share/glvnd/egl_vendor.d"));
         free(reason);
         cJSON_Delete(o);
+}
+
+/* A virt-launcher pod whose compute container carries resources_json
+ * (NULL: no resources), with our volumes already there so only the
+ * resource remains to add. */
+static cJSON *pod_with_resources(const char *resources_json)
+{
+        cJSON *o = pod("", true);
+        cJSON *compute = cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(o, "spec"), "containers"), 1);
+        if (resources_json)
+                cJSON_AddItemToObject(compute, "resources", cJSON_Parse(resources_json));
+        return o;
+}
+
+/* The ops of mutating o as one compact JSON text (caller frees). */
+static char *ops_text(const struct injector_config *c, cJSON *o, enum mutate_decision want)
+{
+        struct patch p = {};
+        char *reason = NULL;
+        assert_int_equal(mutate_pod(c, o, NULL, &p, &reason), want);
+        char *t = strdup(patch_json(&p));
+        patch_done(&p);
+        free(reason);
+        return t;
+}
+
+/* With the volumes done, what the resource alone adds, for each shape of
+ * resources the API server can send: limits only, and requests equal when
+ * requests exist (it defaults missing requests to the limits and wants
+ * them equal for extended resources). */
+static void test_resource_shapes(void **state)
+{
+        (void)state;
+        struct injector_config c;
+        static const struct {
+                const char *resources, *want;
+        } cases[] = {
+            {NULL,
+             "{\"op\":\"add\",\"path\":\"/spec/containers/1/resources\",\"value\":{\"limits\":"
+             "{\"vgpuenv.io/render\":\"1\"}}}"},
+            {"{}", "{\"op\":\"add\",\"path\":\"/spec/containers/1/resources/limits\",\"value\":"
+                   "{\"vgpuenv.io/render\":\"1\"}}"},
+            {"{\"limits\":{\"cpu\":\"1\"}}",
+             "{\"op\":\"add\",\"path\":\"/spec/containers/1/resources/limits/vgpuenv.io~1render\","
+             "\"value\":\"1\"}"},
+            {"{\"requests\":{\"memory\":\"1Gi\"}}",
+             "{\"op\":\"add\",\"path\":\"/spec/containers/1/resources/limits\",\"value\":"
+             "{\"vgpuenv.io/render\":\"1\"}},{\"op\":\"add\",\"path\":\"/spec/containers/1/"
+             "resources/requests/vgpuenv.io~1render\",\"value\":\"1\"}"},
+            {"{\"limits\":{\"vgpuenv.io/render\":\"1\"},\"requests\":{\"cpu\":\"100m\"}}",
+             "{\"op\":\"add\",\"path\":\"/spec/containers/1/resources/requests/"
+             "vgpuenv.io~1render\","
+             "\"value\":\"1\"}"},
+        };
+        assert_int_equal(injector_config_load(&c, NULL, "libraryProfile: none\n"), 0);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                cJSON *o = pod_with_resources(cases[i].resources);
+                char *t = ops_text(&c, o, DECISION_PATCHED);
+                if (!strstr(t, cases[i].want) || !strstr(t, INJECTED_ANNOTATION))
+                        fail_msg("resources %s: got %s", cases[i].resources, t);
+                free(t);
+                cJSON_Delete(o);
+        }
+        /* Ours already there (the string "1" or the number 1): no patch. */
+        const char *done[] = {"{\"limits\":{\"vgpuenv.io/render\":\"1\"}}",
+                              "{\"limits\":{\"vgpuenv.io/render\":1},\"requests\":{\"vgpuenv.io/"
+                              "render\":\"1\",\"cpu\":\"1\"}}"};
+        for (size_t i = 0; i < ELEMENTSOF(done); i++) {
+                cJSON *o = pod_with_resources(done[i]);
+                free(ops_text(&c, o, DECISION_UNCHANGED));
+                cJSON_Delete(o);
+        }
+        /* Another quantity of ours: reported, not overwritten. */
+        const char *clash[] = {
+            "{\"limits\":{\"vgpuenv.io/render\":\"2\"}}",
+            "{\"limits\":{\"vgpuenv.io/render\":\"1\"},\"requests\":{\"vgpuenv.io/"
+            "render\":\"0\"}}"};
+        for (size_t i = 0; i < ELEMENTSOF(clash); i++) {
+                struct patch p = {};
+                char *reason = NULL;
+                cJSON *o = pod_with_resources(clash[i]);
+                assert_int_equal(mutate_pod(&c, o, NULL, &p, &reason), DECISION_CONFLICT);
+                assert_int_equal(patch_count(&p), 0);
+                assert_non_null(strstr(reason, "vgpuenv.io/render"));
+                free(reason);
+                cJSON_Delete(o);
+        }
+        /* Not shaped as Kubernetes writes it. */
+        cJSON *o = pod_with_resources("{\"limits\":[]}");
+        free(ops_text(&c, o, DECISION_INVALID));
+        cJSON_Delete(o);
+        injector_config_done(&c);
+
+        /* devicePlugin disabled: libraries only, no resource. */
+        assert_int_equal(injector_config_load(&c, NULL, "devicePlugin: {enabled: false}\n"), 0);
+        o = pod("", true);
+        char *t = ops_text(&c, o, DECISION_PATCHED);
+        assert_null(strstr(t, "resources"));
+        free(t);
+        cJSON_Delete(o);
+        injector_config_done(&c);
+}
+
+/* Mode cdi: the resource and the marker only; no volumes, no pod
+ * annotation for CDI (the kubelet would never pass it to the runtime). */
+static void test_cdi_mode(void **state)
+{
+        (void)state;
+        struct injector_config c;
+        assert_int_equal(injector_config_load(&c, NULL, "mode: cdi\n"), 0);
+        cJSON *o = pod("VOLUMES MOUNTS", true);
+        struct patch p = {};
+        char *reason = NULL;
+        assert_int_equal(mutate_pod(&c, o, NULL, &p, &reason), DECISION_PATCHED);
+        assert_int_equal(patch_count(&p), 2);
+        assert_string_equal(op_path(&p, 0), "/spec/containers/1/resources");
+        assert_string_equal(op_path(&p, 1), "/metadata/annotations");
+        assert_null(strstr(patch_json(&p), "cdi.k8s.io"));
+        assert_non_null(strstr(patch_json(&p), "\"" INJECTED_ANNOTATION "\":\"cdi\""));
+        apply_simple(o, &p);
+        patch_done(&p);
+        assert_int_equal(mutate_pod(&c, o, NULL, &p, &reason), DECISION_UNCHANGED);
+        free(reason);
+        cJSON_Delete(o);
+        injector_config_done(&c);
 }
 
 static void test_not_selected(void **state)
@@ -483,6 +632,8 @@ int main(void)
             cmocka_unit_test(test_idempotent),
             cmocka_unit_test(test_cached_full_injection),
             cmocka_unit_test(test_name_clash),
+            cmocka_unit_test(test_resource_shapes),
+            cmocka_unit_test(test_cdi_mode),
             cmocka_unit_test(test_not_selected),
             cmocka_unit_test(test_vmi_annotation_escaped),
             cmocka_unit_test(test_volume_names),

@@ -1,0 +1,473 @@
+/* The device plugin's gRPC server (see device_plugin_server.h).
+ *
+ * Every call is requested generically (grpc_server_request_call) and
+ * dispatched on its :path, so an unknown method gets UNIMPLEMENTED from us
+ * with a message. Each call keeps a count of its batches in flight and is
+ * freed when the count is zero and its RECV_CLOSE_ON_SERVER has completed
+ * (after our status went out, or the client went away). */
+#include "webhook/device_plugin_server.h"
+
+#include <errno.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "webhook/device_plugin_grpc.h"
+#include "webhook/device_plugin_rpc.h"
+
+#define MAX_MESSAGE (1 << 20) /* the kubelet's requests are a few KiB */
+#define MAX_STREAMS_PER_CONNECTION 16
+#define MAX_WATCHERS 8 /* the kubelet holds one ListAndWatch */
+#define STOP_GRACE_MS 1000
+
+enum tag_kind { TAG_NEW, TAG_RECV, TAG_SEND, TAG_STATUS, TAG_CLOSE, TAG_SHUTDOWN };
+
+struct dp_call;
+struct dp_tag {
+        struct dp_call *call;
+        enum tag_kind kind;
+};
+
+struct dp_call {
+        struct dp_server *s;
+        grpc_call *call;
+        grpc_call_details details;
+        grpc_metadata_array md;
+        grpc_byte_buffer *recv, *send;
+        int cancelled;
+        enum dp_method method;
+        unsigned pending; /* batches in flight */
+        bool closed;      /* RECV_CLOSE_ON_SERVER completed */
+        bool status_started, sending, watching;
+        uint64_t sent_generation;
+        struct dp_call *next_watcher;
+        struct dp_tag t_new, t_recv, t_send, t_status, t_close;
+};
+
+struct dp_server {
+        struct dp_shared *sh;
+        grpc_server *server;
+        grpc_completion_queue *cq;
+        pthread_t thread;
+        char *path;
+        ino_t ino;
+        dev_t dev;
+        bool stopping, shutdown_done; /* under sh->lock */
+        pthread_cond_t cond;          /* shutdown_done */
+        struct dp_call *watchers;     /* ListAndWatch streams */
+        size_t n_watchers;
+        struct dp_tag t_shutdown;
+};
+
+static void call_free(struct dp_call *c)
+{
+        if (c->call)
+                grpc_call_unref(c->call);
+        grpc_call_details_destroy(&c->details);
+        grpc_metadata_array_destroy(&c->md);
+        if (c->recv)
+                grpc_byte_buffer_destroy(c->recv);
+        if (c->send)
+                grpc_byte_buffer_destroy(c->send);
+        free(c);
+}
+
+/* A batch on c; on failure the call is cancelled, which completes the
+ * batches already in flight so the call is still freed. */
+static void batch(struct dp_call *c, const grpc_op *ops, size_t n, struct dp_tag *tag)
+{
+        grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+        if (e == GRPC_CALL_OK) {
+                c->pending++;
+                return;
+        }
+        log_error("gRPC batch refused: %s", grpc_call_error_to_string(e));
+        grpc_call_cancel(c->call, NULL);
+}
+
+static void send_status(struct dp_call *c, int status, const char *message, const uint8_t *data,
+                        size_t len)
+{
+        grpc_op ops[3] = {};
+        size_t n = 0;
+        grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
+        if (data) {
+                c->send = dp_grpc_buffer(data, len);
+                ops[n].op = GRPC_OP_SEND_MESSAGE;
+                ops[n++].data.send_message.send_message = c->send;
+        }
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = (grpc_status_code)status;
+        ops[n++].data.send_status_from_server.status_details = message ? &details : NULL;
+        c->status_started = true;
+        batch(c, ops, n, &c->t_status);
+        grpc_slice_unref(details);
+}
+
+/* Requests the next incoming call; false when out of memory. */
+static bool request_call(struct dp_server *s)
+{
+        struct dp_call *c = calloc(1, sizeof(*c));
+        if (!c)
+                return false;
+        c->s = s;
+        grpc_call_details_init(&c->details);
+        grpc_metadata_array_init(&c->md);
+        c->t_new = (struct dp_tag){c, TAG_NEW};
+        c->t_recv = (struct dp_tag){c, TAG_RECV};
+        c->t_send = (struct dp_tag){c, TAG_SEND};
+        c->t_status = (struct dp_tag){c, TAG_STATUS};
+        c->t_close = (struct dp_tag){c, TAG_CLOSE};
+        grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md,
+                                                     s->cq, s->cq, &c->t_new);
+        if (e != GRPC_CALL_OK) {
+                log_error("cannot accept calls: %s", grpc_call_error_to_string(e));
+                call_free(c);
+                return false;
+        }
+        return true;
+}
+
+static void unwatch(struct dp_call *c)
+{
+        if (!c->watching)
+                return;
+        for (struct dp_call **p = &c->s->watchers; *p; p = &(*p)->next_watcher)
+                if (*p == c) {
+                        *p = c->next_watcher;
+                        break;
+                }
+        c->watching = false;
+        c->s->n_watchers--;
+}
+
+/* The current list (or, stopping, an empty one with the final status). */
+static void push_list(struct dp_call *c)
+{
+        struct dp_shared *sh = c->s->sh;
+        if (c->sending || c->status_started || c->closed)
+                return;
+        if (c->s->stopping) {
+                _cleanup_free_ uint8_t *none = NULL;
+                size_t len = 0;
+                unwatch(c);
+                if (dp_rpc_device_list(&sh->inv, true, &none, &len) < 0)
+                        send_status(c, GRPC_STATUS_UNAVAILABLE, "device plugin stopping", NULL, 0);
+                else
+                        send_status(c, GRPC_STATUS_OK, NULL, none, len);
+                return;
+        }
+        if (c->sent_generation == sh->generation) /* generations start at 1 */
+                return;
+        grpc_op op = {.op = GRPC_OP_SEND_MESSAGE};
+        c->send = dp_grpc_buffer(sh->list, sh->list_len);
+        op.data.send_message.send_message = c->send;
+        c->sending = true;
+        c->sent_generation = sh->generation;
+        batch(c, &op, 1, &c->t_send);
+}
+
+static void on_new_call(struct dp_call *c, bool ok)
+{
+        struct dp_server *s = c->s;
+        if (!ok) { /* the server is shutting down */
+                c->call = NULL;
+                call_free(c);
+                return;
+        }
+        if (!s->stopping && !request_call(s))
+                log_error("out of memory; not accepting more calls");
+        c->method = dp_method_lookup((const char *)GRPC_SLICE_START_PTR(c->details.method),
+                                     GRPC_SLICE_LENGTH(c->details.method));
+        grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
+        close.data.recv_close_on_server.cancelled = &c->cancelled;
+        batch(c, &close, 1, &c->t_close);
+        grpc_op ops[2] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_RECV_MESSAGE}};
+        if (c->method == DP_UNKNOWN) {
+                char *m = grpc_slice_to_c_string(c->details.method);
+                log_debug("unknown method %s", m ? m : "?");
+                _cleanup_free_ char *msg =
+                    strdup_printf("unknown method %.128s: this is a kubelet device plugin "
+                                  "(v1beta1.DevicePlugin)",
+                                  m ? m : "?");
+                gpr_free(m);
+                batch(c, ops, 1, &c->t_recv); /* initial metadata only */
+                send_status(c, GRPC_STATUS_UNIMPLEMENTED, msg ? msg : "unknown method", NULL, 0);
+                return;
+        }
+        ops[1].data.recv_message.recv_message = &c->recv;
+        batch(c, ops, 2, &c->t_recv);
+}
+
+static void on_request(struct dp_call *c, bool ok)
+{
+        struct dp_server *s = c->s;
+        _cleanup_free_ uint8_t *req = NULL;
+        size_t len = 0;
+        struct dp_reply reply = {};
+        int r;
+
+        if (!ok || c->method == DP_UNKNOWN || c->status_started)
+                return; /* cancelled; or the unknown-method path, already answered */
+        if (!c->recv) {
+                send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message",
+                            NULL, 0);
+                return;
+        }
+        r = dp_grpc_read(c->recv, &req, &len);
+        grpc_byte_buffer_destroy(c->recv);
+        c->recv = NULL;
+        if (r < 0) {
+                send_status(c, r == -ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INTERNAL,
+                            r == -ENOMEM ? "out of memory" : "cannot read the request", NULL, 0);
+                return;
+        }
+        if (c->method != DP_LIST_AND_WATCH)
+                r = dp_rpc_unary(&(struct dp_rpc){s->sh->config, &s->sh->inv}, c->method, req, len,
+                                 &reply);
+        else
+                r = dp_rpc_check_empty(req, len, &reply);
+        log_debug("%s: %zu bytes, status %d%s%s", dp_method_name(c->method), len, reply.status,
+                  reply.message ? ": " : "", reply.message ? reply.message : "");
+        if (r < 0) {
+                send_status(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+        } else if (reply.status != GRPC_STATUS_OK) {
+                log_info("answered %s with status %d: %s", dp_method_name(c->method), reply.status,
+                         reply.message);
+                send_status(c, reply.status, reply.message, NULL, 0);
+        } else if (c->method != DP_LIST_AND_WATCH) {
+                send_status(c, GRPC_STATUS_OK, NULL, reply.data, reply.len);
+        } else if (s->n_watchers >= MAX_WATCHERS) {
+                send_status(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many ListAndWatch streams open",
+                            NULL, 0);
+        } else {
+                c->watching = true;
+                c->next_watcher = s->watchers;
+                s->watchers = c;
+                s->n_watchers++;
+                push_list(c);
+        }
+        dp_reply_done(&reply);
+}
+
+static void on_sent(struct dp_call *c, bool ok)
+{
+        c->sending = false;
+        grpc_byte_buffer_destroy(c->send);
+        c->send = NULL;
+        if (!ok) { /* the stream broke: the kubelet went away */
+                unwatch(c);
+                return;
+        }
+        push_list(c);
+}
+
+/* One completion, with sh->lock held. */
+static void dispatch(struct dp_server *s, struct dp_tag *t, bool ok)
+{
+        struct dp_call *c = t->call;
+        if (t->kind == TAG_SHUTDOWN) {
+                s->shutdown_done = true;
+                pthread_cond_broadcast(&s->cond);
+                return;
+        }
+        if (t->kind == TAG_NEW) {
+                on_new_call(c, ok);
+                return;
+        }
+        c->pending--;
+        switch (t->kind) {
+        case TAG_RECV:
+                on_request(c, ok);
+                break;
+        case TAG_SEND:
+                on_sent(c, ok);
+                break;
+        case TAG_CLOSE:
+                c->closed = true;
+                unwatch(c);
+                break;
+        default: /* TAG_STATUS: nothing more to say */
+                if (c->send) {
+                        grpc_byte_buffer_destroy(c->send);
+                        c->send = NULL;
+                }
+                break;
+        }
+        if (c->pending == 0 && c->closed)
+                call_free(c);
+}
+
+static void *serve(void *userdata)
+{
+        struct dp_server *s = userdata;
+        for (;;) {
+                grpc_event ev =
+                    grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                if (ev.type == GRPC_QUEUE_SHUTDOWN)
+                        return NULL;
+                if (ev.type != GRPC_OP_COMPLETE)
+                        continue;
+                pthread_mutex_lock(&s->sh->lock);
+                dispatch(s, ev.tag, ev.success != 0);
+                pthread_mutex_unlock(&s->sh->lock);
+        }
+}
+
+static int bind_server(struct dp_server *s)
+{
+        grpc_arg args[] = {
+            {.type = GRPC_ARG_INTEGER,
+             .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+             .value.integer = MAX_MESSAGE},
+            {.type = GRPC_ARG_INTEGER,
+             .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
+             .value.integer = MAX_STREAMS_PER_CONNECTION},
+        };
+        grpc_channel_args ca = {ELEMENTSOF(args), args};
+        _cleanup_free_ char *addr = strdup_printf("unix:%s", s->path);
+        struct stat st;
+        if (!addr)
+                return -ENOMEM;
+        s->server = grpc_server_create(&ca, NULL);
+        s->cq = grpc_completion_queue_create_for_next(NULL);
+        if (!s->server || !s->cq)
+                return -ENOMEM;
+        grpc_server_register_completion_queue(s->server, s->cq, NULL);
+        /* A socket left by an earlier run would make bind() fail. */
+        if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
+                unlink(s->path);
+        grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+        int port = grpc_server_add_http2_port(s->server, addr, creds);
+        grpc_server_credentials_release(creds);
+        if (port == 0)
+                return log_error_errno(-EADDRNOTAVAIL, "cannot listen on %s", s->path);
+        grpc_server_start(s->server);
+        if (stat(s->path, &st) < 0)
+                return log_error_errno(-errno, "%s vanished after bind", s->path);
+        s->ino = st.st_ino;
+        s->dev = st.st_dev;
+        return 0;
+}
+
+static void destroy(struct dp_server *s)
+{
+        if (s->server)
+                grpc_server_destroy(s->server);
+        if (s->cq) {
+                grpc_completion_queue_shutdown(s->cq);
+                if (s->thread)
+                        pthread_join(s->thread, NULL);
+                else /* never started: drain here */
+                        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                          NULL)
+                                   .type != GRPC_QUEUE_SHUTDOWN)
+                                ;
+                grpc_completion_queue_destroy(s->cq);
+        }
+        pthread_cond_destroy(&s->cond);
+        free(s->path);
+        free(s);
+}
+
+int dp_server_start(struct dp_shared *sh, const char *path, struct dp_server **ret)
+{
+        struct dp_server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        *s = (struct dp_server){.sh = sh, .path = strdup(path)};
+        s->t_shutdown = (struct dp_tag){NULL, TAG_SHUTDOWN};
+        pthread_cond_init(&s->cond, NULL);
+        int r = s->path ? bind_server(s) : -ENOMEM;
+        pthread_mutex_lock(&sh->lock);
+        if (r >= 0 && !request_call(s))
+                r = -ENOMEM;
+        pthread_mutex_unlock(&sh->lock);
+        if (r >= 0 && (r = -pthread_create(&s->thread, NULL, serve, s)) < 0)
+                s->thread = 0;
+        if (r < 0) {
+                if (s->server && s->ino) { /* started: shut down properly */
+                        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+                        grpc_server_cancel_all_calls(s->server);
+                        for (bool done = false; !done;) {
+                                grpc_event ev = grpc_completion_queue_next(
+                                    s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                                done = ev.tag == &s->t_shutdown;
+                                if (!done && ev.type == GRPC_OP_COMPLETE)
+                                        dispatch(s, ev.tag, false);
+                        }
+                }
+                destroy(s);
+                return r;
+        }
+        log_info("serving on %s", path);
+        *ret = s;
+        return 0;
+}
+
+void dp_server_devices_changed(struct dp_server *s)
+{
+        pthread_mutex_lock(&s->sh->lock);
+        for (struct dp_call *c = s->watchers, *next; c; c = next) {
+                next = c->next_watcher; /* push_list may unwatch c */
+                push_list(c);
+        }
+        pthread_mutex_unlock(&s->sh->lock);
+}
+
+bool dp_server_socket_intact(const struct dp_server *s)
+{
+        struct stat st;
+        return lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s->ino &&
+               st.st_dev == s->dev;
+}
+
+/* Waits for the shutdown tag up to ms; true when it came. */
+static bool wait_shutdown(struct dp_server *s, long ms)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        while (!s->shutdown_done)
+                if (pthread_cond_timedwait(&s->cond, &s->sh->lock, &until) == ETIMEDOUT)
+                        break;
+        return s->shutdown_done;
+}
+
+void dp_server_stop(struct dp_server *s)
+{
+        if (!s)
+                return;
+        pthread_mutex_lock(&s->sh->lock);
+        s->stopping = true;
+        for (struct dp_call *c = s->watchers, *next; c; c = next) {
+                next = c->next_watcher;
+                push_list(c); /* the empty list and status OK */
+        }
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+        if (!wait_shutdown(s, STOP_GRACE_MS)) {
+                log_debug("cancelling the calls still open");
+                pthread_mutex_unlock(&s->sh->lock);
+                grpc_server_cancel_all_calls(s->server);
+                pthread_mutex_lock(&s->sh->lock);
+                while (!s->shutdown_done)
+                        pthread_cond_wait(&s->cond, &s->sh->lock);
+        }
+        pthread_mutex_unlock(&s->sh->lock);
+        /* Only our own socket: the kubelet may have removed it already. */
+        if (dp_server_socket_intact(s))
+                unlink(s->path);
+        log_info("stopped serving on %s", s->path);
+        destroy(s);
+}
