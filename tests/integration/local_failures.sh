@@ -107,9 +107,8 @@ grep -q "accel=tcg" "$TMP/qemu.log" || { cat "$TMP/qemu.log"; fail "the applianc
 grep "tmp-$pid" "$TMP/qemu.log" | grep -q "accel=kvm" && fail "the appliance asked for KVM"
 ok "Ctrl-C during the appliance launch (forced onto TCG under the lying KVM): stopped in ${dt}s, exit 130, no QEMU, no work dir"
 
-cat >>"$cfg3" <<YAML
-deadlines: {appliance_launch: 1}
-YAML
+sed -i 's/^deadlines: {kvm_probe: 5}$/deadlines: {kvm_probe: 5, appliance_launch: 1}/' "$cfg3"
+grep -q "appliance_launch: 1" "$cfg3" || fail "could not set deadlines.appliance_launch in $cfg3"
 rc=0
 PATH="$ROOT/tests/standins:$PATH" "$VGPUENV" up -c "$cfg3" >"$TMP/deadline.log" 2>&1 || rc=$?
 [ $rc = 1 ] || { cat "$TMP/deadline.log"; fail "appliance deadline: exit $rc, want 1"; }
