@@ -46,6 +46,7 @@ step() {
 	last=$now
 }
 cleanup() {
+	set +e # best effort: whatever is left goes
 	$V down -c "$cfg" >"$T/down.out" 2>&1 || { echo "down failed:"; cat "$T/down.out"; }
 	step "down"
 	rm -rf "$T"

@@ -21,6 +21,7 @@ command -v ssh-keygen >/dev/null || { echo "SKIP: ssh-keygen not installed"; exi
 T=$(mktemp -d /tmp/e2e-probe-XXXXXX)
 SSHD_PID= HOOK_PID=
 cleanup() {
+	set +e # best effort: whatever is left goes
 	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
 	[ -n "$HOOK_PID" ] && kill "$HOOK_PID" 2>/dev/null && wait "$HOOK_PID" 2>/dev/null
 	rm -rf "$T"

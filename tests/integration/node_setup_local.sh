@@ -23,6 +23,7 @@ name=nsl$$
 cfg=$T/local.yaml
 # The default state directory: libvirt's qemu user must reach the disks in it.
 cleanup() {
+	set +e # best effort: whatever is left goes
 	build/vgpuenv down -c "$cfg" >"$T/down.out" 2>&1 || cat "$T/down.out" >&2
 	rm -rf "$T"
 }

@@ -31,6 +31,7 @@ stop_sshd() {
 	fi
 }
 cleanup() {
+	set +e # best effort: whatever is left goes
 	stop_sshd
 	rm -rf "$T"
 }
