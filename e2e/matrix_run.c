@@ -38,12 +38,10 @@
 
 enum phase { PH_UP, PH_RUN, PH_DOWN };
 
-static const char *const phase_logs[] = {[PH_UP] = "up.log",
-                                         [PH_RUN] = "console.log",
-                                         [PH_DOWN] = "down.log"};
-static const char *const phase_what[] = {[PH_UP] = "vgpuenv up",
-                                         [PH_RUN] = "e2e run",
-                                         [PH_DOWN] = "vgpuenv down"};
+static const char *const phase_logs[] = {
+    [PH_UP] = "up.log", [PH_RUN] = "console.log", [PH_DOWN] = "down.log"};
+static const char *const phase_what[] = {
+    [PH_UP] = "vgpuenv up", [PH_RUN] = "e2e run", [PH_DOWN] = "vgpuenv down"};
 
 struct cell_state {
         const struct matrix_cell *cell;
