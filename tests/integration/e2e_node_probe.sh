@@ -10,7 +10,7 @@
 #   modules and mdev types saved next to the kubectl artifacts; a node whose
 #   host key does not match the pinned one is refused, recorded in
 #   commands.txt, and does not stop the collection.
-set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 VG=$ROOT/build/vgpuenv
@@ -29,14 +29,6 @@ cleanup() {
 trap cleanup EXIT
 # shellcheck source=../fixtures/kubevirt/setup-clusters.sh
 . "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-	local what=$1
-	shift
-	"$@" || fail "$what"
-	echo "ok - $what"
-}
-has() { grep -qF -- "$2" "$1"; }
 
 ssh-keygen -q -t ed25519 -N '' -f "$T/host" -C host
 ssh-keygen -q -t ed25519 -N '' -f "$T/other-host" -C other
