@@ -21,7 +21,7 @@ if [ ! -x "$PROBE" ]; then
 fi
 QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed (package qemu-system-x86)"
 BUSYBOX=/bin/busybox
-[ -x "$BUSYBOX" ] && ldd "$BUSYBOX" 2>&1 | grep -q 'not a dynamic' ||
+[ -x "$BUSYBOX" ] && { ldd "$BUSYBOX" 2>&1 || true; } | grep -q 'not a dynamic' ||
 	skip "no static $BUSYBOX (package busybox-static)"
 KVER=
 for d in /lib/modules/*; do
@@ -30,7 +30,7 @@ for d in /lib/modules/*; do
 done
 [ -n "$KVER" ] || skip "no /boot/vmlinuz-* with matching /lib/modules (package linux-image-amd64)"
 for lib in libgbm.so.1 libEGL.so.1 libEGL_mesa.so.0 libGLESv2.so.2; do
-	ldconfig -p | grep -q "$lib" || skip "$lib not installed on this host (libgbm1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)"
+	ldconfig -p | grep -c "$lib" >/dev/null || skip "$lib not installed on this host (libgbm1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)"
 done
 
 T=$(mktemp -d /tmp/vgpuenv-probe-vm.XXXXXX)
