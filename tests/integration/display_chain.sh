@@ -17,9 +17,9 @@
 # because `make check-display` is a CI step with a budget.
 . "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///system"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 missing (make deps)"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
+command -v python3 >/dev/null || skip "python3 missing (make deps)"
 
 cfg=${DISPLAY_CONFIG:-configs/display.yaml}
 # One run at a time per machine: two runs share the cluster name, its state

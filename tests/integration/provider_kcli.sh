@@ -10,8 +10,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///system"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
 . tests/standins/assert.sh
 
 URI=qemu:///system

@@ -11,7 +11,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
 T=$(mktemp -d /tmp/vgpuenv-kind.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"

@@ -13,8 +13,8 @@
 set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-[ -x build/mesa-injector ] || { echo "SKIP: build/mesa-injector not built (run make)"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+[ -x build/mesa-injector ] || skip "build/mesa-injector not built (run make)"
 T=$(mktemp -d /tmp/vgpuenv-kvci.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
