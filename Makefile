@@ -48,6 +48,7 @@ include e2e/build.mk
 # After every fragment has added its sources; tests/build.mk's rules need it.
 VGPUENV_OBJS := $(sort $(VGPUENV_SRCS:%.c=$(BUILD)/obj/%.o))
 include tests/build.mk
+include tests/k8s/build.mk
 
 .PHONY: vgpuenv-all
 vgpuenv-all: $(BUILD)/vgpuenv $(PROGRAMS)
@@ -69,7 +70,7 @@ DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils lib
 	linux-image-amd64 mmdebstrap openssh-client dnsmasq-base iptables ca-certificates
 DEPS_TEST := openssh-server curl python3 python3-jsonpatch python3-yaml golang-1.19-go wrk nginx-light clang \
 	libclang-rt-14-dev valgrind gnutls-bin chromium xz-utils openssl busybox-static iproute2 procps \
-	clang-format git
+	clang-format git containerd runc util-linux
 DEPS := $(DEPS_BUILD) $(DEPS_RUN) $(DEPS_TEST)
 
 .PHONY: deps

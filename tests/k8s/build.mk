@@ -1,0 +1,23 @@
+# The real-Kubernetes test harness (docs/k8s-harness.md). Its programs are
+# built by tests/k8s/build.sh from the versions tests/k8s/go.mod pins, on
+# first use (make test builds them through the k8s_* integration tests).
+#   make k8s-up     etcd, kube-apiserver, containerd, kubelet on this machine
+#   make k8s-down   stop and remove all of it (also after a crashed k8s-up)
+#   make bench-k8s  webhook latency as the API server measures it, start times
+.PHONY: k8s-build k8s-up k8s-down k8s-status
+k8s-build:
+	@tests/k8s/build.sh >/dev/null
+
+k8s-up:
+	@tests/k8s/harness up
+
+k8s-down:
+	@tests/k8s/harness down
+
+k8s-status:
+	@tests/k8s/harness status
+
+BENCHES += bench-k8s
+.PHONY: bench-k8s
+bench-k8s: $(BUILD)/mesa-injector
+	@tests/k8s/bench.sh
