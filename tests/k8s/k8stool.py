@@ -5,7 +5,8 @@ stored objects, its /metrics; and plays a second mutating webhook.
   k8stool.py mutations AUDIT RESOURCE NS NAME
       the admission webhooks that ran on the create of RESOURCE NS/NAME, one
       line each: "round=R index=I webhook=W mutated=true|false", and
-      "failed-open webhook=W" for one that failed under failurePolicy Ignore
+      "round=R index=I failed-open webhook=W" for one that failed under
+      failurePolicy Ignore
       (the API server's annotations of that request's audit event).
   k8stool.py patch AUDIT RESOURCE NS NAME WEBHOOK ROUND
       the JSON patch WEBHOOK returned in ROUND, as the API server recorded it.
@@ -51,7 +52,8 @@ def mutations(args):
             out.append((int(r), int(i), f"round={r} index={i} webhook={d['webhook']} "
                         f"mutated={str(d['mutated']).lower()}"))
         elif k.startswith("failed-open.mutation.webhook.admission.k8s.io/"):
-            out.append((99, 0, f"failed-open webhook={v}"))
+            r, i = k.split("/")[1].split("_")[1::2]
+            out.append((int(r), int(i) + 1000, f"round={r} index={i} failed-open webhook={v}"))
     for _, _, line in sorted(out):
         print(line)
 
