@@ -21,3 +21,12 @@ BENCHES += bench-k8s
 .PHONY: bench-k8s
 bench-k8s: $(BUILD)/mesa-injector
 	@tests/k8s/bench.sh
+
+# Test driver for tests/integration/k8s_cluster_setup.sh: cluster setup of
+# provision/ against the harness's API server; not installed.
+CLUSTER_SETUP_TOOL := $(BUILD)/tests/cluster-setup-tool
+$(CLUSTER_SETUP_TOOL): $(BUILD)/obj/tests/k8s/cluster-setup-tool.o $(TEST_LINK_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
+
+test-tools: $(CLUSTER_SETUP_TOOL)
