@@ -46,14 +46,8 @@ EOF
 done
 printf '%s\n' '{"nodes":[{"name":"c-ctlplane-0","probe_ok":true},{"name":"c-worker-0","probe_ok":false},{"name":"c-worker-1","probe_ok":true}]}' >"$T/state.json"
 
-# KubeVirt as virt-operator leaves it: the CR with what an admin configured,
-# and the conditions of UpdateConditionsAvailable (kubevirt d923fdb815,
-# pkg/virt-operator/util/client.go).
-kc apply -f tests/k8s/fixtures/kubevirt-crds.yaml >/dev/null
-kc wait --for condition=Established --timeout 60s crd/kubevirts.kubevirt.io >/dev/null
-k8s_namespace kubevirt
-make_cr() {
-	kc create -f - >/dev/null <<'EOF'
+# KubeVirt as virt-operator leaves it, with what an admin configured.
+cat >"$T/cr.yaml" <<'EOF'
 apiVersion: kubevirt.io/v1
 kind: KubeVirt
 metadata: {name: kubevirt, namespace: kubevirt}
@@ -63,12 +57,7 @@ spec:
     permittedHostDevices:
       pciHostDevices: [{pciVendorSelector: "10de:1eb8", resourceName: nvidia.com/T4}]
 EOF
-	kc -n kubevirt patch kubevirt kubevirt --subresource=status --type merge -p '{"status":{"phase":"Deployed","conditions":[
-{"type":"Available","status":"True","reason":"AllComponentsReady","message":"All components are ready."},
-{"type":"Progressing","status":"False","reason":"AllComponentsReady","message":"All components are ready."},
-{"type":"Degraded","status":"False","reason":"AllComponentsReady","message":"All components are ready."}]}}' >/dev/null
-}
-make_cr
+k8s_kubevirt_cr "$T/cr.yaml"
 
 # vmiHook.namespaces: the hook ConfigMaps go to namespaces that exist here.
 # mesa-injector's default (default, kubevirt-test-default, -alternative)
@@ -135,7 +124,7 @@ kc -n kubevirt delete kubevirt kubevirt --wait=true >/dev/null
 run_setup "$KUBECONFIG_K8S" >"$T/setup3.out" 2>&1 || { cat "$T/setup3.out"; fail "cluster setup failed without a KubeVirt CR"; }
 grep -q "KubeVirt is not deployed in namespace kubevirt yet" "$T/setup3.out" || { cat "$T/setup3.out"; fail "no notice about the missing CR"; }
 ok "no KubeVirt CR: the API server's NotFound becomes a notice, setup goes on"
-make_cr
+k8s_kubevirt_cr "$T/cr.yaml"
 
 # --- a user the API server gives no rights ------------------------------------------
 k8s_cert nobody "/CN=vgpuenv-nobody" "keyUsage=critical,digitalSignature

@@ -203,6 +203,21 @@ k8s_namespace() {
 		kc -n "$ns" create configmap kube-root-ca.crt --from-file=ca.crt="$K8S_ROOT/pki/ca.crt" >/dev/null
 }
 
+# k8s_kubevirt_cr FILE: KubeVirt as virt-operator leaves it, without
+# virt-operator: our minimal CRDs (tests/k8s/fixtures/kubevirt-crds.yaml),
+# the kubevirt namespace, the KubeVirt CR of FILE (JSON or YAML, as an admin
+# configured it) and the status conditions of UpdateConditionsAvailable
+# (kubevirt d923fdb815, pkg/virt-operator/util/client.go).
+k8s_kubevirt_cr() {
+	local msg='"reason":"AllComponentsReady","message":"All components are ready."'
+	kc apply -f "$K8S_HERE/fixtures/kubevirt-crds.yaml" >/dev/null &&
+		kc wait --for condition=Established --timeout 60s crd/kubevirts.kubevirt.io >/dev/null &&
+		k8s_namespace kubevirt && kc create -f "$1" >/dev/null &&
+		kc -n kubevirt patch kubevirt kubevirt --subresource=status --type merge -p \
+			"{\"status\":{\"phase\":\"Deployed\",\"conditions\":[{\"type\":\"Available\",\"status\":\"True\",$msg},
+{\"type\":\"Progressing\",\"status\":\"False\",$msg},{\"type\":\"Degraded\",\"status\":\"False\",$msg}]}}" >/dev/null
+}
+
 # ---- node -------------------------------------------------------------------
 k8s_images() {
 	local dir=${VGPUENV_CACHE_DIR:-/var/cache/vgpuenv}/k8s/images key

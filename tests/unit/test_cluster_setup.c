@@ -1,20 +1,21 @@
 /* The KubeVirt CR merge patch of cluster setup: a JSON merge patch replaces
  * arrays, so what the CR already has (feature gates, mediated device types,
- * permitted mediated devices) must be carried over, and ours added once. */
+ * permitted mediated devices) must be carried over, and ours added once.
+ * Cluster setup's kubectl calls (labels, manifests, the patch itself) run
+ * against the test harness's real API server in
+ * tests/integration/k8s_cluster_setup.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/util.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
-#include "provision/base/state.h"
 
 static void check(const char *cr, const char *want)
 {
@@ -61,61 +62,12 @@ static void test_idempotent(void **state)
         check(full, full);
 }
 
-/* Labels go to nodes whose probe passed, under the name Kubernetes knows
- * (kubelet may have registered the FQDN); run against the kubectl stand-in. */
-static void test_labels(void **state)
-{
-        (void)state;
-        char dir[] = "/tmp/test_cluster_setup.XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        char *log = strdup_printf("%s/standins.log", dir);
-        char cwd[4096];
-        assert_non_null(getcwd(cwd, sizeof(cwd))); /* tests run from the top of the tree */
-        char *path = strdup_printf("%s/tests/standins:%s", cwd, getenv("PATH"));
-        setenv("STANDIN_LOG", log, 1);
-        setenv("PATH", path, 1);
-        setenv("KUBECTL_STANDIN_NODES", "c-ctlplane-0.karmalabs.corp c-worker-0 c-worker-1", 1);
-
-        struct config cfg;
-        config_init_defaults(&cfg);
-        cfg.provider = PROVIDER_KCLI;
-        cfg.webhook.deploy = DEPLOY_NONE;
-        cfg.kubevirt.configure = false;
-        struct run_ctx ctx = {.cfg = &cfg, .plan = stdout, .state_dir = dir, .build_dir = dir};
-        struct state st = {
-            .root = cJSON_Parse("{\"nodes\":[{\"name\":\"c-ctlplane-0\",\"probe_ok\":true},"
-                                "{\"name\":\"c-worker-0\",\"probe_ok\":false},"
-                                "{\"name\":\"c-worker-1\",\"probe_ok\":true}]}")};
-        assert_int_equal(cluster_setup(&ctx, &st, "/kc"), 0);
-
-        char *text = NULL;
-        assert_int_equal(read_full_file(log, &text, NULL), 0);
-        assert_non_null(strstr(text, "arg: label\narg: node\narg: c-ctlplane-0.karmalabs.corp\n"
-                                     "arg: vgpuenv.io/render-node=true\narg: --overwrite\n"));
-        assert_non_null(strstr(text, "arg: label\narg: node\narg: c-worker-1\n"));
-        assert_null(strstr(text, "arg: c-worker-0\narg: vgpuenv.io/render-node=true"));
-        assert_non_null(strstr(text, "arg: --kubeconfig\narg: /kc\narg: get\narg: nodes\n"));
-        free(text);
-
-        /* a failing kubectl is an error, not a silent skip */
-        setenv("STANDIN_FAIL_KUBECTL", "label", 1);
-        assert_true(cluster_setup(&ctx, &st, "/kc") < 0);
-        unsetenv("STANDIN_FAIL_KUBECTL");
-
-        cJSON_Delete(st.root);
-        config_done(&cfg);
-        rm_rf(dir);
-        free(log);
-        free(path);
-}
-
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_no_cr),
             cmocka_unit_test(test_keeps_existing),
             cmocka_unit_test(test_idempotent),
-            cmocka_unit_test(test_labels),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
