@@ -68,6 +68,7 @@ k8s_spawn() {
 	shift
 	setsid "$@" >>"$K8S_ROOT/logs/$name.log" 2>&1 </dev/null &
 	echo $! >"$K8S_ROOT/pids/$name"
+	disown $! # stopped by pid, not by the shell's job table
 }
 
 # K8S_BIN: the programs; VGPUENV_K8S_BIN points at other builds of them.
@@ -326,6 +327,7 @@ k8s_start_keeper() {
 		mount -t tmpfs -o mode=0711 vgpuenv-k8s-run /run/containerd && touch "$1/keeper.ready" &&
 		exec sleep infinity' keeper "$K8S_ROOT" >>"$K8S_ROOT/logs/keeper.log" 2>&1 </dev/null &
 	echo $! >"$K8S_ROOT/pids/keeper"
+	disown $!
 	k8s_wait 10 "mount namespace" test -f "$K8S_ROOT/keeper.ready"
 }
 
@@ -360,12 +362,20 @@ k8s_start_kubelet() {
 		k8s_wait "$K8S_DEADLINE" "kubelet healthz" curl -fsS "http://$K8S_ADDR:$K8S_KUBELET_HEALTHZ_PORT/healthz"
 }
 
+K8S_KUBELET_SOCK=/var/lib/kubelet/device-plugins/kubelet.sock
+
+k8s_sock_inode() { k8s_in_node stat -c %i "$K8S_KUBELET_SOCK" 2>/dev/null; }
+k8s_sock_renewed() { local i; i=$(k8s_sock_inode) && [ "$i" != "$1" ]; }
+
 # k8s_restart_kubelet: stop the kubelet and start it again with the same
-# state (what a device plugin must survive: it re-registers when kubelet.sock
-# is recreated).
+# state; returns once the new kubelet has made a new kubelet.sock (in the
+# node's namespace), the cue on which a device plugin registers again.
 k8s_restart_kubelet() {
+	local old
+	old=$(k8s_sock_inode) || old=none
 	k8s_stop_pid kubelet
-	k8s_start_kubelet
+	k8s_start_kubelet &&
+		k8s_wait "$K8S_DEADLINE" "a new $K8S_KUBELET_SOCK" k8s_sock_renewed "$old"
 }
 
 # ---- up / down --------------------------------------------------------------
@@ -415,6 +425,20 @@ k8s_stop_pid() {
 	rm -f "$f"
 }
 
+# k8s_wait_gone PID...: until each has exited (a zombie counts as gone:
+# its parent reaps it), at most 5 s.
+k8s_wait_gone() {
+	local p i st
+	for p in "$@"; do
+		for i in $(seq 50); do
+			st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) || break
+			[ "$st" = Z ] && break
+			sleep 0.1
+		done
+	done
+	return 0
+}
+
 # Every process in the node's mount namespace (shims and what containers
 # left behind), found by the namespace, not by name.
 k8s_kill_namespace() {
@@ -423,12 +447,13 @@ k8s_kill_namespace() {
 	keeper=$(cat "$K8S_ROOT/pids/keeper")
 	ns=$(readlink "/proc/$keeper/ns/mnt" 2>/dev/null) || return 0
 	[ "$ns" != "$(readlink /proc/self/ns/mnt)" ] || return 0
+	local killed=()
 	for p in /proc/[0-9]*; do
 		if [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && [ "${p#/proc/}" != "$keeper" ]; then
-			kill -KILL "${p#/proc/}" 2>/dev/null || true
+			kill -KILL "${p#/proc/}" 2>/dev/null && killed+=("${p#/proc/}")
 		fi
 	done
-	return 0
+	k8s_wait_gone "${killed[@]}"
 }
 
 # The kubelet's cgroupRoot in every hierarchy (cgroup v1: one per
@@ -454,11 +479,14 @@ k8s_make_cgroups() {
 
 # Every process in our cgroup tree (the containers), then the cgroups.
 k8s_remove_cgroups() {
-	local d p left
+	local d p left killed=()
 	for d in $(k8s_cgroup_dirs); do
 		[ -d "$d" ] || continue
-		for p in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+		for p in $(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null && killed+=("$p")
+		done
 	done
+	k8s_wait_gone "${killed[@]}"
 	for d in $(k8s_cgroup_dirs); do
 		[ -d "$d" ] || continue
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
