@@ -14,9 +14,10 @@ stored objects, its /metrics; and plays a second mutating webhook.
       checks that OBJECT (stored, as JSON) holds every value PATCH adds or
       replaces (the API server may add defaults, never drop ours); prints one
       line per operation, exits 1 on the first one not found.
-  k8stool.py quantiles METRICS HISTOGRAM LABEL=VALUE... Q...
-      quantiles of a Prometheus histogram, interpolated in its buckets as
-      Prometheus' histogram_quantile() does.
+  k8stool.py quantiles [--minus BEFORE] METRICS HISTOGRAM LABEL=VALUE... Q...
+      count, mean and quantiles of a Prometheus histogram (its growth since
+      the BEFORE scrape), interpolated in its buckets as Prometheus'
+      histogram_quantile() does, with the bucket each falls in.
   k8stool.py relabel-webhook HOST PORT CERT KEY
       an HTTPS admission webhook that adds the label vgpuenv.io/relabelled to
       what it is sent unless present: the later webhook whose change makes
@@ -105,34 +106,51 @@ def applied(args):
             sys.exit(1)
 
 
+def histogram(path, name, labels):
+    """bucket upper bound -> cumulative count, and the sum, of the series
+    matching labels (added up over the others)."""
+    buckets, total_sum = {}, 0.0
+    for line in open(path).read().splitlines():
+        for part, is_bucket in ((name + "_bucket{", True), (name + "_sum{", False)):
+            if not line.startswith(part):
+                continue
+            lab, val = line[len(part):].rsplit("} ", 1)
+            kv = {k: v.strip('"') for k, v in (p.split("=", 1) for p in lab.split(","))}
+            if not all(kv.get(l.split("=", 1)[0]) == l.split("=", 1)[1] for l in labels):
+                continue
+            if is_bucket:
+                le = float("inf") if kv["le"] == "+Inf" else float(kv["le"])
+                buckets[le] = buckets.get(le, 0) + float(val)
+            else:
+                total_sum += float(val)
+    return buckets, total_sum
+
+
 def quantiles(args):
-    text = open(args[0]).read()
+    minus = None
+    if args[0] == "--minus":
+        minus, args = args[1], args[2:]
     name = args[1]
     labels = [a for a in args[2:] if "=" in a]
     qs = [float(a) for a in args[2:] if "=" not in a]
-    buckets = {}
-    for line in text.splitlines():
-        if not line.startswith(name + "_bucket{"):
-            continue
-        lab, val = line[len(name) + 8:].rsplit("} ", 1)
-        kv = dict(p.split("=", 1) for p in lab.split(","))
-        kv = {k: v.strip('"') for k, v in kv.items()}
-        if all(kv.get(l.split("=", 1)[0]) == l.split("=", 1)[1] for l in labels):
-            le = float("inf") if kv["le"] == "+Inf" else float(kv["le"])
-            buckets[le] = buckets.get(le, 0) + float(val)
+    buckets, total_sum = histogram(args[0], name, labels)
+    if minus:
+        before, before_sum = histogram(minus, name, labels)
+        buckets = {le: c - before.get(le, 0) for le, c in buckets.items()}
+        total_sum -= before_sum
     if not buckets:
         sys.exit(f"no {name} buckets with {labels}")
     bs = sorted(buckets.items())
     total = bs[-1][1]
-    print(f"count={int(total)}", end="")
+    print(f"count={int(total)} mean={total_sum / max(total, 1) * 1000:.2f}ms", end="")
     for q in qs:
         rank, prev_le, prev_c = q * total, 0.0, 0.0
         for le, c in bs:
             if c >= rank:
                 v = prev_le if le == float("inf") else prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-12)
+                print(f" p{int(q * 100)}={v * 1000:.1f}ms (bucket <={le * 1000:g}ms)", end="")
                 break
             prev_le, prev_c = le, c
-        print(f" p{int(q * 100)}={v * 1000:.1f}ms", end="")
     print()
 
 

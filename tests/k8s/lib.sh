@@ -380,6 +380,9 @@ k8s_restart_kubelet() {
 
 # ---- up / down --------------------------------------------------------------
 k8s_lock() {
+	# Held already by this shell (a second k8s_up after k8s_down): a new open
+	# of the file would be another lock, and wait for ourselves.
+	[ -n "${K8S_LOCK_FD:-}" ] && [ -e "/proc/$$/fd/$K8S_LOCK_FD" ] && return 0
 	exec {K8S_LOCK_FD}>>"$K8S_LOCK"
 	if ! flock -n "$K8S_LOCK_FD"; then
 		k8s_log "another harness is running on this machine ($K8S_LOCK): waiting up to 20 min"
