@@ -119,13 +119,15 @@ extendedKeyUsage=clientAuth"
 	rm -f "$d"/*.csr "$d"/*.ext
 }
 
-# k8s_kubeconfig FILE CERTNAME
+# k8s_kubeconfig FILE CERTNAME: named as kubeadm names admin.conf's entries
+# (cluster "kubernetes"), so scripts that edit a kubeadm kubeconfig (e.g.
+# kubevirtci's `kubectl config set-cluster kubernetes`) edit this one.
 k8s_kubeconfig() {
 	cat >"$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
-- name: vgpuenv-k8s
+- name: kubernetes
   cluster:
     server: https://$K8S_ADDR:$K8S_APISERVER_PORT
     certificate-authority: $K8S_ROOT/pki/ca.crt
@@ -135,9 +137,9 @@ users:
     client-certificate: $K8S_ROOT/pki/$2.crt
     client-key: $K8S_ROOT/pki/$2.key
 contexts:
-- name: vgpuenv-k8s
-  context: {cluster: vgpuenv-k8s, user: $2}
-current-context: vgpuenv-k8s
+- name: $2@kubernetes
+  context: {cluster: kubernetes, user: $2}
+current-context: $2@kubernetes
 EOF
 	chmod 0600 "$1"
 }
