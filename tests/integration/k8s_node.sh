@@ -4,8 +4,9 @@
 #  - the kubelet registers the node; its Ready condition is what the kubelet
 #    says without a CNI plugin (shown, not hidden), and host-network pods run
 #    anyway, from our own image, with no registry;
-#  - the character device that stands in for /dev/dri/renderD128: a pod that
-#    only sees it (hostPath) cannot open() it (the device cgroup: EPERM), a
+#  - /dev/dri/renderD128 of the node (this machine's, or the stand-in that
+#    k8s_render_node makes in the node's namespace): a pod that only sees it
+#    (hostPath /dev/dri) cannot open() it (the device cgroup: EPERM), a
 #    privileged one can; so "open() works" in a test means the runtime was
 #    told about the device;
 #  - the kubelet's device-plugin socket is in the node's mount namespace at
@@ -32,9 +33,11 @@ echo
 ok "kubelet registered $K8S_NODE_NAME ($(kc get node "$K8S_NODE_NAME" -o jsonpath='{.status.nodeInfo.kubeletVersion}, {.status.nodeInfo.containerRuntimeVersion}'))"
 
 k8s_namespace harness-node
-DEV=$K8S_ROOT/dev/dri
-k8s_fake_render_node "$DEV/renderD128"
-out=$(k8s_open_in_pod harness-node plain /dev/dri/renderD128 --mount "$DEV:/dev/dri") || fail "the pod did not run"
+real=0
+[ -c /dev/dri/renderD128 ] && real=1
+echo "    render node: $(k8s_render_node)"
+[ $real = 1 ] || [ ! -e /dev/dri/renderD128 ] || fail "the stand-in is visible in the host's /dev/dri"
+out=$(k8s_open_in_pod harness-node plain /dev/dri/renderD128 --mount /dev/dri:/dev/dri) || fail "the pod did not run"
 echo "    api server: $out"
 case "$out" in *"exit=3 "*"Operation not permitted"*) ;; *) fail "a pod that only sees the node opened it: $out" ;; esac
 ok "a pod with the stand-in render node in a hostPath cannot open() it (device cgroup: EPERM)"
@@ -48,7 +51,7 @@ spec:
   hostNetwork: true
   restartPolicy: Never
   automountServiceAccountToken: false
-  volumes: [{name: dev, hostPath: {path: "$DEV", type: Directory}}]
+  volumes: [{name: dev, hostPath: {path: /dev/dri, type: Directory}}]
   containers:
   - name: open
     image: $K8S_TEST_IMAGE
@@ -102,7 +105,10 @@ for d in /sys/fs/cgroup/*/"$K8S_CGROUP"; do [ ! -e "$d" ] || left+=" $d"; done
 grep -q "$root" /proc/self/mountinfo && left+=" mounts"
 # Ours: in the kubelet's cgroup tree (containers), or naming the root (the
 # daemons, the shims: containerd passes them its socket under the root).
+# Zombies are dead already (their new parent reaps them; they hold nothing
+# but a pid).
 for p in /proc/[0-9]*; do
+	[ "$(sed 's/.*) //' "$p/stat" 2>/dev/null | cut -d' ' -f1)" != Z ] || continue
 	if grep -q ":/$K8S_CGROUP/" "$p/cgroup" 2>/dev/null || grep -qaF "$root" "$p/cmdline" 2>/dev/null; then
 		left+=" pid${p#/proc/}($(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-60))"
 	fi

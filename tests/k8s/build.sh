@@ -33,7 +33,8 @@ GO_BIN=$(find_go) || {
 	exit 77
 }
 
-export GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOFLAGS=-mod=mod GOTOOLCHAIN=local
+# -mod=readonly: exactly what go.mod and go.sum pin (pin.sh changes them).
+export GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOFLAGS=-mod=readonly GOTOOLCHAIN=local
 export CGO_ENABLED=0 GOPATH=$cache/go/path
 version=$(sed -n "s|^\tk8s.io/kubernetes \(v[0-9.]*\).*|\1|p" "$here/go.mod")
 [ -n "$version" ] || {
@@ -82,7 +83,12 @@ trap 'rm -rf "$tmp"' EXIT
 # The packages come from go.mod's tool directives, so this list and go.mod
 # cannot disagree. -trimpath and -s -w: smaller binaries, no local paths.
 
-(cd "$here" && "$GO_BIN" build -trimpath -ldflags="$ldflags" -o "$tmp/" tool) >&2
+log=$cache/k8s/build-$version-$key.log
+if ! (cd "$here" && "$GO_BIN" build -trimpath -ldflags="$ldflags" -o "$tmp/" tool) >"$log" 2>&1; then
+	tail -n 40 "$log" >&2
+	echo "k8s harness: go build failed (whole log: $log)" >&2
+	exit 1
+fi
 # etcd's main package is the module root go.etcd.io/etcd/server/v3: go build
 # names it after the path element before the major version.
 [ -x "$tmp/server" ] && mv "$tmp/server" "$tmp/etcd"

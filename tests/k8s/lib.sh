@@ -436,7 +436,8 @@ k8s_wait_gone() {
 	local p i st
 	for p in "$@"; do
 		for i in $(seq 50); do
-			st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) || break
+			st=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || break
+			st=${st%% *}
 			[ "$st" = Z ] && break
 			sleep 0.1
 		done
@@ -539,18 +540,30 @@ k8s_trap() {
 	trap 'exit 143' TERM
 }
 
-# k8s_fake_render_node PATH: a character device that stands in for
-# /dev/dri/renderD128 on a host without DRM. It takes /dev/kvm's major:minor
-# (10:232), a device with a driver behind it that no runtime allows by
-# default: open() in a container succeeds only when the runtime was told
-# about the device (a device plugin's DeviceSpec) and fails with EPERM from
-# the device cgroup otherwise. Without /dev/kvm it is 226:128, the render
-# node's own numbers, and "allowed" shows as ENXIO (no driver) against EPERM.
-k8s_fake_render_node() {
+# k8s_render_node: /dev/dri/renderD128 as the node's containers and a device
+# plugin see it, and prints what it is. A real render node on this machine
+# (a node VM with virtio-gpu) is used as it is. Otherwise a stand-in is made
+# in the node's mount namespace only, on a tmpfs over /dev/dri there (the
+# host's /dev/dri is untouched; an empty one is made and removed when the
+# host has none): a character device with /dev/kvm's numbers (10:232), which
+# has a driver behind it and which no runtime allows by default, so open()
+# in a container succeeds exactly when the runtime was told about the device
+# (a device plugin's DeviceSpec, privileged) and fails with EPERM from the
+# device cgroup otherwise. Without /dev/kvm it is 226:128, the render node's
+# own numbers, and "allowed" shows as ENXIO (no DRM driver) against EPERM.
+k8s_render_node() {
 	local mm="226 128"
+	if [ -c /dev/dri/renderD128 ]; then
+		echo "/dev/dri/renderD128 (this machine's, $(stat -c '%t:%T' /dev/dri/renderD128))"
+		return 0
+	fi
 	[ -c /dev/kvm ] && mm="$(stat -c '%t %T' /dev/kvm | { read -r a b; echo "$((16#$a)) $((16#$b))"; })"
-	mkdir -p "$(dirname "$1")"
-	[ -c "$1" ] || mknod -m 0666 "$1" c $mm
+	if [ ! -d /dev/dri ]; then
+		mkdir /dev/dri && echo /dev/dri >>"$K8S_ROOT/created-dirs" || return 1
+	fi
+	k8s_in_node sh -c "mountpoint -q /dev/dri || mount -t tmpfs -o mode=0755,size=64k vgpuenv-k8s-dri /dev/dri" &&
+		k8s_in_node sh -c "[ -c /dev/dri/renderD128 ] || mknod -m 0666 /dev/dri/renderD128 c $mm" || return 1
+	echo "/dev/dri/renderD128 (stand-in $mm in the node's namespace)"
 }
 
 # k8s_open_in_pod NS NAME DEVICE [--limit RESOURCE] [--mount HOSTDIR:DIR]: run
