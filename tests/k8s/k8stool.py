@@ -148,7 +148,7 @@ def quantiles(args):
         for le, c in bs:
             if c >= rank:
                 v = prev_le if le == float("inf") else prev_le + (le - prev_le) * (rank - prev_c) / max(c - prev_c, 1e-12)
-                print(f" p{int(q * 100)}={v * 1000:.1f}ms (bucket <={le * 1000:g}ms)", end="")
+                print(f" p{int(q * 100)}={v * 1000:.1f}ms (in ({prev_le * 1000:g}, {le * 1000:g}] ms)", end="")
                 break
             prev_le, prev_c = le, c
     print()
