@@ -71,11 +71,11 @@ k8s_in_node test -S "$sock" || fail "no $sock in the node's mount namespace"
 [ -d "$K8S_ROOT/kubelet/device-plugins" ] || fail "the device-plugin directory is not under the harness root"
 [ ! -e "$sock" ] || [ "$(stat -c %i "$sock")" != "$(k8s_in_node stat -c %i "$sock")" ] ||
 	fail "the host's $sock is the harness's: the node's namespace is not private"
-ino1=$(k8s_in_node stat -c %i "$sock")
+ino1=$(k8s_sock_inode)
 ok "kubelet.sock at $sock in the node's namespace ($K8S_ROOT/kubelet/device-plugins)"
 
 k8s_restart_kubelet || fail "kubelet restart"
-ino2=$(k8s_in_node stat -c %i "$sock")
+ino2=$(k8s_sock_inode)
 [ "$ino1" != "$ino2" ] || fail "kubelet.sock was not recreated by the restart"
 out=$(k8s_open_in_pod harness-node after-restart /dev/null) || fail "no pod after the restart"
 [ "$out" = "exit=0 message=opened" ] || fail "pod after restart: $out"

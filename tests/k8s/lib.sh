@@ -366,7 +366,9 @@ k8s_start_kubelet() {
 
 K8S_KUBELET_SOCK=/var/lib/kubelet/device-plugins/kubelet.sock
 
-k8s_sock_inode() { k8s_in_node stat -c %i "$K8S_KUBELET_SOCK" 2>/dev/null; }
+# Which kubelet.sock: its inode and change time (the file system may hand a
+# new socket the inode the old one just freed).
+k8s_sock_inode() { k8s_in_node stat -c '%i %z' "$K8S_KUBELET_SOCK" 2>/dev/null; }
 k8s_sock_renewed() { local i; i=$(k8s_sock_inode) && [ "$i" != "$1" ]; }
 
 # k8s_restart_kubelet: stop the kubelet and start it again with the same
