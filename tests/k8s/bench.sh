@@ -19,7 +19,7 @@ root=$PWD
 N=${BENCH_PODS:-200}
 T=$(mktemp -d /tmp/vgpuenv-bench-k8s.XXXXXX)
 INJ=""
-trap 'rc=$?; [ -n "$INJ" ] && kill "$INJ" 2>/dev/null; k8s_down; rm -rf "$T"; exit $rc' EXIT
+trap 'rc=$?; [ -z "$INJ" ] || kill "$INJ" 2>/dev/null || true; k8s_down; rm -rf "$T"; exit $rc' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

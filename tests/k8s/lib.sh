@@ -337,6 +337,15 @@ k8s_start_keeper() {
 # sees /var/lib/kubelet (a device plugin must run here to find kubelet.sock).
 k8s_in_node() { nsenter --mount="/proc/$(cat "$K8S_ROOT/pids/keeper")/ns/mnt" -- "$@"; }
 
+# k8s_spawn_in_node NAME CMD...: a daemon in the node's mount namespace (a
+# device plugin), with pids/NAME and logs/NAME.log like the harness's own;
+# k8s_stop_pid NAME stops it, k8s_down kills it with the rest of the node.
+k8s_spawn_in_node() {
+	local name=$1
+	shift
+	k8s_spawn "$name" nsenter --mount="/proc/$(cat "$K8S_ROOT/pids/keeper")/ns/mnt" -- "$@"
+}
+
 # ctr inside the node's namespace: its fifos live in the private /run/containerd.
 k8s_ctr() { k8s_in_node ctr --address "$K8S_ROOT/containerd/containerd.sock" -n k8s.io "$@"; }
 
@@ -511,6 +520,10 @@ k8s_remove_cgroups() {
 # k8s_down: stops and removes everything k8s_up made, also after a crashed or
 # interrupted up (it works from the pid files and the root, not from memory).
 k8s_down() {
+	# Teardown goes on past any failure, also when called from a trap of a
+	# `set -e` script (the options come back on return).
+	local -
+	set +e
 	[ -d "$K8S_ROOT" ] || return 0
 	local n d
 	# Pods first, through containerd, so their processes get SIGTERM.
@@ -573,7 +586,8 @@ k8s_render_node() {
 # result in its termination message. --limit requests RESOURCE (1), as a pod
 # asking a device plugin for the device does; --mount makes HOSTDIR a hostPath
 # volume at DIR (the node visible, but no device-cgroup rule for it). Prints
-# the API server's record of how the container ended: "exit=N message=...".
+# the API server's record of how the container ended: "exit=N message=...",
+# or "exit= message=REASON" when the kubelet refused the pod.
 k8s_open_in_pod() {
 	local ns=$1 name=$2 dev=$3 limits="" mounts="" volumes=""
 	shift 3
@@ -607,12 +621,14 @@ spec:
     $mounts
 EOF
 	k8s_wait "$K8S_DEADLINE" "pod $ns/$name to finish" k8s_pod_finished "$ns" "$name" || return 1
-	kc -n "$ns" get pod "$name" -o jsonpath='exit={.status.containerStatuses[0].state.terminated.exitCode} message={.status.containerStatuses[0].state.terminated.message}'
+	kc -n "$ns" get pod "$name" -o jsonpath='exit={.status.containerStatuses[0].state.terminated.exitCode} message={.status.containerStatuses[0].state.terminated.message}{.status.reason}'
 	echo
 }
 
+# The container ended, or the kubelet refused the pod (phase Failed with a
+# reason such as UnexpectedAdmissionError, no container ever ran).
 k8s_pod_finished() {
-	local code
-	code=$(kc -n "$1" get pod "$2" -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}') || return 1
-	[ -n "$code" ]
+	local s
+	s=$(kc -n "$1" get pod "$2" -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}/{.status.phase}/{.status.reason}') || return 1
+	case "$s" in [0-9]*/* | */Failed/?*) return 0 ;; *) return 1 ;; esac
 }
