@@ -202,7 +202,7 @@ const char *appliance_error(struct appliance *a)
 void appliance_begin(struct appliance *a, struct cancel *call, double seconds, const char *what)
 {
         cancel_init_child(call, &a->sr->cancel, seconds, what);
-        step_waiting(a->sr, "%s", what);
+        step_waiting(a->sr, "%s, at most %.0f s", what, seconds);
         atomic_store(&a->current, call);
 }
 

@@ -305,7 +305,8 @@ static void *progress_thread(void *arg)
                         if (!sr)
                                 continue;
                         double t = now_seconds() - e->started[i];
-                        log_info("    ... %s: %s (%.0fs of %.0fs)", sr->step->name,
+                        log_info("    ... %s: %s (%.0f s so far; the step's deadline: %.0f s)",
+                                 sr->step->name,
                                  sr->waiting_for[0] ? sr->waiting_for : sr->step->progress, t,
                                  sr->step->deadline);
                 }
