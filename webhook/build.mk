@@ -39,7 +39,10 @@ $(BUILD)/mesa-injector-hook-apply: $(WEBHOOK_HOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 
 # ---- unit tests (cmocka) ----------------------------------------------------
 UNIT_TESTS += $(BUILD)/tests/test_webhook_patch $(BUILD)/tests/test_webhook_config \
-	$(BUILD)/tests/test_webhook_domain $(BUILD)/tests/test_webhook_log
+	$(BUILD)/tests/test_webhook_domain $(BUILD)/tests/test_webhook_log \
+	$(BUILD)/tests/test_webhook_hooks
+# It sees every cJSON_InitHooks call (see the test).
+$(BUILD)/tests/test_webhook_hooks: LDFLAGS += -Wl,--wrap=cJSON_InitHooks
 $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o $(WEBHOOK_COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o $(WEBHOOK_COMMON_OBJS) $(WEBHOOK_XML_LIBS) -lcmocka $(LDFLAGS)
