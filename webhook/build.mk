@@ -7,7 +7,8 @@ WEBHOOK_PKGS := libmicrohttpd gnutls libcjson yaml-0.1 zlib
 WEBHOOK_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS))
 WEBHOOK_XML_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS) libxml-2.0)
 WEBHOOK_LIB_SRCS := webhook/config.c webhook/patch.c webhook/admission.c webhook/metrics.c \
-	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/server.c \
+	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/conn_guard.c \
+	webhook/server.c \
 	webhook/certs.c webhook/manifests.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
@@ -40,7 +41,7 @@ $(BUILD)/mesa-injector-hook-apply: $(WEBHOOK_HOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 # ---- unit tests (cmocka) ----------------------------------------------------
 UNIT_TESTS += $(BUILD)/tests/test_webhook_patch $(BUILD)/tests/test_webhook_config \
 	$(BUILD)/tests/test_webhook_domain $(BUILD)/tests/test_webhook_log \
-	$(BUILD)/tests/test_webhook_hooks
+	$(BUILD)/tests/test_webhook_hooks $(BUILD)/tests/test_webhook_conn_guard
 # It sees every cJSON_InitHooks call (see the test).
 $(BUILD)/tests/test_webhook_hooks: LDFLAGS += -Wl,--wrap=cJSON_InitHooks
 $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o $(WEBHOOK_COMMON_OBJS)

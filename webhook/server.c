@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "webhook/admission.h"
 #include "webhook/admission_log.h"
+#include "webhook/conn_guard.h"
 #include "webhook/metrics.h"
 #include "webhook/tls_store.h"
 #include "webhook/tls_transport.h"
@@ -28,35 +29,16 @@
 /* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
-/* One per connection, to bound the time a request may take to arrive:
- * libmicrohttpd only has an idle timeout, which a client sending one byte
- * every few seconds never trips. */
-struct conn_track {
-        MHD_socket fd;
-        /* Written by the connection's own thread on every request, read by
-         * the reaper: atomics, so the answer path takes no lock. Stored in
-         * this order (phase_start first), a reaper that sees !received
-         * also sees the phase_start that goes with it. */
-        _Atomic double phase_start; /* connection start, or the end of the previous request */
-        atomic_bool received;       /* the current request has fully arrived */
-        bool cut;                   /* under conns_lock */
-        struct conn_track *prev, *next;
-        struct tls_transport tt; /* only the connection's own thread touches it */
-};
-
 struct server {
         const struct injector_config *config;
         struct tls_store *tls;
         atomic_int inflight;
         atomic_bool draining;
         atomic_size_t buffered; /* bytes held in request buffers, all connections */
-        pthread_mutex_t conns_lock;
-        struct conn_track *conns;
+        /* Every open connection, across all listeners: limits, deadlines. */
+        struct conn_guard *guard;
         pthread_t reaper;
         atomic_bool stop_reaper;
-        /* Connections admitted by admit_connection() and not yet closed:
-         * limits.connectionLimit holds across all listeners. */
-        atomic_uint admitted;
         struct admission_log *log;
 };
 
@@ -225,9 +207,16 @@ static int answer_head(struct MHD_Connection *conn, struct server *srv, struct r
                 if (!is_get)
                         return respond_error(conn, srv, rq, 405, "method not allowed: use GET",
                                              OUTCOME_METHOD, "GET, HEAD");
-                if (rq->route == ROUTE_METRICS)
+                if (rq->route == ROUTE_METRICS) {
+                        struct conn_guard_stats st;
+                        conn_guard_stats(srv->guard, &st);
+                        struct metric_gauges g = {.connections = st.open,
+                                                  .sources = st.sources,
+                                                  .largest_source = st.largest_source,
+                                                  .config = c};
                         return respond(conn, srv, rq, 200, "text/plain; version=0.0.4",
-                                       metrics_render(), OUTCOME_OK, NULL);
+                                       metrics_render(&g), OUTCOME_OK, NULL);
+                }
                 if (rq->route == ROUTE_READYZ && atomic_load(&srv->draining))
                         return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"),
                                        OUTCOME_ERROR, NULL);
@@ -374,6 +363,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct request *rq = *con_cls;
         if (!rq)
                 return;
+        bool rq_answered = rq->answered;
         if (!rq->answered)
                 metrics_request(rq->route,
                                 toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT
@@ -389,7 +379,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (t) {
                 tls_transport_answer_done(&t->tt);
                 /* The next request on this keep-alive connection starts its clock. */
+                tls_transport_phase_begins(&t->tt);
                 atomic_store(&t->phase_start, now_seconds());
+                if (rq_answered)
+                        atomic_store(&t->served, true);
                 atomic_store(&t->received, false);
         }
 }
@@ -400,74 +393,41 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         struct server *srv = cls;
 
         if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-                struct conn_track *t = calloc(1, sizeof(*t));
                 const union MHD_ConnectionInfo *ci =
                     MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-                if (!t || !ci) {
-                        free(t);
+                const union MHD_ConnectionInfo *ai =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                const union MHD_ConnectionInfo *si =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+                if (!ci)
                         return;
-                }
-                t->fd = ci->connect_fd;
-                t->phase_start = now_seconds();
                 /* Responses leave in more than one TLS record; without
                  * TCP_NODELAY, Nagle waits for the client's delayed ACK
                  * (40 ms) between them on keep-alive connections. */
                 int one = 1;
-                (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                const union MHD_ConnectionInfo *si =
-                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-                if (si && si->tls_session)
-                        tls_transport_attach(&t->tt, si->tls_session, t->fd);
-                pthread_mutex_lock(&srv->conns_lock);
-                t->next = srv->conns;
-                if (srv->conns)
-                        srv->conns->prev = t;
-                srv->conns = t;
-                pthread_mutex_unlock(&srv->conns_lock);
-                *socket_context = t;
+                (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                *socket_context = conn_guard_open(srv->guard, ai ? ai->client_addr : NULL,
+                                                  ci->connect_fd, si ? si->tls_session : NULL);
                 return;
         }
-        atomic_fetch_sub(&srv->admitted, 1);
         struct conn_track *t = *socket_context;
         if (!t)
                 return;
-        /* Called before libmicrohttpd closes the socket: once unlinked under
-         * the lock, the reaper can no longer touch a reused descriptor. */
-        pthread_mutex_lock(&srv->conns_lock);
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                srv->conns = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
-        pthread_mutex_unlock(&srv->conns_lock);
-        tls_transport_release(&t->tt);
-        free(t);
+        /* Called before libmicrohttpd closes the socket: once unlinked, the
+         * reaper can no longer touch a reused descriptor. */
+        conn_guard_close(srv->guard, t);
         *socket_context = NULL;
 }
 
-/* Cut connections whose current request has not fully arrived within
- * limits.requestTimeoutSeconds: shutdown() wakes libmicrohttpd's poll with
- * EOF and it closes the connection itself. */
+/* Deadlines (conn_guard_reap): a tenth of a second is well inside the
+ * shortest of them, and costs a walk of at most connectionLimit entries. */
 static void *reaper_thread(void *arg)
 {
         struct server *srv = arg;
-        double limit = srv->config->limits.request_timeout_s;
 
         while (!atomic_load(&srv->stop_reaper)) {
-                usleep(200000);
-                double now = now_seconds();
-                pthread_mutex_lock(&srv->conns_lock);
-                for (struct conn_track *t = srv->conns; t; t = t->next)
-                        if (!t->received && !t->cut && now - t->phase_start > limit) {
-                                shutdown(t->fd, SHUT_RDWR);
-                                t->cut = true;
-                                metrics_request(ROUTE_OTHER, OUTCOME_TIMEOUT, now - t->phase_start);
-                                log_warning(
-                                    "closing a connection whose request did not arrive within %gs",
-                                    limit);
-                        }
-                pthread_mutex_unlock(&srv->conns_lock);
+                usleep(100000);
+                conn_guard_reap(srv->guard, now_seconds());
         }
         return NULL;
 }
@@ -545,18 +505,12 @@ static void stop_listeners(struct MHD_Daemon **daemons, unsigned n)
                 MHD_stop_daemon(daemons[i]);
 }
 
-/* The connection limit across all listeners; each listener's own limit in
- * libmicrohttpd is the same number, so it never refuses first. A slot is
- * given back when the connection closes (on_connection). */
+/* libmicrohttpd's accept policy callback, before any TLS work: the limits
+ * of conn_guard.h, across all listeners. */
 static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, socklen_t len)
 {
         struct server *srv = cls;
-        (void)addr;
-        (void)len;
-        if (atomic_fetch_add(&srv->admitted, 1) < srv->config->limits.connection_limit)
-                return MHD_YES;
-        atomic_fetch_sub(&srv->admitted, 1);
-        return MHD_NO;
+        return conn_guard_admit(srv->guard, addr, len) ? MHD_YES : MHD_NO;
 }
 
 /* Returns how many started (all of limits.threads, or fewer on failure). */
@@ -573,8 +527,15 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
             {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
             {MHD_OPTION_SOCK_ADDR, 0, (void *)ss},
-            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL},
-            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL},
+            /* The guard decides; libmicrohttpd's own limit, per listener,
+             * only leaves room for connections being evicted. */
+            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit + CONN_GUARD_EVICTING_MAX,
+             NULL},
+            /* The guard closes idle connections at connectionTimeoutSeconds
+             * and counts them; this, a second later, ends a client that
+             * stopped reading its answer (there the guard does not look). */
+            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s + 1, NULL},
+            {MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->limits.connection_memory_bytes, NULL},
             {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
             {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
             {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
@@ -593,7 +554,7 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
-        struct server srv = {.config = c, .conns_lock = PTHREAD_MUTEX_INITIALIZER};
+        struct server srv = {.config = c};
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
@@ -605,9 +566,19 @@ int server_run(const struct server_opts *o)
         if (r < 0)
                 return log_error_errno(r, "--listen %s: expected ADDR:PORT with a numeric address",
                                        o->listen);
-        r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
+        struct conn_guard_limits gl = {.connections = c->limits.connection_limit,
+                                       .per_source = c->limits.connections_per_source,
+                                       .handshake_s = c->limits.handshake_timeout_s,
+                                       .idle_s = c->limits.connection_timeout_s,
+                                       .request_s = c->limits.request_timeout_s};
+        r = conn_guard_new(&gl, &srv.guard);
         if (r < 0)
+                return log_error_errno(r, "cannot set up connection tracking");
+        r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
+        if (r < 0) {
+                conn_guard_free(srv.guard);
                 return r;
+        }
         tls_store_set_global(srv.tls);
 
         /* Signals are taken by sigwait() below; worker threads inherit the
@@ -667,11 +638,9 @@ int server_run(const struct server_opts *o)
         double deadline = now_seconds() + c->limits.shutdown_grace_s;
         unsigned open_conns;
         for (;;) {
-                open_conns = 0;
-                pthread_mutex_lock(&srv.conns_lock);
-                for (struct conn_track *t = srv.conns; t; t = t->next)
-                        open_conns++;
-                pthread_mutex_unlock(&srv.conns_lock);
+                struct conn_guard_stats st;
+                conn_guard_stats(srv.guard, &st);
+                open_conns = st.open;
                 if (open_conns == 0 || now_seconds() >= deadline)
                         break;
                 usleep(10000);
@@ -690,5 +659,6 @@ int server_run(const struct server_opts *o)
 out:
         admission_log_free(srv.log);
         tls_store_free(srv.tls);
+        conn_guard_free(srv.guard);
         return r;
 }

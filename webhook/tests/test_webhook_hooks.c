@@ -66,8 +66,9 @@ static void *answer_reviews(void *arg)
         char *first = NULL;
         for (int i = 0; i < 300; i++) {
                 struct admission_result r;
-                bool same = admission_handle(&cfg, ADMIT_PODS, review, strlen(review), 0, &r) == 0 &&
-                            r.body && (!first || strcmp(r.body, first) == 0);
+                bool same =
+                    admission_handle(&cfg, ADMIT_PODS, review, strlen(review), 0, &r) == 0 &&
+                    r.body && (!first || strcmp(r.body, first) == 0);
                 if (same && !first)
                         first = strdup(r.body);
                 admission_result_done(&r);

@@ -1,0 +1,84 @@
+/* Which connections mesa-injector lets in and how long it keeps them, so
+ * that the API server is served while other clients misbehave: any pod in
+ * a cluster can reach the webhook's Service, and the API server itself
+ * needs only a few keep-alive connections from one or a few addresses.
+ *
+ * - limits.connectionsPerSource: concurrent connections per source address;
+ *   beyond, a new one is closed at accept, before any TLS work. One source
+ *   (a pod opening thousands of idle sockets) never takes the whole table.
+ * - limits.connectionLimit: all connections. When full, a newcomer whose
+ *   source holds at least two fewer connections than another takes the
+ *   place of that source's oldest connection that has never completed a
+ *   request (one stuck in its handshake or its first request), so sources
+ *   that hold many idle sockets cannot lock out one that holds few.
+ * - Deadlines, checked by a reaper thread several times a second: the TLS
+ *   handshake (limits.handshakeTimeoutSeconds, short: a client that sends
+ *   nothing or half a hello gives way quickly), an idle connection
+ *   (limits.connectionTimeoutSeconds since it opened or since its last
+ *   answer) and a request that started but has not fully arrived
+ *   (limits.requestTimeoutSeconds, however slowly it trickles).
+ * A connection cut is shut down from the reaper; libmicrohttpd sees the
+ * EOF and closes it in its own thread. Every refusal and cut is counted in
+ * /metrics and logged as one summary line per second. */
+#pragma once
+
+#include <gnutls/gnutls.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "webhook/metrics.h"
+#include "webhook/tls_transport.h"
+
+struct conn_guard_limits {
+        unsigned connections;      /* limits.connectionLimit */
+        unsigned per_source;       /* limits.connectionsPerSource */
+        double handshake_s, idle_s, request_s;
+};
+
+/* Connections may exceed limits.connectionLimit by those being evicted,
+ * until their threads close them (a few milliseconds): libmicrohttpd's own
+ * limit must leave this much room. */
+#define CONN_GUARD_EVICTING_MAX 8
+
+struct conn_source;
+
+/* One open connection. */
+struct conn_track {
+        int fd;
+        struct conn_source *source;
+        double opened;
+        /* Written by the connection's own thread on every request, read by
+         * the reaper: atomics, so the answer path takes no lock. Stored in
+         * this order (phase_start first), a reaper that sees !received
+         * also sees the phase_start that goes with it. */
+        _Atomic double phase_start; /* opened, or the end of the previous request */
+        atomic_bool received;       /* the current request has fully arrived */
+        atomic_bool served;         /* a request has been answered on it */
+        bool cut, evicted;          /* under the guard's lock */
+        struct conn_track *prev, *next;
+        struct tls_transport tt; /* only the connection's own thread touches it */
+};
+
+struct conn_guard_stats {
+        unsigned open, sources, largest_source;
+};
+
+struct conn_guard;
+int conn_guard_new(const struct conn_guard_limits *limits, struct conn_guard **ret);
+void conn_guard_free(struct conn_guard *g);
+
+/* At accept (libmicrohttpd's accept policy callback), before any TLS work:
+ * true lets the connection in and reserves its place, which the next
+ * conn_guard_open() in the same thread takes. */
+bool conn_guard_admit(struct conn_guard *g, const struct sockaddr *addr, socklen_t len);
+/* The connection admitted last in this thread has started (NULL on
+ * out-of-memory: it is then not tracked, and not counted either). */
+struct conn_track *conn_guard_open(struct conn_guard *g, const struct sockaddr *addr, int fd,
+                                   gnutls_session_t session);
+/* Before its socket is closed; t is freed. */
+void conn_guard_close(struct conn_guard *g, struct conn_track *t);
+/* Cuts every connection past its deadline; once a second logs what was
+ * refused and cut since the last time. */
+void conn_guard_reap(struct conn_guard *g, double now);
+void conn_guard_stats(struct conn_guard *g, struct conn_guard_stats *out);
