@@ -317,7 +317,7 @@ static int deadline_passed(const struct conn_guard *g, const struct conn_track *
         if (!atomic_load(&t->tt.handshaken))
                 return now - t->opened > g->limits.handshake_s ? CUT_HANDSHAKE : -1;
         double since = now - atomic_load(&t->phase_start);
-        if (!atomic_load(&t->tt.data_in))
+        if (!atomic_load(&t->tt.data_in) && !atomic_load(&t->request_line))
                 return since > g->limits.idle_s ? CUT_IDLE : -1;
         return since > g->limits.request_s ? CUT_REQUEST : -1;
 }

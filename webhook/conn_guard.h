@@ -15,11 +15,14 @@
  *   handshake (limits.handshakeTimeoutSeconds, short: a client that sends
  *   nothing or half a hello gives way quickly), an idle connection
  *   (limits.connectionTimeoutSeconds since it opened or since its last
- *   answer) and a request that started but has not fully arrived
- *   (limits.requestTimeoutSeconds, however slowly it trickles).
- * A connection cut is shut down from the reaper; libmicrohttpd sees the
- * EOF and closes it in its own thread. Every refusal and cut is counted in
- * /metrics and logged as one summary line per second. */
+ *   answer, with no byte of a request since) and a request that has begun
+ *   but not fully arrived (limits.requestTimeoutSeconds, however slowly it
+ *   trickles). A request has begun when bytes came after the handshake
+ *   (tls_transport.h) or its request line has been parsed (for bytes that
+ *   GnuTLS took in with the client's Finished).
+ * A connection cut (past a deadline, or evicted) is shut down where that is
+ * decided; libmicrohttpd sees the EOF and closes it in its own thread. Every refusal and cut is
+ * counted in /metrics and logged as one summary line per second. */
 #pragma once
 
 #include <gnutls/gnutls.h>
@@ -31,8 +34,8 @@
 #include "webhook/tls_transport.h"
 
 struct conn_guard_limits {
-        unsigned connections;      /* limits.connectionLimit */
-        unsigned per_source;       /* limits.connectionsPerSource */
+        unsigned connections; /* limits.connectionLimit */
+        unsigned per_source;  /* limits.connectionsPerSource */
         double handshake_s, idle_s, request_s;
 };
 
@@ -53,6 +56,7 @@ struct conn_track {
          * this order (phase_start first), a reaper that sees !received
          * also sees the phase_start that goes with it. */
         _Atomic double phase_start; /* opened, or the end of the previous request */
+        atomic_bool request_line;   /* the current request's first line has arrived */
         atomic_bool received;       /* the current request has fully arrived */
         atomic_bool served;         /* a request has been answered on it */
         bool cut, evicted;          /* under the guard's lock */

@@ -361,30 +361,45 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         struct server *srv = cls;
         struct request *rq = *con_cls;
-        if (!rq)
-                return;
-        bool rq_answered = rq->answered;
-        if (!rq->answered)
-                metrics_request(rq->route,
-                                toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT
-                                                                              : OUTCOME_ERROR,
-                                now_seconds() - rq->start);
-        free(rq->buf);
-        atomic_fetch_sub(&srv->buffered, rq->cap);
-        free(rq);
-        *con_cls = NULL;
-        atomic_fetch_sub(&srv->inflight, 1);
+        bool answered = rq && rq->answered;
+        if (rq) {
+                if (!rq->answered)
+                        metrics_request(rq->route,
+                                        toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                                            ? OUTCOME_TIMEOUT
+                                            : OUTCOME_ERROR,
+                                        now_seconds() - rq->start);
+                free(rq->buf);
+                atomic_fetch_sub(&srv->buffered, rq->cap);
+                free(rq);
+                *con_cls = NULL;
+                atomic_fetch_sub(&srv->inflight, 1);
+        }
 
         struct conn_track *t = track_of(conn);
         if (t) {
                 tls_transport_answer_done(&t->tt);
                 /* The next request on this keep-alive connection starts its clock. */
-                tls_transport_phase_begins(&t->tt);
                 atomic_store(&t->phase_start, now_seconds());
-                if (rq_answered)
+                if (answered)
                         atomic_store(&t->served, true);
+                tls_transport_phase_begins(&t->tt);
+                atomic_store(&t->request_line, false);
                 atomic_store(&t->received, false);
         }
+}
+
+/* libmicrohttpd's URI log callback: the request line has arrived, so from
+ * now on the connection is not idle but sending a request (the deadline
+ * becomes limits.requestTimeoutSeconds). NULL: *con_cls stays unset. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+        (void)cls;
+        (void)uri;
+        struct conn_track *t = track_of(conn);
+        if (t)
+                atomic_store(&t->request_line, true);
+        return NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -406,6 +421,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                  * (40 ms) between them on keep-alive connections. */
                 int one = 1;
                 (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                /* Inherited from the listener (see reset_refused): an
+                 * admitted connection closes gracefully. */
+                struct linger graceful = {0, 0};
+                (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &graceful,
+                                 sizeof(graceful));
                 *socket_context = conn_guard_open(srv->guard, ai ? ai->client_addr : NULL,
                                                   ci->connect_fd, si ? si->tls_session : NULL);
                 return;
@@ -513,6 +533,19 @@ static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, 
         return conn_guard_admit(srv->guard, addr, len) ? MHD_YES : MHD_NO;
 }
 
+/* A connection refused at accept is closed by libmicrohttpd right away,
+ * and with SO_LINGER 0 that close is a reset: no FIN exchange and no
+ * TIME_WAIT entry for each of the thousands a flood brings. Accepted
+ * sockets inherit the option from the listener; on_connection turns it off
+ * for those admitted, before any byte is read or written. */
+static void reset_refused(struct MHD_Daemon *d)
+{
+        const union MHD_DaemonInfo *li = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+        struct linger reset = {1, 0};
+        if (li)
+                (void)setsockopt(li->listen_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
+
 /* Returns how many started (all of limits.threads, or fewer on failure). */
 static unsigned start_listeners(struct server *srv, const struct sockaddr_storage *ss,
                                 struct MHD_Daemon **daemons)
@@ -537,6 +570,7 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
             {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s + 1, NULL},
             {MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->limits.connection_memory_bytes, NULL},
             {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+            {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, srv},
             {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
             {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
             {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
@@ -547,6 +581,7 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
                                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
                 if (!daemons[i])
                         return i;
+                reset_refused(daemons[i]);
         }
         return n;
 }

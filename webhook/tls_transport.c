@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +16,16 @@
  * tag): a read never takes more than GnuTLS's next record or two. */
 #define AHEAD_CAPACITY (16384 + 2048 + 5)
 
+/* Bytes handed to GnuTLS after the handshake: a request has begun.
+ * Noted as they reach GnuTLS, not when read: the client's Finished and the
+ * start of its request often share a segment. */
+static void note_data(struct tls_transport *tt)
+{
+        if (atomic_load_explicit(&tt->handshaken, memory_order_relaxed) &&
+            !atomic_load_explicit(&tt->data_in, memory_order_relaxed))
+                atomic_store_explicit(&tt->data_in, true, memory_order_relaxed);
+}
+
 /* libmicrohttpd (in epoll mode) keeps reading a TLS connection until a read
  * reports EAGAIN, and this reports EAGAIN only when the socket did with
  * nothing held here: bytes held here are never left waiting for an epoll
@@ -26,10 +35,11 @@ static ssize_t pull_ahead(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
         struct tls_transport *tt = ptr;
         if (tt->ahead_len == 0) {
-                if (len >= AHEAD_CAPACITY || !(tt->ahead || (tt->ahead = malloc(AHEAD_CAPACITY)))) {
+                if (len >= AHEAD_CAPACITY ||
+                    (!tt->ahead && !(tt->ahead = malloc(AHEAD_CAPACITY)))) {
                         ssize_t n = recv(tt->fd, data, len, 0);
-                        if (n > 0 && atomic_load_explicit(&tt->handshaken, memory_order_relaxed))
-                                atomic_store_explicit(&tt->data_in, true, memory_order_relaxed);
+                        if (n > 0)
+                                note_data(tt);
                         return n;
                 }
                 ssize_t n = recv(tt->fd, tt->ahead, AHEAD_CAPACITY, 0);
@@ -43,11 +53,7 @@ static ssize_t pull_ahead(gnutls_transport_ptr_t ptr, void *data, size_t len)
                 tt->ahead_len = (size_t)n;
         }
         size_t n = len < tt->ahead_len ? len : tt->ahead_len;
-        /* Noted as the bytes reach GnuTLS, not when read: the client's
-         * Finished and the start of its request often share a segment. */
-        if (atomic_load_explicit(&tt->handshaken, memory_order_relaxed) &&
-            !atomic_load_explicit(&tt->data_in, memory_order_relaxed))
-                atomic_store_explicit(&tt->data_in, true, memory_order_relaxed);
+        note_data(tt);
         memcpy(data, tt->ahead + tt->ahead_off, n);
         tt->ahead_off += n;
         tt->ahead_len -= n;

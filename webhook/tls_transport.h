@@ -15,8 +15,9 @@
  * GnuTLS reports), answer_done pushes whatever is held.
  *
  * Watching: a GnuTLS hook notes the end of the handshake and the pull
- * function notes request bytes, which tells the server's deadlines apart (a
- * handshake not done, an idle connection, a request that does not arrive). */
+ * function notes the bytes that come after it, which tell the server's
+ * deadlines apart (a handshake not done, an idle connection, a request
+ * that does not arrive). */
 #pragma once
 
 #include <gnutls/gnutls.h>

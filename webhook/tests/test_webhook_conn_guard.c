@@ -192,7 +192,7 @@ static void test_deadlines(void **state)
         double t0 = now_seconds();
         atomic_store(&idle.t->tt.handshaken, true);
         atomic_store(&req.t->tt.handshaken, true);
-        atomic_store(&req.t->tt.data_in, true);
+        atomic_store(&req.t->request_line, true);
         atomic_store(&busy.t->tt.handshaken, true);
         atomic_store(&busy.t->received, true); /* being answered */
 
