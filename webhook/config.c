@@ -194,6 +194,12 @@ static const struct schema_field limit_fields[] = {
      .min = 8192,
      .max = 1u << 20,
      .doc = "memory per connection for its request line, headers and read buffer"},
+    {.key = "bufferedBytesPerSource",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, buffered_bytes_per_source),
+     .min = 65536,
+     .max = 1u << 30,
+     .doc = "request bodies held at once from one source address; beyond, closed"},
     {}};
 
 const struct schema_field injector_config_schema[] = {
@@ -433,7 +439,8 @@ static int config_defaults(struct injector_config *c)
                        .shutdown_grace_s = 20,
                        .handshake_timeout_s = 3,
                        .connections_per_source = 64,
-                       .connection_memory_bytes = 32768},
+                       .connection_memory_bytes = 32768,
+                       .buffered_bytes_per_source = 8u << 20},
         };
         c->selector.labels = strv_copy((char *const[]){"kubevirt.io=virt-launcher", NULL});
         c->allowed_prefixes = strv_copy((char *const *)prefixes);

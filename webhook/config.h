@@ -76,6 +76,7 @@ struct injector_limits {
         unsigned handshake_timeout_s;
         unsigned connections_per_source;
         unsigned connection_memory_bytes; /* libmicrohttpd's per-connection pool */
+        unsigned buffered_bytes_per_source;
 };
 
 struct injector_config {

@@ -27,7 +27,8 @@ struct source_key {
 
 struct conn_source {
         struct source_key key;
-        unsigned conns; /* reserved and open */
+        unsigned conns;         /* reserved and open */
+        atomic_size_t buffered; /* request bodies of its connections */
         struct conn_source *next;
 };
 
@@ -39,6 +40,7 @@ struct conn_guard {
         unsigned tracked;  /* open (in conns) */
         unsigned evicting; /* cut by eviction, not yet closed */
         unsigned sources;
+        atomic_size_t buffered; /* request bodies, all connections */
         struct conn_source **buckets;
         size_t mask;
         uint64_t seed; /* source addresses are the client's to choose */
@@ -307,6 +309,46 @@ void conn_guard_close(struct conn_guard *g, struct conn_track *t)
         free(t);
 }
 
+static void count_cut(struct conn_guard *g, struct conn_track *t, enum metric_cut why)
+{
+        pthread_mutex_lock(&g->lock);
+        g->cut[why]++;
+        if (t)
+                g->last_cut = t->source->key;
+        pthread_mutex_unlock(&g->lock);
+        metrics_connection_cut(why);
+}
+
+/* 256 connections x 3 MiB would exceed any sane memory limit, and one
+ * source sending 2 MiB bodies slowly on a dozen connections would take all
+ * of a total budget: both are checked. */
+int conn_guard_buffer_take(struct conn_guard *g, struct conn_track *t, size_t n)
+{
+        size_t before = atomic_fetch_add(&g->buffered, n);
+        if (before + n > g->limits.buffered) {
+                atomic_fetch_sub(&g->buffered, n);
+                count_cut(g, t, CUT_BUFFERED);
+                return -ENOBUFS;
+        }
+        if (!t)
+                return 0;
+        before = atomic_fetch_add(&t->source->buffered, n);
+        if (before + n > g->limits.buffered_per_source) {
+                atomic_fetch_sub(&t->source->buffered, n);
+                atomic_fetch_sub(&g->buffered, n);
+                count_cut(g, t, CUT_SOURCE_BUFFERED);
+                return -ENOBUFS;
+        }
+        return 0;
+}
+
+void conn_guard_buffer_give(struct conn_guard *g, struct conn_track *t, size_t n)
+{
+        atomic_fetch_sub(&g->buffered, n);
+        if (t)
+                atomic_fetch_sub(&t->source->buffered, n);
+}
+
 /* Which deadline t is past, if any (-1). Connections whose request has
  * fully arrived are being answered: a client that stops reading the answer
  * is libmicrohttpd's idle timeout's to end. */
@@ -369,6 +411,15 @@ static void log_summary(const struct conn_guard_limits *l, double span,
                 append(buf, sizeof(buf), &n,
                        ", %u never answered, evicted for a source holding fewer",
                        cuts[CUT_EVICTED]);
+        if (cuts[CUT_BUFFERED])
+                append(buf, sizeof(buf), &n,
+                       ", %u as request bodies in flight exceed limits.maxBufferedBytes (%zu)",
+                       cuts[CUT_BUFFERED], l->buffered);
+        if (cuts[CUT_SOURCE_BUFFERED])
+                append(buf, sizeof(buf), &n,
+                       ", %u as one source's request bodies exceed limits.bufferedBytesPerSource "
+                       "(%zu)",
+                       cuts[CUT_SOURCE_BUFFERED], l->buffered_per_source);
         if (n)
                 log_warning("connections closed in the last %.1fs%s; last from %s", span, buf,
                             source_name(last_cut, addr));

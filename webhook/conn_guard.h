@@ -20,6 +20,9 @@
  *   trickles). A request has begun when bytes came after the handshake
  *   (tls_transport.h) or its request line has been parsed (for bytes that
  *   GnuTLS took in with the client's Finished).
+ * - Request bodies held in memory: limits.maxBufferedBytes for all, and
+ *   limits.bufferedBytesPerSource for one source, so that one source
+ *   sending large bodies slowly cannot leave no room for the API server's.
  * A connection cut (past a deadline, or evicted) is shut down where that is
  * decided; libmicrohttpd sees the EOF and closes it in its own thread. Every refusal and cut is
  * counted in /metrics and logged as one summary line per second. */
@@ -37,6 +40,7 @@ struct conn_guard_limits {
         unsigned connections; /* limits.connectionLimit */
         unsigned per_source;  /* limits.connectionsPerSource */
         double handshake_s, idle_s, request_s;
+        size_t buffered, buffered_per_source; /* limits.maxBufferedBytes, ...PerSource */
 };
 
 /* Connections may exceed limits.connectionLimit by those being evicted,
@@ -82,6 +86,11 @@ struct conn_track *conn_guard_open(struct conn_guard *g, const struct sockaddr *
                                    gnutls_session_t session);
 /* Before its socket is closed; t is freed. */
 void conn_guard_close(struct conn_guard *g, struct conn_track *t);
+/* n more bytes of request body for t (NULL: an untracked connection, only
+ * the total counts): 0, or -ENOBUFS over either budget (counted; the caller
+ * closes the connection). */
+int conn_guard_buffer_take(struct conn_guard *g, struct conn_track *t, size_t n);
+void conn_guard_buffer_give(struct conn_guard *g, struct conn_track *t, size_t n);
 /* Cuts every connection past its deadline; once a second logs what was
  * refused and cut since the last time. */
 void conn_guard_reap(struct conn_guard *g, double now);

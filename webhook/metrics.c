@@ -90,8 +90,9 @@ void metrics_connection_cut(enum metric_cut why)
 static void render_connections(FILE *f, const struct metric_gauges *g)
 {
         static const char *const refused[] = {"per_source", "limit"};
-        static const char *const cut[] = {"handshake_timeout", "idle_timeout", "request_timeout",
-                                          "evicted"};
+        static const char *const cut[] = {"handshake_timeout", "idle_timeout",
+                                          "request_timeout",   "evicted",
+                                          "buffer_budget",     "source_buffer_budget"};
         fputs("# HELP mesa_injector_connections_refused_total Connections closed at accept, "
               "by the limit they exceeded.\n"
               "# TYPE mesa_injector_connections_refused_total counter\n",
@@ -100,7 +101,8 @@ static void render_connections(FILE *f, const struct metric_gauges *g)
                 fprintf(f, "mesa_injector_connections_refused_total{reason=\"%s\"} %llu\n",
                         refused[i], atomic_load(&m.refused[i]));
         fputs("# HELP mesa_injector_connections_cut_total Connections the server closed: "
-              "deadlines passed, or evicted for a source holding fewer.\n"
+              "deadlines passed, evicted for a source holding fewer, request bodies over "
+              "budget.\n"
               "# TYPE mesa_injector_connections_cut_total counter\n",
               f);
         for (size_t i = 0; i < _CUT_MAX; i++)

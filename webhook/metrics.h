@@ -35,7 +35,15 @@ enum metric_outcome {
 
 /* Connections refused at accept, and cut by the server (conn_guard.h). */
 enum metric_refusal { REFUSED_PER_SOURCE = 0, REFUSED_LIMIT, _REFUSED_MAX };
-enum metric_cut { CUT_HANDSHAKE = 0, CUT_IDLE, CUT_REQUEST, CUT_EVICTED, _CUT_MAX };
+enum metric_cut {
+        CUT_HANDSHAKE = 0,
+        CUT_IDLE,
+        CUT_REQUEST,
+        CUT_EVICTED,
+        CUT_BUFFERED,        /* its body would exceed limits.maxBufferedBytes */
+        CUT_SOURCE_BUFFERED, /* ... or its source's limits.bufferedBytesPerSource */
+        _CUT_MAX
+};
 
 /* What /metrics shows besides the counters. */
 struct injector_config;

@@ -34,7 +34,6 @@ struct server {
         struct tls_store *tls;
         atomic_int inflight;
         atomic_bool draining;
-        atomic_size_t buffered; /* bytes held in request buffers, all connections */
         /* Every open connection, across all listeners: limits, deadlines. */
         struct conn_guard *guard;
         pthread_t reaper;
@@ -295,7 +294,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         rq->too_large = true;
                         rq->len += n;
                         free(rq->buf);
-                        atomic_fetch_sub(&srv->buffered, rq->cap);
+                        conn_guard_buffer_give(srv->guard, track_of(conn), rq->cap);
                         rq->buf = NULL;
                         rq->cap = 0;
                         return rq->len > 4ull * c->limits.max_body_bytes ? MHD_NO : MHD_YES;
@@ -304,21 +303,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         size_t cap = rq->cap ? rq->cap : 16384;
                         while (cap < rq->len + n)
                                 cap *= 2;
-                        /* All connections together may hold only so much:
-                         * 256 connections x 3 MiB would exceed any sane
-                         * memory limit. Over budget, the connection is
-                         * closed; the API server's failurePolicy decides. */
-                        size_t before = atomic_fetch_add(&srv->buffered, cap - rq->cap);
-                        if (before + (cap - rq->cap) > c->limits.max_buffered_bytes) {
-                                atomic_fetch_sub(&srv->buffered, cap - rq->cap);
-                                log_warning("request bodies in flight exceed "
-                                            "limits.maxBufferedBytes (%u); closing",
-                                            c->limits.max_buffered_bytes);
+                        /* Over the budget of all connections or of this
+                         * source, the connection is closed (counted and
+                         * logged by the guard); the API server's
+                         * failurePolicy decides. */
+                        struct conn_track *t = track_of(conn);
+                        if (conn_guard_buffer_take(srv->guard, t, cap - rq->cap) < 0)
                                 return MHD_NO;
-                        }
                         char *b = realloc(rq->buf, cap);
                         if (!b) {
-                                atomic_fetch_sub(&srv->buffered, cap - rq->cap);
+                                conn_guard_buffer_give(srv->guard, t, cap - rq->cap);
                                 return MHD_NO;
                         }
                         rq->buf = b;
@@ -370,7 +364,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                             : OUTCOME_ERROR,
                                         now_seconds() - rq->start);
                 free(rq->buf);
-                atomic_fetch_sub(&srv->buffered, rq->cap);
+                conn_guard_buffer_give(srv->guard, track_of(conn), rq->cap);
                 free(rq);
                 *con_cls = NULL;
                 atomic_fetch_sub(&srv->inflight, 1);
@@ -605,7 +599,9 @@ int server_run(const struct server_opts *o)
                                        .per_source = c->limits.connections_per_source,
                                        .handshake_s = c->limits.handshake_timeout_s,
                                        .idle_s = c->limits.connection_timeout_s,
-                                       .request_s = c->limits.request_timeout_s};
+                                       .request_s = c->limits.request_timeout_s,
+                                       .buffered = c->limits.max_buffered_bytes,
+                                       .buffered_per_source = c->limits.buffered_bytes_per_source};
         r = conn_guard_new(&gl, &srv.guard);
         if (r < 0)
                 return log_error_errno(r, "cannot set up connection tracking");

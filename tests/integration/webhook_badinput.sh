@@ -167,6 +167,11 @@ if mcurl --max-time 10 -o /dev/null -H 'Content-Type: application/json' --data-b
 	"https://$SNI:$PORT/mutate-pods" 2>/dev/null; then
 	fail "a body over limits.maxBufferedBytes was answered"
 fi
+# Logged in the summary of refused and closed connections, once a second.
+for _ in $(seq 30); do
+	grep -q 'exceed limits.maxBufferedBytes' "$LOG" && break
+	sleep 0.1
+done
 grep -q 'exceed limits.maxBufferedBytes' "$LOG" || fail "budget overrun not logged"
 [ "$(post /mutate-pods "$WORK/good.json")" = 200 ] || fail "a normal review after the overrun"
 alive "buffer budget"

@@ -12,6 +12,8 @@
 #   deadline, ones that trickle a request at the request deadline;
 # - with the table full of another source's never-answered connections, a
 #   new source still gets in (one of the biggest holder's is evicted);
+# - one source's stalled large bodies take only its share of the body
+#   budget;
 # - /metrics counts every refusal and cut and shows the limits.
 # Behaviour, not timings: deadlines are checked with generous margins; the
 # figures are `make bench-webhook-hostile`'s.
@@ -113,4 +115,23 @@ ev=$(metric m-full 'mesa_injector_connections_cut_total{reason="evicted"}')
 [ "${ev:-0}" -ge 1 ] || fail "no eviction counted with the table full"
 [ "$(metric m-full mesa_injector_connections)" -le 16 ] || fail "more connections open than the limit"
 ok "table full of never-answered connections: a new source is served ($ev evicted for it)"
+# One source sending large bodies slowly: it may hold only its share of the
+# body budget, so the API server's reviews still find room.
+cat >"$WORK/bodies.yaml" <<'EOF'
+limits:
+  maxBufferedBytes: 4194304
+  bufferedBytesPerSource: 1048576
+EOF
+start_server "$WORK/bodies.yaml"
+$SRC bodies "$PORT" "$WORK/certs/ca.crt" "$SNI" "$HOSTILE" 10 300000 3 >"$WORK/bodies.json" &
+BODIES=$!
+sleep 1.5
+$SRC reviews "$PORT" "$WORK/certs/ca.crt" "$SNI" "$API" "$WORK/review.json" 3 >"$WORK/bodies-reviews.json"
+wait "$BODIES"
+metrics m-bodies
+pyassert "$WORK/bodies-reviews.json" 'o["good"] == o["of"] == 6 or print(o)'
+pyassert "$WORK/bodies.json" 'o["closed"] == 8 or print(o)'
+[ "$(metric m-bodies 'mesa_injector_connections_cut_total{reason="source_buffer_budget"}')" = 8 ] ||
+	fail "per-source body budget cuts not counted"
+ok "10 stalled 300 KB bodies from one source: 2 held (1 MiB share), 8 closed, the other source's reviews answered"
 echo "PASS: $CHECKS checks"

@@ -11,6 +11,10 @@ one source misbehaves, another is the API server.
       N TLS connections from SRC that complete the handshake and then send
       nothing (idle) or one request line and one header line (slow); prints
       JSON: the seconds until the server closed each (null: still open 15 s on)
+  sources.py bodies PORT CA SNI SRC N BYTES SECONDS
+      N TLS connections from SRC, each sending a POST whose Content-Length
+      promises more than BYTES and BYTES of it, then stalling for SECONDS;
+      prints JSON: how many the server closed while they stalled
   sources.py reviews PORT CA SNI SRC BODY K
       K reviews on one keep-alive connection, then K more each on a new
       connection, from SRC; prints JSON: how many were answered 200 with a
@@ -98,6 +102,35 @@ def tls_clients(port, ca, sni, src, n, mode):
     print(json.dumps({"closed_after": closed}))
 
 
+def bodies(port, ca, sni, src, n, size, seconds):
+    ctx = ssl.create_default_context(cafile=ca)
+    head = (b"POST /mutate-pods HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (sni.encode(), 2 * size))
+    conns = []
+    for _ in range(n):
+        s = bound(src)
+        s.connect(("127.0.0.1", port))
+        t = ctx.wrap_socket(s, server_hostname=sni)
+        try:
+            t.sendall(head + b"{" + b" " * (size - 1))
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+        conns.append(t)
+    time.sleep(seconds)
+    closed = 0
+    for t in conns:
+        t.setblocking(False)
+        try:
+            if t.recv(1) == b"":
+                closed += 1
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass
+        except (ConnectionError, ssl.SSLError, OSError):
+            closed += 1
+        t.close()
+    print(json.dumps({"sent": n, "closed": closed}))
+
+
 def read_answer(t, buf):
     while b"\r\n\r\n" not in buf:
         chunk = t.recv(65536)
@@ -154,6 +187,9 @@ def main():
         flood(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     elif mode == "tls":
         tls_clients(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7])
+    elif mode == "bodies":
+        bodies(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]), int(sys.argv[7]),
+               float(sys.argv[8]))
     elif mode == "reviews":
         reviews(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], int(sys.argv[7]))
     else:

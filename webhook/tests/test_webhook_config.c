@@ -151,6 +151,7 @@ static void test_client_limits(void **state)
         assert_int_equal(c.limits.handshake_timeout_s, 3);
         assert_int_equal(c.limits.connections_per_source, 64);
         assert_int_equal(c.limits.connection_memory_bytes, 32768);
+        assert_int_equal(c.limits.buffered_bytes_per_source, 8u << 20);
         injector_config_done(&c);
         assert_int_equal(load_capture("limits:\n  handshakeTimeoutSeconds: 1\n"
                                       "  connectionsPerSource: 8\n",
