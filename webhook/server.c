@@ -514,6 +514,10 @@ static unsigned start_workers(struct server *srv, struct MHD_Daemon **daemons)
         unsigned n = c->limits.threads < MAX_WORKERS ? c->limits.threads : MAX_WORKERS;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                          MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+        unsigned backstop_s = (c->limits.connection_timeout_s > c->limits.request_timeout_s
+                                   ? c->limits.connection_timeout_s
+                                   : c->limits.request_timeout_s) +
+                              1;
         struct MHD_OptionItem ops[] = {
             {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
@@ -521,10 +525,11 @@ static unsigned start_workers(struct server *srv, struct MHD_Daemon **daemons)
              * only leaves room for connections being evicted. */
             {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit + CONN_GUARD_EVICTING_MAX,
              NULL},
-            /* The guard closes idle connections at connectionTimeoutSeconds
-             * and counts them; this, a second later, ends a client that
-             * stopped reading its answer (there the guard does not look). */
-            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s + 1, NULL},
+            /* The guard closes idle and slow connections at their deadlines
+             * and counts them; this, a second past the later of the two,
+             * only ends a client that stopped reading its answer (there the
+             * guard does not look), never one of the guard's first. */
+            {MHD_OPTION_CONNECTION_TIMEOUT, backstop_s, NULL},
             {MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->limits.connection_memory_bytes, NULL},
             {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
             {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, srv},
