@@ -143,10 +143,11 @@ for mode in modes:
     if mode != "none":
         h = json.load(open("%s/hostile-%s.json" % (d, mode)))
         c = h["closed_by_server_within"]
-        extra = ("%d dials, at most %d open at once; closed within 0.1 s (refused at accept) %d, within 1-4 s %d, 4-12 s %d;"
-                 " server: %d refused per source, %d handshake / %d idle / %d request timeouts, %d evicted;"
-                 " mid-run %d open from %d sources"
-                 % (h["dials"], h["max_held"], c[0], c[2] + c[3], c[4] + c[5],
+        # A reset at accept shows as a failed dial or as a close within 0.1 s.
+        extra = ("%d dials: %d reset at once (refused at accept), %d closed after 1-4 s, %d after 4-12 s,"
+                 " at most %d open at once; server: %d refused per source, %d handshake / %d idle /"
+                 " %d request timeouts, %d evicted; mid-run %d open from %d sources"
+                 % (h["dials"], h["dial_errors"] + c[0], c[2] + c[3], c[4] + c[5], h["max_held"],
                     metric(m, "mesa_injector_connections_refused_total", "per_source"),
                     metric(m, "mesa_injector_connections_cut_total", "handshake_timeout"),
                     metric(m, "mesa_injector_connections_cut_total", "idle_timeout"),
