@@ -36,7 +36,6 @@ struct conn_guard {
         struct conn_guard_limits limits;
         pthread_mutex_t lock;
         struct conn_track *conns;
-        struct reservation *reserved;
         unsigned open;     /* reserved and open, all sources */
         unsigned tracked;  /* open (in conns) */
         unsigned evicting; /* cut by eviction, not yet closed */
@@ -51,16 +50,16 @@ struct conn_guard {
         double last_summary;
 };
 
-/* conn_guard_admit() reserves a place for the descriptor, which
- * conn_guard_open() takes when libmicrohttpd starts the connection in its
- * thread. libmicrohttpd may drop a connection before that (out of memory
- * for its pool, a failed TLS setup) without calling back: a reservation of
- * a descriptor that is accepted again was abandoned and is given back. */
-struct reservation {
-        int fd;
+/* conn_guard_admit() reserves a place that the conn_guard_open() which
+ * libmicrohttpd runs right after, in the same thread, takes. libmicrohttpd
+ * may drop the connection in between (out of memory for its pool, a failed
+ * TLS setup) without calling back: a reservation still here at the next
+ * admit is given back then. Per thread by nature: each listener thread
+ * accepts and starts its own connections. */
+static _Thread_local struct {
+        struct conn_guard *guard;
         struct conn_source *source;
-        struct reservation *next;
-};
+} reserved;
 
 static void source_key_of(const struct sockaddr *a, struct source_key *k)
 {
@@ -161,10 +160,8 @@ void conn_guard_free(struct conn_guard *g)
 {
         if (!g)
                 return;
-        for (struct reservation *r = g->reserved, *next; r; r = next) {
-                next = r->next;
-                free(r);
-        }
+        if (reserved.guard == g)
+                reserved.guard = NULL, reserved.source = NULL;
         for (struct conn_track *t = g->conns, *next; t; t = next) {
                 next = t->next;
                 tls_transport_release(&t->tt);
@@ -214,50 +211,37 @@ static bool evict_for(struct conn_guard *g, unsigned have)
         return true;
 }
 
-/* The reservation of fd, unlinked; NULL if there is none. */
-static struct reservation *reservation_take(struct conn_guard *g, int fd)
+static void give_back_reservation(void)
 {
-        for (struct reservation **p = &g->reserved; *p; p = &(*p)->next)
-                if ((*p)->fd == fd) {
-                        struct reservation *r = *p;
-                        *p = r->next;
-                        return r;
-                }
-        return NULL;
+        if (reserved.guard && reserved.source)
+                source_give_back(reserved.guard, reserved.source);
+        reserved.guard = NULL;
+        reserved.source = NULL;
 }
 
-static void reservation_give_back(struct conn_guard *g, int fd)
-{
-        struct reservation *r = reservation_take(g, fd);
-        if (r) {
-                source_give_back(g, r->source);
-                free(r);
-        }
-}
-
-bool conn_guard_admit(struct conn_guard *g, const struct sockaddr *addr, int fd)
+bool conn_guard_admit(struct conn_guard *g, const struct sockaddr *addr, socklen_t len)
 {
         struct source_key k;
         enum metric_refusal why;
+        (void)len;
         source_key_of(addr, &k);
-        struct reservation *r = malloc(sizeof(*r));
 
         pthread_mutex_lock(&g->lock);
-        reservation_give_back(g, fd);
+        if (reserved.guard == g)
+                give_back_reservation();
         struct conn_source *s = source_find(g, &k);
         unsigned have = s ? s->conns : 0;
         if (have >= g->limits.per_source)
                 why = REFUSED_PER_SOURCE;
         else if (g->open >= g->limits.connections && !evict_for(g, have))
                 why = REFUSED_LIMIT;
-        else if (r && (s = source_take(g, &k))) {
-                *r = (struct reservation){.fd = fd, .source = s, .next = g->reserved};
-                g->reserved = r;
+        else if ((s = source_take(g, &k))) {
+                reserved.guard = g;
+                reserved.source = s;
                 pthread_mutex_unlock(&g->lock);
                 return true;
         } else
                 why = REFUSED_LIMIT; /* out of memory */
-        free(r);
         g->refused[why]++;
         g->last_refused = k;
         pthread_mutex_unlock(&g->lock);
@@ -272,10 +256,10 @@ struct conn_track *conn_guard_open(struct conn_guard *g, const struct sockaddr *
         struct conn_source *s = NULL;
 
         pthread_mutex_lock(&g->lock);
-        struct reservation *r = reservation_take(g, fd);
-        if (r) {
-                s = r->source;
-                free(r);
+        if (reserved.guard == g) {
+                s = reserved.source;
+                reserved.guard = NULL;
+                reserved.source = NULL;
         } else {
                 /* Not seen by conn_guard_admit() (no accept policy ran):
                  * counted, though not refused, all the same. */
@@ -305,13 +289,6 @@ struct conn_track *conn_guard_open(struct conn_guard *g, const struct sockaddr *
                 atomic_store(&t->tt.handshaken, true);
         pthread_mutex_unlock(&g->lock);
         return t;
-}
-
-void conn_guard_abandon(struct conn_guard *g, int fd)
-{
-        pthread_mutex_lock(&g->lock);
-        reservation_give_back(g, fd);
-        pthread_mutex_unlock(&g->lock);
 }
 
 void conn_guard_close(struct conn_guard *g, struct conn_track *t)

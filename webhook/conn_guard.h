@@ -76,14 +76,12 @@ struct conn_guard;
 int conn_guard_new(const struct conn_guard_limits *limits, struct conn_guard **ret);
 void conn_guard_free(struct conn_guard *g);
 
-/* At accept, before any TLS work: true lets the connection on fd in and
- * reserves its place, which conn_guard_open() takes (or
- * conn_guard_abandon() gives back). */
-bool conn_guard_admit(struct conn_guard *g, const struct sockaddr *addr, int fd);
-/* The admitted fd was not handed over after all. */
-void conn_guard_abandon(struct conn_guard *g, int fd);
-/* The connection on fd has started (NULL on out-of-memory: it is then not
- * tracked, and not counted either). */
+/* At accept (libmicrohttpd's accept policy callback), before any TLS work:
+ * true lets the connection in and reserves its place, which the next
+ * conn_guard_open() in the same thread takes. */
+bool conn_guard_admit(struct conn_guard *g, const struct sockaddr *addr, socklen_t len);
+/* The connection admitted last in this thread has started (NULL on
+ * out-of-memory: it is then not tracked, and not counted either). */
 struct conn_track *conn_guard_open(struct conn_guard *g, const struct sockaddr *addr, int fd,
                                    gnutls_session_t session);
 /* Before its socket is closed; t is freed. */

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,22 +29,15 @@
 /* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
-#define MAX_WORKERS 64
-
 struct server {
         const struct injector_config *config;
         struct tls_store *tls;
         atomic_int inflight;
         atomic_bool draining;
-        /* Every open connection, across all workers: limits, deadlines. */
+        /* Every open connection, across all listeners: limits, deadlines. */
         struct conn_guard *guard;
         pthread_t reaper;
         atomic_bool stop_reaper;
-        /* One listening socket; the acceptor hands connections to workers. */
-        int listen_fd, stop_fd;
-        pthread_t acceptor;
-        struct MHD_Daemon *workers[MAX_WORKERS];
-        unsigned n_workers, next_worker;
         struct admission_log *log;
 };
 
@@ -424,7 +415,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                  * (40 ms) between them on keep-alive connections. */
                 int one = 1;
                 (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                /* Inherited from the listener (see open_listener): an
+                /* Inherited from the listener (see reset_refused): an
                  * admitted connection closes gracefully. */
                 struct linger graceful = {0, 0};
                 (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &graceful,
@@ -498,22 +489,67 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         return 0;
 }
 
-/* The worker threads: one libmicrohttpd daemon each, without a listening
- * socket of its own. */
+/* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
+ * listening socket: the kernel spreads connections over them by hash. A
+ * thread pool sharing one socket lets whichever thread wakes first accept a
+ * burst of connections, and a client that opens its connections at once
+ * (the API server, a load test) often lands on one thread entirely. */
+#define MAX_LISTENERS 64
 
-static void stop_workers(struct MHD_Daemon **daemons, unsigned n)
+/* SO_REUSEPORT would also let a second mesa-injector of the same user join
+ * this port and take half its connections without a word; a bind without
+ * it first turns that, like any other listener, into "address in use".
+ * SO_REUSEADDR on that probe: connections of a previous instance still in
+ * TIME_WAIT must not stop a restart (Linux refuses it only a listener). */
+static int address_free(const struct sockaddr_storage *ss, socklen_t len)
+{
+        int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        int r = bind(fd, (const struct sockaddr *)ss, len) < 0 ? -errno : 0;
+        close(fd);
+        return r;
+}
+
+static void stop_listeners(struct MHD_Daemon **daemons, unsigned n)
 {
         for (unsigned i = 0; i < n; i++)
                 MHD_stop_daemon(daemons[i]);
 }
 
+/* libmicrohttpd's accept policy callback, before any TLS work: the limits
+ * of conn_guard.h, across all listeners. */
+static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+        struct server *srv = cls;
+        return conn_guard_admit(srv->guard, addr, len) ? MHD_YES : MHD_NO;
+}
+
+/* A connection refused at accept is closed by libmicrohttpd right away,
+ * and with SO_LINGER 0 that close is a reset: no FIN exchange and no
+ * TIME_WAIT entry for each of the thousands a flood brings. Accepted
+ * sockets inherit the option from the listener; on_connection turns it off
+ * for those admitted, before any byte is read or written. */
+static void reset_refused(struct MHD_Daemon *d)
+{
+        const union MHD_DaemonInfo *li = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+        struct linger reset = {1, 0};
+        if (li)
+                (void)setsockopt(li->listen_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
+
 /* Returns how many started (all of limits.threads, or fewer on failure). */
-static unsigned start_workers(struct server *srv, struct MHD_Daemon **daemons)
+static unsigned start_listeners(struct server *srv, const struct sockaddr_storage *ss,
+                                struct MHD_Daemon **daemons)
 {
         const struct injector_config *c = srv->config;
-        unsigned n = c->limits.threads < MAX_WORKERS ? c->limits.threads : MAX_WORKERS;
+        unsigned n = c->limits.threads < MAX_LISTENERS ? c->limits.threads : MAX_LISTENERS;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-                         MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+                         MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        if (ss->ss_family == AF_INET6)
+                flags |= MHD_USE_IPv6;
         unsigned backstop_s = (c->limits.connection_timeout_s > c->limits.request_timeout_s
                                    ? c->limits.connection_timeout_s
                                    : c->limits.request_timeout_s) +
@@ -521,7 +557,8 @@ static unsigned start_workers(struct server *srv, struct MHD_Daemon **daemons)
         struct MHD_OptionItem ops[] = {
             {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
-            /* The guard decides; libmicrohttpd's own limit, per worker,
+            {MHD_OPTION_SOCK_ADDR, 0, (void *)ss},
+            /* The guard decides; libmicrohttpd's own limit, per listener,
              * only leaves room for connections being evicted. */
             {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit + CONN_GUARD_EVICTING_MAX,
              NULL},
@@ -535,175 +572,28 @@ static unsigned start_workers(struct server *srv, struct MHD_Daemon **daemons)
             {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, srv},
             {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
             {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
+            {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
             {MHD_OPTION_END, 0, NULL},
         };
         for (unsigned i = 0; i < n; i++) {
-                daemons[i] = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+                daemons[i] = MHD_start_daemon(flags, 0, admit_connection, srv, on_request, srv,
                                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
                 if (!daemons[i])
                         return i;
+                reset_refused(daemons[i]);
         }
         return n;
-}
-
-/* One listening socket, without SO_REUSEPORT: a second mesa-injector on the
- * port gets "address in use" instead of half the connections. SO_REUSEADDR:
- * connections of a previous instance still in TIME_WAIT must not stop a
- * restart (Linux refuses only a live listener). SO_LINGER 0: a connection
- * refused at accept is closed with a reset, no FIN exchange and no
- * TIME_WAIT entry for each of the thousands a flood brings; accepted
- * sockets inherit it, and on_connection turns it off for those admitted
- * before any byte is read or written. */
-static int open_listener(const struct sockaddr_storage *ss, socklen_t len)
-{
-        _cleanup_close_ int fd =
-            socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        int one = 1;
-        struct linger reset = {1, 0};
-        if (fd < 0)
-                return -errno;
-        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) < 0 ||
-            bind(fd, (const struct sockaddr *)ss, len) < 0 || listen(fd, SOMAXCONN) < 0)
-                return -errno;
-        return TAKE_FD(fd);
-}
-
-/* The acceptor: every connection is accepted here, checked by the guard,
- * and handed to a worker in turn (evenly, whoever connects in a burst), or
- * closed at once. Refusing takes an accept and a close (about 30 us of
- * kernel time each on the build machine); done in the workers, a flood
- * kept them busy enough that the scheduler woke them late for the API
- * server's requests (docs/webhook.md has the figures), so it has a thread
- * of its own. */
-static void *acceptor_thread(void *arg)
-{
-        struct server *srv = arg;
-        struct pollfd p[2] = {{.fd = srv->listen_fd, .events = POLLIN},
-                              {.fd = srv->stop_fd, .events = POLLIN}};
-        double last_emfile = 0;
-
-        for (;;) {
-                if (poll(p, 2, -1) < 0 && errno != EINTR)
-                        break;
-                if (p[1].revents)
-                        break;
-                for (;;) {
-                        struct sockaddr_storage ss;
-                        socklen_t len = sizeof(ss);
-                        int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len,
-                                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-                        if (fd < 0) {
-                                if (errno == EINTR || errno == ECONNABORTED)
-                                        continue;
-                                if (errno == EMFILE || errno == ENFILE) {
-                                        /* The connection stays queued: wait
-                                         * for descriptors instead of spinning. */
-                                        if (now_seconds() - last_emfile > 1) {
-                                                log_warning("accept: %s", strerror(errno));
-                                                last_emfile = now_seconds();
-                                        }
-                                        usleep(10000);
-                                }
-                                break;
-                        }
-                        if (!conn_guard_admit(srv->guard, (struct sockaddr *)&ss, fd)) {
-                                close(fd);
-                                continue;
-                        }
-                        struct MHD_Daemon *d = srv->workers[srv->next_worker++ % srv->n_workers];
-                        /* It closes fd itself when it fails. */
-                        if (MHD_add_connection(d, fd, (struct sockaddr *)&ss, len) != MHD_YES)
-                                conn_guard_abandon(srv->guard, fd);
-                }
-        }
-        return NULL;
-}
-
-static void stop_acceptor(struct server *srv)
-{
-        uint64_t one = 1;
-        if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
-                log_warning("cannot stop the acceptor: %m");
-        pthread_join(srv->acceptor, NULL);
-}
-
-/* SIGTERM/SIGINT came: no new connections; wait for the open ones (not
- * only requests whose headers were parsed: a client mid-way through
- * sending counts too) up to limits.shutdownGraceSeconds. Idle keep-alive
- * connections end at the idle deadline, and answers now carry
- * "Connection: close". */
-static void drain(struct server *srv)
-{
-        const struct injector_config *c = srv->config;
-        atomic_store(&srv->draining, true);
-        stop_acceptor(srv);
-        close(TAKE_FD(srv->listen_fd));
-        double deadline = now_seconds() + c->limits.shutdown_grace_s;
-        struct conn_guard_stats st;
-        for (;;) {
-                conn_guard_stats(srv->guard, &st);
-                if (st.open == 0 || now_seconds() >= deadline)
-                        break;
-                usleep(10000);
-        }
-        int left = atomic_load(&srv->inflight);
-        atomic_store(&srv->stop_reaper, true);
-        pthread_join(srv->reaper, NULL);
-        stop_workers(srv->workers, srv->n_workers);
-        srv->n_workers = 0;
-        if (st.open > 0)
-                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
-                            "stopped anyway",
-                            st.open, left, c->limits.shutdown_grace_s);
-}
-
-/* Listener, workers, reaper and acceptor; on failure, what started is
- * stopped again. */
-static int start(struct server *srv, const char *listen, const struct sockaddr_storage *ss,
-                 socklen_t sslen)
-{
-        const struct injector_config *c = srv->config;
-        int r;
-
-        srv->listen_fd = open_listener(ss, sslen);
-        if (srv->listen_fd < 0)
-                return log_error_errno(srv->listen_fd, "cannot listen on %s: %s", listen,
-                                       srv->listen_fd == -EADDRINUSE ? "address in use"
-                                                                     : strerror(-srv->listen_fd));
-        srv->stop_fd = eventfd(0, EFD_CLOEXEC);
-        if (srv->stop_fd < 0)
-                return log_error_errno(-errno, "eventfd");
-        srv->n_workers = start_workers(srv, srv->workers);
-        if (srv->n_workers < c->limits.threads) {
-                stop_workers(srv->workers, srv->n_workers);
-                srv->n_workers = 0;
-                return log_error_errno(-EADDRNOTAVAIL, "cannot start the HTTPS server on %s",
-                                       listen);
-        }
-        r = pthread_create(&srv->reaper, NULL, reaper_thread, srv);
-        if (r == 0) {
-                r = pthread_create(&srv->acceptor, NULL, acceptor_thread, srv);
-                if (r != 0) {
-                        atomic_store(&srv->stop_reaper, true);
-                        pthread_join(srv->reaper, NULL);
-                }
-        }
-        if (r != 0) {
-                stop_workers(srv->workers, srv->n_workers);
-                srv->n_workers = 0;
-                return log_error_errno(-r, "cannot start the server's threads");
-        }
-        return 0;
 }
 
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
-        struct server srv = {.config = c, .listen_fd = -1, .stop_fd = -1};
+        struct server srv = {.config = c};
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
+        struct MHD_Daemon *daemons[MAX_LISTENERS] = {};
+        unsigned n = 0;
         int r;
 
         r = parse_listen(o->listen, &ss, &sslen);
@@ -721,8 +611,10 @@ int server_run(const struct server_opts *o)
         if (r < 0)
                 return log_error_errno(r, "cannot set up connection tracking");
         r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
-        if (r < 0)
-                goto out;
+        if (r < 0) {
+                conn_guard_free(srv.guard);
+                return r;
+        }
         tls_store_set_global(srv.tls);
 
         /* Signals are taken by sigwait() below; worker threads inherit the
@@ -741,34 +633,68 @@ int server_run(const struct server_opts *o)
         r = admission_log_new(STDERR_FILENO, 256 * 1024, 10, &srv.log);
         if (r < 0)
                 goto out;
-        r = start(&srv, o->listen, &ss, sslen);
-        if (r < 0)
+        r = address_free(&ss, sslen);
+        if (r < 0) {
+                log_error_errno(r, "cannot listen on %s: %s", o->listen,
+                                r == -EADDRINUSE ? "address in use" : strerror(-r));
                 goto out;
-        struct sockaddr_storage bound;
-        socklen_t blen = sizeof(bound);
-        unsigned port =
-            getsockname(srv.listen_fd, (struct sockaddr *)&bound, &blen) == 0
-                ? ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                    : ((struct sockaddr_in *)&bound)->sin_port)
-                : 0;
-        log_info("serving HTTPS on %s (port %u), %u threads, TLS 1.2+", o->listen, port,
-                 c->limits.threads);
+        }
+        n = start_listeners(&srv, &ss, daemons);
+        if (n < c->limits.threads) {
+                stop_listeners(daemons, n);
+                r = log_error_errno(-EADDRNOTAVAIL, "cannot start the HTTPS server on %s",
+                                    o->listen);
+                goto out;
+        }
+        r = pthread_create(&srv.reaper, NULL, reaper_thread, &srv);
+        if (r != 0) {
+                stop_listeners(daemons, n);
+                r = log_error_errno(-r, "cannot start the request timeout thread");
+                goto out;
+        }
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(daemons[0], MHD_DAEMON_INFO_BIND_PORT);
+        log_info("serving HTTPS on %s (port %u), %u threads, TLS 1.2+", o->listen,
+                 info ? info->port : 0, c->limits.threads);
 
         int sig = 0;
         while (sigwait(&mask, &sig) != 0)
                 ;
         log_info("received %s: no new connections, finishing in-flight requests", strsignal(sig));
-        drain(&srv);
+        atomic_store(&srv.draining, true);
+        for (unsigned i = 0; i < n; i++) {
+                MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
+                if (lfd != MHD_INVALID_SOCKET)
+                        close(lfd);
+        }
+        /* Wait for every open connection, not only requests whose headers
+         * were parsed: a client mid-way through sending counts too. Idle
+         * keep-alive connections end at the idle timeout, and responses
+         * now carry "Connection: close". */
+        double deadline = now_seconds() + c->limits.shutdown_grace_s;
+        unsigned open_conns;
+        for (;;) {
+                struct conn_guard_stats st;
+                conn_guard_stats(srv.guard, &st);
+                open_conns = st.open;
+                if (open_conns == 0 || now_seconds() >= deadline)
+                        break;
+                usleep(10000);
+        }
+        int left = atomic_load(&srv.inflight);
+        atomic_store(&srv.stop_reaper, true);
+        pthread_join(srv.reaper, NULL);
+        stop_listeners(daemons, n);
         admission_log_free(TAKE_PTR(srv.log));
+        if (open_conns > 0)
+                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
+                            "stopped anyway",
+                            open_conns, left, c->limits.shutdown_grace_s);
         log_info("stopped");
         r = 0;
 out:
         admission_log_free(srv.log);
         tls_store_free(srv.tls);
         conn_guard_free(srv.guard);
-        if (srv.listen_fd >= 0)
-                close(srv.listen_fd);
-        if (srv.stop_fd >= 0)
-                close(srv.stop_fd);
         return r;
 }
