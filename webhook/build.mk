@@ -8,7 +8,7 @@ WEBHOOK_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS))
 WEBHOOK_XML_LIBS = $(shell pkg-config --libs $(WEBHOOK_PKGS) libxml-2.0)
 WEBHOOK_LIB_SRCS := webhook/config.c webhook/patch.c webhook/admission.c webhook/metrics.c \
 	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/conn_guard.c \
-	webhook/server.c \
+	webhook/source_filter.c webhook/server.c \
 	webhook/certs.c webhook/manifests.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o

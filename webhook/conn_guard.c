@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "webhook/metrics.h"
+#include "webhook/source_filter.h"
 
 /* A source address: IPv6, or IPv4 as ::ffff:a.b.c.d (what an IPv6 listener
  * reports for IPv4 clients anyway), so both spellings are one source.
@@ -28,6 +29,7 @@ struct source_key {
 struct conn_source {
         struct source_key key;
         unsigned conns;         /* reserved and open */
+        bool filtered;          /* its new connections are dropped by the kernel */
         atomic_size_t buffered; /* request bodies of its connections */
         struct conn_source *next;
 };
@@ -40,6 +42,8 @@ struct conn_guard {
         unsigned tracked;  /* open (in conns) */
         unsigned evicting; /* cut by eviction, not yet closed */
         unsigned sources;
+        unsigned filtered; /* sources with .filtered */
+        bool filter_changed;
         atomic_size_t buffered; /* request bodies, all connections */
         struct conn_source **buckets;
         size_t mask;
@@ -115,11 +119,21 @@ static struct conn_source *source_take(struct conn_guard *g, const struct source
         return s;
 }
 
+static void unfilter(struct conn_guard *g, struct conn_source *s)
+{
+        if (!s->filtered)
+                return;
+        s->filtered = false;
+        g->filtered--;
+        g->filter_changed = true;
+}
+
 static void source_give_back(struct conn_guard *g, struct conn_source *s)
 {
         g->open--;
         if (--s->conns > 0)
                 return;
+        unfilter(g, s);
         for (struct conn_source **p = bucket_of(g, &s->key); *p; p = &(*p)->next)
                 if (*p == s) {
                         *p = s->next;
@@ -231,9 +245,16 @@ bool conn_guard_admit(struct conn_guard *g, const struct sockaddr *addr, socklen
                 give_back_reservation();
         struct conn_source *s = source_find(g, &k);
         unsigned have = s ? s->conns : 0;
-        if (have >= g->limits.per_source)
+        if (have >= g->limits.per_source) {
                 why = REFUSED_PER_SOURCE;
-        else if (g->open >= g->limits.connections && !evict_for(g, have))
+                /* Full and still connecting: until it holds fewer, the
+                 * kernel drops its SYNs (source_filter.h). */
+                if (!s->filtered && g->filtered < SOURCE_FILTER_MAX) {
+                        s->filtered = true;
+                        g->filtered++;
+                        g->filter_changed = true;
+                }
+        } else if (g->open >= g->limits.connections && !evict_for(g, have))
                 why = REFUSED_LIMIT;
         else if ((s = source_take(g, &k))) {
                 reserved.guard = g;
@@ -425,6 +446,17 @@ static void log_summary(const struct conn_guard_limits *l, double span,
                             source_name(last_cut, addr));
 }
 
+/* Sources filtered for being full that now hold fewer get through again. */
+static void unfilter_sources_below_cap(struct conn_guard *g)
+{
+        if (g->filtered == 0)
+                return;
+        for (size_t i = 0; i <= g->mask; i++)
+                for (struct conn_source *s = g->buckets[i]; s; s = s->next)
+                        if (s->filtered && s->conns < g->limits.per_source)
+                                unfilter(g, s);
+}
+
 void conn_guard_reap(struct conn_guard *g, double now)
 {
         unsigned refused[_REFUSED_MAX], cuts[_CUT_MAX];
@@ -441,6 +473,7 @@ void conn_guard_reap(struct conn_guard *g, double now)
                         metrics_request(ROUTE_OTHER, OUTCOME_TIMEOUT,
                                         now - atomic_load(&t->phase_start));
         }
+        unfilter_sources_below_cap(g);
         if (now - g->last_summary >= 1.0) {
                 span = now - g->last_summary;
                 memcpy(refused, g->refused, sizeof(refused));
@@ -456,12 +489,27 @@ void conn_guard_reap(struct conn_guard *g, double now)
                 log_summary(&g->limits, span, refused, &last_refused, cuts, &last_cut);
 }
 
+bool conn_guard_filter(struct conn_guard *g, struct filter_addr *out, size_t *n)
+{
+        pthread_mutex_lock(&g->lock);
+        bool changed = g->filter_changed;
+        g->filter_changed = false;
+        *n = 0;
+        for (size_t i = 0; changed && i <= g->mask; i++)
+                for (const struct conn_source *s = g->buckets[i]; s; s = s->next)
+                        if (s->filtered && *n < SOURCE_FILTER_MAX)
+                                memcpy(out[(*n)++].b, s->key.b, sizeof(s->key.b));
+        pthread_mutex_unlock(&g->lock);
+        return changed;
+}
+
 void conn_guard_stats(struct conn_guard *g, struct conn_guard_stats *out)
 {
         *out = (struct conn_guard_stats){};
         pthread_mutex_lock(&g->lock);
         out->open = g->tracked;
         out->sources = g->sources;
+        out->filtered = g->filtered;
         for (size_t i = 0; i <= g->mask; i++)
                 for (const struct conn_source *s = g->buckets[i]; s; s = s->next)
                         if (s->conns > out->largest_source)

@@ -4,8 +4,10 @@
  * needs only a few keep-alive connections from one or a few addresses.
  *
  * - limits.connectionsPerSource: concurrent connections per source address;
- *   beyond, a new one is closed at accept, before any TLS work. One source
- *   (a pod opening thousands of idle sockets) never takes the whole table.
+ *   beyond, a new one is closed at accept, before any TLS work, and until
+ *   the source holds fewer the listeners drop its SYNs in the kernel
+ *   (source_filter.h). One source (a pod opening thousands of idle
+ *   sockets) never takes the whole table, and its flood costs no accept.
  * - limits.connectionLimit: all connections. When full, a newcomer whose
  *   source holds at least two fewer connections than another takes the
  *   place of that source's oldest connection that has never completed a
@@ -70,6 +72,7 @@ struct conn_track {
 
 struct conn_guard_stats {
         unsigned open, sources, largest_source;
+        unsigned filtered; /* sources whose SYNs the listeners drop */
 };
 
 struct conn_guard;
@@ -95,3 +98,7 @@ void conn_guard_buffer_give(struct conn_guard *g, struct conn_track *t, size_t n
  * refused and cut since the last time. */
 void conn_guard_reap(struct conn_guard *g, double now);
 void conn_guard_stats(struct conn_guard *g, struct conn_guard_stats *out);
+/* The sources the listeners should drop (out: SOURCE_FILTER_MAX entries):
+ * true when that set changed since the last call. */
+struct filter_addr;
+bool conn_guard_filter(struct conn_guard *g, struct filter_addr *out, size_t *n);

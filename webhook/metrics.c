@@ -121,8 +121,12 @@ static void render_connections(FILE *f, const struct metric_gauges *g)
                 "# HELP mesa_injector_connections_largest_source Open connections of the source "
                 "holding the most.\n"
                 "# TYPE mesa_injector_connections_largest_source gauge\n"
-                "mesa_injector_connections_largest_source %u\n",
-                g->connections, g->sources, g->largest_source);
+                "mesa_injector_connections_largest_source %u\n"
+                "# HELP mesa_injector_sources_filtered Sources at limits.connectionsPerSource "
+                "whose new connections the kernel drops until they hold fewer.\n"
+                "# TYPE mesa_injector_sources_filtered gauge\n"
+                "mesa_injector_sources_filtered %u\n",
+                g->connections, g->sources, g->largest_source, g->filtered);
         if (!g->config)
                 return;
         /* From the schema, so a limit added there shows here too. */

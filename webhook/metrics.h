@@ -48,7 +48,7 @@ enum metric_cut {
 /* What /metrics shows besides the counters. */
 struct injector_config;
 struct metric_gauges {
-        unsigned connections, sources, largest_source;
+        unsigned connections, sources, largest_source, filtered;
         /* Its limits section, every integer key as mesa_injector_limit{limit=KEY}. */
         const struct injector_config *config;
 };

@@ -23,6 +23,7 @@
 #include "webhook/admission_log.h"
 #include "webhook/conn_guard.h"
 #include "webhook/metrics.h"
+#include "webhook/source_filter.h"
 #include "webhook/tls_store.h"
 #include "webhook/tls_transport.h"
 
@@ -39,6 +40,11 @@ struct server {
         pthread_t reaper;
         atomic_bool stop_reaper;
         struct admission_log *log;
+        /* The listening sockets, for the filter of refused sources (the
+         * reaper sets it; SIGTERM closes them): under listen_lock. */
+        pthread_mutex_t listen_lock;
+        int listen_fds[64];
+        unsigned n_listen;
 };
 
 struct request {
@@ -212,6 +218,7 @@ static int answer_head(struct MHD_Connection *conn, struct server *srv, struct r
                         struct metric_gauges g = {.connections = st.open,
                                                   .sources = st.sources,
                                                   .largest_source = st.largest_source,
+                                                  .filtered = st.filtered,
                                                   .config = c};
                         return respond(conn, srv, rq, 200, "text/plain; version=0.0.4",
                                        metrics_render(&g), OUTCOME_OK, NULL);
@@ -438,10 +445,22 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 static void *reaper_thread(void *arg)
 {
         struct server *srv = arg;
+        struct filter_addr addrs[SOURCE_FILTER_MAX];
+        size_t n;
 
         while (!atomic_load(&srv->stop_reaper)) {
                 usleep(100000);
                 conn_guard_reap(srv->guard, now_seconds());
+                if (!conn_guard_filter(srv->guard, addrs, &n))
+                        continue;
+                pthread_mutex_lock(&srv->listen_lock);
+                for (unsigned i = 0; i < srv->n_listen; i++) {
+                        int r = source_filter_attach(srv->listen_fds[i], addrs, n);
+                        if (r < 0)
+                                log_warning("cannot filter refused sources on the listener: %s",
+                                            strerror(-r));
+                }
+                pthread_mutex_unlock(&srv->listen_lock);
         }
         return NULL;
 }
@@ -532,12 +551,17 @@ static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, 
  * TIME_WAIT entry for each of the thousands a flood brings. Accepted
  * sockets inherit the option from the listener; on_connection turns it off
  * for those admitted, before any byte is read or written. */
-static void reset_refused(struct MHD_Daemon *d)
+static void reset_refused(struct server *srv, struct MHD_Daemon *d)
 {
         const union MHD_DaemonInfo *li = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
         struct linger reset = {1, 0};
-        if (li)
-                (void)setsockopt(li->listen_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        if (!li)
+                return;
+        (void)setsockopt(li->listen_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        pthread_mutex_lock(&srv->listen_lock);
+        if (srv->n_listen < ELEMENTSOF(srv->listen_fds))
+                srv->listen_fds[srv->n_listen++] = li->listen_fd;
+        pthread_mutex_unlock(&srv->listen_lock);
 }
 
 /* Returns how many started (all of limits.threads, or fewer on failure). */
@@ -580,7 +604,7 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
                                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
                 if (!daemons[i])
                         return i;
-                reset_refused(daemons[i]);
+                reset_refused(srv, daemons[i]);
         }
         return n;
 }
@@ -588,7 +612,7 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
-        struct server srv = {.config = c};
+        struct server srv = {.config = c, .listen_lock = PTHREAD_MUTEX_INITIALIZER};
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
@@ -662,11 +686,14 @@ int server_run(const struct server_opts *o)
                 ;
         log_info("received %s: no new connections, finishing in-flight requests", strsignal(sig));
         atomic_store(&srv.draining, true);
+        pthread_mutex_lock(&srv.listen_lock);
+        srv.n_listen = 0;
         for (unsigned i = 0; i < n; i++) {
                 MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
                 if (lfd != MHD_INVALID_SOCKET)
                         close(lfd);
         }
+        pthread_mutex_unlock(&srv.listen_lock);
         /* Wait for every open connection, not only requests whose headers
          * were parsed: a client mid-way through sending counts too. Idle
          * keep-alive connections end at the idle timeout, and responses

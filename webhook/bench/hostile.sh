@@ -143,17 +143,21 @@ for mode in modes:
     if mode != "none":
         h = json.load(open("%s/hostile-%s.json" % (d, mode)))
         c = h["closed_by_server_within"]
-        # A reset at accept shows as a failed dial or as a close within 0.1 s.
-        extra = ("%d dials: %d reset at once (refused at accept), %d closed after 1-4 s, %d after 4-12 s,"
-                 " at most %d open at once; server: %d refused per source, %d handshake / %d idle /"
-                 " %d request timeouts, %d evicted; mid-run %d open from %d sources"
-                 % (h["dials"], h["dial_errors"] + c[0], c[2] + c[3], c[4] + c[5], h["max_held"],
+        # A reset at accept shows as a failed dial or as a close within 0.1 s;
+        # a dial that times out had its SYNs dropped by the listener's filter.
+        extra = ("%d dials: %d reset at once (refused at accept), %d timed out (SYNs dropped), %d closed"
+                 " after 1-4 s, %d after 4-12 s, at most %d open at once; server: %d refused per source,"
+                 " %d handshake / %d idle / %d request timeouts, %d evicted; mid-run %d open from %d sources,"
+                 " %d filtered"
+                 % (h["dials"], h["dial_errors"] - h["dial_timeouts"] + c[0], h["dial_timeouts"], c[2] + c[3],
+                    c[4] + c[5], h["max_held"],
                     metric(m, "mesa_injector_connections_refused_total", "per_source"),
                     metric(m, "mesa_injector_connections_cut_total", "handshake_timeout"),
                     metric(m, "mesa_injector_connections_cut_total", "idle_timeout"),
                     metric(m, "mesa_injector_connections_cut_total", "request_timeout"),
                     metric(m, "mesa_injector_connections_cut_total", "evicted"),
-                    metric(mid, "mesa_injector_connections"), metric(mid, "mesa_injector_connection_sources")))
+                    metric(mid, "mesa_injector_connections"), metric(mid, "mesa_injector_connection_sources"),
+                    metric(mid, "mesa_injector_sources_filtered")))
     print("%-6s %8d %7.0f %8.3f %8.3f %8.1f %6d %9.1f  %s" % (mode, r["requests"], r["req_per_s"], r["p50_ms"], r["p99_ms"],
                                                            r["max_ms"], r["errors"], hwm, extra))
     for e in r["first_errors"] or []:

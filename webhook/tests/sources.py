@@ -6,7 +6,9 @@ one source misbehaves, another is the API server.
   sources.py flood PORT SRC N SECONDS
       keeps N plain TCP connections (no TLS hello) open from SRC for SECONDS,
       opening each again 200 ms after the server closes it; prints JSON: how
-      many were opened, and how long each lived before the server closed it
+      many were opened, how long each lived from its handshake until the
+      server closed it, and how many were still connecting at the end (their
+      SYNs dropped)
   sources.py tls PORT CA SNI SRC N idle|slow
       N TLS connections from SRC that complete the handshake and then send
       nothing (idle) or one request line and one header line (slow); prints
@@ -36,43 +38,60 @@ def bound(src):
 
 def flood(port, src, n, seconds):
     sel = selectors.DefaultSelector()
-    opened_at, lifetimes, reopen = {}, [], []
-    opened = 0
+    started, lifetimes, reopen = {}, [], []
+    opened = never = 0
 
     def open_one():
         nonlocal opened
         s = bound(src)
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
-        sel.register(s, selectors.EVENT_READ)
-        opened_at[s] = time.monotonic()
+        sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        started[s] = None  # established: when it first becomes writable
         opened += 1
+
+    def closed(s):
+        nonlocal never
+        t = started.pop(s)
+        if t is None:
+            never += 1
+        else:
+            lifetimes.append(time.monotonic() - t)
+        sel.unregister(s)
+        s.close()
+        reopen.append(time.monotonic() + 0.2)
 
     for _ in range(n):
         open_one()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        for key, _ in sel.select(timeout=0.05):
+        for key, events in sel.select(timeout=0.05):
             s = key.fileobj
+            if started[s] is None and events & selectors.EVENT_WRITE:
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    closed(s)
+                    continue
+                started[s] = time.monotonic()
+                sel.modify(s, selectors.EVENT_READ)
+            if not events & selectors.EVENT_READ:
+                continue
             try:
                 data = s.recv(1)
             except BlockingIOError:
                 continue
             except OSError:
                 data = b""
-            if data:
-                continue
-            lifetimes.append(time.monotonic() - opened_at.pop(s))
-            sel.unregister(s)
-            s.close()
-            reopen.append(time.monotonic() + 0.2)
+            if not data:
+                closed(s)
         now = time.monotonic()
         while reopen and reopen[0] <= now and now < end:
             reopen.pop(0)
             open_one()
-    for s in opened_at:
+    waiting = sum(1 for t in started.values() if t is None)
+    for s in started:
         s.close()
-    print(json.dumps({"opened": opened, "lifetimes": sorted(lifetimes)}))
+    print(json.dumps({"opened": opened, "never_connected": never, "waiting_at_end": waiting,
+                      "lifetimes": sorted(lifetimes)}))
 
 
 def tls_clients(port, ca, sni, src, n, mode):

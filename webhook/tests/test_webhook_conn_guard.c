@@ -2,7 +2,8 @@
  * per-source caps, the reservation between accept and start, eviction when
  * the table is full, and the three deadlines. Connections are socketpairs,
  * so a cut is seen as the EOF the peer reads; time is passed to the reaper,
- * so deadlines are checked without waiting for them. The server-level
+ * so deadlines are checked without waiting for them; the listener's filter
+ * of refused sources, on a real listening socket. The server-level
  * behaviour (real TLS clients from two source addresses) is
  * tests/integration/webhook_hostile.sh. */
 #include <setjmp.h>
@@ -15,12 +16,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "webhook/conn_guard.h"
+#include "webhook/source_filter.h"
 
 struct fake_conn {
         int server_fd, client_fd;
@@ -239,6 +242,117 @@ static void test_ipv4_mapped_is_one_source(void **state)
         conn_guard_free(g);
 }
 
+/* A nonblocking connect from src to the listener: 1 connected, 0 still
+ * waiting after 300 ms (its SYN dropped), -1 refused. */
+static int try_connect(const char *src, const struct sockaddr_in *to)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        struct sockaddr_in a = addr_of(src);
+        a.sin_port = 0;
+        assert_true(fd >= 0);
+        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+        int r = connect(fd, (const struct sockaddr *)to, sizeof(*to));
+        if (r < 0 && errno == EINPROGRESS) {
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                r = poll(&p, 1, 300);
+                if (r == 0) {
+                        close(fd);
+                        return 0;
+                }
+                int err = 0;
+                socklen_t len = sizeof(err);
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                r = err ? -1 : 0;
+        }
+        close(fd);
+        return r == 0 ? 1 : -1;
+}
+
+/* The listener's filter drops the SYNs of the sources it names, and only
+ * those; an empty list removes it. The kernel answers the SYN before
+ * accept(), so connected means let through. */
+static void test_source_filter(void **state)
+{
+        (void)state;
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in to = addr_of("127.0.0.1");
+        to.sin_port = 0;
+        socklen_t len = sizeof(to);
+        assert_int_equal(bind(l, (struct sockaddr *)&to, sizeof(to)), 0);
+        assert_int_equal(listen(l, 64), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *)&to, &len), 0);
+
+        struct filter_addr blocked[3] = {};
+        blocked[0].b[10] = blocked[0].b[11] = 0xff;
+        blocked[1] = blocked[0];
+        assert_int_equal(inet_pton(AF_INET, "127.0.0.2", blocked[0].b + 12), 1);
+        assert_int_equal(inet_pton(AF_INET, "127.0.0.9", blocked[1].b + 12), 1);
+        assert_int_equal(inet_pton(AF_INET6, "fd00::2", blocked[2].b), 1);
+        assert_int_equal(source_filter_attach(l, blocked, 3), 0);
+        assert_int_equal(try_connect("127.0.0.2", &to), 0);
+        assert_int_equal(try_connect("127.0.0.9", &to), 0);
+        assert_int_equal(try_connect("127.0.0.3", &to), 1);
+        assert_int_equal(source_filter_attach(l, blocked + 1, 2), 0);
+        assert_int_equal(try_connect("127.0.0.2", &to), 1);
+        assert_int_equal(try_connect("127.0.0.9", &to), 0);
+        assert_int_equal(source_filter_attach(l, NULL, 0), 0);
+        assert_int_equal(try_connect("127.0.0.9", &to), 1);
+        close(l);
+
+        /* IPv6 on ::1: the address compared word by word. */
+        int l6 = socket(AF_INET6, SOCK_STREAM, 0);
+        struct sockaddr_in6 to6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+        len = sizeof(to6);
+        assert_int_equal(bind(l6, (struct sockaddr *)&to6, sizeof(to6)), 0);
+        assert_int_equal(listen(l6, 64), 0);
+        assert_int_equal(getsockname(l6, (struct sockaddr *)&to6, &len), 0);
+        struct filter_addr one = {};
+        one.b[15] = 1;
+        struct filter_addr near = one;
+        near.b[0] = 0xfd; /* fd00::1: all but the first word equal */
+        for (int round = 0; round < 2; round++) {
+                assert_int_equal(source_filter_attach(l6, round ? &one : &near, 1), 0);
+                int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+                int r = connect(fd, (struct sockaddr *)&to6, sizeof(to6));
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                assert_true(r == 0 || errno == EINPROGRESS);
+                assert_int_equal(poll(&p, 1, 300), round ? 0 : 1);
+                close(fd);
+        }
+        close(l6);
+}
+
+/* Refused for being full, a source is named for the filter until it holds
+ * fewer; the guard reports each change once. */
+static void test_filter_follows_refusals(void **state)
+{
+        (void)state;
+        struct conn_guard *g = guard(10, 2);
+        struct filter_addr addrs[SOURCE_FILTER_MAX];
+        size_t n = 99;
+        struct fake_conn a[2];
+        assert_false(conn_guard_filter(g, addrs, &n));
+        assert_true(connect_from(g, "10.0.0.2", &a[0]));
+        assert_true(connect_from(g, "10.0.0.2", &a[1]));
+        assert_false(conn_guard_filter(g, addrs, &n)); /* at the cap, not yet over */
+        assert_false(admit(g, "10.0.0.2"));
+        assert_true(conn_guard_filter(g, addrs, &n));
+        assert_int_equal(n, 1);
+        assert_int_equal(addrs[0].b[15], 2);
+        assert_int_equal(addrs[0].b[10], 0xff);
+        assert_false(admit(g, "10.0.0.2"));
+        assert_false(conn_guard_filter(g, addrs, &n)); /* no change */
+        struct conn_guard_stats st;
+        conn_guard_stats(g, &st);
+        assert_int_equal(st.filtered, 1);
+        disconnect(g, &a[0]);
+        conn_guard_reap(g, now_seconds());
+        assert_true(conn_guard_filter(g, addrs, &n));
+        assert_int_equal(n, 0);
+        disconnect(g, &a[1]);
+        conn_guard_free(g);
+}
+
 int main(void)
 {
         log_set_level(LOG_ERR);
@@ -248,6 +362,8 @@ int main(void)
             cmocka_unit_test(test_eviction_when_full),
             cmocka_unit_test(test_deadlines),
             cmocka_unit_test(test_ipv4_mapped_is_one_source),
+            cmocka_unit_test(test_source_filter),
+            cmocka_unit_test(test_filter_follows_refusals),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

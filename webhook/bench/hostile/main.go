@@ -10,7 +10,8 @@
 //	    and one header line, then a header byte every 2 s). A connection the
 //	    server closes is opened again after -reopen. Prints JSON: dials, how
 //	    long the connections lived (closed at once = refused at accept; at a
-//	    deadline = cut), the most held at once.
+//	    deadline = cut; a dial that times out: its SYNs were dropped), the
+//	    most held at once.
 //	reviews -url U -source IP -ca FILE -servername N -body FILE -duration D
 //	        [-connections C] [-pace D]
 //	    C workers, each POSTing the review on a keep-alive connection of one
@@ -73,6 +74,7 @@ type hostileStats struct {
 	Conns         int       `json:"conns"`
 	Dials         int64     `json:"dials"`
 	DialErrors    int64     `json:"dial_errors"`
+	DialTimeouts  int64     `json:"dial_timeouts"` // SYNs dropped until the dialer gave up
 	HandshakeErrs int64     `json:"tls_errors"`
 	MaxHeld       int64     `json:"max_held"`
 	HeldAtEnd     int64     `json:"held_at_end"`
@@ -112,6 +114,9 @@ func hostile(args []string) {
 				c, err := d.Dial("tcp", *target)
 				if err != nil {
 					atomic.AddInt64(&st.DialErrors, 1)
+					if isTimeout(err) {
+						atomic.AddInt64(&st.DialTimeouts, 1)
+					}
 					time.Sleep(*reopen)
 					continue
 				}
