@@ -46,7 +46,8 @@ static void emit_v6(struct program *p, const struct filter_addr *a, size_t n)
                 if (memcmp(a[i].b, v4_mapped, sizeof(v4_mapped)) == 0)
                         continue;
                 for (unsigned w = 0; w < 4; w++) {
-                        emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_NET_OFF + 8 + 4 * w));
+                        emit(p, BPF_LD | BPF_W | BPF_ABS, 0, 0,
+                             (uint32_t)(SKF_NET_OFF + 8 + 4 * w));
                         /* On a mismatch, past the rest of this address. */
                         emit(p, BPF_JMP | BPF_JEQ | BPF_K, 0, (uint8_t)(2 * (3 - w) + 1),
                              word(a[i].b + 4 * w));

@@ -17,9 +17,12 @@
 # not fail on them. The hostile client gets one core (GOMAXPROCS=1): on this
 # 2-core machine both clients and the server share the CPU, which a real
 # attacker's own machine would not.
+# BENCH_PIN=1 pins the hostile client to CPU 1 and the server and the
+# reviews to CPU 0, as if the attacker ran elsewhere (its kernel work for
+# its own sockets, SYN retransmissions included, stays on its CPU).
 # Environment: BENCH_HOSTILE_CONNS (10000), BENCH_DURATION (20s of reviews
 # per run), BENCH_HOSTILE_REOPEN (1s), BENCH_REVIEW_CONNECTIONS (4),
-# BENCH_REVIEW_PACE (5ms), BENCH_MODES ("none idle slow control").
+# BENCH_REVIEW_PACE (5ms), BENCH_MODES ("none idle slow control"), BENCH_PIN.
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -31,6 +34,11 @@ WORKERS=${BENCH_REVIEW_CONNECTIONS:-4}
 PACE=${BENCH_REVIEW_PACE:-5ms}
 MODES=${BENCH_MODES:-none idle slow control}
 RAMP=3
+PIN_SERVE=() PIN_ATTACK=()
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+	[ "$(nproc)" -ge 2 ] || { echo "bench-webhook-hostile: BENCH_PIN needs 2 CPUs" >&2; exit 1; }
+	PIN_SERVE=(taskset -c 0) PIN_ATTACK=(taskset -c 1)
+fi
 [ -x "$MI" ] || { echo "bench-webhook-hostile: $MI not built" >&2; exit 1; }
 GO=/usr/lib/go-1.19/bin/go
 [ -x "$GO" ] || GO=$(command -v go || true)
@@ -86,18 +94,20 @@ wait_up() {
 
 for mode in $MODES; do
 	PORT=$(port)
-	"$MI" serve --listen "127.0.0.1:$PORT" --cert "$D/certs/tls.crt" --key "$D/certs/tls.key" 2>"$D/mi-$mode.log" &
+	"${PIN_SERVE[@]}" "$MI" serve --listen "127.0.0.1:$PORT" --cert "$D/certs/tls.crt" --key "$D/certs/tls.key" \
+		2>"$D/mi-$mode.log" &
 	MI_PID=$!
 	wait_up "$PORT"
 	TARGET=$PORT HMODE=$mode
 	if [ "$mode" = control ]; then
 		TARGET=$(port) HMODE=idle
-		"$MI" serve --listen "127.0.0.1:$TARGET" --cert "$D/certs/tls.crt" --key "$D/certs/tls.key" 2>/dev/null &
+		"${PIN_ATTACK[@]}" "$MI" serve --listen "127.0.0.1:$TARGET" --cert "$D/certs/tls.crt" \
+			--key "$D/certs/tls.key" 2>/dev/null &
 		DECOY_PID=$!
 		wait_up "$TARGET"
 	fi
 	if [ "$mode" != none ]; then
-		GOMAXPROCS=1 "$TOOL" hostile -target "127.0.0.1:$TARGET" -source 127.0.0.2 -conns "$CONNS" -mode "$HMODE" \
+		GOMAXPROCS=1 "${PIN_ATTACK[@]}" "$TOOL" hostile -target "127.0.0.1:$TARGET" -source 127.0.0.2 -conns "$CONNS" -mode "$HMODE" \
 			-reopen "$REOPEN" -duration "$(python3 -c "import sys; print('%ds' % ($RAMP + 2 + float(sys.argv[1].rstrip('s'))))" "$DUR")" \
 			-ca "$D/certs/ca.crt" -servername "$SNI" >"$D/hostile-$mode.json" &
 		HOSTILE_PID=$!
@@ -110,7 +120,7 @@ for mode in $MODES; do
 			"https://$SNI:$PORT/metrics" >"$D/metrics-mid-$mode.txt"
 	) &
 	MID_PID=$!
-	"$TOOL" reviews -url "https://127.0.0.1:$PORT/mutate-pods" -source 127.0.0.3 -ca "$D/certs/ca.crt" \
+	"${PIN_SERVE[@]}" "$TOOL" reviews -url "https://127.0.0.1:$PORT/mutate-pods" -source 127.0.0.3 -ca "$D/certs/ca.crt" \
 		-servername "$SNI" -body "$D/review.json" -duration "$DUR" -connections "$WORKERS" -pace "$PACE" \
 		>"$D/reviews-$mode.json"
 	wait "$MID_PID" || true
@@ -121,16 +131,17 @@ for mode in $MODES; do
 	stop
 done
 
-python3 - "$D" "$CONNS" "$DUR" "$WORKERS" "$PACE" "$REOPEN" $MODES <<'PY'
+python3 - "$D" "$CONNS" "$DUR" "$WORKERS" "$PACE" "$REOPEN" "${BENCH_PIN:-0}" $MODES <<'PY'
 import json, re, sys
-d, conns, dur, workers, pace, reopen, modes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
+d, conns, dur, workers, pace, reopen, pin, modes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8:]
 def metric(text, name, label=None):
     pat = re.escape(name) + (r'\{reason="%s"\}' % label if label else "") + r" (\d+)"
     m = re.search(pat, text)
     return int(m.group(1)) if m else 0
 print("bench-webhook-hostile: %s hostile connections from 127.0.0.2 (reopened %s after the server closes them),"
-      " reviews from 127.0.0.3: %s keep-alive workers, %s pause, %s per run, default server config"
-      % (conns, reopen, workers, pace, dur))
+      " reviews from 127.0.0.3: %s keep-alive workers, %s pause, %s per run, default server config%s"
+      % (conns, reopen, workers, pace, dur,
+         "; hostile client on CPU 1, server and reviews on CPU 0" if pin == "1" else ""))
 print("%-6s %8s %7s %8s %8s %8s %6s %9s  %s" % ("run", "reviews", "req/s", "p50 ms", "p99 ms", "max ms", "errors",
                                                 "VmHWM MiB", "hostile connections / server"))
 ok = True
