@@ -609,6 +609,42 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
         return n;
 }
 
+/* SIGTERM/SIGINT came: stop accepting (the listening sockets close), wait
+ * for every open connection, not only requests whose headers were parsed
+ * (a client mid-way through sending counts too), up to
+ * limits.shutdownGraceSeconds, then stop the reaper and the listeners. Idle
+ * keep-alive connections end at the idle deadline, and answers now carry
+ * "Connection: close". */
+static void drain(struct server *srv, struct MHD_Daemon **daemons, unsigned n)
+{
+        const struct injector_config *c = srv->config;
+        atomic_store(&srv->draining, true);
+        pthread_mutex_lock(&srv->listen_lock);
+        srv->n_listen = 0;
+        for (unsigned i = 0; i < n; i++) {
+                MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
+                if (lfd != MHD_INVALID_SOCKET)
+                        close(lfd);
+        }
+        pthread_mutex_unlock(&srv->listen_lock);
+        double deadline = now_seconds() + c->limits.shutdown_grace_s;
+        struct conn_guard_stats st;
+        for (;;) {
+                conn_guard_stats(srv->guard, &st);
+                if (st.open == 0 || now_seconds() >= deadline)
+                        break;
+                usleep(10000);
+        }
+        int left = atomic_load(&srv->inflight);
+        atomic_store(&srv->stop_reaper, true);
+        pthread_join(srv->reaper, NULL);
+        stop_listeners(daemons, n);
+        if (st.open > 0)
+                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
+                            "stopped anyway",
+                            st.open, left, c->limits.shutdown_grace_s);
+}
+
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
@@ -685,38 +721,8 @@ int server_run(const struct server_opts *o)
         while (sigwait(&mask, &sig) != 0)
                 ;
         log_info("received %s: no new connections, finishing in-flight requests", strsignal(sig));
-        atomic_store(&srv.draining, true);
-        pthread_mutex_lock(&srv.listen_lock);
-        srv.n_listen = 0;
-        for (unsigned i = 0; i < n; i++) {
-                MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
-                if (lfd != MHD_INVALID_SOCKET)
-                        close(lfd);
-        }
-        pthread_mutex_unlock(&srv.listen_lock);
-        /* Wait for every open connection, not only requests whose headers
-         * were parsed: a client mid-way through sending counts too. Idle
-         * keep-alive connections end at the idle timeout, and responses
-         * now carry "Connection: close". */
-        double deadline = now_seconds() + c->limits.shutdown_grace_s;
-        unsigned open_conns;
-        for (;;) {
-                struct conn_guard_stats st;
-                conn_guard_stats(srv.guard, &st);
-                open_conns = st.open;
-                if (open_conns == 0 || now_seconds() >= deadline)
-                        break;
-                usleep(10000);
-        }
-        int left = atomic_load(&srv.inflight);
-        atomic_store(&srv.stop_reaper, true);
-        pthread_join(srv.reaper, NULL);
-        stop_listeners(daemons, n);
+        drain(&srv, daemons, n);
         admission_log_free(TAKE_PTR(srv.log));
-        if (open_conns > 0)
-                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
-                            "stopped anyway",
-                            open_conns, left, c->limits.shutdown_grace_s);
         log_info("stopped");
         r = 0;
 out:
