@@ -30,6 +30,13 @@
 /* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
+/* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
+ * listening socket: the kernel spreads connections over them by hash. A
+ * thread pool sharing one socket lets whichever thread wakes first accept a
+ * burst of connections, and a client that opens its connections at once
+ * (the API server, a load test) often lands on one thread entirely. */
+#define MAX_LISTENERS 64
+
 struct server {
         const struct injector_config *config;
         struct tls_store *tls;
@@ -43,7 +50,7 @@ struct server {
         /* The listening sockets, for the filter of refused sources (the
          * reaper sets it; SIGTERM closes them): under listen_lock. */
         pthread_mutex_t listen_lock;
-        int listen_fds[64];
+        int listen_fds[MAX_LISTENERS];
         unsigned n_listen;
 };
 
@@ -422,7 +429,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                  * (40 ms) between them on keep-alive connections. */
                 int one = 1;
                 (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                /* Inherited from the listener (see reset_refused): an
+                /* Inherited from the listener (see adopt_listener): an
                  * admitted connection closes gracefully. */
                 struct linger graceful = {0, 0};
                 (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &graceful,
@@ -508,13 +515,6 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         return 0;
 }
 
-/* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
- * listening socket: the kernel spreads connections over them by hash. A
- * thread pool sharing one socket lets whichever thread wakes first accept a
- * burst of connections, and a client that opens its connections at once
- * (the API server, a load test) often lands on one thread entirely. */
-#define MAX_LISTENERS 64
-
 /* SO_REUSEPORT would also let a second mesa-injector of the same user join
  * this port and take half its connections without a word; a bind without
  * it first turns that, like any other listener, into "address in use".
@@ -546,12 +546,14 @@ static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, 
         return conn_guard_admit(srv->guard, addr, len) ? MHD_YES : MHD_NO;
 }
 
-/* A connection refused at accept is closed by libmicrohttpd right away,
- * and with SO_LINGER 0 that close is a reset: no FIN exchange and no
- * TIME_WAIT entry for each of the thousands a flood brings. Accepted
- * sockets inherit the option from the listener; on_connection turns it off
- * for those admitted, before any byte is read or written. */
-static void reset_refused(struct server *srv, struct MHD_Daemon *d)
+/* A listening socket, once started: kept for the filter of refused sources
+ * (source_filter.h), and given SO_LINGER 0. A connection refused at accept
+ * is closed by libmicrohttpd right away, and with SO_LINGER 0 that close is
+ * a reset: no FIN exchange and no TIME_WAIT entry for each of the
+ * thousands a flood brings. Accepted sockets inherit the option from the
+ * listener; on_connection turns it off for those admitted, before any byte
+ * is read or written. */
+static void adopt_listener(struct server *srv, struct MHD_Daemon *d)
 {
         const union MHD_DaemonInfo *li = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
         struct linger reset = {1, 0};
@@ -604,7 +606,7 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
                                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
                 if (!daemons[i])
                         return i;
-                reset_refused(srv, daemons[i]);
+                adopt_listener(srv, daemons[i]);
         }
         return n;
 }
