@@ -81,8 +81,10 @@ struct arena {
         bool overflowed; /* some node came from malloc: the tree must be walked */
 };
 static _Thread_local struct arena *active_arena;
+/* Set once by admission_init(), before any other thread exists, and only
+ * read afterwards: whether the hooks and the key are in place. */
 static pthread_key_t arena_key;
-static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static bool arena_ready;
 
 static void *arena_malloc(size_t n)
 {
@@ -113,19 +115,30 @@ static void arena_destroy(void *p)
         free(a);
 }
 
-static void arena_init(void)
+/* cJSON's hooks are one process-wide struct that cJSON_InitHooks() writes
+ * field by field and every cJSON call reads without a lock: set while
+ * another thread parses or prints, that thread may allocate with one hook
+ * and free with another. Hence once, at startup, before the first thread;
+ * installed in every build (under ASan too, where arena_malloc falls
+ * through to malloc), so the order of startup does not depend on it. */
+int admission_init(void)
 {
-        if (pthread_key_create(&arena_key, arena_destroy) != 0)
-                return;
+        if (arena_ready)
+                return 0;
+        int r = pthread_key_create(&arena_key, arena_destroy);
+        if (r != 0)
+                return -r;
         cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = arena_malloc, .free_fn = arena_free});
+        arena_ready = true;
+        return 0;
 }
 
-/* The calling thread's arena, emptied; NULL to go without. */
+/* The calling thread's arena, emptied; NULL to go without (also when
+ * admission_init() was not called: cJSON then runs on plain malloc). */
 static struct arena *arena_begin(void)
 {
-        if (!USE_ARENA)
+        if (!USE_ARENA || !arena_ready)
                 return NULL;
-        pthread_once(&arena_once, arena_init);
         struct arena *a = pthread_getspecific(arena_key);
         if (!a) {
                 a = calloc(1, sizeof(*a));
@@ -140,6 +153,26 @@ static struct arena *arena_begin(void)
         a->used = 0;
         a->overflowed = false;
         return a;
+}
+
+/* In valid JSON a backslash occurs only inside strings, and in a run of
+ * them each pair is one escaped backslash: an odd run escapes what follows,
+ * so "u0000" after an odd run is a NUL and after an even one is text. */
+bool json_text_has_nul(const char *text, size_t len)
+{
+        const char *end = text + len;
+        if (memchr(text, '\0', len))
+                return true;
+        for (const char *p = memchr(text, '\\', len); p; p = memchr(p, '\\', (size_t)(end - p))) {
+                size_t run = 0;
+                while (p < end && *p == '\\') {
+                        run++;
+                        p++;
+                }
+                if ((run & 1) && end - p >= 5 && memcmp(p, "u0000", 5) == 0)
+                        return true;
+        }
+        return false;
 }
 
 char *json_error_body(const char *msg)
@@ -342,11 +375,21 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                      size_t size, unsigned flags, struct admission_result *out)
 {
         *out = (struct admission_result){};
-        struct arena *arena = arena_begin();
-        active_arena = arena;
-        cJSON *root = cJSON_ParseWithLength(body, size);
-        active_arena = NULL;
+        struct arena *arena = NULL;
+        cJSON *root = NULL;
         int r;
+
+        /* JSON forbids raw control characters in strings (RFC 8259 7); cJSON
+         * takes a raw NUL into the string, where it ends it early. */
+        if (memchr(body, '\0', size)) {
+                r = bad_request(out, "malformed JSON: a raw NUL byte (control characters in "
+                                     "strings must be escaped)");
+                goto done;
+        }
+        arena = arena_begin();
+        active_arena = arena;
+        root = cJSON_ParseWithLength(body, size);
+        active_arena = NULL;
 
         if (!root) {
                 r = bad_request(out, "malformed JSON: the body must be an AdmissionReview object");
@@ -415,6 +458,26 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                 out->outcome = OUTCOME_SKIPPED;
                 out->reason = strdup_printf("operation %s is not CREATE", op ? op : "(missing)");
                 r = review_response(out, uid, true, 0, NULL, NULL, NULL, 0);
+                goto done;
+        }
+        /* cJSON (1.7.15) decodes \u0000 into strings that end at their first
+         * NUL and keeps no length, so "virt-launcher\u0000x" would compare
+         * equal to "virt-launcher", "compute\u0000x" name our container, a
+         * volume or path would pass for ours, and printing such a string
+         * back would cut it. Past the parse the true length of a string is
+         * nowhere to be had; the raw text tells whether any string has a
+         * NUL, and then nothing in the object is matched. Kubernetes names,
+         * label values and paths cannot hold a NUL (validation, which runs
+         * after mutating webhooks, rejects them); a pod with a NUL in some
+         * other string (an annotation value, say) also goes unmutated, and
+         * the warning says why. Without a NUL, strlen() is each string's
+         * true length and every comparison below is exact. */
+        if (json_text_has_nul(body, size)) {
+                const char *m = "mesa-injector: a string in the object contains a NUL character "
+                                "(\\u0000); not mutated";
+                out->outcome = OUTCOME_INVALID;
+                out->reason = strdup("a string contains a NUL character (\\u0000)");
+                r = out->reason ? review_response(out, uid, true, 0, NULL, m, NULL, 0) : -ENOMEM;
                 goto done;
         }
         const cJSON *obj = cJSON_GetObjectItemCaseSensitive(req, "object");

@@ -3,6 +3,7 @@
  * patch. No HTTP here, so the fuzzer and unit tests call it directly. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "webhook/config.h"
@@ -25,6 +26,16 @@ struct admission_result {
         char *uid, *kind, *namespace, *name, *reason;
 };
 void admission_result_done(struct admission_result *r);
+
+/* Installs cJSON's allocation hooks (the per-thread parse arena). Call once
+ * at startup, before any thread that may use cJSON is started; without it
+ * requests are parsed on plain malloc. 0 or -errno. */
+int admission_init(void);
+
+/* Whether JSON text holds a string with a NUL character: a \u0000 escape
+ * (its backslash not itself escaped) or a raw NUL byte. cJSON decodes both
+ * into its NUL-terminated strings, which keep no length. */
+bool json_text_has_nul(const char *text, size_t len);
 
 /* Never fails except on out-of-memory (-ENOMEM). */
 int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,

@@ -167,6 +167,31 @@ static const struct schema_field limit_fields[] = {
      .min = 0,
      .max = 600,
      .doc = "SIGTERM: time in-flight requests get to finish"},
+    /* Hostile clients: see webhook/conn_guard.h. */
+    {.key = "handshakeTimeoutSeconds",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, handshake_timeout_s),
+     .min = 1,
+     .max = 60,
+     .doc = "a TLS handshake must be done within this time after connecting"},
+    {.key = "connectionsPerSource",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, connections_per_source),
+     .min = 1,
+     .max = 65535,
+     .doc = "concurrent connections from one source address; beyond, closed at accept"},
+    {.key = "connectionMemoryBytes",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, connection_memory_bytes),
+     .min = 8192,
+     .max = 1u << 20,
+     .doc = "memory per connection for its request line, headers and read buffer"},
+    {.key = "bufferedBytesPerSource",
+     .type = SCHEMA_UINT,
+     .offset = F(struct injector_limits, buffered_bytes_per_source),
+     .min = 65536,
+     .max = 1u << 30,
+     .doc = "request bodies held at once from one source address; beyond, closed"},
     {}};
 
 const struct schema_field injector_config_schema[] = {
@@ -403,7 +428,11 @@ static int config_defaults(struct injector_config *c)
                        .request_timeout_s = 10,
                        .threads = 2,
                        .cert_poll_ms = 1000,
-                       .shutdown_grace_s = 20},
+                       .shutdown_grace_s = 20,
+                       .handshake_timeout_s = 3,
+                       .connections_per_source = 64,
+                       .connection_memory_bytes = 32768,
+                       .buffered_bytes_per_source = 8u << 20},
         };
         c->selector.labels = strv_copy((char *const[]){"kubevirt.io=virt-launcher", NULL});
         c->allowed_prefixes = strv_copy((char *const *)prefixes);

@@ -85,6 +85,11 @@ struct injector_limits {
         unsigned threads;
         unsigned cert_poll_ms;
         unsigned shutdown_grace_s;
+        /* Clients that hold connections without using them (conn_guard.h). */
+        unsigned handshake_timeout_s;
+        unsigned connections_per_source;
+        unsigned connection_memory_bytes; /* libmicrohttpd's per-connection pool */
+        unsigned buffered_bytes_per_source;
 };
 
 struct injector_config {

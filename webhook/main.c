@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "webhook/admission.h"
 #include "webhook/certs.h"
 #include "webhook/config.h"
 #include "webhook/manifests.h"
@@ -110,6 +111,12 @@ int main(int argc, char **argv)
         int opt, r, ret = 1;
 
         log_set_prefix("mesa-injector");
+        /* Before any thread exists (see admission_init). */
+        r = admission_init();
+        if (r < 0) {
+                log_error_errno(r, "cannot set up the JSON parser's allocator");
+                return 1;
+        }
         if (argc < 2) {
                 usage(stderr);
                 return 2;

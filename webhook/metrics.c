@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "webhook/config.h"
+
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                  0.05,   0.1,   0.25,   0.5,   1,    2.5};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
@@ -18,6 +20,7 @@ static struct {
         atomic_ullong sum_ns[_ROUTE_MAX];
         atomic_ullong count[_ROUTE_MAX];
         atomic_ullong cert_reloads[2];
+        atomic_ullong refused[_REFUSED_MAX], cut[_CUT_MAX];
 } m;
 
 const char *metric_route_name(enum metric_route r)
@@ -72,7 +75,76 @@ void metrics_cert_reload(int ok)
         atomic_fetch_add_explicit(&m.cert_reloads[ok ? 1 : 0], 1, memory_order_relaxed);
 }
 
-char *metrics_render(void)
+void metrics_connection_refused(enum metric_refusal why)
+{
+        if (why < _REFUSED_MAX)
+                atomic_fetch_add_explicit(&m.refused[why], 1, memory_order_relaxed);
+}
+
+void metrics_connection_cut(enum metric_cut why)
+{
+        if (why < _CUT_MAX)
+                atomic_fetch_add_explicit(&m.cut[why], 1, memory_order_relaxed);
+}
+
+static void render_connections(FILE *f, const struct metric_gauges *g)
+{
+        static const char *const refused[] = {"per_source", "limit"};
+        static const char *const cut[] = {"handshake_timeout", "idle_timeout",
+                                          "request_timeout",   "evicted",
+                                          "buffer_budget",     "source_buffer_budget"};
+        fputs("# HELP mesa_injector_connections_refused_total Connections closed at accept, "
+              "by the limit they exceeded.\n"
+              "# TYPE mesa_injector_connections_refused_total counter\n",
+              f);
+        for (size_t i = 0; i < _REFUSED_MAX; i++)
+                fprintf(f, "mesa_injector_connections_refused_total{reason=\"%s\"} %llu\n",
+                        refused[i], atomic_load(&m.refused[i]));
+        fputs("# HELP mesa_injector_connections_cut_total Connections the server closed: "
+              "deadlines passed, evicted for a source holding fewer, request bodies over "
+              "budget.\n"
+              "# TYPE mesa_injector_connections_cut_total counter\n",
+              f);
+        for (size_t i = 0; i < _CUT_MAX; i++)
+                fprintf(f, "mesa_injector_connections_cut_total{reason=\"%s\"} %llu\n", cut[i],
+                        atomic_load(&m.cut[i]));
+        if (!g)
+                return;
+        fprintf(f,
+                "# HELP mesa_injector_connections Open connections.\n"
+                "# TYPE mesa_injector_connections gauge\n"
+                "mesa_injector_connections %u\n"
+                "# HELP mesa_injector_connection_sources Source addresses with open "
+                "connections.\n"
+                "# TYPE mesa_injector_connection_sources gauge\n"
+                "mesa_injector_connection_sources %u\n"
+                "# HELP mesa_injector_connections_largest_source Open connections of the source "
+                "holding the most.\n"
+                "# TYPE mesa_injector_connections_largest_source gauge\n"
+                "mesa_injector_connections_largest_source %u\n"
+                "# HELP mesa_injector_sources_filtered Sources at limits.connectionsPerSource "
+                "whose new connections the kernel drops until they hold fewer.\n"
+                "# TYPE mesa_injector_sources_filtered gauge\n"
+                "mesa_injector_sources_filtered %u\n",
+                g->connections, g->sources, g->largest_source, g->filtered);
+        if (!g->config)
+                return;
+        /* From the schema, so a limit added there shows here too. */
+        fputs("# HELP mesa_injector_limit The configured limits (limits.* in the config).\n"
+              "# TYPE mesa_injector_limit gauge\n",
+              f);
+        for (const struct schema_field *s = injector_config_schema; s->key; s++) {
+                if (s->type != SCHEMA_SECTION || strcmp(s->key, "limits") != 0)
+                        continue;
+                for (const struct schema_field *l = s->children; l->key; l++)
+                        if (l->type == SCHEMA_UINT)
+                                fprintf(f, "mesa_injector_limit{limit=\"%s\"} %u\n", l->key,
+                                        *(const unsigned *)((const char *)g->config + s->offset +
+                                                            l->offset));
+        }
+}
+
+char *metrics_render(const struct metric_gauges *g)
 {
         char *buf = NULL;
         size_t size = 0;
@@ -129,6 +201,7 @@ char *metrics_render(void)
                 fprintf(f, "mesa_injector_request_duration_seconds_count{route=\"%s\"} %llu\n",
                         metric_route_name(r), count);
         }
+        render_connections(f, g);
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;

@@ -734,8 +734,11 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 return finish(p, r, reason);
         }
         /* Another sidecar is already requested: keep it and append ours,
-         * unless ours (same ConfigMap) is there. */
-        cJSON *list = cJSON_Parse(cur);
+         * unless ours (same ConfigMap) is there. Its text is JSON again: a
+         * \u0000 in it would end a name early (a prefix would pass for our
+         * ConfigMap) and be cut when the list is printed back, see
+         * admission_handle(). */
+        cJSON *list = json_text_has_nul(cur, strlen(cur)) ? NULL : cJSON_Parse(cur);
         if (!cJSON_IsArray(list)) {
                 cJSON_Delete(list);
                 cJSON_Delete(entry);

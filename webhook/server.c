@@ -21,43 +21,37 @@
 #include "common/util.h"
 #include "webhook/admission.h"
 #include "webhook/admission_log.h"
+#include "webhook/conn_guard.h"
 #include "webhook/metrics.h"
+#include "webhook/source_filter.h"
 #include "webhook/tls_store.h"
 #include "webhook/tls_transport.h"
 
 /* Only TLS 1.3 and 1.2: what the API server speaks, nothing older. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
 
-/* One per connection, to bound the time a request may take to arrive:
- * libmicrohttpd only has an idle timeout, which a client sending one byte
- * every few seconds never trips. */
-struct conn_track {
-        MHD_socket fd;
-        /* Written by the connection's own thread on every request, read by
-         * the reaper: atomics, so the answer path takes no lock. Stored in
-         * this order (phase_start first), a reaper that sees !received
-         * also sees the phase_start that goes with it. */
-        _Atomic double phase_start; /* connection start, or the end of the previous request */
-        atomic_bool received;       /* the current request has fully arrived */
-        bool cut;                   /* under conns_lock */
-        struct conn_track *prev, *next;
-        struct tls_transport tt; /* only the connection's own thread touches it */
-};
+/* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
+ * listening socket: the kernel spreads connections over them by hash. A
+ * thread pool sharing one socket lets whichever thread wakes first accept a
+ * burst of connections, and a client that opens its connections at once
+ * (the API server, a load test) often lands on one thread entirely. */
+#define MAX_LISTENERS 64
 
 struct server {
         const struct injector_config *config;
         struct tls_store *tls;
         atomic_int inflight;
         atomic_bool draining;
-        atomic_size_t buffered; /* bytes held in request buffers, all connections */
-        pthread_mutex_t conns_lock;
-        struct conn_track *conns;
+        /* Every open connection, across all listeners: limits, deadlines. */
+        struct conn_guard *guard;
         pthread_t reaper;
         atomic_bool stop_reaper;
-        /* Connections admitted by admit_connection() and not yet closed:
-         * limits.connectionLimit holds across all listeners. */
-        atomic_uint admitted;
         struct admission_log *log;
+        /* The listening sockets, for the filter of refused sources (the
+         * reaper sets it; SIGTERM closes them): under listen_lock. */
+        pthread_mutex_t listen_lock;
+        int listen_fds[MAX_LISTENERS];
+        unsigned n_listen;
 };
 
 struct request {
@@ -225,9 +219,17 @@ static int answer_head(struct MHD_Connection *conn, struct server *srv, struct r
                 if (!is_get)
                         return respond_error(conn, srv, rq, 405, "method not allowed: use GET",
                                              OUTCOME_METHOD, "GET, HEAD");
-                if (rq->route == ROUTE_METRICS)
+                if (rq->route == ROUTE_METRICS) {
+                        struct conn_guard_stats st;
+                        conn_guard_stats(srv->guard, &st);
+                        struct metric_gauges g = {.connections = st.open,
+                                                  .sources = st.sources,
+                                                  .largest_source = st.largest_source,
+                                                  .filtered = st.filtered,
+                                                  .config = c};
                         return respond(conn, srv, rq, 200, "text/plain; version=0.0.4",
-                                       metrics_render(), OUTCOME_OK, NULL);
+                                       metrics_render(&g), OUTCOME_OK, NULL);
+                }
                 if (rq->route == ROUTE_READYZ && atomic_load(&srv->draining))
                         return respond(conn, srv, rq, 503, "text/plain", strdup("shutting down\n"),
                                        OUTCOME_ERROR, NULL);
@@ -306,7 +308,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         rq->too_large = true;
                         rq->len += n;
                         free(rq->buf);
-                        atomic_fetch_sub(&srv->buffered, rq->cap);
+                        conn_guard_buffer_give(srv->guard, track_of(conn), rq->cap);
                         rq->buf = NULL;
                         rq->cap = 0;
                         return rq->len > 4ull * c->limits.max_body_bytes ? MHD_NO : MHD_YES;
@@ -315,21 +317,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         size_t cap = rq->cap ? rq->cap : 16384;
                         while (cap < rq->len + n)
                                 cap *= 2;
-                        /* All connections together may hold only so much:
-                         * 256 connections x 3 MiB would exceed any sane
-                         * memory limit. Over budget, the connection is
-                         * closed; the API server's failurePolicy decides. */
-                        size_t before = atomic_fetch_add(&srv->buffered, cap - rq->cap);
-                        if (before + (cap - rq->cap) > c->limits.max_buffered_bytes) {
-                                atomic_fetch_sub(&srv->buffered, cap - rq->cap);
-                                log_warning("request bodies in flight exceed "
-                                            "limits.maxBufferedBytes (%u); closing",
-                                            c->limits.max_buffered_bytes);
+                        /* Over the budget of all connections or of this
+                         * source, the connection is closed (counted and
+                         * logged by the guard); the API server's
+                         * failurePolicy decides. */
+                        struct conn_track *t = track_of(conn);
+                        if (conn_guard_buffer_take(srv->guard, t, cap - rq->cap) < 0)
                                 return MHD_NO;
-                        }
                         char *b = realloc(rq->buf, cap);
                         if (!b) {
-                                atomic_fetch_sub(&srv->buffered, cap - rq->cap);
+                                conn_guard_buffer_give(srv->guard, t, cap - rq->cap);
                                 return MHD_NO;
                         }
                         rq->buf = b;
@@ -372,26 +369,45 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
         struct server *srv = cls;
         struct request *rq = *con_cls;
-        if (!rq)
-                return;
-        if (!rq->answered)
-                metrics_request(rq->route,
-                                toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? OUTCOME_TIMEOUT
-                                                                              : OUTCOME_ERROR,
-                                now_seconds() - rq->start);
-        free(rq->buf);
-        atomic_fetch_sub(&srv->buffered, rq->cap);
-        free(rq);
-        *con_cls = NULL;
-        atomic_fetch_sub(&srv->inflight, 1);
+        bool answered = rq && rq->answered;
+        if (rq) {
+                if (!rq->answered)
+                        metrics_request(rq->route,
+                                        toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                                            ? OUTCOME_TIMEOUT
+                                            : OUTCOME_ERROR,
+                                        now_seconds() - rq->start);
+                free(rq->buf);
+                conn_guard_buffer_give(srv->guard, track_of(conn), rq->cap);
+                free(rq);
+                *con_cls = NULL;
+                atomic_fetch_sub(&srv->inflight, 1);
+        }
 
         struct conn_track *t = track_of(conn);
         if (t) {
                 tls_transport_answer_done(&t->tt);
                 /* The next request on this keep-alive connection starts its clock. */
                 atomic_store(&t->phase_start, now_seconds());
+                if (answered)
+                        atomic_store(&t->served, true);
+                tls_transport_phase_begins(&t->tt);
+                atomic_store(&t->request_line, false);
                 atomic_store(&t->received, false);
         }
+}
+
+/* libmicrohttpd's URI log callback: the request line has arrived, so from
+ * now on the connection is not idle but sending a request (the deadline
+ * becomes limits.requestTimeoutSeconds). NULL: *con_cls stays unset. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+        (void)cls;
+        (void)uri;
+        struct conn_track *t = track_of(conn);
+        if (t)
+                atomic_store(&t->request_line, true);
+        return NULL;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -400,74 +416,58 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         struct server *srv = cls;
 
         if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-                struct conn_track *t = calloc(1, sizeof(*t));
                 const union MHD_ConnectionInfo *ci =
                     MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-                if (!t || !ci) {
-                        free(t);
+                const union MHD_ConnectionInfo *ai =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                const union MHD_ConnectionInfo *si =
+                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+                if (!ci)
                         return;
-                }
-                t->fd = ci->connect_fd;
-                t->phase_start = now_seconds();
                 /* Responses leave in more than one TLS record; without
                  * TCP_NODELAY, Nagle waits for the client's delayed ACK
                  * (40 ms) between them on keep-alive connections. */
                 int one = 1;
-                (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                const union MHD_ConnectionInfo *si =
-                    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-                if (si && si->tls_session)
-                        tls_transport_attach(&t->tt, si->tls_session, t->fd);
-                pthread_mutex_lock(&srv->conns_lock);
-                t->next = srv->conns;
-                if (srv->conns)
-                        srv->conns->prev = t;
-                srv->conns = t;
-                pthread_mutex_unlock(&srv->conns_lock);
-                *socket_context = t;
+                (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                /* Inherited from the listener (see adopt_listener): an
+                 * admitted connection closes gracefully. */
+                struct linger graceful = {0, 0};
+                (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_LINGER, &graceful,
+                                 sizeof(graceful));
+                *socket_context = conn_guard_open(srv->guard, ai ? ai->client_addr : NULL,
+                                                  ci->connect_fd, si ? si->tls_session : NULL);
                 return;
         }
-        atomic_fetch_sub(&srv->admitted, 1);
         struct conn_track *t = *socket_context;
         if (!t)
                 return;
-        /* Called before libmicrohttpd closes the socket: once unlinked under
-         * the lock, the reaper can no longer touch a reused descriptor. */
-        pthread_mutex_lock(&srv->conns_lock);
-        if (t->prev)
-                t->prev->next = t->next;
-        else
-                srv->conns = t->next;
-        if (t->next)
-                t->next->prev = t->prev;
-        pthread_mutex_unlock(&srv->conns_lock);
-        tls_transport_release(&t->tt);
-        free(t);
+        /* Called before libmicrohttpd closes the socket: once unlinked, the
+         * reaper can no longer touch a reused descriptor. */
+        conn_guard_close(srv->guard, t);
         *socket_context = NULL;
 }
 
-/* Cut connections whose current request has not fully arrived within
- * limits.requestTimeoutSeconds: shutdown() wakes libmicrohttpd's poll with
- * EOF and it closes the connection itself. */
+/* Deadlines (conn_guard_reap): a tenth of a second is well inside the
+ * shortest of them, and costs a walk of at most connectionLimit entries. */
 static void *reaper_thread(void *arg)
 {
         struct server *srv = arg;
-        double limit = srv->config->limits.request_timeout_s;
+        struct filter_addr addrs[SOURCE_FILTER_MAX];
+        size_t n;
 
         while (!atomic_load(&srv->stop_reaper)) {
-                usleep(200000);
-                double now = now_seconds();
-                pthread_mutex_lock(&srv->conns_lock);
-                for (struct conn_track *t = srv->conns; t; t = t->next)
-                        if (!t->received && !t->cut && now - t->phase_start > limit) {
-                                shutdown(t->fd, SHUT_RDWR);
-                                t->cut = true;
-                                metrics_request(ROUTE_OTHER, OUTCOME_TIMEOUT, now - t->phase_start);
-                                log_warning(
-                                    "closing a connection whose request did not arrive within %gs",
-                                    limit);
-                        }
-                pthread_mutex_unlock(&srv->conns_lock);
+                usleep(100000);
+                conn_guard_reap(srv->guard, now_seconds());
+                if (!conn_guard_filter(srv->guard, addrs, &n))
+                        continue;
+                pthread_mutex_lock(&srv->listen_lock);
+                for (unsigned i = 0; i < srv->n_listen; i++) {
+                        int r = source_filter_attach(srv->listen_fds[i], addrs, n);
+                        if (r < 0)
+                                log_warning("cannot filter refused sources on the listener: %s",
+                                            strerror(-r));
+                }
+                pthread_mutex_unlock(&srv->listen_lock);
         }
         return NULL;
 }
@@ -515,13 +515,6 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
         return 0;
 }
 
-/* One libmicrohttpd daemon per thread, each with its own SO_REUSEPORT
- * listening socket: the kernel spreads connections over them by hash. A
- * thread pool sharing one socket lets whichever thread wakes first accept a
- * burst of connections, and a client that opens its connections at once
- * (the API server, a load test) often lands on one thread entirely. */
-#define MAX_LISTENERS 64
-
 /* SO_REUSEPORT would also let a second mesa-injector of the same user join
  * this port and take half its connections without a word; a bind without
  * it first turns that, like any other listener, into "address in use".
@@ -545,18 +538,32 @@ static void stop_listeners(struct MHD_Daemon **daemons, unsigned n)
                 MHD_stop_daemon(daemons[i]);
 }
 
-/* The connection limit across all listeners; each listener's own limit in
- * libmicrohttpd is the same number, so it never refuses first. A slot is
- * given back when the connection closes (on_connection). */
+/* libmicrohttpd's accept policy callback, before any TLS work: the limits
+ * of conn_guard.h, across all listeners. */
 static enum MHD_Result admit_connection(void *cls, const struct sockaddr *addr, socklen_t len)
 {
         struct server *srv = cls;
-        (void)addr;
-        (void)len;
-        if (atomic_fetch_add(&srv->admitted, 1) < srv->config->limits.connection_limit)
-                return MHD_YES;
-        atomic_fetch_sub(&srv->admitted, 1);
-        return MHD_NO;
+        return conn_guard_admit(srv->guard, addr, len) ? MHD_YES : MHD_NO;
+}
+
+/* A listening socket, once started: kept for the filter of refused sources
+ * (source_filter.h), and given SO_LINGER 0. A connection refused at accept
+ * is closed by libmicrohttpd right away, and with SO_LINGER 0 that close is
+ * a reset: no FIN exchange and no TIME_WAIT entry for each of the
+ * thousands a flood brings. Accepted sockets inherit the option from the
+ * listener; on_connection turns it off for those admitted, before any byte
+ * is read or written. */
+static void adopt_listener(struct server *srv, struct MHD_Daemon *d)
+{
+        const union MHD_DaemonInfo *li = MHD_get_daemon_info(d, MHD_DAEMON_INFO_LISTEN_FD);
+        struct linger reset = {1, 0};
+        if (!li)
+                return;
+        (void)setsockopt(li->listen_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        pthread_mutex_lock(&srv->listen_lock);
+        if (srv->n_listen < ELEMENTSOF(srv->listen_fds))
+                srv->listen_fds[srv->n_listen++] = li->listen_fd;
+        pthread_mutex_unlock(&srv->listen_lock);
 }
 
 /* Returns how many started (all of limits.threads, or fewer on failure). */
@@ -569,13 +576,26 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
                          MHD_USE_ITC | MHD_USE_ERROR_LOG;
         if (ss->ss_family == AF_INET6)
                 flags |= MHD_USE_IPv6;
+        unsigned backstop_s = (c->limits.connection_timeout_s > c->limits.request_timeout_s
+                                   ? c->limits.connection_timeout_s
+                                   : c->limits.request_timeout_s) +
+                              1;
         struct MHD_OptionItem ops[] = {
             {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_store_retrieve},
             {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
             {MHD_OPTION_SOCK_ADDR, 0, (void *)ss},
-            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit, NULL},
-            {MHD_OPTION_CONNECTION_TIMEOUT, c->limits.connection_timeout_s, NULL},
+            /* The guard decides; libmicrohttpd's own limit, per listener,
+             * only leaves room for connections being evicted. */
+            {MHD_OPTION_CONNECTION_LIMIT, c->limits.connection_limit + CONN_GUARD_EVICTING_MAX,
+             NULL},
+            /* The guard closes idle and slow connections at their deadlines
+             * and counts them; this, a second past the later of the two,
+             * only ends a client that stopped reading its answer (there the
+             * guard does not look), never one of the guard's first. */
+            {MHD_OPTION_CONNECTION_TIMEOUT, backstop_s, NULL},
+            {MHD_OPTION_CONNECTION_MEMORY_LIMIT, c->limits.connection_memory_bytes, NULL},
             {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+            {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, srv},
             {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv},
             {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
             {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
@@ -586,14 +606,51 @@ static unsigned start_listeners(struct server *srv, const struct sockaddr_storag
                                               MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
                 if (!daemons[i])
                         return i;
+                adopt_listener(srv, daemons[i]);
         }
         return n;
+}
+
+/* SIGTERM/SIGINT came: stop accepting (the listening sockets close), wait
+ * for every open connection, not only requests whose headers were parsed
+ * (a client mid-way through sending counts too), up to
+ * limits.shutdownGraceSeconds, then stop the reaper and the listeners. Idle
+ * keep-alive connections end at the idle deadline, and answers now carry
+ * "Connection: close". */
+static void drain(struct server *srv, struct MHD_Daemon **daemons, unsigned n)
+{
+        const struct injector_config *c = srv->config;
+        atomic_store(&srv->draining, true);
+        pthread_mutex_lock(&srv->listen_lock);
+        srv->n_listen = 0;
+        for (unsigned i = 0; i < n; i++) {
+                MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
+                if (lfd != MHD_INVALID_SOCKET)
+                        close(lfd);
+        }
+        pthread_mutex_unlock(&srv->listen_lock);
+        double deadline = now_seconds() + c->limits.shutdown_grace_s;
+        struct conn_guard_stats st;
+        for (;;) {
+                conn_guard_stats(srv->guard, &st);
+                if (st.open == 0 || now_seconds() >= deadline)
+                        break;
+                usleep(10000);
+        }
+        int left = atomic_load(&srv->inflight);
+        atomic_store(&srv->stop_reaper, true);
+        pthread_join(srv->reaper, NULL);
+        stop_listeners(daemons, n);
+        if (st.open > 0)
+                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
+                            "stopped anyway",
+                            st.open, left, c->limits.shutdown_grace_s);
 }
 
 int server_run(const struct server_opts *o)
 {
         const struct injector_config *c = o->config;
-        struct server srv = {.config = c, .conns_lock = PTHREAD_MUTEX_INITIALIZER};
+        struct server srv = {.config = c, .listen_lock = PTHREAD_MUTEX_INITIALIZER};
         struct sockaddr_storage ss;
         socklen_t sslen;
         sigset_t mask;
@@ -605,9 +662,21 @@ int server_run(const struct server_opts *o)
         if (r < 0)
                 return log_error_errno(r, "--listen %s: expected ADDR:PORT with a numeric address",
                                        o->listen);
-        r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
+        struct conn_guard_limits gl = {.connections = c->limits.connection_limit,
+                                       .per_source = c->limits.connections_per_source,
+                                       .handshake_s = c->limits.handshake_timeout_s,
+                                       .idle_s = c->limits.connection_timeout_s,
+                                       .request_s = c->limits.request_timeout_s,
+                                       .buffered = c->limits.max_buffered_bytes,
+                                       .buffered_per_source = c->limits.buffered_bytes_per_source};
+        r = conn_guard_new(&gl, &srv.guard);
         if (r < 0)
+                return log_error_errno(r, "cannot set up connection tracking");
+        r = tls_store_new(o->cert_file, o->key_file, c->limits.cert_poll_ms, &srv.tls);
+        if (r < 0) {
+                conn_guard_free(srv.guard);
                 return r;
+        }
         tls_store_set_global(srv.tls);
 
         /* Signals are taken by sigwait() below; worker threads inherit the
@@ -654,41 +723,13 @@ int server_run(const struct server_opts *o)
         while (sigwait(&mask, &sig) != 0)
                 ;
         log_info("received %s: no new connections, finishing in-flight requests", strsignal(sig));
-        atomic_store(&srv.draining, true);
-        for (unsigned i = 0; i < n; i++) {
-                MHD_socket lfd = MHD_quiesce_daemon(daemons[i]);
-                if (lfd != MHD_INVALID_SOCKET)
-                        close(lfd);
-        }
-        /* Wait for every open connection, not only requests whose headers
-         * were parsed: a client mid-way through sending counts too. Idle
-         * keep-alive connections end at the idle timeout, and responses
-         * now carry "Connection: close". */
-        double deadline = now_seconds() + c->limits.shutdown_grace_s;
-        unsigned open_conns;
-        for (;;) {
-                open_conns = 0;
-                pthread_mutex_lock(&srv.conns_lock);
-                for (struct conn_track *t = srv.conns; t; t = t->next)
-                        open_conns++;
-                pthread_mutex_unlock(&srv.conns_lock);
-                if (open_conns == 0 || now_seconds() >= deadline)
-                        break;
-                usleep(10000);
-        }
-        int left = atomic_load(&srv.inflight);
-        atomic_store(&srv.stop_reaper, true);
-        pthread_join(srv.reaper, NULL);
-        stop_listeners(daemons, n);
+        drain(&srv, daemons, n);
         admission_log_free(TAKE_PTR(srv.log));
-        if (open_conns > 0)
-                log_warning("shutdown: %u connection(s), %d request(s) still open after %us; "
-                            "stopped anyway",
-                            open_conns, left, c->limits.shutdown_grace_s);
         log_info("stopped");
         r = 0;
 out:
         admission_log_free(srv.log);
         tls_store_free(srv.tls);
+        conn_guard_free(srv.guard);
         return r;
 }

@@ -16,6 +16,16 @@
  * tag): a read never takes more than GnuTLS's next record or two. */
 #define AHEAD_CAPACITY (16384 + 2048 + 5)
 
+/* Bytes handed to GnuTLS after the handshake: a request has begun.
+ * Noted as they reach GnuTLS, not when read: the client's Finished and the
+ * start of its request often share a segment. */
+static void note_data(struct tls_transport *tt)
+{
+        if (atomic_load_explicit(&tt->handshaken, memory_order_relaxed) &&
+            !atomic_load_explicit(&tt->data_in, memory_order_relaxed))
+                atomic_store_explicit(&tt->data_in, true, memory_order_relaxed);
+}
+
 /* libmicrohttpd (in epoll mode) keeps reading a TLS connection until a read
  * reports EAGAIN, and this reports EAGAIN only when the socket did with
  * nothing held here: bytes held here are never left waiting for an epoll
@@ -25,12 +35,12 @@ static ssize_t pull_ahead(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
         struct tls_transport *tt = ptr;
         if (tt->ahead_len == 0) {
-                if (len >= AHEAD_CAPACITY)
-                        return recv(tt->fd, data, len, 0);
-                if (!tt->ahead) {
-                        tt->ahead = malloc(AHEAD_CAPACITY);
-                        if (!tt->ahead)
-                                return recv(tt->fd, data, len, 0);
+                if (len >= AHEAD_CAPACITY ||
+                    (!tt->ahead && !(tt->ahead = malloc(AHEAD_CAPACITY)))) {
+                        ssize_t n = recv(tt->fd, data, len, 0);
+                        if (n > 0)
+                                note_data(tt);
+                        return n;
                 }
                 ssize_t n = recv(tt->fd, tt->ahead, AHEAD_CAPACITY, 0);
                 if (n <= 0) {
@@ -43,6 +53,7 @@ static ssize_t pull_ahead(gnutls_transport_ptr_t ptr, void *data, size_t len)
                 tt->ahead_len = (size_t)n;
         }
         size_t n = len < tt->ahead_len ? len : tt->ahead_len;
+        note_data(tt);
         memcpy(data, tt->ahead + tt->ahead_off, n);
         tt->ahead_off += n;
         tt->ahead_len -= n;
@@ -80,9 +91,26 @@ static ssize_t push_records(gnutls_transport_ptr_t ptr, const giovec_t *iov, int
         return n;
 }
 
+/* Called after each handshake message; the client's Finished is the last
+ * one the client owes (TLS 1.3, and 1.2 without resumption, which
+ * libmicrohttpd does not enable): past it the handshake cannot stall on it. */
+static int on_handshake_message(gnutls_session_t session, unsigned htype, unsigned when,
+                                unsigned incoming, const gnutls_datum_t *msg)
+{
+        (void)htype;
+        (void)when;
+        (void)msg;
+        struct tls_transport *tt = gnutls_transport_get_ptr(session);
+        if (incoming && tt)
+                atomic_store(&tt->handshaken, true);
+        return 0;
+}
+
 void tls_transport_attach(struct tls_transport *tt, gnutls_session_t session, int fd)
 {
         *tt = (struct tls_transport){.session = session, .fd = fd};
+        gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+                                           on_handshake_message);
         gnutls_transport_set_ptr(session, tt);
         gnutls_transport_set_pull_function(session, pull_ahead);
         gnutls_transport_set_pull_timeout_function(session, pull_ahead_timeout);
@@ -109,6 +137,11 @@ void tls_transport_answer_done(struct tls_transport *tt)
         int one = 1;
         (void)setsockopt(tt->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         tt->records_left = 0;
+}
+
+void tls_transport_phase_begins(struct tls_transport *tt)
+{
+        atomic_store_explicit(&tt->data_in, false, memory_order_relaxed);
 }
 
 void tls_transport_release(struct tls_transport *tt)

@@ -88,6 +88,24 @@ assert "unexpected kind v1/Pod on /mutate-vmis" in r["warnings"][0]
 EOF
 ok "a Pod sent to /mutate-vmis -> AdmissionReview allowed, no patch, warning says why"
 
+# A NUL escaped into the selector's label value: cJSON's strings end at
+# the NUL, and "virt-launcher\u0000x" once compared equal to virt-launcher.
+$PY - "$WORK/good.json" "$WORK/nul.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["request"]["object"]["metadata"]["labels"]["kubevirt.io"] = "virt-launcher\x00x"
+json.dump(r, open(sys.argv[2], "w"))  # the NUL written as \u0000, as Go's encoding/json does
+EOF
+grep -q 'virt-launcher\\u0000x' "$WORK/nul.json" || fail "the review does not carry an escaped NUL"
+[ "$(post /mutate-pods "$WORK/nul.json")" = 200 ] || fail "review with a NUL in a label: $(cat "$WORK/r")"
+$PY - "$WORK/r" <<'EOF' || fail "pod with a NUL in its selector label: $(head -c 300 "$WORK/r")"
+import json, sys
+r = json.load(open(sys.argv[1]))["response"]
+assert r["allowed"] is True and "patch" not in r, r
+assert "NUL character" in r["warnings"][0], r
+EOF
+ok "a selector label value with an escaped NUL does not match: allowed, not patched, warned"
+
 python3 -c 'import sys; sys.stdout.write("{\"pad\":\"" + "x" * (3 * 1024 * 1024) + "\"}")' >"$WORK/big.json"
 [ "$(post /mutate-pods "$WORK/big.json")" = 413 ] || fail "3 MiB + body with Content-Length: $(cat "$WORK/r")"
 python3 -c 'import sys; sys.stdout.write("{\"pad\":\"" + "x" * (3 * 1024 * 1024 - 20) + "\"}")' >"$WORK/under.json"
@@ -149,6 +167,11 @@ if mcurl --max-time 10 -o /dev/null -H 'Content-Type: application/json' --data-b
 	"https://$SNI:$PORT/mutate-pods" 2>/dev/null; then
 	fail "a body over limits.maxBufferedBytes was answered"
 fi
+# Logged in the summary of refused and closed connections, once a second.
+for _ in $(seq 30); do
+	grep -q 'exceed limits.maxBufferedBytes' "$LOG" && break
+	sleep 0.1
+done
 grep -q 'exceed limits.maxBufferedBytes' "$LOG" || fail "budget overrun not logged"
 [ "$(post /mutate-pods "$WORK/good.json")" = 200 ] || fail "a normal review after the overrun"
 alive "buffer budget"

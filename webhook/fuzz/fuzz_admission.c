@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!ready) {
                 log_set_level(LOG_ERR);
-                if (injector_config_load(&config, NULL, NULL) < 0)
+                if (admission_init() < 0 || injector_config_load(&config, NULL, NULL) < 0)
                         abort();
                 ready = 1;
         }

@@ -202,6 +202,42 @@ static void test_device_plugin_errors(void **state)
         injector_config_done(&c);
 }
 
+/* The limits against hostile clients: defaults, and bad values with the
+ * line of the value. */
+static void test_client_limits(void **state)
+{
+        (void)state;
+        struct injector_config c;
+        char *err = NULL;
+        assert_int_equal(injector_config_load(&c, NULL, NULL), 0);
+        assert_int_equal(c.limits.handshake_timeout_s, 3);
+        assert_int_equal(c.limits.connections_per_source, 64);
+        assert_int_equal(c.limits.connection_memory_bytes, 32768);
+        assert_int_equal(c.limits.buffered_bytes_per_source, 8u << 20);
+        injector_config_done(&c);
+        assert_int_equal(load_capture("limits:\n  handshakeTimeoutSeconds: 1\n"
+                                      "  connectionsPerSource: 8\n",
+                                      &c, &err),
+                         0);
+        assert_int_equal(c.limits.handshake_timeout_s, 1);
+        assert_int_equal(c.limits.connections_per_source, 8);
+        free(err);
+        injector_config_done(&c);
+        const char *bad[][2] = {
+            {"limits:\n  handshakeTimeoutSeconds: 0\n", "test.yaml:2:28"},
+            {"limits:\n  threads: 2\n  connectionsPerSource: 0\n", "test.yaml:3:25"},
+            {"limits:\n  connectionMemoryBytes: 1024\n", "test.yaml:2:26"},
+            {"limits:\n  connectionsPerSource: many\n", "test.yaml:2:25"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(load_capture(bad[i][0], &c, &err), -EINVAL);
+                if (!strstr(err, bad[i][1]))
+                        fail_msg("%s: got %s", bad[i][1], err);
+                free(err);
+                injector_config_done(&c);
+        }
+}
+
 int main(void)
 {
         log_set_prefix("mesa-injector");
@@ -211,6 +247,7 @@ int main(void)
             cmocka_unit_test(test_path_outside_allowlist),
             cmocka_unit_test(test_schema_errors),
             cmocka_unit_test(test_device_plugin_errors),
+            cmocka_unit_test(test_client_limits),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

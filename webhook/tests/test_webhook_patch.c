@@ -28,6 +28,7 @@ static int setup(void **state)
 {
         (void)state;
         log_set_level(LOG_WARNING);
+        assert_int_equal(admission_init(), 0);
         return injector_config_load(&cfg, NULL, NULL);
 }
 
@@ -546,6 +547,82 @@ static void test_review_validation(void **state)
         admission_result_done(&r);
 }
 
+/* A pod review with OBJECT as request.object (a JSON text). */
+static struct admission_result review_pod(const char *object, enum admission_kind kind)
+{
+        char body[4096];
+        int n = snprintf(body, sizeof(body),
+                         "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+                         "\"request\":{\"uid\":\"u-nul\",\"kind\":%s,\"namespace\":\"default\","
+                         "\"operation\":\"CREATE\",\"object\":%s}}",
+                         kind == ADMIT_PODS ? "{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"}"
+                                            : "{\"group\":\"kubevirt.io\",\"version\":\"v1\","
+                                              "\"kind\":\"VirtualMachineInstance\"}",
+                         object);
+        assert_true(n > 0 && (size_t)n < sizeof(body));
+        struct admission_result r;
+        assert_int_equal(admission_handle(&cfg, kind, body, (size_t)n, 0, &r), 0);
+        return r;
+}
+
+static void test_nul_in_strings(void **state)
+{
+        (void)state;
+        /* Which text holds a NUL: only an escape whose backslash is not
+         * itself escaped, or a raw NUL byte. */
+        assert_true(json_text_has_nul("\"a\\u0000\"", 9));
+        assert_true(json_text_has_nul("\"\\\\\\u0000\"", 10));
+        assert_true(json_text_has_nul("\"a\0b\"", 5));
+        assert_false(json_text_has_nul("\"\\\\u0000\"", 9));
+        assert_false(json_text_has_nul("\"\\u0001\\n\\\"\"", 12));
+        assert_false(json_text_has_nul("\"\\u005cu0000\"", 13));
+        assert_false(json_text_has_nul("\"\\u000", 6));
+
+        /* Each would match ours if strings were compared up to the NUL:
+         * the selector's label, the target container, our volume (with
+         * another source behind the NUL), a mount point of ours. None may
+         * be patched, and the warning says why. */
+        const char *objects[] = {
+            "{\"metadata\":{\"labels\":{\"kubevirt.io\":\"virt-launcher\\u0000x\"}},"
+            "\"spec\":{\"containers\":[{\"name\":\"compute\"}]}}",
+            "{\"metadata\":{\"labels\":{\"kubevirt.io\":\"virt-launcher\"}},"
+            "\"spec\":{\"containers\":[{\"name\":\"compute\\u0000x\"}]}}",
+            "{\"metadata\":{\"labels\":{\"kubevirt.io\\u0000\":\"virt-launcher\"}},"
+            "\"spec\":{\"containers\":[{\"name\":\"compute\"}]}}",
+            "{\"metadata\":{\"labels\":{\"kubevirt.io\":\"virt-launcher\"}},"
+            "\"spec\":{\"containers\":[{\"name\":\"compute\",\"volumeMounts\":[{\"name\":\"x\","
+            "\"mountPath\":\"/dev/dri\\u0000/x\"}]}]}}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(objects); i++) {
+                struct admission_result r = review_pod(objects[i], ADMIT_PODS);
+                assert_int_equal(r.http_status, 200);
+                assert_non_null(strstr(r.body, "\"allowed\":true"));
+                assert_null(strstr(r.body, "patch"));
+                assert_non_null(strstr(r.body, "NUL character"));
+                assert_int_equal(r.outcome, OUTCOME_INVALID);
+                admission_result_done(&r);
+        }
+        /* A raw NUL byte is no JSON at all. */
+        static const char raw[] = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"Admission"
+                                  "Review\",\"request\":{\"uid\":\"u\0x\"}}";
+        struct admission_result r;
+        assert_int_equal(admission_handle(&cfg, ADMIT_PODS, raw, sizeof(raw) - 1, 0, &r), 0);
+        assert_int_equal(r.http_status, 400);
+        assert_non_null(strstr(r.body, "NUL byte"));
+        admission_result_done(&r);
+
+        /* The hook annotation is JSON inside a string: a NUL escaped in it
+         * must not make another ConfigMap's name pass for ours, nor be cut
+         * when the list is printed back. */
+        r = review_pod("{\"metadata\":{\"annotations\":{\"hooks.kubevirt.io/hookSidecars\":"
+                       "\"[{\\\"configMap\\\":{\\\"name\\\":\\\"mesa-injector-hook\\\\u0000x\\\"}}]"
+                       "\"}},\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"g\"}]}}}}",
+                       ADMIT_VMIS);
+        assert_int_equal(r.outcome, OUTCOME_CONFLICT);
+        assert_null(strstr(r.body, "patch"));
+        admission_result_done(&r);
+}
+
 /* A client that takes gzip gets the same AdmissionReview, byte for byte,
  * as a gzip member zlib decodes and checks (CRC-32 and length); uids of any
  * length and with characters JSON escapes land in the stored block. */
@@ -642,6 +719,7 @@ int main(void)
             cmocka_unit_test(test_review_validation),
             cmocka_unit_test(test_gzip_answer),
             cmocka_unit_test(test_accepts_gzip),
+            cmocka_unit_test(test_nul_in_strings),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
