@@ -147,22 +147,14 @@ static int reconcile(const char *path, xmlNode *suite, struct junit_result *tmp,
 int junit_parse_v1_suite(const char *path, xmlNode *suite, struct junit_result *tmp, char **ret_err)
 {
         unsigned ran = 0, failed = 0;
-        double t;
-        int r = junit_suite_time(path, suite, &t, ret_err);
+        size_t first = tmp->n_cases;
+        int r = junit_parse_cases(path, suite, tmp, parse_v1_case, NULL, ret_err);
 
         if (r < 0)
                 return r;
-        tmp->time += t;
-        for (xmlNode *k = suite->children; k; k = k->next) {
-                struct junit_case *c;
+        for (size_t i = first; i < tmp->n_cases; i++) {
+                const struct junit_case *c = &tmp->cases[i];
 
-                if (!junit_is_elem(k, "testcase"))
-                        continue;
-                if (!(c = junit_new_case(tmp)))
-                        return -ENOMEM;
-                if ((r = parse_v1_case(path, k, c, ret_err)) < 0)
-                        return r;
-                tmp->counts[c->outcome]++;
                 if (c->setup)
                         continue;
                 if (c->outcome != JUNIT_NOT_SELECTED)
