@@ -21,6 +21,10 @@ int junit_set_err(char **ret_err, int r, const char *fmt, ...) _printf_(3, 4);
 /* Read name, classname, time of a <testcase> into c. */
 int junit_case_basics(const char *path, xmlNode *tc, struct junit_case *c, char **ret_err);
 
+/* A <testsuite> count attribute (tests=, failures=): *ret -1 when absent. */
+int junit_suite_count(const char *path, xmlNode *suite, const char *attr, long long *ret,
+                      char **ret_err);
+
 /* A shape's reader of one <testcase> into a zeroed case: 0, a negative
  * errno, or JUNIT_CASE_DROP for a case that is no result (freed, not
  * counted). */
