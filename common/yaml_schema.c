@@ -855,25 +855,14 @@ static void md_cell(FILE *out, const char *s)
 
 static const char *type_name(enum schema_type t)
 {
-        switch (t) {
-        case SCHEMA_STRING:
-                return "string";
-        case SCHEMA_BOOL:
-                return "boolean";
-        case SCHEMA_UINT:
-                return "integer";
-        case SCHEMA_ENUM:
-                return "enum";
-        case SCHEMA_STRV:
-                return "list of strings";
-        case SCHEMA_MAP:
-                return "mapping of strings";
-        case SCHEMA_SECTION:
-                return "mapping";
-        case SCHEMA_LIST:
-                return "list of mappings";
-        }
-        return "?";
+        static const char *const names[] = {
+            [SCHEMA_STRING] = "string",        [SCHEMA_BOOL] = "boolean",
+            [SCHEMA_UINT] = "integer",         [SCHEMA_ENUM] = "enum",
+            [SCHEMA_STRV] = "list of strings", [SCHEMA_MAP] = "mapping of strings",
+            [SCHEMA_SECTION] = "mapping",      [SCHEMA_LIST] = "list of mappings",
+        };
+
+        return (size_t)t < ELEMENTSOF(names) && names[t] ? names[t] : "?";
 }
 
 static void print_default(FILE *out, const struct schema_field *f, const void *p)

@@ -20,26 +20,15 @@
 
 static void esc(FILE *f, const char *s)
 {
+        static const char *const entity[256] = {
+            ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&#39;",
+        };
+
         for (; s && *s; s++)
-                switch (*s) {
-                case '&':
-                        fputs("&amp;", f);
-                        break;
-                case '<':
-                        fputs("&lt;", f);
-                        break;
-                case '>':
-                        fputs("&gt;", f);
-                        break;
-                case '"':
-                        fputs("&quot;", f);
-                        break;
-                case '\'':
-                        fputs("&#39;", f);
-                        break;
-                default:
+                if (entity[(unsigned char)*s])
+                        fputs(entity[(unsigned char)*s], f);
+                else
                         fputc(*s, f);
-                }
 }
 
 /* href values: relative paths of our own files; escape and percent-encode
@@ -75,20 +64,10 @@ static const char css[] =
     "pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.85em}"
     ".muted{color:#57606a}";
 
+/* The CSS class of an outcome: its name, without the underscore. */
 static const char *case_class(enum junit_status s)
 {
-        switch (s) {
-        case JUNIT_PASSED:
-                return "passed";
-        case JUNIT_FAILED:
-                return "failed";
-        case JUNIT_SKIPPED:
-                return "skipped";
-        case JUNIT_NOT_SELECTED:
-                return "notselected";
-        default:
-                return "error";
-        }
+        return s == JUNIT_NOT_SELECTED ? "notselected" : junit_status_name(s);
 }
 
 static void artifact_link(FILE *f, const struct e2e_cell *c, const char *what, const char *label,
