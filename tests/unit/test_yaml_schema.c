@@ -181,27 +181,27 @@ static void test_happy_all_types(void **state)
         assert_int_equal(o.items[1].weight, 0);
         assert_false(o.items[1].on);
 
-        struct schema_mark m = schema_marks_find(marks, "sub.count");
-        assert_int_equal(m.line, 10);
-        assert_int_equal(m.column, 3);
-        m = schema_marks_find_value(marks, "sub.count");
-        assert_int_equal(m.line, 10);
-        assert_int_equal(m.column, 10);
-        m = schema_marks_find(marks, "items[1].weight");
-        assert_int_equal(m.line, 17);
-        assert_int_equal(m.column, 5);
-        m = schema_marks_find(marks, "items[1]");
-        assert_int_equal(m.line, 16);
-        assert_int_equal(m.column, 5);
-        m = schema_marks_find(marks, "env.B");
-        assert_int_equal(m.line, 8);
-        assert_int_equal(m.column, 3);
-        m = schema_marks_find(marks, "name");
-        assert_int_equal(m.line, 1);
-        assert_int_equal(m.column, 1);
-        m = schema_marks_find(marks, "sub.mode.nothing");
-        assert_int_equal(m.line, 0);
-        assert_int_equal(m.column, 0);
+        /* Where each key (or, with value, its value) stands; 0:0 unknown. */
+        static const struct {
+                const char *path;
+                bool value;
+                unsigned line, column;
+        } where[] = {
+            {"sub.count", false, 10, 3},
+            {"sub.count", true, 10, 10},
+            {"items[1].weight", false, 17, 5},
+            {"items[1]", false, 16, 5},
+            {"env.B", false, 8, 3},
+            {"name", false, 1, 1},
+            {"sub.mode.nothing", false, 0, 0},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(where); i++) {
+                struct schema_mark m = where[i].value
+                                           ? schema_marks_find_value(marks, where[i].path)
+                                           : schema_marks_find(marks, where[i].path);
+                assert_int_equal(m.line, where[i].line);
+                assert_int_equal(m.column, where[i].column);
+        }
 
         schema_marks_free(marks);
         schema_error_done(&err);
