@@ -6,30 +6,10 @@
 # provider's comparison is in local_up_down.sh (it boots a real VM). Also:
 # a second `up` of a cluster whose lock another run holds waits
 # deadlines.lock seconds and names the holder.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$PWD
-[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
-scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
-. tests/standins/assert.sh
-
-URI=qemu:///system
 A=vgpm$$
-T=$(mktemp -d /tmp/vgpuenv-planrun.XXXXXX)
-cleanup() {
-	set +e # best effort: a domain may already be gone
-	for d in $(virsh -q -c $URI list --all --name | grep -E "^$A-" || true); do
-		virsh -q -c $URI destroy "$d" >/dev/null 2>&1 || true
-		virsh -q -c $URI undefine "$d" >/dev/null 2>&1 || true
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
+STANDIN_CLUSTERS=$A
+. "$(dirname "$0")/../lib/standin_provider.sh"
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-export HOME=$T/home PATH="$root/tests/standins:$PATH"
-export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
-export VGPUENV_SHUTDOWN_TIMEOUT=3 KCLI_STANDIN_URI=$URI
-mkdir -p "$HOME"
 unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS VGPU_DISPLAY KUBEVIRTCI_TAG JOB_NAME
 # As provider_kind.sh: docker as the CRI, a tag so the kubevirtci Makefile
 # does not fetch one with curl, and kind where kubevirtci keeps it.
