@@ -141,17 +141,10 @@ void cli_verbosity(int delta)
 
 int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet)
 {
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", s->ctx.state_dir);
-        int r;
+        int r = state_require_up(s->ctx.state_dir, s->cfg.name, s->cfg.path, quiet);
 
-        if (!path)
-                return log_error_errno(ENOMEM, "out of memory");
-        if (!file_exists(path)) {
-                if (!quiet)
-                        log_error("cluster %s is not up (no %s): run 'vgpuenv up -c %s' first",
-                                  s->cfg.name, path, s->cfg.path);
-                return -ENOENT;
-        }
+        if (r < 0)
+                return r;
         r = state_peek(st, s->ctx.state_dir, s->cfg.name, provider_names[s->cfg.provider]);
         return r < 0 ? log_error_errno(r, "opening the state of cluster %s: %m", s->cfg.name) : 0;
 }
