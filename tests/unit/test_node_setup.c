@@ -72,6 +72,17 @@ static bool fake_installed(struct fake_node *f, const char *pkg)
         return false;
 }
 
+/* What apt-get install or dnf install put on the node: the packages. */
+static void fake_install(struct fake_node *f, char *const *pkgs)
+{
+        int n = 0;
+
+        while (f->installed[n])
+                n++;
+        for (size_t i = 0; pkgs[i]; i++)
+                f->installed[n++] = strdup(pkgs[i]);
+}
+
 static void set_out(struct proc_result *r, int code, const char *out)
 {
         r->exit_code = code;
@@ -109,18 +120,10 @@ static int fake_run(void *u, char *const *argv, struct proc_result *r)
                 set_out(r, 0, buf);
         } else if (streq(argv[0], "env") && streq(argv[2], "apt-get") &&
                    streq(argv[3], "install")) {
-                int n = 0;
-                while (f->installed[n])
-                        n++;
-                for (size_t i = 6; argv[i]; i++)
-                        f->installed[n++] = strdup(argv[i]);
+                fake_install(f, argv + 6);
                 set_out(r, 0, "");
         } else if (streq(argv[0], "dnf")) {
-                int n = 0;
-                while (f->installed[n])
-                        n++;
-                for (size_t i = 3; argv[i]; i++)
-                        f->installed[n++] = strdup(argv[i]);
+                fake_install(f, argv + 3);
                 set_out(r, 0, "");
         } else if (streq(argv[0], "test")) {
                 set_out(r, f->module_loaded ? 0 : 1, "");
