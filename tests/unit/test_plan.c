@@ -292,25 +292,27 @@ static void test_injection(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b"}, c = {fx, "c"};
-        struct plan *p = plan_new("t");
+        static const struct {
+                const char *var, *want;
+        } cases[] = {
+            /* b did not run (injected before it): only what ran is undone */
+            {"VGPUENV_TEST_FAIL_AT", "run:a undo:a"},
+            {"VGPUENV_TEST_FAIL_AFTER", "run:a run:b undo:b undo:a"},
+        };
 
-        add(p, &a, true);
-        add(p, &b, true);
-        add(p, &c, true);
-        setenv("VGPUENV_TEST_FAIL_AT", "b", 1);
-        assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -EIO);
-        /* b did not run (injected before it): only what ran is undone */
-        events_are(fx, "run:a undo:a");
-        plan_free(p);
-        unsetenv("VGPUENV_TEST_FAIL_AT");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_plan_ struct plan *p = plan_new("t");
+                int r;
 
-        p = plan_new("t");
-        add(p, &a, true);
-        add(p, &b, true);
-        setenv("VGPUENV_TEST_FAIL_AFTER", "b", 1);
-        assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -EIO);
-        events_are(fx, "run:a run:b undo:b undo:a");
-        plan_free(p);
+                add(p, &a, true);
+                add(p, &b, true);
+                add(p, &c, true);
+                setenv(cases[i].var, "b", 1);
+                r = plan_run(p, &fx->ctx, &fx->st, NULL);
+                unsetenv(cases[i].var);
+                assert_int_equal(r, -EIO);
+                events_are(fx, cases[i].want);
+        }
 }
 
 static void test_skip_and_broken(void **state)
