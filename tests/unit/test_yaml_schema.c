@@ -121,6 +121,17 @@ static char *load(const char *text, struct obj *o, int *ret)
         return msg;
 }
 
+/* text loads without an error into *o (over its defaults). */
+static void load_ok(const char *text, struct obj *o)
+{
+        int r;
+        _cleanup_free_ char *msg = load(text, o, &r);
+
+        if (msg)
+                fail_msg("unexpected error: %s", msg);
+        assert_int_equal(r, 0);
+}
+
 /* Every error case: exact message, -EINVAL, and the object stays freeable. */
 static void expect_error(const char *text, const char *expected)
 {
@@ -219,10 +230,8 @@ static void test_empty_keeps_defaults(void **state)
 
         for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
                 struct obj o;
-                int r;
-                _cleanup_free_ char *msg = load(texts[i], &o, &r);
-                assert_null(msg);
-                assert_int_equal(r, 0);
+
+                load_ok(texts[i], &o);
                 assert_string_equal(o.name, "default-name");
                 assert_int_equal(o.num, 7);
                 assert_int_equal(o.color, 2);
@@ -275,10 +284,8 @@ static void test_overwrite_and_clear(void **state)
 {
         (void)state;
         struct obj o;
-        int r;
-        _cleanup_free_ char *msg = load("tags: []\nenv: {}\nitems: []\n", &o, &r);
 
-        assert_null(msg);
+        load_ok("tags: []\nenv: {}\nitems: []\n", &o);
         /* [] is an explicit empty list, distinct from unset. */
         assert_non_null(o.tags);
         assert_int_equal(strv_length(o.tags), 0);
@@ -287,8 +294,7 @@ static void test_overwrite_and_clear(void **state)
         assert_int_equal(o.n_items, 0);
         schema_free(fields, &o);
 
-        msg = load("tags:\nenv:\n", &o, &r);
-        assert_null(msg);
+        load_ok("tags:\nenv:\n", &o);
         assert_null(o.tags);
         assert_null(o.env);
         schema_free(fields, &o);
@@ -305,9 +311,8 @@ static void test_booleans(void **state)
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct obj o;
-                int r;
-                _cleanup_free_ char *msg = load(cases[i].text, &o, &r);
-                assert_null(msg);
+
+                load_ok(cases[i].text, &o);
                 assert_int_equal(o.flag, cases[i].value);
                 schema_free(fields, &o);
         }
@@ -317,10 +322,8 @@ static void test_aliases(void **state)
 {
         (void)state;
         struct obj o;
-        int r;
-        _cleanup_free_ char *msg = load("num: &n 5\nsub: {count: *n}\n", &o, &r);
 
-        assert_null(msg);
+        load_ok("num: &n 5\nsub: {count: *n}\n", &o);
         assert_int_equal(o.num, 5);
         assert_int_equal(o.sub.count, 5);
         schema_free(fields, &o);
