@@ -73,25 +73,46 @@ int cli_common_option(int c, const char **config, void (*usage)(FILE *))
         }
 }
 
+static const struct {
+        const char *name;
+        char letter;
+} cli_flags[] = {
+    [CLI_FLAG_DRY_RUN] = {"dry-run", 'n'},
+    [CLI_FLAG_JSON] = {"json", 'j'},
+};
+
+/* The command's run under the session: Ctrl-C watched first when it asks,
+ * except for a dry run. */
+static int run_in_session(const struct cli_session_command *cmd, struct run_ctx *ctx, bool flag)
+{
+        bool dry_run = cmd->flag == CLI_FLAG_DRY_RUN && flag;
+        int r;
+
+        if (cmd->watches_ctrl_c && !dry_run &&
+            (r = run_ctx_watch_signals(ctx, CANCEL_SECOND_EXITS)) < 0)
+                return r;
+        return cmd->run(ctx, flag);
+}
+
 int cli_run_session_command(const struct cli_session_command *cmd, int argc, char **argv, int first)
 {
-        const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                      {"verbose", no_argument, NULL, 'v'},
-                                      {"quiet", no_argument, NULL, 'q'},
-                                      {"help", no_argument, NULL, 'h'},
-                                      {cmd->flag_long, no_argument, NULL, cmd->flag_short},
-                                      {}};
+        const char *flag_long = cli_flags[cmd->flag].name;
+        const char flag_short = cli_flags[cmd->flag].letter;
+        const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},   {"verbose", no_argument, NULL, 'v'},
+            {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+            {flag_long, no_argument, NULL, flag_short}, {}};
         char shortopts[8] = "c:vqh";
         const char *config = NULL;
         bool flag = false;
         struct cli_session s;
         int c, r;
 
-        if (cmd->flag_long)
-                shortopts[5] = cmd->flag_short;
+        if (flag_long)
+                shortopts[5] = flag_short;
         optind = first;
         while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0)
-                if (cmd->flag_long && c == cmd->flag_short)
+                if (flag_long && c == flag_short)
                         flag = true;
                 else if ((r = cli_common_option(c, &config, cmd->usage)) != CLI_NEXT_OPTION)
                         return r;
@@ -102,7 +123,7 @@ int cli_run_session_command(const struct cli_session_command *cmd, int argc, cha
         }
         r = cli_session_open(&s, config);
         if (r == EXIT_OK)
-                r = cli_exit_code(cmd->run(&s, flag));
+                r = cli_exit_code(run_in_session(cmd, &s.ctx, flag));
         cli_session_close(&s);
         return r;
 }
@@ -120,17 +141,10 @@ void cli_verbosity(int delta)
 
 int cli_open_cluster_state(struct cli_session *s, struct state *st, bool quiet)
 {
-        _cleanup_free_ char *path = strdup_printf("%s/state.json", s->ctx.state_dir);
-        int r;
+        int r = state_require_up(s->ctx.state_dir, s->cfg.name, s->cfg.path, quiet);
 
-        if (!path)
-                return log_error_errno(ENOMEM, "out of memory");
-        if (!file_exists(path)) {
-                if (!quiet)
-                        log_error("cluster %s is not up (no %s): run 'vgpuenv up -c %s' first",
-                                  s->cfg.name, path, s->cfg.path);
-                return -ENOENT;
-        }
+        if (r < 0)
+                return r;
         r = state_peek(st, s->ctx.state_dir, s->cfg.name, provider_names[s->cfg.provider]);
         return r < 0 ? log_error_errno(r, "opening the state of cluster %s: %m", s->cfg.name) : 0;
 }

@@ -36,15 +36,20 @@ enum { CLI_NEXT_OPTION = -1 };
 int cli_common_option(int c, const char **config, void (*usage)(FILE *));
 
 /* The shape most commands share: -c FILE, -v, -q, -h, one flag of their
- * own (--dry-run, --json; none when flag_long is NULL), no arguments; the
- * config loaded into a session, then run(session, flag). */
+ * own (--dry-run, --json, or none), no arguments; the config loaded into a
+ * run context, then run(ctx, flag). The dispatcher (cli/main.c) runs the
+ * ones its table names; a command with sub-actions calls
+ * cli_run_session_command itself. */
+enum cli_flag { CLI_FLAG_NONE, CLI_FLAG_DRY_RUN, CLI_FLAG_JSON };
 struct cli_session_command {
         const char *name; /* "up", for messages */
         void (*usage)(FILE *);
-        const char *flag_long;
-        char flag_short;
+        enum cli_flag flag;
+        /* Ctrl-C cancels the run (a second one exits); never for --dry-run,
+         * which runs nothing. */
+        bool watches_ctrl_c;
         /* 0 or a negative errno (mapped by cli_exit_code). */
-        int (*run)(struct cli_session *s, bool flag);
+        int (*run)(struct run_ctx *ctx, bool flag);
 };
 /* Parse argv from index first (past the command's own words) and run cmd.
  * Returns the exit code. */

@@ -1,6 +1,4 @@
 /* vgpuenv down: remove exactly what up created. */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -20,19 +18,8 @@ static void usage(FILE *out)
                 cli_default_config());
 }
 
-static int run_down(struct cli_session *s, bool dry_run)
-{
-        if (!dry_run && run_ctx_watch_signals(&s->ctx, CANCEL_SECOND_EXITS) < 0)
-                return -EIO;
-        return provision_down(&s->ctx, dry_run);
-}
-
-int cmd_down(int argc, char **argv)
-{
-        static const struct cli_session_command cmd = {.name = "down",
-                                                       .usage = usage,
-                                                       .flag_long = "dry-run",
-                                                       .flag_short = 'n',
-                                                       .run = run_down};
-        return cli_run_session_command(&cmd, argc, argv, 1);
-}
+const struct cli_session_command cli_down = {.name = "down",
+                                             .usage = usage,
+                                             .flag = CLI_FLAG_DRY_RUN,
+                                             .watches_ctrl_c = true,
+                                             .run = provision_down};

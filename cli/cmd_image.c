@@ -55,8 +55,7 @@ static int build(struct run_ctx *ctx, bool dry_run)
                 return r;
         if (dry_run)
                 return plan_print(p, stdout);
-        if ((r = run_ctx_watch_signals(ctx, CANCEL_SECOND_EXITS)) < 0 ||
-            (r = run_ctx_open_log(ctx, "image")) < 0 ||
+        if ((r = run_ctx_open_log(ctx, "image")) < 0 ||
             (r = state_peek(&st, ctx->state_dir, ctx->cfg->name,
                             provider_names[ctx->cfg->provider])) < 0)
                 return r;
@@ -67,18 +66,13 @@ static int build(struct run_ctx *ctx, bool dry_run)
         return r;
 }
 
-static int run_build(struct cli_session *s, bool dry_run)
-{
-        return build(&s->ctx, dry_run);
-}
-
 int cmd_image(int argc, char **argv)
 {
         static const struct cli_session_command cmd = {.name = "image build",
                                                        .usage = usage,
-                                                       .flag_long = "dry-run",
-                                                       .flag_short = 'n',
-                                                       .run = run_build};
+                                                       .flag = CLI_FLAG_DRY_RUN,
+                                                       .watches_ctrl_c = true,
+                                                       .run = build};
 
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);

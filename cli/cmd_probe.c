@@ -24,13 +24,11 @@ static void usage(FILE *out)
                 cli_default_config());
 }
 
-static int run_probe(struct cli_session *s, bool json)
+static int run_probe(struct run_ctx *ctx, bool json)
 {
         cJSON *verdicts = NULL;
-        int r = run_ctx_watch_signals(&s->ctx, CANCEL_SECOND_EXITS);
+        int r = provision_probe(ctx, &verdicts);
 
-        if (r >= 0)
-                r = provision_probe(&s->ctx, &verdicts);
         if (verdicts && json)
                 cli_print_json(verdicts);
         else if (verdicts)
@@ -39,12 +37,8 @@ static int run_probe(struct cli_session *s, bool json)
         return r;
 }
 
-int cmd_probe(int argc, char **argv)
-{
-        static const struct cli_session_command cmd = {.name = "probe",
-                                                       .usage = usage,
-                                                       .flag_long = "json",
-                                                       .flag_short = 'j',
-                                                       .run = run_probe};
-        return cli_run_session_command(&cmd, argc, argv, 1);
-}
+const struct cli_session_command cli_probe = {.name = "probe",
+                                              .usage = usage,
+                                              .flag = CLI_FLAG_JSON,
+                                              .watches_ctrl_c = true,
+                                              .run = run_probe};

@@ -44,10 +44,10 @@ static void print_human(const cJSON *o)
                    cJSON_GetObjectItem(it, "name")->valuestring);
 }
 
-static int run_status(struct cli_session *s, bool json)
+static int run_status(struct run_ctx *ctx, bool json)
 {
         cJSON *o = NULL;
-        int r = provision_status(&s->ctx, &o);
+        int r = provision_status(ctx, &o);
 
         if (r >= 0 && json)
                 cli_print_json(o);
@@ -57,12 +57,5 @@ static int run_status(struct cli_session *s, bool json)
         return r;
 }
 
-int cmd_status(int argc, char **argv)
-{
-        static const struct cli_session_command cmd = {.name = "status",
-                                                       .usage = usage,
-                                                       .flag_long = "json",
-                                                       .flag_short = 'j',
-                                                       .run = run_status};
-        return cli_run_session_command(&cmd, argc, argv, 1);
-}
+const struct cli_session_command cli_status = {
+    .name = "status", .usage = usage, .flag = CLI_FLAG_JSON, .run = run_status};

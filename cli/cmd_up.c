@@ -1,11 +1,8 @@
 /* vgpuenv up: bring the cluster up, end with every node's probe verdict. */
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
-#include "common/log.h"
 #include "provision/orchestrate.h"
 
 static void usage(FILE *out)
@@ -26,16 +23,8 @@ static void usage(FILE *out)
                 cli_default_config());
 }
 
-static int run_up(struct cli_session *s, bool dry_run)
-{
-        if (!dry_run && run_ctx_watch_signals(&s->ctx, CANCEL_SECOND_EXITS) < 0)
-                return -EIO;
-        return provision_up(&s->ctx, dry_run);
-}
-
-int cmd_up(int argc, char **argv)
-{
-        static const struct cli_session_command cmd = {
-            .name = "up", .usage = usage, .flag_long = "dry-run", .flag_short = 'n', .run = run_up};
-        return cli_run_session_command(&cmd, argc, argv, 1);
-}
+const struct cli_session_command cli_up = {.name = "up",
+                                           .usage = usage,
+                                           .flag = CLI_FLAG_DRY_RUN,
+                                           .watches_ctrl_c = true,
+                                           .run = provision_up};

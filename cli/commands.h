@@ -8,19 +8,21 @@
 
 #include <stdio.h>
 
+struct cli_session_command;
+
+/* A command either parses argv itself (run) or has the shape most share
+ * (session: cli.h's cli_session_command, run by the dispatcher). */
 struct cli_command {
         const char *name;
         const char *summary;
         int (*run)(int argc, char **argv);
+        const struct cli_session_command *session;
 };
 
-int cmd_up(int argc, char **argv);
-int cmd_down(int argc, char **argv);
-int cmd_status(int argc, char **argv);
+extern const struct cli_session_command cli_up, cli_down, cli_status, cli_probe;
 int cmd_ssh(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
-int cmd_probe(int argc, char **argv);
 int cmd_e2e(int argc, char **argv);
 int cmd_verify_display(int argc, char **argv);
 int cmd_config(int argc, char **argv);

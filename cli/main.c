@@ -3,16 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cli/commands.h"
 #include "common/log.h"
 
 static const struct cli_command commands[] = {
-    {"up", "bring the cluster's nodes up and prove their render node works", cmd_up},
-    {"down", "remove everything 'up' created", cmd_down},
-    {"status", "show the cluster's nodes and objects (--json)", cmd_status},
+    {"up", "bring the cluster's nodes up and prove their render node works", .session = &cli_up},
+    {"down", "remove everything 'up' created", .session = &cli_down},
+    {"status", "show the cluster's nodes and objects (--json)", .session = &cli_status},
     {"ssh", "open a shell or run a command on a node", cmd_ssh},
     {"image", "build or inspect node images", cmd_image},
-    {"probe", "run the render-node probe on the nodes", cmd_probe},
+    {"probe", "run the render-node probe on the nodes", .session = &cli_probe},
     {"doctor", "check the host and the nodes", cmd_doctor},
     {"e2e", "run KubeVirt's MediatedDevices tests and report", cmd_e2e},
     {"verify-display", "prove the vGPU display chain on a node", cmd_verify_display},
@@ -46,7 +47,9 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (streq(argv[1], commands[i].name))
-                        return commands[i].run(argc - 1, argv + 1);
+                        return commands[i].session ? cli_run_session_command(commands[i].session,
+                                                                             argc - 1, argv + 1, 1)
+                                                   : commands[i].run(argc - 1, argv + 1);
         fprintf(stderr, "vgpuenv: unknown command '%s'\n\n", argv[1]);
         usage(stderr);
         return EXIT_USAGE;

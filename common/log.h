@@ -44,10 +44,3 @@ struct log_step {
 };
 struct log_step step_begin(const char *what);
 void step_end(const struct log_step *s, int r);
-
-/* A heartbeat prints "    ... what (45s)" every interval seconds from a
- * background thread until stopped, for steps that are silent for minutes
- * (apt inside the appliance, a TCG boot). */
-struct heartbeat;
-struct heartbeat *heartbeat_start(const char *what, unsigned interval);
-void heartbeat_stop(struct heartbeat *hb);

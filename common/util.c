@@ -342,6 +342,16 @@ int sha256_file_hex(const char *path, char out[65])
         return 0;
 }
 
+bool all_digits(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
 int parse_uint64(const char *s, unsigned long long min, unsigned long long max,
                  unsigned long long *ret)
 {

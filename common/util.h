@@ -50,6 +50,8 @@ int copy_file(const char *from, const char *to, mode_t mode);
 int sha256_hex(const void *data, size_t size, char out[65]);
 int sha256_file_hex(const char *path, char out[65]);
 
+/* s is one or more decimal digits and nothing else. */
+bool all_digits(const char *s);
 /* Parse a non-negative integer with range check. */
 int parse_uint64(const char *s, unsigned long long min, unsigned long long max,
                  unsigned long long *ret);

@@ -264,16 +264,6 @@ static int get_bool(struct loader *ld, const yaml_node_t *n, const char *path, b
         return type_error(ld, n, path, "a boolean (true, false, yes, no)");
 }
 
-static bool all_digits(const char *s)
-{
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (*s < '0' || *s > '9')
-                        return false;
-        return true;
-}
-
 /* Decimal only: YAML 1.1 reads 010 as octal and 0x10 as hex, which would
  * surprise anyone writing "memory: 010", so both are refused. */
 static int get_uint(struct loader *ld, const yaml_node_t *n, const struct schema_field *f,
@@ -414,10 +404,17 @@ static int key_of(struct loader *ld, const yaml_node_t *k, const char *path)
         return ld_error(ld, k->start_mark, "expected a key name%s, got %s", in, got);
 }
 
-static int load_strv(struct loader *ld, const yaml_node_t *n, const char *path, char ***p)
+/* The entries of a SCHEMA_STRV sequence or SCHEMA_MAP mapping, appended to
+ * *l. */
+typedef int (*entries_fn)(struct loader *ld, const yaml_node_t *n, const char *path, char ***l);
+
+/* SCHEMA_STRV and SCHEMA_MAP: null clears the field; else node n must be of
+ * type (what, for the message) and its entries replace the field's once all
+ * are read. An explicit [] or {} is an empty list, not "unset". */
+static int load_string_list(struct loader *ld, const yaml_node_t *n, const char *path, char ***p,
+                            yaml_node_type_t type, const char *what, entries_fn read_entries)
 {
         _cleanup_strv_free_ char **l = NULL;
-        size_t i = 0;
         int r;
 
         if (is_null(n)) {
@@ -425,12 +422,23 @@ static int load_strv(struct loader *ld, const yaml_node_t *n, const char *path, 
                 *p = NULL;
                 return 0;
         }
-        if (n->type != YAML_SEQUENCE_NODE)
-                return type_error(ld, n, path, "a list of strings");
-        /* An explicit [] is an empty list, not "unset". */
+        if (n->type != type)
+                return type_error(ld, n, path, what);
         l = calloc(1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
+        if ((r = read_entries(ld, n, path, &l)) < 0)
+                return r;
+        strv_free(*p);
+        *p = TAKE_PTR(l);
+        return 0;
+}
+
+static int sequence_entries(struct loader *ld, const yaml_node_t *n, const char *path, char ***l)
+{
+        size_t i = 0;
+        int r;
+
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
              it++, i++) {
                 const yaml_node_t *e = yaml_document_get_node(ld->doc, *it);
@@ -441,30 +449,17 @@ static int load_strv(struct loader *ld, const yaml_node_t *n, const char *path, 
                 r = get_string(ld, e, ep, &s);
                 if (r < 0)
                         return r;
-                r = strv_push(&l, s);
+                r = strv_push(l, s);
                 if (r < 0)
                         return r;
         }
-        strv_free(*p);
-        *p = TAKE_PTR(l);
         return 0;
 }
 
-static int load_map(struct loader *ld, const yaml_node_t *n, const char *path, char ***p)
+static int mapping_entries(struct loader *ld, const yaml_node_t *n, const char *path, char ***l)
 {
-        _cleanup_strv_free_ char **l = NULL;
         int r;
 
-        if (is_null(n)) {
-                strv_free(*p);
-                *p = NULL;
-                return 0;
-        }
-        if (n->type != YAML_MAPPING_NODE)
-                return type_error(ld, n, path, "a mapping of strings");
-        l = calloc(1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
         for (yaml_node_pair_t *pair = n->data.mapping.pairs.start; pair < n->data.mapping.pairs.top;
              pair++) {
                 const yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
@@ -491,12 +486,10 @@ static int load_map(struct loader *ld, const yaml_node_t *n, const char *path, c
                 r = marks_add(ld, kp, k->start_mark, v->start_mark);
                 if (r < 0)
                         return r;
-                r = strv_push(&l, strdup_printf("%s=%s", scalar(k), val));
+                r = strv_push(l, strdup_printf("%s=%s", scalar(k), val));
                 if (r < 0)
                         return r;
         }
-        strv_free(*p);
-        *p = TAKE_PTR(l);
         return 0;
 }
 
@@ -581,9 +574,11 @@ static int load_value(struct loader *ld, const struct schema_field *f, void *p,
         case SCHEMA_ENUM:
                 return get_enum(ld, n, f, path, p);
         case SCHEMA_STRV:
-                return load_strv(ld, n, path, p);
+                return load_string_list(ld, n, path, p, YAML_SEQUENCE_NODE, "a list of strings",
+                                        sequence_entries);
         case SCHEMA_MAP:
-                return load_map(ld, n, path, p);
+                return load_string_list(ld, n, path, p, YAML_MAPPING_NODE, "a mapping of strings",
+                                        mapping_entries);
         case SCHEMA_SECTION:
                 /* "nodes:" with everything below commented out is null: treat
                  * it as an empty section rather than an error. */
@@ -855,25 +850,14 @@ static void md_cell(FILE *out, const char *s)
 
 static const char *type_name(enum schema_type t)
 {
-        switch (t) {
-        case SCHEMA_STRING:
-                return "string";
-        case SCHEMA_BOOL:
-                return "boolean";
-        case SCHEMA_UINT:
-                return "integer";
-        case SCHEMA_ENUM:
-                return "enum";
-        case SCHEMA_STRV:
-                return "list of strings";
-        case SCHEMA_MAP:
-                return "mapping of strings";
-        case SCHEMA_SECTION:
-                return "mapping";
-        case SCHEMA_LIST:
-                return "list of mappings";
-        }
-        return "?";
+        static const char *const names[] = {
+            [SCHEMA_STRING] = "string",        [SCHEMA_BOOL] = "boolean",
+            [SCHEMA_UINT] = "integer",         [SCHEMA_ENUM] = "enum",
+            [SCHEMA_STRV] = "list of strings", [SCHEMA_MAP] = "mapping of strings",
+            [SCHEMA_SECTION] = "mapping",      [SCHEMA_LIST] = "list of mappings",
+        };
+
+        return (size_t)t < ELEMENTSOF(names) && names[t] ? names[t] : "?";
 }
 
 static void print_default(FILE *out, const struct schema_field *f, const void *p)

@@ -184,55 +184,56 @@ static char **list_pods(const char *json)
  * tell the story. */
 #define MAX_PODS 20
 
-static void collect_launchers(struct collector *c)
+/* What to collect from one pod; a negative errno stops the walk. */
+typedef int (*pod_fn)(struct collector *c, const char *ns, const char *name);
+
+/* fn for each of the first MAX_PODS pods with the label selector; the
+ * list itself saved to list_rel when given. */
+static void for_each_pod(struct collector *c, const char *list_rel, const char *selector, pod_fn fn)
 {
         _cleanup_free_ char *json = NULL;
         _cleanup_strv_free_ char **pods = NULL;
 
-        if (kubectl(c, "virt-launcher-pods.json", &json, "get", "pods", "--all-namespaces", "-l",
-                    "kubevirt.io=virt-launcher", "-o", "json", NULL) < 0 ||
+        if (kubectl(c, list_rel, &json, "get", "pods", "--all-namespaces", "-l", selector, "-o",
+                    "json", NULL) < 0 ||
             !json)
                 return;
         pods = list_pods(json);
         for (size_t i = 0; pods && pods[i] && i < MAX_PODS; i++) {
                 _cleanup_free_ char *ns = strndup(pods[i], strcspn(pods[i], "/"));
-                const char *name = strchr(pods[i], '/') + 1;
-                _cleanup_free_ char *base = strdup_printf("pods/%s_%s", ns, name);
-                _cleanup_free_ char *f_log = strdup_printf("%s.log", base);
-                _cleanup_free_ char *f_yaml = strdup_printf("%s.yaml", base);
-                _cleanup_free_ char *f_xml = strdup_printf("%s.domain.xml", base);
-                _cleanup_free_ char *f_qemu = strdup_printf("%s.qemu.log", base);
 
-                if (!ns || !f_log || !f_yaml || !f_xml || !f_qemu)
+                if (!ns || fn(c, ns, strchr(pods[i], '/') + 1) < 0)
                         return;
-                kubectl(c, f_log, NULL, "logs", "-n", ns, name, "--all-containers=true", NULL);
-                kubectl(c, f_yaml, NULL, "get", "pod", "-n", ns, name, "-o", "yaml", NULL);
-                kubectl(c, f_xml, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh", "-c",
-                        dump_domain_script, NULL);
-                kubectl(c, f_qemu, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh", "-c",
-                        qemu_log_script, NULL);
         }
 }
 
-static void collect_webhook(struct collector *c)
+static int launcher_artifacts(struct collector *c, const char *ns, const char *name)
 {
-        _cleanup_free_ char *json = NULL;
-        _cleanup_strv_free_ char **pods = NULL;
+        _cleanup_free_ char *base = strdup_printf("pods/%s_%s", ns, name);
+        _cleanup_free_ char *f_log = strdup_printf("%s.log", base);
+        _cleanup_free_ char *f_yaml = strdup_printf("%s.yaml", base);
+        _cleanup_free_ char *f_xml = strdup_printf("%s.domain.xml", base);
+        _cleanup_free_ char *f_qemu = strdup_printf("%s.qemu.log", base);
 
-        if (kubectl(c, NULL, &json, "get", "pods", "--all-namespaces", "-l",
-                    COLLECT_WEBHOOK_SELECTOR, "-o", "json", NULL) < 0 ||
-            !json)
-                return;
-        pods = list_pods(json);
-        for (size_t i = 0; pods && pods[i] && i < MAX_PODS; i++) {
-                _cleanup_free_ char *ns = strndup(pods[i], strcspn(pods[i], "/"));
-                const char *name = strchr(pods[i], '/') + 1;
-                _cleanup_free_ char *rel = strdup_printf("webhook/%s_%s.log", ns, name);
+        if (!f_log || !f_yaml || !f_xml || !f_qemu)
+                return -ENOMEM;
+        kubectl(c, f_log, NULL, "logs", "-n", ns, name, "--all-containers=true", NULL);
+        kubectl(c, f_yaml, NULL, "get", "pod", "-n", ns, name, "-o", "yaml", NULL);
+        kubectl(c, f_xml, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh", "-c",
+                dump_domain_script, NULL);
+        kubectl(c, f_qemu, NULL, "exec", "-n", ns, name, "-c", "compute", "--", "sh", "-c",
+                qemu_log_script, NULL);
+        return 0;
+}
 
-                if (!ns || !rel)
-                        return;
-                kubectl(c, rel, NULL, "logs", "-n", ns, name, "--all-containers=true", NULL);
-        }
+static int webhook_log(struct collector *c, const char *ns, const char *name)
+{
+        _cleanup_free_ char *rel = strdup_printf("webhook/%s_%s.log", ns, name);
+
+        if (!rel)
+                return -ENOMEM;
+        kubectl(c, rel, NULL, "logs", "-n", ns, name, "--all-containers=true", NULL);
+        return 0;
 }
 
 static void collect_nodes(struct collector *c)
@@ -286,11 +287,12 @@ int collect_artifacts(const struct collect_opts *o, unsigned *ret_files)
         if (!c.index)
                 return log_error_errno(errno, "Cannot create %s: %m", index_path);
 
-        collect_launchers(&c);
+        for_each_pod(&c, "virt-launcher-pods.json", "kubevirt.io=virt-launcher",
+                     launcher_artifacts);
         kubectl(&c, "vmis.yaml", NULL, "get", "vmis", "--all-namespaces", "-o", "yaml", NULL);
         kubectl(&c, "events.txt", NULL, "get", "events", "--all-namespaces",
                 "--sort-by=.lastTimestamp", NULL);
-        collect_webhook(&c);
+        for_each_pod(&c, NULL, COLLECT_WEBHOOK_SELECTOR, webhook_log);
         collect_nodes(&c);
         fclose(c.index);
         c.files++;

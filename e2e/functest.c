@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/proc.h"
@@ -30,8 +31,7 @@ struct streamer {
         /* What of the progress is on the terminal: nothing, a line of its
          * own, or a tail after a half-printed output line. */
         enum { DRAWN_NONE, DRAWN_LINE, DRAWN_TAIL } drawn;
-        char *line; /* the current, incomplete output line */
-        size_t len, cap;
+        struct buf line;             /* the current, incomplete output line */
         struct ginkgo_progress base; /* progress before the current line */
         struct ginkgo_progress cur;
         unsigned last_reported; /* done count last printed (non-tty) */
@@ -74,22 +74,6 @@ static void clear_progress(struct streamer *s)
         }
 }
 
-static int line_append(struct streamer *s, const char *p, size_t n)
-{
-        if (s->len + n + 1 > s->cap) {
-                size_t cap = (s->len + n + 1) * 2;
-                char *l = realloc(s->line, cap);
-                if (!l)
-                        return -ENOMEM;
-                s->line = l;
-                s->cap = cap;
-        }
-        memcpy(s->line + s->len, p, n);
-        s->len += n;
-        s->line[s->len] = 0;
-        return 0;
-}
-
 /* Re-evaluate the current line from the progress before it: ginkgo's
  * succinct mode prints "•" markers without a newline, so the count must move
  * while the line is still open. */
@@ -99,15 +83,14 @@ static int feed(struct streamer *s, const char *data, size_t n)
                 const char *nl = memchr(data, '\n', n);
                 size_t k = nl ? (size_t)(nl - data) : n;
 
-                if (line_append(s, data, k) < 0)
+                if (buf_append(&s->line, data, k) < 0)
                         return -ENOMEM;
                 s->cur = s->base;
-                ginkgo_progress_feed(&s->cur, s->line);
+                ginkgo_progress_feed(&s->cur, s->line.data);
                 if (!nl)
                         break;
                 s->base = s->cur;
-                s->len = 0;
-                s->line[0] = 0;
+                buf_consume(&s->line, s->line.len);
                 data += k + 1;
                 n -= k + 1;
         }
@@ -156,7 +139,7 @@ static void on_idle(void *userdata)
 /* The output ended: finish the open line and print the final count. */
 static void finish_output(struct streamer *s)
 {
-        if (s->len > 0 && s->log)
+        if (s->line.len > 0 && s->log)
                 fputc('\n', s->log);
         if (!s->at_line_start && !s->o->quiet)
                 fputc('\n', stdout);
@@ -200,7 +183,7 @@ int functest_run(const struct functest_opts *o, struct functest_result *ret)
         };
         r = proc_run(&po, &res);
         finish_output(&s);
-        free(s.line);
+        buf_done(&s.line);
         if (r == -ENOENT)
                 return log_error_errno(ENOENT, "%s: command not found (or %s does not exist)",
                                        po.argv[0], o->dir);

@@ -54,9 +54,8 @@ void junit_result_done(struct junit_result *res)
 
 /* xmlGetProp returns libxml-allocated memory; copy into malloc'ed memory so
  * the model frees with free() only. */
-char *junit_prop(xmlNode *n, const char *name)
+static char *strdup_xml(xmlChar *v)
 {
-        xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
         char *r;
 
         if (!v)
@@ -66,16 +65,14 @@ char *junit_prop(xmlNode *n, const char *name)
         return r;
 }
 
+char *junit_prop(xmlNode *n, const char *name)
+{
+        return strdup_xml(xmlGetProp(n, (const xmlChar *)name));
+}
+
 char *junit_content(xmlNode *n)
 {
-        xmlChar *v = xmlNodeGetContent(n);
-        char *r;
-
-        if (!v)
-                return NULL;
-        r = strdup((const char *)v);
-        xmlFree(v);
-        return r;
+        return strdup_xml(xmlNodeGetContent(n));
 }
 
 bool junit_is_elem(xmlNode *n, const char *name)
@@ -131,7 +128,9 @@ int junit_set_err(char **ret_err, int r, const char *fmt, ...)
         return r;
 }
 
-struct junit_case *junit_new_case(struct junit_result *tmp)
+/* A zeroed case appended to tmp (counted in n_cases at once, so a
+ * half-filled one is still freed). */
+static struct junit_case *new_case(struct junit_result *tmp)
 {
         struct junit_case *cases = realloc(tmp->cases, (tmp->n_cases + 1) * sizeof(*cases));
 
@@ -163,16 +162,39 @@ int junit_case_basics(const char *path, xmlNode *tc, struct junit_case *c, char 
         return 0;
 }
 
-int junit_suite_time(const char *path, xmlNode *suite, double *ret, char **ret_err)
+int junit_parse_cases(const char *path, xmlNode *suite, struct junit_result *tmp,
+                      junit_case_parser parse, unsigned *ret_n, char **ret_err)
 {
         _cleanup_free_ char *time_s = junit_prop(suite, "time");
+        unsigned n = 0;
+        double t = 0;
+        int r;
 
-        *ret = 0;
-        if (time_s && junit_parse_seconds(time_s, ret) < 0)
+        if (time_s && junit_parse_seconds(time_s, &t) < 0)
                 return junit_set_err(ret_err, -EINVAL,
                                      "%s:%ld: <testsuite>: bad time attribute \"%s\" (expected "
                                      "seconds)",
                                      path, xmlGetLineNo(suite), time_s);
+        tmp->time += t;
+        for (xmlNode *k = suite->children; k; k = k->next) {
+                struct junit_case *c;
+
+                if (!junit_is_elem(k, "testcase"))
+                        continue;
+                if (!(c = new_case(tmp)))
+                        return -ENOMEM;
+                if ((r = parse(path, k, c, ret_err)) < 0)
+                        return r;
+                n++;
+                if (r == JUNIT_CASE_DROP) {
+                        junit_case_done(c);
+                        tmp->n_cases--;
+                        continue;
+                }
+                tmp->counts[c->outcome]++;
+        }
+        if (ret_n)
+                *ret_n = n;
         return 0;
 }
 
@@ -268,23 +290,37 @@ static int parse_v2_case(const char *path, xmlNode *tc, struct junit_case *c, ch
         c->setup = is_suite_node(c->name);
         if (!c->status && !(c->status = strdup(status_names[c->outcome])))
                 return -ENOMEM;
+        /* A suite node that passed is plumbing, not a result. */
+        return c->setup && c->outcome == JUNIT_PASSED ? JUNIT_CASE_DROP : 0;
+}
+
+int junit_suite_count(const char *path, xmlNode *suite, const char *attr, long long *ret,
+                      char **ret_err)
+{
+        _cleanup_free_ char *v = junit_prop(suite, attr);
+        unsigned long long n;
+
+        *ret = -1;
+        if (!v)
+                return 0;
+        if (parse_uint64(v, 0, 10000000, &n) < 0)
+                return junit_set_err(ret_err, -EINVAL,
+                                     "%s:%ld: <testsuite> has a bad %s attribute \"%s\"", path,
+                                     xmlGetLineNo(suite), attr, v);
+        *ret = (long long)n;
         return 0;
 }
 
 static int check_count(const char *path, xmlNode *suite, unsigned have, char **ret_err)
 {
-        _cleanup_free_ char *v = junit_prop(suite, "tests");
-        unsigned long long n;
+        long long n;
+        int r = junit_suite_count(path, suite, "tests", &n, ret_err);
 
-        if (!v)
-                return 0;
-        if (parse_uint64(v, 0, 10000000, &n) < 0)
+        if (r < 0)
+                return r;
+        if (n >= 0 && n != have)
                 return junit_set_err(ret_err, -EINVAL,
-                                     "%s:%ld: <testsuite> has a bad tests attribute \"%s\"", path,
-                                     xmlGetLineNo(suite), v);
-        if (n != have)
-                return junit_set_err(ret_err, -EINVAL,
-                                     "%s:%ld: <testsuite> declares tests=%llu but contains %u "
+                                     "%s:%ld: <testsuite> declares tests=%lld but contains %u "
                                      "<testcase> elements (truncated or hand-edited file?)",
                                      path, xmlGetLineNo(suite), n, have);
         return 0;
@@ -293,33 +329,10 @@ static int check_count(const char *path, xmlNode *suite, unsigned have, char **r
 static int parse_v2_suite(const char *path, xmlNode *suite, struct junit_result *tmp,
                           char **ret_err)
 {
-        unsigned n = 0;
-        double t;
-        int r = junit_suite_time(path, suite, &t, ret_err);
+        unsigned n;
+        int r = junit_parse_cases(path, suite, tmp, parse_v2_case, &n, ret_err);
 
-        if (r < 0)
-                return r;
-        tmp->time += t;
-        for (xmlNode *k = suite->children; k; k = k->next) {
-                struct junit_case *c;
-
-                if (!junit_is_elem(k, "testcase"))
-                        continue;
-                if (!(c = junit_new_case(tmp)))
-                        return -ENOMEM;
-                r = parse_v2_case(path, k, c, ret_err);
-                if (r < 0)
-                        return r;
-                n++;
-                /* A suite node that passed is plumbing, not a result. */
-                if (c->setup && c->outcome == JUNIT_PASSED) {
-                        junit_case_done(c);
-                        tmp->n_cases--;
-                        continue;
-                }
-                tmp->counts[c->outcome]++;
-        }
-        return check_count(path, suite, n, ret_err);
+        return r < 0 ? r : check_count(path, suite, n, ret_err);
 }
 
 /* ---- one file ----------------------------------------------------------------- */

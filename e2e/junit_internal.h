@@ -18,13 +18,24 @@ int junit_parse_seconds(const char *s, double *ret);
 char *junit_find_location(const char *text);
 /* Replace *ret_err with the formatted message; returns r. */
 int junit_set_err(char **ret_err, int r, const char *fmt, ...) _printf_(3, 4);
-/* A zeroed case appended to tmp (counted in n_cases at once, so a
- * half-filled one is still freed). */
-struct junit_case *junit_new_case(struct junit_result *tmp);
 /* Read name, classname, time of a <testcase> into c. */
 int junit_case_basics(const char *path, xmlNode *tc, struct junit_case *c, char **ret_err);
-/* The <testsuite> time attribute. */
-int junit_suite_time(const char *path, xmlNode *suite, double *ret, char **ret_err);
+
+/* A <testsuite> count attribute (tests=, failures=): *ret -1 when absent. */
+int junit_suite_count(const char *path, xmlNode *suite, const char *attr, long long *ret,
+                      char **ret_err);
+
+/* A shape's reader of one <testcase> into a zeroed case: 0, a negative
+ * errno, or JUNIT_CASE_DROP for a case that is no result (freed, not
+ * counted). */
+typedef int (*junit_case_parser)(const char *path, xmlNode *tc, struct junit_case *c,
+                                 char **ret_err);
+#define JUNIT_CASE_DROP 1
+/* What every shape does with a <testsuite>: its time added to tmp's, each
+ * <testcase> child read by parse into a new case of tmp and its outcome
+ * counted. *ret_n (may be NULL): how many <testcase> elements it has. */
+int junit_parse_cases(const char *path, xmlNode *suite, struct junit_result *tmp,
+                      junit_case_parser parse, unsigned *ret_n, char **ret_err);
 
 /* KubeVirt's V1 reporter shape (junit_v1.c). */
 int junit_parse_v1_suite(const char *path, xmlNode *suite, struct junit_result *tmp,

@@ -94,23 +94,6 @@ static int parse_v1_case(const char *path, xmlNode *tc, struct junit_case *c, ch
         return c->status ? 0 : -ENOMEM;
 }
 
-static int attr_count(const char *path, xmlNode *suite, const char *attr, long long *ret,
-                      char **ret_err)
-{
-        _cleanup_free_ char *v = junit_prop(suite, attr);
-        unsigned long long n;
-
-        *ret = -1;
-        if (!v)
-                return 0;
-        if (parse_uint64(v, 0, 10000000, &n) < 0)
-                return junit_set_err(ret_err, -EINVAL,
-                                     "%s:%ld: <testsuite> has a bad %s attribute \"%s\"", path,
-                                     xmlGetLineNo(suite), attr, v);
-        *ret = (long long)n;
-        return 0;
-}
-
 /* tests= is what was selected; the cases say what ran. Anything selected
  * that did not run was left by an interrupt: skipped, not "not selected". */
 static int reconcile(const char *path, xmlNode *suite, struct junit_result *tmp, unsigned ran,
@@ -120,8 +103,8 @@ static int reconcile(const char *path, xmlNode *suite, struct junit_result *tmp,
         long long tests, failures;
         int r;
 
-        if ((r = attr_count(path, suite, "tests", &tests, ret_err)) < 0 ||
-            (r = attr_count(path, suite, "failures", &failures, ret_err)) < 0)
+        if ((r = junit_suite_count(path, suite, "tests", &tests, ret_err)) < 0 ||
+            (r = junit_suite_count(path, suite, "failures", &failures, ret_err)) < 0)
                 return r;
         if (tests >= 0 && (tests < ran || tests > ran + never))
                 return junit_set_err(
@@ -147,22 +130,14 @@ static int reconcile(const char *path, xmlNode *suite, struct junit_result *tmp,
 int junit_parse_v1_suite(const char *path, xmlNode *suite, struct junit_result *tmp, char **ret_err)
 {
         unsigned ran = 0, failed = 0;
-        double t;
-        int r = junit_suite_time(path, suite, &t, ret_err);
+        size_t first = tmp->n_cases;
+        int r = junit_parse_cases(path, suite, tmp, parse_v1_case, NULL, ret_err);
 
         if (r < 0)
                 return r;
-        tmp->time += t;
-        for (xmlNode *k = suite->children; k; k = k->next) {
-                struct junit_case *c;
+        for (size_t i = first; i < tmp->n_cases; i++) {
+                const struct junit_case *c = &tmp->cases[i];
 
-                if (!junit_is_elem(k, "testcase"))
-                        continue;
-                if (!(c = junit_new_case(tmp)))
-                        return -ENOMEM;
-                if ((r = parse_v1_case(path, k, c, ret_err)) < 0)
-                        return r;
-                tmp->counts[c->outcome]++;
                 if (c->setup)
                         continue;
                 if (c->outcome != JUNIT_NOT_SELECTED)

@@ -409,19 +409,19 @@ static void md_row(FILE *f, const struct e2e_cell *c, const char *base)
         _cleanup_free_ char *rel = rel_in_cell(c, RUN_ARTIFACTS_DIR, base);
         _cleanup_free_ char *verdict = report_cell_verdict(c);
 
-        fputs("| ", f);
-        md_cell(f, c->name);
-        fputs(" | ", f);
-        md_cell(f, c->provider);
-        fputs(" | ", f);
-        md_cell(f, c->kubevirt_ref ? c->kubevirt_ref : "?");
-        fputs(" | ", f);
-        md_cell(f, c->vgpu_display ? c->vgpu_display : "?");
+        const char *const text[] = {c->name, c->provider, c->kubevirt_ref ? c->kubevirt_ref : "?",
+                                    c->vgpu_display ? c->vgpu_display : "?"};
+
+        for (size_t i = 0; i < ELEMENTSOF(text); i++) {
+                fputs(i ? " | " : "| ", f);
+                md_cell(f, text[i]);
+        }
         fprintf(f, " | %s | %s | ", c->display ? "on" : "off", outcome_badge(c));
         md_cell(f, c->as_expected ? "as expected" : verdict);
-        fprintf(f, " | %u | %u | %u | %u | %u | %.0fs | ", c->res.counts[JUNIT_PASSED],
-                c->res.counts[JUNIT_FAILED], c->res.counts[JUNIT_SKIPPED],
-                c->res.counts[JUNIT_ERROR], c->res.counts[JUNIT_NOT_SELECTED], c->duration);
+        /* The counts in junit_status order: the table's column order. */
+        for (int s = 0; s < _JUNIT_STATUS_MAX; s++)
+                fprintf(f, " | %u", c->res.counts[s]);
+        fprintf(f, " | %.0fs | ", c->duration);
         if (rel) {
                 fputc('`', f);
                 md_cell(f, rel);

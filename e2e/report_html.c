@@ -20,26 +20,15 @@
 
 static void esc(FILE *f, const char *s)
 {
+        static const char *const entity[256] = {
+            ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&#39;",
+        };
+
         for (; s && *s; s++)
-                switch (*s) {
-                case '&':
-                        fputs("&amp;", f);
-                        break;
-                case '<':
-                        fputs("&lt;", f);
-                        break;
-                case '>':
-                        fputs("&gt;", f);
-                        break;
-                case '"':
-                        fputs("&quot;", f);
-                        break;
-                case '\'':
-                        fputs("&#39;", f);
-                        break;
-                default:
+                if (entity[(unsigned char)*s])
+                        fputs(entity[(unsigned char)*s], f);
+                else
                         fputc(*s, f);
-                }
 }
 
 /* href values: relative paths of our own files; escape and percent-encode
@@ -75,20 +64,10 @@ static const char css[] =
     "pre{background:#f6f8fa;padding:.6em;overflow:auto;font-size:.85em}"
     ".muted{color:#57606a}";
 
+/* The CSS class of an outcome: its name, without the underscore. */
 static const char *case_class(enum junit_status s)
 {
-        switch (s) {
-        case JUNIT_PASSED:
-                return "passed";
-        case JUNIT_FAILED:
-                return "failed";
-        case JUNIT_SKIPPED:
-                return "skipped";
-        case JUNIT_NOT_SELECTED:
-                return "notselected";
-        default:
-                return "error";
-        }
+        return s == JUNIT_NOT_SELECTED ? "notselected" : junit_status_name(s);
 }
 
 static void artifact_link(FILE *f, const struct e2e_cell *c, const char *what, const char *label,
@@ -178,27 +157,24 @@ static void write_grid(FILE *f, const struct e2e_cell *cells, size_t n)
 static void cells_row(FILE *f, const struct e2e_cell *c, const char *base)
 {
         _cleanup_free_ char *verdict = report_cell_verdict(c);
+        const char *const text[] = {c->name, c->provider, c->kubevirt_ref ? c->kubevirt_ref : "?",
+                                    vgpu_of(c)};
 
         fputs("<tr data-cell=\"", f);
         esc(f, c->name);
-        fputs("\"><td>", f);
-        esc(f, c->name);
-        fputs("</td><td>", f);
-        esc(f, c->provider);
-        fputs("</td><td>", f);
-        esc(f, c->kubevirt_ref ? c->kubevirt_ref : "?");
-        fputs("</td><td>", f);
-        esc(f, vgpu_of(c));
-        fprintf(f, "</td><td>%s</td><td class=\"%s\">%s</td><td>", c->display ? "on" : "off",
+        fputs("\">", f);
+        for (size_t i = 0; i < ELEMENTSOF(text); i++) {
+                fputs("<td>", f);
+                esc(f, text[i]);
+                fputs("</td>", f);
+        }
+        fprintf(f, "<td>%s</td><td class=\"%s\">%s</td><td>", c->display ? "on" : "off",
                 report_cell_class(c), e2e_outcome_name(c->outcome));
         esc(f, c->as_expected ? "as expected" : verdict);
-        fprintf(f,
-                "</td><td class=\"num\">%u</td><td class=\"num\">%u</td><td class=\"num\">%u"
-                "</td><td class=\"num\">%u</td><td class=\"num\">%u</td><td class=\"num\">"
-                "%.0fs</td><td>",
-                c->res.counts[JUNIT_PASSED], c->res.counts[JUNIT_FAILED],
-                c->res.counts[JUNIT_SKIPPED], c->res.counts[JUNIT_ERROR],
-                c->res.counts[JUNIT_NOT_SELECTED], c->duration);
+        /* The counts in junit_status order: the table's column order. */
+        for (int s = 0; s < _JUNIT_STATUS_MAX; s++)
+                fprintf(f, "</td><td class=\"num\">%u", c->res.counts[s]);
+        fprintf(f, "</td><td class=\"num\">%.0fs</td><td>", c->duration);
         artifact_link(f, c, RUN_ARTIFACTS_DIR, "artifacts", base);
         artifact_link(f, c, RUN_LOG_FILE, "log", base);
         artifact_link(f, c, RUN_COLLECTED_DIR, "collected", base);

@@ -111,7 +111,6 @@ static int parse_expectations(struct e2e_run *r)
 
 static int open_cluster(struct e2e_run *r)
 {
-        _cleanup_free_ char *state_file = NULL;
         int q;
 
         if ((q = run_ctx_init(&r->ctx, &r->cfg)) < 0)
@@ -120,14 +119,8 @@ static int open_cluster(struct e2e_run *r)
          * written; the second kills what runs and goes on to the report. */
         if ((q = run_ctx_watch_signals(&r->ctx, CANCEL_SECOND_KILLS_CHILD)) < 0)
                 return q;
-        state_file = strdup_printf("%s/state.json", r->ctx.state_dir);
-        if (!state_file)
-                return log_error_errno(ENOMEM, "Out of memory");
-        if (!file_exists(state_file))
-                return log_error_errno(ENOENT,
-                                       "Cluster %s is not up (no %s); run `vgpuenv up -c "
-                                       "%s` first.",
-                                       r->cfg.name, state_file, r->o->config);
+        if ((q = state_require_up(r->ctx.state_dir, r->cfg.name, r->o->config, false)) < 0)
+                return q;
         return state_open(&r->st, r->ctx.state_dir, r->cfg.name, r->ops->name);
 }
 

@@ -230,23 +230,14 @@ void image_cache_sweep(struct run_ctx *ctx)
 struct base_job {
         struct run_ctx *ctx;
         const enum accel_verdict *accel;
-        char *dir; /* the cache entry */
-        char *tmp; /* this run's work dir, while it exists */
+        char *dir; /* the cache entry, owned by the plan */
 };
-
-static void base_job_free(void *p)
-{
-        struct base_job *j = p;
-        free(j->dir);
-        free(j->tmp);
-        free(j);
-}
 
 static int build_base(struct step_run *sr, void *data)
 {
         struct base_job *j = data;
         _cleanup_free_ char *disk = strdup_printf("%s/disk.qcow2", j->dir);
-        _cleanup_free_ char *tar = NULL;
+        _cleanup_free_ char *tmp = NULL, *tar = NULL; /* this run's work dir */
         int r;
 
         if (!disk)
@@ -256,45 +247,42 @@ static int build_base(struct step_run *sr, void *data)
                 log_info("    base image: cached %s", j->dir);
                 return 0;
         }
-        free(j->tmp);
-        j->tmp = strdup_printf("%s.tmp-%d", j->dir, (int)getpid());
-        tar = j->tmp ? strdup_printf("%s/rootfs.tar", j->tmp) : NULL;
+        tmp = strdup_printf("%s.tmp-%d", j->dir, (int)getpid());
+        tar = tmp ? strdup_printf("%s/rootfs.tar", tmp) : NULL;
         if (!tar)
                 return -ENOMEM;
-        r = mkdir_p(j->tmp, 0755);
+        r = mkdir_p(tmp, 0755);
         if (r < 0)
-                return log_error_errno(r, "creating %s: %m", j->tmp);
+                return log_error_errno(r, "creating %s: %m", tmp);
         r = run_mmdebstrap(sr, tar);
         if (r >= 0)
-                r = make_disk(sr, *j->accel, tar, j->tmp);
+                r = make_disk(sr, *j->accel, tar, tmp);
         if (r >= 0 && (r = step_check(sr)) >= 0) {
                 unlink(tar);
-                chmod(j->tmp, 0755);
-                if (rename(j->tmp, j->dir) < 0) {
+                chmod(tmp, 0755);
+                if (rename(tmp, j->dir) < 0) {
                         /* Another run built the same key meanwhile: use theirs. */
                         if (errno != ENOTEMPTY && errno != EEXIST)
-                                r = log_error_errno(errno, "moving %s into place: %m", j->tmp);
+                                r = log_error_errno(errno, "moving %s into place: %m", tmp);
                 }
         }
         /* Nothing half-made stays: a failure or Ctrl-C removes the work dir
          * here, a kill -9 leaves it to the next run's sweep. */
-        rm_rf(j->tmp);
-        free(j->tmp);
-        j->tmp = NULL;
+        rm_rf(tmp);
         return r;
 }
 
 void image_plan_base(struct plan *p, struct run_ctx *ctx, const enum accel_verdict *accel,
                      char **ret_dir)
 {
-        struct base_job *j = plan_own(p, calloc(1, sizeof(struct base_job)), base_job_free);
+        struct base_job *j = plan_own(p, calloc(1, sizeof(struct base_job)), free);
         struct step *s;
 
         if (!j)
                 return;
         j->ctx = ctx;
         j->accel = accel;
-        j->dir = image_base_dir(ctx);
+        j->dir = plan_own(p, image_base_dir(ctx), free);
         *ret_dir = j->dir;
         s = plan_add(p, "base-image", build_base, j);
         step_acts_on(s, "the image cache: %s", j->dir ? j->dir : "?");

@@ -328,15 +328,8 @@ static int run_video(struct step_run *sr, void *data)
 
 struct kcli_node {
         struct run_ctx *ctx;
-        char *name;
+        char *name; /* owned by the plan */
 };
-
-static void kcli_node_free(void *p)
-{
-        struct kcli_node *n = p;
-        free(n->name);
-        free(n);
-}
 
 /* The node's address (DHCP lease or ARP), our key and its host key through
  * `kcli ssh`, then libssh with that key pinned; recorded in the state. */
@@ -446,10 +439,9 @@ static int kcli_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
         step_undo(s, NULL, "nothing: the cluster's undo deletes the domains");
 
         for (size_t i = 0; names[i]; i++) {
-                struct kcli_node *n =
-                    plan_own(p, calloc(1, sizeof(struct kcli_node)), kcli_node_free);
+                struct kcli_node *n = plan_own(p, calloc(1, sizeof(struct kcli_node)), free);
                 _cleanup_free_ char *name = strdup_printf("boot %s", names[i]);
-                if (!n || !name || !(n->name = strdup(names[i])))
+                if (!n || !name || !(n->name = plan_own(p, strdup(names[i]), free)))
                         return log_error_errno(ENOMEM, "out of memory");
                 n->ctx = ctx;
                 s = plan_add(p, name, run_node, n);

@@ -57,12 +57,7 @@ static bool name_matches(const char *domain_name, const char *cluster)
                 num = rest + strlen("worker-");
         else
                 return false;
-        if (!*num)
-                return false;
-        for (; *num; num++)
-                if (*num < '0' || *num > '9')
-                        return false;
-        return true;
+        return all_digits(num);
 }
 
 bool kcli_domain_is_of_cluster(const char *xml, const char *domain_name, const char *cluster)

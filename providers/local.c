@@ -36,7 +36,7 @@ struct local_run {
 struct local_node {
         struct local_run *u;
         unsigned index;
-        char *name, *domain, *volume, *ip, *mac, *console_log;
+        char *name, *domain, *volume, *ip, *mac, *console_log; /* owned by the plan */
 };
 
 static void local_run_free(void *p)
@@ -48,19 +48,6 @@ static void local_run_free(void *p)
         node_image_done(&u->img);
         pthread_mutex_destroy(&u->lock);
         free(u);
-}
-
-static void local_node_free(void *p)
-{
-        struct local_node *n = p;
-
-        free(n->name);
-        free(n->domain);
-        free(n->volume);
-        free(n->ip);
-        free(n->mac);
-        free(n->console_log);
-        free(n);
 }
 
 static int conn_of(struct local_run *u, virConnectPtr *ret)
@@ -256,21 +243,23 @@ static int run_boot(struct step_run *sr, void *data)
 static struct local_node *add_node(struct plan *p, struct local_run *u, unsigned i)
 {
         const struct config *c = u->ctx->cfg;
-        struct local_node *n = plan_own(p, calloc(1, sizeof(struct local_node)), local_node_free);
+        struct local_node *n = plan_own(p, calloc(1, sizeof(struct local_node)), free);
 
         if (!n)
                 return NULL;
         *n = (struct local_node){
             .u = u,
             .index = i,
-            .name = config_node_name(c, i),
-            .domain = local_domain_name(c, i),
-            .volume = strdup_printf("node%u.qcow2", i + 1),
-            .ip = config_node_ip(c, i),
-            .mac = local_node_mac(c, i),
+            .name = plan_own(p, config_node_name(c, i), free),
+            .domain = plan_own(p, local_domain_name(c, i), free),
+            .volume = plan_own(p, strdup_printf("node%u.qcow2", i + 1), free),
+            .ip = plan_own(p, config_node_ip(c, i), free),
+            .mac = plan_own(p, local_node_mac(c, i), free),
         };
         n->console_log =
-            n->name ? strdup_printf("%s/%s-console.log", u->ctx->state_dir, n->name) : NULL;
+            n->name
+                ? plan_own(p, strdup_printf("%s/%s-console.log", u->ctx->state_dir, n->name), free)
+                : NULL;
         if (!n->name || !n->domain || !n->volume || !n->ip || !n->mac || !n->console_log)
                 return NULL;
         return n;
@@ -369,16 +358,8 @@ static int local_plan_up(struct plan *p, struct run_ctx *ctx, const struct state
 
 struct local_removal {
         struct run_ctx *ctx;
-        char *kind, *name;
+        char *kind, *name; /* owned by the plan */
 };
-
-static void local_removal_free(void *p)
-{
-        struct local_removal *m = p;
-        free(m->kind);
-        free(m->name);
-        free(m);
-}
 
 static int run_remove(struct step_run *sr, void *data)
 {
@@ -413,11 +394,12 @@ static int run_remove_files(struct step_run *sr, void *data)
 
 static int add_removal(struct plan *p, struct run_ctx *ctx, const char *kind, const char *name)
 {
-        struct local_removal *m = plan_own(p, calloc(1, sizeof(*m)), local_removal_free);
+        struct local_removal *m = plan_own(p, calloc(1, sizeof(*m)), free);
         _cleanup_free_ char *step = strdup_printf("remove %s %s", kind, name);
         struct step *s;
 
-        if (!m || !step || !(m->kind = strdup(kind)) || !(m->name = strdup(name)))
+        if (!m || !step || !(m->kind = plan_own(p, strdup(kind), free)) ||
+            !(m->name = plan_own(p, strdup(name), free)))
                 return -ENOMEM;
         m->ctx = ctx;
         s = plan_add(p, step, run_remove, m);

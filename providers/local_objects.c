@@ -47,6 +47,23 @@ static int record(struct state *st, const char *kind, const char *name)
         return 0;
 }
 
+/* An object that exists already: ours (owner, read from its XML, is this
+ * cluster) is adopted into the state, anything else refused. */
+static int adopt(struct state *st, const struct config *c, const char *kind, const char *what,
+                 const char *name, const char *owner)
+{
+        int r;
+
+        if (!owner || !streq(owner, c->name))
+                return log_error_errno(EEXIST,
+                                       "%s %s exists but is not vgpuenv's for cluster %s: refusing "
+                                       "to touch it",
+                                       what, name, c->name);
+        if (!state_has_resource(st, kind, name) && (r = record(st, kind, name)) < 0)
+                return r;
+        return 0;
+}
+
 int local_ensure_network(virConnectPtr conn, const struct config *c, struct state *st)
 {
         _cleanup_free_ char *name = local_network_name(c), *xml = local_network_xml(c);
@@ -59,13 +76,7 @@ int local_ensure_network(virConnectPtr conn, const struct config *c, struct stat
         if (net) {
                 _cleanup_free_ char *have = virNetworkGetXMLDesc(net, 0);
                 _cleanup_free_ char *owner = have ? local_owner_of_network_xml(have) : NULL;
-                if (!owner || !streq(owner, c->name))
-                        return log_error_errno(EEXIST,
-                                               "libvirt network %s exists but is not vgpuenv's "
-                                               "for cluster %s: refusing to touch it",
-                                               name, c->name);
-                if (!state_has_resource(st, RES_NETWORK, name) &&
-                    (r = record(st, RES_NETWORK, name)) < 0)
+                if ((r = adopt(st, c, RES_NETWORK, "libvirt network", name, owner)) < 0)
                         return r;
         } else {
                 net = virNetworkDefineXML(conn, xml);
@@ -175,13 +186,7 @@ int local_ensure_domain(virConnectPtr conn, const struct config *c, const char *
         if (dom) {
                 _cleanup_free_ char *have = virDomainGetXMLDesc(dom, 0);
                 _cleanup_free_ char *owner = have ? local_owner_of_domain_xml(have) : NULL;
-                if (!owner || !streq(owner, c->name))
-                        return log_error_errno(EEXIST,
-                                               "domain %s exists but is not vgpuenv's for "
-                                               "cluster %s: refusing to touch it",
-                                               dom_name, c->name);
-                if (!state_has_resource(st, RES_DOMAIN, dom_name) &&
-                    (r = record(st, RES_DOMAIN, dom_name)) < 0)
+                if ((r = adopt(st, c, RES_DOMAIN, "domain", dom_name, owner)) < 0)
                         return r;
         } else {
                 dom = virDomainDefineXML(conn, xml);

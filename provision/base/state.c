@@ -156,6 +156,20 @@ int state_open(struct state *s, const char *dir, const char *cluster, const char
         return set_str(s->root, "run", s->run_id);
 }
 
+int state_require_up(const char *dir, const char *cluster, const char *config_path, bool quiet)
+{
+        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, STATE_FILE);
+
+        if (!path)
+                return log_error_errno(ENOMEM, "out of memory");
+        if (file_exists(path))
+                return 0;
+        if (!quiet)
+                log_error("cluster %s is not up (no %s): run 'vgpuenv up -c %s' first", cluster,
+                          path, config_path);
+        return -ENOENT;
+}
+
 int state_peek(struct state *s, const char *dir, const char *cluster, const char *provider)
 {
         *s = (struct state){};

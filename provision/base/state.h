@@ -35,6 +35,10 @@ int state_open(struct state *s, const char *dir, const char *cluster, const char
 /* The same without creating anything and without a run id of its own (a
  * dry run plans from it); never save it. */
 int state_peek(struct state *s, const char *dir, const char *cluster, const char *provider);
+/* 0 when cluster has a state in dir (it is up), else -ENOENT, logged
+ * unless quiet as "cluster X is not up (no FILE): run 'vgpuenv up -c
+ * CONFIG' first". For the commands that need a cluster `up` made. */
+int state_require_up(const char *dir, const char *cluster, const char *config_path, bool quiet);
 int state_save(struct state *s);
 void state_done(struct state *s);
 /* Delete the file (after `down` removed everything). */

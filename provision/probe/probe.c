@@ -690,31 +690,18 @@ static void check_export(struct probe *p)
 
 static void json_string(FILE *f, const char *s)
 {
+        static const char *const escaped[256] = {
+            ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t",
+        };
+
         fputc('"', f);
-        for (const unsigned char *c = (const unsigned char *)s; c && *c; c++) {
-                switch (*c) {
-                case '"':
-                        fputs("\\\"", f);
-                        break;
-                case '\\':
-                        fputs("\\\\", f);
-                        break;
-                case '\n':
-                        fputs("\\n", f);
-                        break;
-                case '\r':
-                        fputs("\\r", f);
-                        break;
-                case '\t':
-                        fputs("\\t", f);
-                        break;
-                default:
-                        if (*c < 0x20 || *c == 0x7f)
-                                fprintf(f, "\\u%04x", *c);
-                        else
-                                fputc(*c, f);
-                }
-        }
+        for (const unsigned char *c = (const unsigned char *)s; c && *c; c++)
+                if (escaped[*c])
+                        fputs(escaped[*c], f);
+                else if (*c < 0x20 || *c == 0x7f)
+                        fprintf(f, "\\u%04x", *c);
+                else
+                        fputc(*c, f);
         fputc('"', f);
 }
 

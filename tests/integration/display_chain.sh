@@ -50,14 +50,18 @@ cleanup() {
 trap cleanup EXIT
 
 # Bad input first: nothing is created, exit 2, a clear message.
-$V verify-display -c "$cfg" --mdev-parent ../x >"$T/bad.out" 2>&1
-[ $? -eq 2 ] || fail "a path as --mdev-parent must be exit 2: $(cat "$T/bad.out")"
+rc=0
+$V verify-display -c "$cfg" --mdev-parent ../x >"$T/bad.out" 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "a path as --mdev-parent must be exit 2: $(cat "$T/bad.out")"
 grep -q "not a path" "$T/bad.out" || fail "message for --mdev-parent ../x: $(cat "$T/bad.out")"
-$V verify-display -c "$cfg" node1 node2 >"$T/bad.out" 2>&1
-[ $? -eq 2 ] || fail "two nodes must be exit 2"
+rc=0
+$V verify-display -c "$cfg" node1 node2 >"$T/bad.out" 2>&1 || rc=$?
+[ $rc -eq 2 ] || fail "two nodes must be exit 2"
 
+set +e # up's own status, not the filter's
 $V up -c "$cfg" 2>&1 | tee "$T/up.out" | grep -E '<==|is up|error'
 rc=${PIPESTATUS[0]}
+set -e
 if [ "$rc" -ne 0 ] && ! grep -q "node verdicts" "$T/up.out"; then
 	# libvirtd is here, so a node that does not come up is a real failure
 	# (local_up_down.sh says more about it), as in node_setup_local.sh.
@@ -132,8 +136,9 @@ ko=${VGPUENV_CACHE_DIR:-/var/cache/vgpuenv}/mbochs/$(on uname -r)/mbochs.ko
 	echo 'rm /tmp/mbochs.ko'
 } | $V ssh -c "$cfg" node1 >"$T/insmod.out" 2>&1 || fail "loading mbochs by hand: $(cat "$T/insmod.out")"
 on test -d /sys/class/mdev_bus/mbochs || fail "mbochs loaded by hand offers no mdev parent"
-$V verify-display -c "$cfg" --mdev-parent mbochs --mdev-type nope --json >"$T/v4.json" 2>"$T/v4.err"
-[ $? -eq 1 ] || fail "an unknown --mdev-type must fail with 1"
+rc=0
+$V verify-display -c "$cfg" --mdev-parent mbochs --mdev-type nope --json >"$T/v4.json" 2>"$T/v4.err" || rc=$?
+[ $rc -eq 1 ] || fail "an unknown --mdev-type must fail with 1"
 python3 - "$T/v4.json" <<'PY' || fail "unknown --mdev-type"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -13,26 +13,11 @@ export KUBECONFIG=$T/local.kubeconfig
 # display on), Kind with a region one and VM nodes pass.
 export FIXTURE_SCENARIO_kind_dmabuf=opengl FIXTURE_SCENARIO_kind_region=pass FIXTURE_SCENARIO_local_dmabuf=pass
 
-cat >"$T/matrix.yaml" <<YAML
-parallel: false
-kubevirt: $FIX
-cells:
-  - name: kind-dmabuf
-    config: kind.yaml
-    vgpu:
-      display: dmabuf
-    expect:
-      outcome: failed
-      message: "vfio-display-dmabuf: opengl not available"
-  - name: kind-region
-    config: kind.yaml
-    vgpu:
-      display: region
-  - name: local-dmabuf
-    config: local.yaml
-    vgpu:
-      display: dmabuf
-YAML
+matrix_file false >"$T/matrix.yaml" <<CELLS
+kind-dmabuf kind.yaml dmabuf $OPENGL_FAILURE
+kind-region kind.yaml region
+local-dmabuf local.yaml dmabuf
+CELLS
 # Records vgpuenv up/down (real ones would build clusters), runs the rest.
 cat >"$T/self.sh" <<SH
 #!/bin/sh
@@ -97,17 +82,10 @@ print("ok - merged junit.xml: 3 suites, 15 tests, 2 expected failures, what each
 PY
 
 # ---- a cell that fails for another reason: not as expected, exit 1 ----------
-cat >"$T/bad-cell.yaml" <<YAML
-kubevirt: $FIX
-cells:
-  - name: kind-dmabuf
-    config: kind.yaml
-    expect:
-      outcome: failed
-      message: "vfio-display-dmabuf: opengl not available"
-  - name: kubevirtci-dmabuf
-    config: kubevirtci.yaml
-YAML
+matrix_file "" >"$T/bad-cell.yaml" <<CELLS
+kind-dmabuf kind.yaml - $OPENGL_FAILURE
+kubevirtci-dmabuf kubevirtci.yaml
+CELLS
 rc=0
 FIXTURE_SCENARIO_kubevirtci_dmabuf=onefail "$VG" e2e matrix -c "$T/bad-cell.yaml" --out "$T/b" >"$T/out" 2>"$T/err" || rc=$?
 check "a cell not as expected fails the matrix" test "$rc" = 1
@@ -141,20 +119,11 @@ for kc in "$T/kubevirtci/_ci-configs/kind-1.35-vgpu/.kubeconfig" "$T/kubevirtci/
 	"$T/local.kubeconfig"; do
 	cp -r "$T/cluster" "$kc.cluster"
 done
-cat >"$T/matrix.yaml" <<YAML
-parallel: true
-kubevirt: $FIX
-cells:
-  - name: kind-dmabuf
-    config: kind.yaml
-    expect:
-      outcome: failed
-      message: "vfio-display-dmabuf: opengl not available"
-  - name: kubevirtci-dmabuf
-    config: kubevirtci.yaml
-  - name: local-dmabuf
-    config: local.yaml
-YAML
+matrix_file true >"$T/matrix.yaml" <<CELLS
+kind-dmabuf kind.yaml - $OPENGL_FAILURE
+kubevirtci-dmabuf kubevirtci.yaml
+local-dmabuf local.yaml
+CELLS
 rc=0
 "$VG" e2e matrix -c "$T/matrix.yaml" --out "$T/p" >"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" = 0 ] || { tail -30 "$T/err"; cat "$T/p"/*/console.log | tail -40; }
@@ -167,17 +136,10 @@ check "parallel: same outcomes" test "$(json "$T/p/report.json" '[c["outcome"] f
 
 # ---- Ctrl-C of a parallel matrix with --up: forwarded once to each run,
 # partial results reported, down still runs ------------------------------------
-cat >"$T/int.yaml" <<YAML
-parallel: true
-kubevirt: $FIX
-cells:
-  - name: kind-region
-    config: kind.yaml
-    vgpu:
-      display: region
-  - name: kubevirtci-dmabuf
-    config: kubevirtci.yaml
-YAML
+matrix_file true >"$T/int.yaml" <<CELLS
+kind-region kind.yaml region
+kubevirtci-dmabuf kubevirtci.yaml
+CELLS
 mkdir -p "$T/ready"
 rm -f "$T/calls.log"
 FIXTURE_SCENARIO_kind_region=hang FIXTURE_SCENARIO_kubevirtci_dmabuf=hang FIXTURE_READY_DIR=$T/ready \

@@ -11,13 +11,12 @@
 #   host key does not match the pinned one is refused, recorded in
 #   commands.txt, and does not stop the collection.
 . "$(dirname "$0")/../lib/e2e.sh"
-SSHD=/usr/sbin/sshd
-[ -x "$SSHD" ] || skip "$SSHD not installed (package openssh-server, see make deps)"
+. "$ROOT/tests/lib/sshd.sh"
 command -v ssh-keygen >/dev/null || skip "ssh-keygen not installed"
-SSHD_PID= HOOK_PID=
+HOOK_PID=
 cleanup() {
 	set +e # best effort: whatever is left goes
-	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
+	stop_sshd
 	[ -n "$HOOK_PID" ] && kill "$HOOK_PID" 2>/dev/null && wait "$HOOK_PID" 2>/dev/null
 	rm -rf "$T"
 }
@@ -26,23 +25,8 @@ trap cleanup EXIT
 ssh-keygen -q -t ed25519 -N '' -f "$T/host" -C host
 ssh-keygen -q -t ed25519 -N '' -f "$T/other-host" -C other
 ssh-keygen -q -t ed25519 -N '' -f "$T/user" -C user
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$T/sshd_config" <<EOF
-Port $port
-ListenAddress 127.0.0.1
-HostKey $T/host
-AuthorizedKeysFile $T/user.pub
-PidFile $T/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-EOF
-mkdir -p /run/sshd
-"$SSHD" -D -e -f "$T/sshd_config" >"$T/sshd.log" 2>&1 &
-SSHD_PID=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+port=$(free_port)
+start_sshd "$T/host" "$port"
 
 # Two nodes on the same sshd: node1 with the right pinned key, node2 with
 # another one (a replaced or impostor machine).
@@ -57,7 +41,6 @@ json.dump({"cluster": "e2e-local", "provider": "local", "resources": [],
           open(t + "/state/e2e-local/state.json", "w"))
 PY
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 command -v curl >/dev/null || skip "curl not installed (make deps installs it)"
 # ---- the webhook, proven from node1 -------------------------------------------
 hook_port=$(free_port)

@@ -15,24 +15,13 @@ CHROMIUM=$(command -v chromium || true)
 export KUBECONFIG=$T/local.kubeconfig
 export FIXTURE_SCENARIO_kind_dmabuf=opengl FIXTURE_SCENARIO_kind_region=pass FIXTURE_SCENARIO_local_dmabuf=pass \
 	FIXTURE_SCENARIO_kubevirtci_dmabuf=onefail
-cat >"$T/matrix.yaml" <<YAML
-kubevirt: $FIX
-cells:
-  - name: kind-dmabuf
-    config: kind.yaml
-    expect:
-      outcome: failed
-      message: "vfio-display-dmabuf: opengl not available"
-  - name: kind-region
-    config: kind.yaml
-    vgpu:
-      display: region
-  - name: kubevirtci-dmabuf
-    config: kubevirtci.yaml
+matrix_file "" >"$T/matrix.yaml" <<CELLS
+kind-dmabuf kind.yaml - $OPENGL_FAILURE
+kind-region kind.yaml region
+kubevirtci-dmabuf kubevirtci.yaml
     skip: generic mediated devices
-  - name: local-dmabuf
-    config: local.yaml
-YAML
+local-dmabuf local.yaml
+CELLS
 "$VG" e2e matrix -c "$T/matrix.yaml" --out "$T/m" >/dev/null 2>"$T/err" || true
 check "matrix made four cells" test -s "$T/m/local-dmabuf/run.json"
 FIXTURE_SCENARIO=crash "$VG" e2e run -c "$T/kcli.yaml" --kubevirt "$FIX" --run-dir "$T/runs/kcli-crash" \

@@ -300,7 +300,7 @@ check "not a checkout" has "$T/err" "not a KubeVirt checkout"
 run 2 -c "$T/local.yaml" --kubevirt "$FIX" --display maybe
 check "bad --display" has "$T/err" '--display must be auto, on or off, not "maybe"'
 run 1 -c "$T/down.yaml" --kubevirt "$FIX" --run-dir "$T/r-down"
-check "cluster not up" has "$T/err" "Cluster e2e-down is not up"
+check "cluster not up" has "$T/err" "cluster e2e-down is not up"
 printf 'name: e2e-local\nprovider: nosuch\n' >"$T/bad.yaml"
 run 2 -c "$T/bad.yaml" --kubevirt "$FIX"
 check "bad config: file:line:column" has "$T/err" "$T/bad.yaml:2:"

@@ -7,38 +7,10 @@
 # a second `up` of a cluster whose lock another run holds waits
 # deadlines.lock seconds and names the holder. The clusters' API server is
 # the test harness's real one (tests/k8s/), handed out by the stand-ins.
-. "$(dirname "$0")/../lib/common.sh"
-cd "$(dirname "$0")/../.."
-root=$PWD
-[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
-scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
-[ "$(id -u)" -eq 0 ] || skip "the Kubernetes harness needs root"
-. tests/standins/assert.sh
-. tests/k8s/lib.sh
-
-URI=qemu:///system
 A=vgpm$$
-T=$(mktemp -d /tmp/vgpuenv-planrun.XXXXXX)
-cleanup() {
-	set +e # best effort: a domain may already be gone
-	for d in $(virsh -q -c $URI list --all --name | grep -E "^$A-" || true); do
-		virsh -q -c $URI destroy "$d" >/dev/null 2>&1 || true
-		virsh -q -c $URI undefine "$d" >/dev/null 2>&1 || true
-	done
-	k8s_down
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-k8s_up --no-node || exit $?
+STANDIN_CLUSTERS=$A
+. "$(dirname "$0")/../lib/standin_provider.sh"
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-export HOME=$T/home PATH="$K8S_BIN:$root/tests/standins:$PATH"
-export KCLI_STANDIN_KUBECONFIG=$KUBECONFIG_K8S GOCLI_STANDIN_ADMIN_CONF=$KUBECONFIG_K8S
-export KIND_STANDIN_KUBECONFIG=$KUBECONFIG_K8S
-export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
-export VGPUENV_SHUTDOWN_TIMEOUT=3 KCLI_STANDIN_URI=$URI
-mkdir -p "$HOME"
 unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS VGPU_DISPLAY KUBEVIRTCI_TAG JOB_NAME
 # As provider_kind.sh: docker as the CRI, a tag so the kubevirtci Makefile
 # does not fetch one with curl, and kind where kubevirtci keeps it.

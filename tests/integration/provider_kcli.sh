@@ -10,35 +10,10 @@
 # The cluster's kubeconfig (written by the stand-in) is the test harness's
 # (tests/k8s/): cluster setup's kubectl calls reach a real API server, which
 # has no KubeVirt.
-set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
-[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
-scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
-. tests/standins/assert.sh
-. tests/k8s/lib.sh
-
-URI=qemu:///system
 A=vgkc$$
 B=vgkc$$b
-T=$(mktemp -d /tmp/vgpuenv-kcli.XXXXXX)
-cleanup() {
-	set +e # best effort: a domain may already be gone
-	for d in $(virsh -q -c $URI list --all --name | grep -E "^($A|$B)-"); do
-		virsh -q -c $URI destroy "$d" >/dev/null 2>&1
-		virsh -q -c $URI undefine "$d" >/dev/null 2>&1
-	done
-	k8s_down
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-k8s_up --no-node || exit $?
-export HOME=$T/home PATH="$K8S_BIN:$root/tests/standins:$PATH" KCLI_STANDIN_KUBECONFIG=$KUBECONFIG_K8S
-export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
-export VGPUENV_SHUTDOWN_TIMEOUT=3 KCLI_STANDIN_URI=$URI
-mkdir -p "$HOME"
+STANDIN_CLUSTERS="$A|$B"
+. "$(dirname "$0")/../lib/standin_provider.sh"
 
 cat >"$T/a.yaml" <<YAML
 name: $A

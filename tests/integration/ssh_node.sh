@@ -10,11 +10,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 
-SSHD=/usr/sbin/sshd
-if [ ! -x "$SSHD" ]; then
-	echo "SKIP: $SSHD not installed (package openssh-server, see make deps)"
-	exit 77
-fi
+. tests/lib/sshd.sh
 TOOL=build/tests/ssh-tool
 if [ ! -x "$TOOL" ]; then
 	make -s "$TOOL" >/dev/null || { echo "FAIL: cannot build $TOOL"; exit 1; }
@@ -22,14 +18,6 @@ fi
 WRAP=${SSH_TOOL_WRAP:-}
 
 T=$(mktemp -d /tmp/vgpuenv-ssh-test.XXXXXX)
-SSHD_PID=
-stop_sshd() {
-	if [ -n "$SSHD_PID" ]; then
-		kill "$SSHD_PID" 2>/dev/null
-		wait "$SSHD_PID" 2>/dev/null
-		SSHD_PID=
-	fi
-}
 cleanup() {
 	set +e # best effort: whatever is left goes
 	stop_sshd
@@ -45,36 +33,6 @@ contains() { # contains DESCRIPTION NEEDLE FILE
 	grep -qF -- "$2" "$3" && { ok "$1"; return 0; }
 	sed 's/^/     | /' "$3" >&2
 	fail "$1: no '$2' in the output above"
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-start_sshd() { # start_sshd HOSTKEY PORT
-	cat >"$T/sshd_config" <<EOF
-Port $2
-ListenAddress 127.0.0.1
-HostKey $1
-AuthorizedKeysFile $T/user.pub
-PidFile $T/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-Subsystem sftp /usr/lib/openssh/sftp-server
-EOF
-	mkdir -p /run/sshd
-	"$SSHD" -D -e -f "$T/sshd_config" >>"$T/sshd.log" 2>&1 &
-	SSHD_PID=$!
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "FAIL: sshd did not start on port $2:"
-	cat "$T/sshd.log"
-	exit 1
 }
 
 # ---- keys: ours must be what OpenSSH reads and prints -------------------------
@@ -184,39 +142,27 @@ contains "auth failure message" "ssh authentication as $(id -un) on node (127.0.
 
 # ---- the deadline, when nothing listens ---------------------------------------
 PORT2=$(free_port)
-start=$(date +%s.%N)
-rc=0
-$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 2 connect 2>"$T/err" || rc=$?
-dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+timed $WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 2 connect 2>"$T/err"
 check_eq "nothing listening -> failure" 99 $rc
 contains "timeout message" "ssh on node (127.0.0.1:$PORT2) did not come up within 2s (last error: Connection refused)" "$T/err"
 contains "-ETIMEDOUT" "failed: Connection timed out" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d >= 1.9 && d < 4)}' && ok "gave up at the deadline (${dt}s)" || fail "gave up after ${dt}s, deadline 2s"
+took "gave up at the 2s deadline" 1.9 4
 
 # ---- a command's deadline (-T) and Ctrl-C (-C) stop a hung command ------------
-start=$(date +%s.%N)
-rc=0
-$C -T 1 run sleep 60 2>"$T/err" || rc=$?
-dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+timed $C -T 1 run sleep 60 2>"$T/err"
 check_eq "a command past its deadline fails" 99 $rc
 contains "deadline message names the command" "node: stopped 'sleep 60': the -T deadline ran out of time" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "command stopped at its deadline (${dt}s)" || fail "stopped after ${dt}s, deadline 1s"
-start=$(date +%s.%N)
-rc=0
-$C -C 1 run sleep 60 2>"$T/err" || rc=$?
-dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+took "command stopped at its 1s deadline" 0 4
+timed $C -C 1 run sleep 60 2>"$T/err"
 check_eq "an interrupted command fails" 99 $rc
 contains "interrupted command" "node: stopped 'sleep 60': interrupted" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "Ctrl-C honoured in ${dt}s" || fail "Ctrl-C took ${dt}s"
+took "Ctrl-C honoured" 0 4
 
 # ---- Ctrl-C while waiting: the cancel flag stops the wait promptly -------------
-start=$(date +%s.%N)
-rc=0
-$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 30 -C 1 connect 2>"$T/err" || rc=$?
-dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+timed $WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 30 -C 1 connect 2>"$T/err"
 check_eq "cancelled wait fails" 99 $rc
 contains "-ECANCELED" "failed: Operation canceled" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d < 3)}' && ok "cancel honoured in ${dt}s (deadline 30s)" || fail "cancel took ${dt}s"
+took "cancel honoured (deadline 30s)" 0 3
 
 # ---- waiting for an sshd that starts late -------------------------------------
 stop_sshd
@@ -232,14 +178,11 @@ check_eq "and runs its command" "late-sshd-ok" "$(cat "$T/late")"
 # ---- a changed host key is refused at once, naming both keys ---------------------
 stop_sshd
 start_sshd "$T/host2" "$PORT"
-start=$(date +%s.%N)
-rc=0
-$WRAP $TOOL -p "$PORT" -i "$T/user" -k "$T/host.pub" -t 20 run echo must-not-run >"$T/out" 2>"$T/err" || rc=$?
-dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+timed $WRAP $TOOL -p "$PORT" -i "$T/user" -k "$T/host.pub" -t 20 run echo must-not-run >"$T/out" 2>"$T/err"
 check_eq "changed host key exit" 99 $rc
 contains "changed host key message" "host key of node (127.0.0.1:$PORT) changed: expected $FP1, got $FP2 — refusing to connect" "$T/err"
 check_eq "nothing ran" "" "$(cat "$T/out")"
-awk -v d="$dt" 'BEGIN{exit !(d < 5)}' && ok "mismatch not retried (${dt}s of a 20s deadline)" || fail "mismatch took ${dt}s"
+took "mismatch not retried (deadline 20s)" 0 5
 
 stop_sshd
 echo

@@ -13,6 +13,9 @@
 #   hasnt FILE STRING       it does not
 #   json FILE EXPR          print the Python expression EXPR of the JSON
 #                           document in FILE (d is the document)
+#   timed COMMAND...        run COMMAND; its exit status in $rc, the seconds
+#                           it took (one decimal) in $dt; never fails itself
+#   took WHAT MIN MAX       ok WHAT when MIN <= $dt < MAX, else fail WHAT
 # A script that defines on_fail gets it called before a failure exits (to
 # show a console, a server's log).
 set -Eeuo pipefail
@@ -49,4 +52,15 @@ check_eq() {
 }
 has() { grep -qF -- "$2" "$1"; }
 hasnt() { ! grep -qF -- "$2" "$1"; }
+timed() {
+	local start
+	start=$(date +%s.%N)
+	rc=0
+	"$@" || rc=$?
+	dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+}
+took() {
+	awk -v d="$dt" -v lo="$2" -v hi="$3" 'BEGIN{exit !(d >= lo && d < hi)}' && { ok "$1 (${dt}s)"; return 0; }
+	fail "$1: took ${dt}s, expected ${2}s to ${3}s"
+}
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }

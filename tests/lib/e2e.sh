@@ -12,3 +12,29 @@ T=$(mktemp -d "/tmp/$(basename "$0" .sh)-XXXXXX")
 trap 'rm -rf "$T"' EXIT
 # shellcheck source=../fixtures/kubevirt/setup-clusters.sh
 . "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
+
+# The failure KubeVirt main's MediatedDevices specs show on Kind with a
+# DMABUF fake vGPU: what those matrix cells expect.
+OPENGL_FAILURE="vfio-display-dmabuf: opengl not available"
+
+# A matrix file on the fixture checkout, cells given as "NAME CONFIG
+# [VGPU_DISPLAY [FAILS_WITH]]" (VGPU_DISPLAY "-": the default; FAILS_WITH:
+# the cell is expected to fail with that message) on stdin; an indented
+# line is copied as is (another key of the cell above):
+#   matrix_file PARALLEL(true|false|"") <<CELLS ... CELLS  > FILE
+matrix_file() {
+	[ -z "$1" ] || echo "parallel: $1"
+	printf 'kubevirt: %s\ncells:\n' "$FIX"
+	local line name config display fails
+	while IFS= read -r line; do
+		case $line in " "*)
+			echo "$line"
+			continue
+			;;
+		esac
+		read -r name config display fails <<<"$line"
+		printf '  - name: %s\n    config: %s\n' "$name" "$config"
+		[ -z "$display" ] || [ "$display" = - ] || printf '    vgpu:\n      display: %s\n' "$display"
+		[ -z "$fails" ] || printf '    expect:\n      outcome: failed\n      message: "%s"\n' "$fails"
+	done
+}

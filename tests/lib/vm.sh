@@ -37,6 +37,30 @@ lock_subnet() {
 	fi
 }
 
+# remove_leftovers NAME: what a killed run of this test left in libvirt (its
+# state dir went with its $TMP, so no `down` knows it). Called with the
+# subnet lock held: no live run owns these names. Said aloud, then removed.
+remove_leftovers() {
+	local exact="^vgpuenv-$1(-node[0-9]+)?\$" left o
+	left=$({ virsh_q list --all --name; virsh_q net-list --all --name; virsh_q pool-list --all --name; } | grep -E -- "$exact" || true)
+	[ -n "$left" ] || return 0
+	echo "removing what an earlier, killed run left in libvirt: $(echo $left)"
+	for o in $(virsh_q list --all --name | grep -E -- "$exact" || true); do
+		virsh_q destroy "$o" >/dev/null 2>&1 || true
+		virsh_q undefine --nvram "$o" >/dev/null 2>&1 || virsh_q undefine "$o" >/dev/null 2>&1 || true
+	done
+	for o in $(virsh_q net-list --all --name | grep -E -- "$exact" || true); do
+		virsh_q net-destroy "$o" >/dev/null 2>&1 || true
+		virsh_q net-undefine "$o" >/dev/null 2>&1 || true
+	done
+	for o in $(virsh_q pool-list --all --name | grep -E -- "$exact" || true); do
+		virsh_q pool-destroy "$o" >/dev/null 2>&1 || true
+		virsh_q pool-undefine "$o" >/dev/null 2>&1 || true
+	done
+	left=$({ virsh_q list --all --name; virsh_q net-list --all --name; virsh_q pool-list --all --name; } | grep -E -- "$exact" || true)
+	[ -z "$left" ] || fail "could not remove an earlier run's $(echo $left)"
+}
+
 # write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]: sets CFG and
 # registers it for `down` on exit (so call it directly, not in $(...)).
 # Subnets in use by tests (keep them distinct so tests can run side by side):
@@ -46,6 +70,7 @@ write_config() {
 	local name=$1 octet=$2 f=$TMP/$1.yaml
 	shift 2
 	lock_subnet "$octet"
+	remove_leftovers "$name"
 	{
 		echo "name: $name"
 		echo "nodes: {count: 1, cpus: 1, memory: 1024}"

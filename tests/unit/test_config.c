@@ -56,17 +56,24 @@ static const char *write_config(const char *text)
         return path;
 }
 
-static void expect_bad(const char *text, const char *expected_after_path)
+/* The config text is refused with exactly the message want, after the
+ * file's path and a colon when at_path (a position in the file). */
+static void expect_refused(const char *text, bool at_path, const char *want)
 {
         struct config c;
-        _cleanup_free_ char *msg = NULL, *want = NULL;
+        _cleanup_free_ char *msg = NULL, *full = NULL;
         const char *path = write_config(text);
 
         assert_int_equal(config_load_quiet(&c, path, &msg), -EINVAL);
         assert_non_null(msg);
-        want = strdup_printf("%s:%s", path, expected_after_path);
-        assert_string_equal(msg, want);
+        full = at_path ? strdup_printf("%s:%s", path, want) : strdup(want);
+        assert_string_equal(msg, full);
         config_done(&c);
+}
+
+static void expect_bad(const char *text, const char *expected_after_path)
+{
+        expect_refused(text, true, expected_after_path);
 }
 
 static void expect_good(const char *text, struct config *c)
@@ -334,23 +341,15 @@ static void test_env_overrides(void **state)
         assert_int_equal(c.nodes.count, 3);
         config_done(&c);
 
-        setenv("KUBEVIRT_NUM_NODES", "40", 1);
-        {
-                _cleanup_free_ char *msg = NULL;
-                assert_int_equal(config_load_quiet(&c, write_config(""), &msg), -EINVAL);
-                assert_string_equal(msg,
-                                    "KUBEVIRT_NUM_NODES: nodes.count must be between 1 and 16, got "
-                                    "'40'");
-                config_done(&c);
-        }
-        setenv("KUBEVIRT_NUM_NODES", "abc", 1);
-        {
-                _cleanup_free_ char *msg = NULL;
-                assert_int_equal(config_load_quiet(&c, write_config(""), &msg), -EINVAL);
-                assert_string_equal(msg,
-                                    "KUBEVIRT_NUM_NODES: nodes.count must be between 1 and 16, got "
-                                    "'abc'");
-                config_done(&c);
+        /* A bad value is named with the variable, not a file position. */
+        static const char *const bad_counts[] = {"40", "abc"};
+        for (size_t i = 0; i < ELEMENTSOF(bad_counts); i++) {
+                _cleanup_free_ char *want = strdup_printf(
+                    "KUBEVIRT_NUM_NODES: nodes.count must be between 1 and 16, got '%s'",
+                    bad_counts[i]);
+
+                setenv("KUBEVIRT_NUM_NODES", bad_counts[i], 1);
+                expect_refused("", false, want);
         }
         /* The override is validated like the file: ctlplanes must still fit. */
         setenv("KUBEVIRT_NUM_NODES", "1", 1);

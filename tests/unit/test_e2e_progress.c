@@ -16,10 +16,23 @@
 #include "e2e/progress.h"
 #include "e2e/report.h"
 
-static void feed_all(struct ginkgo_progress *p, const char *const *lines)
+/* The progress of a run that printed lines, from the start. */
+static struct ginkgo_progress fed(const char *const *lines)
 {
+        struct ginkgo_progress p = {0};
+
         for (size_t i = 0; lines[i]; i++)
-                ginkgo_progress_feed(p, lines[i]);
+                ginkgo_progress_feed(&p, lines[i]);
+        return p;
+}
+
+/* The progress line it shows after elapsed seconds. */
+static void line_is(const struct ginkgo_progress *p, double elapsed, const char *want)
+{
+        char buf[128];
+
+        ginkgo_progress_format(p, elapsed, buf, sizeof(buf));
+        assert_string_equal(buf, want);
 }
 
 /* Succinct output of a KubeVirt run as ginkgo v2 prints it. */
@@ -39,18 +52,15 @@ static void test_progress_succinct(void **state)
             "  [FAILED] Timed out after 360.001s.",
             NULL,
         };
-        struct ginkgo_progress p = {0};
-        char buf[128];
+        struct ginkgo_progress p = fed(lines);
         (void)state;
 
-        feed_all(&p, lines);
         assert_int_equal(p.total, 5);
         assert_int_equal(p.done, 3);
         /* "[FAILED]" on a line without a bullet (the detail) is not a spec. */
         assert_int_equal(p.failed, 1);
         assert_false(p.finished);
-        ginkgo_progress_format(&p, 83, buf, sizeof(buf));
-        assert_string_equal(buf, "3/5 specs, 1 failed, 01:23 elapsed");
+        line_is(&p, 83, "3/5 specs, 1 failed, 01:23 elapsed");
 
         ginkgo_progress_feed(&p, "\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2");
         assert_int_equal(p.done, 5); /* capped at the total */
@@ -72,19 +82,14 @@ static void test_progress_two_passes(void **state)
             "Ran 2 of 1612 Specs in 300.2 seconds",
             NULL,
         };
-        struct ginkgo_progress p = {0};
-        char buf[128];
+        const struct ginkgo_progress p = fed(lines), none = {0};
         (void)state;
 
-        feed_all(&p, lines);
         assert_int_equal(p.passes, 2);
         assert_int_equal(p.total, 5);
         assert_int_equal(p.done, 5);
-        ginkgo_progress_format(&p, 3725, buf, sizeof(buf));
-        assert_string_equal(buf, "5/5 specs, 0 failed, 1:02:05 elapsed");
-        p = (struct ginkgo_progress){0};
-        ginkgo_progress_format(&p, 5, buf, sizeof(buf));
-        assert_string_equal(buf, "waiting for specs, 00:05 elapsed");
+        line_is(&p, 3725, "5/5 specs, 0 failed, 1:02:05 elapsed");
+        line_is(&none, 5, "waiting for specs, 00:05 elapsed");
 }
 
 static void test_outcome(void **state)

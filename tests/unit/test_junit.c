@@ -39,23 +39,43 @@ static void counts_are(const struct junit_result *r, unsigned passed, unsigned f
         assert_int_equal(r->counts[JUNIT_NOT_SELECTED], not_selected);
 }
 
+/* The fixture of the tests that read one file: *state is the file (the
+ * prestate), parsed without an error, freed after the test. */
+static int parse_fixture(void **state)
+{
+        struct junit_result *r = calloc(1, sizeof(*r));
+        char *err = NULL;
+
+        assert_non_null(r);
+        assert_int_equal(junit_parse_file(*state, r, &err), 0);
+        assert_null(err);
+        *state = r;
+        return 0;
+}
+
+static int free_fixture(void **state)
+{
+        junit_result_done(*state);
+        free(*state);
+        return 0;
+}
+#define PARSED(test, file)                                                                         \
+        cmocka_unit_test_prestate_setup_teardown(test, parse_fixture, free_fixture,                \
+                                                 (void *)(FIX file))
+
 /* The case of issue 12: 3 passed, 1 failed, 36 filtered out. Reading it must
  * give exactly that (before, "tests=4 but contains 40" made it an error). */
 static void test_v1_onefail(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "kubevirt-v1-onefail.xml", &r, &err), 0);
-        assert_null(err);
-        assert_int_equal(r.shape, JUNIT_SHAPE_KUBEVIRT_V1);
-        assert_int_equal(r.n_cases, 40);
-        counts_are(&r, 3, 1, 0, 0, 36);
-        assert_int_equal(junit_total(&r), 4);
-        assert_int_equal(r.never_ran, 0);
-        assert_true(r.time > 1042.41 && r.time < 1042.42);
-        const struct junit_case *c = find(&r, "Should successfully passthrough a mediated device");
+        assert_int_equal(r->shape, JUNIT_SHAPE_KUBEVIRT_V1);
+        assert_int_equal(r->n_cases, 40);
+        counts_are(r, 3, 1, 0, 0, 36);
+        assert_int_equal(junit_total(r), 4);
+        assert_int_equal(r->never_ran, 0);
+        assert_true(r->time > 1042.41 && r->time < 1042.42);
+        const struct junit_case *c = find(r, "Should successfully passthrough a mediated device");
         assert_non_null(c);
         assert_string_equal(c->classname, "KubeVirt Tests Suite");
         assert_string_equal(c->status, "failed");
@@ -65,23 +85,18 @@ static void test_v1_onefail(void **state)
         assert_null(strstr(c->message, MDEV));
         assert_string_equal(c->location, "/go/src/kubevirt.io/kubevirt/tests/libwait/wait.go:177");
         assert_true(startswith(c->detail, MDEV ":269\n"));
-        c = find(&r, "should create mdevs on devices that appear after CR configuration");
+        c = find(r, "should create mdevs on devices that appear after CR configuration");
         assert_int_equal(c->outcome, JUNIT_NOT_SELECTED);
         assert_string_equal(c->status, "not selected");
-        assert_int_equal(find(&r, "should attach virt-launcher to it")->outcome,
-                         JUNIT_NOT_SELECTED);
-        junit_result_done(&r);
+        assert_int_equal(find(r, "should attach virt-launcher to it")->outcome, JUNIT_NOT_SELECTED);
 }
 
 static void test_v1_opengl(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "kubevirt-v1-opengl.xml", &r, &err), 0);
-        counts_are(&r, 3, 2, 0, 0, 35);
-        const struct junit_case *c = find(&r, "Should override default mdev configuration");
+        counts_are(r, 3, 2, 0, 0, 35);
+        const struct junit_case *c = find(r, "Should override default mdev configuration");
         assert_int_equal(c->outcome, JUNIT_FAILED);
         assert_non_null(strstr(c->message, "vfio-display-dmabuf: opengl not available"));
         /* The warning events the reporter adds: the cause is also there. */
@@ -89,104 +104,81 @@ static void test_v1_opengl(void **state)
         assert_non_null(strstr(c->output, "opengl not available"));
         assert_string_equal(c->location,
                             "/go/src/kubevirt.io/kubevirt/tests/watcher/watcher.go:148");
-        junit_result_done(&r);
 }
 
 static void test_v1_mixed(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "kubevirt-v1-mixed.xml", &r, &err), 0);
         /* A Skip() ran (time > 0): skipped by the test, not "not selected". */
-        counts_are(&r, 2, 1, 1, 1, 35);
-        const struct junit_case *c = find(&r, "ExternalResourceProvider");
+        counts_are(r, 2, 1, 1, 1, 35);
+        const struct junit_case *c = find(r, "ExternalResourceProvider");
         assert_int_equal(c->outcome, JUNIT_SKIPPED);
         assert_string_equal(c->status, "skipped");
-        c = find(&r, "on a specific node");
+        c = find(r, "on a specific node");
         assert_int_equal(c->outcome, JUNIT_ERROR);
         assert_string_equal(c->status, "panicked");
         assert_string_equal(c->message, "runtime error: index out of range [0] with length 0");
         assert_string_equal(c->location, "/usr/local/go/src/runtime/panic.go:114");
         assert_non_null(strstr(c->detail, "\n\nPanic: "));
-        junit_result_done(&r);
 }
 
 /* Ctrl-C in the third spec: tests=5 selected, 3 ran; the two that never
  * started are skipped, not "not selected". */
 static void test_v1_interrupted(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "kubevirt-v1-interrupted.xml", &r, &err), 0);
-        counts_are(&r, 2, 0, 2, 1, 35);
-        assert_int_equal(r.never_ran, 2);
-        const struct junit_case *c = find(&r, "passthrough a mediated device");
+        counts_are(r, 2, 0, 2, 1, 35);
+        assert_int_equal(r->never_ran, 2);
+        const struct junit_case *c = find(r, "passthrough a mediated device");
         assert_string_equal(c->status, "interrupted");
         assert_string_equal(c->message, "Interrupted by User");
-        junit_result_done(&r);
 }
 
 /* Leftover namespaces: BeforeSuite fails, nothing runs. */
 static void test_v1_beforesuite(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "kubevirt-v1-beforesuite.xml", &r, &err), 0);
-        counts_are(&r, 0, 1, 5, 0, 35);
-        const struct junit_case *c = find(&r, "BeforeSuite");
+        counts_are(r, 0, 1, 5, 0, 35);
+        const struct junit_case *c = find(r, "BeforeSuite");
         assert_true(c->setup);
         assert_int_equal(c->outcome, JUNIT_FAILED);
         assert_non_null(strstr(c->message, "namespaces \"kubevirt-test-default1\" already exists"));
-        junit_result_done(&r);
 }
 
 static void test_v1_passed(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "kubevirt-v1-passed.xml", &r, &err), 0);
-        counts_are(&r, 5, 0, 0, 0, 35);
-        assert_null(find(&r, "Should successfully passthrough a mediated device")->message);
+        counts_are(r, 5, 0, 0, 0, 35);
+        assert_null(find(r, "Should successfully passthrough a mediated device")->message);
         /* The line of the <testcase>, for messages about it. */
-        assert_int_equal(find(&r, "Should successfully passthrough a mediated device")->line, 5);
-        junit_result_done(&r);
+        assert_int_equal(find(r, "Should successfully passthrough a mediated device")->line, 5);
 }
 
 static void test_v2(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "ginkgo-v2-failed.xml", &r, &err), 0);
-        assert_null(err);
-        assert_int_equal(r.shape, JUNIT_SHAPE_GINKGO_V2);
+        assert_int_equal(r->shape, JUNIT_SHAPE_GINKGO_V2);
         /* Suite nodes that passed are not results; two filtered specs. */
-        assert_int_equal(r.n_cases, 7);
-        counts_are(&r, 0, 3, 1, 1, 2);
-        assert_null(find(&r, "[SynchronizedBeforeSuite]"));
-        const struct junit_case *c =
-            find(&r, "Should successfully passthrough a mediated device [");
+        assert_int_equal(r->n_cases, 7);
+        counts_are(r, 0, 3, 1, 1, 2);
+        assert_null(find(r, "[SynchronizedBeforeSuite]"));
+        const struct junit_case *c = find(r, "Should successfully passthrough a mediated device [");
         assert_int_equal(c->outcome, JUNIT_FAILED);
         assert_non_null(strstr(c->message, "vfio-display-dmabuf: opengl not available"));
         assert_string_equal(c->location, MDEV ":285");
-        c = find(&r, "on a specific node");
+        c = find(r, "on a specific node");
         assert_string_equal(c->status, "timedout");
         assert_int_equal(c->outcome, JUNIT_FAILED);
-        c = find(&r, "feature is gated");
+        c = find(r, "feature is gated");
         assert_int_equal(c->outcome, JUNIT_SKIPPED);
         assert_string_equal(
             c->message, "skipped - Skipping test: the fake vGPU driver is not loaded on any node");
-        assert_int_equal(find(&r, "should attach virt-launcher")->outcome, JUNIT_NOT_SELECTED);
-        junit_result_done(&r);
+        assert_int_equal(find(r, "should attach virt-launcher")->outcome, JUNIT_NOT_SELECTED);
 }
 
 /* No status attribute and no V1 failure text (other JUnit producers). */
@@ -277,13 +269,9 @@ static void test_bad_inputs(void **state)
  * document still parses, and no connection is attempted. */
 static void test_no_network(void **state)
 {
-        struct junit_result r = {0};
-        char *err = NULL;
-        (void)state;
+        const struct junit_result *r = *state;
 
-        assert_int_equal(junit_parse_file(FIX "bad/external-entity.xml", &r, &err), 0);
-        assert_int_equal(r.counts[JUNIT_PASSED], 1);
-        junit_result_done(&r);
+        assert_int_equal(r->counts[JUNIT_PASSED], 1);
 }
 
 static void test_load_dir(void **state)
@@ -352,16 +340,16 @@ static void test_write_roundtrip(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_v1_onefail),
-            cmocka_unit_test(test_v1_opengl),
-            cmocka_unit_test(test_v1_mixed),
-            cmocka_unit_test(test_v1_interrupted),
-            cmocka_unit_test(test_v1_beforesuite),
-            cmocka_unit_test(test_v1_passed),
-            cmocka_unit_test(test_v2),
+            PARSED(test_v1_onefail, "kubevirt-v1-onefail.xml"),
+            PARSED(test_v1_opengl, "kubevirt-v1-opengl.xml"),
+            PARSED(test_v1_mixed, "kubevirt-v1-mixed.xml"),
+            PARSED(test_v1_interrupted, "kubevirt-v1-interrupted.xml"),
+            PARSED(test_v1_beforesuite, "kubevirt-v1-beforesuite.xml"),
+            PARSED(test_v1_passed, "kubevirt-v1-passed.xml"),
+            PARSED(test_v2, "ginkgo-v2-failed.xml"),
             cmocka_unit_test(test_plain_junit),
             cmocka_unit_test(test_bad_inputs),
-            cmocka_unit_test(test_no_network),
+            PARSED(test_no_network, "bad/external-entity.xml"),
             cmocka_unit_test(test_load_dir),
             cmocka_unit_test(test_write_roundtrip),
         };

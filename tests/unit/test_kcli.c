@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "providers/kcli_domains.h"
 #include "providers/kcli_internal.h"
+#include "tests/unit/text.h"
 
 static void test_params(void **state)
 {
@@ -99,14 +100,6 @@ static void test_bootstrap_command(void **state)
 #define VGA "<video><model type='vga' vram='16384' heads='1' primary='yes'/></video>"
 #define VIRTIO "<video><model type='virtio' heads='1'/></video>"
 
-static int count(const char *hay, const char *needle)
-{
-        int n = 0;
-        for (const char *p = hay; (p = strstr(p, needle)); p++)
-                n++;
-        return n;
-}
-
 static void test_xml_edit(void **state)
 {
         (void)state;
@@ -121,7 +114,7 @@ static void test_xml_edit(void **state)
         assert_int_equal(kcli_xml_video_virtio(DOM("a", "", CIRRUS), &out), 1);
         assert_non_null(strstr(out, "<model type=\"virtio\"/>"));
         assert_null(strstr(out, "vram"));
-        assert_int_equal(count(out, "<video"), 1);
+        assert_int_equal(count_of(out, "<video"), 1);
         free(out);
         /* vga: primary kept, sizes dropped */
         assert_int_equal(kcli_xml_video_virtio(DOM("a", "", VGA), &out), 1);
@@ -132,7 +125,7 @@ static void test_xml_edit(void **state)
         assert_null(out);
         /* two heads, one not virtio: fixed */
         assert_int_equal(kcli_xml_video_virtio(DOM("a", "", VIRTIO CIRRUS), &out), 1);
-        assert_int_equal(count(out, "type=\"virtio\""), 2);
+        assert_int_equal(count_of(out, "type=\"virtio\""), 2);
         free(out);
         assert_int_equal(kcli_xml_video_virtio("<domain><nodevices/></domain>", &out), -EINVAL);
         assert_int_equal(kcli_xml_video_virtio("not xml", &out), -EINVAL);

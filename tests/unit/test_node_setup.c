@@ -72,6 +72,17 @@ static bool fake_installed(struct fake_node *f, const char *pkg)
         return false;
 }
 
+/* What apt-get install or dnf install put on the node: the packages. */
+static void fake_install(struct fake_node *f, char *const *pkgs)
+{
+        int n = 0;
+
+        while (f->installed[n])
+                n++;
+        for (size_t i = 0; pkgs[i]; i++)
+                f->installed[n++] = strdup(pkgs[i]);
+}
+
 static void set_out(struct proc_result *r, int code, const char *out)
 {
         r->exit_code = code;
@@ -109,18 +120,10 @@ static int fake_run(void *u, char *const *argv, struct proc_result *r)
                 set_out(r, 0, buf);
         } else if (streq(argv[0], "env") && streq(argv[2], "apt-get") &&
                    streq(argv[3], "install")) {
-                int n = 0;
-                while (f->installed[n])
-                        n++;
-                for (size_t i = 6; argv[i]; i++)
-                        f->installed[n++] = strdup(argv[i]);
+                fake_install(f, argv + 6);
                 set_out(r, 0, "");
         } else if (streq(argv[0], "dnf")) {
-                int n = 0;
-                while (f->installed[n])
-                        n++;
-                for (size_t i = 3; argv[i]; i++)
-                        f->installed[n++] = strdup(argv[i]);
+                fake_install(f, argv + 3);
                 set_out(r, 0, "");
         } else if (streq(argv[0], "test")) {
                 set_out(r, f->module_loaded ? 0 : 1, "");
@@ -348,6 +351,28 @@ static void test_mesa_paths_script_here(void **state)
         assert_null(strstr(out, "\n/lib/")); /* shown under /usr on merged /usr */
 }
 
+/* A node whose /etc/os-release is os_release, set up with the config's
+ * family hint, is taken for want_family. */
+static void set_up_as(struct fixture *fx, const char *os_release, enum distro_family hint,
+                      const char *want_family)
+{
+        cJSON *v = cJSON_CreateObject();
+
+        fx->node.os_release = os_release;
+        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "n1", hint, true, v), 0);
+        assert_string_equal(cJSON_GetObjectItem(v, "family")->valuestring, want_family);
+        cJSON_Delete(v);
+}
+
+/* The packages were installed with the family's own command. */
+static void assert_installed(struct fixture *fx, enum distro_family family, char **pkgs)
+{
+        _cleanup_strv_free_ char **inst = node_pkg_install_argv(family, pkgs);
+        _cleanup_free_ char *want = shell_join(inst);
+
+        assert_true(log_has(&fx->node, want));
+}
+
 static void test_debian_first_and_second_run(void **state)
 {
         struct fixture *fx = *state;
@@ -364,11 +389,7 @@ static void test_debian_first_and_second_run(void **state)
         for (size_t i = 0; pk[i]; i++)
                 if (!streq(pk[i], "libegl-mesa0"))
                         strv_extend(&missing, pk[i]);
-        char **inst = node_pkg_install_argv(FAMILY_DEBIAN, missing);
-        char *want = shell_join(inst);
-        assert_true(log_has(&fx->node, want));
-        free(want);
-        strv_free(inst);
+        assert_installed(fx, FAMILY_DEBIAN, missing);
         strv_free(missing);
         assert_true(log_has(&fx->node, "modprobe virtio-gpu"));
         assert_true(log_has(&fx->node, "WRITE " NODE_MODULES_LOAD_PATH));
@@ -404,19 +425,12 @@ static void test_debian_first_and_second_run(void **state)
 static void test_rhel_names(void **state)
 {
         struct fixture *fx = *state;
-        fx->node.os_release = "NAME=\"CentOS Stream\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\n";
-        cJSON *v = cJSON_CreateObject();
-        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "c1", FAMILY_AUTO, true, v), 0);
-        assert_string_equal(cJSON_GetObjectItem(v, "family")->valuestring, "rhel");
+        set_up_as(fx, "NAME=\"CentOS Stream\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\n",
+                  FAMILY_AUTO, "rhel");
         char **pk = config_mesa_packages(&fx->cfg, FAMILY_RHEL);
         assert_true(strv_contains(pk, "mesa-libEGL"));
-        char **inst = node_pkg_install_argv(FAMILY_RHEL, pk);
-        char *want = shell_join(inst);
-        assert_true(log_has(&fx->node, want));
-        free(want);
-        strv_free(inst);
+        assert_installed(fx, FAMILY_RHEL, pk);
         assert_false(log_has_prefix(&fx->node, "env DEBIAN_FRONTEND"));
-        cJSON_Delete(v);
 }
 
 static void test_probe_failure(void **state)
@@ -536,17 +550,9 @@ static void test_family_hint(void **state)
 {
         struct fixture *fx = *state;
         /* os-release names nothing known: the configured family is used */
-        fx->node.os_release = "ID=mystery\n";
-        cJSON *v = cJSON_CreateObject();
-        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "m1", FAMILY_RHEL, true, v), 0);
-        assert_string_equal(cJSON_GetObjectItem(v, "family")->valuestring, "rhel");
-        cJSON_Delete(v);
+        set_up_as(fx, "ID=mystery\n", FAMILY_RHEL, "rhel");
         /* os-release wins over a wrong hint */
-        fx->node.os_release = "ID=debian\n";
-        v = cJSON_CreateObject();
-        assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "m1", FAMILY_RHEL, true, v), 0);
-        assert_string_equal(cJSON_GetObjectItem(v, "family")->valuestring, "debian");
-        cJSON_Delete(v);
+        set_up_as(fx, "ID=debian\n", FAMILY_RHEL, "debian");
 }
 
 static void test_unknown_family(void **state)

@@ -123,11 +123,21 @@ static char *events(struct fixture *fx)
         return fx->events ? strv_join(fx->events, " ") : strdup("");
 }
 
+/* The steps and undos ran exactly as want says; the record starts anew. */
+static void events_are(struct fixture *fx, const char *want)
+{
+        _cleanup_free_ char *ev = events(fx);
+
+        assert_string_equal(ev, want);
+        strv_free(fx->events);
+        fx->events = NULL;
+}
+
 static void test_order_and_print(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b"}, c = {fx, "c"};
-        struct plan *p = plan_new("test plan");
+        _cleanup_plan_ struct plan *p = plan_new("test plan");
         char *text = NULL;
         size_t size = 0;
 
@@ -147,11 +157,8 @@ static void test_order_and_print(void **state)
 
         struct plan_result res;
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, &res), 0);
-        char *ev = events(fx);
-        assert_string_equal(ev, "run:a run:b run:c");
+        events_are(fx, "run:a run:b run:c");
         assert_int_equal(res.ran, 3);
-        free(ev);
-        plan_free(p);
 }
 
 /* The third step fails: the second and first are undone, last first; the
@@ -161,7 +168,7 @@ static void test_failure_undoes_in_reverse(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b"}, c = {fx, "c", .result = -EIO}, d = {fx, "d"};
-        struct plan *p = plan_new("t");
+        _cleanup_plan_ struct plan *p = plan_new("t");
         struct plan_result res;
 
         add(p, &a, true);
@@ -169,30 +176,24 @@ static void test_failure_undoes_in_reverse(void **state)
         add(p, &c, true);
         add(p, &d, true);
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, &res), -EIO);
-        char *ev = events(fx);
-        assert_string_equal(ev, "run:a run:b run:c undo:c undo:b undo:a");
+        events_are(fx, "run:a run:b run:c undo:c undo:b undo:a");
         assert_int_equal(res.failed_at, 3);
         assert_false(res.undo_incomplete);
-        free(ev);
-        plan_free(p);
 }
 
 static void test_halt_keeps_everything(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b", .result = STEP_HALT}, c = {fx, "c"};
-        struct plan *p = plan_new("t");
+        _cleanup_plan_ struct plan *p = plan_new("t");
         struct plan_result res;
 
         add(p, &a, true);
         add(p, &b, true);
         add(p, &c, true);
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, &res), STEP_HALT);
-        char *ev = events(fx);
-        assert_string_equal(ev, "run:a run:b");
+        events_are(fx, "run:a run:b");
         assert_true(res.halted);
-        free(ev);
-        plan_free(p);
 }
 
 /* Two lanes run at the same time (each waits for the other to start); a
@@ -209,7 +210,7 @@ static void test_lanes(void **state)
         struct behave x2 = {fx, "x2", .result = -EPROTO, .wait_other = true, .other = &y2_on};
         struct behave y2 = {fx, "y2", .sleep = 10, .mine = &y2_on};
         struct behave y3 = {fx, "y3"}, z = {fx, "z"};
-        struct plan *p = plan_new("t");
+        _cleanup_plan_ struct plan *p = plan_new("t");
 
         step_lane(add(p, &x1, true), 1, "node1");
         step_lane(add(p, &y1, true), 2, "node2");
@@ -229,24 +230,20 @@ static void test_lanes(void **state)
         /* undone in reverse plan order: y2 x2 y1 x1 */
         assert_non_null(strstr(ev, "undo:y2 undo:x2 undo:y1 undo:x1"));
         free(ev);
-        plan_free(p);
 }
 
 static void test_deadline(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b", .sleep = 30};
-        struct plan *p = plan_new("t");
+        _cleanup_plan_ struct plan *p = plan_new("t");
 
         add(p, &a, true);
         step_deadline(add(p, &b, true), 0.3);
         double t0 = now_seconds();
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -ETIMEDOUT);
         assert_true(now_seconds() - t0 < 3);
-        char *ev = events(fx);
-        assert_string_equal(ev, "run:a run:b undo:b undo:a");
-        free(ev);
-        plan_free(p);
+        events_are(fx, "run:a run:b undo:b undo:a");
 }
 
 /* A step that does not look at its token and comes back after its deadline
@@ -255,11 +252,10 @@ static void test_late_step_fails(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a", .sleep = 0.5, .ignore = true};
-        struct plan *p = plan_new("t");
+        _cleanup_plan_ struct plan *p = plan_new("t");
 
         step_deadline(add(p, &a, true), 0.2);
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -ETIMEDOUT);
-        plan_free(p);
 }
 
 struct firer {
@@ -279,7 +275,7 @@ static void test_interrupt(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b", .sleep = 30}, c = {fx, "c"};
-        struct plan *p = plan_new("t");
+        _cleanup_plan_ struct plan *p = plan_new("t");
         struct firer f = {&fx->ctx.cancel};
         pthread_t t;
 
@@ -291,41 +287,34 @@ static void test_interrupt(void **state)
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -ECANCELED);
         pthread_join(t, NULL);
         assert_true(now_seconds() - t0 < 2);
-        char *ev = events(fx);
-        assert_string_equal(ev, "run:a run:b undo:b undo:a");
-        free(ev);
-        plan_free(p);
+        events_are(fx, "run:a run:b undo:b undo:a");
 }
 
 static void test_injection(void **state)
 {
         struct fixture *fx = *state;
         struct behave a = {fx, "a"}, b = {fx, "b"}, c = {fx, "c"};
-        struct plan *p = plan_new("t");
+        static const struct {
+                const char *var, *want;
+        } cases[] = {
+            /* b did not run (injected before it): only what ran is undone */
+            {"VGPUENV_TEST_FAIL_AT", "run:a undo:a"},
+            {"VGPUENV_TEST_FAIL_AFTER", "run:a run:b undo:b undo:a"},
+        };
 
-        add(p, &a, true);
-        add(p, &b, true);
-        add(p, &c, true);
-        setenv("VGPUENV_TEST_FAIL_AT", "b", 1);
-        assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -EIO);
-        char *ev = events(fx);
-        /* b did not run (injected before it): only what ran is undone */
-        assert_string_equal(ev, "run:a undo:a");
-        free(ev);
-        plan_free(p);
-        unsetenv("VGPUENV_TEST_FAIL_AT");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_plan_ struct plan *p = plan_new("t");
+                int r;
 
-        strv_free(fx->events);
-        fx->events = NULL;
-        p = plan_new("t");
-        add(p, &a, true);
-        add(p, &b, true);
-        setenv("VGPUENV_TEST_FAIL_AFTER", "b", 1);
-        assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), -EIO);
-        ev = events(fx);
-        assert_string_equal(ev, "run:a run:b undo:b undo:a");
-        free(ev);
-        plan_free(p);
+                add(p, &a, true);
+                add(p, &b, true);
+                add(p, &c, true);
+                setenv(cases[i].var, "b", 1);
+                r = plan_run(p, &fx->ctx, &fx->st, NULL);
+                unsetenv(cases[i].var);
+                assert_int_equal(r, -EIO);
+                events_are(fx, cases[i].want);
+        }
 }
 
 static void test_skip_and_broken(void **state)
@@ -337,9 +326,7 @@ static void test_skip_and_broken(void **state)
         step_skip(add(p, &a, true), "not here");
         add(p, &b, true);
         assert_int_equal(plan_run(p, &fx->ctx, &fx->st, NULL), 0);
-        char *ev = events(fx);
-        assert_string_equal(ev, "run:b");
-        free(ev);
+        events_are(fx, "run:b");
         plan_free(p);
 
         /* two steps of one name, and a step without a progress line */

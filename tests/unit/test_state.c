@@ -83,8 +83,9 @@ static void test_new_state_and_resources(void **state)
         assert_int_equal(state_open(&s, dir, "c1", "local"), 0);
         assert_int_equal(stat(dir, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0711);
-        /* Nothing is written until something is recorded. */
+        /* Nothing is written until something is recorded: not up yet. */
         assert_false(file_exists(file));
+        assert_int_equal(state_require_up(dir, "c1", "c1.yaml", true), -ENOENT);
         assert_int_equal(strlen(s.run_id), 32);
         assert_int_equal(strspn(s.run_id, "0123456789abcdef"), 32);
 
@@ -98,6 +99,7 @@ static void test_new_state_and_resources(void **state)
 
         assert_int_equal(stat(file, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
+        assert_int_equal(state_require_up(dir, "c1", "c1.yaml", true), 0);
         cJSON *j = read_json(file);
         assert_string_equal(cJSON_GetObjectItem(j, "cluster")->valuestring, "c1");
         assert_string_equal(cJSON_GetObjectItem(j, "provider")->valuestring, "local");

@@ -121,6 +121,17 @@ static char *load(const char *text, struct obj *o, int *ret)
         return msg;
 }
 
+/* text loads without an error into *o (over its defaults). */
+static void load_ok(const char *text, struct obj *o)
+{
+        int r;
+        _cleanup_free_ char *msg = load(text, o, &r);
+
+        if (msg)
+                fail_msg("unexpected error: %s", msg);
+        assert_int_equal(r, 0);
+}
+
 /* Every error case: exact message, -EINVAL, and the object stays freeable. */
 static void expect_error(const char *text, const char *expected)
 {
@@ -181,27 +192,27 @@ static void test_happy_all_types(void **state)
         assert_int_equal(o.items[1].weight, 0);
         assert_false(o.items[1].on);
 
-        struct schema_mark m = schema_marks_find(marks, "sub.count");
-        assert_int_equal(m.line, 10);
-        assert_int_equal(m.column, 3);
-        m = schema_marks_find_value(marks, "sub.count");
-        assert_int_equal(m.line, 10);
-        assert_int_equal(m.column, 10);
-        m = schema_marks_find(marks, "items[1].weight");
-        assert_int_equal(m.line, 17);
-        assert_int_equal(m.column, 5);
-        m = schema_marks_find(marks, "items[1]");
-        assert_int_equal(m.line, 16);
-        assert_int_equal(m.column, 5);
-        m = schema_marks_find(marks, "env.B");
-        assert_int_equal(m.line, 8);
-        assert_int_equal(m.column, 3);
-        m = schema_marks_find(marks, "name");
-        assert_int_equal(m.line, 1);
-        assert_int_equal(m.column, 1);
-        m = schema_marks_find(marks, "sub.mode.nothing");
-        assert_int_equal(m.line, 0);
-        assert_int_equal(m.column, 0);
+        /* Where each key (or, with value, its value) stands; 0:0 unknown. */
+        static const struct {
+                const char *path;
+                bool value;
+                unsigned line, column;
+        } where[] = {
+            {"sub.count", false, 10, 3},
+            {"sub.count", true, 10, 10},
+            {"items[1].weight", false, 17, 5},
+            {"items[1]", false, 16, 5},
+            {"env.B", false, 8, 3},
+            {"name", false, 1, 1},
+            {"sub.mode.nothing", false, 0, 0},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(where); i++) {
+                struct schema_mark m = where[i].value
+                                           ? schema_marks_find_value(marks, where[i].path)
+                                           : schema_marks_find(marks, where[i].path);
+                assert_int_equal(m.line, where[i].line);
+                assert_int_equal(m.column, where[i].column);
+        }
 
         schema_marks_free(marks);
         schema_error_done(&err);
@@ -219,10 +230,8 @@ static void test_empty_keeps_defaults(void **state)
 
         for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
                 struct obj o;
-                int r;
-                _cleanup_free_ char *msg = load(texts[i], &o, &r);
-                assert_null(msg);
-                assert_int_equal(r, 0);
+
+                load_ok(texts[i], &o);
                 assert_string_equal(o.name, "default-name");
                 assert_int_equal(o.num, 7);
                 assert_int_equal(o.color, 2);
@@ -275,10 +284,8 @@ static void test_overwrite_and_clear(void **state)
 {
         (void)state;
         struct obj o;
-        int r;
-        _cleanup_free_ char *msg = load("tags: []\nenv: {}\nitems: []\n", &o, &r);
 
-        assert_null(msg);
+        load_ok("tags: []\nenv: {}\nitems: []\n", &o);
         /* [] is an explicit empty list, distinct from unset. */
         assert_non_null(o.tags);
         assert_int_equal(strv_length(o.tags), 0);
@@ -287,8 +294,7 @@ static void test_overwrite_and_clear(void **state)
         assert_int_equal(o.n_items, 0);
         schema_free(fields, &o);
 
-        msg = load("tags:\nenv:\n", &o, &r);
-        assert_null(msg);
+        load_ok("tags:\nenv:\n", &o);
         assert_null(o.tags);
         assert_null(o.env);
         schema_free(fields, &o);
@@ -305,9 +311,8 @@ static void test_booleans(void **state)
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct obj o;
-                int r;
-                _cleanup_free_ char *msg = load(cases[i].text, &o, &r);
-                assert_null(msg);
+
+                load_ok(cases[i].text, &o);
                 assert_int_equal(o.flag, cases[i].value);
                 schema_free(fields, &o);
         }
@@ -317,10 +322,8 @@ static void test_aliases(void **state)
 {
         (void)state;
         struct obj o;
-        int r;
-        _cleanup_free_ char *msg = load("num: &n 5\nsub: {count: *n}\n", &o, &r);
 
-        assert_null(msg);
+        load_ok("num: &n 5\nsub: {count: *n}\n", &o);
         assert_int_equal(o.num, 5);
         assert_int_equal(o.sub.count, 5);
         schema_free(fields, &o);
