@@ -2,7 +2,7 @@
  * virt-launcher pods the render node and Mesa libraries, and VMIs with a
  * vGPU display the onDefineDomain hook that adds an egl-headless display.
  * Subcommands: serve, certs, manifests, cdi-spec, hook-script, hook-apply,
- * device-plugin, config-reference. */
+ * device-plugin, hook-sidecar, config-reference. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -30,6 +30,7 @@ static void usage(FILE *f)
             "       mesa-injector hook-apply [--config FILE] < domain.xml\n"
             "       mesa-injector device-plugin [--config FILE] [--socket-dir DIR] "
             "[--device-glob GLOB]\n"
+            "       mesa-injector hook-sidecar [--socket-dir DIR] [--render-node PATH]\n"
             "       mesa-injector config-reference\n",
             f);
 }
@@ -69,8 +70,9 @@ struct args {
         unsigned days;
 };
 
-/* hook-apply and device-plugin live in programs of their own next to this
- * one (they link libxml2 and gRPC, which the server should not carry); the
+/* hook-apply, device-plugin and hook-sidecar live in programs of their own
+ * next to this one (they link libxml2 and gRPC, which the server should not
+ * carry); the
  * subcommands stay. args[0] is replaced by the program's path. */
 static int exec_sibling(const char *argv0, const char *name, char **args)
 {
@@ -122,6 +124,8 @@ int main(int argc, char **argv)
         /* Its options are its own (device_plugin_main.c). */
         if (streq(cmd, "device-plugin"))
                 return exec_sibling(argv[0], "mesa-injector-device-plugin", argv + 1);
+        if (streq(cmd, "hook-sidecar"))
+                return exec_sibling(argv[0], "mesa-injector-hook-sidecar", argv + 1);
         optind = 2;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
                 switch (opt) {

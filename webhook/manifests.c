@@ -291,12 +291,12 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
         /* The plugin runs on the nodes wherever the webhook runs. */
         device_plugin_manifests_print(o, f, !o->url);
 
-        /* The hook script, in every namespace whose VMIs get the annotation:
-         * KubeVirt mounts it from the VMI's own namespace. */
-        if (c->vmi_hook.enabled)
+        /* The configMap source only: the hook script in every namespace whose
+         * VMIs get the annotation, because virt-controller reads it from the
+         * VMI's own namespace (literal names, never the suite's kubevirt-test-*:
+         * config_vmi_hook.c). The image source needs nothing there. */
+        if (c->vmi_hook.enabled && c->vmi_hook.source == HOOK_SOURCE_CONFIGMAP)
                 for (char **n = c->vmi_hook.namespaces; n && *n; n++) {
-                        if (strpbrk(*n, "*?["))
-                                continue; /* a pattern names no namespace to create it in */
                         fputs("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ", f);
                         q(f, c->vmi_hook.configmap);
                         fputs("\n  namespace: ", f);
