@@ -31,6 +31,11 @@ $(BUILD)/gen/hook_script.h: webhook/hook/onDefineDomain
 		END { print ";" }' $< >$@.tmp && mv $@.tmp $@
 
 $(WEBHOOK_OBJS) $(WEBHOOK_HOOK_OBJS): override CFLAGS += -I$(BUILD)/gen $(shell pkg-config --cflags libmicrohttpd)
+# Named here too: the top Makefile's PKG_CFLAGS come from one pkg-config call
+# over every library, which prints nothing where libvirt is missing (the
+# image's build stage has only what mesa-injector needs).
+$(BUILD)/obj/webhook/domain_hook.o $(BUILD)/obj/webhook/hook_apply.o: override CFLAGS += \
+	$(shell pkg-config --cflags libxml-2.0)
 $(BUILD)/obj/webhook/manifests.o: $(BUILD)/gen/hook_script.h
 
 $(BUILD)/mesa-injector: $(WEBHOOK_OBJS) $(WEBHOOK_COMMON_OBJS)

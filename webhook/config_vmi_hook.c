@@ -79,9 +79,8 @@ static int set(char **p, const char *v)
 
 int vmi_hook_config_defaults(struct injector_vmi_hook *h)
 {
-        *h = (struct injector_vmi_hook){.enabled = true,
-                                        .source = HOOK_SOURCE_IMAGE,
-                                        .image_pull_policy = PULL_IF_NOT_PRESENT};
+        *h = (struct injector_vmi_hook){
+            .enabled = true, .source = HOOK_SOURCE_IMAGE, .image_pull_policy = PULL_IF_NOT_PRESENT};
         /* The suite's namespaces, whatever its parallel process number. */
         h->namespaces = strv_copy((char *const[]){"default", "kubevirt-test-*", NULL});
         if (!h->namespaces || set(&h->configmap, "mesa-injector-hook") < 0 ||
@@ -132,8 +131,7 @@ static bool image_ok(const char *s)
         return true;
 }
 
-static int check_configmap_source(const struct injector_config *c,
-                                  const struct schema_marks *marks)
+static int check_configmap_source(const struct injector_config *c, const struct schema_marks *marks)
 {
         const struct injector_vmi_hook *h = &c->vmi_hook;
         if (!h->namespaces || !h->namespaces[0])

@@ -135,8 +135,7 @@ static int run(const char *dir, const char *name, const char *render_node)
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
         int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        struct sidecar sc = {.rpc = {.render_node = render_node},
-                             .wake = eventfd(0, EFD_CLOEXEC)};
+        struct sidecar sc = {.rpc = {.render_node = render_node}, .wake = eventfd(0, EFD_CLOEXEC)};
         if (sigfd < 0 || sc.wake < 0) {
                 int r = log_error_errno(-errno, "signalfd/eventfd: %m");
                 if (sigfd >= 0)

@@ -97,7 +97,7 @@ static int answer_define(const struct hook_rpc *rpc, const uint8_t *req, size_t 
                 return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
                                        "domainXML is not a libvirt domain XML document");
         log_info("OnDefineDomain: %s", r > 0 ? "added the egl-headless display"
-                                              : "the domain has an egl-headless display already");
+                                             : "the domain has an egl-headless display already");
         Kubevirt__Hooks__V1alpha3__OnDefineDomainResult res =
             KUBEVIRT__HOOKS__V1ALPHA3__ON_DEFINE_DOMAIN_RESULT__INIT;
         res.domainxml.data = (uint8_t *)xml;

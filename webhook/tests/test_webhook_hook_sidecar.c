@@ -32,8 +32,7 @@ static struct grpc_reply call(struct hook_rpc *rpc, const char *path, const void
 static size_t count(const char *s, size_t n, const char *needle)
 {
         size_t k = 0;
-        for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), needle, strlen(needle)));
-             p++)
+        for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), needle, strlen(needle))); p++)
                 k++;
         return k;
 }
@@ -148,7 +147,8 @@ static void test_define(void **state)
                 assert_int_equal(count(once, n, "type=\"egl-headless\""), 1);
                 assert_int_equal(count(once, n, "<gl rendernode=\"" RN "\"/>"), 1);
                 /* KubeVirt's own devices stay: VNC and the vGPU's display. */
-                assert_int_equal(count(once, n, "type=\"vnc\""), count(xml, strlen(xml), "type=\"vnc\""));
+                assert_int_equal(count(once, n, "type=\"vnc\""),
+                                 count(xml, strlen(xml), "type=\"vnc\""));
                 assert_int_equal(count(once, n, "display=\"on\""), 1);
                 _cleanup_free_ char *twice = define(&rpc, paths[i], once, &m);
                 assert_int_equal(n, m);
@@ -208,8 +208,10 @@ static void test_shutdown_and_others(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_lookup),         cmocka_unit_test(test_info),
-            cmocka_unit_test(test_define),         cmocka_unit_test(test_define_bad),
+            cmocka_unit_test(test_lookup),
+            cmocka_unit_test(test_info),
+            cmocka_unit_test(test_define),
+            cmocka_unit_test(test_define_bad),
             cmocka_unit_test(test_shutdown_and_others),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
