@@ -514,6 +514,42 @@ static int render_resolved(struct host_path *h)
 
 int injector_config_load(struct injector_config *c, const char *file, const char *text)
 {
+        return injector_config_load_with(c, file, text, NULL);
+}
+
+int library_profile_from_name(const char *name)
+{
+        for (int i = 0; profile_values[i]; i++)
+                if (streq(profile_values[i], name))
+                        return i;
+        return -1;
+}
+
+/* Command-line values win over the file's (and are checked like them). */
+static int apply_overrides(struct injector_config *c, const struct injector_overrides *o)
+{
+        if (!o)
+                return 0;
+        if (o->library_profile) {
+                int p = library_profile_from_name(o->library_profile);
+                if (p < 0)
+                        return log_error_errno(-EINVAL,
+                                               "--library-profile must be debian, rhel or none, "
+                                               "not '%s'",
+                                               o->library_profile);
+                c->library_profile = p;
+        }
+        if (o->image) {
+                free(c->deploy.image);
+                if (!(c->deploy.image = strdup(o->image)))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int injector_config_load_with(struct injector_config *c, const char *file, const char *text,
+                              const struct injector_overrides *o)
+{
         struct schema_marks *marks = NULL;
         int r;
 
@@ -532,6 +568,9 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 }
                 c->source = strdup(file ? file : "<text>");
         }
+        r = apply_overrides(c, o);
+        if (r < 0)
+                goto out;
 
         if (c->library_profile == PROFILE_DEBIAN)
                 r = add_profile(c, "/usr/lib/x86_64-linux-gnu", debian_only_files);

@@ -130,6 +130,17 @@ extern const struct schema_field injector_config_schema[];
  * library profile and check every host path against the allowlist. On a bad
  * document, logs "file:line:column: message" and returns -EINVAL. */
 int injector_config_load(struct injector_config *c, const char *file, const char *text);
+/* The same with values from the command line that win over the file's
+ * (NULL members: the file's). deploy.image is also vmiHook.image when the
+ * file sets none. */
+struct injector_overrides {
+        const char *image;           /* deploy.image */
+        const char *library_profile; /* libraryProfile: debian, rhel, none */
+};
+int injector_config_load_with(struct injector_config *c, const char *file, const char *text,
+                              const struct injector_overrides *o);
+/* PROFILE_*, or -1 for an unknown name. */
+int library_profile_from_name(const char *name);
 void injector_config_done(struct injector_config *c);
 
 /* Volume name derived from a host path: a DNS-1123 label, stable across

@@ -21,10 +21,12 @@ static void usage(FILE *f)
 {
         fputs(
             "usage: mesa-injector serve --listen ADDR:PORT --cert FILE --key FILE [--config FILE]\n"
+            "                           [--image IMAGE] [--library-profile debian|rhel|none]\n"
             "       mesa-injector certs --service NAME --namespace NS --out DIR [--ip IP]... "
             "[--days N]\n"
             "       mesa-injector manifests [--config FILE] [--url https://HOST:PORT] [--certs "
             "DIR]\n"
+            "                               [--image IMAGE] [--library-profile debian|rhel|none]\n"
             "       mesa-injector cdi-spec [--config FILE]\n"
             "       mesa-injector hook-script [--config FILE]\n"
             "       mesa-injector hook-apply [--config FILE] < domain.xml\n"
@@ -47,6 +49,8 @@ enum {
         OPT_DAYS,
         OPT_URL,
         OPT_CERTS,
+        OPT_IMAGE,
+        OPT_PROFILE,
         OPT_HELP
 };
 
@@ -61,11 +65,14 @@ static const struct option options[] = {{"listen", required_argument, NULL, OPT_
                                         {"days", required_argument, NULL, OPT_DAYS},
                                         {"url", required_argument, NULL, OPT_URL},
                                         {"certs", required_argument, NULL, OPT_CERTS},
+                                        {"image", required_argument, NULL, OPT_IMAGE},
+                                        {"library-profile", required_argument, NULL, OPT_PROFILE},
                                         {"help", no_argument, NULL, OPT_HELP},
                                         {}};
 
 struct args {
         const char *listen, *cert, *key, *config, *service, *namespace, *out, *url, *certs;
+        struct injector_overrides over; /* --image, --library-profile */
         char **ips;
         unsigned days;
 };
@@ -99,9 +106,10 @@ static int exec_hook_apply(const char *argv0, const char *config)
 }
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. */
-static int load_config(const char *file, struct injector_config *c)
+static int load_config(const char *file, const struct injector_overrides *o,
+                       struct injector_config *c)
 {
-        int r = injector_config_load(c, file, NULL);
+        int r = injector_config_load_with(c, file, NULL, o);
         return r < 0 ? 2 : 0;
 }
 
@@ -156,6 +164,12 @@ int main(int argc, char **argv)
                 case OPT_CERTS:
                         a.certs = optarg;
                         break;
+                case OPT_IMAGE:
+                        a.over.image = optarg;
+                        break;
+                case OPT_PROFILE:
+                        a.over.library_profile = optarg;
+                        break;
                 case OPT_IP:
                         if (strv_extend(&a.ips, optarg) < 0)
                                 return 1;
@@ -190,7 +204,7 @@ int main(int argc, char **argv)
                         ret = 2;
                         goto out;
                 }
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, &a.over, &c);
                 if (ret)
                         goto out;
                 struct server_opts so = {
@@ -214,7 +228,7 @@ int main(int argc, char **argv)
                         log_info("wrote %s/ca.crt, %s/tls.crt, %s/tls.key", a.out, a.out, a.out);
         } else if (streq(cmd, "manifests")) {
                 _cleanup_free_ char *text = NULL;
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, &a.over, &c);
                 if (ret)
                         goto out;
                 if (a.config && read_full_file(a.config, &text, NULL) < 0) {
@@ -222,16 +236,19 @@ int main(int argc, char **argv)
                         ret = 2;
                         goto out;
                 }
-                struct manifests_opts mo = {
-                    .config = &c, .config_text = text, .url = a.url, .certs_dir = a.certs};
+                struct manifests_opts mo = {.config = &c,
+                                            .config_text = text,
+                                            .url = a.url,
+                                            .certs_dir = a.certs,
+                                            .overrides = &a.over};
                 r = manifests_print(&mo, stdout);
                 ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
         } else if (streq(cmd, "cdi-spec")) {
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, NULL, &c);
                 if (!ret)
                         ret = cdi_spec_print(&c, stdout) < 0 ? 1 : 0;
         } else if (streq(cmd, "hook-script")) {
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, NULL, &c);
                 if (!ret) {
                         _cleanup_free_ char *s = hook_script_render(&c);
                         ret = s && fputs(s, stdout) >= 0 ? 0 : 1;
@@ -239,7 +256,7 @@ int main(int argc, char **argv)
         } else if (streq(cmd, "hook-apply")) {
                 ret = exec_hook_apply(argv[0], a.config);
         } else if (streq(cmd, "config-reference")) {
-                ret = load_config(NULL, &c);
+                ret = load_config(NULL, NULL, &c);
                 if (!ret)
                         schema_print_reference_defaults(injector_config_schema, &c, stdout);
         } else {

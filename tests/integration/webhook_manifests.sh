@@ -172,6 +172,23 @@ rc=0
 	fail "configMap source with kubevirt-test-*: rc=$rc $(cat "$WORK/err")"
 ok "vmiHook.source configMap with kubevirt-test-*: exit 2 at file:line, nothing printed, the image source named"
 
+# ---- --image and --library-profile (what vgpuenv up passes) --------------------------------
+"$MI" manifests --image registry:5000/vgpuenv/mesa-injector:0123abcd --library-profile none >"$WORK/img.yaml" 2>"$WORK/err" ||
+	fail "manifests --image: $(cat "$WORK/err")"
+$PY - "$WORK/img.yaml" <<'EOF' || fail "--image/--library-profile manifests"
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+by = {d["kind"]: d for d in docs}
+c = by["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+assert c["image"] == "registry:5000/vgpuenv/mesa-injector:0123abcd", c["image"]
+assert c["args"][-4:] == ["--image", "registry:5000/vgpuenv/mesa-injector:0123abcd", "--library-profile", "none"], c["args"]
+assert by["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]["image"] == c["image"]
+EOF
+rc=0
+"$MI" manifests --library-profile fedora >/dev/null 2>"$WORK/err" || rc=$?
+[ $rc -eq 2 ] && grep -q 'debian, rhel or none' "$WORK/err" || fail "--library-profile fedora: rc=$rc"
+ok "--image and --library-profile: both workloads run that image, the webhook's serve gets both; a bad profile: exit 2"
+
 # ---- URL mode ---------------------------------------------------------------------------
 "$MI" manifests --url https://192.168.122.1:9443 --certs "$WORK/c" >"$WORK/url.yaml" 2>"$WORK/err" ||
 	fail "manifests --url: $(cat "$WORK/err")"

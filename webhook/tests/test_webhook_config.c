@@ -178,6 +178,17 @@ static void test_vmi_hook(void **state)
         injector_config_done(&c);
         free(err);
 
+        /* The command line's --image and --library-profile win; the
+         * sidecar follows the image. */
+        struct injector_overrides o = {.image = "registry:5000/vgpuenv/mesa-injector:1a2b",
+                                       .library_profile = "none"};
+        assert_int_equal(injector_config_load_with(&c, NULL, "libraryProfile: rhel\n", &o), 0);
+        assert_string_equal(c.deploy.image, o.image);
+        assert_string_equal(c.vmi_hook.image, o.image);
+        assert_int_equal(c.library_profile, PROFILE_NONE);
+        assert_int_equal(c.n_resolved, 0);
+        injector_config_done(&c);
+
         static const struct {
                 const char *yaml, *where, *words;
         } bad[] = {
