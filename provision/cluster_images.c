@@ -87,7 +87,8 @@ static char *source_dir(const struct run_ctx *ctx)
 {
         _cleanup_free_ char *up = strdup_printf("%s/..", ctx->build_dir);
         char *dir = up ? realpath(up, NULL) : NULL;
-        _cleanup_free_ char *cf = dir ? strdup_printf("%s/webhook/deploy/Containerfile", dir) : NULL;
+        _cleanup_free_ char *cf =
+            dir ? strdup_printf("%s/webhook/deploy/Containerfile", dir) : NULL;
         if (cf && file_exists(cf))
                 return dir;
         free(dir);
@@ -175,7 +176,8 @@ static int podman_build(struct step_run *sr, const struct run_ctx *ctx, const ch
                 return log_error_errno(ENOMEM, "out of memory");
         (void)!strv_extend(&argv, "podman");
         (void)!strv_extend(&argv, "build");
-        (void)!strv_extend(&argv, c->registry.tls_verify ? "--tls-verify=true" : "--tls-verify=false");
+        (void)!strv_extend(&argv,
+                           c->registry.tls_verify ? "--tls-verify=true" : "--tls-verify=false");
         (void)!strv_push(&argv, strdup_printf("--iidfile=%s", iid));
         for (size_t i = 0; build_args && build_args[i]; i++) {
                 (void)!strv_extend(&argv, "--build-arg");
@@ -217,12 +219,9 @@ static int podman_push(struct step_run *sr, const struct config *c, const char *
         _cleanup_free_ char *out = strdup_printf("%s/%s:%s", pull, repo, tag);
         if (!dst || !out)
                 return log_error_errno(ENOMEM, "out of memory");
-        char *const argv[] = {"podman",
-                              "push",
-                              c->registry.tls_verify ? "--tls-verify=true" : "--tls-verify=false",
-                              (char *)id,
-                              dst,
-                              NULL};
+        char *const argv[] = {
+            "podman",   "push", c->registry.tls_verify ? "--tls-verify=true" : "--tls-verify=false",
+            (char *)id, dst,    NULL};
         step_waiting(sr, "podman push to %s", dst);
         if ((r = step_run_program_checked(sr, c->deadlines.image_build, "podman push", argv, NULL,
                                           NULL, NULL)) < 0)
@@ -267,7 +266,8 @@ static void plan_names(const struct images_job *j, char **push, char **pull)
 
 static bool needs_registry_step(const struct config *c)
 {
-        return (c->webhook.build_image || c->kubevirt.launcher_gl) && streq(c->registry.push, "auto");
+        return (c->webhook.build_image || c->kubevirt.launcher_gl) &&
+               streq(c->registry.push, "auto");
 }
 
 int cluster_images_plan_webhook(struct plan *p, struct run_ctx *ctx, cluster_registry_fn registry)
@@ -295,13 +295,14 @@ int cluster_images_plan_webhook(struct plan *p, struct run_ctx *ctx, cluster_reg
         step_acts_on(s, "the registry %s (%s)", push ? push : "", WEBHOOK_REPO);
         step_progress(s, "building mesa-injector's image with podman and pushing it");
         step_deadline(s, 2.0 * c->deadlines.image_build);
-        step_detail(s,
-                    "run: [in SRC] podman build --tls-verify=%s --iidfile=%s/vgpuenv-mesa-injector.iid "
-                    "-f SRC/webhook/deploy/Containerfile -t localhost/vgpuenv-mesa-injector:latest "
-                    "SRC\nrun: podman push --tls-verify=%s IMAGE-ID docker://%s/%s:ID12\n   (SRC: "
-                    "the source tree above %s; the manifests then name %s/%s:ID12)",
-                    tls(c), ctx->state_dir, tls(c), push ? push : "", WEBHOOK_REPO,
-                    ctx->build_dir, pull ? pull : "", WEBHOOK_REPO);
+        step_detail(
+            s,
+            "run: [in SRC] podman build --tls-verify=%s --iidfile=%s/vgpuenv-mesa-injector.iid "
+            "-f SRC/webhook/deploy/Containerfile -t localhost/vgpuenv-mesa-injector:latest "
+            "SRC\nrun: podman push --tls-verify=%s IMAGE-ID docker://%s/%s:ID12\n   (SRC: "
+            "the source tree above %s; the manifests then name %s/%s:ID12)",
+            tls(c), ctx->state_dir, tls(c), push ? push : "", WEBHOOK_REPO, ctx->build_dir,
+            pull ? pull : "", WEBHOOK_REPO);
         step_undo(s, NULL, "nothing: the image stays in the cluster's registry, gone with it");
         return plan_error(p);
 }
@@ -432,7 +433,8 @@ static char *operator_env(const char *deployment_json)
             path_get(d, (const char *const[]){"spec", "template", "spec", "containers", NULL});
         const cJSON *c, *e;
         char *v = NULL;
-        cJSON_ArrayForEach(c, containers) cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env"))
+        cJSON_ArrayForEach(c, containers)
+            cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(c, "env"))
         {
                 const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
                 const cJSON *val = cJSON_GetObjectItemCaseSensitive(e, "value");
@@ -488,9 +490,9 @@ static int set_operator_env(struct step_run *sr, const struct images_job *j, con
         _cleanup_free_ char *kv =
             *value ? strdup_printf(LAUNCHER_ENV "=%s", value) : strdup(LAUNCHER_ENV "-");
         const char *a[] = {"set", "env", "deployment/virt-operator", "-n", c->kubevirt.namespace,
-                           kv, NULL};
-        return kv ? cluster_kubectl(sr, c, j->kubeconfig, "kubectl set env deployment/virt-operator",
-                                    a, NULL)
+                           kv,    NULL};
+        return kv ? cluster_kubectl(sr, c, j->kubeconfig,
+                                    "kubectl set env deployment/virt-operator", a, NULL)
                   : -ENOMEM;
 }
 
@@ -548,25 +550,34 @@ static void detail_launcher(struct step *build, struct step *set, const struct i
 {
         const struct config *c = j->ctx->cfg;
         const char *ns = c->kubevirt.namespace;
-        _cleanup_free_ char *push = NULL, *pull = NULL, *t = strdup_printf("--timeout=%us", c->deadlines.rollout);
+        _cleanup_free_ char *push = NULL, *pull = NULL,
+                            *t = strdup_printf("--timeout=%us", c->deadlines.rollout);
         plan_names(j, &push, &pull);
         const char *get[] = {"get", "deployment", "virt-controller", "-n", ns, "-o", "json", NULL};
-        const char *env[] = {"set", "env", "deployment/virt-operator", "-n", ns,
-                             LAUNCHER_ENV "=" "IMAGE", NULL};
-        const char *ro[] = {"rollout", "status", "deployment/virt-operator", "-n", ns, t ? t : "", NULL};
+        const char *env[] = {"set",
+                             "env",
+                             "deployment/virt-operator",
+                             "-n",
+                             ns,
+                             LAUNCHER_ENV "="
+                                          "IMAGE",
+                             NULL};
+        const char *ro[] = {"rollout",  "status", "deployment/virt-operator", "-n", ns,
+                            t ? t : "", NULL};
         _cleanup_free_ char *g = cluster_kubectl_text(c, j->kubeconfig, get),
                             *e = cluster_kubectl_text(c, j->kubeconfig, env),
                             *r = cluster_kubectl_text(c, j->kubeconfig, ro);
-        step_detail(build,
-                    "run: %s   (its --launcher-image, unless kubevirt.launcher_base names one; a "
-                    "%s/ name is pulled here as %s/)\nrun: [in SRC] podman build --tls-verify=%s "
-                    "--iidfile=%s/vgpuenv-virt-launcher-gl.iid --build-arg LAUNCHER_IMAGE=BASE "
-                    "--build-arg GL_BUILDER_IMAGE=%s -f SRC/images/launcher/Containerfile -t "
-                    "localhost/vgpuenv-virt-launcher-gl:latest SRC\nrun: podman push --tls-verify=%s "
-                    "IMAGE-ID docker://%s/%s:ID12   (IMAGE: %s/%s:ID12)",
-                    g ? g : "", pull ? pull : "", push ? push : "", tls(c), j->ctx->state_dir,
-                    c->kubevirt.launcher_builder, tls(c), push ? push : "", LAUNCHER_REPO,
-                    pull ? pull : "", LAUNCHER_REPO);
+        step_detail(
+            build,
+            "run: %s   (its --launcher-image, unless kubevirt.launcher_base names one; a "
+            "%s/ name is pulled here as %s/)\nrun: [in SRC] podman build --tls-verify=%s "
+            "--iidfile=%s/vgpuenv-virt-launcher-gl.iid --build-arg LAUNCHER_IMAGE=BASE "
+            "--build-arg GL_BUILDER_IMAGE=%s -f SRC/images/launcher/Containerfile -t "
+            "localhost/vgpuenv-virt-launcher-gl:latest SRC\nrun: podman push --tls-verify=%s "
+            "IMAGE-ID docker://%s/%s:ID12   (IMAGE: %s/%s:ID12)",
+            g ? g : "", pull ? pull : "", push ? push : "", tls(c), j->ctx->state_dir,
+            c->kubevirt.launcher_builder, tls(c), push ? push : "", LAUNCHER_REPO, pull ? pull : "",
+            LAUNCHER_REPO);
         step_detail(set,
                     "run: %s\nrun: %s\n   then every 5 s: kubectl get deployment virt-controller "
                     "until its --launcher-image is IMAGE\nrun: kubectl rollout status "
