@@ -73,6 +73,40 @@ int cli_common_option(int c, const char **config, void (*usage)(FILE *))
         }
 }
 
+int cli_run_session_command(const struct cli_session_command *cmd, int argc, char **argv, int first)
+{
+        const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                      {"verbose", no_argument, NULL, 'v'},
+                                      {"quiet", no_argument, NULL, 'q'},
+                                      {"help", no_argument, NULL, 'h'},
+                                      {cmd->flag_long, no_argument, NULL, cmd->flag_short},
+                                      {}};
+        char shortopts[8] = "c:vqh";
+        const char *config = NULL;
+        bool flag = false;
+        struct cli_session s;
+        int c, r;
+
+        if (cmd->flag_long)
+                shortopts[5] = cmd->flag_short;
+        optind = first;
+        while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) >= 0)
+                if (cmd->flag_long && c == cmd->flag_short)
+                        flag = true;
+                else if ((r = cli_common_option(c, &config, cmd->usage)) != CLI_NEXT_OPTION)
+                        return r;
+        if (optind < argc) {
+                fprintf(stderr, "vgpuenv %s: unexpected argument '%s'\n", cmd->name, argv[optind]);
+                cmd->usage(stderr);
+                return EXIT_USAGE;
+        }
+        r = cli_session_open(&s, config);
+        if (r == EXIT_OK)
+                r = cli_exit_code(cmd->run(&s, flag));
+        cli_session_close(&s);
+        return r;
+}
+
 void cli_verbosity(int delta)
 {
         int l = (int)log_get_level() + delta;

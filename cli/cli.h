@@ -35,6 +35,22 @@ void cli_verbosity(int delta);
 enum { CLI_NEXT_OPTION = -1 };
 int cli_common_option(int c, const char **config, void (*usage)(FILE *));
 
+/* The shape most commands share: -c FILE, -v, -q, -h, one flag of their
+ * own (--dry-run, --json; none when flag_long is NULL), no arguments; the
+ * config loaded into a session, then run(session, flag). */
+struct cli_session_command {
+        const char *name; /* "up", for messages */
+        void (*usage)(FILE *);
+        const char *flag_long;
+        char flag_short;
+        /* 0 or a negative errno (mapped by cli_exit_code). */
+        int (*run)(struct cli_session *s, bool flag);
+};
+/* Parse argv from index first (past the command's own words) and run cmd.
+ * Returns the exit code. */
+int cli_run_session_command(const struct cli_session_command *cmd, int argc, char **argv,
+                            int first);
+
 struct state;
 /* Read the state of an `up` cluster (never written back). -ENOENT (logged as
  * "cluster X is not up: run 'vgpuenv up -c FILE' first" unless quiet) when

@@ -1,4 +1,5 @@
 /* vgpuenv down: remove exactly what up created. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 
@@ -19,31 +20,19 @@ static void usage(FILE *out)
                 cli_default_config());
 }
 
+static int run_down(struct cli_session *s, bool dry_run)
+{
+        if (!dry_run && run_ctx_watch_signals(&s->ctx, CANCEL_SECOND_EXITS) < 0)
+                return -EIO;
+        return provision_down(&s->ctx, dry_run);
+}
+
 int cmd_down(int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"config", required_argument, NULL, 'c'}, {"dry-run", no_argument, NULL, 'n'},
-            {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
-            {"help", no_argument, NULL, 'h'},         {}};
-        const char *config = NULL;
-        bool dry_run = false;
-        struct cli_session s;
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, "c:nvqh", opts, NULL)) >= 0)
-                if (c == 'n')
-                        dry_run = true;
-                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
-                        return r;
-        if (optind < argc) {
-                fprintf(stderr, "vgpuenv down: unexpected argument '%s'\n", argv[optind]);
-                return EXIT_USAGE;
-        }
-        r = cli_session_open(&s, config);
-        if (r == EXIT_OK && !dry_run && run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS) < 0)
-                r = EXIT_FAIL;
-        if (r == EXIT_OK)
-                r = cli_exit_code(provision_down(&s.ctx, dry_run));
-        cli_session_close(&s);
-        return r;
+        static const struct cli_session_command cmd = {.name = "down",
+                                                       .usage = usage,
+                                                       .flag_long = "dry-run",
+                                                       .flag_short = 'n',
+                                                       .run = run_down};
+        return cli_run_session_command(&cmd, argc, argv, 1);
 }

@@ -67,16 +67,18 @@ static int build(struct run_ctx *ctx, bool dry_run)
         return r;
 }
 
+static int run_build(struct cli_session *s, bool dry_run)
+{
+        return build(&s->ctx, dry_run);
+}
+
 int cmd_image(int argc, char **argv)
 {
-        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"dry-run", no_argument, NULL, 'n'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {}};
-        const char *config = NULL;
-        bool dry_run = false;
-        struct cli_session s;
-        int c, r;
+        static const struct cli_session_command cmd = {.name = "image build",
+                                                       .usage = usage,
+                                                       .flag_long = "dry-run",
+                                                       .flag_short = 'n',
+                                                       .run = run_build};
 
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
@@ -93,18 +95,5 @@ int cmd_image(int argc, char **argv)
                 usage(stderr);
                 return EXIT_USAGE;
         }
-        optind = 2;
-        while ((c = getopt_long(argc, argv, "c:nh", opts, NULL)) >= 0)
-                if (c == 'n')
-                        dry_run = true;
-                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
-                        return r;
-        r = cli_session_open(&s, config);
-        if (r != EXIT_OK) {
-                cli_session_close(&s);
-                return r;
-        }
-        r = build(&s.ctx, dry_run);
-        cli_session_close(&s);
-        return cli_exit_code(r);
+        return cli_run_session_command(&cmd, argc, argv, 2);
 }

@@ -15,7 +15,7 @@
 static void usage(FILE *out)
 {
         fprintf(out,
-                "usage: vgpuenv probe [-c FILE] [--json]\n\n"
+                "usage: vgpuenv probe [-c FILE] [--json] [-v] [-q]\n\n"
                 "Copy vgpuenv-probe to every node and run it: render node present, GBM\n"
                 "device, EGL initialized on it, EGL_MESA_image_dma_buf_export, one dmabuf\n"
                 "exported. Exit 0 only when every check passes on every node.\n\n"
@@ -24,38 +24,27 @@ static void usage(FILE *out)
                 cli_default_config());
 }
 
+static int run_probe(struct cli_session *s, bool json)
+{
+        cJSON *verdicts = NULL;
+        int r = run_ctx_watch_signals(&s->ctx, CANCEL_SECOND_EXITS);
+
+        if (r >= 0)
+                r = provision_probe(&s->ctx, &verdicts);
+        if (verdicts && json)
+                cli_print_json(verdicts);
+        else if (verdicts)
+                node_verdicts_print(verdicts, stdout);
+        cJSON_Delete(verdicts);
+        return r;
+}
+
 int cmd_probe(int argc, char **argv)
 {
-        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {}};
-        const char *config = NULL;
-        bool json = false;
-        struct cli_session s;
-        cJSON *verdicts = NULL;
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
-                if (c == 'j')
-                        json = true;
-                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
-                        return r;
-        r = cli_session_open(&s, config);
-        if (r != EXIT_OK) {
-                cli_session_close(&s);
-                return r;
-        }
-        r = run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS);
-        if (r >= 0)
-                r = provision_probe(&s.ctx, &verdicts);
-        if (verdicts) {
-                if (json)
-                        cli_print_json(verdicts);
-                else
-                        node_verdicts_print(verdicts, stdout);
-        }
-        cJSON_Delete(verdicts);
-        cli_session_close(&s);
-        return cli_exit_code(r);
+        static const struct cli_session_command cmd = {.name = "probe",
+                                                       .usage = usage,
+                                                       .flag_long = "json",
+                                                       .flag_short = 'j',
+                                                       .run = run_probe};
+        return cli_run_session_command(&cmd, argc, argv, 1);
 }

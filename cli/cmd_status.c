@@ -12,7 +12,7 @@
 static void usage(FILE *out)
 {
         fprintf(out,
-                "usage: vgpuenv status [-c FILE] [--json]\n\n"
+                "usage: vgpuenv status [-c FILE] [--json] [-v] [-q]\n\n"
                 "Show whether the cluster is up, its nodes (address, ssh user) and the\n"
                 "objects vgpuenv created for it with their live state.\n\n"
                 "  -c, --config FILE  cluster config (default %s)\n"
@@ -44,36 +44,25 @@ static void print_human(const cJSON *o)
                    cJSON_GetObjectItem(it, "name")->valuestring);
 }
 
+static int run_status(struct cli_session *s, bool json)
+{
+        cJSON *o = NULL;
+        int r = provision_status(&s->ctx, &o);
+
+        if (r >= 0 && json)
+                cli_print_json(o);
+        else if (r >= 0)
+                print_human(o);
+        cJSON_Delete(o);
+        return r;
+}
+
 int cmd_status(int argc, char **argv)
 {
-        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {}};
-        const char *config = NULL;
-        bool json = false;
-        struct cli_session s;
-        cJSON *o = NULL;
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) >= 0)
-                if (c == 'j')
-                        json = true;
-                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
-                        return r;
-        r = cli_session_open(&s, config);
-        if (r != EXIT_OK) {
-                cli_session_close(&s);
-                return r;
-        }
-        r = provision_status(&s.ctx, &o);
-        if (r >= 0) {
-                if (json)
-                        cli_print_json(o);
-                else
-                        print_human(o);
-        }
-        cJSON_Delete(o);
-        cli_session_close(&s);
-        return cli_exit_code(r);
+        static const struct cli_session_command cmd = {.name = "status",
+                                                       .usage = usage,
+                                                       .flag_long = "json",
+                                                       .flag_short = 'j',
+                                                       .run = run_status};
+        return cli_run_session_command(&cmd, argc, argv, 1);
 }

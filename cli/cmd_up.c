@@ -1,4 +1,5 @@
 /* vgpuenv up: bring the cluster up, end with every node's probe verdict. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 
@@ -25,37 +26,16 @@ static void usage(FILE *out)
                 cli_default_config());
 }
 
+static int run_up(struct cli_session *s, bool dry_run)
+{
+        if (!dry_run && run_ctx_watch_signals(&s->ctx, CANCEL_SECOND_EXITS) < 0)
+                return -EIO;
+        return provision_up(&s->ctx, dry_run);
+}
+
 int cmd_up(int argc, char **argv)
 {
-        static const struct option opts[] = {
-            {"config", required_argument, NULL, 'c'}, {"dry-run", no_argument, NULL, 'n'},
-            {"verbose", no_argument, NULL, 'v'},      {"quiet", no_argument, NULL, 'q'},
-            {"help", no_argument, NULL, 'h'},         {}};
-        const char *config = NULL;
-        bool dry_run = false;
-        struct cli_session s;
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, "c:nvqh", opts, NULL)) >= 0)
-                if (c == 'n')
-                        dry_run = true;
-                else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
-                        return r;
-        if (optind < argc) {
-                fprintf(stderr, "vgpuenv up: unexpected argument '%s'\n", argv[optind]);
-                usage(stderr);
-                return EXIT_USAGE;
-        }
-        r = cli_session_open(&s, config);
-        if (r != EXIT_OK) {
-                cli_session_close(&s);
-                return r;
-        }
-        if (!dry_run && run_ctx_watch_signals(&s.ctx, CANCEL_SECOND_EXITS) < 0) {
-                cli_session_close(&s);
-                return EXIT_FAIL;
-        }
-        r = provision_up(&s.ctx, dry_run);
-        cli_session_close(&s);
-        return cli_exit_code(r);
+        static const struct cli_session_command cmd = {
+            .name = "up", .usage = usage, .flag_long = "dry-run", .flag_short = 'n', .run = run_up};
+        return cli_run_session_command(&cmd, argc, argv, 1);
 }

@@ -48,6 +48,13 @@ void cancel_init_detached(struct cancel *c, struct cancel_registry *reg, double 
         c->registry = reg;
 }
 
+void cancel_init_after_interrupt(struct cancel *c, const struct cancel *parent, double seconds,
+                                 const char *what)
+{
+        cancel_init_child(c, parent, seconds, what);
+        c->after_interrupt = true;
+}
+
 void cancel_fire(struct cancel *c, int err)
 {
         int zero = 0;
@@ -59,9 +66,16 @@ const struct cancel *cancel_culprit(const struct cancel *c)
 {
         const struct cancel *late = NULL;
         double now = 0;
+        bool hard_only = false;
 
         for (; c; c = c->parent) {
                 int f = atomic_load(&c->fired);
+                if (hard_only) {
+                        if (atomic_load(&c->hard))
+                                return c;
+                        continue;
+                }
+                hard_only = c->after_interrupt;
                 if (f == ECANCELED)
                         return c; /* an interruption outranks any deadline */
                 if (f && !late)

@@ -32,6 +32,7 @@ struct cancel {
         const struct cancel *parent;      /* NULL for a root */
         double deadline;                  /* monotonic seconds; 0: none */
         const char *what;                 /* for messages: "step 'network'", not owned */
+        bool after_interrupt;             /* ancestors count only once hard */
         struct cancel_registry *registry; /* shared down the chain */
 };
 
@@ -46,6 +47,13 @@ void cancel_init_child(struct cancel *c, const struct cancel *parent, double sec
                        const char *what);
 void cancel_init_detached(struct cancel *c, struct cancel_registry *reg, double seconds,
                           const char *what);
+
+/* A token for work that must still run after a first Ctrl-C (e2e's
+ * artifact collection after the tests were stopped, so the report is
+ * complete): it fires at its own deadline or on the second Ctrl-C, not on
+ * the first. Its children record into parent's registry. */
+void cancel_init_after_interrupt(struct cancel *c, const struct cancel *parent, double seconds,
+                                 const char *what);
 
 void cancel_fire(struct cancel *c, int err);
 

@@ -313,6 +313,8 @@ static void run_loop(struct runner *u)
                 int k = poll(pfd, (nfds_t)n, poll_timeout(u));
                 if (k < 0 && errno != EINTR)
                         return;
+                if (k == 0 && u->o->on_idle)
+                        u->o->on_idle(u->o->userdata);
                 if (k <= 0)
                         continue;
                 if (ip >= 0 && pfd[ip].revents)
@@ -327,6 +329,8 @@ static void run_loop(struct runner *u)
 
 static bool wants_pipe(const struct proc_opts *o, enum proc_output mode)
 {
+        if (mode == PROC_TO_STDOUT)
+                return false;
         return mode == PROC_CAPTURE || o->log_fd >= 0 || o->echo || o->on_output;
 }
 
@@ -460,6 +464,8 @@ int proc_run(const struct proc_opts *o, struct proc_result *ret)
             .err = child_end(o, o->err, 2, err[1], devnull),
             .report = rep[1],
         };
+        if (o->err == PROC_TO_STDOUT)
+                cp.err = cp.out;
         struct runner u = {
             .o = o,
             .res = ret,

@@ -25,10 +25,11 @@
 #include "common/macro.h"
 
 enum proc_output {
-        PROC_DISCARD,  /* /dev/null (still kept in the log when log_fd is set) */
-        PROC_CAPTURE,  /* into proc_result.out/err */
-        PROC_INHERIT,  /* straight to our own stdout/stderr */
-        PROC_TO_STDERR /* stdout: to our stderr, so --json output stays clean */
+        PROC_DISCARD,   /* /dev/null (still kept in the log when log_fd is set) */
+        PROC_CAPTURE,   /* into proc_result.out/err */
+        PROC_INHERIT,   /* straight to our own stdout/stderr */
+        PROC_TO_STDERR, /* stdout: to our stderr, so --json output stays clean */
+        PROC_TO_STDOUT  /* stderr only: into the same pipe or place as stdout, in order */
 };
 
 struct proc_opts {
@@ -47,6 +48,9 @@ struct proc_opts {
         bool echo; /* output also to our stderr as it comes (-v) */
         /* Called with each chunk of output (stream 1 or 2) as it arrives. */
         void (*on_output)(void *userdata, int stream, const char *data, size_t n);
+        /* Called when nothing arrived for a while (at most every 100 ms with
+         * a cancel token, else every second): a progress line's heartbeat. */
+        void (*on_idle)(void *userdata);
         void *userdata;
         const struct cancel *cancel; /* NULL: never stopped */
         int cancel_signal;           /* sent first when cancelled; 0: SIGTERM */

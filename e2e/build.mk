@@ -3,7 +3,7 @@
 E2E_SRCS := e2e/junit.c e2e/junit_v1.c e2e/junit_write.c e2e/progress.c e2e/functest.c \
 	e2e/collect.c e2e/checkout.c e2e/suite_config.c e2e/webhook_check.c \
 	e2e/verdict.c e2e/run_info.c e2e/run.c e2e/report.c \
-	e2e/report_html.c e2e/matrix.c
+	e2e/report_html.c e2e/matrix.c e2e/matrix_run.c
 VGPUENV_SRCS += $(E2E_SRCS)
 
 # make e2e CONFIG=configs/kcli.yaml KUBEVIRT_DIR=../kubevirt [FOCUS=...] [SKIP=...]

@@ -8,7 +8,8 @@
 
 #include "common/log.h"
 #include "common/macro.h"
-#include "common/spawn.h"
+#include "common/cancel.h"
+#include "common/proc.h"
 #include "common/util.h"
 
 static const char *const ref_names[] = {
@@ -63,18 +64,24 @@ static char *git_commit(const char *dir)
 {
         _cleanup_free_ char *git = strdup_printf("%s/.git", dir);
         char *const argv[] = {"git", "-C", (char *)dir, "rev-parse", "HEAD", NULL};
-        struct spawn_opts o = {.capture_stdout = true, .capture_stderr = true, .timeout = 30};
-        struct spawn_result res = {0};
-        char *commit = NULL;
+        _cleanup_proc_result_ struct proc_result res = {0};
+        struct cancel token;
+        struct proc_opts o = {
+            .argv = argv,
+            .out = PROC_CAPTURE,
+            .err = PROC_DISCARD,
+            .log_fd = -1,
+            .cancel = &token,
+        };
 
         /* Only the checkout's own repository: a checkout inside another work
          * tree (a fixture in ours) must not report the outer commit. */
         if (!git || !file_exists(git))
                 return NULL;
-        if (spawn_run(argv, &o, &res) >= 0 && res.exit_code == 0 && res.out)
-                commit = strndup(res.out, strcspn(res.out, "\r\n"));
-        spawn_result_done(&res);
-        return commit;
+        cancel_init_child(&token, NULL, 30, "git rev-parse");
+        if (proc_run(&o, &res) < 0 || res.exit_code != 0 || !res.out.data)
+                return NULL;
+        return strndup(res.out.data, strcspn(res.out.data, "\r\n"));
 }
 
 int kubevirt_checkout_inspect(const char *dir, struct kubevirt_checkout *ret)

@@ -10,7 +10,8 @@
 
 #include "common/log.h"
 #include "common/macro.h"
-#include "common/spawn.h"
+#include "common/cancel.h"
+#include "common/proc.h"
 #include "common/util.h"
 #include "provision/base/ssh.h"
 #include "provision/base/state.h"
@@ -79,6 +80,17 @@ static int save(struct collector *c, const char *rel, const char *data)
         return r;
 }
 
+/* The collection was interrupted: say so in commands.txt, once. */
+static bool stopped(struct collector *c)
+{
+        if (cancel_check(c->o->cancel) != -ECANCELED)
+                return false;
+        if (!c->stopped)
+                fprintf(c->index, "(interrupted: the remaining commands were skipped)\n");
+        c->stopped = true;
+        return true;
+}
+
 /* Run kubectl ARGS; write stdout to rel (when the command produced any) and
  * record the command in commands.txt. Returns the captured stdout in *ret
  * when asked. */
@@ -86,17 +98,14 @@ static int kubectl(struct collector *c, const char *rel, char **ret, const char 
 {
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *kc_env = NULL, *line = NULL;
-        struct spawn_result res = {0};
+        _cleanup_proc_result_ struct proc_result res = {0};
         char *env_set[2] = {NULL, NULL};
+        struct cancel token;
         va_list ap;
         int r;
 
-        if (c->o->stop && *c->o->stop) {
-                if (!c->stopped)
-                        fprintf(c->index, "(interrupted: the remaining commands were skipped)\n");
-                c->stopped = true;
+        if (stopped(c))
                 return -ECANCELED;
-        }
         if (strv_extend(&argv, c->o->kubectl ? c->o->kubectl : "kubectl") < 0)
                 return -ENOMEM;
         va_start(ap, first);
@@ -112,33 +121,39 @@ static int kubectl(struct collector *c, const char *rel, char **ret, const char 
                         return -ENOMEM;
                 env_set[0] = kc_env;
         }
-        struct spawn_opts so = {
+        cancel_init_child(&token, c->o->cancel, c->o->timeout > 0 ? c->o->timeout : 120,
+                          "an artifact command");
+        struct proc_opts po = {
+            .argv = argv,
             .env_set = env_set,
-            .timeout = c->o->timeout > 0 ? c->o->timeout : 120,
-            .capture_stdout = true,
-            .capture_stderr = true,
+            .out = PROC_CAPTURE,
+            .err = PROC_CAPTURE,
+            .log_fd = c->o->log_fd,
+            .log_prefix = "collect",
+            .cancel = &token,
         };
         line = shell_join(argv);
-        r = spawn_run(argv, &so, &res);
+        r = proc_run(&po, &res);
         if (r < 0) {
                 fprintf(c->index, "%s\n  -> cannot run: %s\n", line ? line : argv[0], strerror(-r));
                 return r;
         }
         fprintf(c->index, "%s\n  -> exit %d%s%s%s", line ? line : argv[0], res.exit_code,
-                res.timed_out ? " (timed out)" : "", rel ? ", saved to " : "", rel ? rel : "");
-        if (!isempty(res.err)) {
+                res.stopped_by == -ETIMEDOUT   ? " (timed out)"
+                : res.stopped_by == -ECANCELED ? " (interrupted)"
+                                               : "",
+                rel ? ", saved to " : "", rel ? rel : "");
+        if (!isempty(res.err.data)) {
                 /* First line of stderr is usually the whole story (NotFound...). */
-                size_t k = strcspn(res.err, "\n");
-                fprintf(c->index, ", stderr: %.*s", (int)(k > 300 ? 300 : k), res.err);
+                size_t k = strcspn(res.err.data, "\n");
+                fprintf(c->index, ", stderr: %.*s", (int)(k > 300 ? 300 : k), res.err.data);
         }
         fputc('\n', c->index);
-        if (rel && !isempty(res.out))
-                save(c, rel, res.out);
+        if (rel && !isempty(res.out.data))
+                save(c, rel, res.out.data);
         if (ret)
-                *ret = res.exit_code == 0 ? TAKE_PTR(res.out) : NULL;
-        r = res.exit_code == 0 ? 0 : -EIO;
-        spawn_result_done(&res);
-        return r;
+                *ret = res.exit_code == 0 ? buf_steal(&res.out) : NULL;
+        return res.exit_code == 0 ? 0 : -EIO;
 }
 
 /* "ns/name" pairs of the items of a kubectl list. */
@@ -227,7 +242,7 @@ static void collect_nodes(struct collector *c)
 
         if (!c->o->state || state_get_nodes(c->o->state, &nodes, &n) < 0)
                 return;
-        for (size_t i = 0; i < n && !(c->o->stop && *c->o->stop); i++) {
+        for (size_t i = 0; i < n && !stopped(c); i++) {
                 struct ssh_node *sn = NULL;
                 _cleanup_proc_result_ struct proc_result res = {0};
                 _cleanup_free_ char *rel = strdup_printf("nodes/%s.probe.txt", nodes[i].name);
@@ -235,6 +250,7 @@ static void collect_nodes(struct collector *c)
 
                 if (!rel)
                         break;
+                struct cancel token;
                 r = ssh_node_connect(&nodes[i], 15, &sn);
                 if (r < 0) {
                         fprintf(c->index, "ssh %s: probe\n  -> cannot connect: %s\n", nodes[i].name,
@@ -243,6 +259,8 @@ static void collect_nodes(struct collector *c)
                                                   : strerror(-r));
                         continue;
                 }
+                cancel_init_child(&token, c->o->cancel, 60, "the node probe");
+                ssh_node_set_cancel(sn, &token);
                 r = ssh_node_run_script(sn, node_probe_script, &res);
                 fprintf(c->index, "ssh %s: probe\n  -> %s %d, saved to %s\n", nodes[i].name,
                         r < 0 ? "error" : "exit", r < 0 ? r : res.exit_code, rel);

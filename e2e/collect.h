@@ -12,9 +12,9 @@
  * step still runs, because a broken cluster is exactly when this matters. */
 #pragma once
 
-#include <signal.h>
 #include <stdbool.h>
 
+struct cancel;
 struct state;
 
 struct collect_opts {
@@ -23,9 +23,10 @@ struct collect_opts {
         const char *out_dir;    /* <run>/collected */
         struct state *state;    /* nodes to probe over ssh, or NULL */
         double timeout;         /* per command, seconds (default 120) */
-        /* Set (by a signal handler) to stop after the current command: a
-         * Ctrl-C during collection keeps what was collected so far. */
-        volatile sig_atomic_t *stop;
+        /* Fired: stop the current command and skip the rest; a Ctrl-C
+         * during collection keeps what was collected so far. */
+        const struct cancel *cancel;
+        int log_fd; /* the commands' output into the run's log; -1 none */
 };
 
 /* The label of mesa-injector's pods (webhook/deploy). */

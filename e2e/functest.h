@@ -6,7 +6,11 @@
 
 #include <stdbool.h>
 
+#include "common/cancel.h"
 #include "e2e/progress.h"
+
+/* Seconds between the SIGINT of a first Ctrl-C and SIGKILL. */
+#define FUNCTEST_GRACE 30.0
 
 struct functest_opts {
         const char *dir;        /* the kubevirt checkout */
@@ -15,12 +19,15 @@ struct functest_opts {
         char *const *env_unset; /* removed from the environment */
         const char *log_path;   /* full console output */
         bool quiet;             /* do not echo the output, progress only */
-        double grace;           /* seconds between SIGINT and SIGKILL */
+        double grace;           /* seconds between SIGINT and SIGKILL (0: FUNCTEST_GRACE) */
+        /* The run's token: its first firing sends SIGINT, a second Ctrl-C
+         * (hard) SIGKILL. NULL: never stopped. */
+        const struct cancel *cancel;
 };
 
 struct functest_result {
         int exit_code;    /* exit status, or 128+signal */
-        bool interrupted; /* we got SIGINT/SIGTERM and stopped the run */
+        bool interrupted; /* Ctrl-C (the token) stopped the run */
         double elapsed;
         struct ginkgo_progress progress;
 };

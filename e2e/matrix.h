@@ -11,7 +11,8 @@
  * display mode) and what it is expected to show; the matrix passes when
  * every cell shows its expected result. Every step is this same binary
  * (/proc/self/exe) in its own process group, so Ctrl-C is forwarded once
- * and each run still writes its partial results. See configs/matrix.yaml. */
+ * and each run still writes its partial results (the scheduler:
+ * matrix_run.c). See configs/matrix.yaml. */
 #pragma once
 
 #include <stdbool.h>
@@ -58,6 +59,9 @@ struct matrix {
 };
 
 extern const struct schema_field matrix_schema[];
+/* The values of a cell's display and expect.outcome, as written. */
+extern const char *const matrix_display_names[];
+extern const char *const matrix_outcome_names[];
 
 /* Load and validate (names unique and usable as directory names, a KubeVirt
  * checkout for every cell, display off only for a KubeVirt that can turn it

@@ -28,13 +28,6 @@
 #include "provision/base/state.h"
 #include "providers/provider.h"
 
-static volatile sig_atomic_t collect_stop;
-
-static void on_collect_signal(int sig)
-{
-        collect_stop = sig;
-}
-
 static char *utc_stamp(const char *fmt)
 {
         char buf[64];
@@ -122,6 +115,10 @@ static int open_cluster(struct e2e_run *r)
         int q;
 
         if ((q = run_ctx_init(&r->ctx, &r->cfg)) < 0)
+                return q;
+        /* First Ctrl-C: the tests stop with SIGINT and the report is still
+         * written; the second kills what runs and goes on to the report. */
+        if ((q = run_ctx_watch_signals(&r->ctx, CANCEL_SECOND_KILLS_CHILD)) < 0)
                 return q;
         state_file = strdup_printf("%s/state.json", r->ctx.state_dir);
         if (!state_file)
@@ -282,26 +279,26 @@ static int run_setup_dir(struct e2e_run *r)
 
 static void collect(struct e2e_run *r)
 {
+        struct cancel token;
+        /* After a Ctrl-C stopped the tests the collection still runs (the
+         * report needs it) and the next Ctrl-C ends it; otherwise the first
+         * does. */
+        if (cancel_check(&r->ctx.cancel) == -ECANCELED)
+                cancel_init_after_interrupt(&token, &r->ctx.cancel, 0, "artifact collection");
+        else
+                cancel_init_child(&token, &r->ctx.cancel, 0, "artifact collection");
         struct collect_opts co = {
             .kubectl = r->cfg.kubevirt.kubectl,
             .kubeconfig = r->suite.kubeconfig,
             .out_dir = r->collected,
             .state = &r->st,
-            .stop = &collect_stop,
+            .cancel = &token,
+            .log_fd = r->ctx.log_fd,
         };
-        struct sigaction sa = {.sa_handler = on_collect_signal}, old_int, old_term;
 
-        /* Ctrl-C now ends the collection, not vgpuenv: run.json must still
-         * be completed. */
-        collect_stop = 0;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
         log_info("Collecting failure artifacts into %s (Ctrl-C to stop) ...", r->collected);
         collect_artifacts(&co, &r->collected_files);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        if (collect_stop)
+        if (cancel_check(&token) == -ECANCELED)
                 log_notice("Artifact collection interrupted; kept what was collected.");
 }
 
@@ -314,6 +311,7 @@ static int run_suite(struct e2e_run *r)
             .log_path = r->logp,
             .quiet = r->o->quiet,
             .grace = r->o->grace,
+            .cancel = &r->ctx.cancel,
         };
         int q;
 

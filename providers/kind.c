@@ -13,11 +13,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
-#include "providers/kubevirtci_preflight.h"
+#include "providers/kubevirtci_cluster.h"
 #include "providers/provider.h"
 #include "provision/base/plan.h"
-
-#define KIND_RESOURCE "kind-cluster"
 
 static int kind_env(struct run_ctx *ctx, char ***ret)
 {
@@ -33,69 +31,29 @@ static int kind_env(struct run_ctx *ctx, char ***ret)
 /* Explicitly unset, whatever the user's shell exported. */
 static char *const no_display[] = {"env", "-u", "VGPU_DISPLAY", NULL};
 
-struct kind_run {
-        struct run_ctx *ctx;
-        char **env;
-};
-
-static void kind_run_free(void *p)
-{
-        struct kind_run *k = p;
-        strv_free(k->env);
-        free(k);
-}
-
-static int run_record(struct step_run *sr, void *data)
-{
-        struct kind_run *k = data;
-        const struct config *c = k->ctx->cfg;
-        int r;
-
-        if (!file_exists(c->kind.dir))
-                return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
-        if ((r = kubevirtci_check_provider(c->kind.dir, c->kind.provider)) < 0)
-                return r;
-        r = state_add_resource(sr->st, KIND_RESOURCE, c->kind.provider);
-        return r < 0 ? log_error_errno(r, "saving the state file: %m") : 0;
-}
-
-static int undo_cluster(struct step_run *sr, void *data)
-{
-        struct kind_run *k = data;
-        const struct config *c = k->ctx->cfg;
-        int r;
-
-        if (!state_resource_is_ours_this_run(sr->st, KIND_RESOURCE, c->kind.provider))
-                return 0;
-        r = kubevirtci_run_make(sr, c->kind.dir, "cluster-down", k->env, no_display);
-        if (r >= 0)
-                state_drop_resource(sr->st, KIND_RESOURCE, c->kind.provider);
-        return r;
-}
-
 static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state *st)
 {
         const struct config *c = ctx->cfg;
-        struct kind_run *k = plan_own(p, calloc(1, sizeof(struct kind_run)), kind_run_free);
+        struct kubevirtci_cluster *k;
+        char **env = NULL;
         struct step *s;
         int r;
 
         (void)st;
-        if (!k)
-                return log_error_errno(ENOMEM, "out of memory");
-        k->ctx = ctx;
         if (!startswith(c->kind.provider, "kind-"))
                 return log_error_errno(EINVAL,
                                        "kind.provider must be a kubevirtci Kind provider "
                                        "(kind-1.35-vgpu), not %s",
                                        c->kind.provider);
-        if ((r = kind_env(ctx, &k->env)) < 0)
+        if ((r = kind_env(ctx, &env)) < 0)
                 return r;
-        s = plan_add(p, "kind-record", run_record, k);
+        if (!(k = kubevirtci_cluster_new(p, ctx, env, no_display)))
+                return -ENOMEM;
+        s = plan_add(p, "kind-record", kubevirtci_cluster_record, k);
         step_acts_on(s, "the state of cluster %s", c->name);
         step_progress(s, "recording Kind cluster %s before it is made", c->kind.provider);
         step_deadline(s, 30);
-        step_undo(s, undo_cluster, "make cluster-down, if this run started the cluster");
+        step_undo(s, kubevirtci_cluster_undo, "make cluster-down, if this run started the cluster");
         s = kubevirtci_plan_make(p, ctx, "kind-up", c->kind.dir, "cluster-up", k->env, no_display);
         step_progress(s,
                       "make cluster-up (KUBEVIRT_PROVIDER=%s, display off: VGPU_DISPLAY "
@@ -105,32 +63,12 @@ static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
         return plan_error(p);
 }
 
-static int run_forget(struct step_run *sr, void *data)
-{
-        struct run_ctx *ctx = data;
-        state_drop_resource(sr->st, KIND_RESOURCE, ctx->cfg->kind.provider);
-        return state_save(sr->st);
-}
-
 static int kind_plan_down(struct plan *p, struct run_ctx *ctx, const struct state *st)
 {
-        _cleanup_strv_free_ char **env = NULL;
-        struct step *s;
-        int r;
+        char **env = NULL;
+        int r = kind_env(ctx, &env);
 
-        if (!state_has_resource(st, KIND_RESOURCE, ctx->cfg->kind.provider)) {
-                log_notice("the state lists no Kind cluster: nothing to take down");
-                return 0;
-        }
-        if ((r = kind_env(ctx, &env)) < 0)
-                return r;
-        s = kubevirtci_plan_make(p, ctx, "kind-down", ctx->cfg->kind.dir, "cluster-down", env,
-                                 no_display);
-        step_progress(s, "make cluster-down (KUBEVIRT_PROVIDER=%s)", ctx->cfg->kind.provider);
-        s = plan_add(p, "kind-forget", run_forget, ctx);
-        step_progress(s, "dropping the cluster from the state");
-        step_deadline(s, 30);
-        return plan_error(p);
+        return r < 0 ? r : kubevirtci_cluster_plan_down(p, ctx, st, env, no_display);
 }
 
 static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)
@@ -143,23 +81,6 @@ static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         return 0;
 }
 
-static int kind_kubeconfig(struct run_ctx *ctx, char **ret)
-{
-        *ret = kubevirtci_kubeconfig_path(ctx->cfg->kind.dir, ctx->cfg->kind.provider);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int kind_ci_config_dir(struct run_ctx *ctx, char **ret)
-{
-        *ret = kubevirtci_config_path(ctx->cfg->kind.dir);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static const char *kind_kubevirt_provider(struct run_ctx *ctx)
-{
-        return ctx->cfg->kind.provider;
-}
-
 const struct provider_ops provider_kind = {
     .name = "kind",
     .vm_nodes = false,
@@ -169,7 +90,7 @@ const struct provider_ops provider_kind = {
     .plan_up = kind_plan_up,
     .plan_down = kind_plan_down,
     .status = kind_status,
-    .kubeconfig = kind_kubeconfig,
-    .kubevirt_provider = kind_kubevirt_provider,
-    .ci_config_dir = kind_ci_config_dir,
+    .kubeconfig = kubevirtci_cluster_kubeconfig,
+    .kubevirt_provider = kubevirtci_cluster_kubevirt_provider,
+    .ci_config_dir = kubevirtci_cluster_ci_config_dir,
 };

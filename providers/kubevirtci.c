@@ -15,12 +15,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
+#include "providers/kubevirtci_cluster.h"
 #include "providers/kubevirtci_preflight.h"
 #include "providers/provider.h"
 #include "provision/base/plan.h"
 #include "provision/base/ssh.h"
-
-#define KUBEVIRTCI_RESOURCE "kubevirtci-cluster"
 
 /* ---- KUBEVIRT_PROVIDER_EXTRA_ARGS --------------------------------------- */
 
@@ -330,18 +329,6 @@ static int kvci_registry(struct run_ctx *ctx, char ***ret_port_argv, char ***ret
         return 0;
 }
 
-struct kvci_run {
-        struct run_ctx *ctx;
-        char **env;
-};
-
-static void kvci_run_free(void *p)
-{
-        struct kvci_run *k = p;
-        strv_free(k->env);
-        free(k);
-}
-
 static int user_key(struct run_ctx *ctx, char **ret_identity, char **ret_pub)
 {
         const struct config *c = ctx->cfg;
@@ -367,7 +354,7 @@ static int user_key(struct run_ctx *ctx, char **ret_identity, char **ret_pub)
 }
 
 /* node01's forwarded ssh port, from `cluster-up/cli.sh ports ssh`. */
-static int node01_port(struct step_run *sr, const struct kvci_run *k, const char *cli,
+static int node01_port(struct step_run *sr, const struct kubevirtci_cluster *k, const char *cli,
                        unsigned long long *ret)
 {
         char *const ports[] = {(char *)cli, "ports", "ssh", NULL};
@@ -386,7 +373,7 @@ static int node01_port(struct step_run *sr, const struct kvci_run *k, const char
 
 static int run_register(struct step_run *sr, void *data)
 {
-        struct kvci_run *k = data;
+        struct kubevirtci_cluster *k = data;
         const struct config *c = k->ctx->cfg;
         _cleanup_free_ char *up = kubevirtci_cluster_up_dir(c->kubevirtci.dir);
         _cleanup_free_ char *cli = up ? strdup_printf("%s/cli.sh", up) : NULL;
@@ -435,49 +422,14 @@ static int run_register(struct step_run *sr, void *data)
         return state_set_node(sr->st, &t);
 }
 
-static int undo_cluster(struct step_run *sr, void *data)
-{
-        struct kvci_run *k = data;
-        const struct config *c = k->ctx->cfg;
-        int r;
-
-        if (!state_resource_is_ours_this_run(sr->st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider))
-                return 0;
-        r = kubevirtci_run_make(sr, c->kubevirtci.dir, "cluster-down", k->env, NULL);
-        if (r >= 0)
-                state_drop_resource(sr->st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
-        return r;
-}
-
 /* Before anything exists: the provider, and a node image whose QEMU has
  * the virtio-gpu-pci device (kubevirtci_preflight.h). */
 static int run_checks(struct step_run *sr, void *data)
 {
-        struct kvci_run *k = data;
-        const struct config *c = k->ctx->cfg;
-        int r;
+        struct kubevirtci_cluster *k = data;
+        int r = kubevirtci_cluster_check(k);
 
-        if (!file_exists(c->kubevirtci.dir))
-                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
-                                       c->kubevirtci.dir);
-        if ((r = kubevirtci_check_provider(c->kubevirtci.dir, c->kubevirtci.provider)) < 0)
-                return r;
-        return kubevirtci_check_node_image(sr);
-}
-
-static int run_record(struct step_run *sr, void *data)
-{
-        struct kvci_run *k = data;
-        const struct config *c = k->ctx->cfg;
-        int r;
-
-        if (!file_exists(c->kubevirtci.dir))
-                return log_error_errno(ENOENT, "kubevirtci.dir %s does not exist",
-                                       c->kubevirtci.dir);
-        /* Recorded before make runs: a crash in the middle still has down
-         * take it down. */
-        r = state_add_resource(sr->st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider);
-        return r < 0 ? log_error_errno(r, "saving the state file: %m") : 0;
+        return r < 0 ? r : kubevirtci_check_node_image(sr);
 }
 
 static char **kubevirtci_node_names(const struct config *c)
@@ -491,22 +443,24 @@ static char **kubevirtci_node_names(const struct config *c)
 static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct state *st)
 {
         const struct config *c = ctx->cfg;
-        struct kvci_run *k = plan_own(p, calloc(1, sizeof(struct kvci_run)), kvci_run_free);
+        struct kubevirtci_cluster *k;
+        char **env = NULL;
         struct step *s;
         int r;
 
         (void)st;
-        if (!k)
-                return log_error_errno(ENOMEM, "out of memory");
-        k->ctx = ctx;
         /* An unknown provider is the first thing to say (the node image is
          * judged against its name); a checkout that is not there yet is
          * judged by the checks step. */
         if (file_exists(c->kubevirtci.dir) &&
             (r = kubevirtci_check_provider(c->kubevirtci.dir, c->kubevirtci.provider)) < 0)
                 return r;
-        if ((r = make_env(ctx, &k->env)) < 0 || (r = kubevirtci_node_image_env(c, &k->env)) < 0)
+        if ((r = make_env(ctx, &env)) < 0 || (r = kubevirtci_node_image_env(c, &env)) < 0) {
+                strv_free(env);
                 return r;
+        }
+        if (!(k = kubevirtci_cluster_new(p, ctx, env, NULL)))
+                return -ENOMEM;
         if (c->nodes.count > 1)
                 log_notice("kubevirtci publishes only node01's ssh port: node setup runs on "
                            "node01; node02..node%02u are not set up (docs/providers.md)",
@@ -522,12 +476,12 @@ static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct 
                     "--entrypoint /usr/bin/qemu-kvm %s -device help   (lists virtio-gpu-pci)",
                     c->kubevirtci.dir, c->kubevirtci.provider, kubevirtci_container_cli(),
                     c->kubevirtci.node_image ? c->kubevirtci.node_image : "(unset)");
-        s = plan_add(p, "kubevirtci-record", run_record, k);
+        s = plan_add(p, "kubevirtci-record", kubevirtci_cluster_record, k);
         step_acts_on(s, "the state of cluster %s", c->name);
         step_progress(s, "recording kubevirtci cluster %s before it is made",
                       c->kubevirtci.provider);
         step_deadline(s, 30);
-        step_undo(s, undo_cluster, "make cluster-down, if this run started the cluster");
+        step_undo(s, kubevirtci_cluster_undo, "make cluster-down, if this run started the cluster");
         /* kubevirtci's cluster-up is itself idempotent for a running cluster
          * of the same provider (gocli reuses it), so a re-run converges. */
         s = kubevirtci_plan_make(p, ctx, "kubevirtci-up", c->kubevirtci.dir, "cluster-up", k->env,
@@ -545,33 +499,12 @@ static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct 
         return plan_error(p);
 }
 
-static int run_forget(struct step_run *sr, void *data)
-{
-        struct run_ctx *ctx = data;
-        state_drop_resource(sr->st, KUBEVIRTCI_RESOURCE, ctx->cfg->kubevirtci.provider);
-        return state_save(sr->st);
-}
-
 static int kubevirtci_plan_down(struct plan *p, struct run_ctx *ctx, const struct state *st)
 {
-        const struct config *c = ctx->cfg;
-        _cleanup_strv_free_ char **env = NULL;
-        struct step *s;
-        int r;
+        char **env = NULL;
+        int r = make_env(ctx, &env);
 
-        if (!state_has_resource(st, KUBEVIRTCI_RESOURCE, c->kubevirtci.provider)) {
-                log_notice("the state lists no kubevirtci cluster: nothing to take down");
-                return 0;
-        }
-        if ((r = make_env(ctx, &env)) < 0)
-                return r;
-        s = kubevirtci_plan_make(p, ctx, "kubevirtci-down", c->kubevirtci.dir, "cluster-down", env,
-                                 NULL);
-        step_progress(s, "make cluster-down (KUBEVIRT_PROVIDER=%s)", c->kubevirtci.provider);
-        s = plan_add(p, "kubevirtci-forget", run_forget, ctx);
-        step_progress(s, "dropping the cluster from the state");
-        step_deadline(s, 30);
-        return plan_error(p);
+        return r < 0 ? r : kubevirtci_cluster_plan_down(p, ctx, st, env, NULL);
 }
 
 static int kubevirtci_status(struct run_ctx *ctx, struct state *st, cJSON *out)
@@ -586,23 +519,6 @@ static int kubevirtci_status(struct run_ctx *ctx, struct state *st, cJSON *out)
         return 0;
 }
 
-static int kubevirtci_kubeconfig(struct run_ctx *ctx, char **ret)
-{
-        *ret = kubevirtci_kubeconfig_path(ctx->cfg->kubevirtci.dir, ctx->cfg->kubevirtci.provider);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int kubevirtci_ci_config_dir(struct run_ctx *ctx, char **ret)
-{
-        *ret = kubevirtci_config_path(ctx->cfg->kubevirtci.dir);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static const char *kubevirtci_kubevirt_provider(struct run_ctx *ctx)
-{
-        return ctx->cfg->kubevirtci.provider;
-}
-
 const struct provider_ops provider_kubevirtci = {
     .name = "kubevirtci",
     .vm_nodes = true,
@@ -613,8 +529,8 @@ const struct provider_ops provider_kubevirtci = {
     .plan_up = kubevirtci_plan_up,
     .plan_down = kubevirtci_plan_down,
     .status = kubevirtci_status,
-    .kubeconfig = kubevirtci_kubeconfig,
-    .kubevirt_provider = kubevirtci_kubevirt_provider,
-    .ci_config_dir = kubevirtci_ci_config_dir,
+    .kubeconfig = kubevirtci_cluster_kubeconfig,
+    .kubevirt_provider = kubevirtci_cluster_kubevirt_provider,
+    .ci_config_dir = kubevirtci_cluster_ci_config_dir,
     .registry = kvci_registry,
 };

@@ -28,8 +28,7 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
-static int add(cJSON *links, int n, const char *check, bool ok, const char *detail,
-               const char *fix)
+static int add(cJSON *links, int n, const char *check, bool ok, const char *detail, const char *fix)
 {
         cJSON *o = cJSON_CreateObject();
         if (!o || !cJSON_AddNumberToObject(o, "link", n) ||
@@ -142,9 +141,10 @@ static int link_resource(const struct cluster_doctor *d, cJSON *links)
                     at(n, (const char *const[]){"status", "allocatable", NULL}), d->resource);
                 bool some = cJSON_IsString(q) && strtoll(q->valuestring, NULL, 10) > 0;
                 have += some;
-                char *next = strdup_printf("%s%s%s: %s %s", detail ? detail : "", detail ? "; " : "",
-                                           cJSON_IsString(name) ? name->valuestring : "?",
-                                           d->resource, cJSON_IsString(q) ? q->valuestring : "none");
+                char *next =
+                    strdup_printf("%s%s%s: %s %s", detail ? detail : "", detail ? "; " : "",
+                                  cJSON_IsString(name) ? name->valuestring : "?", d->resource,
+                                  cJSON_IsString(q) ? q->valuestring : "none");
                 free(detail);
                 if (!(detail = next))
                         return -ENOMEM;
@@ -173,12 +173,12 @@ static bool has_vmi_webhook(const cJSON *mwc)
 static bool has_sidecar_gate(const cJSON *kvs)
 {
         const cJSON *kv, *g;
-        cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(kvs, "items"))
-            cJSON_ArrayForEach(g, at(kv, (const char *const[]){"spec", "configuration",
-                                                               "developerConfiguration",
-                                                               "featureGates", NULL})) if (cJSON_IsString(g) &&
-                                                                                           streq(g->valuestring,
-                                                                                                 "Sidecar")) return true;
+        cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(kvs, "items")) cJSON_ArrayForEach(
+            g,
+            at(kv, (const char *const[]){"spec", "configuration", "developerConfiguration",
+                                         "featureGates", NULL})) if (cJSON_IsString(g) &&
+                                                                     streq(g->valuestring,
+                                                                           "Sidecar")) return true;
         return false;
 }
 
@@ -186,11 +186,12 @@ static bool has_sidecar_gate(const cJSON *kvs)
  * show the nodes can pull it. */
 static int hook_image(const struct cluster_doctor *d, char **detail, bool *ok)
 {
-        const char *args[] = {"get", "pods", "-n", d->webhook_namespace, "-l", DP_LABEL, "-o", "json",
-                              NULL};
+        const char *args[] = {"get", "pods", "-n", d->webhook_namespace, "-l", DP_LABEL,
+                              "-o",  "json", NULL};
         _cleanup_(cJSON_Deletep) cJSON *pods = NULL;
         _cleanup_free_ char *err = NULL;
-        int r = kget(d, "kubectl get pods (device plugin)", args, &pods, &err), running = 0, all = 0;
+        int r = kget(d, "kubectl get pods (device plugin)", args, &pods, &err), running = 0,
+            all = 0;
         const cJSON *p;
         const char *image = NULL;
         if (r < 0)
@@ -207,8 +208,8 @@ static int hook_image(const struct cluster_doctor *d, char **detail, bool *ok)
                         image = im->valuestring;
         }
         *ok = running > 0;
-        *detail = pods ? strdup_printf("image %s: %d of %d device plugin pods running", image ? image : "?",
-                                       running, all)
+        *detail = pods ? strdup_printf("image %s: %d of %d device plugin pods running",
+                                       image ? image : "?", running, all)
                        : strdup(err ? err : "no answer");
         return *detail ? 0 : -ENOMEM;
 }
@@ -216,10 +217,10 @@ static int hook_image(const struct cluster_doctor *d, char **detail, bool *ok)
 static int link_hook(const struct cluster_doctor *d, cJSON *links)
 {
         static const char check[] = "onDefineDomain hook";
-        static const char *const mwc_args[] = {"get", "mutatingwebhookconfiguration",
-                                               "mesa-injector", "-o", "json", NULL};
-        static const char *const kv_args[] = {"get", "kubevirts", "--all-namespaces", "-o", "json",
-                                              NULL};
+        static const char *const mwc_args[] = {
+            "get", "mutatingwebhookconfiguration", "mesa-injector", "-o", "json", NULL};
+        static const char *const kv_args[] = {"get", "kubevirts", "--all-namespaces",
+                                              "-o",  "json",      NULL};
         _cleanup_(cJSON_Deletep) cJSON *mwc = NULL, *kvs = NULL;
         _cleanup_free_ char *e1 = NULL, *e2 = NULL, *img = NULL, *detail = NULL;
         bool img_ok = false;
@@ -269,8 +270,8 @@ static char *probe_pod_json(const char *name, const char *ns, const char *image,
         meta = cJSON_AddObjectToObject(p, "metadata");
         cJSON_AddStringToObject(meta, "name", name);
         cJSON_AddStringToObject(meta, "namespace", ns);
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), "app.kubernetes.io/part-of",
-                                "vgpuenv");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"),
+                                "app.kubernetes.io/part-of", "vgpuenv");
         spec = cJSON_AddObjectToObject(p, "spec");
         cJSON_AddStringToObject(spec, "restartPolicy", "Never");
         cJSON_AddBoolToObject(spec, "hostNetwork", true);
@@ -286,9 +287,10 @@ static char *probe_pod_json(const char *name, const char *ns, const char *image,
         cJSON_AddItemToArray(cmd, cJSON_CreateString("/bin/sh"));
         cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
         cJSON_AddItemToArray(
-            cmd, cJSON_CreateString("for q in /usr/libexec/qemu-kvm /usr/bin/qemu-system-x86_64; do "
-                                    "if [ -x \"$q\" ]; then exec \"$q\" -display help; fi; done; "
-                                    "echo 'no QEMU in this image'; exit 3"));
+            cmd,
+            cJSON_CreateString("for q in /usr/libexec/qemu-kvm /usr/bin/qemu-system-x86_64; do "
+                               "if [ -x \"$q\" ]; then exec \"$q\" -display help; fi; done; "
+                               "echo 'no QEMU in this image'; exit 3"));
         char *s = cJSON_PrintUnformatted(p);
         cJSON_Delete(p);
         return s;
@@ -311,8 +313,8 @@ static int run_probe(const struct cluster_doctor *d, const char *image, char **o
 {
         _cleanup_free_ char *name = strdup_printf("vgpuenv-doctor-qemu-%ld", (long)getpid());
         _cleanup_free_ char *node = first_node(d);
-        _cleanup_free_ char *json = name ? probe_pod_json(name, d->webhook_namespace, image, node)
-                                         : NULL;
+        _cleanup_free_ char *json =
+            name ? probe_pod_json(name, d->webhook_namespace, image, node) : NULL;
         char file[] = "/tmp/vgpuenv-doctor-pod.XXXXXX";
         int fd = json ? mkstemp(file) : -1, r = 0;
         if (fd < 0)
@@ -328,8 +330,8 @@ static int run_probe(const struct cluster_doctor *d, const char *image, char **o
                 *phase = strdup_printf("not created: %s", a.err.data ? a.err.data : strerror(-r));
                 return *phase ? 0 : -ENOMEM;
         }
-        const char *get[] = {"get", "pod", name, "-n", d->webhook_namespace, "-o",
-                             "jsonpath={.status.phase}", NULL};
+        const char *get[] = {
+            "get", "pod", name, "-n", d->webhook_namespace, "-o", "jsonpath={.status.phase}", NULL};
         for (unsigned waited = 0; r >= 0 && waited < PROBE_SECONDS; waited += 2) {
                 _cleanup_proc_result_ struct proc_result g = {0};
                 if ((r = kubectl_plain(d, "kubectl get pod (probe)", get, &g)) < 0)
@@ -344,8 +346,9 @@ static int run_probe(const struct cluster_doctor *d, const char *image, char **o
         _cleanup_proc_result_ struct proc_result l = {0};
         if (*phase && kubectl_plain(d, "kubectl logs (probe)", logs, &l) >= 0 && l.out.data)
                 *out = strdup(l.out.data);
-        const char *del[] = {"delete", "pod", name, "-n", d->webhook_namespace, "--wait=false",
-                             "--ignore-not-found", NULL};
+        const char *del[] = {
+            "delete", "pod", name, "-n", d->webhook_namespace, "--wait=false", "--ignore-not-found",
+            NULL};
         _cleanup_proc_result_ struct proc_result x = {0};
         (void)kubectl_plain(d, "kubectl delete (probe pod)", del, &x);
         if (!*phase)
@@ -371,8 +374,9 @@ static int link_launcher(const struct cluster_doctor *d, cJSON *links)
         static const char fix[] = "kubevirt.launcher_gl: true (vgpuenv up builds "
                                   "images/launcher/Containerfile and sets virt-operator's "
                                   "VIRT_LAUNCHER_IMAGE)";
-        const char *args[] = {"get", "deployment", "virt-controller", "-n", d->cfg->kubevirt.namespace,
-                              "-o", "json", NULL};
+        const char *args[] = {
+            "get",  "deployment", "virt-controller", "-n", d->cfg->kubevirt.namespace, "-o",
+            "json", NULL};
         _cleanup_(cJSON_Deletep) cJSON *dep = NULL;
         _cleanup_free_ char *err = NULL, *image = NULL, *out = NULL, *phase = NULL, *detail = NULL;
         int r = kget(d, "kubectl get deployment virt-controller", args, &dep, &err);

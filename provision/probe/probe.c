@@ -550,59 +550,69 @@ out:
         return ok;
 }
 
-static void check_export(struct probe *p)
+/* The dmabuf export entry points; false (the check failed) when absent. */
+static bool load_export_fns(struct probe *p, struct export_fns *f)
 {
-        static const EGLint ctx_attr[] = {EGL_CONTEXT_CLIENT_VERSION, 2, EGL_NONE};
-        const char *ext = p->eglQueryString(p->dpy, EGL_EXTENSIONS);
-        EGLConfig config = EGL_NO_CONFIG_KHR;
-        EGLContext ctx = EGL_NO_CONTEXT;
-        struct export_fns f = {};
-        struct gl_fns gl = {};
-        const unsigned char *renderer;
-        char err[512], bo_msg[320], tex_msg[320], card_msg[320], card[64] = "";
-
-        f.create_image = (PFNEGLCREATEIMAGEKHRPROC)p->eglGetProcAddress("eglCreateImageKHR");
-        f.destroy_image = (PFNEGLDESTROYIMAGEKHRPROC)p->eglGetProcAddress("eglDestroyImageKHR");
-        f.query = (PFNEGLEXPORTDMABUFIMAGEQUERYMESAPROC)p->eglGetProcAddress(
+        f->create_image = (PFNEGLCREATEIMAGEKHRPROC)p->eglGetProcAddress("eglCreateImageKHR");
+        f->destroy_image = (PFNEGLDESTROYIMAGEKHRPROC)p->eglGetProcAddress("eglDestroyImageKHR");
+        f->query = (PFNEGLEXPORTDMABUFIMAGEQUERYMESAPROC)p->eglGetProcAddress(
             "eglExportDMABUFImageQueryMESA");
-        f.export =
+        f->export =
             (PFNEGLEXPORTDMABUFIMAGEMESAPROC)p->eglGetProcAddress("eglExportDMABUFImageMESA");
-        if (!f.create_image || !f.destroy_image || !f.query || !f.export) {
-                set(p, C_EXPORT, ST_FAIL,
-                    "%s lacks eglCreateImageKHR or the dmabuf export functions", p->egl_lib);
-                return;
-        }
+        if (f->create_image && f->destroy_image && f->query && f->export)
+                return true;
+        set(p, C_EXPORT, ST_FAIL, "%s lacks eglCreateImageKHR or the dmabuf export functions",
+            p->egl_lib);
+        return false;
+}
 
-        /* QEMU's egl-headless makes a GL context current without a surface;
-         * the probe does the same before exporting. */
+/* The GL ES calls the texture path makes, from p->gles_lib. */
+static bool load_gl_fns(struct probe *p, struct gl_fns *gl)
+{
+        char err[512];
+
         p->gles_handle = dlopen(p->gles_lib, RTLD_NOW | RTLD_LOCAL);
         if (!p->gles_handle) {
                 set(p, C_EXPORT, ST_FAIL,
                     "cannot load %s (%s): the GL ES library is missing (Debian: libgles2, RHEL: "
                     "libglvnd-gles)",
                     p->gles_lib, dlerror());
-                return;
+                return false;
         }
-        if (!sym(p->gles_handle, p->gles_lib, "glGenTextures", &gl.gen_textures, err,
+        if (!sym(p->gles_handle, p->gles_lib, "glGenTextures", &gl->gen_textures, err,
                  sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glBindTexture", &gl.bind_texture, err,
+            !sym(p->gles_handle, p->gles_lib, "glBindTexture", &gl->bind_texture, err,
                  sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glTexImage2D", &gl.tex_image_2d, err, sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glDeleteTextures", &gl.delete_textures, err,
+            !sym(p->gles_handle, p->gles_lib, "glTexImage2D", &gl->tex_image_2d, err,
                  sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glGetString", &gl.get_string, err, sizeof(err)) ||
-            !sym(p->gles_handle, p->gles_lib, "glGetError", &gl.get_error, err, sizeof(err))) {
+            !sym(p->gles_handle, p->gles_lib, "glDeleteTextures", &gl->delete_textures, err,
+                 sizeof(err)) ||
+            !sym(p->gles_handle, p->gles_lib, "glGetString", &gl->get_string, err, sizeof(err)) ||
+            !sym(p->gles_handle, p->gles_lib, "glGetError", &gl->get_error, err, sizeof(err))) {
                 set(p, C_EXPORT, ST_FAIL, "%s", err);
-                return;
+                return false;
         }
+        return true;
+}
+
+/* QEMU's egl-headless makes a GL ES context current without a surface; the
+ * probe does the same before exporting. EGL_NO_CONTEXT (the check failed)
+ * when it cannot. */
+static EGLContext make_surfaceless_context(struct probe *p)
+{
+        static const EGLint ctx_attr[] = {EGL_CONTEXT_CLIENT_VERSION, 2, EGL_NONE};
+        const char *ext = p->eglQueryString(p->dpy, EGL_EXTENSIONS);
+        EGLConfig config = EGL_NO_CONFIG_KHR;
+        EGLContext ctx;
+
         if (!has_ext(ext, "EGL_KHR_surfaceless_context")) {
                 set(p, C_EXPORT, ST_FAIL,
                     "EGL_KHR_surfaceless_context is not offered: QEMU's egl-headless needs it");
-                return;
+                return EGL_NO_CONTEXT;
         }
         if (!p->eglBindAPI(EGL_OPENGL_ES_API)) {
                 set(p, C_EXPORT, ST_FAIL, "eglBindAPI(GL ES) failed: %s", egl_err(p));
-                return;
+                return EGL_NO_CONTEXT;
         }
         if (!has_ext(ext, "EGL_KHR_no_config_context") &&
             !has_ext(ext, "EGL_MESA_configless_context")) {
@@ -611,38 +621,46 @@ static void check_export(struct probe *p)
 
                 if (!p->eglChooseConfig(p->dpy, want, &config, 1, &n) || n < 1) {
                         set(p, C_EXPORT, ST_FAIL, "no EGL config for GL ES 2: %s", egl_err(p));
-                        return;
+                        return EGL_NO_CONTEXT;
                 }
         }
         ctx = p->eglCreateContext(p->dpy, config, EGL_NO_CONTEXT, ctx_attr);
         if (ctx == EGL_NO_CONTEXT) {
                 set(p, C_EXPORT, ST_FAIL, "eglCreateContext (GL ES 2) failed: %s", egl_err(p));
-                return;
+                return EGL_NO_CONTEXT;
         }
         if (!p->eglMakeCurrent(p->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, ctx)) {
                 set(p, C_EXPORT, ST_FAIL, "eglMakeCurrent without a surface failed: %s",
                     egl_err(p));
                 p->eglDestroyContext(p->dpy, ctx);
-                return;
+                return EGL_NO_CONTEXT;
         }
-        renderer = gl.get_string(PROBE_GL_RENDERER);
+        return ctx;
+}
 
-        /* Two ways to get an exportable image; either proves the driver can
-         * hand out dmabufs. The texture path is what QEMU does. */
-        if (export_via_texture(p, &f, &gl, ctx, tex_msg, sizeof(tex_msg)))
+/* Two ways to get an exportable image, then the primary node; any one
+ * proves the driver can hand out dmabufs. The texture path is what QEMU
+ * does. */
+static void try_exports(struct probe *p, const struct export_fns *f, const struct gl_fns *gl,
+                        EGLContext ctx)
+{
+        const unsigned char *r = gl->get_string(PROBE_GL_RENDERER);
+        const char *renderer = r ? (const char *)r : "?";
+        char bo_msg[320], tex_msg[320], card_msg[320], card[64] = "";
+
+        if (export_via_texture(p, f, gl, ctx, tex_msg, sizeof(tex_msg)))
                 set(p, C_EXPORT, ST_PASS, "GL texture exported: %s; GL renderer %s", tex_msg,
-                    renderer ? (const char *)renderer : "?");
-        else if (export_via_bo(p, &f, p->dpy, p->gbm, bo_msg, sizeof(bo_msg)))
+                    renderer);
+        else if (export_via_bo(p, f, p->dpy, p->gbm, bo_msg, sizeof(bo_msg)))
                 set(p, C_EXPORT, ST_PASS,
                     "GBM bo exported: %s (GL texture path failed: %s); GL renderer %s", bo_msg,
-                    tex_msg, renderer ? (const char *)renderer : "?");
+                    tex_msg, renderer);
         else if (!p->no_primary &&
-                 export_via_primary(p, &f, card, sizeof(card), card_msg, sizeof(card_msg)))
+                 export_via_primary(p, f, card, sizeof(card), card_msg, sizeof(card_msg)))
                 set(p, C_EXPORT, ST_PASS,
                     "GBM bo exported through the primary node %s: %s; the render node itself "
-                    "cannot "
-                    "allocate with GL renderer %s (GL texture: %s; GBM bo: %s)",
-                    card, card_msg, renderer ? (const char *)renderer : "?", tex_msg, bo_msg);
+                    "cannot allocate with GL renderer %s (GL texture: %s; GBM bo: %s)",
+                    card, card_msg, renderer, tex_msg, bo_msg);
         else if (p->no_primary)
                 set(p, C_EXPORT, ST_FAIL,
                     "no dmabuf could be exported from %s: GL texture: %s; GBM bo: %s", p->device,
@@ -651,7 +669,19 @@ static void check_export(struct probe *p)
                 set(p, C_EXPORT, ST_FAIL,
                     "no dmabuf could be exported: GL texture: %s; GBM bo: %s; primary node: %s",
                     tex_msg, bo_msg, card_msg);
+}
 
+static void check_export(struct probe *p)
+{
+        struct export_fns f = {};
+        struct gl_fns gl = {};
+        EGLContext ctx;
+
+        if (!load_export_fns(p, &f) || !load_gl_fns(p, &gl))
+                return;
+        if ((ctx = make_surfaceless_context(p)) == EGL_NO_CONTEXT)
+                return;
+        try_exports(p, &f, &gl, ctx);
         p->eglMakeCurrent(p->dpy, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
         p->eglDestroyContext(p->dpy, ctx);
 }
@@ -749,7 +779,9 @@ static void usage(FILE *f)
               f);
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into p, *json and *quiet: -1 to go on, else the
+ * exit status (0 for --help, 2 for bad usage). */
+static int parse_args(int argc, char **argv, struct probe *p, bool *json, bool *quiet)
 {
         enum { OPT_EGL_LIB = 0x100, OPT_GBM_LIB, OPT_GLES_LIB, OPT_ANY_DEVICE, OPT_RENDER_ONLY };
         static const struct option opts[] = {
@@ -765,44 +797,36 @@ int main(int argc, char **argv)
             {"render-node-only", no_argument, NULL, OPT_RENDER_ONLY},
             {},
         };
-        struct probe p = {
-            .gbm_lib = "libgbm.so.1",
-            .egl_lib = "libEGL.so.1",
-            .gles_lib = "libGLESv2.so.2",
-            .fd = -1,
-            .dpy = EGL_NO_DISPLAY,
-        };
-        bool json = false, quiet = false, ok = true;
         int c;
 
         while ((c = getopt_long(argc, argv, "d:jqh", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'd':
-                        p.device_opt = optarg;
+                        p->device_opt = optarg;
                         break;
                 case 'j':
-                        json = true;
+                        *json = true;
                         break;
                 case 'q':
-                        quiet = true;
+                        *quiet = true;
                         break;
                 case 'h':
                         usage(stdout);
                         return 0;
                 case OPT_EGL_LIB:
-                        p.egl_lib = optarg;
+                        p->egl_lib = optarg;
                         break;
                 case OPT_GBM_LIB:
-                        p.gbm_lib = optarg;
+                        p->gbm_lib = optarg;
                         break;
                 case OPT_GLES_LIB:
-                        p.gles_lib = optarg;
+                        p->gles_lib = optarg;
                         break;
                 case OPT_ANY_DEVICE:
-                        p.any_device = true;
+                        p->any_device = true;
                         break;
                 case OPT_RENDER_ONLY:
-                        p.no_primary = true;
+                        p->no_primary = true;
                         break;
                 default:
                         usage(stderr);
@@ -814,11 +838,27 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        if (p.device_opt && !*p.device_opt) {
+        if (p->device_opt && !*p->device_opt) {
                 fprintf(stderr, "vgpuenv-probe: --device needs a path\n");
                 return 2;
         }
+        return -1;
+}
 
+int main(int argc, char **argv)
+{
+        struct probe p = {
+            .gbm_lib = "libgbm.so.1",
+            .egl_lib = "libEGL.so.1",
+            .gles_lib = "libGLESv2.so.2",
+            .fd = -1,
+            .dpy = EGL_NO_DISPLAY,
+        };
+        bool json = false, quiet = false, ok = true;
+        int rc = parse_args(argc, argv, &p, &json, &quiet);
+
+        if (rc >= 0)
+                return rc;
         /* Each check runs only when the one it builds on passed. */
         check_render_node(&p);
         if (p.checks[C_RENDER].status == ST_PASS)

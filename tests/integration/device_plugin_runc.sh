@@ -34,6 +34,7 @@ step() { echo "== $1 ($(($(date +%s) - started)) s)"; }
 # failure meanwhile stops that up first (Ctrl-C: it rolls back), then downs.
 up_pid= mi_pid=
 stop_all() {
+	set +e # best effort: the plugin or up may already be gone
 	[ -n "$mi_pid" ] && kill "$mi_pid" 2>/dev/null
 	if [ -n "$up_pid" ] && kill -INT "$up_pid" 2>/dev/null; then
 		wait "$up_pid" 2>/dev/null

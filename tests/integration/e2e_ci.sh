@@ -5,24 +5,8 @@
 # the right order with cluster-down always (make replaced by a recorder),
 # and the GitHub Actions workflow has the Kind-vs-VM matrix and calls only
 # targets that exist.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-VG=$ROOT/build/vgpuenv
-[ -x "$VG" ] || { echo "build/vgpuenv missing: run make first"; exit 1; }
-T=$(mktemp -d /tmp/e2e-ci-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# shellcheck source=../fixtures/kubevirt/setup-clusters.sh
-. "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
+. "$(dirname "$0")/../lib/e2e.sh"
 export FIXTURE_ENV_FILE=$T/env.txt
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-	local what=$1
-	shift
-	"$@" || fail "$what"
-	echo "ok - $what"
-}
-has() { grep -qF -- "$2" "$1"; }
 # Nested make: no jobserver or flags from an outer `make test`.
 unset MAKEFLAGS MFLAGS MAKELEVEL
 

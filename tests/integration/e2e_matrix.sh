@@ -5,24 +5,7 @@
 # VGPUENV_SELF by a recorder that runs everything else for real), one run
 # directory per cell, the reports in every format, parallel cells, and
 # matrix files that must be refused with file:line:column.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-VG=$ROOT/build/vgpuenv
-[ -x "$VG" ] || { echo "build/vgpuenv missing: run make first"; exit 1; }
-T=$(mktemp -d /tmp/e2e-matrix-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# shellcheck source=../fixtures/kubevirt/setup-clusters.sh
-. "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-	local what=$1
-	shift
-	"$@" || fail "$what"
-	echo "ok - $what"
-}
-has() { grep -qF -- "$2" "$1"; }
-json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+. "$(dirname "$0")/../lib/e2e.sh"
 
 export KUBECONFIG=$T/local.kubeconfig
 # The cells' clusters as the fixture suite plays them: Kind with a DMABUF fake

@@ -10,32 +10,18 @@
 #   modules and mdev types saved next to the kubectl artifacts; a node whose
 #   host key does not match the pinned one is refused, recorded in
 #   commands.txt, and does not stop the collection.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-VG=$ROOT/build/vgpuenv
+. "$(dirname "$0")/../lib/e2e.sh"
 SSHD=/usr/sbin/sshd
-[ -x "$VG" ] || { echo "build/vgpuenv missing: run make first"; exit 1; }
-[ -x "$SSHD" ] || { echo "SKIP: $SSHD not installed (package openssh-server, see make deps)"; exit 77; }
-command -v ssh-keygen >/dev/null || { echo "SKIP: ssh-keygen not installed"; exit 77; }
-T=$(mktemp -d /tmp/e2e-probe-XXXXXX)
+[ -x "$SSHD" ] || skip "$SSHD not installed (package openssh-server, see make deps)"
+command -v ssh-keygen >/dev/null || skip "ssh-keygen not installed"
 SSHD_PID= HOOK_PID=
 cleanup() {
+	set +e # best effort: whatever is left goes
 	[ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null
 	[ -n "$HOOK_PID" ] && kill "$HOOK_PID" 2>/dev/null && wait "$HOOK_PID" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
-# shellcheck source=../fixtures/kubevirt/setup-clusters.sh
-. "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-	local what=$1
-	shift
-	"$@" || fail "$what"
-	echo "ok - $what"
-}
-has() { grep -qF -- "$2" "$1"; }
 
 ssh-keygen -q -t ed25519 -N '' -f "$T/host" -C host
 ssh-keygen -q -t ed25519 -N '' -f "$T/other-host" -C other
@@ -72,7 +58,7 @@ json.dump({"cluster": "e2e-local", "provider": "local", "resources": [],
 PY
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-command -v curl >/dev/null || { echo "SKIP: curl not installed (make deps installs it)"; exit 77; }
+command -v curl >/dev/null || skip "curl not installed (make deps installs it)"
 # ---- the webhook, proven from node1 -------------------------------------------
 hook_port=$(free_port)
 dead_port=$(free_port)

@@ -8,24 +8,9 @@
 # specs, relative artifact links that exist), the cell colours are read as
 # Chromium computes them, and the page must load nothing from outside. A screenshot is kept in
 # build/test-logs/e2e-report.png for people to look at.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-VG=$ROOT/build/vgpuenv
-[ -x "$VG" ] || { echo "build/vgpuenv missing: run make first"; exit 1; }
+. "$(dirname "$0")/../lib/e2e.sh"
 CHROMIUM=$(command -v chromium || true)
-[ -n "$CHROMIUM" ] || { echo "SKIP: chromium not installed (make deps installs it)"; exit 77; }
-T=$(mktemp -d /tmp/e2e-html-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# shellcheck source=../fixtures/kubevirt/setup-clusters.sh
-. "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() {
-	local what=$1
-	shift
-	"$@" || fail "$what"
-	echo "ok - $what"
-}
+[ -n "$CHROMIUM" ] || skip "chromium not installed (make deps installs it)"
 
 export KUBECONFIG=$T/local.kubeconfig
 export FIXTURE_SCENARIO_kind_dmabuf=opengl FIXTURE_SCENARIO_kind_region=pass FIXTURE_SCENARIO_local_dmabuf=pass \

@@ -7,27 +7,8 @@
 # with no JUnit, Ctrl-C, the artifacts collected with the kubectl stand-in
 # (exact argv and KUBECONFIG), run.json, exit codes and bad usage. Real parts:
 # the vgpuenv binary, make, bash, the fixture's own hack/functests.sh.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-VG=$ROOT/build/vgpuenv
-[ -x "$VG" ] || { echo "build/vgpuenv missing: run make first"; exit 1; }
-command -v make >/dev/null || { echo "SKIP: make not installed"; exit 77; }
-
-T=$(mktemp -d /tmp/e2e-run-XXXXXX)
-trap 'rm -rf "$T"' EXIT
-# shellcheck source=../fixtures/kubevirt/setup-clusters.sh
-. "$ROOT/tests/fixtures/kubevirt/setup-clusters.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-check() { # description, then a command that must succeed
-	local what=$1
-	shift
-	"$@" || fail "$what"
-	echo "ok - $what"
-}
-has() { grep -qF -- "$2" "$1"; }
-hasnt() { ! grep -qF -- "$2" "$1"; }
-json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+. "$(dirname "$0")/../lib/e2e.sh"
+command -v make >/dev/null || skip "make not installed"
 counts() { json "$1" '[d["counts"][k] for k in ("passed","failed","skipped","error","not_selected")]'; }
 
 export FIXTURE_ENV_FILE=$T/env.txt FIXTURE_ARGS_FILE=$T/args.txt FIXTURE_INT_FILE=$T/int.txt

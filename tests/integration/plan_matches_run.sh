@@ -5,13 +5,16 @@
 # the same for `down`; the dry run runs and creates nothing. The local
 # provider's comparison is in local_up_down.sh (it boots a real VM). Also:
 # a second `up` of a cluster whose lock another run holds waits
-# deadlines.lock seconds and names the holder.
-set -euo pipefail
+# deadlines.lock seconds and names the holder. The clusters' API server is
+# the test harness's real one (tests/k8s/), handed out by the stand-ins.
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///system"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
+[ "$(id -u)" -eq 0 ] || skip "the Kubernetes harness needs root"
 . tests/standins/assert.sh
+. tests/k8s/lib.sh
 
 URI=qemu:///system
 A=vgpm$$
@@ -22,11 +25,17 @@ cleanup() {
 		virsh -q -c $URI destroy "$d" >/dev/null 2>&1 || true
 		virsh -q -c $URI undefine "$d" >/dev/null 2>&1 || true
 	done
+	k8s_down
 	rm -rf "$T"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+k8s_up --no-node || exit $?
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-export HOME=$T/home PATH="$root/tests/standins:$PATH"
+export HOME=$T/home PATH="$K8S_BIN:$root/tests/standins:$PATH"
+export KCLI_STANDIN_KUBECONFIG=$KUBECONFIG_K8S GOCLI_STANDIN_ADMIN_CONF=$KUBECONFIG_K8S
+export KIND_STANDIN_KUBECONFIG=$KUBECONFIG_K8S
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
 export VGPUENV_SHUTDOWN_TIMEOUT=3 KCLI_STANDIN_URI=$URI
 mkdir -p "$HOME"
@@ -36,8 +45,8 @@ unset KUBEVIRT_PROVIDER KUBEVIRT_NUM_NODES KUBEVIRT_PROVIDER_EXTRA_ARGS VGPU_DIS
 export CRI_BIN=docker KUBEVIRTCI_RUNTIME=docker KUBEVIRTCI_TAG=2608191116-eb0b470a
 mkdir -p "$T/kubevirtci/_ci-configs/kind-1.35-vgpu"
 ln -s "$root/tests/standins/kind" "$T/kubevirtci/_ci-configs/kind-1.35-vgpu/.kind"
-printf '{"spec":{"configuration":{}}}\n' >"$T/cr.json"
-export KUBECTL_STANDIN_CR=$T/cr.json
+printf '{"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},"spec":{"configuration":{}}}\n' >"$T/cr.json"
+k8s_kubevirt_cr "$T/cr.json"
 
 cat >"$T/kcli.yaml" <<YAML
 name: $A

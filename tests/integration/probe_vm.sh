@@ -7,7 +7,7 @@
 # /dev/dri/renderD128 of the virtio_gpu driver, in text and --json.
 # A guest without the GPU device is not booted here: probe_host.sh covers the
 # no-render-node message on this GPU-less host.
-set -u
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 
@@ -21,7 +21,7 @@ if [ ! -x "$PROBE" ]; then
 fi
 QEMU=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 not installed (package qemu-system-x86)"
 BUSYBOX=/bin/busybox
-[ -x "$BUSYBOX" ] && ldd "$BUSYBOX" 2>&1 | grep -q 'not a dynamic' ||
+[ -x "$BUSYBOX" ] && { ldd "$BUSYBOX" 2>&1 || true; } | grep -q 'not a dynamic' ||
 	skip "no static $BUSYBOX (package busybox-static)"
 KVER=
 for d in /lib/modules/*; do
@@ -30,7 +30,7 @@ for d in /lib/modules/*; do
 done
 [ -n "$KVER" ] || skip "no /boot/vmlinuz-* with matching /lib/modules (package linux-image-amd64)"
 for lib in libgbm.so.1 libEGL.so.1 libEGL_mesa.so.0 libGLESv2.so.2; do
-	ldconfig -p | grep -q "$lib" || skip "$lib not installed on this host (libgbm1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)"
+	ldconfig -p | grep -c "$lib" >/dev/null || skip "$lib not installed on this host (libgbm1 libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)"
 done
 
 T=$(mktemp -d /tmp/vgpuenv-probe-vm.XXXXXX)
@@ -82,36 +82,35 @@ chmod +x "$R/init"
 
 echo "booting $KVER under TCG with virtio-gpu-pci (2D)..."
 start=$(date +%s)
+rc=0
 timeout 240 nice "$QEMU" -accel tcg -m 1024 -smp 1 -nodefaults -display none -serial stdio -no-reboot \
 	-kernel "/boot/vmlinuz-$KVER" -initrd "$T/initrd.cpio" \
 	-append "console=ttyS0 quiet panic=-1 rdinit=/init" \
 	-device virtio-gpu-pci \
 	-fsdev local,id=hostfs,path=/,security_model=none,readonly=on,multidevs=remap \
-	-device virtio-9p-pci,fsdev=hostfs,mount_tag=host >"$T/console" 2>&1
-rc=$?
+	-device virtio-9p-pci,fsdev=hostfs,mount_tag=host >"$T/console" 2>&1 || rc=$?
 echo "guest ran $(($(date +%s) - start))s (qemu exit $rc)"
 tr -d '\r' <"$T/console" >"$T/log"
 
-failures=0
-ok() { echo "ok   $*"; }
-bad() {
-	echo "FAIL $*"
-	failures=$((failures + 1))
+on_fail() {
+	echo "guest console:"
+	sed 's/^/  | /' "$T/log" | tail -n 60
 }
-sed -n '/^=== text$/,/^=== text exit/p' "$T/log" | grep -E '^(PASS|FAIL|SKIP) ' >"$T/text"
+# An empty section is judged below, with the console shown.
+sed -n '/^=== text$/,/^=== text exit/p' "$T/log" | { grep -E '^(PASS|FAIL|SKIP) ' || true; } >"$T/text"
 sed -n '/^=== json$/,/^=== json exit/p' "$T/log" | sed '1d;$d' >"$T/json"
 cat "$T/text"
 
-grep -q '^=== text exit 0$' "$T/log" && ok "probe exit 0 in the guest" || bad "probe exit: $(grep '^=== text exit' "$T/log")"
-[ "$(grep -c '^PASS ' "$T/text")" = 5 ] && ok "5 checks passed" || bad "not all 5 checks passed"
+grep -q '^=== text exit 0$' "$T/log" && ok "probe exit 0 in the guest" || fail "probe exit: $(grep '^=== text exit' "$T/log")"
+[ "$(grep -c '^PASS ' "$T/text")" = 5 ] && ok "5 checks passed" || fail "not all 5 checks passed"
 grep -q '^PASS render-node /dev/dri/renderD128 (kernel driver virtio_gpu)$' "$T/text" &&
-	ok "render node of the virtio_gpu driver" || bad "render-node line"
-grep -q '^PASS dmabuf-export .*exported.*: fourcc AR24 .*, fd /dmabuf:' "$T/text" && ok "a dmabuf was exported (fd is a /dmabuf:)" || bad "no dmabuf exported"
-grep -q '^=== json exit 0$' "$T/log" && ok "--json exit 0" || bad "--json exit: $(grep '^=== json exit' "$T/log")"
+	ok "render node of the virtio_gpu driver" || fail "render-node line"
+grep -q '^PASS dmabuf-export .*exported.*: fourcc AR24 .*, fd /dmabuf:' "$T/text" && ok "a dmabuf was exported (fd is a /dmabuf:)" || fail "no dmabuf exported"
+grep -q '^=== json exit 0$' "$T/log" && ok "--json exit 0" || fail "--json exit: $(grep '^=== json exit' "$T/log")"
 if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["ok"] is True and all(c["ok"] for c in d["checks"]) and len(d["checks"]) == 5 else 1)' "$T/json"; then
 	ok '--json: "ok": true and every check ok'
 else
-	bad "--json verdict: $(cat "$T/json")"
+	fail "--json verdict: $(cat "$T/json")"
 fi
 
 # On a 2D virtio-gpu, mesa 22.3 (kms_swrast) cannot allocate on the render
@@ -119,14 +118,9 @@ fi
 sed -n '/^=== render-node-only$/,/^=== render-node-only exit/p' "$T/log" >"$T/ronly"
 if grep -q 'driver kms_swrast' "$T/text"; then
 	grep -q '^=== render-node-only exit 1$' "$T/ronly" && ok "--render-node-only exit 1 with kms_swrast" ||
-		bad "--render-node-only: $(grep exit "$T/ronly")"
+		fail "--render-node-only: $(grep exit "$T/ronly")"
 	grep -q '^FAIL dmabuf-export: no dmabuf could be exported from /dev/dri/renderD128: GL texture: .*; GBM bo: gbm_bo_create(64x64 ARGB8888) failed: Permission denied$' "$T/ronly" &&
-		ok "--render-node-only names why the render node cannot export" || bad "--render-node-only message: $(grep FAIL "$T/ronly")"
+		ok "--render-node-only names why the render node cannot export" || fail "--render-node-only message: $(grep FAIL "$T/ronly")"
 fi
 
-if [ $failures -gt 0 ]; then
-	echo "guest console:"
-	sed 's/^/  | /' "$T/log" | tail -n 60
-	exit 1
-fi
 echo "probe passes in a virtio-gpu guest"

@@ -7,12 +7,16 @@
 # domains alone, change nothing on a second run, delete exactly the cluster
 # on down, and roll back when kcli fails. The domains never boot an OS, so
 # the ssh wait is skipped (VGPUENV_NODE_WAIT=0); it is covered separately.
+# The cluster's kubeconfig (written by the stand-in) is the test harness's
+# (tests/k8s/): cluster setup's kubectl calls reach a real API server, which
+# has no KubeVirt.
 set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-scripts/ensure-libvirtd.sh >/dev/null || { echo "SKIP: no libvirtd on qemu:///system"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+scripts/ensure-libvirtd.sh >/dev/null || skip "no libvirtd on qemu:///system"
 . tests/standins/assert.sh
+. tests/k8s/lib.sh
 
 URI=qemu:///system
 A=vgkc$$
@@ -24,10 +28,14 @@ cleanup() {
 		virsh -q -c $URI destroy "$d" >/dev/null 2>&1
 		virsh -q -c $URI undefine "$d" >/dev/null 2>&1
 	done
+	k8s_down
 	rm -rf "$T"
 }
 trap cleanup EXIT
-export HOME=$T/home PATH="$root/tests/standins:$PATH"
+trap 'exit 130' INT
+trap 'exit 143' TERM
+k8s_up --no-node || exit $?
+export HOME=$T/home PATH="$K8S_BIN:$root/tests/standins:$PATH" KCLI_STANDIN_KUBECONFIG=$KUBECONFIG_K8S
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
 export VGPUENV_SHUTDOWN_TIMEOUT=3 KCLI_STANDIN_URI=$URI
 mkdir -p "$HOME"
@@ -106,6 +114,8 @@ done
 [ "$(virsh -c $URI domstate "$A-worker-1")" = running ] || fail "$A-worker-1 not running after restart"
 [ "$(video_models "$A-worker-1" --live)" = "virtio " ] || fail "$A-worker-1 was not restarted (live video $(video_models "$A-worker-1" --live))"
 grep -q "restarted: $A-worker-1" "$T/up1.out" || fail "restart not reported"
+grep -q "KubeVirt is not deployed in namespace kubevirt yet" "$T/up1.out" ||
+	{ cat "$T/up1.out"; fail "cluster setup did not get the API server's NotFound for the KubeVirt CR"; }
 for d in $others; do
 	dump "$d" | diff -q - "$T/before-$d.xml" >/dev/null || fail "domain $d of another cluster was changed"
 done

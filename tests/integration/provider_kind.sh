@@ -2,20 +2,27 @@
 # Provider kind through `vgpuenv up/down` against the stand-in kubevirtci
 # checkout (kind-1.35-vgpu of kubevirtci 39bd494: kind is
 # _ci-configs/$P/.kind, `kind -v 9 create cluster --retain --name=vgpu
-# --config --image --kubeconfig`, prepare_config) and the kind/kubectl
-# stand-ins. Asserts that VGPU_DISPLAY is removed even when the user exported
-# it, the exact KUBEVIRT_PROVIDER/KUBEVIRT_NUM_NODES (also from the
-# environment override), that no node setup and no webhook deployment
-# happen, the KubeVirt CR patch, an unknown provider refused, and the
-# rollback when kind fails.
-set -u
+# --config --image --kubeconfig`, prepare_config) and the kind stand-in,
+# whose cluster is the test harness's real API server (tests/k8s/: kind
+# hands out its kubeconfig, and kubectl is the real one). Asserts that
+# VGPU_DISPLAY is removed even when the user exported it, the exact
+# KUBEVIRT_PROVIDER/KUBEVIRT_NUM_NODES (also from the environment override),
+# that no node setup and no webhook deployment happen, the KubeVirt CR patch
+# as the API server stored it, an unknown provider refused, and the rollback
+# when kind fails.
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+[ "$(id -u)" -eq 0 ] || skip "the Kubernetes harness needs root"
+. tests/k8s/lib.sh
 T=$(mktemp -d /tmp/vgpuenv-kind.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'rc=$?; k8s_down; rm -rf "$T"; exit $rc' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+k8s_up --no-node || exit $?
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-export PATH="$root/tests/standins:$PATH"
+export PATH="$K8S_BIN:$root/tests/standins:$PATH" KIND_STANDIN_KUBECONFIG=$KUBECONFIG_K8S
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache CRI_BIN=docker
 # A kubevirtci checkout's Makefile fetches the latest tag with curl unless one is set.
 export KUBEVIRTCI_TAG=2608191116-eb0b470a
@@ -24,8 +31,8 @@ mkdir -p "$T/kubevirtci/_ci-configs/kind-1.35-vgpu"
 ln -s "$root/tests/standins/kind" "$T/kubevirtci/_ci-configs/kind-1.35-vgpu/.kind"
 K=$T/kubevirtci/_ci-configs/kind-1.35-vgpu
 . tests/standins/assert.sh
-printf '{"spec":{"configuration":{"developerConfiguration":{"featureGates":["Sidecar"]}}}}\n' >"$T/cr.json"
-export KUBECTL_STANDIN_CR=$T/cr.json
+printf '{"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},"spec":{"configuration":{"developerConfiguration":{"featureGates":["Sidecar"]}}}}\n' >"$T/cr.json"
+k8s_kubevirt_cr "$T/cr.json"
 
 cat >"$T/kind.yaml" <<YAML
 name: kind-test
@@ -60,13 +67,12 @@ echo "ok: kind create cluster without VGPU_DISPLAY (user had VGPU_DISPLAY=true),
 
 grep -q "node verdicts" "$T/up.out" && fail "node setup ran on kind"
 hasnt "$T/up.out" "mesa-injector" || fail "webhook deployed on kind"
-for k in $(calls kubectl); do argv_of "$k" | grep -qx apply && fail "kubectl apply ran on kind"; done
-patch=""
-for k in $(calls kubectl); do argv_of "$k" | grep -qx patch && patch=$k; done
-argv_is "$patch" kubectl --kubeconfig "$kubeconfig" patch kubevirt kubevirt -n kubevirt --type merge -p \
-	'{"spec":{"configuration":{"mediatedDevicesConfiguration":{"mediatedDeviceTypes":["nvidia-222"]},"permittedHostDevices":{"mediatedDevices":[{"mdevNameSelector":"GRID T4-1B","resourceName":"nvidia.com/GRID_T4-1B"},{"mdevNameSelector":"GRID T4-2B","resourceName":"nvidia.com/GRID_T4-2B"}]},"developerConfiguration":{"featureGates":["Sidecar"]}}}}' ||
-	fail "kubectl patch"
-echo "ok: no node setup, no webhook, KubeVirt CR patched (Sidecar kept once)"
+[ -z "$(kc get mutatingwebhookconfigurations -o name)" ] || fail "a webhook configuration reached the API server on kind"
+cmp -s "$kubeconfig" "$KUBECONFIG_K8S" || fail "the cluster's kubeconfig is not kind's"
+[ "$(kc -n kubevirt get kubevirt kubevirt -o jsonpath='{.spec.configuration}')" = \
+	'{"developerConfiguration":{"featureGates":["Sidecar"]},"mediatedDevicesConfiguration":{"mediatedDeviceTypes":["nvidia-222"]},"permittedHostDevices":{"mediatedDevices":[{"mdevNameSelector":"GRID T4-1B","resourceName":"nvidia.com/GRID_T4-1B"},{"mdevNameSelector":"GRID T4-2B","resourceName":"nvidia.com/GRID_T4-2B"}]}}' ] ||
+	fail "stored KubeVirt CR: $(kc -n kubevirt get kubevirt kubevirt -o jsonpath='{.spec.configuration}')"
+echo "ok: no node setup, no webhook in the API server, KubeVirt CR stored with the fake vGPU (Sidecar kept once)"
 
 export STANDIN_LOG=$T/down.log
 build/vgpuenv down -c "$T/kind.yaml" >"$T/down.out" 2>&1 || { cat "$T/down.out"; fail "down failed"; }

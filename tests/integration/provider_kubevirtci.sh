@@ -2,7 +2,9 @@
 # Provider kubevirtci end to end through `vgpuenv up/down`, against the
 # stand-in kubevirtci checkout (tests/fixtures/kubevirtci, kubevirtci 39bd494:
 # `echo $params` + `eval`, the KUBEVIRTCI_TAG check, prepare_config) and
-# stand-ins for docker/gocli and kubectl. Asserts the exact make environment,
+# a stand-in for docker/gocli whose cluster is the test harness's real API
+# server (tests/k8s/): the admin.conf gocli hands out is the harness's, so
+# cluster setup's kubectl calls are real. Asserts the exact make environment,
 # that --qemu-args with '-device virtio-gpu-pci' reaches gocli as one
 # argument after the user's own quoted arguments, the node image chosen
 # through --container-registry/-org/-suffix and checked for virtio-gpu-pci
@@ -10,15 +12,21 @@
 # KubeVirt CR patch, the one-schedulable-node warning, the rollback when
 # gocli fails, and the refusals before anything runs: no KUBEVIRTCI_TAG in a
 # standalone checkout, an unknown provider, a node image without the device.
-set -u
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-[ -x build/mesa-injector ] || { echo "SKIP: build/mesa-injector not built (run make)"; exit 77; }
+[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
+[ -x build/mesa-injector ] || skip "build/mesa-injector not built (run make)"
+[ "$(id -u)" -eq 0 ] || skip "the Kubernetes harness needs root"
+. tests/k8s/lib.sh
 T=$(mktemp -d /tmp/vgpuenv-kvci.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap 'rc=$?; k8s_down; [ -n "${KEEP_T:-}" ] || rm -rf "$T"; exit $rc' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+k8s_up --no-node || exit $?
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-export PATH="$root/tests/standins:$PATH"
+# kubectl is the harness's real one; gocli's admin.conf points at its API server.
+export PATH="$K8S_BIN:$root/tests/standins:$PATH" GOCLI_STANDIN_ADMIN_CONF=$KUBECONFIG_K8S
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
 export KUBEVIRTCI_RUNTIME=docker
 unset KUBEVIRTCI_TAG JOB_NAME KUBEVIRT_PROVIDER
@@ -31,7 +39,10 @@ cat >"$T/cr.json" <<'JSON'
  "spec":{"configuration":{"developerConfiguration":{"featureGates":["LiveMigration","Snapshot"]},
  "permittedHostDevices":{"pciHostDevices":[{"pciVendorSelector":"10de:1eb8","resourceName":"nvidia.com/T4"}]}}}}
 JSON
-export KUBECTL_STANDIN_CR=$T/cr.json
+k8s_kubevirt_cr "$T/cr.json"
+# The hook ConfigMaps into a namespace that exists (see k8s_cluster_setup.sh
+# for why mesa-injector's default list fails on a real API server).
+printf 'vmiHook:\n  namespaces: [default]\n' >"$T/injector.yaml"
 
 cat >"$T/kv.yaml" <<YAML
 name: kvci-test
@@ -51,6 +62,7 @@ ssh:
 webhook:
   deploy: url
   url: https://127.0.0.1:18443
+  config: $T/injector.yaml
 YAML
 ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C test
 
@@ -120,34 +132,26 @@ printf '%s' "$script" | grep -qF "grep -qxF '$pub' /root/.ssh/authorized_keys" |
 echo "ok: node01 key exchange through cluster-up/ssh.sh with our public key"
 grep -q '"node01_ssh_port":[[:space:]]*32769' "$T/state/kvci-test/state.json" || fail "ssh port not recorded"
 
-# the webhook in url mode: real mesa-injector certs + manifests, applied from a file
-apply=""
-for k in $(calls kubectl); do argv_of "$k" | grep -qx apply && apply=$k; done
-[ -n "$apply" ] || fail "no kubectl apply of the webhook"
+# the webhook in url mode: real mesa-injector certs + manifests, applied from
+# a file in the state, as the API server stored them
 S=$T/state/kvci-test
-argv_is "$apply" kubectl --kubeconfig "$kubeconfig" apply -f "$S/mesa-injector.yaml" || fail "kubectl apply argv"
-grep -q "kind: MutatingWebhookConfiguration" "$apply/manifest" || fail "no MutatingWebhookConfiguration applied"
-grep -q "https://127.0.0.1:18443" "$apply/manifest" || fail "webhook URL not in the manifest"
-grep -q "caBundle: \"\?$(base64 -w0 <"$S/webhook-certs/ca.crt")" "$apply/manifest" || fail "caBundle is not the CA of the host's certificate"
+grep -q "kind: MutatingWebhookConfiguration" "$S/mesa-injector.yaml" || fail "no MutatingWebhookConfiguration in $S/mesa-injector.yaml"
+cmp -s "$kubeconfig" "$KUBECONFIG_K8S" || fail "the cluster's kubeconfig is not gocli's admin.conf"
+url=$(kc get mutatingwebhookconfiguration mesa-injector -o jsonpath='{.webhooks[*].clientConfig.url}')
+[ "$url" = "https://127.0.0.1:18443/mutate-pods https://127.0.0.1:18443/mutate-vmis" ] || fail "stored webhook URLs: $url"
+[ "$(kc get mutatingwebhookconfiguration mesa-injector -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" = \
+	"$(base64 -w0 <"$S/webhook-certs/ca.crt")" ] || fail "stored caBundle is not the CA of the host's certificate"
 grep -q "serve --listen 0.0.0.0:18443 --cert $S/webhook-certs/tls.crt --key $S/webhook-certs/tls.key" "$T/up1.out" ||
 	fail "the serve command for the host is not printed"
 ca1=$(sha256sum <"$S/webhook-certs/ca.crt")
 echo "ok: url mode: certificates for 127.0.0.1, manifests with that caBundle applied, serve command printed"
 
-# KubeVirt CR: existing gates and host devices kept, fake vGPU added
-patch="" waitc=""
-for k in $(calls kubectl); do
-	argv_of "$k" | grep -qx patch && patch=$k
-	argv_of "$k" | grep -qx wait && waitc=$k
-done
-[ -n "$patch" ] || fail "no kubectl patch"
-argv_is "$patch" kubectl --kubeconfig "$kubeconfig" patch kubevirt kubevirt -n kubevirt --type merge -p \
-	'{"spec":{"configuration":{"mediatedDevicesConfiguration":{"mediatedDeviceTypes":["nvidia-222"]},"permittedHostDevices":{"mediatedDevices":[{"mdevNameSelector":"GRID T4-1B","resourceName":"nvidia.com/GRID_T4-1B"},{"mdevNameSelector":"GRID T4-2B","resourceName":"nvidia.com/GRID_T4-2B"}]},"developerConfiguration":{"featureGates":["LiveMigration","Snapshot","Sidecar"]}}}}' ||
-	fail "kubectl patch argv"
-[ -n "$waitc" ] || fail "no kubectl wait"
-argv_is "$waitc" kubectl --kubeconfig "$kubeconfig" wait kubevirt/kubevirt -n kubevirt \
-	--for condition=Available --timeout 600s || fail "kubectl wait"
-echo "ok: KubeVirt CR patched keeping LiveMigration/Snapshot, waited for Available"
+# KubeVirt CR: existing gates and host devices kept, fake vGPU added, as stored
+[ "$(kc -n kubevirt get kubevirt kubevirt -o jsonpath='{.spec.configuration}')" = \
+	'{"developerConfiguration":{"featureGates":["LiveMigration","Snapshot","Sidecar"]},"mediatedDevicesConfiguration":{"mediatedDeviceTypes":["nvidia-222"]},"permittedHostDevices":{"mediatedDevices":[{"mdevNameSelector":"GRID T4-1B","resourceName":"nvidia.com/GRID_T4-1B"},{"mdevNameSelector":"GRID T4-2B","resourceName":"nvidia.com/GRID_T4-2B"}],"pciHostDevices":[{"pciVendorSelector":"10de:1eb8","resourceName":"nvidia.com/T4"}]}}' ] ||
+	fail "stored KubeVirt CR: $(kc -n kubevirt get kubevirt kubevirt -o jsonpath='{.spec.configuration}')"
+grep -q "debug: kubectl wait kubevirt Available: run" "$T/up1.runlog" || fail "no wait for Available"
+echo "ok: KubeVirt CR stored with LiveMigration/Snapshot and the PCI device kept, the fake vGPU added; Available seen"
 
 # a second up keeps the certificates (a running `serve` stays valid)
 STANDIN_LOG=$T/up1b.log build/vgpuenv up -c "$T/kv.yaml" >"$T/up1b.out" 2>&1 || { cat "$T/up1b.out"; fail "second up failed"; }
@@ -248,7 +252,13 @@ echo "ok: a kubevirt checkout: its pinned KUBEVIRTCI_TAG, its kubevirtci/_ci-con
 
 # --- 9: up says when the cluster cannot run the MediatedDevices tests ---------
 STANDIN_LOG=$T/down8.log build/vgpuenv down -c "$T/kv.yaml" >/dev/null 2>&1 || fail "down (8)"
-KUBECTL_STANDIN_SCHEDULABLE="node01 node02" run_up up9 || { cat "$T/up9.out"; fail "up (9)"; }
+# Two nodes as virt-handler labels them, stored in the real API server.
+for n in node01 node02; do
+	printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n  labels: {kubevirt.io/schedulable: "true"}\n' "$n" |
+		kc apply -f - >/dev/null
+done
+run_up up9 || { cat "$T/up9.out"; fail "up (9)"; }
+kc delete node node01 node02 >/dev/null
 grep -q "2 nodes are labelled kubevirt.io/schedulable=true (node01, node02)" "$T/up9.out" ||
 	{ cat "$T/up9.out"; fail "no warning about two schedulable nodes"; }
 grep -q "will fail on it as it is" "$T/up9.out" || fail "the warning does not say what it means"

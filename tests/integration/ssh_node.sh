@@ -7,7 +7,7 @@
 #
 # SSH_TOOL_WRAP="valgrind -q --leak-check=full --error-exitcode=42" runs every
 # client under valgrind.
-set -u
+. "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 
 SSHD=/usr/sbin/sshd
@@ -31,28 +31,20 @@ stop_sshd() {
 	fi
 }
 cleanup() {
+	set +e # best effort: whatever is left goes
 	stop_sshd
 	rm -rf "$T"
 }
 trap cleanup EXIT
 
-failures=0
-ok() { echo "ok   $*"; }
-bad() {
-	echo "FAIL $*"
-	failures=$((failures + 1))
-}
-check() { # check DESCRIPTION EXPECTED ACTUAL
-	if [ "$2" == "$3" ]; then ok "$1"; else
-		bad "$1"
-		printf '     expected: %q\n     actual:   %q\n' "$2" "$3"
-	fi
+on_fail() {
+	echo "sshd log:"
+	sed 's/^/  | /' "$T/sshd.log" 2>/dev/null
 }
 contains() { # contains DESCRIPTION NEEDLE FILE
-	if grep -qF -- "$2" "$3"; then ok "$1"; else
-		bad "$1: no '$2' in:"
-		sed 's/^/     | /' "$3"
-	fi
+	grep -qF -- "$2" "$3" && { ok "$1"; return 0; }
+	sed 's/^/     | /' "$3" >&2
+	fail "$1: no '$2' in the output above"
 }
 
 free_port() {
@@ -90,12 +82,12 @@ $TOOL keygen "$T/host" "vgpuenv host key" >"$T/host.line" || { echo "FAIL: keyge
 $TOOL keygen "$T/host2" >/dev/null || exit 1
 $TOOL keygen "$T/user" "vgpuenv@test" >/dev/null || exit 1
 $TOOL keygen "$T/stranger" >/dev/null || exit 1
-check "private key mode is 0600" "600" "$(stat -c %a "$T/host")"
-check "keygen prints the .pub line" "$(cat "$T/host.pub")" "$(cat "$T/host.line")"
-check "ssh-keygen -y derives our public key from our private key" \
+check_eq "private key mode is 0600" "600" "$(stat -c %a "$T/host")"
+check_eq "keygen prints the .pub line" "$(cat "$T/host.pub")" "$(cat "$T/host.line")"
+check_eq "ssh-keygen -y derives our public key from our private key" \
 	"$(cut -d' ' -f1,2 "$T/host.pub")" "$(ssh-keygen -y -f "$T/host" | cut -d' ' -f1,2)"
 for k in host host2 user; do
-	check "fingerprint of $k equals ssh-keygen -lf" \
+	check_eq "fingerprint of $k equals ssh-keygen -lf" \
 		"$(ssh-keygen -lf "$T/$k.pub" | cut -d' ' -f2)" "$($TOOL fingerprint "$T/$k.pub")"
 done
 FP1=$($TOOL fingerprint "$T/host.pub")
@@ -109,113 +101,122 @@ C="$WRAP $TOOL -p $PORT -i $T/user -k $T/host.pub -t 10"
 args=('a b' "it's" '"dq"' '$HOME' '`id`' '$(echo injected)' $'line1\nline2' '' '*' ';' '|' '\' $'tab\there' '  lead' 'trail  ' '#')
 expected=$(printf '[%s]' "${args[@]}")
 actual=$($C run printf '[%s]' "${args[@]}")
-check "tricky argv comes back byte-exact" "$expected" "$actual"
+check_eq "tricky argv comes back byte-exact" "$expected" "$actual"
 
 # ---- exit codes, signals, stderr ---------------------------------------------
-$C run sh -c 'exit 7'
-check "remote exit 7 -> 7" 7 $?
-$C run sh -c 'kill -TERM $$'
-check "remote SIGTERM -> 128+15" 143 $?
-$C script 'echo to-out; echo to-err >&2; exit 3' >"$T/out" 2>"$T/err"
-rc=$?
-check "script exit code" 3 $rc
-check "script stdout captured" "to-out" "$(cat "$T/out")"
-check "script stderr captured separately" "to-err" "$(cat "$T/err")"
-check "remote stdin is at EOF for run" "" "$(echo should-not-arrive | $C run cat)"
-out=$(echo fed | $C stream sh -c 'cat; echo streamed; exit 4')
-rc=$?
-check "streaming exit code" 4 $rc
-check "streaming output, our stdin forwarded as ssh(1) does" "fed
+rc=0
+$C run sh -c 'exit 7' || rc=$?
+check_eq "remote exit 7 -> 7" 7 "$rc"
+rc=0
+$C run sh -c 'kill -TERM $$' || rc=$?
+check_eq "remote SIGTERM -> 128+15" 143 "$rc"
+rc=0
+$C script 'echo to-out; echo to-err >&2; exit 3' >"$T/out" 2>"$T/err" || rc=$?
+check_eq "script exit code" 3 $rc
+check_eq "script stdout captured" "to-out" "$(cat "$T/out")"
+check_eq "script stderr captured separately" "to-err" "$(cat "$T/err")"
+check_eq "remote stdin is at EOF for run" "" "$(echo should-not-arrive | $C run cat)"
+rc=0
+out=$(echo fed | $C stream sh -c 'cat; echo streamed; exit 4') || rc=$?
+check_eq "streaming exit code" 4 $rc
+check_eq "streaming output, our stdin forwarded as ssh(1) does" "fed
 streamed" "$out"
 head -c 600000 /dev/urandom >"$T/big"
-$C stream sh -c 'cat > '"$T"'/big.copy' <"$T/big"
-check "600 KB of stdin through a streamed command" 0 $?
-cmp -s "$T/big" "$T/big.copy" && ok "stdin arrived whole" || bad "stdin arrived cut or changed"
+rc=0
+$C stream sh -c 'cat > '"$T"'/big.copy' <"$T/big" || rc=$?
+check_eq "600 KB of stdin through a streamed command" 0 "$rc"
+cmp -s "$T/big" "$T/big.copy" && ok "stdin arrived whole" || fail "stdin arrived cut or changed"
 
-out=$(printf 'echo from-stdin-$((2+3))\nexit 6\n' | $C stream)
-rc=$?
-check "no command: login shell fed from stdin, exit code" 6 $rc
-check "no command: shell ran our stdin" "from-stdin-5" "$out"
+rc=0
+out=$(printf 'echo from-stdin-$((2+3))\nexit 6\n' | $C stream) || rc=$?
+check_eq "no command: login shell fed from stdin, exit code" 6 $rc
+check_eq "no command: shell ran our stdin" "from-stdin-5" "$out"
 
 # ---- SFTP: atomic upload with mode, replace, download with mode ----------------
 head -c 300000 /dev/urandom >"$T/blob"
-$C upload "$T/blob" "$T/remote.bin" 0750
-check "upload exit" 0 $?
-check "uploaded file mode" 750 "$(stat -c %a "$T/remote.bin")"
-cmp -s "$T/blob" "$T/remote.bin" && ok "uploaded bytes identical" || bad "uploaded bytes differ"
+rc=0
+$C upload "$T/blob" "$T/remote.bin" 0750 || rc=$?
+check_eq "upload exit" 0 "$rc"
+check_eq "uploaded file mode" 750 "$(stat -c %a "$T/remote.bin")"
+cmp -s "$T/blob" "$T/remote.bin" && ok "uploaded bytes identical" || fail "uploaded bytes differ"
 head -c 70000 /dev/urandom >"$T/blob2"
-$C upload "$T/blob2" "$T/remote.bin" 0640
-check "upload replacing an existing file" 0 $?
-check "replaced file mode" 640 "$(stat -c %a "$T/remote.bin")"
-check "no temporary file left behind" "" "$(ls "$T" | grep -F tmp)"
-$C download "$T/remote.bin" "$T/back.bin"
-check "download exit" 0 $?
-cmp -s "$T/blob2" "$T/back.bin" && ok "downloaded bytes identical" || bad "downloaded bytes differ"
-check "downloaded file keeps the remote mode" 640 "$(stat -c %a "$T/back.bin")"
+rc=0
+$C upload "$T/blob2" "$T/remote.bin" 0640 || rc=$?
+check_eq "upload replacing an existing file" 0 "$rc"
+check_eq "replaced file mode" 640 "$(stat -c %a "$T/remote.bin")"
+check_eq "no temporary file left behind" "" "$(ls "$T" | grep -F tmp)"
+rc=0
+$C download "$T/remote.bin" "$T/back.bin" || rc=$?
+check_eq "download exit" 0 "$rc"
+cmp -s "$T/blob2" "$T/back.bin" && ok "downloaded bytes identical" || fail "downloaded bytes differ"
+check_eq "downloaded file keeps the remote mode" 640 "$(stat -c %a "$T/back.bin")"
 printf 'small\0data\n' | $C upload-data "$T/data.bin" 0600
-check "upload_data mode" 600 "$(stat -c %a "$T/data.bin")"
-check "upload_data bytes" "$(printf 'small\0data\n' | od -c)" "$(od -c <"$T/data.bin")"
-$C download "$T/does-not-exist" "$T/x" 2>"$T/err"
-check "download of a missing file fails" 99 $?
+check_eq "upload_data mode" 600 "$(stat -c %a "$T/data.bin")"
+check_eq "upload_data bytes" "$(printf 'small\0data\n' | od -c)" "$(od -c <"$T/data.bin")"
+rc=0
+$C download "$T/does-not-exist" "$T/x" 2>"$T/err" || rc=$?
+check_eq "download of a missing file fails" 99 "$rc"
 contains "missing remote file named" "cannot open $T/does-not-exist on node: no such file" "$T/err"
 
 # ---- several nodes from several threads --------------------------------------
-$C parallel 4 sh -c 'echo thread-ok' >"$T/par"
-check "4 parallel connections from 4 threads" 0 $?
-check "each thread got its own output" 4 "$(grep -c ' 0 thread-ok$' "$T/par")"
+rc=0
+$C parallel 4 sh -c 'echo thread-ok' >"$T/par" || rc=$?
+check_eq "4 parallel connections from 4 threads" 0 "$rc"
+check_eq "each thread got its own output" 4 "$(grep -c ' 0 thread-ok$' "$T/par")"
 
 # ---- interactive: PTY, raw stdin forwarded, exit code --------------------------
 if command -v script >/dev/null; then
+	rc=0
 	(sleep 1; printf 'tty; echo pty-$((6*7))\n'; sleep 1; printf 'exit 5\n') |
-		timeout 30 script -qec "$C shell" /dev/null >"$T/pty" 2>&1
-	rc=$?
-	check "interactive shell exit code" 5 $rc
+		timeout 30 script -qec "$C shell" /dev/null >"$T/pty" 2>&1 || rc=$?
+	check_eq "interactive shell exit code" 5 $rc
 	contains "remote side has a PTY" "/dev/pts/" "$T/pty"
 	contains "keystrokes reach the remote shell" "pty-42" "$T/pty"
 else
-	bad "script(1) missing: cannot test the PTY path"
+	fail "script(1) missing: cannot test the PTY path"
 fi
 
 # ---- a key the node does not authorize --------------------------------------
-$WRAP $TOOL -p "$PORT" -i "$T/stranger" -k "$T/host.pub" -t 10 connect 2>"$T/err"
-check "wrong user key exit" 99 $?
+rc=0
+$WRAP $TOOL -p "$PORT" -i "$T/stranger" -k "$T/host.pub" -t 10 connect 2>"$T/err" || rc=$?
+check_eq "wrong user key exit" 99 "$rc"
 contains "auth failure message" "ssh authentication as $(id -un) on node (127.0.0.1:$PORT) failed: the server refused key $T/stranger" "$T/err"
 
 # ---- the deadline, when nothing listens ---------------------------------------
 PORT2=$(free_port)
 start=$(date +%s.%N)
-$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 2 connect 2>"$T/err"
-rc=$?
+rc=0
+$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 2 connect 2>"$T/err" || rc=$?
 dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-check "nothing listening -> failure" 99 $rc
+check_eq "nothing listening -> failure" 99 $rc
 contains "timeout message" "ssh on node (127.0.0.1:$PORT2) did not come up within 2s (last error: Connection refused)" "$T/err"
 contains "-ETIMEDOUT" "failed: Connection timed out" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d >= 1.9 && d < 4)}' && ok "gave up at the deadline (${dt}s)" || bad "gave up after ${dt}s, deadline 2s"
+awk -v d="$dt" 'BEGIN{exit !(d >= 1.9 && d < 4)}' && ok "gave up at the deadline (${dt}s)" || fail "gave up after ${dt}s, deadline 2s"
 
 # ---- a command's deadline (-T) and Ctrl-C (-C) stop a hung command ------------
 start=$(date +%s.%N)
-$C -T 1 run sleep 60 2>"$T/err"
-rc=$?
+rc=0
+$C -T 1 run sleep 60 2>"$T/err" || rc=$?
 dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-check "a command past its deadline fails" 99 $rc
+check_eq "a command past its deadline fails" 99 $rc
 contains "deadline message names the command" "node: stopped 'sleep 60': the -T deadline ran out of time" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "command stopped at its deadline (${dt}s)" || bad "stopped after ${dt}s, deadline 1s"
+awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "command stopped at its deadline (${dt}s)" || fail "stopped after ${dt}s, deadline 1s"
 start=$(date +%s.%N)
-$C -C 1 run sleep 60 2>"$T/err"
-rc=$?
+rc=0
+$C -C 1 run sleep 60 2>"$T/err" || rc=$?
 dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-check "an interrupted command fails" 99 $rc
+check_eq "an interrupted command fails" 99 $rc
 contains "interrupted command" "node: stopped 'sleep 60': interrupted" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "Ctrl-C honoured in ${dt}s" || bad "Ctrl-C took ${dt}s"
+awk -v d="$dt" 'BEGIN{exit !(d < 4)}' && ok "Ctrl-C honoured in ${dt}s" || fail "Ctrl-C took ${dt}s"
 
 # ---- Ctrl-C while waiting: the cancel flag stops the wait promptly -------------
 start=$(date +%s.%N)
-$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 30 -C 1 connect 2>"$T/err"
-rc=$?
+rc=0
+$WRAP $TOOL -p "$PORT2" -i "$T/user" -k "$T/host.pub" -t 30 -C 1 connect 2>"$T/err" || rc=$?
 dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-check "cancelled wait fails" 99 $rc
+check_eq "cancelled wait fails" 99 $rc
 contains "-ECANCELED" "failed: Operation canceled" "$T/err"
-awk -v d="$dt" 'BEGIN{exit !(d < 3)}' && ok "cancel honoured in ${dt}s (deadline 30s)" || bad "cancel took ${dt}s"
+awk -v d="$dt" 'BEGIN{exit !(d < 3)}' && ok "cancel honoured in ${dt}s (deadline 30s)" || fail "cancel took ${dt}s"
 
 # ---- waiting for an sshd that starts late -------------------------------------
 stop_sshd
@@ -223,27 +224,23 @@ $C run echo late-sshd-ok >"$T/late" 2>"$T/late.err" &
 client=$!
 sleep 2
 start_sshd "$T/host" "$PORT"
-wait $client
-check "client started 2s before sshd connects" 0 $?
-check "and runs its command" "late-sshd-ok" "$(cat "$T/late")"
+rc=0
+wait $client || rc=$?
+check_eq "client started 2s before sshd connects" 0 "$rc"
+check_eq "and runs its command" "late-sshd-ok" "$(cat "$T/late")"
 
 # ---- a changed host key is refused at once, naming both keys ---------------------
 stop_sshd
 start_sshd "$T/host2" "$PORT"
 start=$(date +%s.%N)
-$WRAP $TOOL -p "$PORT" -i "$T/user" -k "$T/host.pub" -t 20 run echo must-not-run >"$T/out" 2>"$T/err"
-rc=$?
+rc=0
+$WRAP $TOOL -p "$PORT" -i "$T/user" -k "$T/host.pub" -t 20 run echo must-not-run >"$T/out" 2>"$T/err" || rc=$?
 dt=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-check "changed host key exit" 99 $rc
+check_eq "changed host key exit" 99 $rc
 contains "changed host key message" "host key of node (127.0.0.1:$PORT) changed: expected $FP1, got $FP2 — refusing to connect" "$T/err"
-check "nothing ran" "" "$(cat "$T/out")"
-awk -v d="$dt" 'BEGIN{exit !(d < 5)}' && ok "mismatch not retried (${dt}s of a 20s deadline)" || bad "mismatch took ${dt}s"
+check_eq "nothing ran" "" "$(cat "$T/out")"
+awk -v d="$dt" 'BEGIN{exit !(d < 5)}' && ok "mismatch not retried (${dt}s of a 20s deadline)" || fail "mismatch took ${dt}s"
 
 stop_sshd
 echo
-if [ $failures -gt 0 ]; then
-	echo "$failures check(s) failed; sshd log:"
-	sed 's/^/  | /' "$T/sshd.log"
-	exit 1
-fi
 echo "all ssh checks passed"

@@ -65,6 +65,7 @@ served=$(echo | openssl s_client -connect "127.0.0.1:$PORT" -servername "$SNI" 2
 want=$(openssl x509 -noout -serial -in "$WORK/live/..v2/tls.crt")
 [ "$served" = "$want" ] || fail "served $served, expected $want"
 ok "a new handshake gets the certificate from the swapped Secret volume"
-mcurl "https://$SNI:$PORT/metrics" | grep -q 'mesa_injector_cert_reloads_total{result="ok"} 3' || fail "reload metric"
+metrics=$(mcurl "https://$SNI:$PORT/metrics") # whole first: grep -q would cut curl off
+grep -q 'mesa_injector_cert_reloads_total{result="ok"} 3' <<<"$metrics" || fail "reload metric"
 ok "cert reloads counted in /metrics"
 echo "PASS: $CHECKS checks"

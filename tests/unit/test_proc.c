@@ -327,6 +327,73 @@ static void test_checked(void **state)
         assert_int_equal(proc_run_checked("failing", bad, NULL, -1, NULL), -EIO);
 }
 
+/* PROC_TO_STDOUT: both streams in one pipe, in the order written (make
+ * functest's console log). */
+static void test_stderr_merged_in_order(void **state)
+{
+        (void)state;
+        char *argv[] = {"sh", "-c", "echo 1; echo 2 >&2; echo 3; echo 4 >&2", NULL};
+        struct proc_opts o = {
+            .argv = argv, .out = PROC_CAPTURE, .err = PROC_TO_STDOUT, .log_fd = -1};
+        _cleanup_proc_result_ struct proc_result r = {0};
+
+        assert_int_equal(proc_run(&o, &r), 0);
+        assert_string_equal(r.out.data, "1\n2\n3\n4\n");
+        assert_null(r.err.data);
+}
+
+static void count_idle(void *userdata)
+{
+        (*(int *)userdata)++;
+}
+
+/* A silent program still gives the progress line its heartbeat. */
+static void test_idle_callback(void **state)
+{
+        (void)state;
+        char *argv[] = {"sleep", "0.5", NULL};
+        struct cancel root;
+        struct cancel_registry reg;
+        int idle = 0;
+
+        cancel_init_root(&root, &reg);
+        struct proc_opts o = {
+            .argv = argv, .log_fd = -1, .on_idle = count_idle, .userdata = &idle, .cancel = &root};
+        _cleanup_proc_result_ struct proc_result r = {0};
+
+        assert_int_equal(proc_run(&o, &r), 0);
+        assert_true(idle >= 3); /* every 100 ms with a token */
+        cancel_registry_done(&reg);
+}
+
+/* Work after a first Ctrl-C (e2e's collection, the matrix's down) runs on:
+ * only the second, hard one stops it. */
+static void test_after_interrupt_token(void **state)
+{
+        (void)state;
+        struct cancel root, plain, after, cmd;
+        struct cancel_registry reg;
+
+        cancel_init_root(&root, &reg);
+        cancel_init_child(&plain, &root, 0, "plain");
+        cancel_init_after_interrupt(&after, &root, 0, "after");
+        cancel_init_child(&cmd, &after, 0, "a command of it");
+        cancel_fire(&root, ECANCELED);
+        assert_int_equal(cancel_check(&plain), -ECANCELED);
+        assert_int_equal(cancel_check(&after), 0);
+        assert_int_equal(cancel_check(&cmd), 0);
+        atomic_store(&root.hard, true);
+        assert_int_equal(cancel_check(&after), -ECANCELED);
+        assert_int_equal(cancel_check(&cmd), -ECANCELED);
+        /* Its own deadline still counts. */
+        struct cancel late;
+        cancel_init_root(&root, &reg);
+        cancel_init_after_interrupt(&late, &root, 0.01, "late");
+        usleep(20000);
+        assert_int_equal(cancel_check(&late), -ETIMEDOUT);
+        cancel_registry_done(&reg);
+}
+
 int main(void)
 {
         log_set_level(LOG_ERR);
@@ -345,6 +412,9 @@ int main(void)
             cmocka_unit_test(test_env_delta),
             cmocka_unit_test(test_fork_while_another_thread_logs),
             cmocka_unit_test(test_checked),
+            cmocka_unit_test(test_stderr_merged_in_order),
+            cmocka_unit_test(test_idle_callback),
+            cmocka_unit_test(test_after_interrupt_token),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
 # post AdmissionReviews with curl and check answers with python3-jsonpatch.
 # Sourced, not run (it lives outside tests/integration/ for that reason).
 
-set -eu
+. "$(dirname "${BASH_SOURCE[0]}")/../../tests/lib/common.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
@@ -51,17 +51,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-CHECKS=0
-fail() {
-	echo "FAIL: $*"
+# fail (tests/lib/common.sh) shows the servers' last words first.
+on_fail() {
+	local f
 	for f in "$WORK"/server*.log; do
 		[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }
 	done
-	exit 1
-}
-ok() {
-	CHECKS=$((CHECKS + 1))
-	echo "ok $CHECKS - $*"
+	return 0
 }
 
 free_port() {
