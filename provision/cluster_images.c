@@ -519,7 +519,10 @@ static int run_set_launcher(struct step_run *sr, void *data)
                 if (!cluster_image(sr->st, "virt-operator-env-before") &&
                     (r = record_image(sr->st, "virt-operator-env-before", before)) < 0)
                         return r;
+                /* Recorded as this run's change (an earlier run's record
+                 * would keep its own run id), so the undo gives it back. */
                 if ((r = set_operator_env(sr, j, img)) < 0 ||
+                    (r = state_drop_resource(sr->st, "virt-operator-env", LAUNCHER_ENV)) < 0 ||
                     (r = state_add_resource(sr->st, "virt-operator-env", LAUNCHER_ENV)) < 0)
                         return r;
                 log_info("    virt-operator: " LAUNCHER_ENV "=%s (was %s)", img,
