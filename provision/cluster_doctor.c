@@ -259,9 +259,10 @@ static char *first_node(const struct cluster_doctor *d)
         return cJSON_IsString(n) ? strdup(n->valuestring) : NULL;
 }
 
-/* The probe pod: the launcher image's QEMU lists its displays. On a render
- * node (the launcher runs there); host network, so no pod network is
- * needed. */
+/* The probe pod: the launcher image's QEMU lists its displays into its
+ * termination message (read from the pod's status: no `kubectl logs`, which
+ * needs the kubelet's own endpoint). On a render node (the launcher runs
+ * there); host network, so no pod network is needed. */
 static char *probe_pod_json(const char *name, const char *ns, const char *image, const char *node)
 {
         cJSON *p = cJSON_CreateObject(), *meta, *spec, *c, *cmd;
@@ -289,8 +290,9 @@ static char *probe_pod_json(const char *name, const char *ns, const char *image,
         cJSON_AddItemToArray(
             cmd,
             cJSON_CreateString("for q in /usr/libexec/qemu-kvm /usr/bin/qemu-system-x86_64; do "
-                               "if [ -x \"$q\" ]; then exec \"$q\" -display help; fi; done; "
-                               "echo 'no QEMU in this image'; exit 3"));
+                               "if [ -x \"$q\" ]; then exec \"$q\" -display help "
+                               ">/dev/termination-log 2>/dev/null; fi; done; "
+                               "echo 'no QEMU in this image' >/dev/termination-log; exit 3"));
         char *s = cJSON_PrintUnformatted(p);
         cJSON_Delete(p);
         return s;
@@ -330,22 +332,25 @@ static int run_probe(const struct cluster_doctor *d, const char *image, char **o
                 *phase = strdup_printf("not created: %s", a.err.data ? a.err.data : strerror(-r));
                 return *phase ? 0 : -ENOMEM;
         }
-        const char *get[] = {
-            "get", "pod", name, "-n", d->webhook_namespace, "-o", "jsonpath={.status.phase}", NULL};
+        const char *get[] = {"get", "pod", name, "-n", d->webhook_namespace, "-o", "json", NULL};
         for (unsigned waited = 0; r >= 0 && waited < PROBE_SECONDS; waited += 2) {
-                _cleanup_proc_result_ struct proc_result g = {0};
-                if ((r = kubectl_plain(d, "kubectl get pod (probe)", get, &g)) < 0)
+                _cleanup_(cJSON_Deletep) cJSON *pod = NULL;
+                _cleanup_free_ char *err = NULL;
+                if ((r = kget(d, "kubectl get pod (probe)", get, &pod, &err)) < 0)
                         break;
-                if (g.out.data && (streq(g.out.data, "Succeeded") || streq(g.out.data, "Failed"))) {
-                        *phase = strdup(g.out.data);
+                const cJSON *ph = at(pod, (const char *const[]){"status", "phase", NULL});
+                if (cJSON_IsString(ph) &&
+                    (streq(ph->valuestring, "Succeeded") || streq(ph->valuestring, "Failed"))) {
+                        const cJSON *cs = cJSON_GetArrayItem(
+                            at(pod, (const char *const[]){"status", "containerStatuses", NULL}), 0);
+                        const cJSON *msg =
+                            at(cs, (const char *const[]){"state", "terminated", "message", NULL});
+                        *phase = strdup(ph->valuestring);
+                        *out = strdup(cJSON_IsString(msg) ? msg->valuestring : "");
                         break;
                 }
                 r = cancel_sleep(d->cancel, 2);
         }
-        const char *logs[] = {"logs", name, "-n", d->webhook_namespace, NULL};
-        _cleanup_proc_result_ struct proc_result l = {0};
-        if (*phase && kubectl_plain(d, "kubectl logs (probe)", logs, &l) >= 0 && l.out.data)
-                *out = strdup(l.out.data);
         const char *del[] = {
             "delete", "pod", name, "-n", d->webhook_namespace, "--wait=false", "--ignore-not-found",
             NULL};

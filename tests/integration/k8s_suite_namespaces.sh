@@ -58,11 +58,7 @@ trap 'exit 143' TERM
 PORT=17453
 
 # --- mesa-injector's image, as the nodes would pull it -----------------------------
-BUILD_BASE=$(oci_debian_base webhook-build webhook/deploy/packages-build)
-RUN_BASE=$(oci_debian_base webhook-run webhook/deploy/packages-run)
-oci_podman build --layers=false --pull=never --network=none --build-arg BUILD_BASE="$BUILD_BASE" \
-	--build-arg RUN_BASE="$RUN_BASE" -f webhook/deploy/Containerfile -t "$IMG" . >"$T/build.log" 2>&1 ||
-	{ tail -20 "$T/build.log"; fail "podman build of webhook/deploy/Containerfile"; }
+oci_webhook_image "$IMG" "$T/build.log" || { tail -20 "$T/build.log"; fail "podman build of webhook/deploy/Containerfile"; }
 oci_podman save --format docker-archive -o "$T/image.tar" "$IMG" >/dev/null || fail "podman save"
 
 k8s_up || exit $?

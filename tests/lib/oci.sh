@@ -151,3 +151,27 @@ oci_bundle_stop() {
 	rm -f "$dir/pid"
 	cat "$dir/rc" 2>/dev/null || echo "killed"
 }
+
+# oci_webhook_image TAG LOG: mesa-injector's image, built from
+# webhook/deploy/Containerfile offline from the mmdebstrap bases (run from
+# the repository root). Returns podman's status; its output goes to LOG.
+oci_webhook_image() {
+	local b r
+	b=$(oci_debian_base webhook-build webhook/deploy/packages-build) &&
+		r=$(oci_debian_base webhook-run webhook/deploy/packages-run) || return 1
+	oci_podman build --layers=false --pull=never --network=none --build-arg BUILD_BASE="$b" \
+		--build-arg RUN_BASE="$r" -f webhook/deploy/Containerfile -t "$1" . >"$2" 2>&1
+}
+
+# oci_launcher_images STOCK GL LOG: the stock virt-launcher stand-in
+# (tests/fixtures/launcher/Containerfile.stock) tagged STOCK, and the
+# recipe's image built FROM it (images/launcher/Containerfile) tagged GL,
+# both offline; the builder is the stand-in's Debian base.
+oci_launcher_images() {
+	local base
+	base=$(oci_debian_base launcher tests/fixtures/launcher/packages) || return 1
+	oci_podman build --layers=false --pull=never --network=none --build-arg BASE="$base" \
+		-f tests/fixtures/launcher/Containerfile.stock -t "$1" . >"$3" 2>&1 &&
+		oci_podman build --layers=false --pull=never --network=none --build-arg LAUNCHER_IMAGE="$1" \
+			--build-arg GL_BUILDER_IMAGE="$base" -f images/launcher/Containerfile -t "$2" . >>"$3" 2>&1
+}
