@@ -142,6 +142,7 @@ $(BUILD)/tests/test_webhook_hook_sidecar: webhook/tests/test_webhook_hook_sideca
 # Built with clang whatever CC is: -fsanitize=fuzzer is clang's.
 FUZZ_TIME ?= 60
 FUZZ_SRCS := webhook/fuzz/fuzz_admission.c webhook/config.c webhook/config_device_plugin.c \
+	webhook/config_vmi_hook.c \
 	webhook/patch.c webhook/patch_resource.c webhook/admission.c \
 	webhook/metrics.c common/log.c common/util.c common/yaml_schema.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_admission
