@@ -71,7 +71,8 @@ DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils lib
 	linux-image-amd64 mmdebstrap openssh-client dnsmasq-base iptables ca-certificates
 DEPS_TEST := openssh-server curl python3 python3-jsonpatch python3-yaml golang-1.19-go wrk nginx-light clang \
 	libclang-rt-14-dev valgrind gnutls-bin chromium xz-utils openssl busybox-static iproute2 procps \
-	clang-format git python3-grpcio python3-grpc-tools python3-jsonschema containerd runc util-linux
+	clang-format git python3-grpcio python3-grpc-tools python3-jsonschema containerd runc util-linux \
+	podman
 # Debian's kubectl, for manifest checks; a kubectl some other package put in
 # /usr/bin (Google's Cloud SDK ships one) conflicts with it and does as well.
 DEPS_TEST += $(if $(wildcard /usr/bin/kubectl),,kubernetes-client)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -17,19 +18,22 @@
 #include "common/proc.h"
 #include "common/util.h"
 #include "provision/base/accel.h"
+#include "provision/cluster_doctor.h"
 #include "provision/node_setup.h"
 #include "provision/orchestrate.h"
 #include "providers/provider.h"
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: vgpuenv doctor [-c FILE] [--json] [--reprobe]\n\n"
+        fprintf(out, "usage: vgpuenv doctor [-c FILE] [--json] [--reprobe] [--kubeconfig FILE]\n\n"
                      "Host checks: the provider's own (libvirtd reachable, kcli present, ...),\n"
                      "the KVM verdict with its evidence (a kernel booted under KVM: what ran,\n"
                      "how long, what it printed; cached per boot, --reprobe probes again), the\n"
                      "same kernel under TCG as the control, tools, free disk, the image cache;\n"
-                     "then the render-node probe on the nodes of the cluster when it is up.\n"
-                     "Exit 1 when a check fails (warnings do not).\n");
+                     "then the render-node probe on the nodes of the cluster when it is up,\n"
+                     "then, on a cluster with a kubeconfig (the provider's, or --kubeconfig),\n"
+                     "which of the display chain's five links is missing, each with its fix\n"
+                     "(docs/display-chain.md). Exit 1 when a check fails (warnings do not).\n");
 }
 
 static void add(cJSON *checks, const char *name, const char *status, const char *detail)
@@ -118,15 +122,53 @@ static void host_checks(struct cli_session *s, cJSON *checks, bool reprobe)
         add(checks, "cache", "ok", buf);
 }
 
+/* The five links, when there is a cluster to ask. */
+static cJSON *link_checks(struct cli_session *s, const char *kubeconfig, const cJSON *verdicts)
+{
+        const struct provider_ops *p = provider_for_config(&s->cfg);
+        _cleanup_free_ char *kc = kubeconfig ? strdup(kubeconfig) : NULL;
+        if (!kc && p && p->makes_kubernetes && p->kubeconfig)
+                (void)p->kubeconfig(&s->ctx, &kc);
+        if (!kc || access(kc, R_OK) < 0)
+                return NULL;
+        cJSON *links = cJSON_CreateArray();
+        struct cluster_doctor d = {.cfg = &s->cfg,
+                                   .cancel = &s->ctx.cancel,
+                                   .kubeconfig = kc,
+                                   .verdicts = verdicts,
+                                   .resource = "vgpuenv.io/render",
+                                   .webhook_namespace = "mesa-injector"};
+        if (links && cluster_doctor_links(&d, links) < 0) {
+                cJSON_Delete(links);
+                return NULL;
+        }
+        return links;
+}
+
+static void print_links(const cJSON *links)
+{
+        const cJSON *l;
+        printf("\nthe display chain's links (docs/display-chain.md):\n");
+        cJSON_ArrayForEach(l, links)
+        {
+                printf("  %d %-38s %-4s %s\n", cJSON_GetObjectItem(l, "link")->valueint,
+                       cJSON_GetObjectItem(l, "check")->valuestring,
+                       cJSON_GetObjectItem(l, "status")->valuestring,
+                       cJSON_GetObjectItem(l, "detail")->valuestring);
+                const char *fix = cJSON_GetObjectItem(l, "fix")->valuestring;
+                if (*fix)
+                        printf("    fix: %s\n", fix);
+        }
+}
+
 int cmd_doctor(int argc, char **argv)
 {
-        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"reprobe", no_argument, NULL, 'R'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {}};
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+            {"reprobe", no_argument, NULL, 'R'},      {"kubeconfig", required_argument, NULL, 'K'},
+            {"help", no_argument, NULL, 'h'},         {}};
         bool reprobe = false;
-        const char *config = NULL;
+        const char *config = NULL, *kubeconfig = NULL;
         bool json = false, failed = false;
         struct cli_session s;
         cJSON *out = NULL, *verdicts = NULL, *it;
@@ -137,6 +179,8 @@ int cmd_doctor(int argc, char **argv)
                         json = true;
                 else if (c == 'R')
                         reprobe = true;
+                else if (c == 'K')
+                        kubeconfig = optarg;
                 else if ((r = cli_common_option(c, &config, usage)) != CLI_NEXT_OPTION)
                         return r;
         out = cJSON_CreateObject();
@@ -157,8 +201,15 @@ int cmd_doctor(int argc, char **argv)
         _cleanup_free_ char *state_file = strdup_printf("%s/state.json", s.ctx.state_dir);
         if (state_file && file_exists(state_file) && provision_probe(&s.ctx, &verdicts) < 0)
                 failed = true;
+        cJSON *links = link_checks(&s, kubeconfig, verdicts);
         if (verdicts)
                 cJSON_AddItemToObject(out, "nodes", verdicts);
+        if (links) {
+                cJSON_AddItemToObject(out, "links", links);
+                cJSON_ArrayForEach(
+                    it, links) if (streq(cJSON_GetObjectItem(it, "status")->valuestring, "fail"))
+                    failed = true;
+        }
         cJSON_ArrayForEach(it, checks) if (streq(cJSON_GetObjectItem(it, "status")->valuestring,
                                                  "fail")) failed = true;
         if (json)
@@ -174,6 +225,8 @@ int cmd_doctor(int argc, char **argv)
                         node_verdicts_print(verdicts, stdout);
                 } else
                         printf("\nnodes: cluster %s is not up\n", s.cfg.name);
+                if (links)
+                        print_links(links);
         }
         cJSON_Delete(out);
         cli_session_close(&s);

@@ -301,6 +301,34 @@ static char *bootstrap_command(const char *pubkey)
         return qs ? strdup_printf("sudo sh -c %s", qs) : NULL;
 }
 
+/* kubevirtci's registry container runs in the dnsmasq container's network
+ * (gocli run.go: NetworkMode container:<dnsmasq>, published with
+ * --random-ports); KubeVirt's cluster-sync pushes to localhost:$(_port
+ * registry) and its manifests name registry:5000 (kubevirtci 39bd4947
+ * cluster-up/cluster/ephemeral-provider-common.sh docker_prefix,
+ * manifest_docker_prefix). */
+static int kvci_registry(struct run_ctx *ctx, char ***ret_port_argv, char ***ret_env,
+                         char **ret_dir, char **ret_pull)
+{
+        const struct config *c = ctx->cfg;
+        _cleanup_free_ char *up = kubevirtci_cluster_up_dir(c->kubevirtci.dir);
+        _cleanup_strv_free_ char **argv = NULL, **env = NULL;
+        int r;
+
+        if (!up || strv_push(&argv, strdup_printf("%s/cli.sh", up)) < 0 ||
+            strv_extend(&argv, "ports") < 0 || strv_extend(&argv, "registry") < 0)
+                return log_error_errno(ENOMEM, "out of memory");
+        if ((r = make_env(ctx, &env)) < 0)
+                return r;
+        if (!(*ret_dir = strdup(c->kubevirtci.dir)) || !(*ret_pull = strdup("registry:5000"))) {
+                free(*ret_dir);
+                return log_error_errno(ENOMEM, "out of memory");
+        }
+        *ret_port_argv = TAKE_PTR(argv);
+        *ret_env = TAKE_PTR(env);
+        return 0;
+}
+
 static int user_key(struct run_ctx *ctx, char **ret_identity, char **ret_pub)
 {
         const struct config *c = ctx->cfg;
@@ -504,4 +532,5 @@ const struct provider_ops provider_kubevirtci = {
     .kubeconfig = kubevirtci_cluster_kubeconfig,
     .kubevirt_provider = kubevirtci_cluster_kubevirt_provider,
     .ci_config_dir = kubevirtci_cluster_ci_config_dir,
+    .registry = kvci_registry,
 };

@@ -58,6 +58,13 @@ struct provider_ops {
          * (kubevirtci, kind). NULL: KubeVirt's suite reaches the cluster as
          * "external" and vgpuenv writes that file itself (local, kcli). */
         int (*ci_config_dir)(struct run_ctx *ctx, char **ret);
+        /* Optional: the cluster's own image registry, for registry.push
+         * auto. *ret_port_argv prints the host port this host pushes to
+         * (localhost:PORT), run in *ret_dir with *ret_env; *ret_pull is the
+         * registry's name on the nodes. NULL-terminated vectors, caller
+         * frees everything. */
+        int (*registry)(struct run_ctx *ctx, char ***ret_port_argv, char ***ret_env, char **ret_dir,
+                        char **ret_pull);
 };
 
 const struct provider_ops *provider_find(const char *name);

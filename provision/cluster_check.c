@@ -40,8 +40,8 @@ bool focus_selects_mdev(const char *focus, const char *skip)
 }
 
 /* kubectl --kubeconfig K ARGS... under the check's token and deadline. */
-static int kubectl_run(const struct cluster_check *cc, const char *what, const char *const *args,
-                       struct proc_result *res)
+int cluster_kubectl_run(const struct cluster_check *cc, const char *what, const char *const *args,
+                        struct proc_result *res)
 {
         _cleanup_strv_free_ char **argv = NULL;
         struct cancel token;
@@ -87,7 +87,7 @@ static int kubectl_lines(const struct cluster_check *cc, const char *what, char 
         int r;
 
         *ret = NULL;
-        r = kubectl_run(cc, what, args, &res);
+        r = cluster_kubectl_run(cc, what, args, &res);
         if (r < 0)
                 return r;
         if (res.exit_code != 0) {

@@ -42,3 +42,10 @@ int cluster_preflight(const struct cluster_check *cc);
  * user may still relabel or scale the cluster). Returns 0, or -ENOMEM /
  * -ECANCELED / -ETIMEDOUT. */
 int cluster_check_after_up(const struct cluster_check *cc);
+
+struct proc_result;
+/* One kubectl call as these checks make it (--request-timeout, the token,
+ * deadline and log of cc); res gets the whole result, the caller judges the
+ * exit status. 0, or -ENOENT (no kubectl) / -ETIMEDOUT / -ECANCELED. */
+int cluster_kubectl_run(const struct cluster_check *cc, const char *what, const char *const *args,
+                        struct proc_result *res);

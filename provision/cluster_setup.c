@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "provision/base/cdi_contract.h"
 #include "provision/cluster_check.h"
+#include "provision/cluster_images.h"
 #include "provision/cluster_setup.h"
 #include "provision/cluster_setup_internal.h"
 #include "provision/base/plan.h"
@@ -38,11 +39,12 @@ static void cluster_run_free(void *p)
         free(c);
 }
 
-static char **kubectl_argv(const struct cluster_run *c, const char *const *args)
+static char **kubectl_argv_for(const struct config *cfg, const char *kubeconfig,
+                               const char *const *args)
 {
         _cleanup_strv_free_ char **argv = NULL;
-        if (strv_extend(&argv, c->ctx->cfg->kubevirt.kubectl) < 0 ||
-            strv_extend(&argv, "--kubeconfig") < 0 || strv_extend(&argv, c->kubeconfig) < 0)
+        if (strv_extend(&argv, cfg->kubevirt.kubectl) < 0 ||
+            strv_extend(&argv, "--kubeconfig") < 0 || strv_extend(&argv, kubeconfig) < 0)
                 return NULL;
         for (size_t i = 0; args[i]; i++)
                 if (strv_extend(&argv, args[i]) < 0)
@@ -50,19 +52,32 @@ static char **kubectl_argv(const struct cluster_run *c, const char *const *args)
         return TAKE_PTR(argv);
 }
 
-/* One kubectl call with deadlines.kubectl; res gets the whole result (the
- * caller judges the exit status), else a non-zero exit is an error. */
-static int kubectl(struct step_run *sr, const struct cluster_run *c, const char *what,
-                   const char *const *args, struct proc_result *res)
+int cluster_kubectl(struct step_run *sr, const struct config *cfg, const char *kubeconfig,
+                    const char *what, const char *const *args, struct proc_result *res)
 {
-        _cleanup_strv_free_ char **argv = kubectl_argv(c, args);
-        double deadline = c->ctx->cfg->deadlines.kubectl;
+        _cleanup_strv_free_ char **argv = kubectl_argv_for(cfg, kubeconfig, args);
+        double deadline = cfg->deadlines.kubectl;
 
         if (!argv)
                 return log_error_errno(ENOMEM, "out of memory");
         if (res)
                 return step_run_program_until(sr, deadline, what, argv, NULL, NULL, NULL, res);
         return step_run_program_checked(sr, deadline, what, argv, NULL, NULL, NULL);
+}
+
+char *cluster_kubectl_text(const struct config *cfg, const char *kubeconfig,
+                           const char *const *args)
+{
+        _cleanup_strv_free_ char **argv = kubectl_argv_for(cfg, kubeconfig, args);
+        return argv ? shell_join(argv) : NULL;
+}
+
+/* One kubectl call with deadlines.kubectl; res gets the whole result (the
+ * caller judges the exit status), else a non-zero exit is an error. */
+static int kubectl(struct step_run *sr, const struct cluster_run *c, const char *what,
+                   const char *const *args, struct proc_result *res)
+{
+        return cluster_kubectl(sr, c->ctx->cfg, c->kubeconfig, what, args, res);
 }
 
 /* Add s to a JSON string array unless present. */
@@ -217,6 +232,19 @@ static int webhook_certs(struct step_run *sr, const struct cluster_run *c, const
         return step_run_program(sr, "mesa-injector certs", argv, NULL, NULL, NULL);
 }
 
+/* mesa-injector's --image (the one webhook-image pushed) and
+ * --library-profile none (the launcher image has its own GL libraries). */
+static char **webhook_overrides(const struct config *cfg, const struct state *st)
+{
+        _cleanup_strv_free_ char **o = calloc(1, sizeof(char *));
+        const char *img = cluster_image(st, "mesa-injector");
+        if (!o || (img && (strv_extend(&o, "--image") < 0 || strv_extend(&o, img) < 0)) ||
+            (cluster_libraries_from_image(cfg) &&
+             (strv_extend(&o, "--library-profile") < 0 || strv_extend(&o, "none") < 0)))
+                return NULL;
+        return TAKE_PTR(o);
+}
+
 static int run_webhook(struct step_run *sr, void *data)
 {
         struct cluster_run *c = data;
@@ -236,13 +264,17 @@ static int run_webhook(struct step_run *sr, void *data)
          * `mesa-injector serve` stays valid. */
         if (cfg->webhook.deploy == DEPLOY_URL && (r = webhook_certs(sr, c, bin, certs)) < 0)
                 return r;
-        if (strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
+        _cleanup_strv_free_ char **over = webhook_overrides(cfg, sr->st);
+        if (!over || strv_extend(&argv, bin) < 0 || strv_extend(&argv, "manifests") < 0 ||
             (cfg->webhook.deploy == DEPLOY_URL &&
              (strv_extend(&argv, "--url") < 0 || strv_extend(&argv, cfg->webhook.url) < 0 ||
               strv_extend(&argv, "--certs") < 0 || strv_extend(&argv, certs) < 0)) ||
             (cfg->webhook.config &&
              (strv_extend(&argv, "--config") < 0 || strv_extend(&argv, cfg->webhook.config) < 0)))
                 return log_error_errno(ENOMEM, "out of memory");
+        for (char **o = over; *o; o++)
+                if (strv_extend(&argv, *o) < 0)
+                        return log_error_errno(ENOMEM, "out of memory");
         if ((r = step_run_program(sr, "mesa-injector manifests", argv, NULL, NULL, &yaml)) < 0)
                 return r;
         if (isempty(yaml))
@@ -256,12 +288,15 @@ static int run_webhook(struct step_run *sr, void *data)
                  cfg->webhook.deploy == DEPLOY_URL ? "url" : "in-cluster",
                  cfg->webhook.deploy == DEPLOY_URL ? ", webhook at " : "",
                  cfg->webhook.deploy == DEPLOY_URL ? cfg->webhook.url : "", out);
+        _cleanup_free_ char *over_text = shell_join(over);
         if (cfg->webhook.deploy == DEPLOY_URL)
                 log_notice("url mode: run `%s serve --listen 0.0.0.0:%s --cert %s/tls.crt --key "
-                           "%s/tls.key%s%s` on this host so %s answers",
+                           "%s/tls.key%s%s%s%s` on this host so %s answers",
                            bin, url_port(cfg->webhook.url, port, sizeof(port)), certs, certs,
                            cfg->webhook.config ? " --config " : "",
-                           cfg->webhook.config ? cfg->webhook.config : "", cfg->webhook.url);
+                           cfg->webhook.config ? cfg->webhook.config : "",
+                           isempty(over_text) ? "" : " ", over_text ? over_text : "",
+                           cfg->webhook.url);
         return 0;
 }
 
@@ -356,8 +391,7 @@ static int run_label(struct step_run *sr, void *data)
 /* "kubectl --kubeconfig KC ARGS..." as the plan shows it. */
 static char *kubectl_text(const struct cluster_run *c, const char *const *args)
 {
-        _cleanup_strv_free_ char **argv = kubectl_argv(c, args);
-        return argv ? shell_join(argv) : NULL;
+        return cluster_kubectl_text(c->ctx->cfg, c->kubeconfig, args);
 }
 
 static void detail_label(struct step *s, const struct cluster_run *c)
@@ -375,12 +409,14 @@ static void detail_webhook(struct step *s, const struct cluster_run *c)
         const char *apply[] = {"apply", "-f", out, NULL};
         _cleanup_free_ char *a = out ? kubectl_text(c, apply) : NULL;
         bool url = cfg->webhook.deploy == DEPLOY_URL;
-        step_detail(s, "run: %s/mesa-injector %s%s%s%s%s%s%s > %s\nrun: %s", c->ctx->build_dir,
+        step_detail(s, "run: %s/mesa-injector %s%s%s%s%s%s%s%s%s > %s\nrun: %s", c->ctx->build_dir,
                     url ? "certs ... --out " : "", url ? c->ctx->state_dir : "",
                     url ? "/webhook-certs (once); manifests --url " : "manifests",
                     url ? cfg->webhook.url : "", url ? " --certs " : "",
-                    url ? c->ctx->state_dir : "", url ? "/webhook-certs" : "", out ? out : "",
-                    a ? a : "");
+                    url ? c->ctx->state_dir : "", url ? "/webhook-certs" : "",
+                    cfg->webhook.build_image ? " --image <the image webhook-image pushed>" : "",
+                    cluster_libraries_from_image(cfg) ? " --library-profile none" : "",
+                    out ? out : "", a ? a : "");
 }
 
 static void detail_kubevirt(struct step *s, const struct cluster_run *c)

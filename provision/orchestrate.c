@@ -10,6 +10,7 @@
 #include "providers/provider.h"
 #include "provision/base/plan.h"
 #include "provision/base/state.h"
+#include "provision/cluster_images.h"
 #include "provision/cluster_setup.h"
 #include "provision/node_setup.h"
 
@@ -43,7 +44,15 @@ static int build_up(struct plan *plan, struct run_ctx *ctx, const struct provide
                 return plan_error(plan);
         if ((r = p->kubeconfig(ctx, &kubeconfig)) < 0)
                 return log_error_errno(r, "provider %s gives no kubeconfig path: %m", p->name);
-        return cluster_setup_plan(plan, ctx, kubeconfig, p->labels_nodes, p->deploys_webhook);
+        /* The images first (the webhook's manifests name mesa-injector's),
+         * the GL launcher once KubeVirt is configured. */
+        if (p->deploys_webhook && (r = cluster_images_plan_webhook(plan, ctx, p->registry)) < 0)
+                return r;
+        if ((r = cluster_setup_plan(plan, ctx, kubeconfig, p->labels_nodes, p->deploys_webhook)) <
+            0)
+                return r;
+        return p->deploys_webhook ? cluster_images_plan_launcher(plan, ctx, kubeconfig, p->registry)
+                                  : 0;
 }
 
 static struct plan *new_plan(struct run_ctx *ctx, const struct provider_ops *p, const char *verb)

@@ -10,7 +10,7 @@ WEBHOOK_LIB_SRCS := webhook/config.c webhook/config_device_plugin.c webhook/patc
 	webhook/patch_resource.c webhook/admission.c webhook/metrics.c \
 	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/conn_guard.c \
 	webhook/source_filter.c webhook/server.c \
-	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c
+	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c webhook/config_vmi_hook.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
 WEBHOOK_HOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o \
@@ -32,6 +32,11 @@ $(BUILD)/gen/hook_script.h: webhook/hook/onDefineDomain
 		END { print ";" }' $< >$@.tmp && mv $@.tmp $@
 
 $(WEBHOOK_OBJS) $(WEBHOOK_HOOK_OBJS): override CFLAGS += -I$(BUILD)/gen $(shell pkg-config --cflags libmicrohttpd)
+# Named here too: the top Makefile's PKG_CFLAGS come from one pkg-config call
+# over every library, which prints nothing where libvirt is missing (the
+# image's build stage has only what mesa-injector needs).
+$(BUILD)/obj/webhook/domain_hook.o $(BUILD)/obj/webhook/hook_apply.o: override CFLAGS += \
+	$(shell pkg-config --cflags libxml-2.0)
 $(BUILD)/obj/webhook/manifests.o: $(BUILD)/gen/hook_script.h
 
 $(BUILD)/mesa-injector: $(WEBHOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
@@ -51,6 +56,7 @@ DP_SRCS := webhook/device_plugin.c webhook/device_plugin_devices.c webhook/devic
 	webhook/device_plugin_server.c webhook/device_plugin_register.c webhook/device_plugin_watch.c
 DP_OBJS = $(DP_SRCS:%.c=$(BUILD)/obj/%.o) $(DP_GEN).o
 DP_LIB_OBJS = $(BUILD)/obj/webhook/config.o $(BUILD)/obj/webhook/config_device_plugin.o \
+	$(BUILD)/obj/webhook/config_vmi_hook.o \
 	$(BUILD)/obj/webhook/patch.o $(BUILD)/obj/webhook/patch_resource.o \
 	$(BUILD)/obj/webhook/admission.o $(BUILD)/obj/webhook/metrics.o
 # --as-needed: pkg-config lists abseil's and OpenSSL's static dependencies.
@@ -76,6 +82,35 @@ $(BUILD)/mesa-injector-device-plugin: $(DP_OBJS) $(BUILD)/obj/webhook/device_plu
 		$(DP_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DP_LIBS)
 
+# ---- the hook sidecar: KubeVirt's hook API, gRPC's C core + protobuf-c --------
+# A program of its own (`mesa-injector hook-sidecar` execs it), run by
+# virt-controller as a container of the virt-launcher pod from our image.
+# Messages generated from our two .proto files like the device plugin's.
+HS_PROTOS := webhook/hook_info.proto webhook/hook_callbacks.proto
+HS_GEN := $(HS_PROTOS:webhook/%.proto=$(BUILD)/gen/%.pb-c)
+HS_SRCS := webhook/grpc_unary.c webhook/hook_sidecar_rpc.c
+HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
+HS_COMMON_OBJS := $(BUILD)/obj/common/log.o $(BUILD)/obj/common/util.o
+HS_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libxml-2.0 gnutls) \
+	-Wl,--no-as-needed
+
+$(BUILD)/gen/hook_%.pb-c.c $(BUILD)/gen/hook_%.pb-c.h: webhook/hook_%.proto
+	@mkdir -p $(BUILD)/gen/proto
+	awk '/^service /{skip=1} !skip{print} skip && /^}/{skip=0}' $< >$(BUILD)/gen/proto/$(notdir $<)
+	protoc-c --proto_path=$(BUILD)/gen/proto --c_out=$(BUILD)/gen $(BUILD)/gen/proto/$(notdir $<)
+
+$(HS_GEN:%=%.o): %.o: %.c
+	$(CC) $(CFLAGS) -I$(BUILD)/gen $(shell pkg-config --cflags libprotobuf-c) -c $< -o $@
+
+$(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/webhook/hook_sidecar_main.o: override CFLAGS += \
+	-I$(BUILD)/gen $(shell pkg-config --cflags libprotobuf-c)
+$(HS_SRCS:%.c=$(BUILD)/obj/%.o): $(HS_GEN:%=%.h)
+
+PROGRAMS += $(BUILD)/mesa-injector-hook-sidecar
+$(BUILD)/mesa-injector-hook-sidecar: $(HS_OBJS) $(BUILD)/obj/webhook/hook_sidecar_main.o \
+		$(HS_COMMON_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HS_LIBS) -lpthread
+
 # ---- unit tests (cmocka) ----------------------------------------------------
 UNIT_TESTS += $(BUILD)/tests/test_webhook_patch $(BUILD)/tests/test_webhook_config \
 	$(BUILD)/tests/test_webhook_domain $(BUILD)/tests/test_webhook_log \
@@ -97,10 +132,21 @@ $(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plu
 		$(WEBHOOK_COMMON_OBJS) $(shell pkg-config --libs libprotobuf-c libcjson yaml-0.1 gnutls zlib) \
 		-lcmocka $(LDFLAGS)
 
+# The hook sidecar's answers, without gRPC.
+UNIT_TESTS += $(BUILD)/tests/test_webhook_hook_sidecar
+HS_UNIT_OBJS = $(BUILD)/obj/webhook/hook_sidecar_rpc.o $(BUILD)/obj/webhook/grpc_unary.o \
+	$(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
+$(BUILD)/tests/test_webhook_hook_sidecar: webhook/tests/test_webhook_hook_sidecar.c $(HS_UNIT_OBJS) \
+		$(HS_COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(BUILD)/gen $(PKG_CFLAGS) -o $@ $< $(HS_UNIT_OBJS) $(HS_COMMON_OBJS) \
+		$(HS_LIBS) -lcmocka $(LDFLAGS)
+
 # ---- libFuzzer ----------------------------------------------------------------
 # Built with clang whatever CC is: -fsanitize=fuzzer is clang's.
 FUZZ_TIME ?= 60
 FUZZ_SRCS := webhook/fuzz/fuzz_admission.c webhook/config.c webhook/config_device_plugin.c \
+	webhook/config_vmi_hook.c \
 	webhook/patch.c webhook/patch_resource.c webhook/admission.c \
 	webhook/metrics.c common/log.c common/util.c common/yaml_schema.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_admission

@@ -66,33 +66,6 @@ static const struct schema_field cdi_fields[] = {
      .doc = "where nodes keep the CDI spec file"},
     {}};
 
-static const struct schema_field hook_fields[] = {
-    {.key = "enabled",
-     .type = SCHEMA_BOOL,
-     .offset = F(struct injector_vmi_hook, enabled),
-     .doc = "annotate VMIs with GPUs so the onDefineDomain hook adds an egl-headless display"},
-    {.key = "configMap",
-     .type = SCHEMA_STRING,
-     .offset = F(struct injector_vmi_hook, configmap),
-     .doc = "ConfigMap holding the hook script (created in each VMI namespace by the deployer)"},
-    {.key = "key",
-     .type = SCHEMA_STRING,
-     .offset = F(struct injector_vmi_hook, key),
-     .doc = "key of the script in the ConfigMap"},
-    {.key = "version",
-     .type = SCHEMA_STRING,
-     .offset = F(struct injector_vmi_hook, version),
-     .doc = "sidecar-shim hook API version (v1alpha2 or v1alpha3)"},
-    {.key = "image",
-     .type = SCHEMA_STRING,
-     .offset = F(struct injector_vmi_hook, image),
-     .doc = "sidecar image (default: KubeVirt's sidecar-shim)"},
-    {.key = "namespaces",
-     .type = SCHEMA_STRV,
-     .offset = F(struct injector_vmi_hook, namespaces),
-     .doc = "namespaces whose VMIs get the hook; `manifests` creates the ConfigMap in each"},
-    {}};
-
 static const struct schema_field deploy_fields[] = {
     {.key = "namespace",
      .type = SCHEMA_STRING,
@@ -243,7 +216,7 @@ const struct schema_field injector_config_schema[] = {
     {.key = "vmiHook",
      .type = SCHEMA_SECTION,
      .offset = F(struct injector_config, vmi_hook),
-     .children = hook_fields,
+     .children = vmi_hook_fields,
      .doc = "onDefineDomain hook for VMIs"},
     {.key = "failurePolicy",
      .type = SCHEMA_ENUM,
@@ -419,7 +392,6 @@ static int config_defaults(struct injector_config *c)
             .library_profile = PROFILE_DEBIAN,
             .failure_policy = FAILURE_IGNORE,
             .on_conflict = CONFLICT_DENY,
-            .vmi_hook.enabled = true,
             .deploy.port = 8443,
             .limits = {.max_body_bytes = 3u << 20,
                        .max_buffered_bytes = 32u << 20,
@@ -436,16 +408,12 @@ static int config_defaults(struct injector_config *c)
         };
         c->selector.labels = strv_copy((char *const[]){"kubevirt.io=virt-launcher", NULL});
         c->allowed_prefixes = strv_copy((char *const *)prefixes);
-        c->vmi_hook.namespaces = strv_copy(
-            (char *const[]){"default", "kubevirt-test-default", "kubevirt-test-alternative", NULL});
-        if (!c->selector.labels || !c->allowed_prefixes || !c->vmi_hook.namespaces ||
+        if (!c->selector.labels || !c->allowed_prefixes ||
+            vmi_hook_config_defaults(&c->vmi_hook) < 0 ||
             device_plugin_config_defaults(&c->device_plugin) < 0)
                 return -ENOMEM;
         if (set_default_str(&c->target_container, "compute") < 0 ||
             set_default_str(&c->render_node, VGPUENV_RENDER_NODE) < 0 || set_default_cdi(c) < 0 ||
-            set_default_str(&c->vmi_hook.configmap, "mesa-injector-hook") < 0 ||
-            set_default_str(&c->vmi_hook.key, "onDefineDomain") < 0 ||
-            set_default_str(&c->vmi_hook.version, "v1alpha2") < 0 ||
             set_default_str(&c->deploy.namespace, "mesa-injector") < 0 ||
             set_default_str(&c->deploy.service, "mesa-injector") < 0 ||
             set_default_str(&c->deploy.image, "localhost/vgpuenv/mesa-injector:latest") < 0 ||
@@ -575,6 +543,42 @@ static int render_resolved(struct host_path *h)
 
 int injector_config_load(struct injector_config *c, const char *file, const char *text)
 {
+        return injector_config_load_with(c, file, text, NULL);
+}
+
+int library_profile_from_name(const char *name)
+{
+        for (int i = 0; profile_values[i]; i++)
+                if (streq(profile_values[i], name))
+                        return i;
+        return -1;
+}
+
+/* Command-line values win over the file's (and are checked like them). */
+static int apply_overrides(struct injector_config *c, const struct injector_overrides *o)
+{
+        if (!o)
+                return 0;
+        if (o->library_profile) {
+                int p = library_profile_from_name(o->library_profile);
+                if (p < 0)
+                        return log_error_errno(-EINVAL,
+                                               "--library-profile must be debian, rhel or none, "
+                                               "not '%s'",
+                                               o->library_profile);
+                c->library_profile = p;
+        }
+        if (o->image) {
+                free(c->deploy.image);
+                if (!(c->deploy.image = strdup(o->image)))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int injector_config_load_with(struct injector_config *c, const char *file, const char *text,
+                              const struct injector_overrides *o)
+{
         struct schema_marks *marks = NULL;
         int r;
 
@@ -593,6 +597,9 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 }
                 c->source = strdup(file ? file : "<text>");
         }
+        r = apply_overrides(c, o);
+        if (r < 0)
+                goto out;
 
         if (c->library_profile == PROFILE_DEBIAN)
                 r = add_profile(c, "/usr/lib/x86_64-linux-gnu", debian_only_files);
@@ -646,6 +653,9 @@ int injector_config_load(struct injector_config *c, const char *file, const char
                 goto out;
         }
         r = device_plugin_config_check(c, marks);
+        if (r < 0)
+                goto out;
+        r = vmi_hook_config_check(c, marks);
         if (r < 0)
                 goto out;
         for (size_t i = 0; i < c->n_resolved; i++) {

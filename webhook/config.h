@@ -59,13 +59,25 @@ struct injector_device_plugin {
         char **node_selector; /* DaemonSet nodeSelector, "key=value" */
 };
 
+/* Where the onDefineDomain hook of a VMI comes from (docs/webhook.md, "The
+ * onDefineDomain hook"): our image, whose mesa-injector-hook-sidecar serves
+ * KubeVirt's hook API itself and needs nothing in the VMI's namespace, or
+ * KubeVirt's sidecar-shim running the shell hook from a ConfigMap, which
+ * virt-controller reads from the VMI's namespace (so it must exist there
+ * before the VMI: only literal namespaces). */
+enum vmi_hook_source { HOOK_SOURCE_IMAGE = 0, HOOK_SOURCE_CONFIGMAP };
+enum pull_policy { PULL_IF_NOT_PRESENT = 0, PULL_ALWAYS, PULL_NEVER };
+
 struct injector_vmi_hook {
         bool enabled;
-        char *configmap; /* ConfigMap holding webhook/hook/onDefineDomain */
+        int source;            /* enum vmi_hook_source */
+        char *image;           /* image source; default deploy.image (resolved at load) */
+        int image_pull_policy; /* enum pull_policy */
+        char *configmap;       /* configMap source: ConfigMap holding webhook/hook/onDefineDomain */
         char *key;
-        char *version;     /* sidecar-shim hook API version */
-        char *image;       /* NULL/empty: KubeVirt's default sidecar-shim image */
-        char **namespaces; /* VMIs are annotated only here: the ConfigMap must exist */
+        char *version;     /* configMap source: sidecar-shim hook API version */
+        char *shim_image;  /* configMap source; NULL/empty: KubeVirt's default sidecar-shim */
+        char **namespaces; /* VMIs are annotated only here (globs) */
 };
 
 struct injector_deploy {
@@ -123,6 +135,17 @@ extern const struct schema_field injector_config_schema[];
  * library profile and check every host path against the allowlist. On a bad
  * document, logs "file:line:column: message" and returns -EINVAL. */
 int injector_config_load(struct injector_config *c, const char *file, const char *text);
+/* The same with values from the command line that win over the file's
+ * (NULL members: the file's). deploy.image is also vmiHook.image when the
+ * file sets none. */
+struct injector_overrides {
+        const char *image;           /* deploy.image */
+        const char *library_profile; /* libraryProfile: debian, rhel, none */
+};
+int injector_config_load_with(struct injector_config *c, const char *file, const char *text,
+                              const struct injector_overrides *o);
+/* PROFILE_*, or -1 for an unknown name. */
+int library_profile_from_name(const char *name);
 void injector_config_done(struct injector_config *c);
 
 /* Volume name derived from a host path: a DNS-1123 label, stable across
@@ -142,3 +165,10 @@ int device_plugin_config_check(const struct injector_config *c, const struct sch
 /* NULL when name is an extended resource name the kubelet accepts and our
  * rules allow, else why not (a static string). */
 const char *resource_name_problem(const char *name);
+
+/* webhook/config_vmi_hook.c: the vmiHook section. */
+extern const struct schema_field vmi_hook_fields[];
+int vmi_hook_config_defaults(struct injector_vmi_hook *h);
+/* After load: the image defaults to deploy.image; the checks (file:line:column). */
+int vmi_hook_config_check(struct injector_config *c, const struct schema_marks *marks);
+const char *pull_policy_name(int p);

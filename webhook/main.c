@@ -2,7 +2,7 @@
  * virt-launcher pods the render node and Mesa libraries, and VMIs with a
  * vGPU display the onDefineDomain hook that adds an egl-headless display.
  * Subcommands: serve, certs, manifests, cdi-spec, hook-script, hook-apply,
- * device-plugin, config-reference. */
+ * device-plugin, hook-sidecar, config-reference. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -22,15 +22,18 @@ static void usage(FILE *f)
 {
         fputs(
             "usage: mesa-injector serve --listen ADDR:PORT --cert FILE --key FILE [--config FILE]\n"
+            "                           [--image IMAGE] [--library-profile debian|rhel|none]\n"
             "       mesa-injector certs --service NAME --namespace NS --out DIR [--ip IP]... "
             "[--days N]\n"
             "       mesa-injector manifests [--config FILE] [--url https://HOST:PORT] [--certs "
             "DIR]\n"
+            "                               [--image IMAGE] [--library-profile debian|rhel|none]\n"
             "       mesa-injector cdi-spec [--config FILE]\n"
             "       mesa-injector hook-script [--config FILE]\n"
             "       mesa-injector hook-apply [--config FILE] < domain.xml\n"
             "       mesa-injector device-plugin [--config FILE] [--socket-dir DIR] "
             "[--device-glob GLOB]\n"
+            "       mesa-injector hook-sidecar [--socket-dir DIR] [--render-node PATH]\n"
             "       mesa-injector config-reference\n",
             f);
 }
@@ -47,6 +50,8 @@ enum {
         OPT_DAYS,
         OPT_URL,
         OPT_CERTS,
+        OPT_IMAGE,
+        OPT_PROFILE,
         OPT_HELP
 };
 
@@ -61,17 +66,21 @@ static const struct option options[] = {{"listen", required_argument, NULL, OPT_
                                         {"days", required_argument, NULL, OPT_DAYS},
                                         {"url", required_argument, NULL, OPT_URL},
                                         {"certs", required_argument, NULL, OPT_CERTS},
+                                        {"image", required_argument, NULL, OPT_IMAGE},
+                                        {"library-profile", required_argument, NULL, OPT_PROFILE},
                                         {"help", no_argument, NULL, OPT_HELP},
                                         {}};
 
 struct args {
         const char *listen, *cert, *key, *config, *service, *namespace, *out, *url, *certs;
+        struct injector_overrides over; /* --image, --library-profile */
         char **ips;
         unsigned days;
 };
 
-/* hook-apply and device-plugin live in programs of their own next to this
- * one (they link libxml2 and gRPC, which the server should not carry); the
+/* hook-apply, device-plugin and hook-sidecar live in programs of their own
+ * next to this one (they link libxml2 and gRPC, which the server should not
+ * carry); the
  * subcommands stay. args[0] is replaced by the program's path. */
 static int exec_sibling(const char *argv0, const char *name, char **args)
 {
@@ -98,9 +107,10 @@ static int exec_hook_apply(const char *argv0, const char *config)
 }
 
 /* Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. */
-static int load_config(const char *file, struct injector_config *c)
+static int load_config(const char *file, const struct injector_overrides *o,
+                       struct injector_config *c)
 {
-        int r = injector_config_load(c, file, NULL);
+        int r = injector_config_load_with(c, file, NULL, o);
         return r < 0 ? 2 : 0;
 }
 
@@ -129,6 +139,8 @@ int main(int argc, char **argv)
         /* Its options are its own (device_plugin_main.c). */
         if (streq(cmd, "device-plugin"))
                 return exec_sibling(argv[0], "mesa-injector-device-plugin", argv + 1);
+        if (streq(cmd, "hook-sidecar"))
+                return exec_sibling(argv[0], "mesa-injector-hook-sidecar", argv + 1);
         optind = 2;
         while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
                 switch (opt) {
@@ -158,6 +170,12 @@ int main(int argc, char **argv)
                         break;
                 case OPT_CERTS:
                         a.certs = optarg;
+                        break;
+                case OPT_IMAGE:
+                        a.over.image = optarg;
+                        break;
+                case OPT_PROFILE:
+                        a.over.library_profile = optarg;
                         break;
                 case OPT_IP:
                         if (strv_extend(&a.ips, optarg) < 0)
@@ -193,7 +211,7 @@ int main(int argc, char **argv)
                         ret = 2;
                         goto out;
                 }
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, &a.over, &c);
                 if (ret)
                         goto out;
                 struct server_opts so = {
@@ -217,7 +235,7 @@ int main(int argc, char **argv)
                         log_info("wrote %s/ca.crt, %s/tls.crt, %s/tls.key", a.out, a.out, a.out);
         } else if (streq(cmd, "manifests")) {
                 _cleanup_free_ char *text = NULL;
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, &a.over, &c);
                 if (ret)
                         goto out;
                 if (a.config && read_full_file(a.config, &text, NULL) < 0) {
@@ -225,16 +243,19 @@ int main(int argc, char **argv)
                         ret = 2;
                         goto out;
                 }
-                struct manifests_opts mo = {
-                    .config = &c, .config_text = text, .url = a.url, .certs_dir = a.certs};
+                struct manifests_opts mo = {.config = &c,
+                                            .config_text = text,
+                                            .url = a.url,
+                                            .certs_dir = a.certs,
+                                            .overrides = &a.over};
                 r = manifests_print(&mo, stdout);
                 ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
         } else if (streq(cmd, "cdi-spec")) {
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, NULL, &c);
                 if (!ret)
                         ret = cdi_spec_print(&c, stdout) < 0 ? 1 : 0;
         } else if (streq(cmd, "hook-script")) {
-                ret = load_config(a.config, &c);
+                ret = load_config(a.config, NULL, &c);
                 if (!ret) {
                         _cleanup_free_ char *s = hook_script_render(&c);
                         ret = s && fputs(s, stdout) >= 0 ? 0 : 1;
@@ -242,7 +263,7 @@ int main(int argc, char **argv)
         } else if (streq(cmd, "hook-apply")) {
                 ret = exec_hook_apply(argv[0], a.config);
         } else if (streq(cmd, "config-reference")) {
-                ret = load_config(NULL, &c);
+                ret = load_config(NULL, NULL, &c);
                 if (!ret)
                         schema_print_reference_defaults(injector_config_schema, &c, stdout);
         } else {

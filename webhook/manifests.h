@@ -13,6 +13,9 @@ struct manifests_opts {
         const char *config_text; /* the --config file, shipped in a ConfigMap */
         const char *url;         /* https://HOST:PORT: URL mode */
         const char *certs_dir;   /* ca.crt (+ tls.crt/tls.key in-cluster) */
+        /* --image/--library-profile: config already has them; the
+         * Deployment's serve gets them too. NULL: none given. */
+        const struct injector_overrides *overrides;
 };
 
 int manifests_print(const struct manifests_opts *o, FILE *out);

@@ -640,25 +640,54 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
         return finish(p, r, reason);
 }
 
+/* Our entry in hooks.kubevirt.io/hookSidecars, read by virt-controller as
+ * a hooks.HookSidecar (kubevirt d923fdb8 pkg/hooks/hooks.go): image,
+ * imagePullPolicy, command, args, configMap{name,key,hookPath}. */
 cJSON *hook_sidecar_entry(const struct injector_config *c)
 {
+        const struct injector_vmi_hook *h = &c->vmi_hook;
         cJSON *e = cJSON_CreateObject();
         if (!e)
                 return NULL;
-        cJSON *args = cJSON_AddArrayToObject(e, "args");
-        cJSON_AddItemToArray(args, cJSON_CreateString("--version"));
-        cJSON_AddItemToArray(args, cJSON_CreateString(c->vmi_hook.version));
-        if (c->vmi_hook.image && *c->vmi_hook.image)
-                cJSON_AddStringToObject(e, "image", c->vmi_hook.image);
-        cJSON *cm = cJSON_AddObjectToObject(e, "configMap");
-        cJSON_AddStringToObject(cm, "name", c->vmi_hook.configmap);
-        cJSON_AddStringToObject(cm, "key", c->vmi_hook.key);
-        cJSON_AddStringToObject(cm, "hookPath", HOOK_PATH);
-        if (cJSON_GetArraySize(args) != 2 || cJSON_GetArraySize(cm) != 3) {
+        bool ok;
+        if (h->source == HOOK_SOURCE_IMAGE) {
+                cJSON_AddStringToObject(e, "image", h->image);
+                cJSON_AddStringToObject(e, "imagePullPolicy",
+                                        pull_policy_name(h->image_pull_policy));
+                cJSON *cmd = cJSON_AddArrayToObject(e, "command");
+                cJSON_AddItemToArray(cmd, cJSON_CreateString(HOOK_SIDECAR_COMMAND));
+                cJSON *args = cJSON_AddArrayToObject(e, "args");
+                cJSON_AddItemToArray(args, cJSON_CreateString("--render-node"));
+                cJSON_AddItemToArray(args, cJSON_CreateString(c->render_node));
+                ok = cJSON_GetArraySize(e) == 4 && cJSON_GetArraySize(cmd) == 1 &&
+                     cJSON_GetArraySize(args) == 2;
+        } else {
+                cJSON *args = cJSON_AddArrayToObject(e, "args");
+                cJSON_AddItemToArray(args, cJSON_CreateString("--version"));
+                cJSON_AddItemToArray(args, cJSON_CreateString(h->version));
+                if (!isempty(h->shim_image))
+                        cJSON_AddStringToObject(e, "image", h->shim_image);
+                cJSON *cm = cJSON_AddObjectToObject(e, "configMap");
+                cJSON_AddStringToObject(cm, "name", h->configmap);
+                cJSON_AddStringToObject(cm, "key", h->key);
+                cJSON_AddStringToObject(cm, "hookPath", HOOK_PATH);
+                ok = cJSON_GetArraySize(args) == 2 && cJSON_GetArraySize(cm) == 3;
+        }
+        if (!ok) {
                 cJSON_Delete(e);
                 return NULL;
         }
         return e;
+}
+
+bool hook_sidecar_is_ours(const struct injector_config *c, const cJSON *entry)
+{
+        const cJSON *cmd =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(entry, "command"), 0);
+        if (cJSON_IsString(cmd) && streq(cmd->valuestring, HOOK_SIDECAR_COMMAND))
+                return true;
+        const char *n = get_string(cJSON_GetObjectItemCaseSensitive(entry, "configMap"), "name");
+        return n && streq(n, c->vmi_hook.configmap);
 }
 
 static bool display_disabled(const cJSON *gpu)
@@ -687,7 +716,7 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
         namespace = get_string(meta, "namespace");
         if (!namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces,
                                 namespace)) {
-                REASON("namespace %s has no hook ConfigMap (vmiHook.namespaces)",
+                REASON("namespace %s is not in vmiHook.namespaces",
                        namespace ? namespace : "(none)");
                 return DECISION_SKIPPED;
         }
@@ -734,9 +763,9 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 return finish(p, r, reason);
         }
         /* Another sidecar is already requested: keep it and append ours,
-         * unless ours (same ConfigMap) is there. Its text is JSON again: a
-         * \u0000 in it would end a name early (a prefix would pass for our
-         * ConfigMap) and be cut when the list is printed back, see
+         * unless ours (our command, or our ConfigMap) is there. Its text is
+         * JSON again: a \u0000 in it would end a name early (a prefix would
+         * pass for ours) and be cut when the list is printed back, see
          * admission_handle(). */
         cJSON *list = json_text_has_nul(cur, strlen(cur)) ? NULL : cJSON_Parse(cur);
         if (!cJSON_IsArray(list)) {
@@ -747,15 +776,11 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                                               HOOK_SIDECARS_ANNOTATION));
         }
         const cJSON *s;
-        cJSON_ArrayForEach(s, list)
+        cJSON_ArrayForEach(s, list) if (hook_sidecar_is_ours(c, s))
         {
-                const cJSON *cm = cJSON_GetObjectItemCaseSensitive(s, "configMap");
-                const char *n = get_string(cm, "name");
-                if (n && streq(n, c->vmi_hook.configmap)) {
-                        cJSON_Delete(list);
-                        cJSON_Delete(entry);
-                        return finish(p, 0, reason);
-                }
+                cJSON_Delete(list);
+                cJSON_Delete(entry);
+                return finish(p, 0, reason);
         }
         cJSON_AddItemToArray(list, entry);
         _cleanup_free_ char *str = cJSON_PrintUnformatted(list);

@@ -13,6 +13,8 @@
 #define INJECTED_ANNOTATION "mesa-injector.vgpuenv.io/injected"
 #define HOOK_SIDECARS_ANNOTATION "hooks.kubevirt.io/hookSidecars"
 #define HOOK_PATH "/usr/bin/onDefineDomain"
+/* Where webhook/deploy/Containerfile installs the hook sidecar. */
+#define HOOK_SIDECAR_COMMAND "/usr/local/bin/mesa-injector-hook-sidecar"
 
 /* "~" -> "~0", "/" -> "~1" (RFC 6901). */
 char *json_pointer_escape(const char *token);
@@ -81,3 +83,6 @@ bool namespace_selected(char *const *include, char *const *exclude, const char *
 
 /* The JSON of the hook-sidecar annotation entry this configuration adds. */
 cJSON *hook_sidecar_entry(const struct injector_config *c);
+/* Whether an entry of the annotation is ours (our sidecar's command, or our
+ * ConfigMap), so a re-invocation does not add a second one. */
+bool hook_sidecar_is_ours(const struct injector_config *c, const cJSON *entry);

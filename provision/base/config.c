@@ -30,6 +30,7 @@ static const char *const accel_names[] = {"auto", "kvm", "tcg", NULL};
 static const char *const network_mode_names[] = {"nat", "isolated", NULL};
 static const char *const webhook_mode_names[] = {"hostpath", "cdi", NULL};
 static const char *const deploy_names[] = {"none", "cluster", "url", NULL};
+static const char *const libraries_names[] = {"auto", "node", "image", NULL};
 
 /* Package names differ per distro family (../shared/ENVIRONMENT.md): these
  * are what makes EGL on a render node work with mesa's drivers. */
@@ -157,6 +158,26 @@ static const struct schema_field webhook_fields[] = {
      .doc = "With deploy url: https://HOST:PORT of the webhook (https only)."},
     {"config", SCHEMA_STRING, F(config_webhook, config),
      .doc = "mesa-injector config file; relative to this file."},
+    {"build_image", SCHEMA_BOOL, F(config_webhook, build_image),
+     .doc = "Build mesa-injector's image (webhook/deploy/Containerfile, podman) and push it to "
+            "`registry`: the device plugin's DaemonSet, the hook sidecar and an in-cluster "
+            "webhook run it; needs the vgpuenv source tree."},
+    {"libraries", SCHEMA_ENUM, F(config_webhook, libraries), .enum_values = libraries_names,
+     .doc = "virt-launcher's GL libraries: `node` mounts the node's mesa (ABI caveat: "
+            "docs/webhook.md), `image` uses the launcher image's own; `auto`: `image` when "
+            "kubevirt.launcher_gl builds it."},
+    {},
+};
+
+static const struct schema_field registry_fields[] = {
+    {"push", SCHEMA_STRING, F(config_registry, push),
+     .doc = "Registry this host pushes the images vgpuenv builds to (HOST:PORT[/ORG]); "
+            "`auto`: the provider's own (kubevirtci: localhost:$(cluster-up/cli.sh ports "
+            "registry))."},
+    {"pull", SCHEMA_STRING, F(config_registry, pull),
+     .doc = "The same registry as the nodes name it (kubevirtci: registry:5000); unset: push."},
+    {"tls_verify", SCHEMA_BOOL, F(config_registry, tls_verify),
+     .doc = "Verify the registry's TLS certificate when pushing and pulling."},
     {},
 };
 
@@ -171,6 +192,15 @@ static const struct schema_field kubevirt_fields[] = {
             "e2e on local and kcli clusters needs it (the environment variable overrides it)."},
     {"docker_tag", SCHEMA_STRING, F(config_kubevirt, docker_tag),
      .doc = "DOCKER_TAG of those images; needed like docker_prefix."},
+    {"launcher_gl", SCHEMA_BOOL, F(config_kubevirt, launcher_gl),
+     .doc = "Build virt-launcher with QEMU's egl-headless display (images/launcher/"
+            "Containerfile), push it to `registry` and set it as virt-operator's "
+            "VIRT_LAUNCHER_IMAGE."},
+    {"launcher_base", SCHEMA_STRING, F(config_kubevirt, launcher_base),
+     .doc = "The stock virt-launcher image to build from; unset: the one virt-controller "
+            "runs (--launcher-image)."},
+    {"launcher_builder", SCHEMA_STRING, F(config_kubevirt, launcher_builder),
+     .doc = "Image of the launcher's CentOS Stream release with dnf, for the GL packages."},
     {},
 };
 
@@ -194,6 +224,10 @@ static const struct schema_field deadline_fields[] = {
     DEADLINE("lock", lock,
              "Waiting for another up or down of the same cluster to finish (then the run "
              "fails and names it)."),
+    DEADLINE("image_build", image_build, "Each podman build or push of an image vgpuenv builds."),
+    DEADLINE("rollout", rollout,
+             "KubeVirt rolling out a new launcher image (virt-operator, virt-controller, "
+             "virt-handler)."),
     {},
 };
 
@@ -224,6 +258,8 @@ const struct schema_field config_schema[] = {
      .doc = "Provider kind: kubevirtci's Kind vGPU provider (containers, no render node)."},
     {"webhook", SCHEMA_SECTION, F(config, webhook), .children = webhook_fields,
      .doc = "mesa-injector admission webhook."},
+    {"registry", SCHEMA_SECTION, F(config, registry), .children = registry_fields,
+     .doc = "Where the images vgpuenv builds are pushed and pulled from."},
     {"kubevirt", SCHEMA_SECTION, F(config, kubevirt), .children = kubevirt_fields,
      .doc = "KubeVirt configuration for the tests."},
     {"deadlines", SCHEMA_SECTION, F(config, deadlines), .children = deadline_fields,
@@ -253,6 +289,7 @@ void config_init_defaults(struct config *c)
             .kind = {.provider = strdup("kind-1.35-vgpu")},
             .webhook = {.deploy = DEPLOY_URL, .mode = WEBHOOK_HOSTPATH},
             .kubevirt = {.configure = true,
+                         .launcher_builder = strdup("quay.io/centos/centos:stream9"),
                          .namespace = strdup("kubevirt"),
                          .kubectl = strdup("kubectl")},
             .deadlines = {.kvm_probe = 30,
@@ -264,7 +301,9 @@ void config_init_defaults(struct config *c)
                           .kubectl = 600,
                           .provider = 3600,
                           .undo = 300,
-                          .lock = 30},
+                          .lock = 30,
+                          .image_build = 1800,
+                          .rollout = 900},
         };
 }
 
@@ -425,6 +464,13 @@ static int validate(struct validator *v)
                            "webhook.url must start with https:// (the API server calls webhooks "
                            "over TLS only), got '%s'",
                            c->webhook.url);
+        if ((c->webhook.build_image || c->kubevirt.launcher_gl) && isempty(c->registry.push))
+                return bad(v,
+                           c->webhook.build_image ? "webhook.build_image" : "kubevirt.launcher_gl",
+                           "%s pushes an image: set registry.push (HOST:PORT this host pushes "
+                           "to; `auto` for the provider's own registry) and, when the nodes "
+                           "name it otherwise, registry.pull",
+                           c->webhook.build_image ? "webhook.build_image" : "kubevirt.launcher_gl");
         char **paths[] = {&c->ssh.key, &c->kubevirtci.dir, &c->kind.dir, &c->webhook.config};
         for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
                 r = absolutize(v, paths[i]);

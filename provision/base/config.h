@@ -19,6 +19,11 @@ enum accel_kind { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 enum network_mode { NETWORK_NAT, NETWORK_ISOLATED };
 enum webhook_mode { WEBHOOK_HOSTPATH, WEBHOOK_CDI };
 enum webhook_deploy { DEPLOY_NONE, DEPLOY_CLUSTER, DEPLOY_URL };
+/* Where virt-launcher's GL libraries come from: mounted from the node (the
+ * webhook's library profile), or the launcher image's own (the image
+ * vgpuenv builds, images/launcher/); auto: the image's when vgpuenv builds
+ * it. */
+enum webhook_libraries { LIBRARIES_AUTO, LIBRARIES_NODE, LIBRARIES_IMAGE };
 
 struct config_nodes {
         unsigned count;     /* 1..16 */
@@ -79,10 +84,22 @@ struct config_kind {
 };
 
 struct config_webhook {
-        int deploy;   /* enum webhook_deploy */
-        int mode;     /* enum webhook_mode */
-        char *url;    /* url deploy: https://HOST:PORT */
-        char *config; /* mesa-injector config file, optional */
+        int deploy;       /* enum webhook_deploy */
+        int mode;         /* enum webhook_mode */
+        char *url;        /* url deploy: https://HOST:PORT */
+        char *config;     /* mesa-injector config file, optional */
+        bool build_image; /* build webhook/deploy/Containerfile, push it to registry */
+        int libraries;    /* enum webhook_libraries */
+};
+
+/* Where the images vgpuenv builds go (mesa-injector's, the GL launcher):
+ * pushed from this host to push, pulled by the nodes from pull (the same
+ * registry under the name the nodes know it by). push "auto": the
+ * provider's own registry (kubevirtci). */
+struct config_registry {
+        char *push;
+        char *pull; /* NULL: push */
+        bool tls_verify;
 };
 
 struct config_kubevirt {
@@ -93,6 +110,12 @@ struct config_kubevirt {
          * which KubeVirt's suite needs on clusters it reaches as external. */
         char *docker_prefix;
         char *docker_tag;
+        /* Build virt-launcher with QEMU's GL display modules
+         * (images/launcher/Containerfile) and give virt-operator its
+         * VIRT_LAUNCHER_IMAGE. */
+        bool launcher_gl;
+        char *launcher_base;    /* the stock launcher; NULL: virt-controller's */
+        char *launcher_builder; /* an image of the launcher's release with dnf */
 };
 
 /* Seconds each kind of long step may take before it is stopped and rolled
@@ -108,6 +131,8 @@ struct config_deadlines {
         unsigned provider;         /* kcli create, make cluster-up/down */
         unsigned undo;             /* each undo of a rollback */
         unsigned lock;             /* waiting for another run of the cluster to finish */
+        unsigned image_build;      /* each podman build or push */
+        unsigned rollout;          /* KubeVirt rolling out a new launcher image */
 };
 
 struct config {
@@ -125,6 +150,7 @@ struct config {
         struct config_kubevirtci kubevirtci;
         struct config_kind kind;
         struct config_webhook webhook;
+        struct config_registry registry;
         struct config_kubevirt kubevirt;
         struct config_deadlines deadlines;
 };

@@ -40,9 +40,6 @@ cat >"$T/cr.json" <<'JSON'
  "permittedHostDevices":{"pciHostDevices":[{"pciVendorSelector":"10de:1eb8","resourceName":"nvidia.com/T4"}]}}}}
 JSON
 k8s_kubevirt_cr "$T/cr.json"
-# The hook ConfigMaps into a namespace that exists (see k8s_cluster_setup.sh
-# for why mesa-injector's default list fails on a real API server).
-printf 'vmiHook:\n  namespaces: [default]\n' >"$T/injector.yaml"
 
 cat >"$T/kv.yaml" <<YAML
 name: kvci-test
@@ -62,7 +59,6 @@ ssh:
 webhook:
   deploy: url
   url: https://127.0.0.1:18443
-  config: $T/injector.yaml
 YAML
 ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C test
 

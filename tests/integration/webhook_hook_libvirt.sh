@@ -93,10 +93,12 @@ echo '<pool/>' | "$MI" hook-apply >/dev/null 2>"$WORK/err" || rc=$?
 [ $rc -eq 1 ] && grep -q 'not a libvirt domain' "$WORK/err" || fail "hook-apply on a non-domain: rc=$rc"
 ok "the script's output equals libxml2's (mesa-injector hook-apply) on all five shapes"
 
-# The ConfigMap carries this very file.
+# The ConfigMap (vmiHook.source configMap) carries this very file.
 "$MI" manifests --certs "$WORK/nocerts" --url https://127.0.0.1:9443 >/dev/null 2>&1 && fail "manifests without certs dir"
 make_certs "$WORK/certs"
-"$MI" manifests --url https://127.0.0.1:9443 --certs "$WORK/certs" >"$WORK/m.yaml" || fail "manifests"
+printf 'vmiHook:\n  source: configMap\n  namespaces: [default, lab, team-a]\n' >"$WORK/cm.yaml"
+"$MI" manifests --url https://127.0.0.1:9443 --certs "$WORK/certs" --config "$WORK/cm.yaml" >"$WORK/m.yaml" ||
+	fail "manifests"
 $PY - "$WORK/m.yaml" webhook/hook/onDefineDomain <<'EOF' || fail "ConfigMap script differs from webhook/hook/onDefineDomain"
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]

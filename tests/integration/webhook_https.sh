@@ -220,11 +220,12 @@ ok "a client that leaves 2000 answers unread for 3 s blocks no one (healthz in $
 review vmi "$FIX/vmi-gpu.json" /mutate-vmis patched
 cp "$WORK/out.json" "$WORK/vmi1.json"
 pyassert "$WORK/vmi1.json" '
-json.loads(o["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"]) == [{"args": ["--version", "v1alpha2"],
-  "configMap": {"name": "mesa-injector-hook", "key": "onDefineDomain", "hookPath": "/usr/bin/onDefineDomain"}}]'
+json.loads(o["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"]) == [{
+  "image": "localhost/vgpuenv/mesa-injector:latest", "imagePullPolicy": "IfNotPresent",
+  "command": ["/usr/local/bin/mesa-injector-hook-sidecar"], "args": ["--render-node", "/dev/dri/renderD128"]}]'
 pyassert "$WORK/vmi1.json" 'o["spec"] == json.load(open("'"$FIX"'/vmi-gpu.json"))["spec"]'
 review vmi "$WORK/vmi1.json" /mutate-vmis unchanged
-ok "VMI with a GPU gets the hook-sidecar annotation; idempotent"
+ok "VMI with a GPU gets the hook-sidecar annotation (our image, no ConfigMap); idempotent"
 
 $PY - "$FIX/vmi-gpu.json" >"$WORK/vmi-other.json" <<'EOF'
 import json, sys
@@ -235,8 +236,9 @@ EOF
 review vmi "$WORK/vmi-other.json" /mutate-vmis patched
 pyassert "$WORK/ops.json" 'o[0]["op"] == "replace" and o[0]["path"] == "/metadata/annotations/hooks.kubevirt.io~1hookSidecars"'
 pyassert "$WORK/out.json" '
-[s.get("image") or s["configMap"]["name"] for s in json.loads(o["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"])]
-  == ["registry:5000/kubevirt/example-hook-sidecar:devel", "mesa-injector-hook"]'
+[(s["image"], s.get("command")) for s in json.loads(o["metadata"]["annotations"]["hooks.kubevirt.io/hookSidecars"])]
+  == [("registry:5000/kubevirt/example-hook-sidecar:devel", None),
+      ("localhost/vgpuenv/mesa-injector:latest", ["/usr/local/bin/mesa-injector-hook-sidecar"])]'
 ok "an existing sidecar request is kept and ours appended (replace, ~1 escaped)"
 
 $PY - "$FIX/vmi-gpu.json" >"$WORK/vmi-nodisplay.json" <<'EOF'

@@ -62,7 +62,10 @@ dry_run() {
 "$MI" manifests >"$WORK/default.yaml" 2>"$WORK/err" || fail "manifests: $(cat "$WORK/err")"
 dry_run in-cluster "$WORK/default.yaml"
 grep -q '^daemonset.apps/mesa-injector-device-plugin' "$WORK/in-cluster.out" || fail "no DaemonSet among $(cat "$WORK/in-cluster.out")"
-ok "in-cluster manifests (with the device plugin's DaemonSet): kubectl accepts every object, upstream's schema too"
+# What kubectl would touch: nothing in the suite's kubevirt-test-* namespaces.
+grep -E '^GET /api(s/[^ ]+)?/v1/namespaces/kubevirt-test' "$WORK/requests.log" &&
+	fail "kubectl looked up objects in kubevirt-test-*"
+ok "in-cluster manifests (with the device plugin's DaemonSet): kubectl accepts every object, upstream's schema too; none in kubevirt-test-*"
 
 cat >"$WORK/cfg.yaml" <<'EOF'
 failurePolicy: Fail
@@ -76,7 +79,7 @@ dry_run config "$WORK/cfg-out.yaml"
 "$MI" manifests --url https://192.168.171.1:9443 --certs "$WORK/c" >"$WORK/url.yaml" 2>"$WORK/err" ||
 	fail "manifests --url: $(cat "$WORK/err")"
 dry_run url "$WORK/url.yaml"
-ok "with a config (its ConfigMap mounted by both), and in URL mode (Namespace, DaemonSet, hook ConfigMaps, MWC): accepted"
+ok "with a config (its ConfigMap mounted by both), and in URL mode (Namespace, DaemonSet, MWC): accepted"
 
 # The checks can fail: a misspelt field, and a kind no server has.
 sed 's/imagePullPolicy:/imagePullPolcy:/' "$WORK/default.yaml" >"$WORK/typo.yaml"

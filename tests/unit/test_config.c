@@ -235,10 +235,10 @@ static void test_schema_errors(void **state)
         (void)state;
         expect_bad("nodes:\n  cpu: 2\n",
                    "2:3: unknown key 'cpu' in nodes (valid: count, cpus, memory, disk, ctlplanes)");
-        expect_bad(
-            "nmae: x\n",
-            "1:1: unknown top-level key 'nmae' (valid: name, provider, gpu, nodes, image, "
-            "mesa, network, ssh, local, kcli, kubevirtci, kind, webhook, kubevirt, deadlines)");
+        expect_bad("nmae: x\n",
+                   "1:1: unknown top-level key 'nmae' (valid: name, provider, gpu, nodes, image, "
+                   "mesa, network, ssh, local, kcli, kubevirtci, kind, webhook, registry, "
+                   "kubevirt, deadlines)");
         expect_bad("nodes:\n  count: two\n", "2:10: nodes.count: expected an integer, got 'two'");
         expect_bad("nodes:\n  count: 40\n", "2:10: nodes.count must be between 1 and 16, got 40");
         expect_bad("nodes:\n  memory: -512\n",
@@ -287,6 +287,14 @@ static void test_cross_field_errors(void **state)
         expect_bad("provider: kubevirtci\n",
                    "1:1: kubevirtci.dir is required when provider is kubevirtci");
         expect_bad("# kind\nprovider: kind\n", "2:1: kind.dir is required when provider is kind");
+        expect_bad("kubevirt:\n  launcher_gl: true\n",
+                   "2:3: kubevirt.launcher_gl pushes an image: set registry.push (HOST:PORT this "
+                   "host pushes to; `auto` for the provider's own registry) and, when the nodes "
+                   "name it otherwise, registry.pull");
+        expect_bad("webhook:\n  build_image: true\nregistry:\n  pull: registry:5000\n",
+                   "2:3: webhook.build_image pushes an image: set registry.push (HOST:PORT this "
+                   "host pushes to; `auto` for the provider's own registry) and, when the nodes "
+                   "name it otherwise, registry.pull");
         expect_bad("webhook:\n  deploy: url\n  url: http://127.0.0.1:8443\n",
                    "3:3: webhook.url must start with https:// (the API server calls webhooks over "
                    "TLS only), got 'http://127.0.0.1:8443'");

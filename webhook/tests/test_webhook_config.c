@@ -150,6 +150,69 @@ static void test_schema_errors(void **state)
         injector_config_done(&c);
 }
 
+/* vmiHook: the image source by default, its image following deploy.image;
+ * the configMap source only for literal namespaces that are not the
+ * suite's. */
+static void test_vmi_hook(void **state)
+{
+        (void)state;
+        struct injector_config c;
+        char *err = NULL;
+        assert_int_equal(
+            load_capture("deploy:\n  image: registry:5000/vgpuenv/mesa-injector:v1\n", &c, &err),
+            0);
+        assert_int_equal(c.vmi_hook.source, HOOK_SOURCE_IMAGE);
+        assert_string_equal(c.vmi_hook.image, "registry:5000/vgpuenv/mesa-injector:v1");
+        assert_int_equal(c.vmi_hook.image_pull_policy, PULL_IF_NOT_PRESENT);
+        assert_true(strv_contains(c.vmi_hook.namespaces, "kubevirt-test-*"));
+        assert_true(strv_contains(c.vmi_hook.namespaces, "default"));
+        injector_config_done(&c);
+        free(err);
+        err = NULL;
+        assert_int_equal(load_capture("vmiHook:\n  image: example.org/hook:1\n  imagePullPolicy: "
+                                      "Always\n  namespaces: []\n",
+                                      &c, &err),
+                         0);
+        assert_string_equal(c.vmi_hook.image, "example.org/hook:1");
+        assert_int_equal(c.vmi_hook.image_pull_policy, PULL_ALWAYS);
+        injector_config_done(&c);
+        free(err);
+
+        /* The command line's --image and --library-profile win; the
+         * sidecar follows the image. */
+        struct injector_overrides o = {.image = "registry:5000/vgpuenv/mesa-injector:1a2b",
+                                       .library_profile = "none"};
+        assert_int_equal(injector_config_load_with(&c, NULL, "libraryProfile: rhel\n", &o), 0);
+        assert_string_equal(c.deploy.image, o.image);
+        assert_string_equal(c.vmi_hook.image, o.image);
+        assert_int_equal(c.library_profile, PROFILE_NONE);
+        assert_int_equal(c.n_resolved, 0);
+        injector_config_done(&c);
+
+        static const struct {
+                const char *yaml, *where, *words;
+        } bad[] = {
+            {"vmiHook:\n  source: configMap\n  namespaces: [lab, \"kubevirt-test-*\"]\n",
+             "test.yaml:3:", "a pattern"},
+            {"vmiHook:\n  source: configMap\n  namespaces: [kubevirt-test-default1]\n",
+             "test.yaml:3:", "creates itself"},
+            {"vmiHook:\n  source: configMap\n  namespaces: []\n", "test.yaml:3:", "each namespace"},
+            {"vmiHook:\n  source: configMap\n  namespaces: [lab]\n  version: v2\n",
+             "test.yaml:4:12", "v1alpha"},
+            {"vmiHook:\n  image: \"a b\"\n", "test.yaml:2:10", "image reference"},
+            {"vmiHook:\n  source: sidecar\n", "test.yaml:2:11", "image"},
+            {"vmiHook:\n  imagePullPolicy: Sometimes\n", "test.yaml:2:20", "IfNotPresent"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = NULL;
+                int r = load_capture(bad[i].yaml, &c, &err);
+                if (r != -EINVAL || !strstr(err, bad[i].where) || !strstr(err, bad[i].words))
+                        fail_msg("%s: r=%d, message: %s", bad[i].yaml, r, err);
+                free(err);
+                injector_config_done(&c);
+        }
+}
+
 /* Each bad value with the position its message must carry. */
 static void test_device_plugin_errors(void **state)
 {
@@ -248,6 +311,7 @@ int main(void)
             cmocka_unit_test(test_schema_errors),
             cmocka_unit_test(test_device_plugin_errors),
             cmocka_unit_test(test_client_limits),
+            cmocka_unit_test(test_vmi_hook),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

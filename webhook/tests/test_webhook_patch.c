@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "webhook/admission.h"
 #include "webhook/config.h"
 #include "webhook/patch.h"
@@ -428,25 +429,51 @@ static void test_not_selected(void **state)
         cJSON_Delete(o);
 }
 
+static cJSON *gpu_vmi(const char *ns, const char *annotations)
+{
+        char buf[1024];
+        snprintf(buf, sizeof(buf),
+                 "{\"metadata\":{\"namespace\":\"%s\",\"annotations\":{%s}},"
+                 "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"g\","
+                 "\"deviceName\":\"nvidia.com/GRID_T4-1B\"}]}}}}",
+                 ns, annotations);
+        cJSON *o = cJSON_Parse(buf);
+        assert_non_null(o);
+        return o;
+}
+
+/* The annotation's list, parsed from the patch's value. */
+static cJSON *sidecars_of(struct patch *p)
+{
+        cJSON *val = cJSON_GetObjectItem(cJSON_GetArrayItem(ops_of(p), 0), "value");
+        cJSON *list = cJSON_Parse(val->valuestring);
+        assert_true(cJSON_IsArray(list));
+        return list;
+}
+
 static void test_vmi_annotation_escaped(void **state)
 {
         (void)state;
         struct patch p = {};
         char *reason = NULL;
-        cJSON *o =
-            cJSON_Parse("{\"metadata\":{\"namespace\":\"default\",\"annotations\":{\"x\":\"y\"}},"
-                        "\"spec\":{\"domain\":{\"devices\":{\"gpus\":[{\"name\":\"g\","
-                        "\"deviceName\":\"d\"}]}}}}");
+        cJSON *o = gpu_vmi("default", "\"x\":\"y\"");
         assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
         assert_int_equal(patch_count(&p), 1);
         assert_string_equal(op_path(&p, 0),
                             "/metadata/annotations/hooks.kubevirt.io~1hookSidecars");
-        cJSON *val = cJSON_GetObjectItem(cJSON_GetArrayItem(ops_of(&p), 0), "value");
-        cJSON *list = cJSON_Parse(val->valuestring);
-        assert_true(cJSON_IsArray(list));
-        cJSON *cm = cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "configMap");
-        assert_string_equal(cJSON_GetObjectItem(cm, "hookPath")->valuestring,
-                            "/usr/bin/onDefineDomain");
+        /* The image source (default): our image, our sidecar program, the
+         * render node; no ConfigMap. */
+        cJSON *list = sidecars_of(&p);
+        cJSON *e = cJSON_GetArrayItem(list, 0);
+        assert_int_equal(cJSON_GetArraySize(list), 1);
+        assert_string_equal(cJSON_GetObjectItem(e, "image")->valuestring,
+                            "localhost/vgpuenv/mesa-injector:latest");
+        assert_string_equal(cJSON_GetObjectItem(e, "imagePullPolicy")->valuestring, "IfNotPresent");
+        assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "command"), 0)->valuestring,
+                            "/usr/local/bin/mesa-injector-hook-sidecar");
+        assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "args"), 1)->valuestring,
+                            "/dev/dri/renderD128");
+        assert_null(cJSON_GetObjectItem(e, "configMap"));
         cJSON_Delete(list);
         patch_done(&p);
         /* A non-JSON annotation of that name: reported, not overwritten. */
@@ -455,6 +482,119 @@ static void test_vmi_annotation_escaped(void **state)
         assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_CONFLICT);
         free(reason);
         cJSON_Delete(o);
+}
+
+/* KubeVirt's suite creates kubevirt-test-default1, -alternative1, and with
+ * more parallel processes -default2... (CalculateNamespaces): all of them
+ * get the hook with the default config; a namespace outside the list none. */
+static void test_vmi_suite_namespaces(void **state)
+{
+        (void)state;
+        static const char *const yes[] = {"kubevirt-test-default1", "kubevirt-test-alternative1",
+                                          "kubevirt-test-default2", "kubevirt-test-alternative2",
+                                          "default"};
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                struct patch p = {};
+                char *reason = NULL;
+                cJSON *o = gpu_vmi(yes[i], "");
+                /* request.namespace wins over metadata (CREATE may lack it). */
+                assert_int_equal(mutate_vmi(&cfg, o, yes[i], &p, &reason), DECISION_PATCHED);
+                patch_done(&p);
+                free(reason);
+                cJSON_Delete(o);
+        }
+        static const char *const no[] = {"kubevirt", "kube-system", "mesa-injector", "other"};
+        for (size_t i = 0; i < ELEMENTSOF(no); i++) {
+                struct patch p = {};
+                char *reason = NULL;
+                cJSON *o = gpu_vmi(no[i], "");
+                assert_int_equal(mutate_vmi(&cfg, o, no[i], &p, &reason), DECISION_SKIPPED);
+                assert_int_equal(patch_count(&p), 0);
+                patch_done(&p);
+                free(reason);
+                cJSON_Delete(o);
+        }
+}
+
+/* Re-invocation: our entry is there, nothing to add; another sidecar's
+ * entry is kept and ours appended. */
+static void test_vmi_reinvocation(void **state)
+{
+        (void)state;
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *entry = hook_sidecar_entry(&cfg);
+        cJSON *arr = cJSON_CreateArray();
+        cJSON_AddItemToArray(arr, entry);
+        char *list = cJSON_PrintUnformatted(arr);
+        cJSON *js = cJSON_CreateString(list);
+        char *quoted = cJSON_PrintUnformatted(js);
+        char *ann = strdup_printf("\"hooks.kubevirt.io/hookSidecars\":%s", quoted);
+        cJSON *o = gpu_vmi("kubevirt-test-default1", ann);
+        assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_UNCHANGED);
+        assert_int_equal(patch_count(&p), 0);
+        patch_done(&p);
+        cJSON_Delete(o);
+        free(reason);
+        reason = NULL;
+        o = gpu_vmi("kubevirt-test-default1",
+                    "\"hooks.kubevirt.io/hookSidecars\":\"[{\\\"args\\\":[\\\"--version\\\","
+                    "\\\"v1alpha2\\\"],\\\"image\\\":\\\"registry:5000/smbios:devel\\\"}]\"");
+        assert_int_equal(mutate_vmi(&cfg, o, NULL, &p, &reason), DECISION_PATCHED);
+        assert_string_equal(op_op(&p, 0), "replace");
+        cJSON *l = sidecars_of(&p);
+        assert_int_equal(cJSON_GetArraySize(l), 2);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(l, 0), "image")->valuestring,
+                            "registry:5000/smbios:devel");
+        assert_true(hook_sidecar_is_ours(&cfg, cJSON_GetArrayItem(l, 1)));
+        assert_false(hook_sidecar_is_ours(&cfg, cJSON_GetArrayItem(l, 0)));
+        cJSON_Delete(l);
+        patch_done(&p);
+        cJSON_Delete(o);
+        free(reason);
+        free(ann);
+        free(quoted);
+        cJSON_Delete(js);
+        free(list);
+        cJSON_Delete(arr);
+}
+
+/* The configMap source: KubeVirt's shim and our ConfigMap, only where the
+ * config names literal namespaces. */
+static void test_vmi_configmap_source(void **state)
+{
+        (void)state;
+        struct injector_config c = {};
+        assert_int_equal(
+            injector_config_load(&c, NULL,
+                                 "vmiHook:\n  source: configMap\n  namespaces: [lab]\n"
+                                 "  shimImage: quay.io/kubevirt/sidecar-shim:v1.6.0\n"),
+            0);
+        struct patch p = {};
+        char *reason = NULL;
+        cJSON *o = gpu_vmi("lab", "");
+        assert_int_equal(mutate_vmi(&c, o, NULL, &p, &reason), DECISION_PATCHED);
+        cJSON *l = sidecars_of(&p);
+        cJSON *e = cJSON_GetArrayItem(l, 0);
+        cJSON *cm = cJSON_GetObjectItem(e, "configMap");
+        assert_string_equal(cJSON_GetObjectItem(cm, "name")->valuestring, "mesa-injector-hook");
+        assert_string_equal(cJSON_GetObjectItem(cm, "hookPath")->valuestring,
+                            "/usr/bin/onDefineDomain");
+        assert_string_equal(cJSON_GetObjectItem(e, "image")->valuestring,
+                            "quay.io/kubevirt/sidecar-shim:v1.6.0");
+        assert_null(cJSON_GetObjectItem(e, "command"));
+        assert_true(hook_sidecar_is_ours(&c, e));
+        cJSON_Delete(l);
+        patch_done(&p);
+        cJSON_Delete(o);
+        free(reason);
+        reason = NULL;
+        o = gpu_vmi("kubevirt-test-default1", "");
+        assert_int_equal(mutate_vmi(&c, o, NULL, &p, &reason), DECISION_SKIPPED);
+        patch_done(&p);
+        cJSON_Delete(o);
+        free(reason);
+        injector_config_done(&c);
 }
 
 static void test_volume_names(void **state)
@@ -713,6 +853,9 @@ int main(void)
             cmocka_unit_test(test_cdi_mode),
             cmocka_unit_test(test_not_selected),
             cmocka_unit_test(test_vmi_annotation_escaped),
+            cmocka_unit_test(test_vmi_suite_namespaces),
+            cmocka_unit_test(test_vmi_reinvocation),
+            cmocka_unit_test(test_vmi_configmap_source),
             cmocka_unit_test(test_volume_names),
             cmocka_unit_test(test_path_allowed),
             cmocka_unit_test(test_base64),
