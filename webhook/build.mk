@@ -52,7 +52,8 @@ $(BUILD)/mesa-injector-hook-apply: $(WEBHOOK_HOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 DP_PROTO := webhook/device_plugin_api.proto
 DP_GEN := $(BUILD)/gen/device_plugin_api.pb-c
 DP_SRCS := webhook/device_plugin.c webhook/device_plugin_devices.c webhook/device_plugin_rpc.c \
-	webhook/device_plugin_pb.c webhook/device_plugin_preferred.c webhook/device_plugin_grpc.c \
+	webhook/device_plugin_pb.c webhook/device_plugin_preferred.c \
+	webhook/grpc_socket.c webhook/grpc_reply.c \
 	webhook/device_plugin_server.c webhook/device_plugin_register.c webhook/device_plugin_watch.c
 DP_OBJS = $(DP_SRCS:%.c=$(BUILD)/obj/%.o) $(DP_GEN).o
 DP_LIB_OBJS = $(BUILD)/obj/webhook/config.o $(BUILD)/obj/webhook/config_device_plugin.o \
@@ -88,7 +89,7 @@ $(BUILD)/mesa-injector-device-plugin: $(DP_OBJS) $(BUILD)/obj/webhook/device_plu
 # Messages generated from our two .proto files like the device plugin's.
 HS_PROTOS := webhook/hook_info.proto webhook/hook_callbacks.proto
 HS_GEN := $(HS_PROTOS:webhook/%.proto=$(BUILD)/gen/%.pb-c)
-HS_SRCS := webhook/grpc_unary.c webhook/hook_sidecar_rpc.c
+HS_SRCS := webhook/grpc_unary.c webhook/grpc_socket.c webhook/grpc_reply.c webhook/hook_sidecar_rpc.c
 HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
 HS_COMMON_OBJS := $(BUILD)/obj/common/log.o $(BUILD)/obj/common/util.o
 HS_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libxml-2.0 gnutls) \
@@ -124,7 +125,8 @@ $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS
 # The device plugin's inventory and answers, without gRPC.
 UNIT_TESTS += $(BUILD)/tests/test_webhook_device_plugin
 DP_UNIT_OBJS = $(BUILD)/obj/webhook/device_plugin_devices.o $(BUILD)/obj/webhook/device_plugin_rpc.o \
-	$(BUILD)/obj/webhook/device_plugin_pb.o $(BUILD)/obj/webhook/device_plugin_preferred.o $(DP_GEN).o
+	$(BUILD)/obj/webhook/device_plugin_pb.o $(BUILD)/obj/webhook/device_plugin_preferred.o \
+	$(BUILD)/obj/webhook/grpc_reply.o $(DP_GEN).o
 $(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plugin.c $(DP_UNIT_OBJS) \
 		$(DP_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
 	@mkdir -p $(dir $@)
@@ -135,6 +137,7 @@ $(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plu
 # The hook sidecar's answers, without gRPC.
 UNIT_TESTS += $(BUILD)/tests/test_webhook_hook_sidecar
 HS_UNIT_OBJS = $(BUILD)/obj/webhook/hook_sidecar_rpc.o $(BUILD)/obj/webhook/grpc_unary.o \
+	$(BUILD)/obj/webhook/grpc_socket.o $(BUILD)/obj/webhook/grpc_reply.o \
 	$(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
 $(BUILD)/tests/test_webhook_hook_sidecar: webhook/tests/test_webhook_hook_sidecar.c $(HS_UNIT_OBJS) \
 		$(HS_COMMON_OBJS)

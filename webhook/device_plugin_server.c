@@ -18,7 +18,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "webhook/device_plugin_grpc.h"
+#include "webhook/grpc_socket.h"
 #include "webhook/device_plugin_rpc.h"
 
 #define MAX_MESSAGE (1 << 20) /* the kubelet's requests are a few KiB */
@@ -98,7 +98,7 @@ static void send_status(struct dp_call *c, int status, const char *message, cons
         size_t n = 0;
         grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
         if (data) {
-                c->send = dp_grpc_buffer(data, len);
+                c->send = grpc_buffer_copy(data, len);
                 ops[n].op = GRPC_OP_SEND_MESSAGE;
                 ops[n++].data.send_message.send_message = c->send;
         }
@@ -166,7 +166,7 @@ static void push_list(struct dp_call *c)
         if (c->sent_generation == sh->generation) /* generations start at 1 */
                 return;
         grpc_op op = {.op = GRPC_OP_SEND_MESSAGE};
-        c->send = dp_grpc_buffer(sh->list, sh->list_len);
+        c->send = grpc_buffer_copy(sh->list, sh->list_len);
         op.data.send_message.send_message = c->send;
         c->sending = true;
         c->sent_generation = sh->generation;
@@ -210,7 +210,7 @@ static void on_request(struct dp_call *c, bool ok)
         struct dp_server *s = c->s;
         _cleanup_free_ uint8_t *req = NULL;
         size_t len = 0;
-        struct dp_reply reply = {};
+        struct grpc_reply reply = {};
         int r;
 
         if (!ok || c->method == DP_UNKNOWN || c->status_started)
@@ -220,7 +220,7 @@ static void on_request(struct dp_call *c, bool ok)
                             NULL, 0);
                 return;
         }
-        r = dp_grpc_read(c->recv, &req, &len);
+        r = grpc_buffer_read(c->recv, &req, &len);
         grpc_byte_buffer_destroy(c->recv);
         c->recv = NULL;
         if (r < 0) {
@@ -253,7 +253,7 @@ static void on_request(struct dp_call *c, bool ok)
                 s->n_watchers++;
                 push_list(c);
         }
-        dp_reply_done(&reply);
+        grpc_reply_done(&reply);
 }
 
 static void on_sent(struct dp_call *c, bool ok)
@@ -322,58 +322,21 @@ static void *serve(void *userdata)
 
 static int bind_server(struct dp_server *s)
 {
-        grpc_arg args[] = {
-            {.type = GRPC_ARG_INTEGER,
-             .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-             .value.integer = MAX_MESSAGE},
-            {.type = GRPC_ARG_INTEGER,
-             .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
-             .value.integer = MAX_STREAMS_PER_CONNECTION},
-        };
-        grpc_channel_args ca = {ELEMENTSOF(args), args};
-        _cleanup_free_ char *addr = strdup_printf("unix:%s", s->path);
-        struct stat st;
-        if (!addr)
-                return -ENOMEM;
-        s->server = grpc_server_create(&ca, NULL);
-        s->cq = grpc_completion_queue_create_for_next(NULL);
-        if (!s->server || !s->cq)
-                return -ENOMEM;
-        grpc_server_register_completion_queue(s->server, s->cq, NULL);
-        /* A socket left by an earlier run would make bind() fail. */
-        if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
-                unlink(s->path);
-        grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-        int port = grpc_server_add_http2_port(s->server, addr, creds);
-        grpc_server_credentials_release(creds);
-        if (port == 0)
-                return log_error_errno(-EADDRNOTAVAIL, "cannot listen on %s", s->path);
-        grpc_server_start(s->server);
-        if (stat(s->path, &st) < 0)
-                return log_error_errno(-errno, "%s vanished after bind", s->path);
-        s->ino = st.st_ino;
-        s->dev = st.st_dev;
-        return 0;
+        return grpc_unix_server_bind(s->path, MAX_MESSAGE, MAX_STREAMS_PER_CONNECTION, &s->server,
+                                     &s->cq, &s->dev, &s->ino);
 }
 
 static void destroy(struct dp_server *s)
 {
-        if (s->server)
-                grpc_server_destroy(s->server);
-        if (s->cq) {
-                grpc_completion_queue_shutdown(s->cq);
-                if (s->thread)
-                        pthread_join(s->thread, NULL);
-                else /* never started: drain here */
-                        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                          NULL)
-                                   .type != GRPC_QUEUE_SHUTDOWN)
-                                ;
-                grpc_completion_queue_destroy(s->cq);
-        }
+        grpc_server_queue_destroy(s->server, s->cq, s->thread ? &s->thread : NULL);
         pthread_cond_destroy(&s->cond);
         free(s->path);
         free(s);
+}
+
+static void complete_aborted(void *userdata, void *tag)
+{
+        dispatch(userdata, tag, false);
 }
 
 int dp_server_start(struct dp_shared *sh, const char *path, struct dp_server **ret)
@@ -392,17 +355,8 @@ int dp_server_start(struct dp_shared *sh, const char *path, struct dp_server **r
         if (r >= 0 && (r = -pthread_create(&s->thread, NULL, serve, s)) < 0)
                 s->thread = 0;
         if (r < 0) {
-                if (s->server && s->ino) { /* started: shut down properly */
-                        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
-                        grpc_server_cancel_all_calls(s->server);
-                        for (bool done = false; !done;) {
-                                grpc_event ev = grpc_completion_queue_next(
-                                    s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-                                done = ev.tag == &s->t_shutdown;
-                                if (!done && ev.type == GRPC_OP_COMPLETE)
-                                        dispatch(s, ev.tag, false);
-                        }
-                }
+                if (s->server && s->ino) /* started: shut down properly */
+                        grpc_server_abort(s->server, s->cq, &s->t_shutdown, complete_aborted, s);
                 destroy(s);
                 return r;
         }
@@ -423,22 +377,13 @@ void dp_server_devices_changed(struct dp_server *s)
 
 bool dp_server_socket_intact(const struct dp_server *s)
 {
-        struct stat st;
-        return lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s->ino &&
-               st.st_dev == s->dev;
+        return grpc_unix_socket_is_ours(s->path, s->dev, s->ino);
 }
 
 /* Waits for the shutdown tag up to ms; true when it came. */
 static bool wait_shutdown(struct dp_server *s, long ms)
 {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = realtime_after_ms(ms);
         while (!s->shutdown_done)
                 if (pthread_cond_timedwait(&s->cond, &s->sh->lock, &until) == ETIMEDOUT)
                         break;

@@ -22,6 +22,10 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "webhook/grpc_socket.h"
+
+/* Per connection: the hook callbacks come one at a time. */
+#define MAX_STREAMS 16
 
 enum tag_kind { TAG_NEW, TAG_RECV, TAG_STATUS, TAG_CLOSE, TAG_SHUTDOWN };
 
@@ -59,35 +63,6 @@ struct grpc_unary_server {
         struct utag t_shutdown;
 };
 
-void grpc_reply_done(struct grpc_reply *r)
-{
-        free(r->message);
-        free(r->data);
-        *r = (struct grpc_reply){};
-}
-
-int grpc_reply_pack(const ProtobufCMessage *m, struct grpc_reply *out)
-{
-        out->len = protobuf_c_message_get_packed_size(m);
-        out->data = malloc(out->len ? out->len : 1);
-        if (!out->data)
-                return -ENOMEM;
-        protobuf_c_message_pack(m, out->data);
-        out->status = GRPC_STATUS_OK;
-        return 0;
-}
-
-int grpc_reply_fail(struct grpc_reply *out, int status, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        out->status = status;
-        free(out->message);
-        out->message = strdup_vprintf(fmt, ap);
-        va_end(ap);
-        return out->message ? 0 : -ENOMEM;
-}
-
 static void call_free(struct ucall *c)
 {
         if (c->call)
@@ -121,9 +96,7 @@ static void send_status(struct ucall *c, int status, const char *message, const 
         size_t n = 0;
         grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
         if (data) {
-                grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
-                c->send = grpc_raw_byte_buffer_create(&s, 1);
-                grpc_slice_unref(s);
+                c->send = grpc_buffer_copy(data, len);
                 ops[n].op = GRPC_OP_SEND_MESSAGE;
                 ops[n++].data.send_message.send_message = c->send;
         }
@@ -177,21 +150,6 @@ static void on_new_call(struct ucall *c, bool ok)
         batch(c, ops, 2, &c->t_recv);
 }
 
-static int read_all(grpc_byte_buffer *bb, uint8_t **data, size_t *len)
-{
-        grpc_byte_buffer_reader reader;
-        if (!grpc_byte_buffer_reader_init(&reader, bb))
-                return -EIO; /* a compressed message that does not decompress */
-        grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-        grpc_byte_buffer_reader_destroy(&reader);
-        *len = GRPC_SLICE_LENGTH(all);
-        *data = malloc(*len ? *len : 1);
-        if (*data)
-                memcpy(*data, GRPC_SLICE_START_PTR(all), *len);
-        grpc_slice_unref(all);
-        return *data ? 0 : -ENOMEM;
-}
-
 static void on_request(struct ucall *c, bool ok)
 {
         _cleanup_free_ uint8_t *req = NULL;
@@ -205,7 +163,7 @@ static void on_request(struct ucall *c, bool ok)
                             NULL, 0);
                 return;
         }
-        int r = read_all(c->recv, &req, &len);
+        int r = grpc_buffer_read(c->recv, &req, &len);
         grpc_byte_buffer_destroy(c->recv);
         c->recv = NULL;
         if (r >= 0)
@@ -262,93 +220,37 @@ static void *serve(void *userdata)
 
 static int bind_server(struct grpc_unary_server *s, int max_message)
 {
-        grpc_arg args[] = {
-            {.type = GRPC_ARG_INTEGER,
-             .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-             .value.integer = max_message},
-            {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONCURRENT_STREAMS, .value.integer = 16},
-        };
-        grpc_channel_args ca = {ELEMENTSOF(args), args};
-        _cleanup_free_ char *addr = strdup_printf("unix:%s", s->path);
-        struct stat st;
-        if (!addr)
-                return -ENOMEM;
-        s->server = grpc_server_create(&ca, NULL);
-        s->cq = grpc_completion_queue_create_for_next(NULL);
-        if (!s->server || !s->cq)
-                return -ENOMEM;
-        grpc_server_register_completion_queue(s->server, s->cq, NULL);
-        /* A socket left by an earlier run would make bind() fail. */
-        if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
-                unlink(s->path);
-        grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-        int port = grpc_server_add_http2_port(s->server, addr, creds);
-        grpc_server_credentials_release(creds);
-        if (port == 0)
-                return log_error_errno(-EADDRNOTAVAIL, "cannot listen on %s", s->path);
-        grpc_server_start(s->server);
-        if (stat(s->path, &st) < 0)
-                return log_error_errno(-errno, "%s vanished after bind", s->path);
-        s->ino = st.st_ino;
-        s->dev = st.st_dev;
-        return 0;
+        return grpc_unix_server_bind(s->path, max_message, MAX_STREAMS, &s->server, &s->cq, &s->dev,
+                                     &s->ino);
 }
 
 static void destroy(struct grpc_unary_server *s)
 {
-        if (s->server)
-                grpc_server_destroy(s->server);
-        if (s->cq) {
-                grpc_completion_queue_shutdown(s->cq);
-                if (s->thread_started)
-                        pthread_join(s->thread, NULL);
-                else /* never started: drain here */
-                        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                          NULL)
-                                   .type != GRPC_QUEUE_SHUTDOWN)
-                                ;
-                grpc_completion_queue_destroy(s->cq);
-        }
+        grpc_server_queue_destroy(s->server, s->cq, s->thread_started ? &s->thread : NULL);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
         free(s->path);
         free(s);
 }
 
-static bool socket_is_ours(const struct grpc_unary_server *s)
+static void complete_aborted(void *userdata, void *tag)
 {
-        struct stat st;
-        return lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s->ino &&
-               st.st_dev == s->dev;
+        dispatch(userdata, tag, false);
 }
 
 /* Shut down and wait for the shutdown tag; the calls still open after
  * grace_ms are cancelled. */
 static void shutdown_server(struct grpc_unary_server *s, long grace_ms)
 {
-        struct timespec until;
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
         pthread_mutex_unlock(&s->lock);
-        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
         if (!s->thread_started) { /* start failed after the bind: drain here */
-                grpc_server_cancel_all_calls(s->server);
-                for (bool done = false; !done;) {
-                        grpc_event ev = grpc_completion_queue_next(
-                            s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-                        done = ev.type == GRPC_OP_COMPLETE && ev.tag == &s->t_shutdown;
-                        if (!done && ev.type == GRPC_OP_COMPLETE)
-                                dispatch(s, ev.tag, false);
-                }
+                grpc_server_abort(s->server, s->cq, &s->t_shutdown, complete_aborted, s);
                 return;
         }
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += grace_ms / 1000;
-        until.tv_nsec += (grace_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+        struct timespec until = realtime_after_ms(grace_ms);
         pthread_mutex_lock(&s->lock);
         while (!s->shutdown_done)
                 if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
@@ -398,7 +300,7 @@ void grpc_unary_server_stop(struct grpc_unary_server *s, long grace_ms)
         if (!s)
                 return;
         shutdown_server(s, grace_ms);
-        if (socket_is_ours(s))
+        if (grpc_unix_socket_is_ours(s->path, s->dev, s->ino))
                 unlink(s->path);
         destroy(s);
 }
