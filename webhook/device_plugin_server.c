@@ -36,14 +36,8 @@ struct dp_tag {
 
 struct dp_call {
         struct dp_server *s;
-        grpc_call *call;
-        grpc_call_details details;
-        grpc_metadata_array md;
-        grpc_byte_buffer *recv, *send;
-        int cancelled;
+        struct grpc_call_core g;
         enum dp_method method;
-        unsigned pending; /* batches in flight */
-        bool closed;      /* RECV_CLOSE_ON_SERVER completed */
         bool status_started, sending, watching;
         uint64_t sent_generation;
         struct dp_call *next_watcher;
@@ -67,47 +61,20 @@ struct dp_server {
 
 static void call_free(struct dp_call *c)
 {
-        if (c->call)
-                grpc_call_unref(c->call);
-        grpc_call_details_destroy(&c->details);
-        grpc_metadata_array_destroy(&c->md);
-        if (c->recv)
-                grpc_byte_buffer_destroy(c->recv);
-        if (c->send)
-                grpc_byte_buffer_destroy(c->send);
+        grpc_call_core_done(&c->g);
         free(c);
 }
 
-/* A batch on c; on failure the call is cancelled, which completes the
- * batches already in flight so the call is still freed. */
 static void batch(struct dp_call *c, const grpc_op *ops, size_t n, struct dp_tag *tag)
 {
-        grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
-        if (e == GRPC_CALL_OK) {
-                c->pending++;
-                return;
-        }
-        log_error("gRPC batch refused: %s", grpc_call_error_to_string(e));
-        grpc_call_cancel(c->call, NULL);
+        grpc_call_core_batch(&c->g, ops, n, tag);
 }
 
 static void send_status(struct dp_call *c, int status, const char *message, const uint8_t *data,
                         size_t len)
 {
-        grpc_op ops[3] = {};
-        size_t n = 0;
-        grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
-        if (data) {
-                c->send = grpc_buffer_copy(data, len);
-                ops[n].op = GRPC_OP_SEND_MESSAGE;
-                ops[n++].data.send_message.send_message = c->send;
-        }
-        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        ops[n].data.send_status_from_server.status = (grpc_status_code)status;
-        ops[n++].data.send_status_from_server.status_details = message ? &details : NULL;
         c->status_started = true;
-        batch(c, ops, n, &c->t_status);
-        grpc_slice_unref(details);
+        grpc_call_core_send_status(&c->g, status, message, data, len, &c->t_status);
 }
 
 /* Requests the next incoming call; false when out of memory. */
@@ -117,18 +84,13 @@ static bool request_call(struct dp_server *s)
         if (!c)
                 return false;
         c->s = s;
-        grpc_call_details_init(&c->details);
-        grpc_metadata_array_init(&c->md);
         c->t_new = (struct dp_tag){c, TAG_NEW};
         c->t_recv = (struct dp_tag){c, TAG_RECV};
         c->t_send = (struct dp_tag){c, TAG_SEND};
         c->t_status = (struct dp_tag){c, TAG_STATUS};
         c->t_close = (struct dp_tag){c, TAG_CLOSE};
-        grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md,
-                                                     s->cq, s->cq, &c->t_new);
-        if (e != GRPC_CALL_OK) {
-                log_error("cannot accept calls: %s", grpc_call_error_to_string(e));
-                call_free(c);
+        if (!grpc_call_core_request(&c->g, s->server, s->cq, &c->t_new)) {
+                free(c);
                 return false;
         }
         return true;
@@ -151,7 +113,7 @@ static void unwatch(struct dp_call *c)
 static void push_list(struct dp_call *c)
 {
         struct dp_shared *sh = c->s->sh;
-        if (c->sending || c->status_started || c->closed)
+        if (c->sending || c->status_started || c->g.closed)
                 return;
         if (c->s->stopping) {
                 _cleanup_free_ uint8_t *none = NULL;
@@ -166,8 +128,8 @@ static void push_list(struct dp_call *c)
         if (c->sent_generation == sh->generation) /* generations start at 1 */
                 return;
         grpc_op op = {.op = GRPC_OP_SEND_MESSAGE};
-        c->send = grpc_buffer_copy(sh->list, sh->list_len);
-        op.data.send_message.send_message = c->send;
+        c->g.send = grpc_buffer_copy(sh->list, sh->list_len);
+        op.data.send_message.send_message = c->g.send;
         c->sending = true;
         c->sent_generation = sh->generation;
         batch(c, &op, 1, &c->t_send);
@@ -177,20 +139,20 @@ static void on_new_call(struct dp_call *c, bool ok)
 {
         struct dp_server *s = c->s;
         if (!ok) { /* the server is shutting down */
-                c->call = NULL;
+                c->g.call = NULL;
                 call_free(c);
                 return;
         }
         if (!s->stopping && !request_call(s))
                 log_error("out of memory; not accepting more calls");
-        c->method = dp_method_lookup((const char *)GRPC_SLICE_START_PTR(c->details.method),
-                                     GRPC_SLICE_LENGTH(c->details.method));
+        c->method = dp_method_lookup((const char *)GRPC_SLICE_START_PTR(c->g.details.method),
+                                     GRPC_SLICE_LENGTH(c->g.details.method));
         grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
-        close.data.recv_close_on_server.cancelled = &c->cancelled;
+        close.data.recv_close_on_server.cancelled = &c->g.cancelled;
         batch(c, &close, 1, &c->t_close);
         grpc_op ops[2] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_RECV_MESSAGE}};
         if (c->method == DP_UNKNOWN) {
-                char *m = grpc_slice_to_c_string(c->details.method);
+                char *m = grpc_slice_to_c_string(c->g.details.method);
                 log_debug("unknown method %s", m ? m : "?");
                 _cleanup_free_ char *msg =
                     strdup_printf("unknown method %.128s: this is a kubelet device plugin "
@@ -201,7 +163,7 @@ static void on_new_call(struct dp_call *c, bool ok)
                 send_status(c, GRPC_STATUS_UNIMPLEMENTED, msg ? msg : "unknown method", NULL, 0);
                 return;
         }
-        ops[1].data.recv_message.recv_message = &c->recv;
+        ops[1].data.recv_message.recv_message = &c->g.recv;
         batch(c, ops, 2, &c->t_recv);
 }
 
@@ -215,14 +177,14 @@ static void on_request(struct dp_call *c, bool ok)
 
         if (!ok || c->method == DP_UNKNOWN || c->status_started)
                 return; /* cancelled; or the unknown-method path, already answered */
-        if (!c->recv) {
+        if (!c->g.recv) {
                 send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message",
                             NULL, 0);
                 return;
         }
-        r = grpc_buffer_read(c->recv, &req, &len);
-        grpc_byte_buffer_destroy(c->recv);
-        c->recv = NULL;
+        r = grpc_buffer_read(c->g.recv, &req, &len);
+        grpc_byte_buffer_destroy(c->g.recv);
+        c->g.recv = NULL;
         if (r < 0) {
                 send_status(c, r == -ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INTERNAL,
                             r == -ENOMEM ? "out of memory" : "cannot read the request", NULL, 0);
@@ -259,8 +221,8 @@ static void on_request(struct dp_call *c, bool ok)
 static void on_sent(struct dp_call *c, bool ok)
 {
         c->sending = false;
-        grpc_byte_buffer_destroy(c->send);
-        c->send = NULL;
+        grpc_byte_buffer_destroy(c->g.send);
+        c->g.send = NULL;
         if (!ok) { /* the stream broke: the kubelet went away */
                 unwatch(c);
                 return;
@@ -281,7 +243,7 @@ static void dispatch(struct dp_server *s, struct dp_tag *t, bool ok)
                 on_new_call(c, ok);
                 return;
         }
-        c->pending--;
+        c->g.pending--;
         switch (t->kind) {
         case TAG_RECV:
                 on_request(c, ok);
@@ -290,17 +252,17 @@ static void dispatch(struct dp_server *s, struct dp_tag *t, bool ok)
                 on_sent(c, ok);
                 break;
         case TAG_CLOSE:
-                c->closed = true;
+                c->g.closed = true;
                 unwatch(c);
                 break;
         default: /* TAG_STATUS: nothing more to say */
-                if (c->send) {
-                        grpc_byte_buffer_destroy(c->send);
-                        c->send = NULL;
+                if (c->g.send) {
+                        grpc_byte_buffer_destroy(c->g.send);
+                        c->g.send = NULL;
                 }
                 break;
         }
-        if (c->pending == 0 && c->closed)
+        if (c->g.pending == 0 && c->g.closed)
                 call_free(c);
 }
 

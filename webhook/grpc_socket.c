@@ -16,6 +16,62 @@
 #include "common/macro.h"
 #include "common/util.h"
 
+bool grpc_call_core_request(struct grpc_call_core *c, grpc_server *server,
+                            grpc_completion_queue *cq, void *tag)
+{
+        grpc_call_details_init(&c->details);
+        grpc_metadata_array_init(&c->md);
+        grpc_call_error e =
+            grpc_server_request_call(server, &c->call, &c->details, &c->md, cq, cq, tag);
+        if (e == GRPC_CALL_OK)
+                return true;
+        log_error("cannot accept calls: %s", grpc_call_error_to_string(e));
+        grpc_call_core_done(c);
+        return false;
+}
+
+void grpc_call_core_done(struct grpc_call_core *c)
+{
+        if (c->call)
+                grpc_call_unref(c->call);
+        grpc_call_details_destroy(&c->details);
+        grpc_metadata_array_destroy(&c->md);
+        if (c->recv)
+                grpc_byte_buffer_destroy(c->recv);
+        if (c->send)
+                grpc_byte_buffer_destroy(c->send);
+        *c = (struct grpc_call_core){};
+}
+
+void grpc_call_core_batch(struct grpc_call_core *c, const grpc_op *ops, size_t n, void *tag)
+{
+        grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+        if (e == GRPC_CALL_OK) {
+                c->pending++;
+                return;
+        }
+        log_error("gRPC batch refused: %s", grpc_call_error_to_string(e));
+        grpc_call_cancel(c->call, NULL);
+}
+
+void grpc_call_core_send_status(struct grpc_call_core *c, int status, const char *message,
+                                const uint8_t *data, size_t len, void *tag)
+{
+        grpc_op ops[2] = {};
+        size_t n = 0;
+        grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
+        if (data) {
+                c->send = grpc_buffer_copy(data, len);
+                ops[n].op = GRPC_OP_SEND_MESSAGE;
+                ops[n++].data.send_message.send_message = c->send;
+        }
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status = (grpc_status_code)status;
+        ops[n++].data.send_status_from_server.status_details = message ? &details : NULL;
+        grpc_call_core_batch(c, ops, n, tag);
+        grpc_slice_unref(details);
+}
+
 int grpc_buffer_read(grpc_byte_buffer *bb, uint8_t **data, size_t *len)
 {
         grpc_byte_buffer_reader reader;

@@ -12,6 +12,31 @@
 #include <sys/types.h>
 #include <time.h>
 
+/* What each call of either server holds: the call, what the request named,
+ * the buffers in flight, and the count of its batches in flight. A call is
+ * freed when that count is zero and RECV_CLOSE_ON_SERVER has completed
+ * (after our status went out, or the client went away). */
+struct grpc_call_core {
+        grpc_call *call;
+        grpc_call_details details;
+        grpc_metadata_array md;
+        grpc_byte_buffer *recv, *send;
+        int cancelled;
+        unsigned pending; /* batches in flight */
+        bool closed;      /* RECV_CLOSE_ON_SERVER completed */
+};
+/* Asks server for its next call into c, completing with tag on cq; false
+ * (logged, c done) when gRPC refuses. */
+bool grpc_call_core_request(struct grpc_call_core *c, grpc_server *server,
+                            grpc_completion_queue *cq, void *tag);
+void grpc_call_core_done(struct grpc_call_core *c);
+/* A batch on c; when gRPC refuses it the call is cancelled, which completes
+ * the batches already in flight, so the call is still freed. */
+void grpc_call_core_batch(struct grpc_call_core *c, const grpc_op *ops, size_t n, void *tag);
+/* The response (data, when not NULL) and the status in one batch. */
+void grpc_call_core_send_status(struct grpc_call_core *c, int status, const char *message,
+                                const uint8_t *data, size_t len, void *tag);
+
 /* The whole message of a received buffer (the reader undoes compression);
  * *data is malloc()ed. 0, -EIO or -ENOMEM. */
 int grpc_buffer_read(grpc_byte_buffer *bb, uint8_t **data, size_t *len);

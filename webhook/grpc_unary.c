@@ -37,13 +37,7 @@ struct utag {
 
 struct ucall {
         struct grpc_unary_server *s;
-        grpc_call *call;
-        grpc_call_details details;
-        grpc_metadata_array md;
-        grpc_byte_buffer *recv, *send;
-        int cancelled;
-        unsigned pending; /* batches in flight */
-        bool closed;      /* RECV_CLOSE_ON_SERVER completed */
+        struct grpc_call_core g;
         struct utag t_new, t_recv, t_status, t_close;
 };
 
@@ -65,46 +59,19 @@ struct grpc_unary_server {
 
 static void call_free(struct ucall *c)
 {
-        if (c->call)
-                grpc_call_unref(c->call);
-        grpc_call_details_destroy(&c->details);
-        grpc_metadata_array_destroy(&c->md);
-        if (c->recv)
-                grpc_byte_buffer_destroy(c->recv);
-        if (c->send)
-                grpc_byte_buffer_destroy(c->send);
+        grpc_call_core_done(&c->g);
         free(c);
 }
 
-/* A batch on c; when gRPC refuses it the call is cancelled, which completes
- * the batches already in flight, so the call is still freed. */
 static void batch(struct ucall *c, const grpc_op *ops, size_t n, struct utag *tag)
 {
-        grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
-        if (e == GRPC_CALL_OK) {
-                c->pending++;
-                return;
-        }
-        log_error("gRPC batch refused: %s", grpc_call_error_to_string(e));
-        grpc_call_cancel(c->call, NULL);
+        grpc_call_core_batch(&c->g, ops, n, tag);
 }
 
 static void send_status(struct ucall *c, int status, const char *message, const uint8_t *data,
                         size_t len)
 {
-        grpc_op ops[2] = {};
-        size_t n = 0;
-        grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
-        if (data) {
-                c->send = grpc_buffer_copy(data, len);
-                ops[n].op = GRPC_OP_SEND_MESSAGE;
-                ops[n++].data.send_message.send_message = c->send;
-        }
-        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        ops[n].data.send_status_from_server.status = (grpc_status_code)status;
-        ops[n++].data.send_status_from_server.status_details = message ? &details : NULL;
-        batch(c, ops, n, &c->t_status);
-        grpc_slice_unref(details);
+        grpc_call_core_send_status(&c->g, status, message, data, len, &c->t_status);
 }
 
 static bool request_call(struct grpc_unary_server *s)
@@ -113,17 +80,12 @@ static bool request_call(struct grpc_unary_server *s)
         if (!c)
                 return false;
         c->s = s;
-        grpc_call_details_init(&c->details);
-        grpc_metadata_array_init(&c->md);
         c->t_new = (struct utag){c, TAG_NEW};
         c->t_recv = (struct utag){c, TAG_RECV};
         c->t_status = (struct utag){c, TAG_STATUS};
         c->t_close = (struct utag){c, TAG_CLOSE};
-        grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md,
-                                                     s->cq, s->cq, &c->t_new);
-        if (e != GRPC_CALL_OK) {
-                log_error("cannot accept calls: %s", grpc_call_error_to_string(e));
-                call_free(c);
+        if (!grpc_call_core_request(&c->g, s->server, s->cq, &c->t_new)) {
+                free(c);
                 return false;
         }
         return true;
@@ -133,7 +95,7 @@ static void on_new_call(struct ucall *c, bool ok)
 {
         struct grpc_unary_server *s = c->s;
         if (!ok) { /* the server is shutting down */
-                c->call = NULL;
+                c->g.call = NULL;
                 call_free(c);
                 return;
         }
@@ -143,10 +105,10 @@ static void on_new_call(struct ucall *c, bool ok)
         if (!stopping && !request_call(s))
                 log_error("out of memory; not accepting more calls");
         grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
-        close.data.recv_close_on_server.cancelled = &c->cancelled;
+        close.data.recv_close_on_server.cancelled = &c->g.cancelled;
         batch(c, &close, 1, &c->t_close);
         grpc_op ops[2] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_RECV_MESSAGE}};
-        ops[1].data.recv_message.recv_message = &c->recv;
+        ops[1].data.recv_message.recv_message = &c->g.recv;
         batch(c, ops, 2, &c->t_recv);
 }
 
@@ -158,18 +120,18 @@ static void on_request(struct ucall *c, bool ok)
 
         if (!ok)
                 return; /* cancelled */
-        if (!c->recv) {
+        if (!c->g.recv) {
                 send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message",
                             NULL, 0);
                 return;
         }
-        int r = grpc_buffer_read(c->recv, &req, &len);
-        grpc_byte_buffer_destroy(c->recv);
-        c->recv = NULL;
+        int r = grpc_buffer_read(c->g.recv, &req, &len);
+        grpc_byte_buffer_destroy(c->g.recv);
+        c->g.recv = NULL;
         if (r >= 0)
                 r = c->s->handler(c->s->userdata,
-                                  (const char *)GRPC_SLICE_START_PTR(c->details.method),
-                                  GRPC_SLICE_LENGTH(c->details.method), req, len, &reply);
+                                  (const char *)GRPC_SLICE_START_PTR(c->g.details.method),
+                                  GRPC_SLICE_LENGTH(c->g.details.method), req, len, &reply);
         if (r == -ENOMEM)
                 send_status(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         else if (r < 0)
@@ -196,12 +158,12 @@ static void dispatch(struct grpc_unary_server *s, struct utag *t, bool ok)
                 on_new_call(c, ok);
                 return;
         }
-        c->pending--;
+        c->g.pending--;
         if (t->kind == TAG_RECV)
                 on_request(c, ok);
         else if (t->kind == TAG_CLOSE)
-                c->closed = true;
-        if (c->pending == 0 && c->closed)
+                c->g.closed = true;
+        if (c->g.pending == 0 && c->g.closed)
                 call_free(c);
 }
 
