@@ -10,7 +10,8 @@ WEBHOOK_LIB_SRCS := webhook/config.c webhook/config_device_plugin.c webhook/patc
 	webhook/patch_resource.c webhook/admission.c webhook/metrics.c \
 	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/conn_guard.c \
 	webhook/source_filter.c webhook/server.c \
-	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c webhook/config_vmi_hook.c
+	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c webhook/config_vmi_hook.c \
+	webhook/program.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
 WEBHOOK_HOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o \
@@ -59,7 +60,7 @@ DP_OBJS = $(DP_SRCS:%.c=$(BUILD)/obj/%.o) $(DP_GEN).o
 DP_LIB_OBJS = $(BUILD)/obj/webhook/config.o $(BUILD)/obj/webhook/config_device_plugin.o \
 	$(BUILD)/obj/webhook/config_vmi_hook.o \
 	$(BUILD)/obj/webhook/patch.o $(BUILD)/obj/webhook/patch_resource.o \
-	$(BUILD)/obj/webhook/admission.o $(BUILD)/obj/webhook/metrics.o
+	$(BUILD)/obj/webhook/admission.o $(BUILD)/obj/webhook/metrics.o $(BUILD)/obj/webhook/program.o
 # --as-needed: pkg-config lists abseil's and OpenSSL's static dependencies.
 DP_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libcjson yaml-0.1 gnutls zlib) \
 	-Wl,--no-as-needed
@@ -90,7 +91,8 @@ $(BUILD)/mesa-injector-device-plugin: $(DP_OBJS) $(BUILD)/obj/webhook/device_plu
 HS_PROTOS := webhook/hook_info.proto webhook/hook_callbacks.proto
 HS_GEN := $(HS_PROTOS:webhook/%.proto=$(BUILD)/gen/%.pb-c)
 HS_SRCS := webhook/grpc_unary.c webhook/grpc_socket.c webhook/grpc_reply.c webhook/hook_sidecar_rpc.c
-HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
+HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o \
+	$(BUILD)/obj/webhook/program.o
 HS_COMMON_OBJS := $(BUILD)/obj/common/log.o $(BUILD)/obj/common/util.o
 HS_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libxml-2.0 gnutls) \
 	-Wl,--no-as-needed

@@ -16,6 +16,7 @@
 #include "webhook/certs.h"
 #include "webhook/config.h"
 #include "webhook/manifests.h"
+#include "webhook/program.h"
 #include "webhook/server.h"
 
 static void usage(FILE *f)
@@ -149,20 +150,10 @@ static int parse_args(int argc, char **argv, struct args *a)
                                 return 2;
                         }
                         a->days = (unsigned)d;
-                } else if (opt == OPT_HELP) {
-                        usage(stdout);
-                        return 0;
-                } else {
-                        usage(stderr);
-                        return 2;
-                }
+                } else
+                        return program_usage_exit(opt == OPT_HELP, usage);
         }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                usage(stderr);
-                return 2;
-        }
-        return -1;
+        return program_refuse_operands(argc, argv, usage) ?: -1;
 }
 
 static int cmd_serve(const struct args *a, struct injector_config *c)

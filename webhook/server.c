@@ -23,6 +23,7 @@
 #include "webhook/admission_log.h"
 #include "webhook/conn_guard.h"
 #include "webhook/metrics.h"
+#include "webhook/program.h"
 #include "webhook/source_filter.h"
 #include "webhook/tls_store.h"
 #include "webhook/tls_transport.h"
@@ -702,9 +703,7 @@ int server_run(const struct server_opts *o)
 
         /* Signals are taken by sigwait() below; worker threads inherit the
          * blocked mask so a signal never interrupts a request. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
+        program_stop_signals(&mask);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
