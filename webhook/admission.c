@@ -371,60 +371,47 @@ static int review_response(struct admission_result *out, const char *uid, bool a
         return out->body ? 0 : -ENOMEM;
 }
 
-int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
-                     size_t size, unsigned flags, struct admission_result *out)
+/* What a helper returns when it has written the answer itself. */
+static int answered(int r)
 {
-        *out = (struct admission_result){};
-        struct arena *arena = NULL;
-        cJSON *root = NULL;
-        int r;
+        return r < 0 ? r : 1;
+}
 
-        /* JSON forbids raw control characters in strings (RFC 8259 7); cJSON
-         * takes a raw NUL into the string, where it ends it early. */
-        if (memchr(body, '\0', size)) {
-                r = bad_request(out, "malformed JSON: a raw NUL byte (control characters in "
-                                     "strings must be escaped)");
-                goto done;
-        }
-        arena = arena_begin();
-        active_arena = arena;
-        root = cJSON_ParseWithLength(body, size);
-        active_arena = NULL;
-
-        if (!root) {
-                r = bad_request(out, "malformed JSON: the body must be an AdmissionReview object");
-                goto done;
-        }
-        if (!cJSON_IsObject(root)) {
-                r = bad_request(out, "the body must be a JSON object (AdmissionReview)");
-                goto done;
-        }
+/* The envelope: an admission.k8s.io/v1 AdmissionReview with a request that
+ * has a uid. 0 with *ret_req set, 1 with a 400 answer written, or -errno. */
+static int review_request(const cJSON *root, struct admission_result *out, const cJSON **ret_req)
+{
+        if (!cJSON_IsObject(root))
+                return answered(
+                    bad_request(out, "the body must be a JSON object (AdmissionReview)"));
         const char *api = str_at(root, "apiVersion"), *k = str_at(root, "kind");
         if (!api || !streq(api, "admission.k8s.io/v1")) {
                 _cleanup_free_ char *m =
                     strdup_printf("unsupported apiVersion '%s': only admission.k8s.io/v1 "
                                   "AdmissionReview is accepted",
                                   api ? api : "(missing)");
-                r = m ? bad_request(out, m) : -ENOMEM;
-                goto done;
+                return m ? answered(bad_request(out, m)) : -ENOMEM;
         }
         if (!k || !streq(k, "AdmissionReview")) {
                 _cleanup_free_ char *m = strdup_printf(
                     "unsupported kind '%s': expected AdmissionReview", k ? k : "(missing)");
-                r = m ? bad_request(out, m) : -ENOMEM;
-                goto done;
+                return m ? answered(bad_request(out, m)) : -ENOMEM;
         }
         const cJSON *req = cJSON_GetObjectItemCaseSensitive(root, "request");
-        if (!cJSON_IsObject(req)) {
-                r = bad_request(out, "AdmissionReview has no request object");
-                goto done;
-        }
+        if (!cJSON_IsObject(req))
+                return answered(bad_request(out, "AdmissionReview has no request object"));
         const char *uid = str_at(req, "uid");
-        if (!uid || !*uid) {
-                r = bad_request(out, "AdmissionReview request.uid is missing");
-                goto done;
-        }
-        out->uid = strdup(uid);
+        if (!uid || !*uid)
+                return answered(bad_request(out, "AdmissionReview request.uid is missing"));
+        *ret_req = req;
+        return 0;
+}
+
+/* The request's uid, namespace, name and group/version/kind, for the answer
+ * and the admission log. */
+static int record_request(const cJSON *req, struct admission_result *out)
+{
+        out->uid = strdup(str_at(req, "uid"));
         out->namespace = dup_or_null(str_at(req, "namespace"));
         out->name = dup_or_null(str_at(req, "name"));
         const cJSON *rk = cJSON_GetObjectItemCaseSensitive(req, "kind");
@@ -432,17 +419,29 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                    *okind = str_at(rk, "kind");
         out->kind = strdup_printf("%s%s%s/%s", group ? group : "", group && *group ? "/" : "",
                                   version ? version : "?", okind ? okind : "?");
-        if (!out->uid || !out->kind) {
-                r = -ENOMEM;
-                goto done;
-        }
+        return out->uid && out->kind ? 0 : -ENOMEM;
+}
 
-        bool kind_ok = kind == ADMIT_PODS ? (group && !*group && version && streq(version, "v1") &&
-                                             okind && streq(okind, "Pod"))
-                                          : (group && streq(group, "kubevirt.io") && version &&
-                                             streq(version, "v1") && okind &&
-                                             streq(okind, "VirtualMachineInstance"));
-        if (!kind_ok) {
+static bool kind_expected(const cJSON *req, enum admission_kind kind)
+{
+        const cJSON *rk = cJSON_GetObjectItemCaseSensitive(req, "kind");
+        const char *group = str_at(rk, "group"), *version = str_at(rk, "version"),
+                   *okind = str_at(rk, "kind");
+        if (!group || !version || !streq(version, "v1") || !okind)
+                return false;
+        return kind == ADMIT_PODS
+                   ? !*group && streq(okind, "Pod")
+                   : streq(group, "kubevirt.io") && streq(okind, "VirtualMachineInstance");
+}
+
+/* Requests allowed without looking at the object: a kind this path was not
+ * written for, an operation other than CREATE, a string with a NUL. 1 with
+ * the answer written, 0 to go on, or -errno. */
+static int allow_unlooked(const cJSON *req, enum admission_kind kind, const char *body, size_t size,
+                          struct admission_result *out)
+{
+        const char *uid = out->uid;
+        if (!kind_expected(req, kind)) {
                 /* Misrouted by a webhook configuration: allow, never block
                  * objects we were not written for. */
                 _cleanup_free_ char *m =
@@ -450,15 +449,13 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                                   kind == ADMIT_PODS ? "/mutate-pods" : "/mutate-vmis");
                 out->outcome = OUTCOME_INVALID;
                 out->reason = m ? strdup(m) : NULL;
-                r = m ? review_response(out, uid, true, 0, NULL, m, NULL, 0) : -ENOMEM;
-                goto done;
+                return m ? answered(review_response(out, uid, true, 0, NULL, m, NULL, 0)) : -ENOMEM;
         }
         const char *op = str_at(req, "operation");
         if (!op || !streq(op, "CREATE")) {
                 out->outcome = OUTCOME_SKIPPED;
                 out->reason = strdup_printf("operation %s is not CREATE", op ? op : "(missing)");
-                r = review_response(out, uid, true, 0, NULL, NULL, NULL, 0);
-                goto done;
+                return answered(review_response(out, uid, true, 0, NULL, NULL, NULL, 0));
         }
         /* cJSON (1.7.15) decodes \u0000 into strings that end at their first
          * NUL and keeps no length, so "virt-launcher\u0000x" would compare
@@ -477,10 +474,20 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
                                 "(\\u0000); not mutated";
                 out->outcome = OUTCOME_INVALID;
                 out->reason = strdup("a string contains a NUL character (\\u0000)");
-                r = out->reason ? review_response(out, uid, true, 0, NULL, m, NULL, 0) : -ENOMEM;
-                goto done;
+                return out->reason ? answered(review_response(out, uid, true, 0, NULL, m, NULL, 0))
+                                   : -ENOMEM;
         }
+        return 0;
+}
+
+/* The object through mutate_pod/mutate_vmi, and the answer its decision
+ * asks for. */
+static int answer_mutation(const struct injector_config *c, enum admission_kind kind,
+                           const cJSON *req, unsigned flags, struct admission_result *out)
+{
+        const char *uid = out->uid;
         const cJSON *obj = cJSON_GetObjectItemCaseSensitive(req, "object");
+        int r;
         if (isempty(out->name)) {
                 /* Pods on CREATE usually have only generateName. */
                 const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -530,6 +537,43 @@ int admission_handle(const struct injector_config *c, enum admission_kind kind, 
         }
         }
         patch_done(&p);
+        return r;
+}
+
+int admission_handle(const struct injector_config *c, enum admission_kind kind, const char *body,
+                     size_t size, unsigned flags, struct admission_result *out)
+{
+        *out = (struct admission_result){};
+        struct arena *arena = NULL;
+        const cJSON *req = NULL;
+        cJSON *root = NULL;
+        int r;
+
+        /* JSON forbids raw control characters in strings (RFC 8259 7); cJSON
+         * takes a raw NUL into the string, where it ends it early. */
+        if (memchr(body, '\0', size)) {
+                r = bad_request(out, "malformed JSON: a raw NUL byte (control characters in "
+                                     "strings must be escaped)");
+                goto done;
+        }
+        arena = arena_begin();
+        active_arena = arena;
+        root = cJSON_ParseWithLength(body, size);
+        active_arena = NULL;
+
+        if (!root) {
+                r = bad_request(out, "malformed JSON: the body must be an AdmissionReview object");
+                goto done;
+        }
+        r = review_request(root, out, &req);
+        if (r == 0)
+                r = record_request(req, out);
+        if (r == 0)
+                r = allow_unlooked(req, kind, body, size, out);
+        if (r == 0)
+                r = answer_mutation(c, kind, req, flags, out);
+        if (r > 0)
+                r = 0;
 done:
         /* A tree wholly inside the arena is dropped with it (the next
          * arena_begin() reuses the space); walking it would free nothing. */

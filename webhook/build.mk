@@ -10,7 +10,8 @@ WEBHOOK_LIB_SRCS := webhook/config.c webhook/config_device_plugin.c webhook/patc
 	webhook/patch_resource.c webhook/admission.c webhook/metrics.c \
 	webhook/admission_log.c webhook/tls_store.c webhook/tls_transport.c webhook/conn_guard.c \
 	webhook/source_filter.c webhook/server.c \
-	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c webhook/config_vmi_hook.c
+	webhook/certs.c webhook/manifests.c webhook/manifests_device_plugin.c webhook/config_vmi_hook.c \
+	webhook/program.c
 WEBHOOK_LIB_OBJS = $(WEBHOOK_LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 WEBHOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/main.o
 WEBHOOK_HOOK_OBJS = $(WEBHOOK_LIB_OBJS) $(BUILD)/obj/webhook/domain_hook.o \
@@ -52,13 +53,14 @@ $(BUILD)/mesa-injector-hook-apply: $(WEBHOOK_HOOK_OBJS) $(WEBHOOK_COMMON_OBJS)
 DP_PROTO := webhook/device_plugin_api.proto
 DP_GEN := $(BUILD)/gen/device_plugin_api.pb-c
 DP_SRCS := webhook/device_plugin.c webhook/device_plugin_devices.c webhook/device_plugin_rpc.c \
-	webhook/device_plugin_pb.c webhook/device_plugin_preferred.c webhook/device_plugin_grpc.c \
+	webhook/device_plugin_pb.c webhook/device_plugin_preferred.c \
+	webhook/grpc_socket.c webhook/grpc_reply.c \
 	webhook/device_plugin_server.c webhook/device_plugin_register.c webhook/device_plugin_watch.c
 DP_OBJS = $(DP_SRCS:%.c=$(BUILD)/obj/%.o) $(DP_GEN).o
 DP_LIB_OBJS = $(BUILD)/obj/webhook/config.o $(BUILD)/obj/webhook/config_device_plugin.o \
 	$(BUILD)/obj/webhook/config_vmi_hook.o \
 	$(BUILD)/obj/webhook/patch.o $(BUILD)/obj/webhook/patch_resource.o \
-	$(BUILD)/obj/webhook/admission.o $(BUILD)/obj/webhook/metrics.o
+	$(BUILD)/obj/webhook/admission.o $(BUILD)/obj/webhook/metrics.o $(BUILD)/obj/webhook/program.o
 # --as-needed: pkg-config lists abseil's and OpenSSL's static dependencies.
 DP_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libcjson yaml-0.1 gnutls zlib) \
 	-Wl,--no-as-needed
@@ -88,8 +90,9 @@ $(BUILD)/mesa-injector-device-plugin: $(DP_OBJS) $(BUILD)/obj/webhook/device_plu
 # Messages generated from our two .proto files like the device plugin's.
 HS_PROTOS := webhook/hook_info.proto webhook/hook_callbacks.proto
 HS_GEN := $(HS_PROTOS:webhook/%.proto=$(BUILD)/gen/%.pb-c)
-HS_SRCS := webhook/grpc_unary.c webhook/hook_sidecar_rpc.c
-HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
+HS_SRCS := webhook/grpc_unary.c webhook/grpc_socket.c webhook/grpc_reply.c webhook/hook_sidecar_rpc.c
+HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o \
+	$(BUILD)/obj/webhook/program.o
 HS_COMMON_OBJS := $(BUILD)/obj/common/log.o $(BUILD)/obj/common/util.o
 HS_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libxml-2.0 gnutls) \
 	-Wl,--no-as-needed
@@ -124,7 +127,8 @@ $(BUILD)/tests/test_webhook_%: webhook/tests/test_webhook_%.c $(WEBHOOK_LIB_OBJS
 # The device plugin's inventory and answers, without gRPC.
 UNIT_TESTS += $(BUILD)/tests/test_webhook_device_plugin
 DP_UNIT_OBJS = $(BUILD)/obj/webhook/device_plugin_devices.o $(BUILD)/obj/webhook/device_plugin_rpc.o \
-	$(BUILD)/obj/webhook/device_plugin_pb.o $(BUILD)/obj/webhook/device_plugin_preferred.o $(DP_GEN).o
+	$(BUILD)/obj/webhook/device_plugin_pb.o $(BUILD)/obj/webhook/device_plugin_preferred.o \
+	$(BUILD)/obj/webhook/grpc_reply.o $(DP_GEN).o
 $(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plugin.c $(DP_UNIT_OBJS) \
 		$(DP_LIB_OBJS) $(WEBHOOK_COMMON_OBJS)
 	@mkdir -p $(dir $@)
@@ -135,6 +139,7 @@ $(BUILD)/tests/test_webhook_device_plugin: webhook/tests/test_webhook_device_plu
 # The hook sidecar's answers, without gRPC.
 UNIT_TESTS += $(BUILD)/tests/test_webhook_hook_sidecar
 HS_UNIT_OBJS = $(BUILD)/obj/webhook/hook_sidecar_rpc.o $(BUILD)/obj/webhook/grpc_unary.o \
+	$(BUILD)/obj/webhook/grpc_socket.o $(BUILD)/obj/webhook/grpc_reply.o \
 	$(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o
 $(BUILD)/tests/test_webhook_hook_sidecar: webhook/tests/test_webhook_hook_sidecar.c $(HS_UNIT_OBJS) \
 		$(HS_COMMON_OBJS)

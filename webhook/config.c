@@ -576,6 +576,101 @@ static int apply_overrides(struct injector_config *c, const struct injector_over
         return 0;
 }
 
+static const char *source_name(const struct injector_config *c)
+{
+        return c->source ? c->source : "<defaults>";
+}
+
+/* hostPaths: absolute, under allowedHostPathPrefixes, then resolved. */
+static int resolve_host_paths(struct injector_config *c, struct schema_marks *marks)
+{
+        for (size_t i = 0; i < c->n_host_paths; i++) {
+                const struct host_path *h = &c->host_paths[i];
+                struct schema_mark m =
+                    marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
+                if (!h->path || h->path[0] != '/' ||
+                    (h->container_path && h->container_path[0] != '/'))
+                        return log_error_errno(
+                            -EINVAL,
+                            "%s:%u:%u: hostPaths[%zu]: path and containerPath must be absolute",
+                            source_name(c), m.line, m.column, i);
+                if (!path_allowed(h->path, c->allowed_prefixes)) {
+                        _cleanup_free_ char *allowed = strv_join(c->allowed_prefixes, ", ");
+                        return log_error_errno(-EINVAL,
+                                               "%s:%u:%u: hostPaths[%zu].path '%s' is not under "
+                                               "allowedHostPathPrefixes (%s)",
+                                               source_name(c), m.line, m.column, i, h->path,
+                                               allowed ? allowed : "");
+                }
+                int r = add_resolved(c, h->path, h->container_path, h->type);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int check_render_node(const struct injector_config *c, struct schema_marks *marks)
+{
+        /* QEMU opens the render node by this path (the hook script and the
+         * domain XML name it); the device plugin, not a hostPath, puts it in
+         * the container. */
+        int r = check_path(c, c->render_node, "renderNode", marks, "renderNode");
+        if (r < 0)
+                return r;
+        /* It is pasted into the hook script and the domain XML. */
+        if (c->render_node[strspn(
+                c->render_node,
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-")]) {
+                struct schema_mark m =
+                    marks ? schema_marks_find_value(marks, "renderNode") : (struct schema_mark){};
+                return log_error_errno(-EINVAL,
+                                       "%s:%u:%u: renderNode '%s' may only contain letters, "
+                                       "digits, '/', '_', '.' and '-'",
+                                       source_name(c), m.line, m.column, c->render_node);
+        }
+        return 0;
+}
+
+/* Every resolved path (profile and hostPaths) allowed, something to inject,
+ * and the JSON of each rendered once for every admission. */
+static int check_resolved(struct injector_config *c, struct schema_marks *marks)
+{
+        int r;
+        for (size_t i = 0; i < c->n_resolved; i++) {
+                r = check_path(c, c->resolved[i].path, "library profile path", marks,
+                               "allowedHostPathPrefixes");
+                if (r < 0)
+                        return r;
+        }
+        if (c->n_resolved == 0 && c->mode == MODE_HOSTPATH && !c->device_plugin.enabled)
+                return log_error_errno(-EINVAL,
+                                       "%s: nothing to inject: libraryProfile is none, hostPaths "
+                                       "is empty and devicePlugin is disabled",
+                                       source_name(c));
+        for (size_t i = 0; i < c->n_resolved; i++) {
+                r = render_resolved(&c->resolved[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int config_load_file(struct injector_config *c, const char *file, const char *text,
+                            struct schema_marks **ret_marks)
+{
+        struct schema_error err = {};
+        int r = schema_load_with_marks(injector_config_schema, c, file ? file : "<text>", text,
+                                       &err, ret_marks);
+        if (r < 0) {
+                _cleanup_free_ char *msg = schema_error_format(&err);
+                log_error("%s", msg ? msg : "config: cannot load");
+                schema_error_done(&err);
+                return r == -ENOMEM ? r : -EINVAL;
+        }
+        c->source = strdup(file ? file : "<text>");
+        return 0;
+}
+
 int injector_config_load_with(struct injector_config *c, const char *file, const char *text,
                               const struct injector_overrides *o)
 {
@@ -586,111 +681,38 @@ int injector_config_load_with(struct injector_config *c, const char *file, const
         if (r < 0)
                 return log_error_errno(r, "config: out of memory");
         if (file || text) {
-                struct schema_error err = {};
-                r = schema_load_with_marks(injector_config_schema, c, file ? file : "<text>", text,
-                                           &err, &marks);
-                if (r < 0) {
-                        _cleanup_free_ char *msg = schema_error_format(&err);
-                        log_error("%s", msg ? msg : "config: cannot load");
-                        schema_error_done(&err);
-                        return r == -ENOMEM ? r : -EINVAL;
-                }
-                c->source = strdup(file ? file : "<text>");
+                r = config_load_file(c, file, text, &marks);
+                if (r < 0)
+                        return r;
         }
         r = apply_overrides(c, o);
-        if (r < 0)
-                goto out;
-
-        if (c->library_profile == PROFILE_DEBIAN)
+        if (r >= 0 && c->library_profile == PROFILE_DEBIAN)
                 r = add_profile(c, "/usr/lib/x86_64-linux-gnu", debian_only_files);
-        else if (c->library_profile == PROFILE_RHEL)
+        else if (r >= 0 && c->library_profile == PROFILE_RHEL)
                 r = add_profile(c, "/usr/lib64", NULL);
+        if (r >= 0)
+                r = resolve_host_paths(c, marks);
+        if (r >= 0)
+                r = check_render_node(c, marks);
+        if (r >= 0)
+                r = device_plugin_config_check(c, marks);
+        if (r >= 0)
+                r = vmi_hook_config_check(c, marks);
+        if (r >= 0)
+                r = check_resolved(c, marks);
+        if (marks)
+                schema_marks_free(marks);
         if (r < 0)
-                goto out;
-        for (size_t i = 0; i < c->n_host_paths; i++) {
-                const struct host_path *h = &c->host_paths[i];
-                if (!h->path || h->path[0] != '/' ||
-                    (h->container_path && h->container_path[0] != '/')) {
-                        struct schema_mark m =
-                            marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
-                        log_error(
-                            "%s:%u:%u: hostPaths[%zu]: path and containerPath must be absolute",
-                            c->source ? c->source : "<defaults>", m.line, m.column, i);
-                        r = -EINVAL;
-                        goto out;
-                }
-                if (!path_allowed(h->path, c->allowed_prefixes)) {
-                        struct schema_mark m =
-                            marks ? find_list_mark(marks, i, "path") : (struct schema_mark){};
-                        _cleanup_free_ char *allowed = strv_join(c->allowed_prefixes, ", ");
-                        log_error("%s:%u:%u: hostPaths[%zu].path '%s' is not under "
-                                  "allowedHostPathPrefixes (%s)",
-                                  c->source ? c->source : "<defaults>", m.line, m.column, i,
-                                  h->path, allowed ? allowed : "");
-                        r = -EINVAL;
-                        goto out;
-                }
-                r = add_resolved(c, h->path, h->container_path, h->type);
-                if (r < 0)
-                        goto out;
-        }
-        /* QEMU opens the render node by this path (the hook script and the
-         * domain XML name it); the device plugin, not a hostPath, puts it in
-         * the container. */
-        r = check_path(c, c->render_node, "renderNode", marks, "renderNode");
-        if (r < 0)
-                goto out;
-        /* It is pasted into the hook script and the domain XML. */
-        if (c->render_node[strspn(
-                c->render_node,
-                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-")]) {
-                struct schema_mark m =
-                    marks ? schema_marks_find_value(marks, "renderNode") : (struct schema_mark){};
-                log_error("%s:%u:%u: renderNode '%s' may only contain letters, digits, '/', '_', "
-                          "'.' and '-'",
-                          c->source ? c->source : "<defaults>", m.line, m.column, c->render_node);
-                r = -EINVAL;
-                goto out;
-        }
-        r = device_plugin_config_check(c, marks);
-        if (r < 0)
-                goto out;
-        r = vmi_hook_config_check(c, marks);
-        if (r < 0)
-                goto out;
-        for (size_t i = 0; i < c->n_resolved; i++) {
-                r = check_path(c, c->resolved[i].path, "library profile path", marks,
-                               "allowedHostPathPrefixes");
-                if (r < 0)
-                        goto out;
-        }
-        if (c->n_resolved == 0 && c->mode == MODE_HOSTPATH && !c->device_plugin.enabled) {
-                log_error("%s: nothing to inject: libraryProfile is none, hostPaths is empty and "
-                          "devicePlugin is disabled",
-                          c->source ? c->source : "<defaults>");
-                r = -EINVAL;
-                goto out;
-        }
-        for (size_t i = 0; i < c->n_resolved; i++) {
-                r = render_resolved(&c->resolved[i]);
-                if (r < 0)
-                        goto out;
-        }
+                return r;
         c->patch_cache = patch_cache_new();
-        if (!c->patch_cache) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (!c->patch_cache)
+                return -ENOMEM;
         /* The webhook must never mutate the control plane or itself. */
         if (!strv_contains(c->selector.exclude_namespaces, "kube-system"))
                 strv_extend(&c->selector.exclude_namespaces, "kube-system");
         if (!strv_contains(c->selector.exclude_namespaces, c->deploy.namespace))
                 strv_extend(&c->selector.exclude_namespaces, c->deploy.namespace);
-        r = 0;
-out:
-        if (marks)
-                schema_marks_free(marks);
-        return r;
+        return 0;
 }
 
 void injector_config_done(struct injector_config *c)

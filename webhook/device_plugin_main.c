@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "webhook/config.h"
 #include "webhook/device_plugin.h"
+#include "webhook/program.h"
 
 static void usage(FILE *f)
 {
@@ -72,19 +73,12 @@ int main(int argc, char **argv)
                 case 'v':
                         log_set_level(LOG_DEBUG);
                         break;
-                case 'h':
-                        usage(stdout);
-                        return 0;
                 default:
-                        usage(stderr);
-                        return 2;
+                        return program_usage_exit(opt == 'h', usage);
                 }
         }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                usage(stderr);
+        if (program_refuse_operands(argc, argv, usage))
                 return 2;
-        }
         if (injector_config_load(&c, config, NULL) < 0) {
                 injector_config_done(&c);
                 return 2;
@@ -108,11 +102,7 @@ int main(int argc, char **argv)
         }
         /* Blocked in every thread (gRPC starts its own): the plugin's poll()
          * takes them from a signalfd. */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        program_block_stop_signals();
         r = device_plugin_run(&c);
         injector_config_done(&c);
         return r < 0 ? 1 : 0;

@@ -43,25 +43,3 @@ void arena_done(struct arena *a)
         free(a->ptrs);
         *a = (struct arena){};
 }
-
-int dp_pack(const ProtobufCMessage *m, struct dp_reply *out)
-{
-        out->len = protobuf_c_message_get_packed_size(m);
-        out->data = malloc(out->len ? out->len : 1);
-        if (!out->data)
-                return -ENOMEM;
-        protobuf_c_message_pack(m, out->data);
-        out->status = GRPC_STATUS_OK;
-        return 0;
-}
-
-int dp_fail(struct dp_reply *out, int status, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        out->status = status;
-        free(out->message);
-        out->message = strdup_vprintf(fmt, ap);
-        va_end(ap);
-        return out->message ? 0 : -ENOMEM;
-}

@@ -20,13 +20,9 @@ void *arena_alloc(struct arena *a, size_t size);
 char *arena_printf(struct arena *a, const char *fmt, ...) _printf_(2, 3);
 void arena_done(struct arena *a);
 
-/* out becomes OK with m packed; -ENOMEM. */
-int dp_pack(const ProtobufCMessage *m, struct dp_reply *out);
-/* out becomes the status with the message; 0, or -ENOMEM. */
-int dp_fail(struct dp_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
 /* The node of a device ID in a request; NULL with out failed
- * (INVALID_ARGUMENT) when it is not ours, *r set to dp_fail's result. */
-const struct dp_node *dp_known_id(const struct dp_rpc *rpc, const char *id, struct dp_reply *out,
+ * (INVALID_ARGUMENT) when it is not ours, *r set to grpc_reply_fail's result. */
+const struct dp_node *dp_known_id(const struct dp_rpc *rpc, const char *id, struct grpc_reply *out,
                                   int *r);
 int dp_rpc_preferred(const struct dp_rpc *rpc, const uint8_t *req, size_t len,
-                     struct dp_reply *out);
+                     struct grpc_reply *out);

@@ -53,22 +53,22 @@ static size_t best_node(const struct pick *p, size_t n, size_t n_nodes, const bo
 static int prefer_container(const struct dp_rpc *rpc,
                             const V1beta1__ContainerPreferredAllocationRequest *q,
                             V1beta1__ContainerPreferredAllocationResponse *resp, struct arena *a,
-                            struct dp_reply *out)
+                            struct grpc_reply *out)
 {
         size_t n = q->n_available_deviceids, n_nodes = rpc->inv->n_nodes;
         int r = 0;
         /* Each ID must be a distinct one of ours: this also bounds the
          * quadratic work below by the inventory, not by the request. */
         if (n > n_nodes * rpc->inv->cfg->shares)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "%zu available devices, but this plugin has %zu", n,
-                               n_nodes * rpc->inv->cfg->shares);
+                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "%zu available devices, but this plugin has %zu", n,
+                                       n_nodes * rpc->inv->cfg->shares);
         if (q->allocation_size < 0 || (size_t)q->allocation_size > n ||
             q->n_must_include_deviceids > (size_t)q->allocation_size)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "allocation_size %d does not fit %zu available and %zu "
-                               "must-include devices",
-                               q->allocation_size, n, q->n_must_include_deviceids);
+                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "allocation_size %d does not fit %zu available and %zu "
+                                       "must-include devices",
+                                       q->allocation_size, n, q->n_must_include_deviceids);
         struct pick *p = arena_alloc(a, n * sizeof(*p));
         bool *used = arena_alloc(a, n_nodes * sizeof(*used));
         resp->deviceids = arena_alloc(a, (size_t)q->allocation_size * sizeof(char *));
@@ -86,9 +86,9 @@ static int prefer_container(const struct dp_rpc *rpc,
                 if (!node)
                         return r;
                 if (!take(p, n, id, resp->deviceids, &resp->n_deviceids))
-                        return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "must-include device '%.64s' is not available (or twice)",
-                                       id);
+                        return grpc_reply_fail(
+                            out, GRPC_STATUS_INVALID_ARGUMENT,
+                            "must-include device '%.64s' is not available (or twice)", id);
                 used[node - rpc->inv->nodes] = true;
         }
         while (resp->n_deviceids < (size_t)q->allocation_size) {
@@ -103,13 +103,15 @@ static int prefer_container(const struct dp_rpc *rpc,
         return 0;
 }
 
-int dp_rpc_preferred(const struct dp_rpc *rpc, const uint8_t *req, size_t len, struct dp_reply *out)
+int dp_rpc_preferred(const struct dp_rpc *rpc, const uint8_t *req, size_t len,
+                     struct grpc_reply *out)
 {
         V1beta1__PreferredAllocationRequest *q =
             v1beta1__preferred_allocation_request__unpack(NULL, len, req);
         if (!q)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "the request is not a v1beta1.PreferredAllocationRequest message");
+                return grpc_reply_fail(
+                    out, GRPC_STATUS_INVALID_ARGUMENT,
+                    "the request is not a v1beta1.PreferredAllocationRequest message");
         struct arena a = {};
         V1beta1__PreferredAllocationResponse resp = V1BETA1__PREFERRED_ALLOCATION_RESPONSE__INIT;
         int r = 0;
@@ -129,7 +131,7 @@ int dp_rpc_preferred(const struct dp_rpc *rpc, const uint8_t *req, size_t len, s
         if (a.failed)
                 r = -ENOMEM;
         if (r >= 0 && out->status == GRPC_STATUS_OK)
-                r = dp_pack(&resp.base, out);
+                r = grpc_reply_pack(&resp.base, out);
         arena_done(&a);
         v1beta1__preferred_allocation_request__free_unpacked(q, NULL);
         return r;

@@ -14,7 +14,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "webhook/device_plugin_grpc.h"
+#include "webhook/grpc_socket.h"
 #include "webhook/device_plugin_rpc.h"
 
 /* How often a wait for the answer looks at stop(). */
@@ -65,7 +65,7 @@ static bool run_call(grpc_call *call, grpc_completion_queue *cq, struct reg_call
         bool cancelled = false;
         for (;;) {
                 grpc_event ev =
-                    grpc_completion_queue_pluck(cq, rc, dp_grpc_deadline_ms(STOP_POLL_MS), NULL);
+                    grpc_completion_queue_pluck(cq, rc, grpc_deadline_ms(STOP_POLL_MS), NULL);
                 if (ev.type == GRPC_OP_COMPLETE)
                         return true;
                 if (ev.type == GRPC_QUEUE_SHUTDOWN)
@@ -88,7 +88,7 @@ int dp_register(const struct injector_device_plugin *d, bool (*stop)(void *), vo
 
         grpc_metadata_array_init(&rc.initial);
         grpc_metadata_array_init(&rc.trailing);
-        rc.request = dp_grpc_buffer(req, len);
+        rc.request = grpc_buffer_copy(req, len);
         grpc_channel_credentials *creds = grpc_insecure_credentials_create();
         grpc_channel *ch = grpc_channel_create(target, creds, NULL);
         grpc_channel_credentials_release(creds);
@@ -96,7 +96,7 @@ int dp_register(const struct injector_device_plugin *d, bool (*stop)(void *), vo
         grpc_call *call =
             grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
                                      grpc_slice_from_static_string(DP_REGISTER_METHOD), NULL,
-                                     dp_grpc_deadline_ms((long)d->register_timeout_s * 1000), NULL);
+                                     grpc_deadline_ms((long)d->register_timeout_s * 1000), NULL);
         int r = run_call(call, cq, &rc, stop, userdata) ? to_errno(rc.status) : -EIO;
         if (r == 0)
                 log_info("registered %s (socket %s) with the kubelet", d->resource_name,

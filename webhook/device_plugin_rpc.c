@@ -15,13 +15,6 @@
 #include "common/util.h"
 #include "webhook/device_plugin_pb.h"
 
-void dp_reply_done(struct dp_reply *r)
-{
-        free(r->message);
-        free(r->data);
-        *r = (struct dp_reply){};
-}
-
 #define DP_SERVICE "/v1beta1.DevicePlugin/"
 static const char *const method_names[] = {
     [DP_UNKNOWN] = "unknown method",      [DP_GET_OPTIONS] = "GetDevicePluginOptions",
@@ -46,18 +39,18 @@ const char *dp_method_name(enum dp_method m)
         return m < ELEMENTSOF(method_names) ? method_names[m] : method_names[DP_UNKNOWN];
 }
 
-int dp_rpc_check_empty(const uint8_t *req, size_t len, struct dp_reply *out)
+int dp_rpc_check_empty(const uint8_t *req, size_t len, struct grpc_reply *out)
 {
         V1beta1__Empty *e = v1beta1__empty__unpack(NULL, len, req);
         if (!e)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "the request is not a v1beta1.Empty message");
+                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "the request is not a v1beta1.Empty message");
         v1beta1__empty__free_unpacked(e, NULL);
         out->status = GRPC_STATUS_OK;
         return 0;
 }
 
-static int get_options(const uint8_t *req, size_t len, struct dp_reply *out)
+static int get_options(const uint8_t *req, size_t len, struct grpc_reply *out)
 {
         int r = dp_rpc_check_empty(req, len, out);
         if (r < 0 || out->status != GRPC_STATUS_OK)
@@ -65,17 +58,18 @@ static int get_options(const uint8_t *req, size_t len, struct dp_reply *out)
         V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
         o.pre_start_required = DP_PRE_START_REQUIRED;
         o.get_preferred_allocation_available = DP_PREFERRED_ALLOCATION;
-        return dp_pack(&o.base, out);
+        return grpc_reply_pack(&o.base, out);
 }
 
-const struct dp_node *dp_known_id(const struct dp_rpc *rpc, const char *id, struct dp_reply *out,
+const struct dp_node *dp_known_id(const struct dp_rpc *rpc, const char *id, struct grpc_reply *out,
                                   int *r)
 {
         const struct dp_node *n = dp_inventory_find(rpc->inv, id);
         if (!n)
-                *r = dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                             "unknown device ID '%.64s' (this plugin lists <render node>-<0..%u>)",
-                             id, rpc->inv->cfg->shares - 1);
+                *r = grpc_reply_fail(
+                    out, GRPC_STATUS_INVALID_ARGUMENT,
+                    "unknown device ID '%.64s' (this plugin lists <render node>-<0..%u>)", id,
+                    rpc->inv->cfg->shares - 1);
         return n;
 }
 
@@ -83,13 +77,13 @@ const struct dp_node *dp_known_id(const struct dp_rpc *rpc, const char *id, stru
  * each node once however many of its shares the container got. */
 static int allocate_container(const struct dp_rpc *rpc, const V1beta1__ContainerAllocateRequest *c,
                               V1beta1__ContainerAllocateResponse *resp, struct arena *a,
-                              struct dp_reply *out)
+                              struct grpc_reply *out)
 {
         bool cdi = rpc->config->mode == MODE_CDI;
         int r = 0;
         if (c->n_devices_ids == 0)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "a container request names no device");
+                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "a container request names no device");
         resp->devices = arena_alloc(a, c->n_devices_ids * sizeof(*resp->devices));
         resp->cdi_devices =
             cdi ? arena_alloc(a, c->n_devices_ids * sizeof(*resp->cdi_devices)) : NULL;
@@ -98,9 +92,9 @@ static int allocate_container(const struct dp_rpc *rpc, const V1beta1__Container
                 if (!n)
                         return r;
                 if (!n->present)
-                        return dp_fail(out, GRPC_STATUS_FAILED_PRECONDITION,
-                                       "device %s: render node %s is gone", c->devices_ids[i],
-                                       n->host_path);
+                        return grpc_reply_fail(out, GRPC_STATUS_FAILED_PRECONDITION,
+                                               "device %s: render node %s is gone",
+                                               c->devices_ids[i], n->host_path);
                 bool dup = false;
                 for (size_t k = 0; k < resp->n_devices; k++)
                         dup = dup || streq(resp->devices[k]->host_path, n->host_path);
@@ -126,19 +120,20 @@ static int allocate_container(const struct dp_rpc *rpc, const V1beta1__Container
         return a->failed ? -ENOMEM : 0;
 }
 
-static int allocate(const struct dp_rpc *rpc, const uint8_t *req, size_t len, struct dp_reply *out)
+static int allocate(const struct dp_rpc *rpc, const uint8_t *req, size_t len,
+                    struct grpc_reply *out)
 {
         V1beta1__AllocateRequest *q = v1beta1__allocate_request__unpack(NULL, len, req);
         if (!q)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "the request is not a v1beta1.AllocateRequest message");
+                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
+                                       "the request is not a v1beta1.AllocateRequest message");
         struct arena a = {};
         V1beta1__AllocateResponse resp = V1BETA1__ALLOCATE_RESPONSE__INIT;
         int r = 0;
         out->status = GRPC_STATUS_OK;
         if (q->n_container_requests == 0)
-                r = dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                            "the request has no container requests");
+                r = grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
+                                    "the request has no container requests");
         else
                 resp.container_responses =
                     arena_alloc(&a, q->n_container_requests * sizeof(*resp.container_responses));
@@ -155,19 +150,21 @@ static int allocate(const struct dp_rpc *rpc, const uint8_t *req, size_t len, st
         if (a.failed)
                 r = -ENOMEM;
         if (r >= 0 && out->status == GRPC_STATUS_OK)
-                r = dp_pack(&resp.base, out);
+                r = grpc_reply_pack(&resp.base, out);
         arena_done(&a);
         v1beta1__allocate_request__free_unpacked(q, NULL);
         return r;
 }
 
-static int pre_start(const struct dp_rpc *rpc, const uint8_t *req, size_t len, struct dp_reply *out)
+static int pre_start(const struct dp_rpc *rpc, const uint8_t *req, size_t len,
+                     struct grpc_reply *out)
 {
         V1beta1__PreStartContainerRequest *q =
             v1beta1__pre_start_container_request__unpack(NULL, len, req);
         if (!q)
-                return dp_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                               "the request is not a v1beta1.PreStartContainerRequest message");
+                return grpc_reply_fail(
+                    out, GRPC_STATUS_INVALID_ARGUMENT,
+                    "the request is not a v1beta1.PreStartContainerRequest message");
         int r = 0;
         out->status = GRPC_STATUS_OK;
         /* Nothing to prepare (the options do not ask for this call), but
@@ -178,7 +175,7 @@ static int pre_start(const struct dp_rpc *rpc, const uint8_t *req, size_t len, s
         if (r < 0 || out->status != GRPC_STATUS_OK)
                 return r;
         V1beta1__PreStartContainerResponse resp = V1BETA1__PRE_START_CONTAINER_RESPONSE__INIT;
-        return dp_pack(&resp.base, out);
+        return grpc_reply_pack(&resp.base, out);
 }
 
 int dp_rpc_device_list(const struct dp_inventory *inv, bool none, uint8_t **data, size_t *len)
@@ -186,7 +183,7 @@ int dp_rpc_device_list(const struct dp_inventory *inv, bool none, uint8_t **data
         size_t n = none ? 0 : inv->n_nodes * inv->cfg->shares;
         V1beta1__ListAndWatchResponse resp = V1BETA1__LIST_AND_WATCH_RESPONSE__INIT;
         struct arena a = {};
-        struct dp_reply out = {};
+        struct grpc_reply out = {};
         resp.devices = n ? arena_alloc(&a, n * sizeof(*resp.devices)) : NULL;
         for (size_t i = 0; !none && !a.failed && i < inv->n_nodes; i++)
                 for (unsigned k = 0; k < inv->cfg->shares; k++) {
@@ -198,7 +195,7 @@ int dp_rpc_device_list(const struct dp_inventory *inv, bool none, uint8_t **data
                         d->health = inv->nodes[i].present ? "Healthy" : "Unhealthy";
                         resp.devices[resp.n_devices++] = d;
                 }
-        int r = a.failed ? -ENOMEM : dp_pack(&resp.base, &out);
+        int r = a.failed ? -ENOMEM : grpc_reply_pack(&resp.base, &out);
         arena_done(&a);
         *data = TAKE_PTR(out.data);
         *len = out.len;
@@ -209,23 +206,23 @@ int dp_rpc_register_request(const struct injector_device_plugin *d, uint8_t **da
 {
         V1beta1__RegisterRequest q = V1BETA1__REGISTER_REQUEST__INIT;
         V1beta1__DevicePluginOptions o = V1BETA1__DEVICE_PLUGIN_OPTIONS__INIT;
-        struct dp_reply out = {};
+        struct grpc_reply out = {};
         o.pre_start_required = DP_PRE_START_REQUIRED;
         o.get_preferred_allocation_available = DP_PREFERRED_ALLOCATION;
         q.version = DP_API_VERSION;
         q.endpoint = d->socket_name;
         q.resource_name = d->resource_name;
         q.options = &o;
-        int r = dp_pack(&q.base, &out);
+        int r = grpc_reply_pack(&q.base, &out);
         *data = TAKE_PTR(out.data);
         *len = out.len;
         return r;
 }
 
 int dp_rpc_unary(const struct dp_rpc *rpc, enum dp_method m, const uint8_t *req, size_t len,
-                 struct dp_reply *out)
+                 struct grpc_reply *out)
 {
-        *out = (struct dp_reply){};
+        *out = (struct grpc_reply){};
         switch (m) {
         case DP_GET_OPTIONS:
                 return get_options(req, len, out);
@@ -236,6 +233,7 @@ int dp_rpc_unary(const struct dp_rpc *rpc, enum dp_method m, const uint8_t *req,
         case DP_PRE_START:
                 return pre_start(rpc, req, len, out);
         default:
-                return dp_fail(out, GRPC_STATUS_UNIMPLEMENTED, "not a unary method of this plugin");
+                return grpc_reply_fail(out, GRPC_STATUS_UNIMPLEMENTED,
+                                       "not a unary method of this plugin");
         }
 }

@@ -10,6 +10,7 @@
 
 #include "webhook/config.h"
 #include "webhook/device_plugin_devices.h"
+#include "webhook/grpc_reply.h"
 
 #define DP_API_VERSION "v1beta1"
 #define DP_REGISTER_METHOD "/v1beta1.Registration/Register"
@@ -27,14 +28,6 @@ enum dp_method dp_method_lookup(const char *path, size_t len);
 /* "Allocate", ... for logs. */
 const char *dp_method_name(enum dp_method m);
 
-struct dp_reply {
-        int status;    /* a grpc_status_code */
-        char *message; /* status details; NULL when OK */
-        uint8_t *data; /* the packed response when OK */
-        size_t len;
-};
-void dp_reply_done(struct dp_reply *r);
-
 struct dp_rpc {
         const struct injector_config *config; /* mode, cdi names */
         const struct dp_inventory *inv;
@@ -42,9 +35,9 @@ struct dp_rpc {
 
 /* A unary method (not ListAndWatch); 0, or -ENOMEM with nothing to answer. */
 int dp_rpc_unary(const struct dp_rpc *rpc, enum dp_method m, const uint8_t *req, size_t len,
-                 struct dp_reply *out);
+                 struct grpc_reply *out);
 /* ListAndWatch's request must be an Empty: 0 when it parses. */
-int dp_rpc_check_empty(const uint8_t *req, size_t len, struct dp_reply *out);
+int dp_rpc_check_empty(const uint8_t *req, size_t len, struct grpc_reply *out);
 /* One ListAndWatchResponse: every device with its health, or none (what a
  * stopping plugin sends so the kubelet drops the capacity at once). */
 int dp_rpc_device_list(const struct dp_inventory *inv, bool none, uint8_t **data, size_t *len);

@@ -18,7 +18,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "webhook/device_plugin_grpc.h"
+#include "webhook/grpc_socket.h"
 #include "webhook/device_plugin_rpc.h"
 
 #define MAX_MESSAGE (1 << 20) /* the kubelet's requests are a few KiB */
@@ -36,14 +36,8 @@ struct dp_tag {
 
 struct dp_call {
         struct dp_server *s;
-        grpc_call *call;
-        grpc_call_details details;
-        grpc_metadata_array md;
-        grpc_byte_buffer *recv, *send;
-        int cancelled;
+        struct grpc_call_core g;
         enum dp_method method;
-        unsigned pending; /* batches in flight */
-        bool closed;      /* RECV_CLOSE_ON_SERVER completed */
         bool status_started, sending, watching;
         uint64_t sent_generation;
         struct dp_call *next_watcher;
@@ -67,47 +61,20 @@ struct dp_server {
 
 static void call_free(struct dp_call *c)
 {
-        if (c->call)
-                grpc_call_unref(c->call);
-        grpc_call_details_destroy(&c->details);
-        grpc_metadata_array_destroy(&c->md);
-        if (c->recv)
-                grpc_byte_buffer_destroy(c->recv);
-        if (c->send)
-                grpc_byte_buffer_destroy(c->send);
+        grpc_call_core_done(&c->g);
         free(c);
 }
 
-/* A batch on c; on failure the call is cancelled, which completes the
- * batches already in flight so the call is still freed. */
 static void batch(struct dp_call *c, const grpc_op *ops, size_t n, struct dp_tag *tag)
 {
-        grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
-        if (e == GRPC_CALL_OK) {
-                c->pending++;
-                return;
-        }
-        log_error("gRPC batch refused: %s", grpc_call_error_to_string(e));
-        grpc_call_cancel(c->call, NULL);
+        grpc_call_core_batch(&c->g, ops, n, tag);
 }
 
 static void send_status(struct dp_call *c, int status, const char *message, const uint8_t *data,
                         size_t len)
 {
-        grpc_op ops[3] = {};
-        size_t n = 0;
-        grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
-        if (data) {
-                c->send = dp_grpc_buffer(data, len);
-                ops[n].op = GRPC_OP_SEND_MESSAGE;
-                ops[n++].data.send_message.send_message = c->send;
-        }
-        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        ops[n].data.send_status_from_server.status = (grpc_status_code)status;
-        ops[n++].data.send_status_from_server.status_details = message ? &details : NULL;
         c->status_started = true;
-        batch(c, ops, n, &c->t_status);
-        grpc_slice_unref(details);
+        grpc_call_core_send_status(&c->g, status, message, data, len, &c->t_status);
 }
 
 /* Requests the next incoming call; false when out of memory. */
@@ -117,18 +84,13 @@ static bool request_call(struct dp_server *s)
         if (!c)
                 return false;
         c->s = s;
-        grpc_call_details_init(&c->details);
-        grpc_metadata_array_init(&c->md);
         c->t_new = (struct dp_tag){c, TAG_NEW};
         c->t_recv = (struct dp_tag){c, TAG_RECV};
         c->t_send = (struct dp_tag){c, TAG_SEND};
         c->t_status = (struct dp_tag){c, TAG_STATUS};
         c->t_close = (struct dp_tag){c, TAG_CLOSE};
-        grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md,
-                                                     s->cq, s->cq, &c->t_new);
-        if (e != GRPC_CALL_OK) {
-                log_error("cannot accept calls: %s", grpc_call_error_to_string(e));
-                call_free(c);
+        if (!grpc_call_core_request(&c->g, s->server, s->cq, &c->t_new)) {
+                free(c);
                 return false;
         }
         return true;
@@ -151,7 +113,7 @@ static void unwatch(struct dp_call *c)
 static void push_list(struct dp_call *c)
 {
         struct dp_shared *sh = c->s->sh;
-        if (c->sending || c->status_started || c->closed)
+        if (c->sending || c->status_started || c->g.closed)
                 return;
         if (c->s->stopping) {
                 _cleanup_free_ uint8_t *none = NULL;
@@ -166,8 +128,8 @@ static void push_list(struct dp_call *c)
         if (c->sent_generation == sh->generation) /* generations start at 1 */
                 return;
         grpc_op op = {.op = GRPC_OP_SEND_MESSAGE};
-        c->send = dp_grpc_buffer(sh->list, sh->list_len);
-        op.data.send_message.send_message = c->send;
+        c->g.send = grpc_buffer_copy(sh->list, sh->list_len);
+        op.data.send_message.send_message = c->g.send;
         c->sending = true;
         c->sent_generation = sh->generation;
         batch(c, &op, 1, &c->t_send);
@@ -177,20 +139,20 @@ static void on_new_call(struct dp_call *c, bool ok)
 {
         struct dp_server *s = c->s;
         if (!ok) { /* the server is shutting down */
-                c->call = NULL;
+                c->g.call = NULL;
                 call_free(c);
                 return;
         }
         if (!s->stopping && !request_call(s))
                 log_error("out of memory; not accepting more calls");
-        c->method = dp_method_lookup((const char *)GRPC_SLICE_START_PTR(c->details.method),
-                                     GRPC_SLICE_LENGTH(c->details.method));
+        c->method = dp_method_lookup((const char *)GRPC_SLICE_START_PTR(c->g.details.method),
+                                     GRPC_SLICE_LENGTH(c->g.details.method));
         grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
-        close.data.recv_close_on_server.cancelled = &c->cancelled;
+        close.data.recv_close_on_server.cancelled = &c->g.cancelled;
         batch(c, &close, 1, &c->t_close);
         grpc_op ops[2] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_RECV_MESSAGE}};
         if (c->method == DP_UNKNOWN) {
-                char *m = grpc_slice_to_c_string(c->details.method);
+                char *m = grpc_slice_to_c_string(c->g.details.method);
                 log_debug("unknown method %s", m ? m : "?");
                 _cleanup_free_ char *msg =
                     strdup_printf("unknown method %.128s: this is a kubelet device plugin "
@@ -201,7 +163,7 @@ static void on_new_call(struct dp_call *c, bool ok)
                 send_status(c, GRPC_STATUS_UNIMPLEMENTED, msg ? msg : "unknown method", NULL, 0);
                 return;
         }
-        ops[1].data.recv_message.recv_message = &c->recv;
+        ops[1].data.recv_message.recv_message = &c->g.recv;
         batch(c, ops, 2, &c->t_recv);
 }
 
@@ -210,19 +172,19 @@ static void on_request(struct dp_call *c, bool ok)
         struct dp_server *s = c->s;
         _cleanup_free_ uint8_t *req = NULL;
         size_t len = 0;
-        struct dp_reply reply = {};
+        struct grpc_reply reply = {};
         int r;
 
         if (!ok || c->method == DP_UNKNOWN || c->status_started)
                 return; /* cancelled; or the unknown-method path, already answered */
-        if (!c->recv) {
+        if (!c->g.recv) {
                 send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message",
                             NULL, 0);
                 return;
         }
-        r = dp_grpc_read(c->recv, &req, &len);
-        grpc_byte_buffer_destroy(c->recv);
-        c->recv = NULL;
+        r = grpc_buffer_read(c->g.recv, &req, &len);
+        grpc_byte_buffer_destroy(c->g.recv);
+        c->g.recv = NULL;
         if (r < 0) {
                 send_status(c, r == -ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED : GRPC_STATUS_INTERNAL,
                             r == -ENOMEM ? "out of memory" : "cannot read the request", NULL, 0);
@@ -253,14 +215,14 @@ static void on_request(struct dp_call *c, bool ok)
                 s->n_watchers++;
                 push_list(c);
         }
-        dp_reply_done(&reply);
+        grpc_reply_done(&reply);
 }
 
 static void on_sent(struct dp_call *c, bool ok)
 {
         c->sending = false;
-        grpc_byte_buffer_destroy(c->send);
-        c->send = NULL;
+        grpc_byte_buffer_destroy(c->g.send);
+        c->g.send = NULL;
         if (!ok) { /* the stream broke: the kubelet went away */
                 unwatch(c);
                 return;
@@ -281,7 +243,7 @@ static void dispatch(struct dp_server *s, struct dp_tag *t, bool ok)
                 on_new_call(c, ok);
                 return;
         }
-        c->pending--;
+        c->g.pending--;
         switch (t->kind) {
         case TAG_RECV:
                 on_request(c, ok);
@@ -290,17 +252,17 @@ static void dispatch(struct dp_server *s, struct dp_tag *t, bool ok)
                 on_sent(c, ok);
                 break;
         case TAG_CLOSE:
-                c->closed = true;
+                c->g.closed = true;
                 unwatch(c);
                 break;
         default: /* TAG_STATUS: nothing more to say */
-                if (c->send) {
-                        grpc_byte_buffer_destroy(c->send);
-                        c->send = NULL;
+                if (c->g.send) {
+                        grpc_byte_buffer_destroy(c->g.send);
+                        c->g.send = NULL;
                 }
                 break;
         }
-        if (c->pending == 0 && c->closed)
+        if (c->g.pending == 0 && c->g.closed)
                 call_free(c);
 }
 
@@ -322,58 +284,21 @@ static void *serve(void *userdata)
 
 static int bind_server(struct dp_server *s)
 {
-        grpc_arg args[] = {
-            {.type = GRPC_ARG_INTEGER,
-             .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-             .value.integer = MAX_MESSAGE},
-            {.type = GRPC_ARG_INTEGER,
-             .key = GRPC_ARG_MAX_CONCURRENT_STREAMS,
-             .value.integer = MAX_STREAMS_PER_CONNECTION},
-        };
-        grpc_channel_args ca = {ELEMENTSOF(args), args};
-        _cleanup_free_ char *addr = strdup_printf("unix:%s", s->path);
-        struct stat st;
-        if (!addr)
-                return -ENOMEM;
-        s->server = grpc_server_create(&ca, NULL);
-        s->cq = grpc_completion_queue_create_for_next(NULL);
-        if (!s->server || !s->cq)
-                return -ENOMEM;
-        grpc_server_register_completion_queue(s->server, s->cq, NULL);
-        /* A socket left by an earlier run would make bind() fail. */
-        if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
-                unlink(s->path);
-        grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-        int port = grpc_server_add_http2_port(s->server, addr, creds);
-        grpc_server_credentials_release(creds);
-        if (port == 0)
-                return log_error_errno(-EADDRNOTAVAIL, "cannot listen on %s", s->path);
-        grpc_server_start(s->server);
-        if (stat(s->path, &st) < 0)
-                return log_error_errno(-errno, "%s vanished after bind", s->path);
-        s->ino = st.st_ino;
-        s->dev = st.st_dev;
-        return 0;
+        return grpc_unix_server_bind(s->path, MAX_MESSAGE, MAX_STREAMS_PER_CONNECTION, &s->server,
+                                     &s->cq, &s->dev, &s->ino);
 }
 
 static void destroy(struct dp_server *s)
 {
-        if (s->server)
-                grpc_server_destroy(s->server);
-        if (s->cq) {
-                grpc_completion_queue_shutdown(s->cq);
-                if (s->thread)
-                        pthread_join(s->thread, NULL);
-                else /* never started: drain here */
-                        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                          NULL)
-                                   .type != GRPC_QUEUE_SHUTDOWN)
-                                ;
-                grpc_completion_queue_destroy(s->cq);
-        }
+        grpc_server_queue_destroy(s->server, s->cq, s->thread ? &s->thread : NULL);
         pthread_cond_destroy(&s->cond);
         free(s->path);
         free(s);
+}
+
+static void complete_aborted(void *userdata, void *tag)
+{
+        dispatch(userdata, tag, false);
 }
 
 int dp_server_start(struct dp_shared *sh, const char *path, struct dp_server **ret)
@@ -392,17 +317,8 @@ int dp_server_start(struct dp_shared *sh, const char *path, struct dp_server **r
         if (r >= 0 && (r = -pthread_create(&s->thread, NULL, serve, s)) < 0)
                 s->thread = 0;
         if (r < 0) {
-                if (s->server && s->ino) { /* started: shut down properly */
-                        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
-                        grpc_server_cancel_all_calls(s->server);
-                        for (bool done = false; !done;) {
-                                grpc_event ev = grpc_completion_queue_next(
-                                    s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-                                done = ev.tag == &s->t_shutdown;
-                                if (!done && ev.type == GRPC_OP_COMPLETE)
-                                        dispatch(s, ev.tag, false);
-                        }
-                }
+                if (s->server && s->ino) /* started: shut down properly */
+                        grpc_server_abort(s->server, s->cq, &s->t_shutdown, complete_aborted, s);
                 destroy(s);
                 return r;
         }
@@ -423,22 +339,13 @@ void dp_server_devices_changed(struct dp_server *s)
 
 bool dp_server_socket_intact(const struct dp_server *s)
 {
-        struct stat st;
-        return lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s->ino &&
-               st.st_dev == s->dev;
+        return grpc_unix_socket_is_ours(s->path, s->dev, s->ino);
 }
 
 /* Waits for the shutdown tag up to ms; true when it came. */
 static bool wait_shutdown(struct dp_server *s, long ms)
 {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = realtime_after_ms(ms);
         while (!s->shutdown_done)
                 if (pthread_cond_timedwait(&s->cond, &s->sh->lock, &until) == ETIMEDOUT)
                         break;

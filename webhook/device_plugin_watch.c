@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "webhook/program.h"
 
 #define WATCH_MASK                                                                                 \
         (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF |     \
@@ -73,9 +74,7 @@ int dpw_open(const char *device_dir, const char *device_pattern, const char *soc
         if (!w)
                 return -ENOMEM;
         w->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
+        program_stop_signals(&mask);
         w->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         w->w[DEVICE_DIR].path = strdup(device_dir);
         w->w[SOCKET_DIR].path = strdup(socket_dir);

@@ -22,6 +22,10 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "webhook/grpc_socket.h"
+
+/* Per connection: the hook callbacks come one at a time. */
+#define MAX_STREAMS 16
 
 enum tag_kind { TAG_NEW, TAG_RECV, TAG_STATUS, TAG_CLOSE, TAG_SHUTDOWN };
 
@@ -33,13 +37,7 @@ struct utag {
 
 struct ucall {
         struct grpc_unary_server *s;
-        grpc_call *call;
-        grpc_call_details details;
-        grpc_metadata_array md;
-        grpc_byte_buffer *recv, *send;
-        int cancelled;
-        unsigned pending; /* batches in flight */
-        bool closed;      /* RECV_CLOSE_ON_SERVER completed */
+        struct grpc_call_core g;
         struct utag t_new, t_recv, t_status, t_close;
 };
 
@@ -59,79 +57,21 @@ struct grpc_unary_server {
         struct utag t_shutdown;
 };
 
-void grpc_reply_done(struct grpc_reply *r)
-{
-        free(r->message);
-        free(r->data);
-        *r = (struct grpc_reply){};
-}
-
-int grpc_reply_pack(const ProtobufCMessage *m, struct grpc_reply *out)
-{
-        out->len = protobuf_c_message_get_packed_size(m);
-        out->data = malloc(out->len ? out->len : 1);
-        if (!out->data)
-                return -ENOMEM;
-        protobuf_c_message_pack(m, out->data);
-        out->status = GRPC_STATUS_OK;
-        return 0;
-}
-
-int grpc_reply_fail(struct grpc_reply *out, int status, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        out->status = status;
-        free(out->message);
-        out->message = strdup_vprintf(fmt, ap);
-        va_end(ap);
-        return out->message ? 0 : -ENOMEM;
-}
-
 static void call_free(struct ucall *c)
 {
-        if (c->call)
-                grpc_call_unref(c->call);
-        grpc_call_details_destroy(&c->details);
-        grpc_metadata_array_destroy(&c->md);
-        if (c->recv)
-                grpc_byte_buffer_destroy(c->recv);
-        if (c->send)
-                grpc_byte_buffer_destroy(c->send);
+        grpc_call_core_done(&c->g);
         free(c);
 }
 
-/* A batch on c; when gRPC refuses it the call is cancelled, which completes
- * the batches already in flight, so the call is still freed. */
 static void batch(struct ucall *c, const grpc_op *ops, size_t n, struct utag *tag)
 {
-        grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
-        if (e == GRPC_CALL_OK) {
-                c->pending++;
-                return;
-        }
-        log_error("gRPC batch refused: %s", grpc_call_error_to_string(e));
-        grpc_call_cancel(c->call, NULL);
+        grpc_call_core_batch(&c->g, ops, n, tag);
 }
 
 static void send_status(struct ucall *c, int status, const char *message, const uint8_t *data,
                         size_t len)
 {
-        grpc_op ops[2] = {};
-        size_t n = 0;
-        grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
-        if (data) {
-                grpc_slice s = grpc_slice_from_copied_buffer((const char *)data, len);
-                c->send = grpc_raw_byte_buffer_create(&s, 1);
-                grpc_slice_unref(s);
-                ops[n].op = GRPC_OP_SEND_MESSAGE;
-                ops[n++].data.send_message.send_message = c->send;
-        }
-        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        ops[n].data.send_status_from_server.status = (grpc_status_code)status;
-        ops[n++].data.send_status_from_server.status_details = message ? &details : NULL;
-        batch(c, ops, n, &c->t_status);
-        grpc_slice_unref(details);
+        grpc_call_core_send_status(&c->g, status, message, data, len, &c->t_status);
 }
 
 static bool request_call(struct grpc_unary_server *s)
@@ -140,17 +80,12 @@ static bool request_call(struct grpc_unary_server *s)
         if (!c)
                 return false;
         c->s = s;
-        grpc_call_details_init(&c->details);
-        grpc_metadata_array_init(&c->md);
         c->t_new = (struct utag){c, TAG_NEW};
         c->t_recv = (struct utag){c, TAG_RECV};
         c->t_status = (struct utag){c, TAG_STATUS};
         c->t_close = (struct utag){c, TAG_CLOSE};
-        grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md,
-                                                     s->cq, s->cq, &c->t_new);
-        if (e != GRPC_CALL_OK) {
-                log_error("cannot accept calls: %s", grpc_call_error_to_string(e));
-                call_free(c);
+        if (!grpc_call_core_request(&c->g, s->server, s->cq, &c->t_new)) {
+                free(c);
                 return false;
         }
         return true;
@@ -160,7 +95,7 @@ static void on_new_call(struct ucall *c, bool ok)
 {
         struct grpc_unary_server *s = c->s;
         if (!ok) { /* the server is shutting down */
-                c->call = NULL;
+                c->g.call = NULL;
                 call_free(c);
                 return;
         }
@@ -170,26 +105,11 @@ static void on_new_call(struct ucall *c, bool ok)
         if (!stopping && !request_call(s))
                 log_error("out of memory; not accepting more calls");
         grpc_op close = {.op = GRPC_OP_RECV_CLOSE_ON_SERVER};
-        close.data.recv_close_on_server.cancelled = &c->cancelled;
+        close.data.recv_close_on_server.cancelled = &c->g.cancelled;
         batch(c, &close, 1, &c->t_close);
         grpc_op ops[2] = {{.op = GRPC_OP_SEND_INITIAL_METADATA}, {.op = GRPC_OP_RECV_MESSAGE}};
-        ops[1].data.recv_message.recv_message = &c->recv;
+        ops[1].data.recv_message.recv_message = &c->g.recv;
         batch(c, ops, 2, &c->t_recv);
-}
-
-static int read_all(grpc_byte_buffer *bb, uint8_t **data, size_t *len)
-{
-        grpc_byte_buffer_reader reader;
-        if (!grpc_byte_buffer_reader_init(&reader, bb))
-                return -EIO; /* a compressed message that does not decompress */
-        grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
-        grpc_byte_buffer_reader_destroy(&reader);
-        *len = GRPC_SLICE_LENGTH(all);
-        *data = malloc(*len ? *len : 1);
-        if (*data)
-                memcpy(*data, GRPC_SLICE_START_PTR(all), *len);
-        grpc_slice_unref(all);
-        return *data ? 0 : -ENOMEM;
 }
 
 static void on_request(struct ucall *c, bool ok)
@@ -200,18 +120,18 @@ static void on_request(struct ucall *c, bool ok)
 
         if (!ok)
                 return; /* cancelled */
-        if (!c->recv) {
+        if (!c->g.recv) {
                 send_status(c, GRPC_STATUS_INVALID_ARGUMENT, "the call carries no request message",
                             NULL, 0);
                 return;
         }
-        int r = read_all(c->recv, &req, &len);
-        grpc_byte_buffer_destroy(c->recv);
-        c->recv = NULL;
+        int r = grpc_buffer_read(c->g.recv, &req, &len);
+        grpc_byte_buffer_destroy(c->g.recv);
+        c->g.recv = NULL;
         if (r >= 0)
                 r = c->s->handler(c->s->userdata,
-                                  (const char *)GRPC_SLICE_START_PTR(c->details.method),
-                                  GRPC_SLICE_LENGTH(c->details.method), req, len, &reply);
+                                  (const char *)GRPC_SLICE_START_PTR(c->g.details.method),
+                                  GRPC_SLICE_LENGTH(c->g.details.method), req, len, &reply);
         if (r == -ENOMEM)
                 send_status(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
         else if (r < 0)
@@ -238,12 +158,12 @@ static void dispatch(struct grpc_unary_server *s, struct utag *t, bool ok)
                 on_new_call(c, ok);
                 return;
         }
-        c->pending--;
+        c->g.pending--;
         if (t->kind == TAG_RECV)
                 on_request(c, ok);
         else if (t->kind == TAG_CLOSE)
-                c->closed = true;
-        if (c->pending == 0 && c->closed)
+                c->g.closed = true;
+        if (c->g.pending == 0 && c->g.closed)
                 call_free(c);
 }
 
@@ -262,93 +182,37 @@ static void *serve(void *userdata)
 
 static int bind_server(struct grpc_unary_server *s, int max_message)
 {
-        grpc_arg args[] = {
-            {.type = GRPC_ARG_INTEGER,
-             .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-             .value.integer = max_message},
-            {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONCURRENT_STREAMS, .value.integer = 16},
-        };
-        grpc_channel_args ca = {ELEMENTSOF(args), args};
-        _cleanup_free_ char *addr = strdup_printf("unix:%s", s->path);
-        struct stat st;
-        if (!addr)
-                return -ENOMEM;
-        s->server = grpc_server_create(&ca, NULL);
-        s->cq = grpc_completion_queue_create_for_next(NULL);
-        if (!s->server || !s->cq)
-                return -ENOMEM;
-        grpc_server_register_completion_queue(s->server, s->cq, NULL);
-        /* A socket left by an earlier run would make bind() fail. */
-        if (lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode))
-                unlink(s->path);
-        grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-        int port = grpc_server_add_http2_port(s->server, addr, creds);
-        grpc_server_credentials_release(creds);
-        if (port == 0)
-                return log_error_errno(-EADDRNOTAVAIL, "cannot listen on %s", s->path);
-        grpc_server_start(s->server);
-        if (stat(s->path, &st) < 0)
-                return log_error_errno(-errno, "%s vanished after bind", s->path);
-        s->ino = st.st_ino;
-        s->dev = st.st_dev;
-        return 0;
+        return grpc_unix_server_bind(s->path, max_message, MAX_STREAMS, &s->server, &s->cq, &s->dev,
+                                     &s->ino);
 }
 
 static void destroy(struct grpc_unary_server *s)
 {
-        if (s->server)
-                grpc_server_destroy(s->server);
-        if (s->cq) {
-                grpc_completion_queue_shutdown(s->cq);
-                if (s->thread_started)
-                        pthread_join(s->thread, NULL);
-                else /* never started: drain here */
-                        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                          NULL)
-                                   .type != GRPC_QUEUE_SHUTDOWN)
-                                ;
-                grpc_completion_queue_destroy(s->cq);
-        }
+        grpc_server_queue_destroy(s->server, s->cq, s->thread_started ? &s->thread : NULL);
         pthread_cond_destroy(&s->cond);
         pthread_mutex_destroy(&s->lock);
         free(s->path);
         free(s);
 }
 
-static bool socket_is_ours(const struct grpc_unary_server *s)
+static void complete_aborted(void *userdata, void *tag)
 {
-        struct stat st;
-        return lstat(s->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == s->ino &&
-               st.st_dev == s->dev;
+        dispatch(userdata, tag, false);
 }
 
 /* Shut down and wait for the shutdown tag; the calls still open after
  * grace_ms are cancelled. */
 static void shutdown_server(struct grpc_unary_server *s, long grace_ms)
 {
-        struct timespec until;
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
         pthread_mutex_unlock(&s->lock);
-        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
         if (!s->thread_started) { /* start failed after the bind: drain here */
-                grpc_server_cancel_all_calls(s->server);
-                for (bool done = false; !done;) {
-                        grpc_event ev = grpc_completion_queue_next(
-                            s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-                        done = ev.type == GRPC_OP_COMPLETE && ev.tag == &s->t_shutdown;
-                        if (!done && ev.type == GRPC_OP_COMPLETE)
-                                dispatch(s, ev.tag, false);
-                }
+                grpc_server_abort(s->server, s->cq, &s->t_shutdown, complete_aborted, s);
                 return;
         }
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += grace_ms / 1000;
-        until.tv_nsec += (grace_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+        struct timespec until = realtime_after_ms(grace_ms);
         pthread_mutex_lock(&s->lock);
         while (!s->shutdown_done)
                 if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
@@ -398,7 +262,7 @@ void grpc_unary_server_stop(struct grpc_unary_server *s, long grace_ms)
         if (!s)
                 return;
         shutdown_server(s, grace_ms);
-        if (socket_is_ours(s))
+        if (grpc_unix_socket_is_ours(s->path, s->dev, s->ino))
                 unlink(s->path);
         destroy(s);
 }

@@ -5,23 +5,10 @@
  * API with it. (The device plugin has a server of its own: it streams.) */
 #pragma once
 
-#include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/macro.h"
-
-struct grpc_reply {
-        int status;    /* a grpc_status_code */
-        char *message; /* status details; NULL when OK */
-        uint8_t *data; /* the packed response when OK */
-        size_t len;
-};
-void grpc_reply_done(struct grpc_reply *r);
-/* out becomes OK with m packed; 0 or -ENOMEM. */
-int grpc_reply_pack(const ProtobufCMessage *m, struct grpc_reply *out);
-/* out becomes the status with the message; 0 or -ENOMEM. */
-int grpc_reply_fail(struct grpc_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
+#include "webhook/grpc_reply.h"
 
 /* Runs on the server's thread, one call at a time. method is the HTTP/2
  * :path ("/pkg.Service/Method", not NUL-terminated). Returns 0 with out

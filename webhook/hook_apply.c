@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "webhook/config.h"
 #include "webhook/domain_hook.h"
+#include "webhook/program.h"
 
 static void usage(FILE *f)
 {
@@ -31,18 +32,11 @@ int main(int argc, char **argv)
         while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
                 if (opt == 'c')
                         config = optarg;
-                else if (opt == 'h') {
-                        usage(stdout);
-                        return 0;
-                } else {
-                        usage(stderr);
-                        return 2;
-                }
+                else
+                        return program_usage_exit(opt == 'h', usage);
         }
-        if (optind != argc) {
-                usage(stderr);
+        if (program_refuse_operands(argc, argv, usage))
                 return 2;
-        }
         struct injector_config c = {};
         if (injector_config_load(&c, config, NULL) < 0)
                 return 2;

@@ -35,6 +35,7 @@
 #include "provision/base/cdi_contract.h"
 #include "webhook/grpc_unary.h"
 #include "webhook/hook_sidecar_rpc.h"
+#include "webhook/program.h"
 
 #define SOCKET_DIR "/var/run/kubevirt-hooks" /* pkg/hooks/hooks.go HookSocketsSharedDirectory */
 #define MAX_MESSAGE (16 << 20) /* a domain and a VMI: tens of KiB; big ones a few MiB */
@@ -131,9 +132,7 @@ static int run(const char *dir, const char *name, const char *render_node)
         if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
                 return log_error_errno(-ENAMETOOLONG, "%s is too long for a unix socket", path);
         sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
+        program_stop_signals(&mask);
         int sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
         struct sidecar sc = {.rpc = {.render_node = render_node}, .wake = eventfd(0, EFD_CLOEXEC)};
         if (sigfd < 0 || sc.wake < 0) {
@@ -180,19 +179,11 @@ int main(int argc, char **argv)
                         render_node = optarg;
                 else if (opt == 'v')
                         log_set_level(LOG_DEBUG);
-                else if (opt == 'h') {
-                        usage(stdout);
-                        return 0;
-                } else {
-                        usage(stderr);
-                        return 2;
-                }
+                else
+                        return program_usage_exit(opt == 'h', usage);
         }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                usage(stderr);
+        if (program_refuse_operands(argc, argv, usage))
                 return 2;
-        }
         const char *why = render_node_problem(render_node);
         if (why) {
                 log_error("--render-node '%s' %s", render_node, why);
@@ -204,10 +195,6 @@ int main(int argc, char **argv)
         }
         /* Blocked in every thread (gRPC starts its own): the main thread
          * takes them from a signalfd. */
-        sigset_t mask;
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        program_block_stop_signals();
         return run(dir, name, render_node) < 0 ? 1 : 0;
 }

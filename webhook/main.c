@@ -16,6 +16,7 @@
 #include "webhook/certs.h"
 #include "webhook/config.h"
 #include "webhook/manifests.h"
+#include "webhook/program.h"
 #include "webhook/server.h"
 
 static void usage(FILE *f)
@@ -114,11 +115,152 @@ static int load_config(const char *file, const struct injector_overrides *o,
         return r < 0 ? 2 : 0;
 }
 
+static int exit_code(int r)
+{
+        return r == -EINVAL ? 2 : r < 0 ? 1 : 0;
+}
+
+/* Options into *a: -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+        int opt;
+        optind = 2;
+        while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+                const char **field = opt == OPT_LISTEN      ? &a->listen
+                                     : opt == OPT_CERT      ? &a->cert
+                                     : opt == OPT_KEY       ? &a->key
+                                     : opt == OPT_CONFIG    ? &a->config
+                                     : opt == OPT_SERVICE   ? &a->service
+                                     : opt == OPT_NAMESPACE ? &a->namespace
+                                     : opt == OPT_OUT       ? &a->out
+                                     : opt == OPT_URL       ? &a->url
+                                     : opt == OPT_CERTS     ? &a->certs
+                                     : opt == OPT_IMAGE     ? &a->over.image
+                                     : opt == OPT_PROFILE   ? &a->over.library_profile
+                                                            : NULL;
+                unsigned long long d;
+                if (field)
+                        *field = optarg;
+                else if (opt == OPT_IP) {
+                        if (strv_extend(&a->ips, optarg) < 0)
+                                return 1;
+                } else if (opt == OPT_DAYS) {
+                        if (parse_uint64(optarg, 1, 3650, &d) < 0) {
+                                log_error("--days must be 1..3650");
+                                return 2;
+                        }
+                        a->days = (unsigned)d;
+                } else
+                        return program_usage_exit(opt == OPT_HELP, usage);
+        }
+        return program_refuse_operands(argc, argv, usage) ?: -1;
+}
+
+static int cmd_serve(const struct args *a, struct injector_config *c)
+{
+        if (!a->listen || !a->cert || !a->key) {
+                log_error("serve needs --listen, --cert and --key");
+                return 2;
+        }
+        int ret = load_config(a->config, &a->over, c);
+        if (ret)
+                return ret;
+        struct server_opts so = {
+            .listen = a->listen, .cert_file = a->cert, .key_file = a->key, .config = c};
+        return exit_code(server_run(&so));
+}
+
+static int cmd_certs(const struct args *a, struct injector_config *c)
+{
+        (void)c;
+        struct certs_opts co = {.service = a->service,
+                                .namespace = a->namespace,
+                                .out_dir = a->out,
+                                .ips = a->ips,
+                                .days = a->days};
+        if (!a->service || !a->namespace || !a->out) {
+                log_error("certs needs --service, --namespace and --out");
+                return 2;
+        }
+        int r = certs_generate(&co);
+        if (r >= 0)
+                log_info("wrote %s/ca.crt, %s/tls.crt, %s/tls.key", a->out, a->out, a->out);
+        return exit_code(r);
+}
+
+static int cmd_manifests(const struct args *a, struct injector_config *c)
+{
+        _cleanup_free_ char *text = NULL;
+        int ret = load_config(a->config, &a->over, c);
+        if (ret)
+                return ret;
+        if (a->config && read_full_file(a->config, &text, NULL) < 0) {
+                log_error("cannot read %s", a->config);
+                return 2;
+        }
+        struct manifests_opts mo = {.config = c,
+                                    .config_text = text,
+                                    .url = a->url,
+                                    .certs_dir = a->certs,
+                                    .overrides = &a->over};
+        return exit_code(manifests_print(&mo, stdout));
+}
+
+static int cmd_cdi_spec(const struct args *a, struct injector_config *c)
+{
+        int ret = load_config(a->config, NULL, c);
+        return ret ? ret : cdi_spec_print(c, stdout) < 0 ? 1 : 0;
+}
+
+static int cmd_hook_script(const struct args *a, struct injector_config *c)
+{
+        int ret = load_config(a->config, NULL, c);
+        if (ret)
+                return ret;
+        _cleanup_free_ char *s = hook_script_render(c);
+        return s && fputs(s, stdout) >= 0 ? 0 : 1;
+}
+
+static int cmd_config_reference(const struct args *a, struct injector_config *c)
+{
+        (void)a;
+        int ret = load_config(NULL, NULL, c);
+        if (!ret)
+                schema_print_reference_defaults(injector_config_schema, c, stdout);
+        return ret;
+}
+
+/* hook-apply execs its own program; it is dispatched in main(), which has
+ * argv[0]. */
+static const struct subcommand {
+        const char *name;
+        int (*run)(const struct args *a, struct injector_config *c);
+} subcommands[] = {
+    {"serve", cmd_serve},
+    {"certs", cmd_certs},
+    {"manifests", cmd_manifests},
+    {"cdi-spec", cmd_cdi_spec},
+    {"hook-script", cmd_hook_script},
+    {"config-reference", cmd_config_reference},
+};
+
+static int run_subcommand(const char *argv0, const char *cmd, const struct args *a)
+{
+        _cleanup_(injector_config_done) struct injector_config c = {};
+        if (streq(cmd, "hook-apply"))
+                return exec_hook_apply(argv0, a->config);
+        for (size_t i = 0; i < ELEMENTSOF(subcommands); i++)
+                if (streq(cmd, subcommands[i].name))
+                        return subcommands[i].run(a, &c);
+        log_error("unknown command '%s'", cmd);
+        usage(stderr);
+        return 2;
+}
+
 int main(int argc, char **argv)
 {
         struct args a = {};
-        struct injector_config c = {};
-        int opt, r, ret = 1;
+        int r;
 
         log_set_prefix("mesa-injector");
         /* Before any thread exists (see admission_init). */
@@ -141,138 +283,9 @@ int main(int argc, char **argv)
                 return exec_sibling(argv[0], "mesa-injector-device-plugin", argv + 1);
         if (streq(cmd, "hook-sidecar"))
                 return exec_sibling(argv[0], "mesa-injector-hook-sidecar", argv + 1);
-        optind = 2;
-        while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-                switch (opt) {
-                case OPT_LISTEN:
-                        a.listen = optarg;
-                        break;
-                case OPT_CERT:
-                        a.cert = optarg;
-                        break;
-                case OPT_KEY:
-                        a.key = optarg;
-                        break;
-                case OPT_CONFIG:
-                        a.config = optarg;
-                        break;
-                case OPT_SERVICE:
-                        a.service = optarg;
-                        break;
-                case OPT_NAMESPACE:
-                        a.namespace = optarg;
-                        break;
-                case OPT_OUT:
-                        a.out = optarg;
-                        break;
-                case OPT_URL:
-                        a.url = optarg;
-                        break;
-                case OPT_CERTS:
-                        a.certs = optarg;
-                        break;
-                case OPT_IMAGE:
-                        a.over.image = optarg;
-                        break;
-                case OPT_PROFILE:
-                        a.over.library_profile = optarg;
-                        break;
-                case OPT_IP:
-                        if (strv_extend(&a.ips, optarg) < 0)
-                                return 1;
-                        break;
-                case OPT_DAYS: {
-                        unsigned long long d;
-                        if (parse_uint64(optarg, 1, 3650, &d) < 0) {
-                                log_error("--days must be 1..3650");
-                                return 2;
-                        }
-                        a.days = (unsigned)d;
-                        break;
-                }
-                case OPT_HELP:
-                        usage(stdout);
-                        return 0;
-                default:
-                        usage(stderr);
-                        return 2;
-                }
-        }
-        if (optind < argc) {
-                log_error("unexpected argument '%s'", argv[optind]);
-                usage(stderr);
-                ret = 2;
-                goto out;
-        }
-
-        if (streq(cmd, "serve")) {
-                if (!a.listen || !a.cert || !a.key) {
-                        log_error("serve needs --listen, --cert and --key");
-                        ret = 2;
-                        goto out;
-                }
-                ret = load_config(a.config, &a.over, &c);
-                if (ret)
-                        goto out;
-                struct server_opts so = {
-                    .listen = a.listen, .cert_file = a.cert, .key_file = a.key, .config = &c};
-                r = server_run(&so);
-                ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
-        } else if (streq(cmd, "certs")) {
-                struct certs_opts co = {.service = a.service,
-                                        .namespace = a.namespace,
-                                        .out_dir = a.out,
-                                        .ips = a.ips,
-                                        .days = a.days};
-                if (!a.service || !a.namespace || !a.out) {
-                        log_error("certs needs --service, --namespace and --out");
-                        ret = 2;
-                        goto out;
-                }
-                r = certs_generate(&co);
-                ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
-                if (r >= 0)
-                        log_info("wrote %s/ca.crt, %s/tls.crt, %s/tls.key", a.out, a.out, a.out);
-        } else if (streq(cmd, "manifests")) {
-                _cleanup_free_ char *text = NULL;
-                ret = load_config(a.config, &a.over, &c);
-                if (ret)
-                        goto out;
-                if (a.config && read_full_file(a.config, &text, NULL) < 0) {
-                        log_error("cannot read %s", a.config);
-                        ret = 2;
-                        goto out;
-                }
-                struct manifests_opts mo = {.config = &c,
-                                            .config_text = text,
-                                            .url = a.url,
-                                            .certs_dir = a.certs,
-                                            .overrides = &a.over};
-                r = manifests_print(&mo, stdout);
-                ret = r == -EINVAL ? 2 : r < 0 ? 1 : 0;
-        } else if (streq(cmd, "cdi-spec")) {
-                ret = load_config(a.config, NULL, &c);
-                if (!ret)
-                        ret = cdi_spec_print(&c, stdout) < 0 ? 1 : 0;
-        } else if (streq(cmd, "hook-script")) {
-                ret = load_config(a.config, NULL, &c);
-                if (!ret) {
-                        _cleanup_free_ char *s = hook_script_render(&c);
-                        ret = s && fputs(s, stdout) >= 0 ? 0 : 1;
-                }
-        } else if (streq(cmd, "hook-apply")) {
-                ret = exec_hook_apply(argv[0], a.config);
-        } else if (streq(cmd, "config-reference")) {
-                ret = load_config(NULL, NULL, &c);
-                if (!ret)
-                        schema_print_reference_defaults(injector_config_schema, &c, stdout);
-        } else {
-                log_error("unknown command '%s'", cmd);
-                usage(stderr);
-                ret = 2;
-        }
-out:
-        injector_config_done(&c);
+        r = parse_args(argc, argv, &a);
+        if (r < 0)
+                r = run_subcommand(argv[0], cmd, &a);
         strv_free(a.ips);
-        return ret;
+        return r;
 }

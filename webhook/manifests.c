@@ -57,12 +57,44 @@ void manifests_quote(FILE *f, const char *s)
         q(f, s);
 }
 
-static void labels(FILE *f, const char *indent)
+/* The labels every object of the webhook's carries. */
+void manifests_labels(FILE *f, const char *indent, const char *app)
 {
         fprintf(f,
-                "%slabels:\n%s  app.kubernetes.io/name: mesa-injector\n%s  "
+                "%slabels:\n%s  app.kubernetes.io/name: %s\n%s  "
                 "app.kubernetes.io/part-of: vgpuenv\n",
-                indent, indent, indent);
+                indent, indent, app, indent);
+}
+
+static void labels(FILE *f, const char *indent)
+{
+        manifests_labels(f, indent, "mesa-injector");
+}
+
+void manifests_head(FILE *f, const char *kind, const char *api, const char *name, const char *ns)
+{
+        fprintf(f, "---\napiVersion: %s\nkind: %s\nmetadata:\n  name: ", api, kind);
+        q(f, name);
+        if (ns) {
+                fputs("\n  namespace: ", f);
+                q(f, ns);
+        }
+        fputc('\n', f);
+}
+
+void manifests_label_map(FILE *f, const char *indent, char *const *sel)
+{
+        for (char *const *l = sel; l && *l; l++) {
+                const char *eq = strchr(*l, '=');
+                _cleanup_free_ char *k = eq ? strndup(*l, (size_t)(eq - *l)) : NULL;
+                if (!k)
+                        continue;
+                fputs(indent, f);
+                q(f, k);
+                fputs(": ", f);
+                q(f, eq + 1);
+                fputc('\n', f);
+        }
 }
 
 static void namespace_selector(FILE *f, const struct injector_config *c)
@@ -175,6 +207,162 @@ static char *b64(const char *s)
         return base64_encode(s, strlen(s));
 }
 
+static int print_account_and_secret(const struct manifests_opts *o, FILE *f, const char *crt,
+                                    const char *key)
+{
+        const struct injector_config *c = o->config;
+        const char *ns = c->deploy.namespace;
+        manifests_head(f, "Namespace", "v1", ns, NULL);
+        labels(f, "  ");
+        manifests_head(f, "ServiceAccount", "v1", "mesa-injector", ns);
+        labels(f, "  ");
+        fputs("automountServiceAccountToken: false\n", f);
+
+        _cleanup_free_ char *crt_b64 = b64(crt), *key_b64 = b64(key);
+        if (!crt_b64 || !key_b64)
+                return log_error_errno(-ENOMEM, "manifests: out of memory");
+        fputs("---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  name: ", f);
+        q(f, c->deploy.cert_secret);
+        fputs("\n  namespace: ", f);
+        q(f, ns);
+        fputc('\n', f);
+        labels(f, "  ");
+        fprintf(f, "data:\n  tls.crt: \"%s\"\n  tls.key: \"%s\"\n", crt_b64, key_b64);
+        return 0;
+}
+
+/* The --config file, for the Deployment (and the device plugin) to mount. */
+void manifests_config_map(const struct manifests_opts *o, FILE *f)
+{
+        if (!o->config_text)
+                return;
+        manifests_head(f, "ConfigMap", "v1", "mesa-injector-config", o->config->deploy.namespace);
+        fputs("data:\n  config.yaml: ", f);
+        q(f, o->config_text);
+        fputc('\n', f);
+}
+
+static void print_deployment(const struct manifests_opts *o, FILE *f)
+{
+        const struct injector_config *c = o->config;
+        _cleanup_free_ char *over = serve_overrides(o->overrides);
+        manifests_head(f, "Deployment", "apps/v1", "mesa-injector", c->deploy.namespace);
+        labels(f, "  ");
+        fputs("spec:\n"
+              "  replicas: 2\n"
+              "  selector:\n    matchLabels:\n      app.kubernetes.io/name: mesa-injector\n"
+              "  template:\n"
+              "    metadata:\n",
+              f);
+        labels(f, "      ");
+        fputs("    spec:\n"
+              "      serviceAccountName: mesa-injector\n"
+              "      automountServiceAccountToken: false\n"
+              "      securityContext:\n"
+              "        runAsNonRoot: true\n"
+              "        runAsUser: 65532\n"
+              "        runAsGroup: 65532\n"
+              "        seccompProfile:\n          type: RuntimeDefault\n"
+              "      containers:\n"
+              "      - name: mesa-injector\n"
+              "        image: ",
+              f);
+        q(f, c->deploy.image);
+        fprintf(f,
+                "\n        imagePullPolicy: IfNotPresent\n"
+                "        args: [\"serve\", \"--listen\", \"0.0.0.0:%u\", \"--cert\", "
+                "\"/tls/tls.crt\", "
+                "\"--key\", \"/tls/tls.key\"%s%s]\n"
+                "        ports:\n        - name: https\n          containerPort: %u\n"
+                "        securityContext:\n"
+                "          readOnlyRootFilesystem: true\n"
+                "          allowPrivilegeEscalation: false\n"
+                "          capabilities:\n            drop: [\"ALL\"]\n"
+                "        resources:\n"
+                "          requests:\n            cpu: 20m\n            memory: 32Mi\n"
+                /* Room for limits.maxBufferedBytes of bodies
+                 * plus their parse trees. */
+                "          limits:\n            cpu: 500m\n            memory: 256Mi\n"
+                "        livenessProbe:\n          httpGet:\n            path: /healthz\n"
+                "            port: https\n            scheme: HTTPS\n          "
+                "periodSeconds: 10\n"
+                "        readinessProbe:\n          httpGet:\n            path: /readyz\n"
+                "            port: https\n            scheme: HTTPS\n          "
+                "periodSeconds: 5\n"
+                "        volumeMounts:\n        - name: tls\n          mountPath: /tls\n   "
+                "       readOnly: true\n",
+                c->deploy.port, o->config_text ? ", \"--config\", \"/config/config.yaml\"" : "",
+                over ? over : "", c->deploy.port);
+        if (o->config_text)
+                fputs("        - name: config\n          mountPath: /config\n          "
+                      "readOnly: true\n",
+                      f);
+        fputs("      terminationGracePeriodSeconds: 30\n      volumes:\n      - name: "
+              "tls\n        secret:\n"
+              "          secretName: ",
+              f);
+        q(f, c->deploy.cert_secret);
+        fputc('\n', f);
+        if (o->config_text)
+                fputs("      - name: config\n        configMap:\n          name: "
+                      "mesa-injector-config\n",
+                      f);
+}
+
+static void print_service(const struct injector_config *c, FILE *f)
+{
+        manifests_head(f, "Service", "v1", c->deploy.service, c->deploy.namespace);
+        labels(f, "  ");
+        fputs("spec:\n  selector:\n    app.kubernetes.io/name: mesa-injector\n"
+              "  ports:\n  - name: https\n    port: 443\n    targetPort: https\n",
+              f);
+}
+
+/* The configMap source only: the hook script in every namespace whose
+ * VMIs get the annotation, because virt-controller reads it from the
+ * VMI's own namespace (literal names, never the suite's kubevirt-test-*:
+ * config_vmi_hook.c). The image source needs nothing there. */
+static void print_hook_config_maps(const struct injector_config *c, FILE *f, const char *script)
+{
+        if (!c->vmi_hook.enabled || c->vmi_hook.source != HOOK_SOURCE_CONFIGMAP)
+                return;
+        for (char **n = c->vmi_hook.namespaces; n && *n; n++) {
+                manifests_head(f, "ConfigMap", "v1", c->vmi_hook.configmap, *n);
+                labels(f, "  ");
+                fputs("data:\n  ", f);
+                q(f, c->vmi_hook.key);
+                fputs(": ", f);
+                block(f, "    ", script);
+        }
+}
+
+static void print_webhook_configuration(const struct manifests_opts *o, FILE *f, const char *ca_b64)
+{
+        const struct injector_config *c = o->config;
+        manifests_head(f, "MutatingWebhookConfiguration", "admissionregistration.k8s.io/v1",
+                       "mesa-injector", NULL);
+        labels(f, "  ");
+        fputs("webhooks:\n  - name: pods.mesa-injector.vgpuenv.io\n", f);
+        client_config(f, o, "/mutate-pods", ca_b64);
+        fputs("    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: [\"\"]\n      "
+              "apiVersions: [\"v1\"]\n"
+              "      resources: [\"pods\"]\n      scope: Namespaced\n",
+              f);
+        fputs("    objectSelector:\n      matchLabels:\n", f);
+        manifests_label_map(f, "        ", c->selector.labels);
+        webhook_common(f, c);
+        if (!c->vmi_hook.enabled)
+                return;
+        fputs("  - name: vmis.mesa-injector.vgpuenv.io\n", f);
+        client_config(f, o, "/mutate-vmis", ca_b64);
+        fputs("    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: "
+              "[\"kubevirt.io\"]\n"
+              "      apiVersions: [\"v1\"]\n      resources: [\"virtualmachineinstances\"]\n"
+              "      scope: Namespaced\n",
+              f);
+        webhook_common(f, c);
+}
+
 int manifests_print(const struct manifests_opts *o, FILE *f)
 {
         const struct injector_config *c = o->config;
@@ -191,181 +379,22 @@ int manifests_print(const struct manifests_opts *o, FILE *f)
         _cleanup_free_ char *script = hook_script_render(c);
         if (!ca_b64 || !script)
                 return log_error_errno(-ENOMEM, "manifests: out of memory");
-        const char *ns = c->deploy.namespace;
 
         fprintf(
             f, "# mesa-injector (vgpuenv): %s mode, %s\n", c->mode == MODE_CDI ? "cdi" : "hostpath",
             o->url ? "webhook running outside the cluster (URL mode)" : "in-cluster deployment");
         if (!o->url) {
-                fputs("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ", f);
-                q(f, ns);
-                fputc('\n', f);
-                labels(f, "  ");
-                fputs("---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: "
-                      "mesa-injector\n  namespace: ",
-                      f);
-                q(f, ns);
-                fputc('\n', f);
-                labels(f, "  ");
-                fputs("automountServiceAccountToken: false\n", f);
-
-                _cleanup_free_ char *crt_b64 = b64(crt), *key_b64 = b64(key);
-                if (!crt_b64 || !key_b64)
-                        return log_error_errno(-ENOMEM, "manifests: out of memory");
-                fputs("---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata:\n  "
-                      "name: ",
-                      f);
-                q(f, c->deploy.cert_secret);
-                fputs("\n  namespace: ", f);
-                q(f, ns);
-                fprintf(f, "\n");
-                labels(f, "  ");
-                fprintf(f, "data:\n  tls.crt: \"%s\"\n  tls.key: \"%s\"\n", crt_b64, key_b64);
-
-                if (o->config_text) {
-                        fputs("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "
-                              "mesa-injector-config\n  namespace: ",
-                              f);
-                        q(f, ns);
-                        fputs("\ndata:\n  config.yaml: ", f);
-                        q(f, o->config_text);
-                        fputc('\n', f);
-                }
-
-                _cleanup_free_ char *over = serve_overrides(o->overrides);
-                fputs("---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: "
-                      "mesa-injector\n  namespace: ",
-                      f);
-                q(f, ns);
-                fputc('\n', f);
-                labels(f, "  ");
-                fprintf(
-                    f,
-                    "spec:\n"
-                    "  replicas: 2\n"
-                    "  selector:\n    matchLabels:\n      app.kubernetes.io/name: mesa-injector\n"
-                    "  template:\n"
-                    "    metadata:\n");
-                labels(f, "      ");
-                fprintf(f, "    spec:\n"
-                           "      serviceAccountName: mesa-injector\n"
-                           "      automountServiceAccountToken: false\n"
-                           "      securityContext:\n"
-                           "        runAsNonRoot: true\n"
-                           "        runAsUser: 65532\n"
-                           "        runAsGroup: 65532\n"
-                           "        seccompProfile:\n          type: RuntimeDefault\n"
-                           "      containers:\n"
-                           "      - name: mesa-injector\n"
-                           "        image: ");
-                q(f, c->deploy.image);
-                fprintf(f,
-                        "\n        imagePullPolicy: IfNotPresent\n"
-                        "        args: [\"serve\", \"--listen\", \"0.0.0.0:%u\", \"--cert\", "
-                        "\"/tls/tls.crt\", "
-                        "\"--key\", \"/tls/tls.key\"%s%s]\n"
-                        "        ports:\n        - name: https\n          containerPort: %u\n"
-                        "        securityContext:\n"
-                        "          readOnlyRootFilesystem: true\n"
-                        "          allowPrivilegeEscalation: false\n"
-                        "          capabilities:\n            drop: [\"ALL\"]\n"
-                        "        resources:\n"
-                        "          requests:\n            cpu: 20m\n            memory: 32Mi\n"
-                        /* Room for limits.maxBufferedBytes of bodies
-                         * plus their parse trees. */
-                        "          limits:\n            cpu: 500m\n            memory: 256Mi\n"
-                        "        livenessProbe:\n          httpGet:\n            path: /healthz\n"
-                        "            port: https\n            scheme: HTTPS\n          "
-                        "periodSeconds: 10\n"
-                        "        readinessProbe:\n          httpGet:\n            path: /readyz\n"
-                        "            port: https\n            scheme: HTTPS\n          "
-                        "periodSeconds: 5\n"
-                        "        volumeMounts:\n        - name: tls\n          mountPath: /tls\n   "
-                        "       readOnly: true\n",
-                        c->deploy.port,
-                        o->config_text ? ", \"--config\", \"/config/config.yaml\"" : "",
-                        over ? over : "", c->deploy.port);
-                if (o->config_text)
-                        fputs("        - name: config\n          mountPath: /config\n          "
-                              "readOnly: true\n",
-                              f);
-                fputs("      terminationGracePeriodSeconds: 30\n      volumes:\n      - name: "
-                      "tls\n        secret:\n"
-                      "          secretName: ",
-                      f);
-                q(f, c->deploy.cert_secret);
-                fputc('\n', f);
-                if (o->config_text)
-                        fputs("      - name: config\n        configMap:\n          name: "
-                              "mesa-injector-config\n",
-                              f);
-
-                fputs("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: ", f);
-                q(f, c->deploy.service);
-                fputs("\n  namespace: ", f);
-                q(f, ns);
-                fputc('\n', f);
-                labels(f, "  ");
-                fprintf(f, "spec:\n  selector:\n    app.kubernetes.io/name: mesa-injector\n"
-                           "  ports:\n  - name: https\n    port: 443\n    targetPort: https\n");
+                r = print_account_and_secret(o, f, crt, key);
+                if (r < 0)
+                        return r;
+                manifests_config_map(o, f);
+                print_deployment(o, f);
+                print_service(c, f);
         }
-
         /* The plugin runs on the nodes wherever the webhook runs. */
         device_plugin_manifests_print(o, f, !o->url);
-
-        /* The configMap source only: the hook script in every namespace whose
-         * VMIs get the annotation, because virt-controller reads it from the
-         * VMI's own namespace (literal names, never the suite's kubevirt-test-*:
-         * config_vmi_hook.c). The image source needs nothing there. */
-        if (c->vmi_hook.enabled && c->vmi_hook.source == HOOK_SOURCE_CONFIGMAP)
-                for (char **n = c->vmi_hook.namespaces; n && *n; n++) {
-                        fputs("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ", f);
-                        q(f, c->vmi_hook.configmap);
-                        fputs("\n  namespace: ", f);
-                        q(f, *n);
-                        fputc('\n', f);
-                        labels(f, "  ");
-                        fputs("data:\n  ", f);
-                        q(f, c->vmi_hook.key);
-                        fputs(": ", f);
-                        block(f, "    ", script);
-                }
-
-        fputs("---\napiVersion: admissionregistration.k8s.io/v1\nkind: "
-              "MutatingWebhookConfiguration\nmetadata:\n"
-              "  name: mesa-injector\n",
-              f);
-        labels(f, "  ");
-        fputs("webhooks:\n  - name: pods.mesa-injector.vgpuenv.io\n", f);
-        client_config(f, o, "/mutate-pods", ca_b64);
-        fputs("    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: [\"\"]\n      "
-              "apiVersions: [\"v1\"]\n"
-              "      resources: [\"pods\"]\n      scope: Namespaced\n",
-              f);
-        fputs("    objectSelector:\n      matchLabels:\n", f);
-        for (char **l = c->selector.labels; l && *l; l++) {
-                const char *eq = strchr(*l, '=');
-                _cleanup_free_ char *k = eq ? strndup(*l, (size_t)(eq - *l)) : NULL;
-                if (!k)
-                        continue;
-                fputs("        ", f);
-                q(f, k);
-                fputs(": ", f);
-                q(f, eq + 1);
-                fputc('\n', f);
-        }
-        webhook_common(f, c);
-        if (c->vmi_hook.enabled) {
-                fputs("  - name: vmis.mesa-injector.vgpuenv.io\n", f);
-                client_config(f, o, "/mutate-vmis", ca_b64);
-                fputs(
-                    "    rules:\n    - operations: [\"CREATE\"]\n      apiGroups: "
-                    "[\"kubevirt.io\"]\n"
-                    "      apiVersions: [\"v1\"]\n      resources: [\"virtualmachineinstances\"]\n"
-                    "      scope: Namespaced\n",
-                    f);
-                webhook_common(f, c);
-        }
+        print_hook_config_maps(c, f, script);
+        print_webhook_configuration(o, f, ca_b64);
         return fflush(f) == 0 ? 0 : log_error_errno(-errno, "manifests: write failed");
 }
 

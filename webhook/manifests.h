@@ -21,6 +21,13 @@ struct manifests_opts {
 int manifests_print(const struct manifests_opts *o, FILE *out);
 /* s as a YAML double-quoted scalar. */
 void manifests_quote(FILE *f, const char *s);
+/* The pieces both files print: an object's head (apiVersion, kind, name,
+ * and namespace unless NULL), its labels for app, a map of KEY=VALUE
+ * strings at indent, the ConfigMap that ships --config (if given). */
+void manifests_head(FILE *f, const char *kind, const char *api, const char *name, const char *ns);
+void manifests_labels(FILE *f, const char *indent, const char *app);
+void manifests_label_map(FILE *f, const char *indent, char *const *sel);
+void manifests_config_map(const struct manifests_opts *o, FILE *f);
 /* webhook/manifests_device_plugin.c: the device plugin's DaemonSet (and,
  * when in_cluster_printed is false, the Namespace and config it needs). */
 void device_plugin_manifests_print(const struct manifests_opts *o, FILE *f,

@@ -16,21 +16,7 @@
 
 static void labels(FILE *f, const char *indent)
 {
-        fprintf(f,
-                "%slabels:\n%s  app.kubernetes.io/name: " DP_NAME "\n%s  "
-                "app.kubernetes.io/part-of: vgpuenv\n",
-                indent, indent, indent);
-}
-
-static void head(FILE *f, const char *kind, const char *api, const char *name, const char *ns)
-{
-        fprintf(f, "---\napiVersion: %s\nkind: %s\nmetadata:\n  name: ", api, kind);
-        q(f, name);
-        if (ns) {
-                fputs("\n  namespace: ", f);
-                q(f, ns);
-        }
-        fputc('\n', f);
+        manifests_labels(f, indent, DP_NAME);
 }
 
 static void node_selector(FILE *f, char *const *sel)
@@ -38,17 +24,7 @@ static void node_selector(FILE *f, char *const *sel)
         if (!sel || !*sel)
                 return;
         fputs("      nodeSelector:\n", f);
-        for (char *const *l = sel; *l; l++) {
-                const char *eq = strchr(*l, '=');
-                _cleanup_free_ char *k = eq ? strndup(*l, (size_t)(eq - *l)) : NULL;
-                if (!k)
-                        continue;
-                fputs("        ", f);
-                q(f, k);
-                fputs(": ", f);
-                q(f, eq + 1);
-                fputc('\n', f);
-        }
+        manifests_label_map(f, "        ", sel);
 }
 
 /* hostPath volumes: the kubelet's directory at the same path (the plugin's
@@ -92,20 +68,15 @@ void device_plugin_manifests_print(const struct manifests_opts *o, FILE *f, bool
         if (!c->device_plugin.enabled || !c->device_plugin.daemon_set)
                 return;
         if (!in_cluster_printed) {
-                head(f, "Namespace", "v1", ns, NULL);
+                manifests_head(f, "Namespace", "v1", ns, NULL);
                 labels(f, "  ");
-                if (o->config_text) {
-                        head(f, "ConfigMap", "v1", "mesa-injector-config", ns);
-                        fputs("data:\n  config.yaml: ", f);
-                        q(f, o->config_text);
-                        fputc('\n', f);
-                }
+                manifests_config_map(o, f);
         }
-        head(f, "ServiceAccount", "v1", DP_NAME, ns);
+        manifests_head(f, "ServiceAccount", "v1", DP_NAME, ns);
         labels(f, "  ");
         fputs("automountServiceAccountToken: false\n", f);
 
-        head(f, "DaemonSet", "apps/v1", DP_NAME, ns);
+        manifests_head(f, "DaemonSet", "apps/v1", DP_NAME, ns);
         labels(f, "  ");
         fputs("spec:\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: " DP_NAME "\n"
               "  updateStrategy:\n    type: RollingUpdate\n"

@@ -483,135 +483,147 @@ static enum mutate_decision conflict(struct patch *p, char **reason, char *msg)
         return DECISION_CONFLICT;
 }
 
-enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod,
-                                const char *namespace, struct patch *p, char **reason)
+/* Whether the selector names the pod and it has the target container:
+ * true with *ret_target and its index, or false with the decision. */
+static bool pod_selected(const struct injector_config *c, const cJSON *pod, const char *namespace,
+                         const cJSON **ret_target, int *ret_ci, char **reason,
+                         enum mutate_decision *ret_d)
 {
-        int r;
-
+        *ret_d = DECISION_INVALID;
         if (!cJSON_IsObject(pod)) {
                 REASON("object is not a JSON object");
-                return DECISION_INVALID;
+                return false;
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
         if (!namespace || !*namespace)
         namespace = get_string(meta, "namespace");
+        *ret_d = DECISION_SKIPPED;
         if (!namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces,
                                 namespace)) {
                 REASON("namespace %s not selected", namespace ? namespace : "(none)");
-                return DECISION_SKIPPED;
+                return false;
         }
         if (!labels_match(c->selector.labels, cJSON_GetObjectItemCaseSensitive(meta, "labels"))) {
                 REASON("labels do not match the selector");
-                return DECISION_SKIPPED;
+                return false;
         }
         const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
         const cJSON *containers = cJSON_GetObjectItemCaseSensitive(spec, "containers");
         if (!cJSON_IsArray(containers)) {
+                *ret_d = DECISION_INVALID;
                 REASON("pod has no spec.containers array");
-                return DECISION_INVALID;
+                return false;
         }
         int ci = 0;
-        const cJSON *target = NULL, *e;
+        const cJSON *e;
         cJSON_ArrayForEach(e, containers)
         {
                 const char *n = get_string(e, "name");
                 if (n && streq(n, c->target_container)) {
-                        target = e;
-                        break;
+                        *ret_target = e;
+                        *ret_ci = ci;
+                        return true;
                 }
                 ci++;
         }
-        if (!target) {
-                REASON("pod has no container named %s", c->target_container);
-                return DECISION_SKIPPED;
-        }
+        REASON("pod has no container named %s", c->target_container);
+        return false;
+}
 
-        struct resource_plan rp;
-        _cleanup_free_ char *why = NULL;
-        r = resource_plan_make(c, target, &rp, &why);
-        if (r == -EEXIST)
-                return conflict(p, reason, TAKE_PTR(why));
-        if (r < 0) {
-                set_reason(reason, TAKE_PTR(why));
-                return r == -ENOMEM ? finish(p, r, reason) : DECISION_INVALID;
-        }
-        /* In cdi mode the runtime mounts the libraries from the node's CDI
-         * spec, which the plugin's answer names: only the resource is ours. */
-        if (c->mode == MODE_CDI) {
-                r = resource_plan_emit(&rp, c, ci, p);
-                if (r >= 0 && resource_plan_changes(&rp)) {
-                        struct ann_list al = {};
-                        if (want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
-                                r = -ENOMEM; /* informational: a different value is fine */
-                        if (r >= 0)
-                                r = emit_annotations(p, pod, &al);
-                }
-                return finish(p, r, reason);
-        }
-
-        const cJSON *volumes = cJSON_GetObjectItemCaseSensitive(spec, "volumes");
-        const cJSON *mounts = cJSON_GetObjectItemCaseSensitive(target, "volumeMounts");
-        if ((volumes && !cJSON_IsArray(volumes)) || (mounts && !cJSON_IsArray(mounts))) {
-                REASON("spec.volumes or volumeMounts is not an array");
-                return DECISION_INVALID;
-        }
+/* The resolved paths the pod has not got yet, as new volumes and mounts.
+ * -EEXIST with *why when the pod has one of our names or mount points for
+ * something else. */
+static int missing_paths(const struct injector_config *c, const cJSON *volumes, const cJSON *mounts,
+                         struct raw_list *new_volumes, struct raw_list *new_mounts, char **why)
+{
         /* The pod's own names and mount points, collected once: every
          * resolved path is looked up in them. */
         _cleanup_free_ struct keyed_array *have_names = key_elements(volumes, "name");
         _cleanup_free_ struct keyed_array *have_paths = key_elements(mounts, "mountPath");
-        struct raw_list new_volumes = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
-        struct raw_list new_mounts = {.items = calloc(c->n_resolved + 1, sizeof(char *))};
-        r = new_volumes.items && new_mounts.items && have_names && have_paths ? 0 : -ENOMEM;
+        new_volumes->items = calloc(c->n_resolved + 1, sizeof(char *));
+        new_mounts->items = calloc(c->n_resolved + 1, sizeof(char *));
+        if (!new_volumes->items || !new_mounts->items || !have_names || !have_paths)
+                return -ENOMEM;
         /* Resolved paths have unique names and mount points (config.c), so
          * only the pod's own arrays need searching. */
-        for (size_t i = 0; r >= 0 && i < c->n_resolved; i++) {
+        for (size_t i = 0; i < c->n_resolved; i++) {
                 const struct host_path *h = &c->resolved[i];
                 const cJSON *v = element_by_key(have_names, h->name, h->name_hash);
                 if (v) {
                         const char *hp =
                             get_string(cJSON_GetObjectItemCaseSensitive(v, "hostPath"), "path");
                         if (!hp || !streq(hp, h->path)) {
-                                raw_list_done(&new_volumes);
-                                raw_list_done(&new_mounts);
-                                return conflict(
-                                    p, reason,
-                                    strdup_printf("volume %s already exists with another source",
-                                                  h->name));
+                                *why = strdup_printf("volume %s already exists with another source",
+                                                     h->name);
+                                return -EEXIST;
                         }
                 } else
-                        new_volumes.items[new_volumes.n++] = h->volume_json;
+                        new_volumes->items[new_volumes->n++] = h->volume_json;
                 const cJSON *m =
                     element_by_key(have_paths, h->container_path, h->container_path_hash);
                 if (m) {
                         const char *mn = get_string(m, "name");
                         if (!mn || !streq(mn, h->name)) {
-                                raw_list_done(&new_volumes);
-                                raw_list_done(&new_mounts);
-                                return conflict(
-                                    p, reason,
-                                    strdup_printf("container %s already mounts %s at %s",
-                                                  c->target_container, mn ? mn : "a volume",
-                                                  h->container_path));
+                                *why = strdup_printf("container %s already mounts %s at %s",
+                                                     c->target_container, mn ? mn : "a volume",
+                                                     h->container_path);
+                                return -EEXIST;
                         }
                 } else
-                        new_mounts.items[new_mounts.n++] = h->mount_json;
+                        new_mounts->items[new_mounts->n++] = h->mount_json;
         }
-        bool changes = new_volumes.n > 0 || new_mounts.n > 0 || resource_plan_changes(&rp);
+        return 0;
+}
+
+/* In cdi mode the runtime mounts the libraries from the node's CDI spec,
+ * which the plugin's answer names: only the resource is ours. */
+static enum mutate_decision mutate_pod_cdi(const struct injector_config *c, const cJSON *pod,
+                                           const struct resource_plan *rp, int ci, struct patch *p,
+                                           char **reason)
+{
+        int r = resource_plan_emit(rp, c, ci, p);
+        if (r >= 0 && resource_plan_changes(rp)) {
+                struct ann_list al = {};
+                if (want_annotation(&al, pod, INJECTED_ANNOTATION, "cdi") == -ENOMEM)
+                        r = -ENOMEM; /* informational: a different value is fine */
+                if (r >= 0)
+                        r = emit_annotations(p, pod, &al);
+        }
+        return finish(p, r, reason);
+}
+
+static enum mutate_decision mutate_pod_hostpath(const struct injector_config *c, const cJSON *pod,
+                                                const cJSON *target, int ci,
+                                                const struct resource_plan *rp, struct patch *p,
+                                                char **reason)
+{
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+        const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+        const cJSON *volumes = cJSON_GetObjectItemCaseSensitive(spec, "volumes");
+        const cJSON *mounts = cJSON_GetObjectItemCaseSensitive(target, "volumeMounts");
+        if ((volumes && !cJSON_IsArray(volumes)) || (mounts && !cJSON_IsArray(mounts))) {
+                REASON("spec.volumes or volumeMounts is not an array");
+                return DECISION_INVALID;
+        }
+        _cleanup_(raw_list_done) struct raw_list new_volumes = {}, new_mounts = {};
+        _cleanup_free_ char *why = NULL;
+        int r = missing_paths(c, volumes, mounts, &new_volumes, &new_mounts, &why);
+        if (r == -EEXIST)
+                return conflict(p, reason, TAKE_PTR(why));
+        bool changes = new_volumes.n > 0 || new_mounts.n > 0 || resource_plan_changes(rp);
         /* A pod with none of ours gets the same patch as every other pod of
          * its shape: take it from the cache, or build it and keep it. */
         const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
         bool full =
             r >= 0 && new_volumes.n == c->n_resolved && new_mounts.n == c->n_resolved &&
-            resource_plan_full(&rp, c) && ci < CACHE_CONTAINERS && c->patch_cache &&
+            resource_plan_full(rp, c) && ci < CACHE_CONTAINERS && c->patch_cache &&
             !(cJSON_IsObject(ann) && cJSON_GetObjectItemCaseSensitive(ann, INJECTED_ANNOTATION));
         unsigned shape = (volumes ? 1u : 0u) | (mounts ? 2u : 0u) |
                          (cJSON_IsObject(ann) ? 4u : 0u) | (cJSON_IsObject(meta) ? 8u : 0u) |
-                         resource_plan_shape(&rp) << 4;
+                         resource_plan_shape(rp) << 4;
         if (full) {
                 const struct patch_cache_entry *e = atomic_load(&c->patch_cache->slot[ci][shape]);
                 if (e && p->count == 0) {
-                        raw_list_done(&new_volumes);
-                        raw_list_done(&new_mounts);
                         p->shared = e;
                         p->count = e->count;
                         return DECISION_PATCHED;
@@ -625,9 +637,7 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
                 r = emit_array(p, mp, mounts != NULL, &new_mounts);
         }
         if (r >= 0)
-                r = resource_plan_emit(&rp, c, ci, p);
-        raw_list_done(&new_volumes);
-        raw_list_done(&new_mounts);
+                r = resource_plan_emit(rp, c, ci, p);
         if (r >= 0 && changes) {
                 struct ann_list al = {};
                 if (want_annotation(&al, pod, INJECTED_ANNOTATION, "hostpath") == -ENOMEM)
@@ -638,6 +648,29 @@ enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *po
         if (r >= 0 && full)
                 cache_store(c->patch_cache, ci, shape, p);
         return finish(p, r, reason);
+}
+
+enum mutate_decision mutate_pod(const struct injector_config *c, const cJSON *pod,
+                                const char *namespace, struct patch *p, char **reason)
+{
+        const cJSON *target = NULL;
+        enum mutate_decision d;
+        int ci = 0;
+        if (!pod_selected(c, pod, namespace, &target, &ci, reason, &d))
+                return d;
+
+        struct resource_plan rp;
+        _cleanup_free_ char *why = NULL;
+        int r = resource_plan_make(c, target, &rp, &why);
+        if (r == -EEXIST)
+                return conflict(p, reason, TAKE_PTR(why));
+        if (r < 0) {
+                set_reason(reason, TAKE_PTR(why));
+                return r == -ENOMEM ? finish(p, r, reason) : DECISION_INVALID;
+        }
+        if (c->mode == MODE_CDI)
+                return mutate_pod_cdi(c, pod, &rp, ci, p, reason);
+        return mutate_pod_hostpath(c, pod, target, ci, &rp, p, reason);
 }
 
 /* Our entry in hooks.kubevirt.io/hookSidecars, read by virt-controller as

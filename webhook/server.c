@@ -23,6 +23,7 @@
 #include "webhook/admission_log.h"
 #include "webhook/conn_guard.h"
 #include "webhook/metrics.h"
+#include "webhook/program.h"
 #include "webhook/source_filter.h"
 #include "webhook/tls_store.h"
 #include "webhook/tls_transport.h"
@@ -256,96 +257,91 @@ static int answer_head(struct MHD_Connection *conn, struct server *srv, struct r
         return -1;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* The first call for a request: its state, and the answer now to a body we
+ * will refuse. */
+static enum MHD_Result begin_request(struct MHD_Connection *conn, struct server *srv,
+                                     const char *url, const char *method, void **con_cls)
 {
-        struct server *srv = cls;
-        const struct injector_config *c = srv->config;
-        struct request *rq = *con_cls;
+        struct request *rq = calloc(1, sizeof(*rq));
         int h;
-        (void)version;
+        if (!rq)
+                return MHD_NO;
+        rq->start = now_seconds();
+        rq->route = route_of(url);
+        *con_cls = rq;
+        atomic_fetch_add(&srv->inflight, 1);
 
-        if (!rq) {
-                rq = calloc(1, sizeof(*rq));
-                if (!rq)
-                        return MHD_NO;
-                rq->start = now_seconds();
-                rq->route = route_of(url);
-                *con_cls = rq;
-                atomic_fetch_add(&srv->inflight, 1);
-
-                /* A request with a body we will refuse is answered now, which
-                 * makes libmicrohttpd close the connection instead of reading
-                 * the body. Everything else is answered once the request is
-                 * complete: an answer queued earlier costs the keep-alive. */
-                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-                bool has_body = (cl && !streq(cl, "0")) ||
-                                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                            MHD_HTTP_HEADER_TRANSFER_ENCODING);
-                if (has_body && (h = answer_head(conn, srv, rq, method)) >= 0)
-                        return (enum MHD_Result)h;
-                return MHD_YES;
-        }
-        if (rq->answered)
-                return MHD_YES;
-
-        if (*upload_data_size > 0) {
-                /* Slow clients: the whole body must arrive in time, whatever
-                 * the pace of the individual chunks. */
-                if (now_seconds() - rq->start > c->limits.request_timeout_s) {
-                        log_warning("request body not received within %us; closing",
-                                    c->limits.request_timeout_s);
-                        return MHD_NO;
-                }
-                size_t n = *upload_data_size;
-                *upload_data_size = 0;
-                if (rq->too_large || rq->len + n > c->limits.max_body_bytes) {
-                        /* Chunked bodies have no Content-Length: stop keeping
-                         * data and answer 413 once the client is done, or
-                         * close when it goes on far past the limit. */
-                        rq->too_large = true;
-                        rq->len += n;
-                        free(rq->buf);
-                        conn_guard_buffer_give(srv->guard, track_of(conn), rq->cap);
-                        rq->buf = NULL;
-                        rq->cap = 0;
-                        return rq->len > 4ull * c->limits.max_body_bytes ? MHD_NO : MHD_YES;
-                }
-                if (rq->len + n > rq->cap) {
-                        size_t cap = rq->cap ? rq->cap : 16384;
-                        while (cap < rq->len + n)
-                                cap *= 2;
-                        /* Over the budget of all connections or of this
-                         * source, the connection is closed (counted and
-                         * logged by the guard); the API server's
-                         * failurePolicy decides. */
-                        struct conn_track *t = track_of(conn);
-                        if (conn_guard_buffer_take(srv->guard, t, cap - rq->cap) < 0)
-                                return MHD_NO;
-                        char *b = realloc(rq->buf, cap);
-                        if (!b) {
-                                conn_guard_buffer_give(srv->guard, t, cap - rq->cap);
-                                return MHD_NO;
-                        }
-                        rq->buf = b;
-                        rq->cap = cap;
-                }
-                memcpy(rq->buf + rq->len, upload_data, n);
-                rq->len += n;
-                return MHD_YES;
-        }
-
-        if ((h = answer_head(conn, srv, rq, method)) >= 0)
+        /* A request with a body we will refuse is answered now, which
+         * makes libmicrohttpd close the connection instead of reading
+         * the body. Everything else is answered once the request is
+         * complete: an answer queued earlier costs the keep-alive. */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        bool has_body =
+            (cl && !streq(cl, "0")) ||
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (has_body && (h = answer_head(conn, srv, rq, method)) >= 0)
                 return (enum MHD_Result)h;
-        if (rq->too_large)
-                return respond_error(conn, srv, rq, 413, "request body too large",
-                                     OUTCOME_TOO_LARGE, NULL);
+        return MHD_YES;
+}
+
+/* One chunk of the body into rq->buf, within the time and size limits and
+ * the guard's buffer budget. */
+static enum MHD_Result take_body(struct MHD_Connection *conn, struct server *srv,
+                                 struct request *rq, const char *data, size_t n)
+{
+        const struct injector_config *c = srv->config;
+        /* Slow clients: the whole body must arrive in time, whatever
+         * the pace of the individual chunks. */
+        if (now_seconds() - rq->start > c->limits.request_timeout_s) {
+                log_warning("request body not received within %us; closing",
+                            c->limits.request_timeout_s);
+                return MHD_NO;
+        }
+        if (rq->too_large || rq->len + n > c->limits.max_body_bytes) {
+                /* Chunked bodies have no Content-Length: stop keeping
+                 * data and answer 413 once the client is done, or
+                 * close when it goes on far past the limit. */
+                rq->too_large = true;
+                rq->len += n;
+                free(rq->buf);
+                conn_guard_buffer_give(srv->guard, track_of(conn), rq->cap);
+                rq->buf = NULL;
+                rq->cap = 0;
+                return rq->len > 4ull * c->limits.max_body_bytes ? MHD_NO : MHD_YES;
+        }
+        if (rq->len + n > rq->cap) {
+                size_t cap = rq->cap ? rq->cap : 16384;
+                while (cap < rq->len + n)
+                        cap *= 2;
+                /* Over the budget of all connections or of this
+                 * source, the connection is closed (counted and
+                 * logged by the guard); the API server's
+                 * failurePolicy decides. */
+                struct conn_track *t = track_of(conn);
+                if (conn_guard_buffer_take(srv->guard, t, cap - rq->cap) < 0)
+                        return MHD_NO;
+                char *b = realloc(rq->buf, cap);
+                if (!b) {
+                        conn_guard_buffer_give(srv->guard, t, cap - rq->cap);
+                        return MHD_NO;
+                }
+                rq->buf = b;
+                rq->cap = cap;
+        }
+        memcpy(rq->buf + rq->len, data, n);
+        rq->len += n;
+        return MHD_YES;
+}
+
+/* The whole body is in: the AdmissionReview's answer. */
+static enum MHD_Result answer_review(struct MHD_Connection *conn, struct server *srv,
+                                     struct request *rq)
+{
         struct admission_result res;
         const char *ae =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-        int r = admission_handle(c, rq->route == ROUTE_PODS ? ADMIT_PODS : ADMIT_VMIS,
+        int r = admission_handle(srv->config, rq->route == ROUTE_PODS ? ADMIT_PODS : ADMIT_VMIS,
                                  rq->buf ? rq->buf : "", rq->len,
                                  accepts_gzip(ae) ? ADMIT_ACCEPT_GZIP : 0, &res);
         double dt = now_seconds() - rq->start;
@@ -362,6 +358,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                           res.content_encoding, res.outcome, NULL);
         admission_result_done(&res);
         return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+        struct server *srv = cls;
+        struct request *rq = *con_cls;
+        int h;
+        (void)version;
+
+        if (!rq)
+                return begin_request(conn, srv, url, method, con_cls);
+        if (rq->answered)
+                return MHD_YES;
+        if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
+                *upload_data_size = 0;
+                return take_body(conn, srv, rq, upload_data, n);
+        }
+        if ((h = answer_head(conn, srv, rq, method)) >= 0)
+                return (enum MHD_Result)h;
+        if (rq->too_large)
+                return respond_error(conn, srv, rq, 413, "request body too large",
+                                     OUTCOME_TOO_LARGE, NULL);
+        return answer_review(conn, srv, rq);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -681,9 +703,7 @@ int server_run(const struct server_opts *o)
 
         /* Signals are taken by sigwait() below; worker threads inherit the
          * blocked mask so a signal never interrupts a request. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
+        program_stop_signals(&mask);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 

@@ -21,33 +21,14 @@
 #    back to what it was (unset);
 #  - the mesa-injector config: --library-profile none (the launcher has its
 #    own GL libraries).
-set -u
-cd "$(dirname "$0")/../.."
-root=$PWD
-[ -x build/vgpuenv ] || { echo "SKIP: build/vgpuenv not built (run make)"; exit 77; }
-[ -x build/mesa-injector ] || { echo "SKIP: build/mesa-injector not built (run make)"; exit 77; }
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: the Kubernetes harness needs root"; exit 77; }
-. tests/k8s/lib.sh
-T=$(mktemp -d /tmp/vgpuenv-launcher-wiring.XXXXXX)
-CTRL=
-trap 'rc=$?; [ -n "$CTRL" ] && kill "$CTRL" 2>/dev/null; k8s_down; rm -rf "$T"; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-k8s_up --no-node || exit $?
-cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-export PATH="$K8S_BIN:$root/tests/standins:$PATH" GOCLI_STANDIN_ADMIN_CONF=$KUBECONFIG_K8S
-export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
-export KUBEVIRTCI_RUNTIME=docker
-unset KUBEVIRTCI_TAG JOB_NAME KUBEVIRT_PROVIDER KUBEVIRT_PROVIDER_EXTRA_ARGS
-TAG=2608191116-eb0b470a
-. tests/standins/assert.sh
+. "$(dirname "$0")/../lib/kubevirtci_standin.sh"
 
 printf '{"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},"spec":{}}' >"$T/cr.json"
 k8s_kubevirt_cr "$T/cr.json"
 kc apply -f tests/k8s/fixtures/kubevirt-components.yaml >/dev/null
 /usr/bin/python3 tests/k8s/kubevirt_controllers_standin.py "$K8S_BIN/kubectl" "$KUBECONFIG_K8S" kubevirt \
 	>"$T/controllers.log" 2>&1 &
-CTRL=$!
+STANDIN_PIDS+=($!)
 
 cat >"$T/kv.yaml" <<YAML
 name: wiring-test

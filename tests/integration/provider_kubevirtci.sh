@@ -12,27 +12,8 @@
 # KubeVirt CR patch, the one-schedulable-node warning, the rollback when
 # gocli fails, and the refusals before anything runs: no KUBEVIRTCI_TAG in a
 # standalone checkout, an unknown provider, a node image without the device.
-. "$(dirname "$0")/../lib/common.sh"
-cd "$(dirname "$0")/../.."
-root=$PWD
-[ -x build/vgpuenv ] || skip "build/vgpuenv not built (run make)"
-[ -x build/mesa-injector ] || skip "build/mesa-injector not built (run make)"
-[ "$(id -u)" -eq 0 ] || skip "the Kubernetes harness needs root"
-. tests/k8s/lib.sh
-T=$(mktemp -d /tmp/vgpuenv-kvci.XXXXXX)
-trap 'rc=$?; k8s_down; [ -n "${KEEP_T:-}" ] || rm -rf "$T"; exit $rc' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-k8s_up --no-node || exit $?
-cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
-# kubectl is the harness's real one; gocli's admin.conf points at its API server.
-export PATH="$K8S_BIN:$root/tests/standins:$PATH" GOCLI_STANDIN_ADMIN_CONF=$KUBECONFIG_K8S
-export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
-export KUBEVIRTCI_RUNTIME=docker
-unset KUBEVIRTCI_TAG JOB_NAME KUBEVIRT_PROVIDER
-TAG=2608191116-eb0b470a
+. "$(dirname "$0")/../lib/kubevirtci_standin.sh"
 IMG=registry.example:5000/vgpuenv/k8s-1.36:$TAG
-. tests/standins/assert.sh
 
 cat >"$T/cr.json" <<'JSON'
 {"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},

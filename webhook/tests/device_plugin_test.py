@@ -3,7 +3,6 @@ playing the kubelet, stubs generated from our .proto at test time).
 Run by tests/integration/device_plugin_grpc.sh:
     device_plugin_test.py MESA_INJECTOR GEN_DIR WORK_DIR"""
 
-import atexit
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kubelet_peer as kp  # noqa: E402
+from checks import Checks  # noqa: E402
 
 MI, GEN, WORK = sys.argv[1:4]
 pb, pbg = kp.load_stubs(GEN)
@@ -21,36 +21,8 @@ ROOT = os.path.join(WORK, "root")  # stands in for the host's / (devicePlugin.de
 DRI = os.path.join(ROOT, "dev/dri")
 SOCKDIR = os.path.join(WORK, "device-plugins")
 SHARES = 4
-checks = 0
-procs = []
-
-
-@atexit.register
-def stop_leftovers():
-    """A failed check exits at once: no plugin may outlive the test."""
-    for p, _ in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def ok(what):
-    global checks
-    checks += 1
-    print("ok %d - %s" % (checks, what), flush=True)
-
-
-def fail(what):
-    print("FAIL: " + what, flush=True)
-    for p, log in procs:
-        print("--- plugin log (%s):" % log)
-        print(open(log).read()[-3000:])
-    sys.exit(1)
-
-
-def check(cond, what):
-    if not cond:
-        fail(what)
+T = Checks("plugin")
+ok, fail, check, procs = T.ok, T.fail, T.check, T.procs
 
 
 def node(name, present=True):
@@ -303,4 +275,4 @@ r = subprocess.run([MI, "device-plugin", "--config", os.path.join(WORK, "bad.yam
                    text=True, timeout=10)
 check(r.returncode == 2 and "bad.yaml:2:17:" in r.stderr and "nvidia.com" in r.stderr, r.stderr)
 ok("bad --device-glob, --socket-dir, option, and a nvidia.com/ resourceName (file:line:col): exit 2")
-print("PASS: %d checks" % checks)
+T.passed()

@@ -7,7 +7,6 @@ hook-sidecar-sockets emptyDir, mounted into sidecar N at
 Run by tests/integration/hook_sidecar_grpc.sh:
     hook_sidecar_test.py MESA_INJECTOR GEN_DIR WORK_DIR"""
 
-import atexit
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hook_launcher_peer as hp  # noqa: E402
+from checks import Checks  # noqa: E402
 
 MI, GEN, WORK = sys.argv[1:4]
 info, cb = hp.load_stubs(GEN)
@@ -26,35 +26,8 @@ HOOKS = os.path.join(WORK, "kubevirt-hooks")  # compute's /var/run/kubevirt-hook
 DOMAIN = open("webhook/tests/fixtures/domain-vgpu.xml", "rb").read()
 VMI = open("webhook/tests/fixtures/vmi-gpu.json", "rb").read()
 RN = "/dev/dri/renderD128"
-checks = 0
-procs = []
-
-
-@atexit.register
-def stop_leftovers():
-    for p, _ in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def ok(what):
-    global checks
-    checks += 1
-    print("ok %d - %s" % (checks, what), flush=True)
-
-
-def fail(what):
-    print("FAIL: " + what, flush=True)
-    for p, log in procs:
-        print("--- sidecar log (%s):" % log)
-        print(open(log).read()[-3000:])
-    sys.exit(1)
-
-
-def check(cond, what):
-    if not cond:
-        fail(what)
+T = Checks("sidecar")
+ok, fail, check, procs = T.ok, T.fail, T.check, T.procs
 
 
 def start(container, *args, env_name=True):
@@ -221,4 +194,4 @@ for args, rc, words in [(["--render-node", "dri/renderD128"], 2, "under /dev"),
     r = subprocess.run([MI, "hook-sidecar"] + args, capture_output=True, text=True, timeout=10)
     check(r.returncode == rc and words in r.stderr, "%s: rc %d %s" % (args, r.returncode, r.stderr))
 ok("bad --render-node, --socket, option, a missing socket directory: exit 2/1 with the reason")
-print("PASS: %d checks" % checks)
+T.passed()

@@ -125,6 +125,17 @@ if not eval("(" + sys.argv[2] + "\n)"):
 EOF
 }
 
+# pyedit IN OUT STATEMENTS: OUT is the JSON of IN after the Python
+# statements ran on it as p (a variant of a fixture).
+pyedit() {
+	$PY - "$1" "$3" >"$2" <<'EOF' || fail "cannot derive $2 from $1"
+import json, sys
+p = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+json.dump(p, sys.stdout)
+EOF
+}
+
 build_goclient() {
 	GOCLIENT=$BUILD/webhook-goclient
 	local go=/usr/lib/go-1.19/bin/go

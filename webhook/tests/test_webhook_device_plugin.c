@@ -124,7 +124,7 @@ static void test_device_ids(void **state)
 }
 
 /* Pack an AllocateRequest of containers, each a NULL-terminated ID list. */
-static struct dp_reply allocate(struct fixture *f, const char *const *const *containers, size_t n)
+static struct grpc_reply allocate(struct fixture *f, const char *const *const *containers, size_t n)
 {
         V1beta1__AllocateRequest q = V1BETA1__ALLOCATE_REQUEST__INIT;
         V1beta1__ContainerAllocateRequest c[4], *cp[4];
@@ -139,7 +139,7 @@ static struct dp_reply allocate(struct fixture *f, const char *const *const *con
         q.container_requests = cp;
         uint8_t buf[1024];
         size_t len = v1beta1__allocate_request__pack(&q, buf);
-        struct dp_reply r;
+        struct grpc_reply r;
         assert_int_equal(
             dp_rpc_unary(&(struct dp_rpc){&f->cfg, &f->inv}, DP_ALLOCATE, buf, len, &r), 0);
         return r;
@@ -153,7 +153,7 @@ static void test_allocate(void **state)
         const char *const a[] = {"renderD128-0", "renderD128-2", NULL};
         const char *const b[] = {"renderD129-1", "renderD128-1", NULL};
         const char *const *both[] = {a, b};
-        struct dp_reply r = allocate(f, both, 2);
+        struct grpc_reply r = allocate(f, both, 2);
         assert_int_equal(r.status, GRPC_STATUS_OK);
         V1beta1__AllocateResponse *resp = v1beta1__allocate_response__unpack(NULL, r.len, r.data);
         assert_non_null(resp);
@@ -166,7 +166,7 @@ static void test_allocate(void **state)
         assert_int_equal(c0->n_envs + c0->n_mounts + c0->n_annotations + c0->n_cdi_devices, 0);
         assert_int_equal(resp->container_responses[1]->n_devices, 2);
         v1beta1__allocate_response__free_unpacked(resp, NULL);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
 
         /* In cdi mode the node's CDI name comes along. */
         f->cfg.mode = MODE_CDI;
@@ -177,7 +177,7 @@ static void test_allocate(void **state)
         assert_string_equal(resp->container_responses[0]->cdi_devices[0]->name,
                             "vgpuenv.io/render=renderD128");
         v1beta1__allocate_response__free_unpacked(resp, NULL);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
         f->cfg.mode = MODE_HOSTPATH;
 
         /* Bad requests: the status and a message. */
@@ -187,25 +187,25 @@ static void test_allocate(void **state)
         r = allocate(f, u, 1);
         assert_int_equal(r.status, GRPC_STATUS_INVALID_ARGUMENT);
         assert_non_null(strstr(r.message, "renderD128-7"));
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
         r = allocate(f, e, 1);
         assert_int_equal(r.status, GRPC_STATUS_INVALID_ARGUMENT);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
         r = allocate(f, NULL, 0);
         assert_int_equal(r.status, GRPC_STATUS_INVALID_ARGUMENT);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
         node(f, "renderD129", false);
         assert_int_equal(dp_inventory_scan(&f->inv), 1);
         r = allocate(f, both, 2);
         assert_int_equal(r.status, GRPC_STATUS_FAILED_PRECONDITION);
         assert_non_null(strstr(r.message, "/dev/dri/renderD129"));
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
         static const uint8_t garbage[] = {0xff, 0xff, 0xff};
         assert_int_equal(dp_rpc_unary(&(struct dp_rpc){&f->cfg, &f->inv}, DP_ALLOCATE, garbage,
                                       sizeof(garbage), &r),
                          0);
         assert_int_equal(r.status, GRPC_STATUS_INVALID_ARGUMENT);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
 }
 
 static void test_preferred_and_list(void **state)
@@ -228,7 +228,7 @@ static void test_preferred_and_list(void **state)
         q.n_container_requests = 1;
         uint8_t buf[512];
         size_t len = v1beta1__preferred_allocation_request__pack(&q, buf);
-        struct dp_reply r;
+        struct grpc_reply r;
         assert_int_equal(
             dp_rpc_unary(&(struct dp_rpc){&f->cfg, &f->inv}, DP_GET_PREFERRED, buf, len, &r), 0);
         assert_int_equal(r.status, GRPC_STATUS_OK);
@@ -238,13 +238,13 @@ static void test_preferred_and_list(void **state)
         assert_string_equal(p->container_responses[0]->deviceids[0], "renderD128-1");
         assert_string_equal(p->container_responses[0]->deviceids[1], "renderD128-0");
         v1beta1__preferred_allocation_response__free_unpacked(p, NULL);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
         c.allocation_size = 5; /* more than available */
         len = v1beta1__preferred_allocation_request__pack(&q, buf);
         assert_int_equal(
             dp_rpc_unary(&(struct dp_rpc){&f->cfg, &f->inv}, DP_GET_PREFERRED, buf, len, &r), 0);
         assert_int_equal(r.status, GRPC_STATUS_INVALID_ARGUMENT);
-        dp_reply_done(&r);
+        grpc_reply_done(&r);
 
         uint8_t *list = NULL;
         assert_int_equal(dp_rpc_device_list(&f->inv, false, &list, &len), 0);
