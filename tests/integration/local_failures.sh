@@ -112,7 +112,7 @@ grep -q "appliance_launch: 1" "$cfg3" || fail "could not set deadlines.appliance
 rc=0
 PATH="$ROOT/tests/standins:$PATH" "$VGPUENV" up -c "$cfg3" >"$TMP/deadline.log" 2>&1 || rc=$?
 [ $rc = 1 ] || { cat "$TMP/deadline.log"; fail "appliance deadline: exit $rc, want 1"; }
-grep -q "step 'node-image' stopped after .*: a deadline passed waiting for the libguestfs appliance launch (deadlines.appliance_launch); its log: " "$TMP/deadline.log" ||
+grep -q "step 'node-image' stopped after .*: a deadline passed waiting for the libguestfs appliance launch (deadlines.appliance_launch), at most 1 s; its log: " "$TMP/deadline.log" ||
 	{ cat "$TMP/deadline.log"; fail "the deadline message does not name the step, the wait and the log"; }
 pid=$(sed -n 's/.*-up-\([0-9]*\)\.log$/\1/p' "$TMP/deadline.log" | head -n1)
 [ -z "$(appliance_qemu "$pid")" ] || fail "the appliance QEMU survived its deadline"
