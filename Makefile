@@ -38,6 +38,7 @@ COMMON_OBJS  := $(sort $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o))
 
 include provision/base/build.mk
 include provision/build.mk
+include provision/vgpu/build.mk
 include provision/probe/build.mk
 include images/build.mk
 include providers/build.mk
