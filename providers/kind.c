@@ -13,6 +13,7 @@
 #include "providers/kubevirtci.h"
 #include "providers/provider.h"
 #include "providers/rollback.h"
+#include "provision/vgpu/vgpu.h"
 
 #define KIND_RESOURCE "kind-cluster"
 
@@ -57,6 +58,10 @@ static int kind_up(struct run_ctx *ctx, struct state *st)
                                        c->kind.provider);
         if (!ctx->dry_run && !file_exists(c->kind.dir))
                 return log_error_errno(ENOENT, "kind.dir %s does not exist", c->kind.dir);
+        /* The fake vGPU goes into this host's kernel, which the Kind nodes
+         * share (provision/vgpu/; vgpu: region by default here). */
+        if ((r = vgpu_host_setup(ctx, st, config_vgpu_mode(c))) < 0)
+                return r;
         if (!ctx->dry_run) {
                 state_add_resource(st, KIND_RESOURCE, c->kind.provider);
                 if ((r = state_save(st)) < 0)
@@ -68,6 +73,7 @@ static int kind_up(struct run_ctx *ctx, struct state *st)
                 log_notice("rolling back: make cluster-down for the Kind cluster this run started");
                 bool was = rollback_begin(ctx);
                 (void)kind_make(ctx, st, "cluster-down");
+                (void)vgpu_host_teardown(ctx, st);
                 rollback_end(ctx, was);
         }
         return r;
@@ -77,9 +83,12 @@ static int kind_down(struct run_ctx *ctx, struct state *st)
 {
         if (!ctx->dry_run && !state_has_resource(st, KIND_RESOURCE, ctx->cfg->kind.provider)) {
                 log_notice("the state lists no Kind cluster: nothing to take down");
-                return 0;
+                return vgpu_host_teardown(ctx, st);
         }
-        return kind_make(ctx, st, "cluster-down");
+        int r = kind_make(ctx, st, "cluster-down");
+        if (r < 0)
+                return r;
+        return vgpu_host_teardown(ctx, st);
 }
 
 static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)

@@ -18,6 +18,7 @@
 #include "provision/node_setup.h"
 #include "provision/node_setup_internal.h"
 #include "provision/base/ssh.h"
+#include "provision/vgpu/vgpu.h"
 
 const char node_modules_load_text[] =
     "# Written by vgpuenv: the render node the vGPU display needs comes from virtio-gpu.\n"
@@ -604,6 +605,11 @@ int node_setup_one(struct run_ctx *ctx, const struct node_io *io, const char *na
                         goto fail;
                 if (ctx_cancelled(ctx))
                         goto cancelled;
+                /* The fake vGPU (provision/vgpu/): its own "vgpu" check. */
+                if ((r = vgpu_node_step(ctx, io, name, family, verdict)) < 0)
+                        goto fail;
+                if (ctx_cancelled(ctx))
+                        goto cancelled;
         }
         r = step_probe(ctx, io, name, verdict);
         if (r == -EIO)
@@ -743,6 +749,7 @@ static void plan_node(struct run_ctx *ctx, const char *node, bool setup)
                          NODE_UDEV_RULE_PATH);
                 ctx_plan(ctx, "node %s: write CDI spec %s (kind %s, device %s)", node,
                          VGPUENV_CDI_SPEC_PATH, VGPUENV_CDI_KIND, VGPUENV_CDI_DEVICE);
+                vgpu_node_plan(ctx, node);
         }
         ctx_plan(ctx, "node %s: upload %s/vgpuenv-probe to %s, run %s --json", node,
                  ctx->build_dir ? ctx->build_dir : "build", NODE_PROBE_PATH, NODE_PROBE_PATH);

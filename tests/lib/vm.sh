@@ -48,16 +48,19 @@ lock_subnet() {
 # write_config NAME SUBNET_THIRD_OCTET [extra yaml lines...]: sets CFG and
 # registers it for `down` on exit (so call it directly, not in $(...)).
 # Subnets in use by tests (keep them distinct so tests can run side by side):
-# 124 display chain, 131 node setup, 151-153 local provider, 161-162 bench.
+# 124 display chain, 131 node setup, 151-153 local provider, 161-162 bench,
+# 176 fake vGPU (175-180 are the vGPU work's).
+# NODE_MEMORY (MiB, default 1024) sizes the node; SSH_TIMEOUT (s, default 240)
+# is how long `up` waits for it.
 write_config() {
 	local name=$1 octet=$2 f=$TMP/$1.yaml
 	shift 2
 	lock_subnet "$octet"
 	{
 		echo "name: $name"
-		echo "nodes: {count: 1, cpus: 1, memory: 1024}"
+		echo "nodes: {count: 1, cpus: 1, memory: ${NODE_MEMORY:-1024}}"
 		echo "network: {subnet: 192.168.$octet.0/24}"
-		echo "ssh: {timeout: 240}"
+		echo "ssh: {timeout: ${SSH_TIMEOUT:-240}}"
 		for l in "$@"; do echo "$l"; done
 	} >"$f"
 	CONFIGS_TO_DOWN+=("$f")

@@ -201,6 +201,8 @@ static int setup(void **state)
         assert_int_equal(write_file_atomic(probe, "#!/bin/sh\necho probe\n", 21, 0755), 0);
         free(probe);
         config_init_defaults(&fx->cfg);
+        /* The vGPU step has its own test (tests/unit/test_vgpu.c). */
+        fx->cfg.vgpu = VGPU_NONE;
         fx->ctx.cfg = &fx->cfg;
         fx->ctx.build_dir = fx->dir;
         fx->io = (struct node_io){&fx->node, fake_run, fake_script, fake_upload_data, fake_upload};
@@ -381,8 +383,9 @@ static void test_debian_first_and_second_run(void **state)
         assert_non_null(strstr(fake_get(&fx->node, VGPUENV_CDI_SPEC_PATH),
                                "hostPath: /usr/lib/x86_64-linux-gnu/libEGL.so.1"));
         assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(v, "changed")) >= 6);
-        /* probe checks plus the render-node mode check */
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 3);
+        /* probe checks plus the render-node mode check and the vgpu row
+         * (SKIP: vgpu: none) */
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 4);
         cJSON_Delete(v);
 
         /* Second run: nothing to change. */
