@@ -64,6 +64,8 @@ has "$T/kind.plan" \
 	"run: [in $K] KUBEVIRT_PROVIDER=kind-1.30-vgpu KUBEVIRT_NUM_NODES=1 env -u VGPU_DISPLAY make cluster-up" \
 	"webhook: not deployed on kind" "kubectl --kubeconfig $K/_ci-configs/kind-1.30-vgpu/.kubeconfig patch kubevirt"
 grep -q "vgpuenv-probe" "$T/kind.plan" && fail "kind plan has node setup"
+# The fake vGPU goes into the host's kernel for Kind (region by default).
+has "$T/kind.plan" "host: build vgpuenv_t4.ko for this host's kernel (Kind nodes share it), load it with display=region"
 has "$T/kind.down" "env -u VGPU_DISPLAY make cluster-down"
 echo "ok: kind plan complete"
 

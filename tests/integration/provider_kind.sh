@@ -14,6 +14,9 @@ trap 'rm -rf "$T"' EXIT
 cp -r tests/fixtures/kubevirtci "$T/kubevirtci"
 export PATH="$root/tests/standins:$PATH"
 export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache
+# Never the fake vGPU into this machine's kernel, even when run on its own
+# (tests/run.sh sets it too).
+export VGPUENV_NO_HOST_KERNEL=1
 . tests/standins/assert.sh
 printf '{"spec":{"configuration":{"developerConfiguration":{"featureGates":["Sidecar"]}}}}\n' >"$T/cr.json"
 export KUBECTL_STANDIN_CR=$T/cr.json
@@ -46,6 +49,10 @@ grep -q "installing mesa" "$T/up.out" && fail "the provider saw VGPU_DISPLAY=tru
 echo "ok: kind create cluster without VGPU_DISPLAY (user had VGPU_DISPLAY=true), KUBEVIRT_NUM_NODES=2 from the environment"
 
 grep -q "node verdicts" "$T/up.out" && fail "node setup ran on kind"
+# The Kind host's vGPU (region by default) would go into this machine's
+# kernel: tests/run.sh forbids that, and up says so.
+grep -q "host: VGPUENV_NO_HOST_KERNEL=1: not loading vgpuenv_t4 into this machine's kernel (vgpu: region)" "$T/up.out" ||
+	fail "up did not reach the Kind host's vGPU step: $(grep -i vgpu "$T/up.out")"
 grep -q "mesa-injector is not deployed" "$T/up.out" || fail "webhook not skipped"
 for k in $(calls kubectl); do argv_of "$k" | grep -qx apply && fail "kubectl apply ran on kind"; done
 patch=""

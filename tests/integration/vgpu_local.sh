@@ -46,16 +46,13 @@ NODE_MEMORY=2048 SSH_TIMEOUT=600 write_config vgpu-local 176 \
 V=build/vgpuenv
 NODE=vgpu-local-node1
 on() { "$V" ssh -c "$CFG" "$NODE" -- "$@"; }
-# put LOCAL REMOTE [MODE]: a file onto the node (a shell script on the
-# remote shell's stdin; `vgpuenv ssh CMD` does not forward stdin).
+# put LOCAL REMOTE [MODE]: a file onto the node. `vgpuenv ssh CMD` does not
+# forward stdin, its shell does: the first line execs the decoder, which
+# reads the rest of the stream itself (the shell reads no further).
 put() {
 	{
-		echo 'set -e'
-		echo "mkdir -p \"\$(dirname '$2')\""
-		echo "base64 -d >'$2' <<'B64'"
-		base64 "$1"
-		echo 'B64'
-		echo "chmod ${3:-644} '$2'"
+		echo "mkdir -p \"\$(dirname '$2')\" && exec sh -c 'base64 -d | gunzip >\"\$0\" && chmod ${3:-644} \"\$0\"' '$2'"
+		gzip -c "$1" | base64
 	} | "$V" ssh -c "$CFG" "$NODE" >/dev/null || fail "cannot copy $1 to the node"
 }
 
@@ -200,12 +197,20 @@ put "$TMP/dom.xml" /root/vgpu-guest.xml
 on virsh -q -c qemu:///system define /root/vgpu-guest.xml >/dev/null || fail "define"
 on virsh -q -c qemu:///system start --paused vgpu-local-guest >"$TMP/start.out" 2>&1 ||
 	{ cat "$TMP/start.out"; fail "the domain on instance $uuid did not start"; }
-on virsh -q -c qemu:///system qemu-monitor-command --hmp vgpu-local-guest 'info pci' >"$TMP/infopci.out" ||
-	fail "info pci"
+# Behind its PCIe root port the device gets a bus number once the guest's
+# firmware has enumerated the bus: let it run that far.
+on virsh -q -c qemu:///system resume vgpu-local-guest >/dev/null || fail "resume"
+for _ in $(seq 60); do
+	on virsh -q -c qemu:///system qemu-monitor-command --hmp vgpu-local-guest 'info pci' >"$TMP/infopci.out" ||
+		fail "info pci"
+	grep -q "PCI device 10de:1eb8" "$TMP/infopci.out" && break
+	sleep 1
+done
+on virsh -q -c qemu:///system suspend vgpu-local-guest >/dev/null
 grep -q "PCI device 10de:1eb8" "$TMP/infopci.out" || { cat "$TMP/infopci.out"; fail "no 10de:1eb8 in the guest"; }
 grep -A1 "10de:1eb8" "$TMP/infopci.out" | grep -q "PCI subsystem 10de:12a2" || fail "subsystem is not 10de:12a2"
 step "domain on an instance"
-ok "the guest's PCI bus has $(grep -m1 -o 'Class [0-9]*: PCI device 10de:1eb8' "$TMP/infopci.out") (QEMU info pci)"
+ok "the guest's PCI bus has '$(grep -m1 "PCI device 10de:1eb8" "$TMP/infopci.out" | sed 's/^ *//')' (QEMU info pci)"
 
 # --- unloading with the instance in use: refused, nothing changed --------------
 "$V" vgpu unload -c "$CFG" >"$TMP/unload.out" 2>&1 && fail "unload succeeded with an instance in use"
@@ -256,13 +261,16 @@ in_node() {
 	on env -u VGPUENV_NO_HOST_KERNEL LD_LIBRARY_PATH=/opt/vgpuenv/lib VGPUENV_CACHE_DIR=/opt/vgpuenv/cache \
 		VGPUENV_STATE_DIR=/opt/vgpuenv/state "$@"
 }
-# A kernel without headers: not from a Debian package (dpkg-query knows
-# nothing of it here) and no /lib/modules/KVER/build.
-printf '#!/bin/sh\nexit 1\n' >"$TMP/nodpkg"
-put "$TMP/nodpkg" /opt/vgpuenv/nodpkg/dpkg-query 755
-in_node env PATH=/opt/vgpuenv/nodpkg:/usr/sbin:/usr/bin:/sbin:/bin \
-	/opt/vgpuenv/vgpuenv vgpu load --host -c /opt/vgpuenv/kind.yaml >"$TMP/nohdr.out" 2>&1 &&
-	fail "the load succeeded on a kernel without headers"
+# A kernel without headers: not from a Debian package (dpkg's database,
+# bind-mounted over with a copy that lacks the kernel's package, knows
+# nothing of it) and no /lib/modules/KVER/build.
+on sh -c "awk -v p=linux-image-$kver 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} \$2 != p' /var/lib/dpkg/status >/opt/vgpuenv/status &&
+	mount --bind /opt/vgpuenv/status /var/lib/dpkg/status" || fail "hiding the kernel's package"
+[ -z "$(on dpkg-query -W -f '${Version}' "linux-image-$kver" 2>/dev/null)" ] || fail "dpkg still knows the kernel's package"
+in_node /opt/vgpuenv/vgpuenv vgpu load --host -c /opt/vgpuenv/kind.yaml >"$TMP/nohdr.out" 2>&1
+rc=$?
+on umount /var/lib/dpkg/status || fail "umount"
+[ $rc -ne 0 ] || fail "the load succeeded on a kernel without headers: $(cat "$TMP/nohdr.out")"
 grep -q "cannot build vgpuenv_t4 for kernel $kver: the kernel is not from a Debian package this host can fetch; the node has no kernel headers (/lib/modules/KVER/build): for a RHEL-family node install kernel-devel-$kver, gcc and make (dnf install), or set vgpu: none" "$TMP/nohdr.out" ||
 	fail "no clear message for a kernel without headers: $(cat "$TMP/nohdr.out")"
 on test ! -d /sys/module/vgpuenv_t4 || fail "something was loaded anyway"
@@ -275,7 +283,7 @@ grep -q "vgpuenv_t4: cached /opt/vgpuenv/cache/vgpu/$kver/vgpuenv_t4.ko" "$TMP/k
 grep -Eq "^host +vgpu +ok +vgpuenv_t4, display region: 0000:" "$TMP/kind.out" || fail "no region row: $(cat "$TMP/kind.out")"
 [ "$(on cat /sys/module/vgpuenv_t4/parameters/display)" = region ] || fail "Kind's default is not region"
 # Without a pci-testdev (a real Kind host) the module gives a virtual parent.
-on sh -c 'sh /usr/local/lib/vgpuenv/vgpu-node.sh remove >/dev/null && modprobe vgpuenv_t4 virtual_parents=1' || fail "virtual parent"
+on sh -c 'sh /usr/local/lib/vgpuenv/vgpu-node.sh unload >/dev/null && modprobe vgpuenv_t4 virtual_parents=1' || fail "virtual parent"
 [ "$(on cat /sys/class/mdev_bus/nvidia/mdev_supported_types/nvidia-222/name)" = "GRID T4-1B" ] ||
 	fail "no virtual parent nvidia"
 on rmmod vgpuenv_t4 || fail "rmmod"
