@@ -66,7 +66,7 @@ $(BUILD)/vgpuenv: $(VGPUENV_OBJS) $(COMMON_OBJS)
 # Every Debian package the build, the tests and the runtime need.
 DEPS_BUILD := build-essential pkg-config libvirt-dev libguestfs-dev libssh-dev libyaml-dev \
 	libcjson-dev libmicrohttpd-dev libgnutls28-dev libxml2-dev libcmocka-dev libegl-dev libgbm-dev zlib1g-dev
-DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libguestfs-tools \
+DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libguestfs-tools kmod \
 	linux-image-amd64 mmdebstrap openssh-client dnsmasq-base iptables ca-certificates
 DEPS_TEST := openssh-server curl python3 python3-jsonpatch python3-yaml golang-1.19-go wrk nginx-light clang \
 	libclang-rt-14-dev valgrind gnutls-bin chromium xz-utils openssl busybox-static iproute2 procps \

@@ -172,6 +172,10 @@ ok "generic spec: $root unbound from $(basename "$driver") (parent gone) and bou
 # --- a domain on an instance: the guest's PCI device is 10de:1eb8 --------------
 uuid=$(cat /proc/sys/kernel/random/uuid)
 on sh -c "echo $uuid > /sys/class/mdev_bus/$pci/mdev_supported_types/nvidia-222/create" || fail "create"
+# An instance holds the module: a bare rmmod cannot take it from under
+# virt-handler either.
+on rmmod vgpuenv_t4 2>/dev/null && fail "rmmod went through with an instance"
+on test -e "/sys/bus/mdev/devices/$uuid" || fail "rmmod removed the instance"
 on sh -c 'systemctl start virtlogd.socket libvirtd.socket libvirtd.service >/dev/null 2>&1 || true
 	for i in $(seq 60); do virsh -q -c qemu:///system version >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1' ||
 	fail "libvirtd does not start on the node"

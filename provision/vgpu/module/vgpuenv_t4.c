@@ -1014,6 +1014,9 @@ static int vt4_probe(struct mdev_device *mdev)
 		return ret;
 	}
 	dev_set_drvdata(&mdev->dev, st);
+	/* While an instance exists the module stays: rmmod would remove it
+	 * from under virt-handler or a domain. */
+	__module_get(THIS_MODULE);
 	dev_info(&mdev->dev, "%s (nvidia-%s), display %s\n",
 		 vt4_types[t->index].pretty_name,
 		 vt4_types[t->index].sysfs_name,
@@ -1029,6 +1032,7 @@ static void vt4_remove(struct mdev_device *mdev)
 	vfio_unregister_group_dev(&st->vdev);
 	vfio_put_device(&st->vdev);
 	vt4_unreserve(t);
+	module_put(THIS_MODULE);
 }
 
 /*
