@@ -49,6 +49,39 @@ static bool sysfs_name_ok(const char *s)
         return !isempty(s) && !strchr(s, '/') && !streq(s, ".") && !streq(s, "..");
 }
 
+/* Which vGPU the options name, and the combinations that make no sense
+ * (EXIT_USAGE, said why). */
+static int settle_vgpu(struct display_opts *o, bool mbochs)
+{
+        if ((o->mdev_parent && !sysfs_name_ok(o->mdev_parent)) ||
+            (o->mdev_type && !sysfs_name_ok(o->mdev_type))) {
+                fprintf(stderr, "vgpuenv verify-display: --mdev-parent/--mdev-type take a name "
+                                "under /sys/class/mdev_bus, not a path\n");
+                return EXIT_USAGE;
+        }
+        if (o->mbochs_ko)
+                mbochs = true;
+        if (mbochs && o->mdev_parent) {
+                fprintf(stderr, "vgpuenv verify-display: --mbochs and --mdev-parent exclude "
+                                "each other\n");
+                return EXIT_USAGE;
+        }
+        if (o->mdev_type && mbochs) {
+                fprintf(stderr, "vgpuenv verify-display: --mdev-type does not go with --mbochs "
+                                "(mbochs picks its own type)\n");
+                return EXIT_USAGE;
+        }
+        o->vgpu = mbochs           ? DISPLAY_VGPU_MBOCHS
+                  : o->mdev_parent ? DISPLAY_VGPU_PARENT
+                                   : DISPLAY_VGPU_FAKE_T4;
+        if (o->region && o->vgpu != DISPLAY_VGPU_FAKE_T4) {
+                fprintf(stderr, "vgpuenv verify-display: --display region is the fake T4's "
+                                "(not with --mbochs or --mdev-parent)\n");
+                return EXIT_USAGE;
+        }
+        return EXIT_OK;
+}
+
 int cmd_verify_display(int argc, char **argv)
 {
         enum { OPT_PARENT = 256, OPT_TYPE, OPT_KO, OPT_ARTIFACTS, OPT_DISPLAY, OPT_MBOCHS };
@@ -112,32 +145,8 @@ int cmd_verify_display(int argc, char **argv)
                         argv[optind]);
                 return EXIT_USAGE;
         }
-        if ((o.mdev_parent && !sysfs_name_ok(o.mdev_parent)) ||
-            (o.mdev_type && !sysfs_name_ok(o.mdev_type))) {
-                fprintf(stderr, "vgpuenv verify-display: --mdev-parent/--mdev-type take a name "
-                                "under /sys/class/mdev_bus, not a path\n");
-                return EXIT_USAGE;
-        }
-        if (o.mbochs_ko)
-                mbochs = true;
-        if (mbochs && o.mdev_parent) {
-                fprintf(stderr, "vgpuenv verify-display: --mbochs and --mdev-parent exclude "
-                                "each other\n");
-                return EXIT_USAGE;
-        }
-        if (o.mdev_type && mbochs) {
-                fprintf(stderr, "vgpuenv verify-display: --mdev-type does not go with --mbochs "
-                                "(mbochs picks its own type)\n");
-                return EXIT_USAGE;
-        }
-        o.vgpu = mbochs          ? DISPLAY_VGPU_MBOCHS
-                 : o.mdev_parent ? DISPLAY_VGPU_PARENT
-                                 : DISPLAY_VGPU_FAKE_T4;
-        if (o.region && o.vgpu != DISPLAY_VGPU_FAKE_T4) {
-                fprintf(stderr, "vgpuenv verify-display: --display region is the fake T4's "
-                                "(not with --mbochs or --mdev-parent)\n");
-                return EXIT_USAGE;
-        }
+        if ((r = settle_vgpu(&o, mbochs)) != EXIT_OK)
+                return r;
 
         r = cli_session_open(&s, config);
         if (r != EXIT_OK) {

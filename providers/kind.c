@@ -4,8 +4,10 @@
  * DMABUF fake vGPU fails there with "opengl not available" while a region one
  * works. VGPU_DISPLAY is removed from the environment (`env -u`, visible in
  * the dry-run plan): only the branch of kubevirt PR 16712 reads it, and there
- * Kind's display stays off. The e2e matrix compares Kind and VM providers on
- * the same MediatedDevices focus. */
+ * Kind's display stays off. The fake vGPU goes into this host's kernel, which
+ * the Kind nodes share: a step of the plan before the cluster (host-vgpu,
+ * provision/vgpu/vgpu_host.c). The e2e matrix compares Kind and VM providers
+ * on the same MediatedDevices focus. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -159,7 +159,8 @@ int vgpu_host_load(const struct cancel *cancel, struct state *st, enum vgpu_mode
         cJSON_Delete(verdict);
         /* Recorded only when this run loaded it, so down and the undo leave
          * a module someone else loaded alone. */
-        if (r >= 0 && !was_loaded && st && (r = state_add_resource(st, HOST_RESOURCE, VGPU_MODULE)) < 0)
+        if (r >= 0 && !was_loaded && st &&
+            (r = state_add_resource(st, HOST_RESOURCE, VGPU_MODULE)) < 0)
                 return log_error_errno(r, "saving the state file: %m");
         if (r == -EIO)
                 return log_error_errno(r, "host: the fake vGPU is not ready (see the vgpu row)");
@@ -219,8 +220,7 @@ int vgpu_host_plan_up(struct plan *p, struct run_ctx *ctx)
         step_progress(s, "fake NVIDIA T4 vGPU %s on this host, display %s", VGPU_MODULE,
                       vgpu_names[mode]);
         step_deadline(s, vgpu_node_deadline(ctx->cfg));
-        step_undo(s, undo_host_load, "unload and uninstall %s, if this run loaded it",
-                  VGPU_MODULE);
+        step_undo(s, undo_host_load, "unload and uninstall %s, if this run loaded it", VGPU_MODULE);
         step_detail(s,
                     "build %s.ko for this host's kernel (Kind nodes share it), load it with "
                     "display=%s (virtual parent when no pci-testdev), check types %s and %s: "
@@ -239,8 +239,7 @@ int vgpu_host_plan_down(struct plan *p, struct run_ctx *ctx, const struct state 
         if (!state_has_resource(st, HOST_RESOURCE, VGPU_MODULE))
                 return 0;
         s = plan_add(p, "host-vgpu-remove", run_host_remove, NULL);
-        step_acts_on(s, "this host's kernel: module %s (this cluster's up loaded it)",
-                     VGPU_MODULE);
+        step_acts_on(s, "this host's kernel: module %s (this cluster's up loaded it)", VGPU_MODULE);
         step_progress(s, "unloading and uninstalling %s", VGPU_MODULE);
         step_deadline(s, ctx->cfg->deadlines.node_command);
         step_undo(s, NULL, "nothing: an unloaded module stays out");
