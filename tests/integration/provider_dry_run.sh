@@ -79,10 +79,21 @@ hasnt "$T/kind.plan" "probe" || fail "kind plan has node setup"
 hasnt "$T/kind.plan" "mesa-injector" || fail "kind plan deploys the webhook"
 # The fake vGPU goes into the host's kernel, which Kind's nodes share
 # (region by default), before the cluster; down takes out only what up loaded.
-want "$T/kind.plan" "host-vgpu" \
+want "$T/kind.plan" "  1. host-vgpu" "  2. kind-record" \
 	"build vgpuenv_t4.ko for this host's kernel (Kind nodes share it), load it with display=region" \
 	"undo:     unload and uninstall vgpuenv_t4, if this run loaded it"
-ok "kind plan complete: no node setup, no webhook, the host's fake vGPU"
+hasnt "$T/kind.down" "host-vgpu-remove" || fail "kind's down plan removes a module no up loaded"
+# A state whose up made the cluster and loaded the module: down takes the
+# cluster down, then the module (the state file is this test's, removed).
+mkdir -p "$T/state/vgpu-kind"
+printf '{"cluster":"vgpu-kind","provider":"kind","resources":[%s,%s],"nodes":[]}\n' \
+	'{"kind":"kind-cluster","name":"kind-1.35-vgpu","run":"r1"}' \
+	'{"kind":"host-kernel-module","name":"vgpuenv_t4","run":"r1"}' >"$T/state/vgpu-kind/state.json"
+build/vgpuenv down --dry-run -c configs/kind.yaml >"$T/kind.down2" 2>&1 || { cat "$T/kind.down2"; fail "down --dry-run with a loaded module"; }
+want "$T/kind.down2" "3 steps" "  1. kind-down" "  2. kind-forget" "  3. host-vgpu-remove" \
+	"sh /usr/local/lib/vgpuenv/vgpu-node.sh remove"
+rm -rf "$T/state"
+ok "kind plan complete: no node setup, no webhook, the host's fake vGPU first; down removes it last"
 
 # the environment overrides reach the plan
 KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.36 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||
