@@ -748,13 +748,18 @@ static int check_display(struct run *R)
         return 0;
 }
 
+/* Runs after a Ctrl-C too: the node must be left clean, so it has a token
+ * of its own that only its deadline or a second Ctrl-C fires. */
 static void cleanup_node(struct run *R)
 {
         _cleanup_free_ char *out = NULL;
         char *argv[] = {"rm", "-rf", NODE_DIR, NULL};
         _cleanup_proc_result_ struct proc_result res = {0};
+        struct cancel after;
         int r;
 
+        cancel_init_after_interrupt(&after, &R->ctx->cancel, 120, "cleaning up the node");
+        ssh_node_set_cancel(R->n, &after);
         r = node_verb(R->n, &out, "cleanup", DOMAIN_NAME, "--mdev",
                       R->rep->mdev_uuid ? R->rep->mdev_uuid : "none", "--final", NULL);
         if (r != 0)
@@ -764,6 +769,7 @@ static void cleanup_node(struct run *R)
                 log_info("node cleaned up: %s", out);
         if (ssh_node_run(R->n, argv, &res) < 0 || res.exit_code != 0)
                 log_warning("could not remove %s on the node", NODE_DIR);
+        ssh_node_set_cancel(R->n, &R->ctx->cancel);
 }
 
 /* The rows of this run's table, in order; all are listed up front so a run
