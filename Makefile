@@ -38,6 +38,7 @@ COMMON_OBJS  := $(sort $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o))
 
 include provision/base/build.mk
 include provision/build.mk
+include provision/vgpu/build.mk
 include provision/probe/build.mk
 include images/build.mk
 include providers/build.mk
@@ -67,7 +68,7 @@ $(BUILD)/vgpuenv: $(VGPUENV_OBJS) $(COMMON_OBJS)
 DEPS_BUILD := build-essential pkg-config libvirt-dev libguestfs-dev libssh-dev libyaml-dev \
 	libcjson-dev libmicrohttpd-dev libgnutls28-dev libxml2-dev libcmocka-dev libegl-dev libgbm-dev zlib1g-dev \
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libguestfs-tools \
+DEPS_RUN := libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils libguestfs-tools kmod \
 	linux-image-amd64 mmdebstrap openssh-client dnsmasq-base iptables ca-certificates
 DEPS_TEST := openssh-server curl python3 python3-jsonpatch python3-yaml golang-1.19-go wrk nginx-light clang \
 	libclang-rt-14-dev valgrind gnutls-bin chromium xz-utils openssl busybox-static iproute2 procps \

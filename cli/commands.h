@@ -25,6 +25,7 @@ int cmd_image(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_e2e(int argc, char **argv);
 int cmd_verify_display(int argc, char **argv);
+int cmd_vgpu(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 
 /* Exit codes. */

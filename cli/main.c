@@ -17,6 +17,7 @@ static const struct cli_command commands[] = {
     {"doctor", "check the host and the nodes", cmd_doctor},
     {"e2e", "run KubeVirt's MediatedDevices tests and report", cmd_e2e},
     {"verify-display", "prove the vGPU display chain on a node", cmd_verify_display},
+    {"vgpu", "the fake NVIDIA T4 vGPU on a node or on this host", cmd_vgpu},
     {"config", "validate a config or print the reference", cmd_config},
 };
 

@@ -4,8 +4,10 @@
  * DMABUF fake vGPU fails there with "opengl not available" while a region one
  * works. VGPU_DISPLAY is removed from the environment (`env -u`, visible in
  * the dry-run plan): only the branch of kubevirt PR 16712 reads it, and there
- * Kind's display stays off. The e2e matrix compares Kind and VM providers on
- * the same MediatedDevices focus. */
+ * Kind's display stays off. The fake vGPU goes into this host's kernel, which
+ * the Kind nodes share: a step of the plan before the cluster (host-vgpu,
+ * provision/vgpu/vgpu_host.c). The e2e matrix compares Kind and VM providers
+ * on the same MediatedDevices focus. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "providers/kubevirtci_cluster.h"
 #include "providers/provider.h"
 #include "provision/base/plan.h"
+#include "provision/vgpu/vgpu.h"
 
 static int kind_env(struct run_ctx *ctx, char ***ret)
 {
@@ -49,6 +52,11 @@ static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
                 return r;
         if (!(k = kubevirtci_cluster_new(p, ctx, env, no_display)))
                 return -ENOMEM;
+        /* The fake vGPU goes into this host's kernel, which the Kind nodes
+         * share (provision/vgpu/; vgpu: region by default here), before the
+         * cluster: its undo runs after make cluster-down. */
+        if ((r = vgpu_host_plan_up(p, ctx)) < 0)
+                return r;
         s = plan_add(p, "kind-record", kubevirtci_cluster_record, k);
         step_acts_on(s, "the state of cluster %s", c->name);
         step_progress(s, "recording Kind cluster %s before it is made", c->kind.provider);
@@ -68,7 +76,10 @@ static int kind_plan_down(struct plan *p, struct run_ctx *ctx, const struct stat
         char **env = NULL;
         int r = kind_env(ctx, &env);
 
-        return r < 0 ? r : kubevirtci_cluster_plan_down(p, ctx, st, env, no_display);
+        if (r >= 0)
+                r = kubevirtci_cluster_plan_down(p, ctx, st, env, no_display);
+        /* Then the host's fake vGPU, when this cluster's up loaded it. */
+        return r < 0 ? r : vgpu_host_plan_down(p, ctx, st);
 }
 
 static int kind_status(struct run_ctx *ctx, struct state *st, cJSON *out)

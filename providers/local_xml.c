@@ -178,8 +178,32 @@ static char *video_and_graphics(const struct config *c, const struct local_node_
         }
 }
 
+/* The PCI function the fake vGPU's driver binds to (provision/vgpu/): QEMU's
+ * pci-testdev, which no in-tree driver claims, alone behind a PCIe root port
+ * so that it is function 00.0 of its bus, as KubeVirt's generic-mdev spec
+ * assumes of a parent (it unbinds the parent's dd.f replaced by 00.0).
+ * libvirt has no element for either device, so they are QEMU arguments; the
+ * root port sits at slot 0x1c of pcie.0, away from libvirt's own ports
+ * (slot 2 on, chassis from 1) and the ICH9 functions (0x1d-0x1f). */
+static const char vgpu_parent_args[] =
+    "  <qemu:commandline>\n"
+    "    <qemu:arg value='-device'/>\n"
+    "    <qemu:arg value='pcie-root-port,id=" LOCAL_VGPU_PORT_ID ",bus=pcie.0,addr=0x1c.0x0,"
+    "chassis=28,port=0x1c'/>\n"
+    "    <qemu:arg value='-device'/>\n"
+    "    <qemu:arg value='pci-testdev,id=" LOCAL_VGPU_PARENT_ID ",bus=" LOCAL_VGPU_PORT_ID
+    ",addr=0x0'/>\n"
+    "  </qemu:commandline>\n";
+
+static bool wants_vgpu_parent(const struct config *c)
+{
+        enum vgpu_mode m = config_vgpu_mode(c);
+        return m == VGPU_DMABUF || m == VGPU_REGION;
+}
+
 char *local_domain_xml(const struct config *c, const struct local_node_spec *n)
 {
+        bool parent = wants_vgpu_parent(c);
         _cleanup_free_ char *os = NULL, *video = video_and_graphics(c, n);
         _cleanup_free_ char *log = esc(n->console_log), *pool = esc(n->pool), *vol = esc(n->volume);
 
@@ -206,7 +230,7 @@ char *local_domain_xml(const struct config *c, const struct local_node_spec *n)
         if (!os)
                 return NULL;
         return strdup_printf(
-            "<domain type='%s'>\n"
+            "<domain type='%s'%s>\n"
             "  <name>%s</name>\n"
             "  <title>vgpuenv node %s</title>\n"
             "  <metadata>\n"
@@ -240,9 +264,11 @@ char *local_domain_xml(const struct config *c, const struct local_node_spec *n)
             "    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n"
             "    <memballoon model='none'/>\n"
             "  </devices>\n"
+            "%s"
             "</domain>\n",
-            n->domain_type, n->domain, n->name, c->name, n->name, n->run_id, c->nodes.memory,
-            c->nodes.cpus, os, pool, vol, c->name, n->mac, log, video);
+            n->domain_type, parent ? " xmlns:qemu='" LOCAL_QEMU_XMLNS "'" : "", n->domain, n->name,
+            c->name, n->name, n->run_id, c->nodes.memory, c->nodes.cpus, os, pool, vol, c->name,
+            n->mac, log, video, parent ? vgpu_parent_args : "");
 }
 
 static char *xpath_string(const char *xml, const char *expr, bool ns)

@@ -11,6 +11,11 @@
 
 #define VGPUENV_XMLNS "https://vgpuenv.io/xmlns/libvirt/1"
 #define OWNER_TXT_NAME "vgpuenv-owner"
+#define LOCAL_QEMU_XMLNS "http://libvirt.org/schemas/domain/qemu/1.0"
+/* QEMU ids of the fake vGPU's PCI parent and its root port (with vgpu:
+ * dmabuf or region). */
+#define LOCAL_VGPU_PORT_ID "vgpuenv-rp"
+#define LOCAL_VGPU_PARENT_ID "vgpuenv-t4"
 
 struct local_node_spec {
         const char *name;   /* NAME-node1: hostname */

@@ -17,6 +17,7 @@
 #include "provision/base/cdi_contract.h"
 #include "provision/node_setup.h"
 #include "provision/node_setup_internal.h"
+#include "provision/vgpu/vgpu.h"
 
 /* The mesa files on the node and everything they load (ldd of the
  * libraries and of the DRI megadriver), so the CDI spec mounts the same
@@ -492,6 +493,9 @@ const struct node_step_def node_step_defs[] = {
     {"render-node", "render node mode 0666 for uid 107 (" NODE_UDEV_RULE_PATH ", udevadm)",
      node_step_udev, true},
     {"cdi", "CDI spec " VGPUENV_CDI_SPEC_PATH " with the mesa files", node_step_cdi, true},
+    /* The fake vGPU (provision/vgpu/): its own "vgpu" row in the verdict. */
+    {"vgpu", "fake NVIDIA T4 vGPU " VGPU_MODULE ": built for the node's kernel, loaded, checked",
+     vgpu_node_step, true, vgpu_node_detail, vgpu_node_deadline},
     {"probe", "render-node probe: upload " NODE_PROBE_PATH ", run it --json", node_step_probe,
      false},
     {},

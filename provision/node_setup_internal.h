@@ -22,6 +22,9 @@ struct node_io {
         int (*run_script)(void *u, const char *script, struct proc_result *ret);
         int (*upload_data)(void *u, const void *data, size_t size, const char *remote, mode_t mode);
         int (*upload)(void *u, const char *local, const char *remote, mode_t mode);
+        /* The token the step runs under, for work a step does on this host
+         * on the node's behalf (a module build); NULL: none. */
+        const struct cancel *cancel;
 };
 
 #define NODE_PROBE_PATH "/usr/local/bin/vgpuenv-probe"
@@ -55,6 +58,11 @@ struct node_step_def {
         const char *progress; /* its progress line */
         node_step_fn run;
         bool setup_only; /* false: also for `vgpuenv probe` (the probe itself) */
+        /* What --dry-run shows under the step (the commands), or NULL for
+         * none: a heap string. */
+        char *(*detail)(const struct config *c);
+        /* Its deadline in seconds; NULL: deadlines.node_command. */
+        double (*deadline)(const struct config *c);
 };
 /* In order; NULL-terminated. */
 extern const struct node_step_def node_step_defs[];

@@ -165,6 +165,7 @@ static int run_node_step(struct step_run *sr, void *data)
         ssh_node_set_cancel(s->ssh, &sr->cancel);
         step_waiting(sr, "%s on %s", j->def->name, s->name);
         struct node_io io = session_io(s);
+        io.cancel = &sr->cancel;
         r = j->def->run(s->ctx, &io, s->name, s->family, s->verdict);
         if (r < 0)
                 node_verdict_error(s->verdict, r);
@@ -250,10 +251,17 @@ static int plan_one_node(struct plan *p, struct run_ctx *ctx, struct node_verdic
                 step_lane(st, lane, name);
                 step_acts_on(st, "node %s", name);
                 step_progress(st, "%s", d->progress);
-                step_deadline(st, ctx->cfg->deadlines.node_command);
+                step_deadline(st, d->deadline ? d->deadline(ctx->cfg)
+                                              : ctx->cfg->deadlines.node_command);
                 step_undo(st, NULL,
                           "nothing: node setup converges, and the node's own undo "
                           "removes the node");
+                if (d->detail) {
+                        _cleanup_free_ char *text = d->detail(ctx->cfg);
+                        if (!text)
+                                return log_error_errno(ENOMEM, "out of memory");
+                        step_detail(st, "%s", text);
+                }
                 if (skip)
                         step_skip(st, skip);
         }

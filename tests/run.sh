@@ -7,6 +7,10 @@
 # hang must not eat CI's whole budget.
 set -u
 limit=${TEST_TIMEOUT:-1800}
+# No test loads a kernel module into this machine's own kernel (the Kind
+# provider's host vGPU, provision/vgpu/): a module bug must not take the
+# test machine down. Tests load modules inside VM nodes only.
+export VGPUENV_NO_HOST_KERNEL=1
 passed=0 failed=0 skipped=0
 failed_names=()
 logdir=${TEST_LOG_DIR:-build/test-logs}

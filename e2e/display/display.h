@@ -63,6 +63,11 @@ char *start_error_line(const char *out);
 int ppm_parse_header(const char *buf, size_t size, unsigned *ret_w, unsigned *ret_h,
                      size_t *ret_data_off);
 
+/* How many of the sample points of a PPM screendump show the fake vGPU's
+ * test pattern (within 3 per channel), of *ret_points. -EBADMSG when buf is
+ * not a PPM image. */
+int vgpu_pattern_match(const char *buf, size_t size, unsigned *ret_hits, unsigned *ret_points);
+
 /* ---- results.c ----------------------------------------------------------- */
 
 struct display_check {
@@ -74,6 +79,7 @@ struct display_check {
         double seconds;
         bool ok;
         bool ran; /* false: skipped because an earlier step failed */
+        bool na;  /* cannot be observed on this node: observed says why */
 };
 
 struct display_report {
@@ -82,6 +88,7 @@ struct display_report {
         char *mdev_parent;
         char *mdev_type;
         char *mdev_uuid;
+        char *mdev_display; /* the fake vGPU's display mode, NULL for others */
         struct display_check *checks;
         size_t n_checks;
         cJSON *steps; /* { "step": seconds } for the setup steps */
@@ -91,6 +98,10 @@ struct display_check *report_add(struct display_report *r, const char *id, const
                                  const char *expected, const char *meaning);
 void report_set_observed(struct display_check *c, bool ok, double seconds, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The check cannot be made on this node (not a failure of the chain, and
+ * not passed either): observed says why, in the table as N/A. */
+void report_set_na(struct display_check *c, double seconds, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void report_step(struct display_report *r, const char *step, double seconds);
 bool report_ok(const struct display_report *r);
 void report_print_table(const struct display_report *r, FILE *out);
@@ -99,12 +110,20 @@ void report_done(struct display_report *r);
 
 /* ---- verify.c ------------------------------------------------------------ */
 
+enum display_vgpu {
+        DISPLAY_VGPU_FAKE_T4, /* our fake NVIDIA T4 (provision/vgpu/), the default */
+        DISPLAY_VGPU_MBOCHS,  /* the kernel's mbochs sample, built and loaded */
+        DISPLAY_VGPU_PARENT,  /* an existing parent (mdev_parent) */
+};
+
 struct display_opts {
         const char *node;        /* NULL: the cluster's first node */
-        const char *mdev_parent; /* NULL: build and load mbochs, parent "mbochs" */
-        const char *mdev_type;   /* NULL: the parent's first type with room */
+        enum display_vgpu vgpu;  /* which vGPU */
+        bool region;             /* fake T4: its region display (else DMABUF) */
+        const char *mdev_parent; /* DISPLAY_VGPU_PARENT: the parent's name */
+        const char *mdev_type;   /* NULL: nvidia-222 (fake T4), else the first with room */
         const char *mbochs_ko;   /* prebuilt module instead of building one */
-        const char *artifacts;   /* where the screendump is saved */
+        const char *artifacts;   /* where the screendumps are saved */
 };
 
 /* Run every check on the node; the report is filled as far as it got. The

@@ -221,6 +221,9 @@ mdev-create)
 	echo "type-name=$(cat "$base/$type/name" 2>/dev/null | tr ' ' '_')"
 	echo "device-api=$(cat "$base/$type/device_api" 2>/dev/null)"
 	echo "vfio-group=/dev/vfio/$group"
+	# The fake vGPU says which display this instance has.
+	[ -f "/sys/bus/mdev/devices/$uuid/vgpuenv/display" ] &&
+		echo "vgpu-display=$(cat "/sys/bus/mdev/devices/$uuid/vgpuenv/display")"
 	[ -e "/dev/vfio/$group" ] || die "/dev/vfio/$group is missing for mdev $uuid"
 	;;
 hook)
@@ -248,14 +251,47 @@ start-without-render-node)
 	hide_render_node
 	start_domain "$1" "$2"
 	;;
+start-without-gl)
+	# No GL at all: mesa's libraries unloadable and no render node, as in a
+	# Kind container. QEMU keeps running after both come back.
+	trap 'restore_mesa; restore_render_node' EXIT
+	trap 'exit 1' INT TERM HUP
+	hide_mesa
+	hide_render_node
+	start_domain "$1" "$2"
+	;;
+vgpu-display)
+	# vgpu-display MODE: the display new instances of the fake vGPU get, for
+	# this run; cleanup puts the previous one back.
+	p=/sys/module/vgpuenv_t4/parameters/display
+	[ -e "$p" ] || die "vgpuenv_t4 is not loaded"
+	[ -f "$DIR/vgpu-display" ] || cat "$p" >"$DIR/vgpu-display"
+	echo "$1" >"$p" || die "vgpuenv_t4 refused display mode '$1'"
+	echo "previous-display=$(cat "$DIR/vgpu-display")"
+	;;
+plane-read)
+	# plane-read UUID: the instance's plane read as QEMU gets it, into
+	# $DIR/plane.ppm (build/vgpuenv-plane-read, uploaded next to this).
+	"$DIR/plane-read" "$1" "$DIR/plane.ppm"
+	;;
+vgpu-loaded)
+	# This run loaded the fake vGPU: the final cleanup removes it again.
+	: >"$DIR/loaded-vgpu"
+	;;
 display)
-	# The vGPU's own console, addressed by the hostdev's alias, through QMP
-	# (what `virsh screenshot` uses, but not limited to screen 0, which is
-	# KubeVirt's VGA). Paused, nothing ran in the guest yet: QEMU shows its
-	# placeholder. Running, the console must follow the guest: wait until
-	# it shows the guest's output (the firmware sets up ramfb and writes to
-	# it), up to 60 s on a loaded TCG host.
-	name=$1 alias=$2 file=/var/lib/libvirt/qemu/vgpuenv-display-$1
+	# display DOMAIN ALIAS [SCANOUT]: the vGPU's own console, addressed by
+	# the hostdev's alias, through QMP (what `virsh screenshot` uses, but not
+	# limited to screen 0, which is KubeVirt's VGA). Paused, nothing ran in
+	# the guest yet: QEMU shows its placeholder. Running, the console must
+	# follow the guest: wait until it shows the guest's output (the firmware
+	# sets up ramfb and writes to it), up to 60 s on a loaded TCG host.
+	# SCANOUT: the fake vGPU instance's vgpuenv/scanout attribute; once the
+	# ramfb is seen, the plane is turned on there (what a guest driver does)
+	# and the console must switch to the vGPU's own plane.
+	name=$1 alias=$2 scanout=${3:-} file=/var/lib/libvirt/qemu/vgpuenv-display-$1
+	log=/var/log/libvirt/qemu/$name.log
+	before=0
+	[ -f "$log" ] && before=$(wc -c <"$log")
 	rm -f "$file".*.ppm
 	dump() {
 		virsh_ qemu-monitor-command "$name" \
@@ -284,11 +320,45 @@ display)
 			break
 		fi
 	done
+	shot=$file.running.ppm
+	if [ -n "$scanout" ] && [ -n "$changed" ]; then
+		cp "$file.running.ppm" "$file.ramfb.ppm"
+		echo "screendump-ramfb=$file.ramfb.ppm"
+		counter=${scanout%/scanout}/dmabufs
+		before_bufs=$(cat "$counter" 2>/dev/null)
+		echo "dmabufs-before=$before_bufs"
+		echo 1 >"$scanout" || die "cannot turn the plane on ($scanout)"
+		# The console switches to the plane; a GL display that cannot
+		# import the dma-buf has no surface to dump instead: that is
+		# final once QEMU has taken the dma-buf.
+		i=0
+		plane=
+		fails=0
+		while [ $i -lt 30 ]; do
+			sleep 1
+			i=$((i + 1))
+			if ! out=$(dump "$file.plane.ppm"); then
+				echo "plane-error=$(printf '%s' "$out" | sed -n 's/.*"desc":"\([^"]*\)".*/\1/p')"
+				fails=$((fails + 1))
+				[ "$fails" -ge 3 ] && [ "$(cat "$counter" 2>/dev/null)" != "$before_bufs" ] && break
+				continue
+			fi
+			cmp -s "$file.ramfb.ppm" "$file.plane.ppm" && continue
+			plane=$i
+			break
+		done
+		echo "plane-after=$plane"
+		echo "dmabufs-after=$(cat "$counter" 2>/dev/null)"
+		echo "scanout=$(cat "$scanout")"
+		[ -n "$plane" ] && shot=$file.plane.ppm
+	fi
 	virsh_ suspend "$name" >/dev/null
 	echo "changed-after=$changed"
-	echo "screendump=$file.running.ppm"
+	echo "screendump=$shot"
 	opts=$(virsh_ qemu-monitor-command "$name" '{"execute":"query-display-options"}' 2>&1)
 	echo "display-options=$opts"
+	# What QEMU said meanwhile (a failed dmabuf import, for one).
+	[ -f "$log" ] && tail -c +$((before + 1)) "$log" | grep -v '^[A-Z_]*=\|^/usr/bin/qemu\|^ *-' | sed 's/^/qemu-log: /'
 	;;
 stop)
 	remove_domain "$1"
@@ -317,9 +387,17 @@ cleanup)
 		[ -e "/sys/bus/mdev/devices/$u/remove" ] && echo 1 >"/sys/bus/mdev/devices/$u/remove" && echo "removed-mdev=$u"
 		rm -f "$DIR/mdev"
 	fi
+	if [ -f "$DIR/vgpu-display" ]; then
+		p=/sys/module/vgpuenv_t4/parameters/display
+		[ -e "$p" ] && cat "$DIR/vgpu-display" >"$p" && echo "restored-vgpu-display=$(cat "$p")"
+		rm -f "$DIR/vgpu-display"
+	fi
 	if [ -n "$final" ]; then
 		if [ -f "$DIR/loaded-mbochs" ] && [ -d /sys/module/mbochs ]; then
 			rmmod mbochs 2>/dev/null && echo "unloaded=mbochs"
+		fi
+		if [ -f "$DIR/loaded-vgpu" ] && [ -d /sys/module/vgpuenv_t4 ]; then
+			sh /usr/local/lib/vgpuenv/vgpu-node.sh remove >/dev/null && echo "unloaded=vgpuenv_t4"
 		fi
 		rm -f /var/lib/libvirt/qemu/vgpuenv-display-*.ppm
 	fi

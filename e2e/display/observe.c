@@ -168,3 +168,48 @@ int ppm_parse_header(const char *buf, size_t size, unsigned *ret_w, unsigned *re
         *ret_data_off = pos;
         return 0;
 }
+
+/* The fake vGPU's test pattern (provision/vgpu/module/vgpuenv_t4.c,
+ * vt4_pattern_pixel): eight colour bars over the top two thirds, a grey ramp
+ * below, as 0xRRGGBB. */
+static unsigned pattern_pixel(unsigned x, unsigned y, unsigned w, unsigned h)
+{
+        static const unsigned bars[8] = {0xffffff, 0xffff00, 0x00ffff, 0x00ff00,
+                                         0xff00ff, 0xff0000, 0x0000ff, 0x000000};
+        unsigned v;
+
+        if (y < h * 2 / 3)
+                return bars[x * 8 / w];
+        v = x * 255 / (w - 1);
+        return v << 16 | v << 8 | v;
+}
+
+int vgpu_pattern_match(const char *buf, size_t size, unsigned *ret_hits, unsigned *ret_points)
+{
+        unsigned w, h, hits = 0, n = 0;
+        size_t off;
+        int r = ppm_parse_header(buf, size, &w, &h, &off);
+
+        if (r < 0)
+                return r;
+        if (w < 16 || h < 16)
+                return -EBADMSG;
+        /* The middle of each bar, and eight points along the ramp. */
+        for (unsigned row = 0; row < 2; row++)
+                for (unsigned k = 0; k < 8; k++) {
+                        unsigned x = (2 * k + 1) * w / 16, y = row == 0 ? h / 3 : h * 5 / 6;
+                        unsigned want = pattern_pixel(x, y, w, h);
+                        const unsigned char *p =
+                            (const unsigned char *)buf + off + ((size_t)y * w + x) * 3;
+                        bool same = true;
+                        for (int c = 0; c < 3; c++) {
+                                int e = (int)((want >> (16 - 8 * c)) & 0xff);
+                                same = same && abs((int)p[c] - e) <= 3;
+                        }
+                        hits += same;
+                        n++;
+                }
+        *ret_hits = hits;
+        *ret_points = n;
+        return 0;
+}

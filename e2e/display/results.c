@@ -49,6 +49,20 @@ void report_set_observed(struct display_check *c, bool ok, double seconds, const
         c->seconds = seconds;
 }
 
+void report_set_na(struct display_check *c, double seconds, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        free(c->observed);
+        c->observed = s;
+        c->ok = false;
+        c->na = true;
+        c->ran = true;
+        c->seconds = seconds;
+}
+
 void report_step(struct display_report *r, const char *step, double seconds)
 {
         if (!r->steps)
@@ -62,7 +76,7 @@ bool report_ok(const struct display_report *r)
         if (r->n_checks == 0)
                 return false;
         for (size_t i = 0; i < r->n_checks; i++)
-                if (!r->checks[i].ran || !r->checks[i].ok)
+                if (!r->checks[i].ran || (!r->checks[i].ok && !r->checks[i].na))
                         return false;
         return true;
 }
@@ -80,15 +94,17 @@ static void cell(FILE *out, const char *s, int width)
 
 void report_print_table(const struct display_report *r, FILE *out)
 {
-        fprintf(out, "display chain on %s (kernel %s), mdev %s/%s %s\n\n", r->node ? r->node : "?",
-                r->kernel ? r->kernel : "?", r->mdev_parent ? r->mdev_parent : "-",
-                r->mdev_type ? r->mdev_type : "-", r->mdev_uuid ? r->mdev_uuid : "");
+        fprintf(out, "display chain on %s (kernel %s), mdev %s/%s %s%s%s%s\n\n",
+                r->node ? r->node : "?", r->kernel ? r->kernel : "?",
+                r->mdev_parent ? r->mdev_parent : "-", r->mdev_type ? r->mdev_type : "-",
+                r->mdev_uuid ? r->mdev_uuid : "", r->mdev_display ? ", display " : "",
+                r->mdev_display ? r->mdev_display : "", r->mdev_display ? " (fake T4)" : "");
         fprintf(out, "%-4s  %-34s  %-50s  %-60s  %6s\n", "", "check", "expected", "observed",
                 "time");
         for (size_t i = 0; i < r->n_checks; i++) {
                 const struct display_check *c = &r->checks[i];
                 char t[16];
-                fprintf(out, "%-4s  ", !c->ran ? "SKIP" : c->ok ? "PASS" : "FAIL");
+                fprintf(out, "%-4s  ", !c->ran ? "SKIP" : c->na ? "N/A" : c->ok ? "PASS" : "FAIL");
                 cell(out, c->check, 34);
                 fputs("  ", out);
                 cell(out, c->expected, 50);
@@ -102,7 +118,7 @@ void report_print_table(const struct display_report *r, FILE *out)
                 const struct display_check *c = &r->checks[i];
                 if (!c->ran)
                         continue;
-                fprintf(out, "%s %s: %s\n", c->ok ? "*" : "!", c->check, c->meaning);
+                fprintf(out, "%s %s: %s\n", c->ok ? "*" : c->na ? "-" : "!", c->check, c->meaning);
                 /* A cut observation is printed whole below the table. */
                 if (c->observed && strlen(c->observed) > 60)
                         fprintf(out, "    observed: %s\n", c->observed);
@@ -123,6 +139,8 @@ cJSON *report_json(const struct display_report *r)
                 cJSON_AddStringToObject(m, "parent", r->mdev_parent ? r->mdev_parent : "");
                 cJSON_AddStringToObject(m, "type", r->mdev_type ? r->mdev_type : "");
                 cJSON_AddStringToObject(m, "uuid", r->mdev_uuid ? r->mdev_uuid : "");
+                if (r->mdev_display)
+                        cJSON_AddStringToObject(m, "display", r->mdev_display);
         }
         a = cJSON_AddArrayToObject(o, "checks");
         for (size_t i = 0; a && i < r->n_checks; i++) {
@@ -137,7 +155,11 @@ cJSON *report_json(const struct display_report *r)
                         cJSON_AddStringToObject(e, "observed", c->observed ? c->observed : "");
                 else
                         cJSON_AddNullToObject(e, "observed");
-                cJSON_AddStringToObject(e, "result", !c->ran ? "skipped" : c->ok ? "pass" : "fail");
+                cJSON_AddStringToObject(e, "result",
+                                        !c->ran ? "skipped"
+                                        : c->na ? "n/a"
+                                        : c->ok ? "pass"
+                                                : "fail");
                 cJSON_AddNumberToObject(e, "seconds", (double)(long)(c->seconds * 10 + 0.5) / 10);
                 cJSON_AddStringToObject(e, "meaning", c->meaning);
                 cJSON_AddItemToArray(a, e);
@@ -163,6 +185,7 @@ void report_done(struct display_report *r)
         free(r->mdev_parent);
         free(r->mdev_type);
         free(r->mdev_uuid);
+        free(r->mdev_display);
         cJSON_Delete(r->steps);
         *r = (struct display_report){0};
 }

@@ -25,6 +25,7 @@
 const char *const provider_names[] = {"local", "kcli", "kubevirtci", "kind", NULL};
 const char *const gpu_names[] = {"virtio", "virtio-3d", "none", NULL};
 const char *const family_names[] = {"auto", "debian", "rhel", NULL};
+const char *const vgpu_names[] = {"auto", "dmabuf", "region", "none", "host", NULL};
 static const char *const profile_names[] = {"node", "display", NULL};
 static const char *const accel_names[] = {"auto", "kvm", "tcg", NULL};
 static const char *const network_mode_names[] = {"nat", "isolated", NULL};
@@ -240,6 +241,11 @@ const struct schema_field config_schema[] = {
     {"gpu", SCHEMA_ENUM, F(config, gpu), .enum_values = gpu_names,
      .doc = "`virtio`: 2D virtio-gpu; `virtio-3d`: accel3d + egl-headless, only when the "
             "host has a render node; `none`: no GPU device."},
+    {"vgpu", SCHEMA_ENUM, F(config, vgpu), .enum_values = vgpu_names,
+     .doc = "The fake NVIDIA T4 vGPU (mdev types nvidia-222/nvidia-223) node setup loads on "
+            "every VM node, or on the host for kind: `dmabuf` (DMABUF display, needs the GL "
+            "chain), `region` (region display, no GL), `none`, or `host` (the nodes' own vGPU "
+            "driver, checked but not loaded); `auto`: `region` for kind, `dmabuf` otherwise."},
     {"nodes", SCHEMA_SECTION, F(config, nodes), .children = nodes_fields,
      .doc = "Size of the nodes."},
     {"image", SCHEMA_SECTION, F(config, image), .children = image_fields,
@@ -557,6 +563,13 @@ int config_load(struct config *c, const char *path)
         if (r < 0)
                 return log_error_errno(r, "%s", msg ? msg : "out of memory");
         return 0;
+}
+
+enum vgpu_mode config_vgpu_mode(const struct config *c)
+{
+        if (c->vgpu != VGPU_AUTO)
+                return c->vgpu;
+        return c->provider == PROVIDER_KIND ? VGPU_REGION : VGPU_DMABUF;
 }
 
 char **config_mesa_packages(const struct config *c, enum distro_family family)

@@ -24,6 +24,10 @@ enum webhook_deploy { DEPLOY_NONE, DEPLOY_CLUSTER, DEPLOY_URL };
  * vgpuenv builds, images/launcher/); auto: the image's when vgpuenv builds
  * it. */
 enum webhook_libraries { LIBRARIES_AUTO, LIBRARIES_NODE, LIBRARIES_IMAGE };
+/* The fake NVIDIA vGPU node setup loads (provision/vgpu/): its display mode,
+ * none, or the node's own vGPU driver. auto: dmabuf on VM providers, region
+ * on kind (config_vgpu_mode()). */
+enum vgpu_mode { VGPU_AUTO, VGPU_DMABUF, VGPU_REGION, VGPU_NONE, VGPU_HOST };
 
 struct config_nodes {
         unsigned count;     /* 1..16 */
@@ -140,6 +144,7 @@ struct config {
         char *name;   /* cluster name: [a-z0-9-]{1,32} */
         int provider; /* enum provider_kind */
         int gpu;      /* enum gpu_kind */
+        int vgpu;     /* enum vgpu_mode */
         struct config_nodes nodes;
         struct config_image image;
         struct config_mesa mesa;
@@ -159,6 +164,7 @@ extern const struct schema_field config_schema[];
 extern const char *const provider_names[];
 extern const char *const gpu_names[];
 extern const char *const family_names[];
+extern const char *const vgpu_names[];
 
 void config_init_defaults(struct config *c);
 /* Load and validate; on a bad document logs "file:line:column: message" and
@@ -178,6 +184,10 @@ char **config_mesa_packages(const struct config *c, enum distro_family family);
  * is Debian; CentOS/Fedora/RHEL/Rocky/Alma names are RHEL); FAMILY_AUTO when
  * only the image itself can tell. */
 enum distro_family config_image_family(const struct config *c);
+/* vgpu with auto resolved for the provider: region on kind (its nodes are
+ * containers with no render node, and a region display needs no GL),
+ * dmabuf elsewhere. Never VGPU_AUTO. */
+enum vgpu_mode config_vgpu_mode(const struct config *c);
 /* docs/configuration.md's reference table, with defaults. */
 int config_print_reference(FILE *out);
 

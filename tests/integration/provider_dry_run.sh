@@ -38,7 +38,7 @@ plan configs/kcli.yaml
 S=$T/state/vgpu-kcli
 KC=$HOME/.kcli/clusters/vgpu-kcli/auth/kubeconfig
 want "$T/kcli.plan" \
-	"up cluster 'vgpu-kcli' (provider kcli, 2 node(s), gpu virtio), from configs/kcli.yaml: 22 steps" \
+	"up cluster 'vgpu-kcli' (provider kcli, 2 node(s), gpu virtio), from configs/kcli.yaml: 24 steps" \
 	"write $S/kcli-parameters.yml:" "ctlplanes: 1" "workers: 1" 'image: "centos9stream"' "memory: 8192" \
 	"numcpus: 4" "disk_size: 30" \
 	"run: [in $S] kcli create kube generic --paramfile $S/kcli-parameters.yml vgpu-kcli" \
@@ -46,7 +46,9 @@ want "$T/kcli.plan" \
 	"virtio video on the nodes (libxml2, virDomainDefineXML, restart when running)" \
 	"[vgpu-kcli-ctlplane-0] boot vgpu-kcli-ctlplane-0" "[vgpu-kcli-worker-0] boot vgpu-kcli-worker-0" \
 	"keys through \`kcli ssh\`" "mesa packages: install those missing" "/etc/modules-load.d/vgpuenv.conf" \
-	"70-vgpuenv-render.rules" "/etc/cdi/vgpuenv.yaml" "run it --json" " 17. verdicts" " 22. mdev-rules" \
+	"70-vgpuenv-render.rules" "/etc/cdi/vgpuenv.yaml" "run it --json" " 19. verdicts" " 24. mdev-rules" \
+	"[vgpu-kcli-worker-0] vgpu vgpu-kcli-worker-0" "fake NVIDIA T4 vGPU vgpuenv_t4: built for the node's kernel" \
+	"vgpu-node.sh load dmabuf VIRTUAL-PARENTS" \
 	"run: kubectl --kubeconfig $KC label node NODE vgpuenv.io/render-node=true --overwrite" \
 	"manifests --url https://192.168.122.1:8443 --certs $S/webhook-certs > $S/mesa-injector.yaml" \
 	"run: kubectl --kubeconfig $KC apply -f $S/mesa-injector.yaml" \
@@ -84,7 +86,23 @@ want "$T/kind.plan" \
 	"run: kubectl --kubeconfig $K/_ci-configs/kind-1.35-vgpu/.kubeconfig patch kubevirt"
 hasnt "$T/kind.plan" "probe" || fail "kind plan has node setup"
 hasnt "$T/kind.plan" "mesa-injector" || fail "kind plan deploys the webhook"
-ok "kind plan complete: no node setup, no webhook"
+# The fake vGPU goes into the host's kernel, which Kind's nodes share
+# (region by default), before the cluster; down takes out only what up loaded.
+want "$T/kind.plan" "  1. host-vgpu" "  2. kind-record" \
+	"build vgpuenv_t4.ko for this host's kernel (Kind nodes share it), load it with display=region" \
+	"undo:     unload and uninstall vgpuenv_t4, if this run loaded it"
+hasnt "$T/kind.down" "host-vgpu-remove" || fail "kind's down plan removes a module no up loaded"
+# A state whose up made the cluster and loaded the module: down takes the
+# cluster down, then the module (the state file is this test's, removed).
+mkdir -p "$T/state/vgpu-kind"
+printf '{"cluster":"vgpu-kind","provider":"kind","resources":[%s,%s],"nodes":[]}\n' \
+	'{"kind":"kind-cluster","name":"kind-1.35-vgpu","run":"r1"}' \
+	'{"kind":"host-kernel-module","name":"vgpuenv_t4","run":"r1"}' >"$T/state/vgpu-kind/state.json"
+build/vgpuenv down --dry-run -c configs/kind.yaml >"$T/kind.down2" 2>&1 || { cat "$T/kind.down2"; fail "down --dry-run with a loaded module"; }
+want "$T/kind.down2" "3 steps" "  1. kind-down" "  2. kind-forget" "  3. host-vgpu-remove" \
+	"sh /usr/local/lib/vgpuenv/vgpu-node.sh remove"
+rm -rf "$T/state"
+ok "kind plan complete: no node setup, no webhook, the host's fake vGPU first; down removes it last"
 
 # the environment overrides reach the plan
 KUBEVIRT_NUM_NODES=3 KUBEVIRT_PROVIDER=k8s-1.36 build/vgpuenv up --dry-run -c configs/kubevirtci.yaml >"$T/env.plan" 2>&1 ||

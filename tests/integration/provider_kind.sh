@@ -30,6 +30,9 @@ export KUBEVIRTCI_TAG=2608191116-eb0b470a
 mkdir -p "$T/kubevirtci/_ci-configs/kind-1.35-vgpu"
 ln -s "$root/tests/standins/kind" "$T/kubevirtci/_ci-configs/kind-1.35-vgpu/.kind"
 K=$T/kubevirtci/_ci-configs/kind-1.35-vgpu
+# Never the fake vGPU into this machine's kernel, even when run on its own
+# (tests/run.sh sets it too).
+export VGPUENV_NO_HOST_KERNEL=1
 . tests/standins/assert.sh
 printf '{"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},"spec":{"configuration":{"developerConfiguration":{"featureGates":["Sidecar"]}}}}\n' >"$T/cr.json"
 k8s_kubevirt_cr "$T/cr.json"
@@ -66,6 +69,10 @@ env_has "$create" "KUBEVIRT_NUM_NODES=2" || fail "KUBEVIRT_NUM_NODES (environmen
 echo "ok: kind create cluster without VGPU_DISPLAY (user had VGPU_DISPLAY=true), KUBEVIRT_NUM_NODES=2 from the environment"
 
 grep -q "node verdicts" "$T/up.out" && fail "node setup ran on kind"
+# The Kind host's vGPU (region by default) would go into this machine's
+# kernel: tests/run.sh forbids that, and the step says so.
+grep -q "host-vgpu: skipped (VGPUENV_NO_HOST_KERNEL=1: not loading vgpuenv_t4 into this machine's kernel)" "$T/up.out" ||
+	fail "up did not reach the Kind host's vGPU step: $(grep -i vgpu "$T/up.out")"
 hasnt "$T/up.out" "mesa-injector" || fail "webhook deployed on kind"
 [ -z "$(kc get mutatingwebhookconfigurations -o name)" ] || fail "a webhook configuration reached the API server on kind"
 cmp -s "$kubeconfig" "$KUBECONFIG_K8S" || fail "the cluster's kubeconfig is not kind's"

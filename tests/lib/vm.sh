@@ -66,6 +66,8 @@ remove_leftovers() {
 # Subnets in use by tests (keep them distinct so tests can run side by side):
 # 124 display chain, 131 node setup, 151-154 local provider, 161-162 bench,
 # 171-174 device plugin, 175-180 fake vGPU, 186-189 lead, 191-194 e2e.
+# NODE_MEMORY (MiB, default 1024) sizes the node; SSH_TIMEOUT (s, default 240)
+# is how long `up` waits for it.
 write_config() {
 	local name=$1 octet=$2 f=$TMP/$1.yaml
 	shift 2
@@ -73,9 +75,9 @@ write_config() {
 	remove_leftovers "$name"
 	{
 		echo "name: $name"
-		echo "nodes: {count: 1, cpus: 1, memory: 1024}"
+		echo "nodes: {count: 1, cpus: 1, memory: ${NODE_MEMORY:-1024}}"
 		echo "network: {subnet: 192.168.$octet.0/24}"
-		echo "ssh: {timeout: 240}"
+		echo "ssh: {timeout: ${SSH_TIMEOUT:-240}}"
 		for l in "$@"; do echo "$l"; done
 	} >"$f"
 	CONFIGS_TO_DOWN+=("$f")

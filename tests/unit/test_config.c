@@ -236,8 +236,8 @@ static void test_schema_errors(void **state)
         expect_bad("nodes:\n  cpu: 2\n",
                    "2:3: unknown key 'cpu' in nodes (valid: count, cpus, memory, disk, ctlplanes)");
         expect_bad("nmae: x\n",
-                   "1:1: unknown top-level key 'nmae' (valid: name, provider, gpu, nodes, image, "
-                   "mesa, network, ssh, local, kcli, kubevirtci, kind, webhook, registry, "
+                   "1:1: unknown top-level key 'nmae' (valid: name, provider, gpu, vgpu, nodes, "
+                   "image, mesa, network, ssh, local, kcli, kubevirtci, kind, webhook, registry, "
                    "kubevirt, deadlines)");
         expect_bad("nodes:\n  count: two\n", "2:10: nodes.count: expected an integer, got 'two'");
         expect_bad("nodes:\n  count: 40\n", "2:10: nodes.count must be between 1 and 16, got 40");
@@ -246,6 +246,8 @@ static void test_schema_errors(void **state)
         expect_bad("provider: docker\n",
                    "1:11: invalid provider 'docker' (valid: local, kcli, kubevirtci, kind)");
         expect_bad("gpu: virgl\n", "1:6: invalid gpu 'virgl' (valid: virtio, virtio-3d, none)");
+        expect_bad("vgpu: nvidia\n",
+                   "1:7: invalid vgpu 'nvidia' (valid: auto, dmabuf, region, none, host)");
         expect_bad("kubevirt:\n  configure: maybe\n",
                    "2:14: kubevirt.configure: expected a boolean (true, false, yes, no), got "
                    "'maybe'");
@@ -330,6 +332,22 @@ static void test_cross_field_good(void **state)
         _cleanup_free_ char *kv = strdup_printf("%s/kv", tmpdir);
         assert_string_equal(c.kubevirtci.dir, kv);
         assert_string_equal(c.webhook.url, "https://127.0.0.1:8443");
+        config_done(&c);
+
+        /* vgpu: auto is dmabuf on VM providers and region on kind, whose
+         * nodes have no render node; an explicit value wins. */
+        expect_good("name: a\n", &c);
+        assert_int_equal(c.vgpu, VGPU_AUTO);
+        assert_int_equal(config_vgpu_mode(&c), VGPU_DMABUF);
+        config_done(&c);
+        expect_good("provider: kind\nkind: {dir: kv}\n", &c);
+        assert_int_equal(config_vgpu_mode(&c), VGPU_REGION);
+        config_done(&c);
+        expect_good("provider: kind\nkind: {dir: kv}\nvgpu: dmabuf\n", &c);
+        assert_int_equal(config_vgpu_mode(&c), VGPU_DMABUF);
+        config_done(&c);
+        expect_good("vgpu: none\n", &c);
+        assert_int_equal(config_vgpu_mode(&c), VGPU_NONE);
         config_done(&c);
 
         /* A single-character name and 32 characters are both fine. */

@@ -15,6 +15,7 @@
 
 #include "common/util.h"
 #include "e2e/display/display.h"
+#include "provision/vgpu/kmod.h"
 
 #define UUID "22f8eba3-4d64-4d44-8b29-0f03f94b9543"
 
@@ -172,6 +173,20 @@ static void test_debian_packages(void **state)
         assert_string_equal(p[1], "linux-headers-6.1.0-50-common");
         strv_free(p);
         p = NULL;
+        /* Debian 13 names its releases after the upstream version. */
+        assert_int_equal(mbochs_debian_packages("6.12.117+deb13-amd64", &p), 0);
+        assert_string_equal(p[0], "linux-headers-6.12.117+deb13-amd64");
+        assert_string_equal(p[1], "linux-headers-6.12.117+deb13-common");
+        assert_string_equal(p[2], "linux-kbuild-6.12.117+deb13");
+        assert_string_equal(p[3], "linux-source-6.12");
+        assert_null(p[4]);
+        strv_free(p);
+        p = NULL;
+        assert_int_equal(kmod_debian_packages("6.12.117+deb13-amd64", false, &p), 0);
+        assert_null(p[3]);
+        strv_free(p);
+        p = NULL;
+        assert_int_equal(mbochs_debian_packages("6.12.117+deb13-", &p), -EINVAL);
         /* Not Debian's: a custom kernel, RHEL's, or something odd. */
         assert_int_equal(mbochs_debian_packages("6.18.44-fc-v669", &p), -EINVAL);
         assert_int_equal(mbochs_debian_packages("5.14.0-427.el9.x86_64", &p), -EINVAL);

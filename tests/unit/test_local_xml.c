@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <libxml/parser.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,56 @@ static void test_gpu_variants(void **state)
         cfg_free(c);
 }
 
+/* The fake vGPU's PCI parent (provision/vgpu/): pci-testdev as function
+ * 00.0 behind its own PCIe root port, as QEMU arguments, only when the
+ * config loads the fake vGPU. */
+static void test_vgpu_parent_device(void **state)
+{
+        (void)state;
+        struct config *c = cfg_new(1, GPU_VIRTIO);
+        virConnectPtr conn = virConnectOpen("test:///default");
+        char *xml = domain_for(c, 0, "/k/vmlinuz", "test");
+        virDomainPtr d;
+
+        assert_non_null(xml);
+        /* vgpu: auto on the local provider is dmabuf. */
+        assert_non_null(strstr(xml, "<domain type='test' xmlns:qemu='" LOCAL_QEMU_XMLNS "'>"));
+        const char *a = strstr(xml, "<qemu:commandline>");
+        assert_non_null(a);
+        assert_true(a > strstr(xml, "</devices>"));
+        assert_non_null(strstr(a, "<qemu:arg value='-device'/>\n    <qemu:arg "
+                                  "value='pcie-root-port,id=vgpuenv-rp,bus=pcie.0,addr=0x1c.0x0,"
+                                  "chassis=28,port=0x1c'/>"));
+        assert_non_null(strstr(a, "<qemu:arg value='-device'/>\n    <qemu:arg "
+                                  "value='pci-testdev,id=vgpuenv-t4,bus=vgpuenv-rp,addr=0x0'/>"));
+        /* Well-formed, and libvirt still defines the domain. */
+        xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "d.xml", NULL, XML_PARSE_NONET);
+        assert_non_null(doc);
+        xmlFreeDoc(doc);
+        d = virDomainDefineXML(conn, xml);
+        if (!d)
+                fail_msg("libvirt refused the domain: %s\n%s", virGetLastErrorMessage(), xml);
+        virDomainUndefine(d);
+        virDomainFree(d);
+        free(xml);
+
+        c->vgpu = VGPU_REGION;
+        xml = domain_for(c, 0, NULL, "qemu");
+        assert_non_null(strstr(xml, "pci-testdev,id=vgpuenv-t4"));
+        free(xml);
+        c->vgpu = VGPU_NONE;
+        xml = domain_for(c, 0, NULL, "qemu");
+        assert_null(strstr(xml, "qemu:"));
+        assert_non_null(strstr(xml, "<domain type='qemu'>"));
+        free(xml);
+        c->vgpu = VGPU_HOST;
+        xml = domain_for(c, 0, NULL, "qemu");
+        assert_null(strstr(xml, "pci-testdev"));
+        free(xml);
+        virConnectClose(conn);
+        cfg_free(c);
+}
+
 static void test_network_defines_and_is_marked(void **state)
 {
         (void)state;
@@ -195,6 +246,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_domain_defines_in_libvirt),
             cmocka_unit_test(test_gpu_variants),
+            cmocka_unit_test(test_vgpu_parent_device),
             cmocka_unit_test(test_network_defines_and_is_marked),
             cmocka_unit_test(test_foreign_objects_have_no_owner),
             cmocka_unit_test(test_macs_are_stable_and_distinct),

@@ -210,6 +210,8 @@ static int setup(void **state)
         assert_int_equal(write_file_atomic(probe, "#!/bin/sh\necho probe\n", 21, 0755), 0);
         free(probe);
         config_init_defaults(&fx->cfg);
+        /* The vGPU step has its own test (tests/unit/test_vgpu.c). */
+        fx->cfg.vgpu = VGPU_NONE;
         fx->ctx.cfg = &fx->cfg;
         fx->ctx.build_dir = fx->dir;
         fx->io = (struct node_io){&fx->node, fake_run, fake_script, fake_upload_data, fake_upload};
@@ -404,8 +406,9 @@ static void test_debian_first_and_second_run(void **state)
         assert_non_null(strstr(fake_get(&fx->node, VGPUENV_CDI_SPEC_PATH),
                                "hostPath: /usr/lib/x86_64-linux-gnu/libEGL.so.1"));
         assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(v, "changed")) >= 6);
-        /* probe checks plus the render-node mode check */
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 3);
+        /* probe checks plus the render-node mode check and the vgpu row
+         * (SKIP: vgpu: none) */
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 4);
         cJSON_Delete(v);
 
         /* Second run: nothing to change. */
@@ -499,7 +502,9 @@ static void test_channel_lost(void **state)
         assert_int_equal(node_setup_one(&fx->ctx, &fx->io, "n1", FAMILY_AUTO, true, v), -EIO);
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(v, "ok")));
         assert_non_null(cJSON_GetObjectItem(v, "error"));
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 1);
+        /* the render-node mode check and the vgpu row (SKIP: vgpu: none);
+         * no probe checks */
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(v, "checks")), 2);
         cJSON_Delete(v);
         /* and a probe that passes is distinguished from both */
         fx->node.probe_errno = 0;
