@@ -66,14 +66,14 @@ want "$T/kubevirtci.plan" \
 	"run: docker run --rm --entrypoint /usr/bin/qemu-kvm localhost:5000/vgpuenv/k8s-1.36:2608191116-eb0b470a -device help" \
 	"get nodes -l kubevirt.io/schedulable=true" \
 	"undo:     make cluster-down, if this run started the cluster" \
-	"exchanging keys with node01 (ssh.sh)" "[node01] probe node01" \
+	"exchanging keys with node01 (ssh.sh)" "[node01] vgpu node01" "[node01] probe node01" \
 	"run: kubectl --kubeconfig $D/_ci-configs/k8s-1.36/.kubeconfig patch kubevirt" \
-	" 12. registry" "run: [in $D] $D/cluster-up/cli.sh ports registry   (push to localhost:PORT; the nodes pull from registry:5000)" \
-	" 13. webhook-image" "podman build --tls-verify=false --iidfile=$T/state/vgpu-kubevirtci/vgpuenv-mesa-injector.iid -f SRC/webhook/deploy/Containerfile" \
+	" 13. registry" "run: [in $D] $D/cluster-up/cli.sh ports registry   (push to localhost:PORT; the nodes pull from registry:5000)" \
+	" 14. webhook-image" "podman build --tls-verify=false --iidfile=$T/state/vgpu-kubevirtci/vgpuenv-mesa-injector.iid -f SRC/webhook/deploy/Containerfile" \
 	"podman push --tls-verify=false IMAGE-ID docker://localhost:PORT/vgpuenv/mesa-injector:ID12" \
 	" --image <the image webhook-image pushed> --library-profile none" \
-	" 19. launcher-image" "--build-arg LAUNCHER_IMAGE=BASE --build-arg GL_BUILDER_IMAGE=quay.io/centos/centos:stream9 -f SRC/images/launcher/Containerfile" \
-	" 20. virt-launcher-image" \
+	" 20. launcher-image" "--build-arg LAUNCHER_IMAGE=BASE --build-arg GL_BUILDER_IMAGE=quay.io/centos/centos:stream9 -f SRC/images/launcher/Containerfile" \
+	" 21. virt-launcher-image" \
 	"run: kubectl --kubeconfig $D/_ci-configs/k8s-1.36/.kubeconfig set env deployment/virt-operator -n kubevirt VIRT_LAUNCHER_IMAGE=IMAGE" \
 	"rollout status deployment/virt-operator -n kubevirt --timeout=900s" \
 	"undo:     give virt-operator back its VIRT_LAUNCHER_IMAGE when this run changed it"
