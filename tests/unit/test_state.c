@@ -155,6 +155,18 @@ static void test_reopen_other_run(void **state)
         state_done(&s);
 }
 
+/* A node reached as root with the cluster's one identity. */
+static struct node_target root_node(const char *name, const char *host, unsigned port,
+                                    const char *host_key)
+{
+        return (struct node_target){.name = name,
+                                    .host = host,
+                                    .port = port,
+                                    .user = "root",
+                                    .identity = "/k/id",
+                                    .host_key = host_key};
+}
+
 static void test_nodes(void **state)
 {
         (void)state;
@@ -167,18 +179,8 @@ static void test_nodes(void **state)
         assert_int_equal(n, 0);
         free(t);
 
-        struct node_target a = {.name = "c1-node1",
-                                .host = "192.168.123.10",
-                                .port = 22,
-                                .user = "root",
-                                .identity = "/k/id",
-                                .host_key = "ssh-ed25519 AAAA1"};
-        struct node_target b = {.name = "c1-node2",
-                                .host = "192.168.123.11",
-                                .port = 2222,
-                                .user = "root",
-                                .identity = "/k/id",
-                                .host_key = "ssh-ed25519 AAAA2"};
+        struct node_target a = root_node("c1-node1", "192.168.123.10", 22, "ssh-ed25519 AAAA1");
+        struct node_target b = root_node("c1-node2", "192.168.123.11", 2222, "ssh-ed25519 AAAA2");
         assert_int_equal(state_set_node(&s, &a), 0);
         assert_int_equal(state_set_node(&s, &b), 0);
         /* node setup adds members of its own; re-recording keeps them. */
