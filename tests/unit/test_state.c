@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fixture_tests.h"
+
 #include "common/macro.h"
 #include "common/util.h"
 #include "provision/base/ssh.h"
@@ -320,14 +322,6 @@ static void test_parallel_writers(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_new_state_and_resources, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_reopen_other_run, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_corrupt_and_foreign, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_parallel_writers, setup, teardown),
-        };
-
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_fixture_tests(test_new_state_and_resources, test_reopen_other_run, test_nodes,
+                                 test_corrupt_and_foreign, test_remove, test_parallel_writers);
 }
