@@ -18,8 +18,7 @@
 #define FIXTURE_EACH_9_(a, ...) FIXTURE_TEST_(a), FIXTURE_EACH_8_(__VA_ARGS__)
 #define FIXTURE_EACH_10_(a, ...) FIXTURE_TEST_(a), FIXTURE_EACH_9_(__VA_ARGS__)
 #define FIXTURE_PICK_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, n, ...) FIXTURE_EACH_##n##_
-#define FIXTURE_EACH_(...)                                                                         \
-        FIXTURE_PICK_(__VA_ARGS__, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)(__VA_ARGS__)
+#define FIXTURE_EACH_(...) FIXTURE_PICK_(__VA_ARGS__, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)(__VA_ARGS__)
 
 /* Runs the named tests, each between setup() and teardown(); main's result. */
 #define run_fixture_tests(...)                                                                     \
