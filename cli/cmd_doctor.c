@@ -36,16 +36,6 @@ static void usage(FILE *out)
                      "(docs/display-chain.md). Exit 1 when a check fails (warnings do not).\n");
 }
 
-static void add(cJSON *checks, const char *name, const char *status, const char *detail)
-{
-        cJSON *o = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(o, "check", name);
-        cJSON_AddStringToObject(o, "status", status);
-        cJSON_AddStringToObject(o, "detail", detail ? detail : "");
-        cJSON_AddItemToArray(checks, o);
-}
-
 static void add_evidence(cJSON *checks, const char *name, const char *status,
                          const struct accel_evidence *ev)
 {
@@ -54,7 +44,7 @@ static void add_evidence(cJSON *checks, const char *name, const char *status,
                           ev->cached ? " (cached this boot)" : "", ev->command ? "\n    ran: " : "",
                           ev->command ? ev->command : "", ev->command ? "\n    printed: " : "",
                           ev->command ? (isempty(ev->output) ? "(nothing)" : ev->output) : "", "");
-        add(checks, name, status, detail);
+        doctor_check_add(checks, name, status, detail);
         cJSON *last = cJSON_GetArrayItem(checks, cJSON_GetArraySize(checks) - 1);
         cJSON *e = cJSON_AddObjectToObject(last, "evidence");
         cJSON_AddStringToObject(e, "kernel", ev->kernel ? ev->kernel : "");
@@ -80,7 +70,8 @@ static void accel_checks(struct cli_session *s, cJSON *checks, bool reprobe)
                 }
         }
         if (accel_choose(&s->ctx, &s->ctx.cancel, &v, &ev) < 0)
-                add(checks, "kvm", "fail", "local.accel is kvm but KVM does not work (see above)");
+                doctor_check_add(checks, "kvm", "fail",
+                                 "local.accel is kvm but KVM does not work (see above)");
         else
                 add_evidence(checks, "kvm", v == ACCEL_VERDICT_KVM ? "ok" : "warn", &ev);
         accel_evidence_done(&ev);
@@ -102,8 +93,8 @@ static void host_checks(struct cli_session *s, cJSON *checks, bool reprobe)
         static const char *const tools[] = {"qemu-system-x86_64", "qemu-img", "mmdebstrap", NULL};
         for (size_t i = 0; tools[i]; i++) {
                 _cleanup_free_ char *path = find_program(tools[i]);
-                add(checks, tools[i], path ? "ok" : "fail",
-                    path ? path : "missing: run 'make deps'");
+                doctor_check_add(checks, tools[i], path ? "ok" : "fail",
+                                 path ? path : "missing: run 'make deps'");
         }
 
         struct statvfs sv;
@@ -113,13 +104,13 @@ static void host_checks(struct cli_session *s, cJSON *checks, bool reprobe)
         if (dir && statvfs(dir, &sv) == 0) {
                 double gib = (double)sv.f_bavail * (double)sv.f_frsize / (1 << 30);
                 snprintf(buf, sizeof(buf), "%.1f GiB free under %s", gib, s->ctx.cache_dir);
-                add(checks, "disk", gib < 5 ? "fail" : gib < 15 ? "warn" : "ok", buf);
+                doctor_check_add(checks, "disk", gib < 5 ? "fail" : gib < 15 ? "warn" : "ok", buf);
         }
         _cleanup_free_ char *imgs = strdup_printf("%s/images", s->ctx.cache_dir);
         snprintf(buf, sizeof(buf), "%s (%s)", s->ctx.cache_dir,
                  imgs && file_exists(imgs) ? "has customized images"
                                            : "empty: the first up builds");
-        add(checks, "cache", "ok", buf);
+        doctor_check_add(checks, "cache", "ok", buf);
 }
 
 /* The five links, when there is a cluster to ask. */

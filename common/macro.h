@@ -47,6 +47,17 @@ static inline void freep(void *p)
 }
 #define _cleanup_free_ _cleanup_(freep)
 
+/* Frees each pointer of a list: the owned members of a struct, in the one
+ * statement its _done() function needs. */
+static inline void free_each(void *const *ptrs, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(ptrs[i]);
+}
+#define FREE_ALL(...)                                                                              \
+        free_each((void *const[]){__VA_ARGS__},                                                    \
+                  sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
 static inline void fclosep(FILE **f)
 {
         if (*f)

@@ -33,14 +33,8 @@ const char *junit_status_name(enum junit_status s)
 
 static void junit_case_done(struct junit_case *c)
 {
-        free(c->name);
-        free(c->classname);
-        free(c->status);
-        free(c->message);
-        free(c->detail);
-        free(c->output);
-        free(c->location);
-        free(c->file);
+        FREE_ALL(c->name, c->classname, c->status, c->message, c->detail, c->output, c->location,
+                 c->file);
 }
 
 void junit_result_done(struct junit_result *res)

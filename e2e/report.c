@@ -51,17 +51,8 @@ enum e2e_outcome e2e_outcome_compute(int make_exit, bool interrupted, bool junit
 
 void e2e_cell_done(struct e2e_cell *c)
 {
-        free(c->dir);
-        free(c->name);
-        free(c->provider);
-        free(c->cluster);
-        free(c->focus);
-        free(c->skip);
-        free(c->started);
-        free(c->kubevirt_ref);
-        free(c->kubevirt_commit);
-        free(c->vgpu_display);
-        free(c->why);
+        FREE_ALL(c->dir, c->name, c->provider, c->cluster, c->focus, c->skip, c->started,
+                 c->kubevirt_ref, c->kubevirt_commit, c->vgpu_display, c->why);
         e2e_expect_done(&c->expect);
         junit_result_done(&c->res);
         strv_free(c->errors);

@@ -48,11 +48,7 @@ static void run_done(struct e2e_run *r)
         config_done(&r->cfg);
         e2e_expect_done(&r->expect);
         junit_result_done(&r->res);
-        free(r->run_dir);
-        free(r->art);
-        free(r->logp);
-        free(r->collected);
-        free(r->started);
+        FREE_ALL(r->run_dir, r->art, r->logp, r->collected, r->started);
         strv_free(r->env_set);
         strv_free(r->env_unset);
         strv_free(r->errors);

@@ -17,12 +17,8 @@
 
 void suite_config_done(struct suite_config *sc)
 {
-        free(sc->ci_config_path);
-        free(sc->provider_config);
-        free(sc->kubeconfig);
-        free(sc->docker_prefix);
-        free(sc->docker_tag);
-        free(sc->kubectl);
+        FREE_ALL(sc->ci_config_path, sc->provider_config, sc->kubeconfig, sc->docker_prefix,
+                 sc->docker_tag, sc->kubectl);
         *sc = (struct suite_config){0};
 }
 

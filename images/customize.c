@@ -32,13 +32,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete)
 
 void node_image_done(struct node_image *img)
 {
-        free(img->disk);
-        free(img->kernel);
-        free(img->initrd);
-        free(img->root_arg);
-        free(img->host_key_pub);
-        free(img->identity);
-        free(img->key);
+        FREE_ALL(img->disk, img->kernel, img->initrd, img->root_arg, img->host_key_pub,
+                 img->identity, img->key);
         *img = (struct node_image){0};
 }
 

@@ -525,15 +525,9 @@ static void kcli_doctor(struct run_ctx *ctx, cJSON *checks)
 {
         const char *bin = ctx->cfg->kcli.binary ? ctx->cfg->kcli.binary : "kcli";
         _cleanup_free_ char *found = find_program(bin);
-        cJSON *o = cJSON_CreateObject();
 
-        cJSON_AddStringToObject(o, "check", "kcli");
-        cJSON_AddStringToObject(o, "status", found ? "ok" : "fail");
-        cJSON_AddStringToObject(o, "detail",
-                                found ? found
-                                      : "not found: install kcli or set "
-                                        "kcli.binary");
-        cJSON_AddItemToArray(checks, o);
+        doctor_check_add(checks, "kcli", found ? "ok" : "fail",
+                         found ? found : "not found: install kcli or set kcli.binary");
 }
 
 const struct provider_ops provider_kcli = {

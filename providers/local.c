@@ -507,7 +507,6 @@ static char **local_node_names(const struct config *c)
 static void local_doctor(struct run_ctx *ctx, cJSON *checks)
 {
         _cleanup_(virConnectClosep) virConnectPtr conn = NULL;
-        cJSON *o = cJSON_CreateObject();
         unsigned long v = 0;
         char buf[256];
 
@@ -520,10 +519,7 @@ static void local_doctor(struct run_ctx *ctx, cJSON *checks)
                          "%s not reachable: start libvirtd (systemctl start "
                          "libvirtd, or scripts/ensure-libvirtd.sh)",
                          ctx->cfg->local.uri);
-        cJSON_AddStringToObject(o, "check", "libvirtd");
-        cJSON_AddStringToObject(o, "status", conn ? "ok" : "fail");
-        cJSON_AddStringToObject(o, "detail", buf);
-        cJSON_AddItemToArray(checks, o);
+        doctor_check_add(checks, "libvirtd", conn ? "ok" : "fail", buf);
 }
 
 const struct provider_ops provider_local = {

@@ -51,7 +51,8 @@ struct provider_ops {
         int (*kubeconfig)(struct run_ctx *ctx, char **ret);
         /* Value for KUBEVIRT_PROVIDER when running functests. */
         const char *(*kubevirt_provider)(struct run_ctx *ctx);
-        /* Optional: add host checks (doctor), entries {check, status, detail}. */
+        /* Optional: add host checks (doctor), entries {check, status, detail}
+         * (doctor_check_add). */
         void (*doctor)(struct run_ctx *ctx, cJSON *checks);
         /* The KUBEVIRTCI_CONFIG_PATH the cluster's own kubevirtci scripts
          * wrote <dir>/<provider>/config-provider-<provider>.sh into
@@ -67,6 +68,9 @@ struct provider_ops {
                         char **ret_pull);
 };
 
+/* One doctor entry {check, status, detail} at the end of checks; status is
+ * ok, warn or fail, detail NULL for none. */
+void doctor_check_add(cJSON *checks, const char *check, const char *status, const char *detail);
 const struct provider_ops *provider_find(const char *name);
 const struct provider_ops *provider_for_config(const struct config *c);
 

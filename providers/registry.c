@@ -1,4 +1,5 @@
-/* The table of provider backends; the only place that knows them all. */
+/* The table of provider backends; the only place that knows them all. And
+ * the shape of a doctor entry, which every backend's checks share. */
 #include <string.h>
 
 #include "providers/provider.h"
@@ -21,4 +22,14 @@ const struct provider_ops *provider_find(const char *name)
 const struct provider_ops *provider_for_config(const struct config *c)
 {
         return provider_find(provider_names[c->provider]);
+}
+
+void doctor_check_add(cJSON *checks, const char *check, const char *status, const char *detail)
+{
+        cJSON *o = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(o, "check", check);
+        cJSON_AddStringToObject(o, "status", status);
+        cJSON_AddStringToObject(o, "detail", detail ? detail : "");
+        cJSON_AddItemToArray(checks, o);
 }

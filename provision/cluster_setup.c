@@ -102,6 +102,20 @@ static const struct {
     {"GRID T4-2B", "nvidia.com/GRID_T4-2B"},
 };
 
+/* The patch replaces whole lists, so each one it sets starts as a copy of the
+ * configured list (conf.section.key; a new list when there is none) and goes
+ * into the patch at out.section.key. */
+static cJSON *keep_list(const cJSON *conf, cJSON *out, const char *section, const char *key)
+{
+        cJSON *l = cJSON_Duplicate(get_path(conf, (const char *const[]){section, key, NULL}), true);
+        if (!cJSON_IsArray(l)) {
+                cJSON_Delete(l);
+                l = cJSON_CreateArray();
+        }
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(out, section), key, l);
+        return l;
+}
+
 char *cluster_kubevirt_patch(const char *current_json)
 {
         _cleanup_(cJSON_Deletep) cJSON *cur = current_json ? cJSON_Parse(current_json) : NULL;
@@ -111,26 +125,11 @@ char *cluster_kubevirt_patch(const char *current_json)
         cJSON *c = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "spec"), "configuration");
 
         /* Types: keep the ones configured, add nvidia-222 (GRID T4-1B). */
-        cJSON *types =
-            cJSON_Duplicate(get_path(conf, (const char *const[]){"mediatedDevicesConfiguration",
-                                                                 "mediatedDeviceTypes", NULL}),
-                            true);
-        if (!cJSON_IsArray(types)) {
-                cJSON_Delete(types);
-                types = cJSON_CreateArray();
-        }
-        add_unique_string(types, "nvidia-222");
-        cJSON_AddItemToObject(cJSON_AddObjectToObject(c, "mediatedDevicesConfiguration"),
-                              "mediatedDeviceTypes", types);
+        add_unique_string(keep_list(conf, c, "mediatedDevicesConfiguration", "mediatedDeviceTypes"),
+                          "nvidia-222");
 
         /* Permitted mediated devices: keep others, add the two fake-vGPU ones. */
-        cJSON *mdevs = cJSON_Duplicate(
-            get_path(conf, (const char *const[]){"permittedHostDevices", "mediatedDevices", NULL}),
-            true);
-        if (!cJSON_IsArray(mdevs)) {
-                cJSON_Delete(mdevs);
-                mdevs = cJSON_CreateArray();
-        }
+        cJSON *mdevs = keep_list(conf, c, "permittedHostDevices", "mediatedDevices");
         for (size_t i = 0; i < ELEMENTSOF(fake_vgpu_devices); i++) {
                 bool have = false;
                 const cJSON *e;
@@ -148,20 +147,9 @@ char *cluster_kubevirt_patch(const char *current_json)
                 cJSON_AddStringToObject(d, "resourceName", fake_vgpu_devices[i].resource);
                 cJSON_AddItemToArray(mdevs, d);
         }
-        cJSON_AddItemToObject(cJSON_AddObjectToObject(c, "permittedHostDevices"), "mediatedDevices",
-                              mdevs);
 
         /* Feature gates: keep them all, add Sidecar (the display hook). */
-        cJSON *gates = cJSON_Duplicate(
-            get_path(conf, (const char *const[]){"developerConfiguration", "featureGates", NULL}),
-            true);
-        if (!cJSON_IsArray(gates)) {
-                cJSON_Delete(gates);
-                gates = cJSON_CreateArray();
-        }
-        add_unique_string(gates, "Sidecar");
-        cJSON_AddItemToObject(cJSON_AddObjectToObject(c, "developerConfiguration"), "featureGates",
-                              gates);
+        add_unique_string(keep_list(conf, c, "developerConfiguration", "featureGates"), "Sidecar");
         return cJSON_PrintUnformatted(patch);
 }
 

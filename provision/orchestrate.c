@@ -65,6 +65,12 @@ static struct plan *new_plan(struct run_ctx *ctx, const struct provider_ops *p, 
         return title ? plan_new(title) : NULL;
 }
 
+static int build_plan(struct plan *plan, struct run_ctx *ctx, const struct provider_ops *p,
+                      struct state *st, bool up)
+{
+        return up ? build_up(plan, ctx, p, st) : p->plan_down(plan, ctx, st);
+}
+
 /* Dry run: plan from the state as it is, create nothing, print. */
 static int print_plan(struct run_ctx *ctx, const struct provider_ops *p, bool up)
 {
@@ -74,7 +80,7 @@ static int print_plan(struct run_ctx *ctx, const struct provider_ops *p, bool up
 
         if (r < 0 || !plan)
                 return r < 0 ? r : log_error_errno(ENOMEM, "out of memory");
-        r = up ? build_up(plan, ctx, p, &st) : p->plan_down(plan, ctx, &st);
+        r = build_plan(plan, ctx, p, &st, up);
         if (r < 0)
                 return r;
         return plan_print(plan, stdout);
@@ -103,26 +109,41 @@ static void forget_if_empty(struct run_ctx *ctx, struct state *st)
         rm_rf(ctx->state_dir);
 }
 
-int provision_up(struct run_ctx *ctx, bool dry_run)
+/* What up and down do before running their plan: a dry run prints it and
+ * ends there (0); a real run locks, opens its log and the state, and builds
+ * the plan (1). An up whose plan cannot be built forgets an empty state. */
+static int prepare(struct run_ctx *ctx, bool up, bool dry_run, struct state *st,
+                   struct plan **ret_plan)
 {
         const struct provider_ops *p = provider_of(ctx);
-        _cleanup_(state_done) struct state st = {0};
-        _cleanup_plan_ struct plan *plan = NULL;
-        struct plan_result res = {0};
+        const char *verb = up ? "up" : "down";
         int r;
 
         if (!p)
                 return -ENOTSUP;
         if (dry_run)
-                return print_plan(ctx, p, true);
-        if ((r = begin_run(ctx, p, "up", &st)) < 0)
+                return print_plan(ctx, p, up);
+        if ((r = begin_run(ctx, p, verb, st)) < 0)
                 return r;
-        plan = new_plan(ctx, p, "up");
-        if (!plan)
+        *ret_plan = new_plan(ctx, p, verb);
+        if (!*ret_plan)
                 return log_error_errno(ENOMEM, "out of memory");
-        r = build_up(plan, ctx, p, &st);
-        if (r >= 0)
-                r = plan_run(plan, ctx, &st, &res);
+        r = build_plan(*ret_plan, ctx, p, st, up);
+        if (r < 0 && up)
+                forget_if_empty(ctx, st);
+        return r < 0 ? r : 1;
+}
+
+int provision_up(struct run_ctx *ctx, bool dry_run)
+{
+        _cleanup_(state_done) struct state st = {0};
+        _cleanup_plan_ struct plan *plan = NULL;
+        struct plan_result res = {0};
+        int r = prepare(ctx, true, dry_run, &st, &plan);
+
+        if (r <= 0)
+                return r;
+        r = plan_run(plan, ctx, &st, &res);
         if (r < 0) {
                 if (res.undo_incomplete)
                         log_error("rollback incomplete: run 'vgpuenv down -c %s' to finish",
@@ -138,23 +159,13 @@ int provision_up(struct run_ctx *ctx, bool dry_run)
 
 int provision_down(struct run_ctx *ctx, bool dry_run)
 {
-        const struct provider_ops *p = provider_of(ctx);
         _cleanup_(state_done) struct state st = {0};
         _cleanup_plan_ struct plan *plan = NULL;
-        int r;
+        int r = prepare(ctx, false, dry_run, &st, &plan);
 
-        if (!p)
-                return -ENOTSUP;
-        if (dry_run)
-                return print_plan(ctx, p, false);
-        if ((r = begin_run(ctx, p, "down", &st)) < 0)
+        if (r <= 0)
                 return r;
-        plan = new_plan(ctx, p, "down");
-        if (!plan)
-                return log_error_errno(ENOMEM, "out of memory");
-        r = p->plan_down(plan, ctx, &st);
-        if (r >= 0)
-                r = plan_run(plan, ctx, &st, NULL);
+        r = plan_run(plan, ctx, &st, NULL);
         if (r < 0)
                 return r;
         state_remove(&st);

@@ -188,12 +188,7 @@ char *json_error_body(const char *msg)
 
 void admission_result_done(struct admission_result *r)
 {
-        free(r->body);
-        free(r->uid);
-        free(r->kind);
-        free(r->namespace);
-        free(r->name);
-        free(r->reason);
+        FREE_ALL(r->body, r->uid, r->kind, r->namespace, r->name, r->reason);
         *r = (struct admission_result){};
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/thread.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -104,13 +105,8 @@ void admission_log_free(struct admission_log *al)
 {
         if (!al)
                 return;
-        if (al->writer) {
-                pthread_mutex_lock(&al->lock);
-                al->stop = true;
-                pthread_cond_signal(&al->wake);
-                pthread_mutex_unlock(&al->lock);
-                pthread_join(al->writer, NULL);
-        }
+        if (al->writer)
+                thread_stop(al->writer, &al->lock, &al->wake, &al->stop);
         pthread_cond_destroy(&al->wake);
         pthread_cond_destroy(&al->space);
         pthread_mutex_destroy(&al->lock);

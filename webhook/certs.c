@@ -200,11 +200,24 @@ static int write_pem(const char *dir, const char *name, const char *pem, mode_t 
         return 0;
 }
 
+/* A certificate and its key as PEM files in dir, the key first: a watcher
+ * that sees the new cert then finds its key. */
+static int write_pair(const char *dir, gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
+                      const char *crt_name, const char *key_name)
+{
+        _cleanup_free_ char *crt_pem = NULL, *key_pem = NULL;
+        int r = export_pem(crt, key, &crt_pem, &key_pem);
+        if (r >= 0)
+                r = write_pem(dir, key_name, key_pem, 0600);
+        if (r >= 0)
+                r = write_pem(dir, crt_name, crt_pem, 0644);
+        return r;
+}
+
 int certs_generate(const struct certs_opts *o)
 {
         _cleanup_(gnutls_x509_crt_deinitp) gnutls_x509_crt_t ca = NULL, crt = NULL;
         _cleanup_(gnutls_x509_privkey_deinitp) gnutls_x509_privkey_t ca_key = NULL, key = NULL;
-        _cleanup_free_ char *ca_pem = NULL, *ca_key_pem = NULL, *crt_pem = NULL, *key_pem = NULL;
         int r;
 
         r = check_opts(o);
@@ -223,22 +236,13 @@ int certs_generate(const struct certs_opts *o)
                         gnutls_x509_privkey_deinit(TAKE_PTR(ca_key));
                 r = make_ca(&ca, &ca_key);
                 if (r >= 0)
-                        r = export_pem(ca, ca_key, &ca_pem, &ca_key_pem);
-                if (r >= 0)
-                        r = write_pem(o->out_dir, "ca.key", ca_key_pem, 0600);
-                if (r >= 0)
-                        r = write_pem(o->out_dir, "ca.crt", ca_pem, 0644);
+                        r = write_pair(o->out_dir, ca, ca_key, "ca.crt", "ca.key");
         } else if (r > 0)
                 log_info("certs: reusing the CA in %s", o->out_dir);
         if (r < 0)
                 return r;
         r = make_serving(o, ca, ca_key, &crt, &key);
         if (r >= 0)
-                r = export_pem(crt, key, &crt_pem, &key_pem);
-        /* Key first: a watcher that sees the new cert then finds its key. */
-        if (r >= 0)
-                r = write_pem(o->out_dir, "tls.key", key_pem, 0600);
-        if (r >= 0)
-                r = write_pem(o->out_dir, "tls.crt", crt_pem, 0644);
+                r = write_pair(o->out_dir, crt, key, "tls.crt", "tls.key");
         return r;
 }

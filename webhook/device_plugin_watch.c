@@ -188,9 +188,6 @@ void dpw_close(struct dp_watch *w)
                 close(w->signal_fd);
         for (int r = 0; r < N_ROLES; r++)
                 free(w->w[r].path);
-        free(w->pattern);
-        free(w->socket_name);
-        free(w->device_base);
-        free(w->socket_base);
+        FREE_ALL(w->pattern, w->socket_name, w->device_base, w->socket_base);
         free(w);
 }

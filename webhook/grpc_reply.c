@@ -36,3 +36,14 @@ int grpc_reply_fail(struct grpc_reply *out, int status, const char *fmt, ...)
         va_end(ap);
         return out->message ? 0 : -ENOMEM;
 }
+
+int grpc_request_is(const ProtobufCMessageDescriptor *d, const uint8_t *req, size_t len,
+                    const char *what, struct grpc_reply *out)
+{
+        ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, req);
+        if (!m)
+                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT, "the request is not %s",
+                                       what);
+        protobuf_c_message_free_unpacked(m, NULL);
+        return 1;
+}

@@ -21,3 +21,8 @@ void grpc_reply_done(struct grpc_reply *r);
 int grpc_reply_pack(const ProtobufCMessage *m, struct grpc_reply *out);
 /* out becomes the status with the message; 0 or -ENOMEM. */
 int grpc_reply_fail(struct grpc_reply *out, int status, const char *fmt, ...) _printf_(3, 4);
+/* Whether req is a well-formed d message: 1 when it is; else 0 with out
+ * failed (INVALID_ARGUMENT, "the request is not <what>"), or -ENOMEM. For
+ * methods that answer without reading their request. */
+int grpc_request_is(const ProtobufCMessageDescriptor *d, const uint8_t *req, size_t len,
+                    const char *what, struct grpc_reply *out);

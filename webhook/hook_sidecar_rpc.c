@@ -54,12 +54,10 @@ enum hook_method hook_method_lookup(const char *path, size_t len, const char **v
 
 static int answer_info(const uint8_t *req, size_t len, struct grpc_reply *out)
 {
-        Kubevirt__Hooks__Info__InfoParams *in =
-            kubevirt__hooks__info__info_params__unpack(NULL, len, req);
-        if (!in)
-                return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                                       "the request is not a kubevirt.hooks.info.InfoParams");
-        kubevirt__hooks__info__info_params__free_unpacked(in, NULL);
+        int r = grpc_request_is(&kubevirt__hooks__info__info_params__descriptor, req, len,
+                                "a kubevirt.hooks.info.InfoParams", out);
+        if (r <= 0)
+                return r;
         /* OnDefineDomain is what we are for; Shutdown lets a v1alpha3
          * launcher end us with the domain, as it ends KubeVirt's shim. No
          * PreCloudInitIso: we leave cloud-init alone. */
@@ -116,12 +114,10 @@ int hook_rpc_answer(struct hook_rpc *rpc, const char *path, size_t path_len, con
         case HOOK_ON_DEFINE_DOMAIN:
                 return answer_define(rpc, req, len, out);
         case HOOK_SHUTDOWN: {
-                Kubevirt__Hooks__V1alpha3__ShutdownParams *in =
-                    kubevirt__hooks__v1alpha3__shutdown_params__unpack(NULL, len, req);
-                if (!in)
-                        return grpc_reply_fail(out, GRPC_STATUS_INVALID_ARGUMENT,
-                                               "the request is not a ShutdownParams");
-                kubevirt__hooks__v1alpha3__shutdown_params__free_unpacked(in, NULL);
+                int r = grpc_request_is(&kubevirt__hooks__v1alpha3__shutdown_params__descriptor,
+                                        req, len, "a ShutdownParams", out);
+                if (r <= 0)
+                        return r;
                 rpc->shutdown_requested = true;
                 Kubevirt__Hooks__V1alpha3__ShutdownResult res =
                     KUBEVIRT__HOOKS__V1ALPHA3__SHUTDOWN_RESULT__INIT;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/thread.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "webhook/metrics.h"
@@ -284,13 +285,8 @@ void tls_store_free(struct tls_store *s)
 {
         if (!s)
                 return;
-        if (s->running) {
-                pthread_mutex_lock(&s->lock);
-                s->stop = true;
-                pthread_cond_signal(&s->stop_cond);
-                pthread_mutex_unlock(&s->lock);
-                pthread_join(s->thread, NULL);
-        }
+        if (s->running)
+                thread_stop(s->thread, &s->lock, &s->stop_cond, &s->stop);
         if (global_store == s)
                 global_store = NULL;
         gen_free(s->cur);

@@ -24,10 +24,7 @@ void accel_evidence_done(struct accel_evidence *e)
 {
         if (!e)
                 return;
-        free(e->command);
-        free(e->kernel);
-        free(e->output);
-        free(e->reason);
+        FREE_ALL(e->command, e->kernel, e->output, e->reason);
         *e = (struct accel_evidence){0};
 }
 

@@ -65,10 +65,7 @@ void run_ctx_done(struct run_ctx *ctx)
         }
         if (ctx->lock_fd >= 0)
                 close(ctx->lock_fd); /* releases the flock */
-        free(ctx->state_dir);
-        free(ctx->cache_dir);
-        free(ctx->build_dir);
-        free(ctx->log_path);
+        FREE_ALL(ctx->state_dir, ctx->cache_dir, ctx->build_dir, ctx->log_path);
         cancel_registry_done(&ctx->children);
         ctx->state_dir = ctx->cache_dir = ctx->build_dir = ctx->log_path = NULL;
         ctx->log_fd = ctx->lock_fd = -1;

@@ -55,13 +55,8 @@ static void step_free(struct step *s)
 {
         if (!s)
                 return;
-        free(s->name);
-        free(s->acts_on);
-        free(s->progress);
-        free(s->detail);
-        free(s->undo_text);
-        free(s->lane_name);
-        free(s->skip_why);
+        FREE_ALL(s->name, s->acts_on, s->progress, s->detail, s->undo_text, s->lane_name,
+                 s->skip_why);
         free(s);
 }
 

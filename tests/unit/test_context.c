@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fixture_tests.h"
+
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/util.h"
@@ -222,13 +224,6 @@ static void test_signals(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_init_dirs, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_log, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_log_pruned, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_signals, setup, teardown),
-        };
-
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_fixture_tests(test_init_dirs, test_log, test_log_pruned, test_lock,
+                                 test_signals);
 }

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fixture_tests.h"
+
 #include "common/log.h"
 #include "common/util.h"
 #include "provision/base/context.h"
@@ -345,16 +347,8 @@ static void test_skip_and_broken(void **state)
 int main(void)
 {
         log_set_level(LOG_ERR);
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_order_and_print, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_failure_undoes_in_reverse, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_halt_keeps_everything, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_lanes, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_late_step_fails, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_interrupt, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_skip_and_broken, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_fixture_tests(test_order_and_print, test_failure_undoes_in_reverse,
+                                 test_halt_keeps_everything, test_lanes, test_deadline,
+                                 test_late_step_fails, test_interrupt, test_injection,
+                                 test_skip_and_broken);
 }

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/fixture_tests.h"
+
 #include "common/macro.h"
 #include "common/util.h"
 #include "provision/base/ssh.h"
@@ -155,6 +157,18 @@ static void test_reopen_other_run(void **state)
         state_done(&s);
 }
 
+/* A node reached as root with the cluster's one identity. */
+static struct node_target root_node(const char *name, const char *host, unsigned port,
+                                    const char *host_key)
+{
+        return (struct node_target){.name = name,
+                                    .host = host,
+                                    .port = port,
+                                    .user = "root",
+                                    .identity = "/k/id",
+                                    .host_key = host_key};
+}
+
 static void test_nodes(void **state)
 {
         (void)state;
@@ -167,18 +181,8 @@ static void test_nodes(void **state)
         assert_int_equal(n, 0);
         free(t);
 
-        struct node_target a = {.name = "c1-node1",
-                                .host = "192.168.123.10",
-                                .port = 22,
-                                .user = "root",
-                                .identity = "/k/id",
-                                .host_key = "ssh-ed25519 AAAA1"};
-        struct node_target b = {.name = "c1-node2",
-                                .host = "192.168.123.11",
-                                .port = 2222,
-                                .user = "root",
-                                .identity = "/k/id",
-                                .host_key = "ssh-ed25519 AAAA2"};
+        struct node_target a = root_node("c1-node1", "192.168.123.10", 22, "ssh-ed25519 AAAA1");
+        struct node_target b = root_node("c1-node2", "192.168.123.11", 2222, "ssh-ed25519 AAAA2");
         assert_int_equal(state_set_node(&s, &a), 0);
         assert_int_equal(state_set_node(&s, &b), 0);
         /* node setup adds members of its own; re-recording keeps them. */
@@ -318,14 +322,6 @@ static void test_parallel_writers(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_new_state_and_resources, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_reopen_other_run, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_corrupt_and_foreign, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_parallel_writers, setup, teardown),
-        };
-
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_fixture_tests(test_new_state_and_resources, test_reopen_other_run, test_nodes,
+                                 test_corrupt_and_foreign, test_remove, test_parallel_writers);
 }

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/fixture_tests.h"
+
 #include <grpc/status.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,11 +269,6 @@ static void test_preferred_and_list(void **state)
 int main(void)
 {
         log_set_level(LOG_WARNING);
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test_setup_teardown(test_inventory, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_device_ids, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_allocate, setup, teardown),
-            cmocka_unit_test_setup_teardown(test_preferred_and_list, setup, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_fixture_tests(test_inventory, test_device_ids, test_allocate,
+                                 test_preferred_and_list);
 }
