@@ -160,28 +160,29 @@ static void test_debian_packages(void **state)
         char **p = NULL;
 
         (void)state;
-        assert_int_equal(mbochs_debian_packages("6.1.0-50-amd64", &p), 0);
-        assert_string_equal(p[0], "linux-headers-6.1.0-50-amd64");
-        assert_string_equal(p[1], "linux-headers-6.1.0-50-common");
-        assert_string_equal(p[2], "linux-kbuild-6.1");
-        assert_string_equal(p[3], "linux-source-6.1");
-        assert_null(p[4]);
-        strv_free(p);
-        p = NULL;
-        assert_int_equal(mbochs_debian_packages("6.1.0-50-cloud-amd64", &p), 0);
-        assert_string_equal(p[0], "linux-headers-6.1.0-50-cloud-amd64");
-        assert_string_equal(p[1], "linux-headers-6.1.0-50-common");
-        strv_free(p);
-        p = NULL;
-        /* Debian 13 names its releases after the upstream version. */
-        assert_int_equal(mbochs_debian_packages("6.12.117+deb13-amd64", &p), 0);
-        assert_string_equal(p[0], "linux-headers-6.12.117+deb13-amd64");
-        assert_string_equal(p[1], "linux-headers-6.12.117+deb13-common");
-        assert_string_equal(p[2], "linux-kbuild-6.12.117+deb13");
-        assert_string_equal(p[3], "linux-source-6.12");
-        assert_null(p[4]);
-        strv_free(p);
-        p = NULL;
+        static const struct {
+                const char *kernel, *packages[5];
+        } debian[] = {
+            {"6.1.0-50-amd64",
+             {"linux-headers-6.1.0-50-amd64", "linux-headers-6.1.0-50-common", "linux-kbuild-6.1",
+              "linux-source-6.1"}},
+            {"6.1.0-50-cloud-amd64",
+             {"linux-headers-6.1.0-50-cloud-amd64", "linux-headers-6.1.0-50-common",
+              "linux-kbuild-6.1", "linux-source-6.1"}},
+            /* Debian 13 names its releases after the upstream version. */
+            {"6.12.117+deb13-amd64",
+             {"linux-headers-6.12.117+deb13-amd64", "linux-headers-6.12.117+deb13-common",
+              "linux-kbuild-6.12.117+deb13", "linux-source-6.12"}},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(debian); i++) {
+                assert_int_equal(mbochs_debian_packages(debian[i].kernel, &p), 0);
+                size_t n = 0;
+                for (; debian[i].packages[n]; n++)
+                        assert_string_equal(p[n], debian[i].packages[n]);
+                assert_null(p[n]);
+                strv_free(p);
+                p = NULL;
+        }
         assert_int_equal(kmod_debian_packages("6.12.117+deb13-amd64", false, &p), 0);
         assert_null(p[3]);
         strv_free(p);
