@@ -8,14 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "e2e/display/display.h"
 #include "provision/vgpu/kmod.h"
+#include "tests/unit/libvirt_test_driver.h"
 
 #define UUID "22f8eba3-4d64-4d44-8b29-0f03f94b9543"
 
@@ -28,19 +27,11 @@ static void quiet(void *o, virErrorPtr e)
 static void test_domain_xml_is_accepted_by_libvirt(void **state)
 {
         char *xml = NULL, *back;
-        virConnectPtr c;
-        virDomainPtr d;
 
         (void)state;
         assert_int_equal(display_domain_xml("vgpuenv-verify-display", UUID, 128, &xml), 0);
         virSetErrorFunc(NULL, quiet);
-        c = virConnectOpen("test:///default");
-        assert_non_null(c);
-        d = virDomainDefineXMLFlags(c, xml, VIR_DOMAIN_DEFINE_VALIDATE);
-        if (!d)
-                fail_msg("libvirt refused the domain: %s", virGetLastErrorMessage());
-        back = virDomainGetXMLDesc(d, 0);
-        assert_non_null(back);
+        back = test_driver_domain_xml(xml, VIR_DOMAIN_DEFINE_VALIDATE);
         /* KubeVirt's vGPU shape survives libvirt's parser. */
         assert_non_null(strstr(back, "<hostdev mode='subsystem' type='mdev' managed='no' "
                                      "model='vfio-pci' display='on' ramfb='on'>"));
@@ -51,9 +42,6 @@ static void test_domain_xml_is_accepted_by_libvirt(void **state)
         assert_null(strstr(back, "egl-headless"));
         assert_null(strstr(back, "<disk"));
         free(back);
-        virDomainUndefine(d);
-        virDomainFree(d);
-        virConnectClose(c);
         free(xml);
 }
 
