@@ -466,6 +466,20 @@ static enum mutate_decision conflict(struct patch *p, char **reason, char *msg)
         return DECISION_CONFLICT;
 }
 
+/* Whether the object's namespace (the request's, else its metadata's) is
+ * among include and not among exclude; if not, *reason names it and what it
+ * is not (not_in). */
+static bool object_namespace_selected(char *const *include, char *const *exclude, const cJSON *meta,
+                                      const char *namespace, const char *not_in, char **reason)
+{
+        if (!namespace || !*namespace)
+        namespace = get_string(meta, "namespace");
+        if (namespace_selected(include, exclude, namespace))
+                return true;
+        REASON("namespace %s %s", namespace ? namespace : "(none)", not_in);
+        return false;
+}
+
 /* Whether the selector names the pod and it has the target container:
  * true with *ret_target and its index, or false with the decision. */
 static bool pod_selected(const struct injector_config *c, const cJSON *pod, const char *namespace,
@@ -478,14 +492,10 @@ static bool pod_selected(const struct injector_config *c, const cJSON *pod, cons
                 return false;
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-        if (!namespace || !*namespace)
-        namespace = get_string(meta, "namespace");
         *ret_d = DECISION_SKIPPED;
-        if (!namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces,
-                                namespace)) {
-                REASON("namespace %s not selected", namespace ? namespace : "(none)");
+        if (!object_namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces, meta,
+                                       namespace, "not selected", reason))
                 return false;
-        }
         if (!labels_match(c->selector.labels, cJSON_GetObjectItemCaseSensitive(meta, "labels"))) {
                 REASON("labels do not match the selector");
                 return false;
@@ -728,14 +738,9 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 return DECISION_SKIPPED;
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(vmi, "metadata");
-        if (!namespace || !*namespace)
-        namespace = get_string(meta, "namespace");
-        if (!namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces,
-                                namespace)) {
-                REASON("namespace %s is not in vmiHook.namespaces",
-                       namespace ? namespace : "(none)");
+        if (!object_namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces, meta,
+                                       namespace, "is not in vmiHook.namespaces", reason))
                 return DECISION_SKIPPED;
-        }
         const cJSON *devices = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(vmi, "spec"),
                                              "domain"),
