@@ -15,6 +15,7 @@
 #include "e2e/display/display.h"
 #include "provision/vgpu/kmod.h"
 #include "tests/unit/libvirt_test_driver.h"
+#include "tests/unit/fixture_tests.h"
 
 #define UUID "22f8eba3-4d64-4d44-8b29-0f03f94b9543"
 
@@ -219,13 +220,7 @@ static void test_report(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_domain_xml_is_accepted_by_libvirt),
-            cmocka_unit_test(test_domain_xml_refuses_odd_input),
-            cmocka_unit_test(test_observations),
-            cmocka_unit_test(test_ppm_header),
-            cmocka_unit_test(test_debian_packages),
-            cmocka_unit_test(test_report),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_domain_xml_is_accepted_by_libvirt,
+                               test_domain_xml_refuses_odd_input, test_observations,
+                               test_ppm_header, test_debian_packages, test_report);
 }
