@@ -17,6 +17,9 @@ struct buf {
 
 /* 0 or -ENOMEM (the buffer is left as it was). */
 int buf_append(struct buf *b, const void *p, size_t n);
+/* Room for n more bytes (and the NUL) without another allocation; 0 or
+ * -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) _printf_(2, 3);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) _printf_(2, 0);

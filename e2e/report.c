@@ -488,6 +488,13 @@ static cJSON *counts_json(const unsigned *counts)
         return o;
 }
 
+/* Optional fields are left out of the JSON, never written as null. */
+static void add_string_if_set(cJSON *o, const char *key, const char *s)
+{
+        if (s)
+                cJSON_AddStringToObject(o, key, s);
+}
+
 static void json_tests(cJSON *o, const struct e2e_cell *c)
 {
         cJSON *tests = cJSON_AddArrayToObject(o, "tests");
@@ -505,10 +512,8 @@ static void json_tests(cJSON *o, const struct e2e_cell *c)
                 cJSON_AddStringToObject(t, "outcome", junit_status_name(tc->outcome));
                 cJSON_AddStringToObject(t, "status", tc->status);
                 cJSON_AddNumberToObject(t, "time", tc->time);
-                if (tc->message)
-                        cJSON_AddStringToObject(t, "message", tc->message);
-                if (tc->location)
-                        cJSON_AddStringToObject(t, "location", tc->location);
+                add_string_if_set(t, "message", tc->message);
+                add_string_if_set(t, "location", tc->location);
         }
 }
 
@@ -519,28 +524,21 @@ static void json_what_ran(cJSON *o, const struct e2e_cell *c)
 
         cJSON_AddStringToObject(o, "name", c->name);
         cJSON_AddStringToObject(o, "provider", c->provider);
-        if (c->kubevirt_ref)
-                cJSON_AddStringToObject(kv, "ref", c->kubevirt_ref);
-        if (c->kubevirt_commit)
-                cJSON_AddStringToObject(kv, "commit", c->kubevirt_commit);
-        if (c->vgpu_display)
-                cJSON_AddStringToObject(o, "vgpu_display", c->vgpu_display);
+        add_string_if_set(kv, "ref", c->kubevirt_ref);
+        add_string_if_set(kv, "commit", c->kubevirt_commit);
+        add_string_if_set(o, "vgpu_display", c->vgpu_display);
         cJSON_AddBoolToObject(o, "display", c->display);
         x = cJSON_AddObjectToObject(o, "expect");
         cJSON_AddStringToObject(x, "outcome", c->expect.failure ? "failed" : "passed");
-        if (c->expect.message)
-                cJSON_AddStringToObject(x, "message", c->expect.message);
+        add_string_if_set(x, "message", c->expect.message);
         cJSON_AddStringToObject(o, "outcome", e2e_outcome_name(c->outcome));
         cJSON_AddBoolToObject(o, "as_expected", c->as_expected);
-        if (verdict)
-                cJSON_AddStringToObject(o, "verdict", verdict);
+        add_string_if_set(o, "verdict", verdict);
         cJSON_AddBoolToObject(o, "interrupted", c->interrupted);
         cJSON_AddNumberToObject(o, "make_exit", c->make_exit);
         cJSON_AddNumberToObject(o, "duration", c->duration);
-        if (c->focus)
-                cJSON_AddStringToObject(o, "focus", c->focus);
-        if (c->started)
-                cJSON_AddStringToObject(o, "started", c->started);
+        add_string_if_set(o, "focus", c->focus);
+        add_string_if_set(o, "started", c->started);
 }
 
 static void json_files(cJSON *o, const struct e2e_cell *c, const char *base)
@@ -550,12 +548,9 @@ static void json_files(cJSON *o, const struct e2e_cell *c, const char *base)
         _cleanup_free_ char *logf = rel_in_cell(c, RUN_LOG_FILE, base);
         cJSON *files, *errs;
 
-        if (art)
-                cJSON_AddStringToObject(o, "artifacts", art);
-        if (col)
-                cJSON_AddStringToObject(o, "collected", col);
-        if (logf)
-                cJSON_AddStringToObject(o, "log", logf);
+        add_string_if_set(o, "artifacts", art);
+        add_string_if_set(o, "collected", col);
+        add_string_if_set(o, "log", logf);
         files = cJSON_AddArrayToObject(o, "junit_files");
         for (size_t k = 0; c->res.files && c->res.files[k]; k++) {
                 _cleanup_free_ char *rel = report_relpath(c->res.files[k], base);

@@ -39,7 +39,6 @@ static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
         const struct config *c = ctx->cfg;
         struct kubevirtci_cluster *k;
         char **env = NULL;
-        struct step *s;
         int r;
 
         (void)st;
@@ -57,17 +56,10 @@ static int kind_plan_up(struct plan *p, struct run_ctx *ctx, const struct state 
          * cluster: its undo runs after make cluster-down. */
         if ((r = vgpu_host_plan_up(p, ctx)) < 0)
                 return r;
-        s = plan_add(p, "kind-record", kubevirtci_cluster_record, k);
-        step_acts_on(s, "the state of cluster %s", c->name);
-        step_progress(s, "recording Kind cluster %s before it is made", c->kind.provider);
-        step_deadline(s, 30);
-        step_undo(s, kubevirtci_cluster_undo, "make cluster-down, if this run started the cluster");
-        s = kubevirtci_plan_make(p, ctx, "kind-up", c->kind.dir, "cluster-up", k->env, no_display);
-        step_progress(s,
+        step_progress(kubevirtci_cluster_plan_up(p, k, "Kind"),
                       "make cluster-up (KUBEVIRT_PROVIDER=%s, display off: VGPU_DISPLAY "
                       "unset)",
                       c->kind.provider);
-        step_undo(s, NULL, "the record step's undo runs make cluster-down");
         return plan_error(p);
 }
 

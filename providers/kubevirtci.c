@@ -476,21 +476,12 @@ static int kubevirtci_plan_up(struct plan *p, struct run_ctx *ctx, const struct 
                     "--entrypoint /usr/bin/qemu-kvm %s -device help   (lists virtio-gpu-pci)",
                     c->kubevirtci.dir, c->kubevirtci.provider, kubevirtci_container_cli(),
                     c->kubevirtci.node_image ? c->kubevirtci.node_image : "(unset)");
-        s = plan_add(p, "kubevirtci-record", kubevirtci_cluster_record, k);
-        step_acts_on(s, "the state of cluster %s", c->name);
-        step_progress(s, "recording kubevirtci cluster %s before it is made",
-                      c->kubevirtci.provider);
-        step_deadline(s, 30);
-        step_undo(s, kubevirtci_cluster_undo, "make cluster-down, if this run started the cluster");
         /* kubevirtci's cluster-up is itself idempotent for a running cluster
          * of the same provider (gocli reuses it), so a re-run converges. */
-        s = kubevirtci_plan_make(p, ctx, "kubevirtci-up", c->kubevirtci.dir, "cluster-up", k->env,
-                                 NULL);
-        step_progress(s,
+        step_progress(kubevirtci_cluster_plan_up(p, k, "kubevirtci"),
                       "make cluster-up (KUBEVIRT_PROVIDER=%s, %u node(s), virtio-gpu added "
                       "through --qemu-args)",
                       c->kubevirtci.provider, c->nodes.count);
-        step_undo(s, NULL, "the record step's undo runs make cluster-down");
         s = plan_add(p, "boot node01", run_register, k);
         step_lane(s, 1, "node01");
         step_acts_on(s, "root@127.0.0.1 on node01's published ssh port");

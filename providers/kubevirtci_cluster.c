@@ -88,6 +88,26 @@ int kubevirtci_cluster_undo(struct step_run *sr, void *data)
         return r;
 }
 
+struct step *kubevirtci_cluster_plan_up(struct plan *p, struct kubevirtci_cluster *k,
+                                        const char *what)
+{
+        const struct config *c = k->ctx->cfg;
+        const char *name = provider_names[c->provider];
+        char step[48];
+        struct step *s;
+
+        snprintf(step, sizeof(step), "%s-record", name);
+        s = plan_add(p, step, kubevirtci_cluster_record, k);
+        step_acts_on(s, "the state of cluster %s", c->name);
+        step_progress(s, "recording %s cluster %s before it is made", what, k->provider);
+        step_deadline(s, 30);
+        step_undo(s, kubevirtci_cluster_undo, "make cluster-down, if this run started the cluster");
+        snprintf(step, sizeof(step), "%s-up", name);
+        s = kubevirtci_plan_make(p, k->ctx, step, k->dir, "cluster-up", k->env, k->argv_prefix);
+        step_undo(s, NULL, "the record step's undo runs make cluster-down");
+        return s;
+}
+
 static int run_forget(struct step_run *sr, void *data)
 {
         const struct kubevirtci_cluster *k = data;

@@ -36,6 +36,12 @@ int kubevirtci_cluster_check(const struct kubevirtci_cluster *k);
 int kubevirtci_cluster_record(struct step_run *sr, void *data);
 int kubevirtci_cluster_undo(struct step_run *sr, void *data);
 
+/* up: the record step, then `make cluster-up` (the record's undo takes the
+ * cluster down); the make step, for the caller's progress line. what names
+ * the cluster in messages ("Kind"). */
+struct step *kubevirtci_cluster_plan_up(struct plan *p, struct kubevirtci_cluster *k,
+                                        const char *what);
+
 /* down: `make cluster-down` and forgetting the cluster, when the state
  * lists it (else a notice and no step). */
 int kubevirtci_cluster_plan_down(struct plan *p, struct run_ctx *ctx, const struct state *st,

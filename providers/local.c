@@ -99,10 +99,18 @@ static int run_network(struct step_run *sr, void *data)
         return local_ensure_network(conn, u->ctx->cfg, sr->st);
 }
 
+/* undo_object for the objects the whole cluster shares, named after the
+ * config: name is taken over (NULL: out of memory). */
+static int undo_shared_object(struct step_run *sr, struct local_run *u, const char *kind,
+                              char *name)
+{
+        _cleanup_free_ char *n = name;
+        return n ? undo_object(sr, u, kind, n) : -ENOMEM;
+}
+
 static int undo_network(struct step_run *sr, void *data)
 {
-        _cleanup_free_ char *name = local_network_name(sr->ctx->cfg);
-        return name ? undo_object(sr, data, RES_NETWORK, name) : -ENOMEM;
+        return undo_shared_object(sr, data, RES_NETWORK, local_network_name(sr->ctx->cfg));
 }
 
 static int run_pool(struct step_run *sr, void *data)
@@ -116,8 +124,7 @@ static int run_pool(struct step_run *sr, void *data)
 
 static int undo_pool(struct step_run *sr, void *data)
 {
-        _cleanup_free_ char *name = local_pool_name(sr->ctx->cfg);
-        return name ? undo_object(sr, data, RES_POOL, name) : -ENOMEM;
+        return undo_shared_object(sr, data, RES_POOL, local_pool_name(sr->ctx->cfg));
 }
 
 static int run_volume(struct step_run *sr, void *data)

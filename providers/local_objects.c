@@ -47,14 +47,33 @@ static int record(struct state *st, const char *kind, const char *name)
         return 0;
 }
 
-/* An object that exists already: ours (owner, read from its XML, is this
- * cluster) is adopted into the state, anything else refused. */
+/* A just-defined object (defined: libvirt took its XML) into the state. */
+static int record_defined(struct state *st, bool defined, const char *kind, const char *what,
+                          const char *name)
+{
+        if (!defined)
+                return log_error_errno(EIO, "defining %s %s: %s", what, name, local_virt_error());
+        return record(st, kind, name);
+}
+
+/* Whether an object's XML (taken over; NULL when libvirt gave none) carries
+ * this cluster's ownership mark, as owner_of reads it. */
+static bool ours(const struct config *c, char *xml, char *(*owner_of)(const char *))
+{
+        _cleanup_free_ char *x = xml;
+        _cleanup_free_ char *owner = x ? owner_of(x) : NULL;
+
+        return owner && streq(owner, c->name);
+}
+
+/* An object that exists already (have: its XML, taken over): ours is
+ * adopted into the state, anything else refused. */
 static int adopt(struct state *st, const struct config *c, const char *kind, const char *what,
-                 const char *name, const char *owner)
+                 const char *name, char *have, char *(*owner_of)(const char *))
 {
         int r;
 
-        if (!owner || !streq(owner, c->name))
+        if (!ours(c, have, owner_of))
                 return log_error_errno(EEXIST,
                                        "%s %s exists but is not vgpuenv's for cluster %s: refusing "
                                        "to touch it",
@@ -73,20 +92,17 @@ int local_ensure_network(virConnectPtr conn, const struct config *c, struct stat
         if (!name || !xml)
                 return -ENOMEM;
         net = virNetworkLookupByName(conn, name);
-        if (net) {
-                _cleanup_free_ char *have = virNetworkGetXMLDesc(net, 0);
-                _cleanup_free_ char *owner = have ? local_owner_of_network_xml(have) : NULL;
-                if ((r = adopt(st, c, RES_NETWORK, "libvirt network", name, owner)) < 0)
-                        return r;
-        } else {
+        if (net)
+                r = adopt(st, c, RES_NETWORK, "libvirt network", name, virNetworkGetXMLDesc(net, 0),
+                          local_owner_of_network_xml);
+        else {
                 net = virNetworkDefineXML(conn, xml);
-                if (!net)
-                        return log_error_errno(EIO, "defining network %s: %s", name,
-                                               local_virt_error());
-                if ((r = record(st, RES_NETWORK, name)) < 0)
-                        return r;
-                log_info("network %s: defined (%s)", name, c->network.subnet);
+                r = record_defined(st, net != NULL, RES_NETWORK, "network", name);
+                if (r >= 0)
+                        log_info("network %s: defined (%s)", name, c->network.subnet);
         }
+        if (r < 0)
+                return r;
         if (virNetworkIsActive(net) != 1 && virNetworkCreate(net) < 0)
                 return log_error_errno(EIO, "starting network %s: %s", name, local_virt_error());
         return 0;
@@ -111,10 +127,7 @@ int local_ensure_pool(virConnectPtr conn, const struct config *c, const char *st
         pool = virStoragePoolLookupByName(conn, name);
         if (!pool) {
                 pool = virStoragePoolDefineXML(conn, xml, 0);
-                if (!pool)
-                        return log_error_errno(EIO, "defining storage pool %s: %s", name,
-                                               local_virt_error());
-                if ((r = record(st, RES_POOL, name)) < 0)
+                if ((r = record_defined(st, pool != NULL, RES_POOL, "storage pool", name)) < 0)
                         return r;
                 if (virStoragePoolBuild(pool, 0) < 0)
                         return log_error_errno(EIO, "creating %s: %s", dir, local_virt_error());
@@ -183,19 +196,15 @@ int local_ensure_domain(virConnectPtr conn, const struct config *c, const char *
         int r;
 
         *started = false;
-        if (dom) {
-                _cleanup_free_ char *have = virDomainGetXMLDesc(dom, 0);
-                _cleanup_free_ char *owner = have ? local_owner_of_domain_xml(have) : NULL;
-                if ((r = adopt(st, c, RES_DOMAIN, "domain", dom_name, owner)) < 0)
-                        return r;
-        } else {
+        if (dom)
+                r = adopt(st, c, RES_DOMAIN, "domain", dom_name, virDomainGetXMLDesc(dom, 0),
+                          local_owner_of_domain_xml);
+        else {
                 dom = virDomainDefineXML(conn, xml);
-                if (!dom)
-                        return log_error_errno(EIO, "defining domain %s: %s", dom_name,
-                                               local_virt_error());
-                if ((r = record(st, RES_DOMAIN, dom_name)) < 0)
-                        return r;
+                r = record_defined(st, dom != NULL, RES_DOMAIN, "domain", dom_name);
         }
+        if (r < 0)
+                return r;
         if (virDomainIsActive(dom) != 1) {
                 if (virDomainCreate(dom) < 0)
                         return log_error_errno(EIO, "starting domain %s: %s", dom_name,
@@ -210,12 +219,10 @@ int local_remove(virConnectPtr conn, const struct config *c, const char *kind, c
 {
         if (streq(kind, RES_DOMAIN)) {
                 _cleanup_(virDomainFreep) virDomainPtr d = virDomainLookupByName(conn, name);
-                _cleanup_free_ char *xml =
-                    d ? virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE) : NULL;
-                _cleanup_free_ char *owner = xml ? local_owner_of_domain_xml(xml) : NULL;
                 if (!d)
                         return 0;
-                if (!owner || !streq(owner, c->name))
+                if (!ours(c, virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE),
+                          local_owner_of_domain_xml))
                         return log_error_errno(EPERM,
                                                "domain %s lacks our ownership mark for "
                                                "cluster %s: leaving it",
@@ -256,11 +263,9 @@ int local_remove(virConnectPtr conn, const struct config *c, const char *kind, c
                                                local_virt_error());
         } else if (streq(kind, RES_NETWORK)) {
                 _cleanup_(virNetworkFreep) virNetworkPtr n = virNetworkLookupByName(conn, name);
-                _cleanup_free_ char *xml = n ? virNetworkGetXMLDesc(n, 0) : NULL;
-                _cleanup_free_ char *owner = xml ? local_owner_of_network_xml(xml) : NULL;
                 if (!n)
                         return 0;
-                if (!owner || !streq(owner, c->name))
+                if (!ours(c, virNetworkGetXMLDesc(n, 0), local_owner_of_network_xml))
                         return log_error_errno(EPERM,
                                                "network %s lacks our ownership mark: "
                                                "leaving it",
@@ -286,10 +291,10 @@ void local_adopt_marked(virConnectPtr conn, const struct config *c, const char *
         _cleanup_free_ char *pool = local_pool_name(c);
 
         for (int i = 0; i < n; i++) {
-                _cleanup_free_ char *xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
-                _cleanup_free_ char *owner = xml ? local_owner_of_domain_xml(xml) : NULL;
                 const char *name = virDomainGetName(doms[i]);
-                if (owner && streq(owner, c->name) && !state_has_resource(st, RES_DOMAIN, name))
+                if (ours(c, virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE),
+                         local_owner_of_domain_xml) &&
+                    !state_has_resource(st, RES_DOMAIN, name))
                         state_add_resource(st, RES_DOMAIN, name);
                 virDomainFree(doms[i]);
         }

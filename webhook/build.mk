@@ -153,7 +153,7 @@ FUZZ_TIME ?= 60
 FUZZ_SRCS := webhook/fuzz/fuzz_admission.c webhook/config.c webhook/config_device_plugin.c \
 	webhook/config_vmi_hook.c \
 	webhook/patch.c webhook/patch_resource.c webhook/admission.c \
-	webhook/metrics.c common/log.c common/util.c common/yaml_schema.c
+	webhook/metrics.c common/buf.c common/log.c common/util.c common/yaml_schema.c
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_admission
 
 $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard webhook/*.h common/*.h)

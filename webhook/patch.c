@@ -82,7 +82,7 @@ void patch_cache_free(struct patch_cache *c)
 
 void patch_done(struct patch *p)
 {
-        free(p->buf);
+        buf_done(&p->ops);
         *p = (struct patch){};
 }
 
@@ -151,41 +151,18 @@ static void cache_store(struct patch_cache *c, int ci, unsigned shape, struct pa
                 cache_entry_free(e);
 }
 
-static int buf_add(struct patch *p, const char *s, size_t n)
-{
-        if (p->len + n + 2 > p->cap) {
-                size_t cap = p->cap ? p->cap : 32768; /* a full pod patch fits */
-                while (cap < p->len + n + 2)
-                        cap *= 2;
-                char *b = realloc(p->buf, cap);
-                if (!b)
-                        return -ENOMEM;
-                p->buf = b;
-                p->cap = cap;
-        }
-        memcpy(p->buf + p->len, s, n);
-        p->len += n;
-        p->buf[p->len] = '\0';
-        return 0;
-}
-
-static int buf_str(struct patch *p, const char *s)
-{
-        return buf_add(p, s, strlen(s));
-}
-
 /* A JSON string literal; paths and ops are ours, but keys inside paths come
  * from the object (annotation keys), so escape properly. */
 static int buf_json_string(struct patch *p, const char *s)
 {
-        int r = buf_add(p, "\"", 1);
+        int r = buf_append(&p->ops, "\"", 1);
         while (r >= 0 && *s) {
                 /* Runs without anything to escape go in one copy. */
                 size_t n = 0;
                 while (s[n] && s[n] != '"' && s[n] != '\\' && (unsigned char)s[n] >= 0x20)
                         n++;
                 if (n)
-                        r = buf_add(p, s, n);
+                        r = buf_append(&p->ops, s, n);
                 s += n;
                 if (r < 0 || !*s)
                         break;
@@ -193,32 +170,38 @@ static int buf_json_string(struct patch *p, const char *s)
                 if (*s == '"' || *s == '\\') {
                         esc[0] = '\\';
                         esc[1] = *s;
-                        r = buf_add(p, esc, 2);
+                        r = buf_append(&p->ops, esc, 2);
                 } else {
                         snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s);
-                        r = buf_add(p, esc, 6);
+                        r = buf_append(&p->ops, esc, 6);
                 }
                 s++;
         }
-        return r < 0 ? r : buf_add(p, "\"", 1);
+        return r < 0 ? r : buf_append(&p->ops, "\"", 1);
 }
 
 int patch_append(struct patch *p, const char *op, const char *path, const char *value_json)
 {
-        int r = buf_str(p, p->count ? ",{\"op\":" : "[{\"op\":");
+        /* A full pod patch fits the first allocation. */
+        int r = buf_reserve(&p->ops, 32767);
+        if (r >= 0)
+                r = buf_puts(&p->ops, p->count ? ",{\"op\":" : "[{\"op\":");
         if (r >= 0)
                 r = buf_json_string(p, op);
         if (r >= 0)
-                r = buf_str(p, ",\"path\":");
+                r = buf_puts(&p->ops, ",\"path\":");
         if (r >= 0)
                 r = buf_json_string(p, path);
         if (r >= 0 && value_json) {
-                r = buf_str(p, ",\"value\":");
+                r = buf_puts(&p->ops, ",\"value\":");
                 if (r >= 0)
-                        r = buf_str(p, value_json);
+                        r = buf_puts(&p->ops, value_json);
         }
         if (r >= 0)
-                r = buf_str(p, "}");
+                r = buf_puts(&p->ops, "}");
+        /* Room for patch_json's closing bracket. */
+        if (r >= 0)
+                r = buf_reserve(&p->ops, 1);
         if (r < 0)
                 return r;
         p->count++;
@@ -236,10 +219,10 @@ const char *patch_json(struct patch *p)
                 return p->shared->json;
         if (p->count == 0)
                 return "[]";
-        /* buf_add always leaves room for the closing bracket. */
-        p->buf[p->len] = ']';
-        p->buf[p->len + 1] = '\0';
-        return p->buf;
+        /* patch_append always leaves room for the closing bracket. */
+        p->ops.data[p->ops.len] = ']';
+        p->ops.data[p->ops.len + 1] = '\0';
+        return p->ops.data;
 }
 
 static char *json_string(const char *s)
@@ -483,6 +466,20 @@ static enum mutate_decision conflict(struct patch *p, char **reason, char *msg)
         return DECISION_CONFLICT;
 }
 
+/* Whether the object's namespace (the request's, else its metadata's) is
+ * among include and not among exclude; if not, *reason names it and what it
+ * is not (not_in). */
+static bool object_namespace_selected(char *const *include, char *const *exclude, const cJSON *meta,
+                                      const char *namespace, const char *not_in, char **reason)
+{
+        if (!namespace || !*namespace)
+        namespace = get_string(meta, "namespace");
+        if (namespace_selected(include, exclude, namespace))
+                return true;
+        REASON("namespace %s %s", namespace ? namespace : "(none)", not_in);
+        return false;
+}
+
 /* Whether the selector names the pod and it has the target container:
  * true with *ret_target and its index, or false with the decision. */
 static bool pod_selected(const struct injector_config *c, const cJSON *pod, const char *namespace,
@@ -495,14 +492,10 @@ static bool pod_selected(const struct injector_config *c, const cJSON *pod, cons
                 return false;
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-        if (!namespace || !*namespace)
-        namespace = get_string(meta, "namespace");
         *ret_d = DECISION_SKIPPED;
-        if (!namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces,
-                                namespace)) {
-                REASON("namespace %s not selected", namespace ? namespace : "(none)");
+        if (!object_namespace_selected(c->selector.namespaces, c->selector.exclude_namespaces, meta,
+                                       namespace, "not selected", reason))
                 return false;
-        }
         if (!labels_match(c->selector.labels, cJSON_GetObjectItemCaseSensitive(meta, "labels"))) {
                 REASON("labels do not match the selector");
                 return false;
@@ -745,14 +738,9 @@ enum mutate_decision mutate_vmi(const struct injector_config *c, const cJSON *vm
                 return DECISION_SKIPPED;
         }
         const cJSON *meta = cJSON_GetObjectItemCaseSensitive(vmi, "metadata");
-        if (!namespace || !*namespace)
-        namespace = get_string(meta, "namespace");
-        if (!namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces,
-                                namespace)) {
-                REASON("namespace %s is not in vmiHook.namespaces",
-                       namespace ? namespace : "(none)");
+        if (!object_namespace_selected(c->vmi_hook.namespaces, c->selector.exclude_namespaces, meta,
+                                       namespace, "is not in vmiHook.namespaces", reason))
                 return DECISION_SKIPPED;
-        }
         const cJSON *devices = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(vmi, "spec"),
                                              "domain"),

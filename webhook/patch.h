@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/buf.h"
 #include "webhook/config.h"
 
 #define INJECTED_ANNOTATION "mesa-injector.vgpuenv.io/injected"
@@ -24,8 +25,7 @@ char *json_pointer_escape(const char *token);
  * again doubled the handler's time. */
 struct patch_cache_entry;
 struct patch {
-        char *buf; /* "[op,op,...": closed by patch_json() */
-        size_t len, cap;
+        struct buf ops; /* "[op,op,...": closed by patch_json() */
         size_t count;
         /* Set instead of buf when the whole patch came from the cache of
          * full injections (see mutate_pod). */

@@ -35,32 +35,36 @@ struct display_check *report_add(struct display_report *r, const char *id, const
         return c;
 }
 
+/* A check's outcome: passed, failed, or not applicable (na: neither). */
+static void set_outcome(struct display_check *c, bool ok, bool na, double seconds, const char *fmt,
+                        va_list ap)
+{
+        char *s = strdup_vprintf(fmt, ap);
+
+        free(c->observed);
+        c->observed = s;
+        c->ok = ok;
+        c->na = na;
+        c->ran = true;
+        c->seconds = seconds;
+}
+
 void report_set_observed(struct display_check *c, bool ok, double seconds, const char *fmt, ...)
 {
         va_list ap;
 
         va_start(ap, fmt);
-        char *s = strdup_vprintf(fmt, ap);
+        set_outcome(c, ok, false, seconds, fmt, ap);
         va_end(ap);
-        free(c->observed);
-        c->observed = s;
-        c->ok = ok;
-        c->ran = true;
-        c->seconds = seconds;
 }
 
 void report_set_na(struct display_check *c, double seconds, const char *fmt, ...)
 {
         va_list ap;
+
         va_start(ap, fmt);
-        char *s = strdup_vprintf(fmt, ap);
+        set_outcome(c, false, true, seconds, fmt, ap);
         va_end(ap);
-        free(c->observed);
-        c->observed = s;
-        c->ok = false;
-        c->na = true;
-        c->ran = true;
-        c->seconds = seconds;
 }
 
 void report_step(struct display_report *r, const char *step, double seconds)

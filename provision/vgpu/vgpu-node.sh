@@ -64,6 +64,19 @@ conf_text() {
 	printf 'softdep %s post: vfio_iommu_type1\n' "$MOD"
 }
 
+# The module unloaded, refused while an instance of ours exists (how to
+# remove one: $1, for the message).
+unload_unused() {
+	n=$(count_instances)
+	[ "$n" -eq 0 ] ||
+		die "$n mdev instance(s) of $MOD exist ($(our_instances | tr '\n' ' ')): remove them first$1; nothing was changed"
+	if [ -d "/sys/module/$MOD" ]; then
+		out=$(rmmod "$MOD" 2>&1) || die "rmmod $MOD failed: $out"
+		echo "changed=unloaded $MOD"
+	fi
+	return 0
+}
+
 verb=${1:-}
 [ $# -gt 0 ] && shift
 case $verb in
@@ -196,23 +209,11 @@ check)
 	echo "instances=$(count_instances)"
 	;;
 unload)
-	n=$(count_instances)
-	[ "$n" -eq 0 ] ||
-		die "$n mdev instance(s) of $MOD exist ($(our_instances | tr '\n' ' ')): remove them first (echo 1 > /sys/bus/mdev/devices/UUID/remove); nothing was changed"
-	if [ -d "/sys/module/$MOD" ]; then
-		out=$(rmmod "$MOD" 2>&1) || die "rmmod $MOD failed: $out"
-		echo "changed=unloaded $MOD"
-	fi
+	unload_unused " (echo 1 > /sys/bus/mdev/devices/UUID/remove)"
 	;;
 remove)
 	# unload, then uninstall (vgpu: none).
-	n=$(count_instances)
-	[ "$n" -eq 0 ] ||
-		die "$n mdev instance(s) of $MOD exist ($(our_instances | tr '\n' ' ')): remove them first; nothing was changed"
-	if [ -d "/sys/module/$MOD" ]; then
-		out=$(rmmod "$MOD" 2>&1) || die "rmmod $MOD failed: $out"
-		echo "changed=unloaded $MOD"
-	fi
+	unload_unused ""
 	if [ -e "$KO" ] || [ -e "$CONF" ]; then
 		rm -f "$KO" "$STAMP" "$CONF"
 		rmdir "$INSTALL_DIR" 2>/dev/null

@@ -40,16 +40,8 @@ if ! flock -n 9; then
 fi
 T=$(mktemp -d /tmp/vgpuenv-display.XXXXXX)
 V=build/vgpuenv
-started=$(date +%s)
-
-# step NAME: prints the time since the previous step.
-last=$started
-step() {
-	local now
-	now=$(date +%s)
-	printf '== step %-44s %4ss (total %ss)\n' "$1" $((now - last)) $((now - started))
-	last=$now
-}
+. tests/lib/steps.sh
+steps_start 44
 cleanup() {
 	set +e # best effort: whatever is left goes
 	$V down -c "$cfg" >"$T/down.out" 2>&1 || { echo "down failed:"; cat "$T/down.out"; }

@@ -16,6 +16,7 @@
 # below, the one place); the plugin's own flags are those of its usage line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/lib/common.sh
 . tests/k8s/lib.sh
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the harness needs root (containerd, kubelet, mounts)"; exit 77; }
 [ -x build/mesa-injector-device-plugin ] || {
@@ -26,12 +27,8 @@ T=$(mktemp -d /tmp/vgpuenv-k8s-dp.XXXXXX)
 trap 'rc=$?; k8s_down; rm -rf "$T"; exit $rc' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$K8S_ROOT/logs/device-plugin.log" ] && tail -n 10 "$K8S_ROOT/logs/device-plugin.log" >&2
-	exit 1
-}
-ok() { echo "ok   $*"; }
+# A failure shows the plugin's last words (fail: tests/lib/common.sh).
+on_fail() { [ -f "$K8S_ROOT/logs/device-plugin.log" ] && tail -n 10 "$K8S_ROOT/logs/device-plugin.log"; }
 
 RES=vgpuenv.io/render
 dp_config() {

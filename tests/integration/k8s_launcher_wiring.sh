@@ -53,13 +53,6 @@ deadlines:
   rollout: 60
 YAML
 ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C test
-run_up() { # log-name
-	local rc=0
-	export STANDIN_LOG=$T/$1.log
-	build/vgpuenv up -c "$T/kv.yaml" >"$T/$1.out" 2>&1 || rc=$?
-	cat "$(ls -t "$T"/state/logs/*-up-*.log | head -n1)" >"$T/$1.runlog" 2>/dev/null || true
-	return $rc
-}
 
 run_up up1 || { cat "$T/up1.out"; fail "vgpuenv up failed"; }
 sed 's/^/    controllers: /' "$T/controllers.log"

@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
+. tests/lib/common.sh
 . tests/k8s/lib.sh
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: the harness needs root (containerd, kubelet, mounts)"; exit 77; }
 [ -x build/mesa-injector ] || { echo "SKIP: build/mesa-injector not built (run make)"; exit 77; }
@@ -37,12 +38,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-fail() {
-	echo "FAIL: $*" >&2
-	[ -f "$T/injector.log" ] && tail -n 5 "$T/injector.log" >&2
-	exit 1
-}
-ok() { echo "ok   $*"; }
+# A failure shows mesa-injector's last words (fail: tests/lib/common.sh).
+on_fail() { [ -f "$T/injector.log" ] && tail -n 5 "$T/injector.log"; }
 tool() { python3 "$root/tests/k8s/k8stool.py" "$@"; }
 
 NS=kubevirt-test-default1

@@ -43,13 +43,6 @@ webhook:
 YAML
 ssh-keygen -q -t ed25519 -N '' -f "$T/id" -C test
 
-run_up() { # log-name; the run's log (what the programs printed) -> $T/<name>.runlog
-	local rc=0
-	export STANDIN_LOG=$T/$1.log
-	build/vgpuenv up -c "$T/kv.yaml" >"$T/$1.out" 2>&1 || rc=$?
-	cat "$(ls -t "$T"/state/logs/*-up-*.log | head -n1)" >"$T/$1.runlog" 2>/dev/null || true
-	return $rc
-}
 kubeconfig=$T/kubevirtci/_ci-configs/k8s-1.36/.kubeconfig
 modules=()
 [ -d /lib/modules ] && modules=(-v /lib/modules/:/lib/modules/)

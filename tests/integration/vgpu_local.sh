@@ -29,14 +29,8 @@ cd "$ROOT"
 need_root_and_libvirt
 command -v python3 >/dev/null || skip "python3 missing (make deps)"
 
-started=$(date +%s)
-last=$started
-step() {
-	local now
-	now=$(date +%s)
-	printf '== step %-50s %4ss (total %ss)\n' "$1" $((now - last)) $((now - started))
-	last=$now
-}
+. tests/lib/steps.sh
+steps_start 50
 
 # The display image carries libvirt and QEMU for the nested domain; it is
 # the one display_chain.sh uses (the image cache is shared).

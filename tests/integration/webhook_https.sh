@@ -77,9 +77,8 @@ cmp -s "$WORK/out.json" "$WORK/pod1.json" || fail "cached patch gives a differen
 ok "a second pod of the same shape (cached patch) ends up identical"
 
 # A pod with no volumes, no mounts and no annotations: arrays/maps added whole.
-pyedit "$FIX/pod-virt-launcher.json" "$WORK/bare.json" 'del p["spec"]["volumes"]; del p["metadata"]["annotations"]
-c = p["spec"]["containers"][0]; del c["volumeMounts"]; del c["resources"]'
-review pod "$WORK/bare.json" /mutate-pods patched
+review_variant bare 'del p["spec"]["volumes"]; del p["metadata"]["annotations"]
+c = p["spec"]["containers"][0]; del c["volumeMounts"]; del c["resources"]' patched
 pyassert "$WORK/ops.json" '[op["path"] for op in o] == ["/spec/volumes", "/spec/containers/0/volumeMounts", "/spec/containers/0/resources", "/metadata/annotations"]'
 pyassert "$WORK/out.json" 'o["spec"]["containers"][0]["resources"] == {"limits": {"vgpuenv.io/render": "1"}}'
 cp "$WORK/out.json" "$WORK/bare1.json"
@@ -87,23 +86,19 @@ review pod "$WORK/bare1.json" /mutate-pods unchanged
 ok "missing volumes/volumeMounts/resources/annotations are created whole (limits only: no requests to match); idempotent afterwards"
 
 # compute not first: the pointer must index the right container.
-pyedit "$FIX/pod-virt-launcher.json" "$WORK/order.json" 'p["spec"]["containers"].reverse()'
-review pod "$WORK/order.json" /mutate-pods patched
-pyassert "$WORK/out.json" 'len(o["spec"]["containers"][2]["volumeMounts"]) > 7 and len(o["spec"]["containers"][0]["volumeMounts"]) == 1'
+review_variant order 'p["spec"]["containers"].reverse()' patched \
+	'len(o["spec"]["containers"][2]["volumeMounts"]) > 7 and len(o["spec"]["containers"][0]["volumeMounts"]) == 1'
 ok "compute found at index 2"
 
 # A clash: our volume name bound to another source.
-pyedit "$FIX/pod-virt-launcher.json" "$WORK/clash.json" 'p["spec"]["volumes"].append({"name": "mesa-usr-share-glvnd-egl-vendor-d", "emptyDir": {}})'
-review pod "$WORK/clash.json" /mutate-pods denied
-pyassert "$WORK/out.json" 'o["code"] == 409 and "mesa-usr-share-glvnd-egl-vendor-d" in o["message"]'
-pyedit "$FIX/pod-virt-launcher.json" "$WORK/clash2.json" 'p["spec"]["containers"][0]["resources"]["limits"]["vgpuenv.io/render"] = "2"'
-review pod "$WORK/clash2.json" /mutate-pods denied
-pyassert "$WORK/out.json" 'o["code"] == 409 and "vgpuenv.io/render" in o["message"]'
+review_variant clash 'p["spec"]["volumes"].append({"name": "mesa-usr-share-glvnd-egl-vendor-d", "emptyDir": {}})' denied \
+	'o["code"] == 409 and "mesa-usr-share-glvnd-egl-vendor-d" in o["message"]'
+review_variant clash2 'p["spec"]["containers"][0]["resources"]["limits"]["vgpuenv.io/render"] = "2"' denied \
+	'o["code"] == 409 and "vgpuenv.io/render" in o["message"]'
 ok "a volume name clash and another quantity of our resource are reported (409), not overwritten"
 
 # Not selected: no label, or an excluded namespace.
-pyedit "$FIX/pod-virt-launcher.json" "$WORK/plain.json" 'p["metadata"]["labels"] = {"app": "nginx"}'
-review pod "$WORK/plain.json" /mutate-pods unchanged
+review_variant plain 'p["metadata"]["labels"] = {"app": "nginx"}' unchanged
 review pod "$FIX/pod-virt-launcher.json" /mutate-pods unchanged kube-system
 ok "non-matching pods (labels, kube-system) are allowed without a patch"
 

@@ -6,7 +6,7 @@
 # checkout copied to $T/kubevirtci, state and cache, kubectl and the
 # stand-ins first on PATH, gocli's admin.conf the harness's, none of
 # kubevirtci's own variables from the caller's environment, $TAG the tag the
-# checkout carries. At exit the processes in STANDIN_PIDS are killed, the
+# checkout carries, and run_up. At exit the processes in STANDIN_PIDS are killed, the
 # harness stopped and $T removed (kept with KEEP_T=1).
 . "$(dirname "${BASH_SOURCE[0]}")/../standins/assert.sh"
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -34,3 +34,14 @@ export VGPUENV_STATE_DIR=$T/state VGPUENV_CACHE_DIR=$T/cache VGPUENV_NODE_WAIT=0
 export KUBEVIRTCI_RUNTIME=docker
 unset KUBEVIRTCI_TAG JOB_NAME KUBEVIRT_PROVIDER KUBEVIRT_PROVIDER_EXTRA_ARGS
 TAG=2608191116-eb0b470a
+
+# run_up NAME: `vgpuenv up` with the config the test wrote to $T/kv.yaml; its
+# output in $T/NAME.out, the stand-ins' log in $T/NAME.log, the run's log
+# (what the programs printed) in $T/NAME.runlog; up's exit status.
+run_up() {
+	local rc=0
+	export STANDIN_LOG=$T/$1.log
+	build/vgpuenv up -c "$T/kv.yaml" >"$T/$1.out" 2>&1 || rc=$?
+	cat "$(ls -t "$T"/state/logs/*-up-*.log | head -n1)" >"$T/$1.runlog" 2>/dev/null || true
+	return $rc
+}

@@ -19,6 +19,7 @@
 #include "provision/cluster_setup_internal.h"
 #include "provision/base/plan.h"
 #include "provision/base/state.h"
+#include "tests/unit/fixture_tests.h"
 
 static void check(const char *cr, const char *want)
 {
@@ -95,11 +96,6 @@ static void test_unreadable_kubeconfig(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_no_cr),
-            cmocka_unit_test(test_keeps_existing),
-            cmocka_unit_test(test_idempotent),
-            cmocka_unit_test(test_unreadable_kubeconfig),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_no_cr, test_keeps_existing, test_idempotent,
+                               test_unreadable_kubeconfig);
 }

@@ -336,18 +336,22 @@ static void test_cross_field_good(void **state)
 
         /* vgpu: auto is dmabuf on VM providers and region on kind, whose
          * nodes have no render node; an explicit value wins. */
+        static const struct {
+                const char *yaml;
+                enum vgpu_mode mode;
+        } modes[] = {
+            {"name: a\n", VGPU_DMABUF},
+            {"provider: kind\nkind: {dir: kv}\n", VGPU_REGION},
+            {"provider: kind\nkind: {dir: kv}\nvgpu: dmabuf\n", VGPU_DMABUF},
+            {"vgpu: none\n", VGPU_NONE},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                expect_good(modes[i].yaml, &c);
+                assert_int_equal(config_vgpu_mode(&c), modes[i].mode);
+                config_done(&c);
+        }
         expect_good("name: a\n", &c);
         assert_int_equal(c.vgpu, VGPU_AUTO);
-        assert_int_equal(config_vgpu_mode(&c), VGPU_DMABUF);
-        config_done(&c);
-        expect_good("provider: kind\nkind: {dir: kv}\n", &c);
-        assert_int_equal(config_vgpu_mode(&c), VGPU_REGION);
-        config_done(&c);
-        expect_good("provider: kind\nkind: {dir: kv}\nvgpu: dmabuf\n", &c);
-        assert_int_equal(config_vgpu_mode(&c), VGPU_DMABUF);
-        config_done(&c);
-        expect_good("vgpu: none\n", &c);
-        assert_int_equal(config_vgpu_mode(&c), VGPU_NONE);
         config_done(&c);
 
         /* A single-character name and 32 characters are both fine. */

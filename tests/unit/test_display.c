@@ -8,14 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "e2e/display/display.h"
 #include "provision/vgpu/kmod.h"
+#include "tests/unit/libvirt_test_driver.h"
+#include "tests/unit/fixture_tests.h"
 
 #define UUID "22f8eba3-4d64-4d44-8b29-0f03f94b9543"
 
@@ -28,19 +28,11 @@ static void quiet(void *o, virErrorPtr e)
 static void test_domain_xml_is_accepted_by_libvirt(void **state)
 {
         char *xml = NULL, *back;
-        virConnectPtr c;
-        virDomainPtr d;
 
         (void)state;
         assert_int_equal(display_domain_xml("vgpuenv-verify-display", UUID, 128, &xml), 0);
         virSetErrorFunc(NULL, quiet);
-        c = virConnectOpen("test:///default");
-        assert_non_null(c);
-        d = virDomainDefineXMLFlags(c, xml, VIR_DOMAIN_DEFINE_VALIDATE);
-        if (!d)
-                fail_msg("libvirt refused the domain: %s", virGetLastErrorMessage());
-        back = virDomainGetXMLDesc(d, 0);
-        assert_non_null(back);
+        back = test_driver_domain_xml(xml, VIR_DOMAIN_DEFINE_VALIDATE);
         /* KubeVirt's vGPU shape survives libvirt's parser. */
         assert_non_null(strstr(back, "<hostdev mode='subsystem' type='mdev' managed='no' "
                                      "model='vfio-pci' display='on' ramfb='on'>"));
@@ -51,9 +43,6 @@ static void test_domain_xml_is_accepted_by_libvirt(void **state)
         assert_null(strstr(back, "egl-headless"));
         assert_null(strstr(back, "<disk"));
         free(back);
-        virDomainUndefine(d);
-        virDomainFree(d);
-        virConnectClose(c);
         free(xml);
 }
 
@@ -160,28 +149,29 @@ static void test_debian_packages(void **state)
         char **p = NULL;
 
         (void)state;
-        assert_int_equal(mbochs_debian_packages("6.1.0-50-amd64", &p), 0);
-        assert_string_equal(p[0], "linux-headers-6.1.0-50-amd64");
-        assert_string_equal(p[1], "linux-headers-6.1.0-50-common");
-        assert_string_equal(p[2], "linux-kbuild-6.1");
-        assert_string_equal(p[3], "linux-source-6.1");
-        assert_null(p[4]);
-        strv_free(p);
-        p = NULL;
-        assert_int_equal(mbochs_debian_packages("6.1.0-50-cloud-amd64", &p), 0);
-        assert_string_equal(p[0], "linux-headers-6.1.0-50-cloud-amd64");
-        assert_string_equal(p[1], "linux-headers-6.1.0-50-common");
-        strv_free(p);
-        p = NULL;
-        /* Debian 13 names its releases after the upstream version. */
-        assert_int_equal(mbochs_debian_packages("6.12.117+deb13-amd64", &p), 0);
-        assert_string_equal(p[0], "linux-headers-6.12.117+deb13-amd64");
-        assert_string_equal(p[1], "linux-headers-6.12.117+deb13-common");
-        assert_string_equal(p[2], "linux-kbuild-6.12.117+deb13");
-        assert_string_equal(p[3], "linux-source-6.12");
-        assert_null(p[4]);
-        strv_free(p);
-        p = NULL;
+        static const struct {
+                const char *kernel, *packages[5];
+        } debian[] = {
+            {"6.1.0-50-amd64",
+             {"linux-headers-6.1.0-50-amd64", "linux-headers-6.1.0-50-common", "linux-kbuild-6.1",
+              "linux-source-6.1"}},
+            {"6.1.0-50-cloud-amd64",
+             {"linux-headers-6.1.0-50-cloud-amd64", "linux-headers-6.1.0-50-common",
+              "linux-kbuild-6.1", "linux-source-6.1"}},
+            /* Debian 13 names its releases after the upstream version. */
+            {"6.12.117+deb13-amd64",
+             {"linux-headers-6.12.117+deb13-amd64", "linux-headers-6.12.117+deb13-common",
+              "linux-kbuild-6.12.117+deb13", "linux-source-6.12"}},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(debian); i++) {
+                assert_int_equal(mbochs_debian_packages(debian[i].kernel, &p), 0);
+                size_t n = 0;
+                for (; debian[i].packages[n]; n++)
+                        assert_string_equal(p[n], debian[i].packages[n]);
+                assert_null(p[n]);
+                strv_free(p);
+                p = NULL;
+        }
         assert_int_equal(kmod_debian_packages("6.12.117+deb13-amd64", false, &p), 0);
         assert_null(p[3]);
         strv_free(p);
@@ -230,13 +220,7 @@ static void test_report(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_domain_xml_is_accepted_by_libvirt),
-            cmocka_unit_test(test_domain_xml_refuses_odd_input),
-            cmocka_unit_test(test_observations),
-            cmocka_unit_test(test_ppm_header),
-            cmocka_unit_test(test_debian_packages),
-            cmocka_unit_test(test_report),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_domain_xml_is_accepted_by_libvirt,
+                               test_domain_xml_refuses_odd_input, test_observations,
+                               test_ppm_header, test_debian_packages, test_report);
 }

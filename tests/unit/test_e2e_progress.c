@@ -15,6 +15,7 @@
 #include "e2e/functest.h"
 #include "e2e/progress.h"
 #include "e2e/report.h"
+#include "tests/unit/fixture_tests.h"
 
 /* The progress of a run that printed lines, from the start. */
 static struct ginkgo_progress fed(const char *const *lines)
@@ -173,12 +174,6 @@ static void test_env(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_progress_succinct),
-            cmocka_unit_test(test_progress_two_passes),
-            cmocka_unit_test(test_outcome),
-            cmocka_unit_test(test_relpath),
-            cmocka_unit_test(test_env),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_progress_succinct, test_progress_two_passes, test_outcome,
+                               test_relpath, test_env);
 }

@@ -18,6 +18,7 @@
 #include "providers/kcli_domains.h"
 #include "providers/kcli_internal.h"
 #include "tests/unit/text.h"
+#include "tests/unit/fixture_tests.h"
 
 static void test_params(void **state)
 {
@@ -244,12 +245,6 @@ static void test_fix_on_test_driver(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_params),
-            cmocka_unit_test(test_bootstrap_command),
-            cmocka_unit_test(test_xml_edit),
-            cmocka_unit_test(test_membership),
-            cmocka_unit_test(test_fix_on_test_driver),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_params, test_bootstrap_command, test_xml_edit, test_membership,
+                               test_fix_on_test_driver);
 }

@@ -13,6 +13,7 @@
 #include "common/proc.h"
 #include "common/util.h"
 #include "providers/kubevirtci.h"
+#include "tests/unit/fixture_tests.h"
 
 /* What gocli's argv would be after kubevirtci's _add_common_params + up():
  * one line per argument (bash printf after the same two expansions). */
@@ -135,12 +136,6 @@ static void test_paths(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_empty),
-            cmocka_unit_test(test_user_quoted_args_kept),
-            cmocka_unit_test(test_merge_existing_qemu_args),
-            cmocka_unit_test(test_bad_quotes),
-            cmocka_unit_test(test_paths),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_empty, test_user_quoted_args_kept,
+                               test_merge_existing_qemu_args, test_bad_quotes, test_paths);
 }

@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include "common/util.h"
 #include "provision/base/config.h"
 #include "providers/local_xml.h"
+#include "tests/unit/libvirt_test_driver.h"
 
 static void quiet(void *o, virErrorPtr e)
 {
@@ -67,22 +66,33 @@ static char *domain_for(struct config *c, unsigned i, const char *kernel, const 
         return xml;
 }
 
+/* The domain of c's node i of type "qemu": what it must contain (has) and
+ * what it must not (lacks), NULL-terminated. */
+static void domain_is(struct config *c, const char *const *has, const char *const *lacks)
+{
+        char *xml = domain_for(c, 0, NULL, "qemu");
+
+        for (; has && *has; has++)
+                if (!strstr(xml, *has))
+                        fail_msg("no %s in\n%s", *has, xml);
+        for (; lacks && *lacks; lacks++)
+                if (strstr(xml, *lacks))
+                        fail_msg("%s in\n%s", *lacks, xml);
+        free(xml);
+}
+
+#define STRV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
 static void test_domain_defines_in_libvirt(void **state)
 {
         (void)state;
         struct config *c = cfg_new(2, GPU_VIRTIO);
-        virConnectPtr conn = virConnectOpen("test:///default");
         char *xml = domain_for(c, 1, "/k/vmlinuz", "test");
-        virDomainPtr d;
         char *back, *owner;
 
-        assert_non_null(conn);
         assert_non_null(xml);
-        d = virDomainDefineXML(conn, xml);
-        if (!d)
-                fail_msg("libvirt refused the domain: %s\n%s", virGetLastErrorMessage(), xml);
-        assert_string_equal(virDomainGetName(d), "vgpuenv-unit-node2");
-        back = virDomainGetXMLDesc(d, 0);
+        back = test_driver_domain_xml(xml, 0);
+        assert_non_null(strstr(back, "<name>vgpuenv-unit-node2</name>"));
         assert_non_null(strstr(back, "<model type='virtio'"));
         assert_non_null(strstr(back, "systemd.hostname=unit-node2"));
         /* The path with & and ' survived escaping and re-serialization. */
@@ -91,9 +101,6 @@ static void test_domain_defines_in_libvirt(void **state)
         assert_string_equal(owner, "unit");
         free(owner);
         free(back);
-        virDomainUndefine(d);
-        virDomainFree(d);
-        virConnectClose(conn);
         free(xml);
         cfg_free(c);
 }
@@ -102,18 +109,13 @@ static void test_gpu_variants(void **state)
 {
         (void)state;
         struct config *c = cfg_new(1, GPU_NONE);
-        char *xml = domain_for(c, 0, NULL, "qemu");
 
-        assert_non_null(strstr(xml, "<model type='none'/>"));
-        assert_null(strstr(xml, "virtio' heads"));
-        assert_non_null(strstr(xml, "<boot dev='hd'/>"));
-        free(xml);
+        domain_is(c, STRV("<model type='none'/>", "<boot dev='hd'/>"), STRV("virtio' heads"));
         c->gpu = GPU_VIRTIO_3D;
-        xml = domain_for(c, 0, NULL, "qemu");
-        assert_non_null(strstr(xml, "accel3d='yes'"));
-        assert_non_null(
-            strstr(xml, "<graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/>"));
-        free(xml);
+        domain_is(c,
+                  STRV("accel3d='yes'",
+                       "<graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/>"),
+                  NULL);
         cfg_free(c);
 }
 
@@ -124,9 +126,7 @@ static void test_vgpu_parent_device(void **state)
 {
         (void)state;
         struct config *c = cfg_new(1, GPU_VIRTIO);
-        virConnectPtr conn = virConnectOpen("test:///default");
         char *xml = domain_for(c, 0, "/k/vmlinuz", "test");
-        virDomainPtr d;
 
         assert_non_null(xml);
         /* vgpu: auto on the local provider is dmabuf. */
@@ -143,27 +143,15 @@ static void test_vgpu_parent_device(void **state)
         xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "d.xml", NULL, XML_PARSE_NONET);
         assert_non_null(doc);
         xmlFreeDoc(doc);
-        d = virDomainDefineXML(conn, xml);
-        if (!d)
-                fail_msg("libvirt refused the domain: %s\n%s", virGetLastErrorMessage(), xml);
-        virDomainUndefine(d);
-        virDomainFree(d);
+        free(test_driver_domain_xml(xml, 0));
         free(xml);
 
         c->vgpu = VGPU_REGION;
-        xml = domain_for(c, 0, NULL, "qemu");
-        assert_non_null(strstr(xml, "pci-testdev,id=vgpuenv-t4"));
-        free(xml);
+        domain_is(c, STRV("pci-testdev,id=vgpuenv-t4"), NULL);
         c->vgpu = VGPU_NONE;
-        xml = domain_for(c, 0, NULL, "qemu");
-        assert_null(strstr(xml, "qemu:"));
-        assert_non_null(strstr(xml, "<domain type='qemu'>"));
-        free(xml);
+        domain_is(c, STRV("<domain type='qemu'>"), STRV("qemu:"));
         c->vgpu = VGPU_HOST;
-        xml = domain_for(c, 0, NULL, "qemu");
-        assert_null(strstr(xml, "pci-testdev"));
-        free(xml);
-        virConnectClose(conn);
+        domain_is(c, NULL, STRV("pci-testdev"));
         cfg_free(c);
 }
 
@@ -172,26 +160,22 @@ static void test_network_defines_and_is_marked(void **state)
         (void)state;
         struct config *c = cfg_new(3, GPU_VIRTIO);
         virConnectPtr conn = virConnectOpen("test:///default");
-        char *xml = local_network_xml(c), *back, *owner;
-        virNetworkPtr n;
+        _cleanup_free_ char *xml = local_network_xml(c);
 
         assert_non_null(xml);
-        n = virNetworkDefineXML(conn, xml);
+        virNetworkPtr n = virNetworkDefineXML(conn, xml);
         assert_non_null(n);
-        back = virNetworkGetXMLDesc(n, 0);
-        owner = local_owner_of_network_xml(back);
+        _cleanup_free_ char *back = virNetworkGetXMLDesc(n, 0);
+        _cleanup_free_ char *owner = local_owner_of_network_xml(back);
         assert_string_equal(owner, "unit");
         /* One static lease per node, nodes from .10. */
         assert_non_null(strstr(back, "ip='192.168.123.10'"));
         assert_non_null(strstr(back, "ip='192.168.123.12'"));
         assert_null(strstr(back, "ip='192.168.123.13'"));
         assert_non_null(strstr(back, "<forward mode='nat'"));
-        free(owner);
-        free(back);
         virNetworkUndefine(n);
         virNetworkFree(n);
         virConnectClose(conn);
-        free(xml);
         cfg_free(c);
 }
 
@@ -211,14 +195,12 @@ static void test_macs_are_stable_and_distinct(void **state)
 {
         (void)state;
         struct config *c = cfg_new(3, GPU_VIRTIO);
-        char *a = local_node_mac(c, 0), *b = local_node_mac(c, 1), *a2 = local_node_mac(c, 0);
+        _cleanup_free_ char *a = local_node_mac(c, 0), *b = local_node_mac(c, 1),
+                            *a2 = local_node_mac(c, 0);
 
         assert_string_equal(a, a2);
         assert_string_not_equal(a, b);
         assert_true(startswith(a, "52:54:00:"));
-        free(a);
-        free(b);
-        free(a2);
         cfg_free(c);
 }
 

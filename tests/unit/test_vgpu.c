@@ -331,27 +331,30 @@ static void test_judge(void **state)
 
         assert_true(vgpu_judge_check(good_check, "dmabuf", &d));
         free(d);
-        /* The seeds' description has no max_instance=: the suite's
-         * BeforeEach would read 0 instances. */
-        static const char seeds[] =
-            "parent=nvidia|none\n"
-            "type=nvidia|nvidia-222|16|GRID T4-1B|NVIDIA GRID vGPU (1b), 1024MB framebuffer\n"
-            "type=nvidia|nvidia-223|8|GRID T4-2B|NVIDIA GRID vGPU (2b), 2048MB framebuffer\n";
-        assert_false(vgpu_judge_check(seeds, "dmabuf", &d));
-        assert_non_null(strstr(d, "nvidia-222 \"GRID T4-1B\" 16 available (NOT what KubeVirt "
-                                  "expects)"));
-        free(d);
-        static const char misnamed[] =
-            "parent=0000:05:00.0|nvidia\n"
-            "type=0000:05:00.0|nvidia-222|16|GRID T4-1Q|num_heads=4, max_instance=16\n"
-            "type=0000:05:00.0|nvidia-223|8|GRID T4-2B|num_heads=4, max_instance=8\n";
-        assert_false(vgpu_judge_check(misnamed, "region", &d));
-        free(d);
-        /* Loaded, no parent. */
-        assert_false(vgpu_judge_check("display=dmabuf\ninstances=0\n", "dmabuf", &d));
-        assert_string_equal(d,
-                            "vgpuenv_t4 is loaded but offers no parent under /sys/class/mdev_bus");
-        free(d);
+        static const struct {
+                const char *check, *display, *detail;
+        } bad[] = {
+            /* The seeds' description has no max_instance=: the suite's
+             * BeforeEach would read 0 instances. */
+            {"parent=nvidia|none\n"
+             "type=nvidia|nvidia-222|16|GRID T4-1B|NVIDIA GRID vGPU (1b), 1024MB framebuffer\n"
+             "type=nvidia|nvidia-223|8|GRID T4-2B|NVIDIA GRID vGPU (2b), 2048MB framebuffer\n",
+             "dmabuf", "nvidia-222 \"GRID T4-1B\" 16 available (NOT what KubeVirt expects)"},
+            /* Misnamed types. */
+            {"parent=0000:05:00.0|nvidia\n"
+             "type=0000:05:00.0|nvidia-222|16|GRID T4-1Q|num_heads=4, max_instance=16\n"
+             "type=0000:05:00.0|nvidia-223|8|GRID T4-2B|num_heads=4, max_instance=8\n",
+             "region", NULL},
+            /* Loaded, no parent. */
+            {"display=dmabuf\ninstances=0\n", "dmabuf",
+             "vgpuenv_t4 is loaded but offers no parent under /sys/class/mdev_bus"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_false(vgpu_judge_check(bad[i].check, bad[i].display, &d));
+                if (bad[i].detail && !strstr(d, bad[i].detail))
+                        fail_msg("%s: detail %s", bad[i].check, d);
+                free(d);
+        }
         _cleanup_free_ char *p = vgpu_first_parent(good_check);
         assert_string_equal(p, "0000:05:00.0");
 }

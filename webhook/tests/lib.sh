@@ -136,6 +136,15 @@ json.dump(p, sys.stdout)
 EOF
 }
 
+# review_variant NAME EDIT EXPECT [ASSERT]: the virt-launcher pod fixture after
+# EDIT (as pyedit runs it) in $WORK/NAME.json, reviewed on /mutate-pods with
+# the decision EXPECT; then the pyassert ASSERT on $WORK/out.json, if given.
+review_variant() {
+	pyedit "$FIX/pod-virt-launcher.json" "$WORK/$1.json" "$2"
+	review pod "$WORK/$1.json" /mutate-pods "$3"
+	[ -z "${4:-}" ] || pyassert "$WORK/out.json" "$4"
+}
+
 build_goclient() {
 	GOCLIENT=$BUILD/webhook-goclient
 	local go=/usr/lib/go-1.19/bin/go

@@ -77,6 +77,16 @@ static void disconnect(struct conn_guard *g, struct fake_conn *c)
         c->t = NULL;
 }
 
+/* The end of a test: the connections it still holds closed, then the guard
+ * freed. */
+static void close_guard_(struct conn_guard *g, struct fake_conn **c)
+{
+        for (; *c; c++)
+                disconnect(g, *c);
+        conn_guard_free(g);
+}
+#define close_guard(g, ...) close_guard_((g), (struct fake_conn *[]){__VA_ARGS__, NULL})
+
 static struct conn_guard *guard(unsigned connections, unsigned per_source)
 {
         struct conn_guard_limits l = {.connections = connections,
@@ -138,10 +148,7 @@ static void test_reservation_given_back(void **state)
         assert_true(connect_from(g, "10.0.0.3", &e));
         assert_false(was_cut(&c));
         assert_true(was_cut(&c2));
-        disconnect(g, &c);
-        disconnect(g, &c2);
-        disconnect(g, &e);
-        conn_guard_free(g);
+        close_guard(g, &c, &c2, &e);
 }
 
 static void test_eviction_when_full(void **state)
@@ -175,12 +182,7 @@ static void test_eviction_when_full(void **state)
         assert_false(admit(g, "10.0.0.2"));
         assert_true(connect_from(g, "10.0.0.4", &d));
         assert_true(was_cut(&a[3]));
-        disconnect(g, &a[0]);
-        disconnect(g, &a[3]);
-        disconnect(g, &b);
-        disconnect(g, &b2);
-        disconnect(g, &d);
-        conn_guard_free(g);
+        close_guard(g, &a[0], &a[3], &b, &b2, &d);
 }
 
 static void test_deadlines(void **state)
@@ -218,11 +220,7 @@ static void test_deadlines(void **state)
         assert_false(was_cut(&busy));
         conn_guard_reap(g, t0 + 1010.5);
         assert_true(was_cut(&busy));
-        disconnect(g, &hs);
-        disconnect(g, &idle);
-        disconnect(g, &req);
-        disconnect(g, &busy);
-        conn_guard_free(g);
+        close_guard(g, &hs, &idle, &req, &busy);
 }
 
 static void test_ipv4_mapped_is_one_source(void **state)
@@ -238,8 +236,7 @@ static void test_ipv4_mapped_is_one_source(void **state)
         assert_true(conn_guard_admit(g, (struct sockaddr *)&a6, sizeof(a6)));
         assert_true(admit(g, "10.0.0.3")); /* gives the fd00::2 reservation back */
         assert_true(admit(g, "10.0.0.4"));
-        disconnect(g, &c);
-        conn_guard_free(g);
+        close_guard(g, &c);
 }
 
 /* A nonblocking connect from src to the listener: 1 connected, 0 still
@@ -349,8 +346,7 @@ static void test_filter_follows_refusals(void **state)
         conn_guard_reap(g, now_seconds());
         assert_true(conn_guard_filter(g, addrs, &n));
         assert_int_equal(n, 0);
-        disconnect(g, &a[1]);
-        conn_guard_free(g);
+        close_guard(g, &a[1]);
 }
 
 int main(void)

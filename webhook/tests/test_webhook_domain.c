@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "webhook/domain_hook.h"
+#include "tests/unit/fixture_tests.h"
 
 #define RN "/dev/dri/renderD128"
 #define EGL "<graphics type=\"egl-headless\"><gl rendernode=\"" RN "\"/></graphics>"
@@ -76,11 +77,6 @@ static void test_not_a_domain(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_adds_once),
-            cmocka_unit_test(test_existing_kept),
-            cmocka_unit_test(test_devices_created),
-            cmocka_unit_test(test_not_a_domain),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_adds_once, test_existing_kept, test_devices_created,
+                               test_not_a_domain);
 }

@@ -18,6 +18,7 @@
 #include "hook_callbacks.pb-c.h"
 #include "hook_info.pb-c.h"
 #include "webhook/hook_sidecar_rpc.h"
+#include "tests/unit/fixture_tests.h"
 
 #define RN "/dev/dri/renderD128"
 #define CB(v, m) "/kubevirt.hooks." v ".Callbacks/" m
@@ -207,12 +208,6 @@ static void test_shutdown_and_others(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_lookup),
-            cmocka_unit_test(test_info),
-            cmocka_unit_test(test_define),
-            cmocka_unit_test(test_define_bad),
-            cmocka_unit_test(test_shutdown_and_others),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_lookup, test_info, test_define, test_define_bad,
+                               test_shutdown_and_others);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "webhook/admission_log.h"
+#include "tests/unit/fixture_tests.h"
 
 static const char *field(const cJSON *o, const char *k)
 {
@@ -249,12 +250,7 @@ static void test_lone_line_is_written(void **state)
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_format_fields),
-            cmocka_unit_test(test_format_cuts_long_fields),
-            cmocka_unit_test(test_threads_lose_nothing),
-            cmocka_unit_test(test_stuck_output_waits),
-            cmocka_unit_test(test_lone_line_is_written),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return run_plain_tests(test_format_fields, test_format_cuts_long_fields,
+                               test_threads_lose_nothing, test_stuck_output_waits,
+                               test_lone_line_is_written);
 }
