@@ -420,6 +420,44 @@ static int check_path(struct validator *v, const char *key, char **path, bool wa
         return 0;
 }
 
+/* What the config asks of each provider's own section: the checkout it
+ * needs (kubevirtci.dir, kind.dir), where kubevirtci's KUBEVIRT_PROVIDER
+ * override goes, and what vgpu: auto means (kind runs KubeVirt in
+ * containers on this host, whose vfio display is the region one;
+ * docs/vgpu.md). A table, so no provider is compared by name here. */
+struct provider_section {
+        const char *name;
+        const char *dir_key;      /* required checkout, or NULL */
+        size_t dir;               /* offset of that char * in struct config */
+        size_t kubevirt_provider; /* offset of the char * KUBEVIRT_PROVIDER sets, or 0 */
+        enum vgpu_mode vgpu_auto;
+};
+
+static const struct provider_section provider_sections[] = {
+    [PROVIDER_LOCAL] = {.name = "local", .vgpu_auto = VGPU_DMABUF},
+    [PROVIDER_KCLI] = {.name = "kcli", .vgpu_auto = VGPU_DMABUF},
+    [PROVIDER_KUBEVIRTCI] = {.name = "kubevirtci",
+                             .dir_key = "kubevirtci.dir",
+                             .dir = offsetof(struct config, kubevirtci.dir),
+                             .kubevirt_provider = offsetof(struct config, kubevirtci.provider),
+                             .vgpu_auto = VGPU_DMABUF},
+    [PROVIDER_KIND] = {.name = "kind",
+                       .dir_key = "kind.dir",
+                       .dir = offsetof(struct config, kind.dir),
+                       .kubevirt_provider = offsetof(struct config, kind.provider),
+                       .vgpu_auto = VGPU_REGION},
+};
+
+static const struct provider_section *section_of(const struct config *c)
+{
+        return &provider_sections[c->provider];
+}
+
+static char **field_at(const struct config *c, size_t offset)
+{
+        return (char **)((char *)c + offset);
+}
+
 static int validate(struct validator *v)
 {
         struct config *c = v->c;
@@ -460,10 +498,10 @@ static int validate(struct validator *v)
                 if (r < 0)
                         return r;
         }
-        if (c->provider == PROVIDER_KUBEVIRTCI && isempty(c->kubevirtci.dir))
-                return bad(v, "provider", "kubevirtci.dir is required when provider is kubevirtci");
-        if (c->provider == PROVIDER_KIND && isempty(c->kind.dir))
-                return bad(v, "provider", "kind.dir is required when provider is kind");
+        const struct provider_section *ps = section_of(c);
+        if (ps->dir_key && isempty(*field_at(c, ps->dir)))
+                return bad(v, "provider", "%s is required when provider is %s", ps->dir_key,
+                           ps->name);
         if (c->webhook.deploy == DEPLOY_URL && c->webhook.url &&
             !startswith(c->webhook.url, "https://"))
                 return bad(v, "webhook.url",
@@ -503,9 +541,8 @@ static int apply_env(struct validator *v)
                 v->count_from_env = true;
         }
         e = getenv("KUBEVIRT_PROVIDER");
-        if (!isempty(e) && (c->provider == PROVIDER_KUBEVIRTCI || c->provider == PROVIDER_KIND)) {
-                char **p =
-                    c->provider == PROVIDER_KIND ? &c->kind.provider : &c->kubevirtci.provider;
+        if (!isempty(e) && section_of(c)->kubevirt_provider) {
+                char **p = field_at(c, section_of(c)->kubevirt_provider);
                 char *s = strdup(e);
                 if (!s)
                         return -ENOMEM;
@@ -569,7 +606,7 @@ enum vgpu_mode config_vgpu_mode(const struct config *c)
 {
         if (c->vgpu != VGPU_AUTO)
                 return c->vgpu;
-        return c->provider == PROVIDER_KIND ? VGPU_REGION : VGPU_DMABUF;
+        return section_of(c)->vgpu_auto;
 }
 
 char **config_mesa_packages(const struct config *c, enum distro_family family)
