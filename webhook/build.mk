@@ -93,7 +93,7 @@ HS_GEN := $(HS_PROTOS:webhook/%.proto=$(BUILD)/gen/%.pb-c)
 HS_SRCS := webhook/grpc_unary.c webhook/grpc_socket.c webhook/grpc_reply.c webhook/hook_sidecar_rpc.c
 HS_OBJS = $(HS_SRCS:%.c=$(BUILD)/obj/%.o) $(HS_GEN:%=%.o) $(BUILD)/obj/webhook/domain_hook.o \
 	$(BUILD)/obj/webhook/program.o
-HS_COMMON_OBJS := $(BUILD)/obj/common/log.o $(BUILD)/obj/common/util.o
+HS_COMMON_OBJS := $(COMMON_BASE_SRCS:%.c=$(BUILD)/obj/%.o)
 HS_LIBS = -Wl,--as-needed $(shell pkg-config --libs grpc libprotobuf-c libxml-2.0 gnutls) \
 	-Wl,--no-as-needed
 
@@ -153,7 +153,7 @@ FUZZ_TIME ?= 60
 FUZZ_SRCS := webhook/fuzz/fuzz_admission.c webhook/config.c webhook/config_device_plugin.c \
 	webhook/config_vmi_hook.c \
 	webhook/patch.c webhook/patch_resource.c webhook/admission.c \
-	webhook/metrics.c common/buf.c common/log.c common/util.c common/yaml_schema.c
+	webhook/metrics.c $(COMMON_BASE_SRCS) $(COMMON_SCHEMA_SRCS)
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_admission
 
 $(FUZZ_BIN): $(FUZZ_SRCS) $(wildcard webhook/*.h common/*.h)
