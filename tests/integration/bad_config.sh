@@ -4,8 +4,8 @@
 # Each tests/fixtures/bad-configs/*.yaml carries "# expect: LINE:COL: message" on its
 # first line (@CONFIGDIR@ = their absolute directory). For each file, `vgpuenv up`
 # must exit 2, print exactly FILE:LINE:COL: message, and create nothing: no
-# state directory, and no new libvirt domain, network or pool (checked
-# against a real libvirtd when one is reachable).
+# state directory, and no new libvirt domain, network or pool of theirs
+# (checked against a real libvirtd when one is reachable).
 . "$(dirname "$0")/../lib/common.sh"
 cd "$(dirname "$0")/../.."
 BIN=build/vgpuenv
@@ -18,10 +18,15 @@ have_virsh=0
 if scripts/ensure-libvirtd.sh >/dev/null 2>&1 && virsh -c qemu:///system list >/dev/null 2>&1; then
 	have_virsh=1
 fi
+# Only the objects these configs could make (vgpuenv-NAME, vgpuenv-NAME-nodeN
+# for their names and the default one): other tests may be creating their
+# own clusters on this machine at the same time.
+names=$(sed -n 's/^name: *//p' tests/fixtures/bad-configs/*.yaml | sort -u | paste -sd'|')
+ours="^vgpuenv-(vgpuenv|${names})(-node[0-9]+)?\$"
 snapshot() {
 	[ $have_virsh = 1 ] || return 0
 	{ virsh -c qemu:///system list --all --name; virsh -c qemu:///system net-list --all --name
-	  virsh -c qemu:///system pool-list --all --name; } | sort
+	  virsh -c qemu:///system pool-list --all --name; } | grep -E -- "$ours" | sort || true
 }
 n=0
 before=$(snapshot)
