@@ -26,7 +26,7 @@ ours="^vgpuenv-(vgpuenv|${names})(-node[0-9]+)?\$"
 snapshot() {
 	[ $have_virsh = 1 ] || return 0
 	{ virsh -c qemu:///system list --all --name; virsh -c qemu:///system net-list --all --name
-	  virsh -c qemu:///system pool-list --all --name; } | grep -E -- "$ours" | sort || true
+	  virsh -c qemu:///system pool-list --all --name; } | sed 's/[[:space:]]*$//' | grep -E -- "$ours" | sort || true
 }
 n=0
 before=$(snapshot)

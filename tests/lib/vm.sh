@@ -40,24 +40,29 @@ lock_subnet() {
 # remove_leftovers NAME: what a killed run of this test left in libvirt (its
 # state dir went with its $TMP, so no `down` knows it). Called with the
 # subnet lock held: no live run owns these names. Said aloud, then removed.
+# names_matching REGEX: the names on stdin that match, one per line (virsh
+# pads pool-list's names with blanks, which an anchored pattern must not see).
+names_matching() { sed 's/[[:space:]]*$//' | grep -E -- "$1" || true; }
+
 remove_leftovers() {
-	local exact="^vgpuenv-$1(-node[0-9]+)?\$" left o
-	left=$({ virsh_q list --all --name; virsh_q net-list --all --name; virsh_q pool-list --all --name; } | grep -E -- "$exact" || true)
+	local exact="^vgpuenv-$1(-node[0-9]+)?\$" left o kind
+	leftovers() {
+		{ virsh_q list --all --name; virsh_q net-list --all --name; virsh_q pool-list --all --name; } |
+			names_matching "$exact"
+	}
+	left=$(leftovers)
 	[ -n "$left" ] || return 0
 	echo "removing what an earlier, killed run left in libvirt: $(echo $left)"
-	for o in $(virsh_q list --all --name | grep -E -- "$exact" || true); do
-		virsh_q destroy "$o" >/dev/null 2>&1 || true
-		virsh_q undefine --nvram "$o" >/dev/null 2>&1 || virsh_q undefine "$o" >/dev/null 2>&1 || true
+	# Each kind: how it is listed, stopped and removed (a domain's nvram too).
+	for kind in "list destroy undefine --nvram" "net-list net-destroy net-undefine" \
+		"pool-list pool-destroy pool-undefine"; do
+		set -- $kind
+		for o in $(virsh_q "$1" --all --name | names_matching "$exact"); do
+			virsh_q "$2" "$o" >/dev/null 2>&1 || true
+			virsh_q "$3" "${@:4}" "$o" >/dev/null 2>&1 || virsh_q "$3" "$o" >/dev/null 2>&1 || true
+		done
 	done
-	for o in $(virsh_q net-list --all --name | grep -E -- "$exact" || true); do
-		virsh_q net-destroy "$o" >/dev/null 2>&1 || true
-		virsh_q net-undefine "$o" >/dev/null 2>&1 || true
-	done
-	for o in $(virsh_q pool-list --all --name | grep -E -- "$exact" || true); do
-		virsh_q pool-destroy "$o" >/dev/null 2>&1 || true
-		virsh_q pool-undefine "$o" >/dev/null 2>&1 || true
-	done
-	left=$({ virsh_q list --all --name; virsh_q net-list --all --name; virsh_q pool-list --all --name; } | grep -E -- "$exact" || true)
+	left=$(leftovers)
 	[ -z "$left" ] || fail "could not remove an earlier run's $(echo $left)"
 }
 
