@@ -541,8 +541,9 @@ static int apply_env(struct validator *v)
                 v->count_from_env = true;
         }
         e = getenv("KUBEVIRT_PROVIDER");
-        if (!isempty(e) && section_of(c)->kubevirt_provider) {
-                char **p = field_at(c, section_of(c)->kubevirt_provider);
+        size_t kp = section_of(c)->kubevirt_provider;
+        if (!isempty(e) && kp) {
+                char **p = field_at(c, kp);
                 char *s = strdup(e);
                 if (!s)
                         return -ENOMEM;
